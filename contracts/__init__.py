@@ -1,0 +1,1 @@
+"""Agreements as contracts: deterministic rule modules, one kind per agreement type."""

@@ -1,0 +1,1 @@
+"""Membership, peer transport and gossip between nodes."""

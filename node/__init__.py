@@ -1,0 +1,1 @@
+"""One customs administration's node: the pure ledger core and the layers around it."""

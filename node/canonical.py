@@ -1,0 +1,139 @@
+"""RFC 8785 JSON Canonicalization Scheme: the one function that makes bytes to hash or sign.
+
+The fast path uses orjson, whose string escaping is exactly RFC 8785 §3.2.2.2 (checked by the
+tests against the reference implementation); it applies when the value holds only objects with
+string keys, arrays, strings, booleans, null and integers within the IEEE 754 exact range. Floats
+and keys whose UTF-16 order differs from code-point order take the slower, general path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from node.errors import InvalidInput
+
+__all__ = ["canonical_json", "is_canonical", "parse_json"]
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def canonical_json(value: object) -> bytes:
+    """The RFC 8785 canonical UTF-8 bytes of a JSON value.
+
+    Raises InvalidInput (``field`` is the JSON path) for NaN or infinite numbers, integers
+    outside ±(2**53-1), non-string keys, lone surrogates and non-JSON types.
+    """
+    if _fast_ok(value, "$"):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return _encode(value, "$").encode("utf-8")
+
+
+def parse_json(data: bytes) -> Any:
+    """Parse JSON bytes strictly; raises InvalidInput with orjson's reason."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"not valid JSON: {exc}", field="json") from exc
+
+
+def is_canonical(data: bytes) -> bool:
+    """True when ``data`` is exactly the canonical form of the value it encodes; never raises."""
+    try:
+        return canonical_json(parse_json(data)) == data
+    except InvalidInput:
+        return False
+
+
+def _fast_ok(value: object, path: str) -> bool:
+    """True when orjson's output equals RFC 8785 for ``value``; raises for non-JSON values."""
+    kind = type(value)
+    if kind is str:
+        return True
+    if kind is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str:
+                raise InvalidInput("object keys must be strings", field=f"{path}.{key!r}")
+            # UTF-16 ordering (§3.2.3) differs from code-point ordering only above U+FFFF.
+            if not key.isascii() and any(ord(c) > 0xFFFF for c in key):
+                return False
+            if not _fast_ok(item, f"{path}.{key}"):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        return all(_fast_ok(item, f"{path}[{i}]") for i, item in enumerate(value))  # type: ignore[arg-type]
+    if kind is int:
+        _check_int(value, path)  # type: ignore[arg-type]
+        return True
+    if value is None or kind is bool:
+        return True
+    if kind is float:
+        return False
+    raise InvalidInput(f"{kind.__name__} is not a JSON type", field=path)
+
+
+def _check_int(value: int, path: str) -> None:
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise InvalidInput("integer outside the exact IEEE 754 range ±(2**53-1)", field=path)
+
+
+def _encode(value: object, path: str) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput("string holds a lone surrogate", field=path) from exc
+        return orjson.dumps(value).decode("utf-8")
+    if isinstance(value, int):
+        _check_int(value, path)
+        return str(value)
+    if isinstance(value, float):
+        return _number(value, path)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_encode(v, f"{path}[{i}]") for i, v in enumerate(value)) + "]"
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise InvalidInput("object keys must be strings", field=f"{path}.{key!r}")
+        keys = sorted(value, key=lambda k: k.encode("utf-16-be", "surrogatepass"))
+        return "{" + ",".join(
+            _encode(k, path) + ":" + _encode(value[k], f"{path}.{k}") for k in keys
+        ) + "}"
+    raise InvalidInput(f"{type(value).__name__} is not a JSON type", field=path)
+
+
+def _number(value: float, path: str) -> str:
+    """ECMAScript Number::toString (RFC 8785 §3.2.2.3) for a finite double."""
+    if not math.isfinite(value):
+        raise InvalidInput("NaN and Infinity are not JSON numbers", field=path)
+    if value == 0:
+        return "0"
+    if value < 0:
+        return "-" + _number(-value, path)
+    # repr gives the shortest round-tripping digits; re-lay them out the ECMAScript way.
+    mantissa, _, exponent = repr(value).partition("e")
+    int_part, _, frac_part = mantissa.partition(".")
+    digits = (int_part + frac_part).lstrip("0") or "0"
+    # n: position of the decimal point relative to the start of ``digits``
+    leading_zeros = len(int_part + frac_part) - len((int_part + frac_part).lstrip("0"))
+    n = len(int_part) - leading_zeros + (int(exponent) if exponent else 0)
+    digits = digits.rstrip("0") or "0"
+    k = len(digits)
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * (-n) + digits
+    e = n - 1
+    sign = "+" if e >= 0 else "-"
+    head = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{head}e{sign}{abs(e)}"

@@ -1,0 +1,284 @@
+"""The ``mra`` command line: node identity, AEO publication, ledger verification.
+
+Every command works on one node home (``--home``, or ``MRA_HOME``, default ``./.mra``). Errors
+print one line naming the field (or file line) at fault and exit 2 for bad input, 1 for damage
+found by verification, 3 for storage failures.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from node import bulk
+from node.canonical import parse_json
+from node.errors import IntegrityError, InvalidInput, MraError, StorageFailed
+from node.fsck import verify_store
+from node.home import NodeHome
+from node.records import AeoRecord, Status
+from node.sqlite_store import SqliteStore
+
+__all__ = ["app"]
+
+app = typer.Typer(help="MRA Ledger: AEO data exchange under Mutual Recognition Arrangements.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+aeo_app = typer.Typer(help="Publish and read AEO records on this node's ledger.",
+                      no_args_is_help=True)
+ledger_app = typer.Typer(help="Inspect, verify and maintain the ledger.", no_args_is_help=True)
+app.add_typer(aeo_app, name="aeo")
+app.add_typer(ledger_app, name="ledger")
+
+out = Console()
+err = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path, typer.Option("--home", envvar="MRA_HOME", help="Node home directory.")
+]
+DEFAULT_HOME = Path(".mra")
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Turn our errors into one clear line and an exit code."""
+    try:
+        yield
+    except IntegrityError as exc:
+        err.print(f"[bold red]DAMAGED[/] {exc}")
+        raise typer.Exit(1) from None
+    except StorageFailed as exc:
+        err.print(f"[red]storage error:[/] {exc}")
+        raise typer.Exit(3) from None
+    except MraError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _store(home: Path) -> Iterator[SqliteStore]:
+    store = NodeHome(path=home).open_store()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@app.command()
+def init(
+    origin: Annotated[str, typer.Argument(help="ISO 3166-1 alpha-2 code of the administration.")],
+    name: Annotated[str, typer.Option(help="The administration's name.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Create this node's identity (Ed25519 key, mode 0600) and an empty ledger."""
+    with _reported():
+        config = NodeHome(path=home).init(origin.upper(), name)
+    out.print(f"Node {config.origin} ({config.name}) created in {home}")
+    out.print(f"public key {config.public_key.hex()}")
+
+
+@aeo_app.command("publish")
+def aeo_publish(
+    file: Annotated[Path, typer.Argument(help="A JSON file with one AEO record, or - for stdin.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Publish one AEO record (new, or a new version of an existing one)."""
+    with _reported():
+        text = sys.stdin.read() if str(file) == "-" else _read_text(file)
+        data = parse_json(text.encode())
+        if not isinstance(data, dict):
+            raise InvalidInput("an AEO record is a JSON object", field="record")
+        record = AeoRecord.from_dict(data)
+        with _store(home) as store:
+            result = NodeHome(path=home).open_ledger(store).publish([record])
+    _print_result(result.entries, result.unchanged)
+
+
+@aeo_app.command("import")
+def aeo_import(
+    file: Annotated[Path, typer.Argument(help="A .jsonl or .csv file of AEO records.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jsonl or csv (default: from the suffix).")
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Write the valid lines even if some are invalid.")
+    ] = False,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Import AEO records in bulk, all in one transaction. Any bad line writes nothing unless
+    --skip-invalid is given; every bad line is reported with its line number and field."""
+    with _reported():
+        kind = (fmt or file.suffix.lstrip(".")).lower()
+        if kind not in ("jsonl", "csv"):
+            raise InvalidInput("use a .jsonl or .csv file, or --format", field="format")
+        lines = _read_text(file).splitlines()
+        parse = bulk.parse_jsonl if kind == "jsonl" else bulk.parse_csv
+        results = []
+        with _progress() as progress:
+            task = progress.add_task(f"reading {file.name}", total=len(lines))
+            for result in parse(lines):
+                results.append(result)
+                progress.update(task, completed=result.line)
+        bad = [r for r in results if r.error is not None]
+        good = [r for r in results if r.record is not None]
+        if bad and not skip_invalid:
+            _refuse(file, [(r.line, str(r.error)) for r in bad], "invalid line(s)")
+        records = [r.record for r in good if r.record is not None]
+        with _store(home) as store:
+            ledger = NodeHome(path=home).open_ledger(store)
+            refused = [(good[i].line, str(e)) for i, e in ledger.validate(records)]
+            if refused and not skip_invalid:
+                _refuse(file, refused, "line(s) refused by the ledger")
+            published = ledger.publish(records, skip_invalid=skip_invalid)
+    _print_bad_lines(file, [(r.line, str(r.error)) for r in bad] + refused)
+    out.print(f"{file}: {len(published.entries)} appended, {len(published.unchanged)} unchanged, "
+              f"{len(bad) + len(refused)} invalid")
+
+
+def _refuse(file: Path, bad: list[tuple[int, str]], what: str) -> None:
+    _print_bad_lines(file, bad)
+    err.print(f"[red]nothing written:[/] {len(bad)} {what} in {file}"
+              " (use --skip-invalid to write the others)")
+    raise typer.Exit(2)
+
+
+@aeo_app.command("status")
+def aeo_status(
+    aeo_id: Annotated[str, typer.Argument(help="The AEO id, e.g. BR1234567.")],
+    status: Annotated[str, typer.Argument(help="valid, suspended, revoked or annulled.")],
+    reason: Annotated[str | None, typer.Option(help="Why (required unless valid).")] = None,
+    effective: Annotated[
+        str | None, typer.Option(help="Date the status takes effect (YYYY-MM-DD, default today).")
+    ] = None,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Change the status of one of this node's AEOs (suspend, reinstate, revoke, annul)."""
+    with _reported(), _store(home) as store:
+        current = store.current_record(aeo_id.upper())
+        if current is None:
+            raise InvalidInput(f"no AEO {aeo_id} on this ledger", field="aeo_id")
+        record = current[1].with_status(
+            Status.from_dict({"code": status, "reason": reason,
+                              "effective": effective or date.today().isoformat()})
+        )
+        result = NodeHome(path=home).open_ledger(store).publish([record])
+    _print_result(result.entries, result.unchanged)
+
+
+@aeo_app.command("show")
+def aeo_show(
+    aeo_id: Annotated[str, typer.Argument(help="The AEO id.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Print the current version of an AEO record as JSON."""
+    with _reported(), _store(home) as store:
+        current = store.current_record(aeo_id.upper())
+        if current is None:
+            raise InvalidInput(f"no AEO {aeo_id} on this ledger", field="aeo_id")
+    seq, record = current
+    out.print_json(json.dumps({"seq": seq, "record": record.to_dict()}))
+
+
+@aeo_app.command("list")
+def aeo_list(
+    status: Annotated[str | None, typer.Option(help="Only AEOs with this status.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """List AEOs and their current status."""
+    with _reported(), _store(home) as store:
+        rows = store.list_records(status=status, limit=limit)
+    table = Table("aeo_id", "status", "certificate", "legal name", "seq")
+    for row in rows:
+        table.add_row(row["aeo_id"], row["status"], row["certificate"], row["legal_name"],
+                      str(row["seq"]))
+    out.print(table)
+
+
+@ledger_app.command("verify")
+def ledger_verify(home: HomeOption = DEFAULT_HOME) -> None:
+    """Re-derive every hash, chain link, signature, Merkle node and checkpoint (fsck)."""
+    with _reported(), _store(home) as store:
+        own = NodeHome(path=home).config().origin
+        total = sum(store.head(o).size if store.head(o) else 0 for o in store.origins())
+        with _progress() as progress, ThreadPoolExecutor(2) as pool:
+            task = progress.add_task("verifying", total=total)
+            reports = verify_store(store, own=own, executor=pool,
+                                   progress=lambda n: progress.advance(task, n))
+    for report in reports:
+        out.print(f"[green]OK[/] {report.origin}: {report.size} entries, "
+                  f"{report.checkpoints} checkpoints, {report.payloads} payloads, "
+                  f"root {report.root.hex()}")
+
+
+@ledger_app.command("info")
+def ledger_info(home: HomeOption = DEFAULT_HOME) -> None:
+    """Show this node's identity and the size of each log it holds."""
+    with _reported():
+        config = NodeHome(path=home).config()
+        with _store(home) as store:
+            heads = {o: store.head(o) for o in store.origins()}
+            schema = store.schema_version
+    out.print(f"node {config.origin} ({config.name}), key {config.public_key.hex()}, "
+              f"schema v{schema}")
+    for origin, head in heads.items():
+        out.print(f"  {origin}: {head.size if head else 0} entries")
+
+
+@ledger_app.command("checkpoint")
+def ledger_checkpoint(home: HomeOption = DEFAULT_HOME) -> None:
+    """Print this node's latest signed checkpoint (C2SP signed note)."""
+    with _reported():
+        origin = NodeHome(path=home).config().origin
+        with _store(home) as store:
+            note = store.latest_checkpoint(origin)
+    if note is None:
+        err.print("no checkpoint yet: the log is empty")
+        raise typer.Exit(2)
+    sys.stdout.write(note.decode())
+
+
+@ledger_app.command("rebuild")
+def ledger_rebuild(home: HomeOption = DEFAULT_HOME) -> None:
+    """Recompute the derived tables (current state, identifier lookups) from the log."""
+    with _reported(), _store(home) as store:
+        count = store.rebuild_derived()
+    out.print(f"rebuilt derived tables from {count} record versions")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"no such file: {path}", field="file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}", field="file") from None
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=err, transient=True,
+                    disable=not err.is_terminal)
+
+
+def _print_bad_lines(file: Path, bad: list[tuple[int, str]]) -> None:
+    for line, message in sorted(bad)[:200]:
+        err.print(f"{file}:{line}: {message}", markup=False, highlight=False)
+    if len(bad) > 200:
+        err.print(f"... and {len(bad) - 200} more")
+
+
+def _print_result(entries: Any, unchanged: Any) -> None:
+    for entry in entries:
+        out.print(f"appended {entry.header.origin}#{entry.header.seq} ({entry.header.kind})")
+    for aeo_id in unchanged:
+        out.print(f"{aeo_id} unchanged (identical to the current version)")

@@ -1,0 +1,79 @@
+"""The one exception hierarchy of MRA Ledger, split by whose fault it is.
+
+    MraError
+    ├── InvalidInput          the caller sent something malformed or not allowed (HTTP 422)
+    │   ├── NotFound          the caller named something that does not exist (HTTP 404)
+    │   └── Conflict          valid on its own, but clashes with the ledger's state (HTTP 409)
+    ├── ContractRefused       an agreement's contract does not allow it (HTTP 403)
+    ├── PeerMisbehaved        a peer sent something that fails verification (HTTP 400 to the peer)
+    ├── PeerUnavailable       a peer could not be reached (HTTP 503)
+    ├── IntegrityError        stored data fails verification: the log is damaged (HTTP 500)
+    └── StorageFailed         the database or file system failed (HTTP 503)
+
+Foreign exceptions are translated at the boundary (``raise ... from exc``) so callers only ever
+catch these.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "ContractRefused",
+    "IntegrityError",
+    "InvalidInput",
+    "MraError",
+    "NotFound",
+    "PeerMisbehaved",
+    "PeerUnavailable",
+    "StorageFailed",
+]
+
+
+class MraError(Exception):
+    """Root of every error MRA Ledger raises on purpose."""
+
+
+class InvalidInput(MraError):
+    """Bad input; ``field`` names the offending field (dotted path) when one is to blame."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.reason = message
+
+
+class NotFound(InvalidInput):
+    """The named record, entry or key does not exist (or is not visible to the caller)."""
+
+
+class Conflict(InvalidInput):
+    """The input is well-formed but not allowed in the ledger's current state."""
+
+
+class ContractRefused(MraError):
+    """An agreement's contract refuses the operation."""
+
+
+class PeerMisbehaved(MraError):
+    """A peer sent data that fails verification."""
+
+
+class PeerUnavailable(MraError):
+    """A peer could not be reached or did not answer in time."""
+
+
+class IntegrityError(MraError):
+    """Stored data fails verification; names the first damaged entry and the kind of damage."""
+
+    def __init__(self, damage: str, detail: str, *, origin: str | None = None,
+                 seq: int | None = None) -> None:
+        where = f"{origin}#{seq}: " if origin is not None and seq is not None else ""
+        super().__init__(f"{where}{damage}: {detail}")
+        self.damage = damage
+        self.detail = detail
+        self.origin = origin
+        self.seq = seq
+
+
+class StorageFailed(MraError):
+    """The database or the file system failed underneath us."""

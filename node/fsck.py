@@ -1,0 +1,225 @@
+"""Full verification of a node's stored logs (``mra ledger verify``).
+
+For each origin, in seq order, fail closed at the first damage and name it:
+
+1. the origin has a registered public key                          -> ``missing-key``
+2. seqs are gapless from 0                                         -> ``missing-entry``
+3. each header is canonical, in place, chained and in time order    -> see ``node.chain``
+4. each signature verifies under the key in force at that seq      -> ``bad-signature``
+5. each payload still held opens its entry's commitment             -> ``payload-mismatch``
+6. every stored Merkle subtree hash equals the one re-derived       -> ``tree-node-mismatch``,
+   from the entries, none missing and none extra                       ``tree-node-missing``,
+                                                                       ``tree-node-extra``
+7. every checkpoint is signed by the origin and names the root      -> ``checkpoint-signature``,
+   re-derived at its size, and none claims more than the log holds      ``checkpoint-mismatch``,
+                                                                       ``checkpoint-beyond-log``
+8. the node's own log: every payload is held and the latest          -> ``payload-missing``,
+   checkpoint covers the whole log (both are written with the entry)    ``checkpoint-missing``
+9. no payload is stored without its entry                           -> ``orphan-payload``
+
+Signatures (the costly step) are checked a chunk at a time on a thread pool, since PyNaCl
+releases the GIL; the first damage in seq order is still the one reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from itertools import islice
+
+from node import merkle
+from node.chain import check_payload, signature_valid, verify_entry
+from node.checkpoint import open_checkpoint
+from node.crypto import Hash32, PublicKey
+from node.entries import GENESIS_PREV, EntryHeader, entry_hash
+from node.errors import IntegrityError, InvalidInput
+from node.ledger import log_name
+from node.sqlite_store import SqliteStore
+from node.store import StoredEntry, TreeNode
+
+__all__ = ["LogReport", "verify_log", "verify_store"]
+
+CHUNK = 4096
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogReport:
+    """A log that passed verification."""
+
+    origin: str
+    size: int
+    root: bytes
+    checkpoints: int
+    payloads: int
+
+
+def verify_store(
+    store: SqliteStore,
+    *,
+    own: str | None = None,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+) -> list[LogReport]:
+    """Verify every log in the store (``own`` is the node's own origin, held in full).
+
+    Raises IntegrityError at the first damage.
+    """
+    reports = [
+        verify_log(store, origin, own=origin == own, executor=executor, progress=progress)
+        for origin in store.origins()
+    ]
+    # 9. payloads without entries
+    orphan = store.orphan_payload()
+    if orphan is not None:
+        raise IntegrityError("orphan-payload", "a payload is stored without its entry",
+                             origin=orphan[0], seq=orphan[1])
+    return reports
+
+
+def verify_log(
+    store: SqliteStore,
+    origin: str,
+    *,
+    own: bool = False,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+) -> LogReport:
+    """Verify one origin's log end to end (steps in the module docstring)."""
+    # 1. a key to verify with
+    keys = store.keys(origin)
+    if not keys or keys[0][0] != 0:
+        raise IntegrityError("missing-key", "no public key registered from seq 0", origin=origin,
+                             seq=0)
+    tree = merkle.CompactRange.from_peaks(0, [])
+    stored_nodes = store.all_tree_nodes(origin)
+    checkpoints = store.checkpoints(origin)
+    next_checkpoint = 0
+    prev, min_ts, size, payloads = GENESIS_PREV, 0, 0, 0
+    entries = store.entries(origin)
+    while chunk := list(islice(entries, CHUNK)):
+        headers = _verify_chunk(chunk, keys, size, prev, min_ts, executor)
+        prev, min_ts = entry_hash(chunk[-1].body), headers[-1].ts
+        for stored, header in zip(chunk, headers, strict=True):
+            # 5. payload commitment
+            if stored.payload is not None and stored.salt is not None:
+                check_payload(header, stored.salt, stored.payload)
+                payloads += 1
+            elif own:
+                raise IntegrityError("payload-missing", "the payload of an own entry is gone",
+                                     origin=origin, seq=stored.seq)
+            # 6. stored tree nodes
+            for level, index, hash_ in tree.append(merkle.leaf_hash(stored.body + stored.signature)):
+                _expect_node(stored_nodes, TreeNode(level=level, index=index, hash=hash_), origin)
+            size += 1
+            # 7. checkpoints at this size
+            while next_checkpoint < len(checkpoints) and checkpoints[next_checkpoint][0] == size:
+                _check_checkpoint(origin, size, tree.root(), checkpoints[next_checkpoint][1],
+                                  _key_at(keys, size - 1))
+                next_checkpoint += 1
+        if progress:
+            progress(len(chunk))
+    leftover = next(stored_nodes, None)
+    if leftover is not None:
+        raise IntegrityError("tree-node-extra", f"node {leftover.level}/{leftover.index} beyond "
+                             "the log", origin=origin, seq=_last_leaf(leftover))
+    if next_checkpoint < len(checkpoints):
+        claimed = checkpoints[next_checkpoint][0]
+        raise IntegrityError("checkpoint-beyond-log", f"a checkpoint of size {claimed} but the "
+                             f"log holds {size} entries", origin=origin, seq=size)
+    # 8. own log: checkpointed up to its end
+    if own and size and (not checkpoints or checkpoints[-1][0] != size):
+        raise IntegrityError("checkpoint-missing", f"no checkpoint covers the log's {size} "
+                             "entries", origin=origin, seq=size - 1)
+    return LogReport(origin=origin, size=size, root=tree.root(), checkpoints=len(checkpoints),
+                     payloads=payloads)
+
+
+def _verify_chunk(
+    chunk: list[StoredEntry],
+    keys: list[tuple[int, PublicKey]],
+    start: int,
+    prev: Hash32,
+    min_ts: int,
+    executor: Executor | None,
+) -> list[EntryHeader]:
+    """Steps 2-4 for one chunk; returns the parsed headers."""
+    structural: IntegrityError | None = None
+    headers: list[EntryHeader] = []
+    for offset, stored in enumerate(chunk):
+        expected = start + offset
+        try:
+            # 2. gapless
+            if stored.seq != expected:
+                raise IntegrityError("missing-entry", f"next stored entry is #{stored.seq}",
+                                     origin=stored.origin, seq=expected)
+            # 3. header, position, chain, time
+            header = verify_entry(stored.body, stored.signature, origin=stored.origin,
+                                  seq=expected, prev=prev, min_ts=min_ts, key=None)
+        except IntegrityError as error:
+            structural = error
+            break
+        prev, min_ts = entry_hash(stored.body), header.ts
+        headers.append(header)
+    # 4. signatures of every structurally sound entry, in parallel
+    sound = chunk[: len(headers)]
+    jobs = [(s.body, s.signature, _key_at(keys, s.seq)) for s in sound]
+    if executor is not None and len(jobs) > 64:
+        half = (len(jobs) + 1) // 2
+        results = [ok for part in executor.map(_check_all, [jobs[:half], jobs[half:]])
+                   for ok in part]
+    else:
+        results = _check_all(jobs)
+    for stored, ok in zip(sound, results, strict=True):
+        if not ok:
+            raise IntegrityError("bad-signature", "signature does not verify",
+                                 origin=stored.origin, seq=stored.seq)
+    if structural is not None:
+        raise structural
+    return headers
+
+
+def _check_all(jobs: list[tuple[bytes, bytes, PublicKey]]) -> list[bool]:
+    return [signature_valid(body, sig, key) for body, sig, key in jobs]
+
+
+def _expect_node(stored_nodes: Iterator[TreeNode], expected: TreeNode, origin: str) -> None:
+    got = next(stored_nodes, None)
+    seq = _last_leaf(expected)
+    if got is None or (got.level, got.index) != (expected.level, expected.index):
+        raise IntegrityError("tree-node-missing" if got is None or _last_leaf(got) > seq
+                             else "tree-node-extra",
+                             f"expected node {expected.level}/{expected.index}",
+                             origin=origin, seq=seq)
+    if got.hash != expected.hash:
+        raise IntegrityError("tree-node-mismatch",
+                             f"node {expected.level}/{expected.index} has the wrong hash",
+                             origin=origin, seq=seq)
+
+
+def _check_checkpoint(origin: str, size: int, root: bytes, note: bytes, key: PublicKey) -> None:
+    try:
+        checkpoint = open_checkpoint(note, log_name(origin), key)
+    except InvalidInput as exc:
+        raise IntegrityError("checkpoint-signature", f"checkpoint of size {size} is malformed: "
+                             f"{exc}", origin=origin, seq=size - 1) from exc
+    except IntegrityError as exc:
+        raise IntegrityError("checkpoint-signature", f"checkpoint of size {size}: {exc.detail}",
+                             origin=origin, seq=size - 1) from exc
+    if checkpoint.size != size or checkpoint.root != root or checkpoint.origin != log_name(origin):
+        raise IntegrityError("checkpoint-mismatch", f"checkpoint of size {size} does not match "
+                             "the re-derived tree", origin=origin, seq=size - 1)
+
+
+def _key_at(keys: list[tuple[int, PublicKey]], seq: int) -> PublicKey:
+    current = keys[0][1]
+    for since, key in keys:
+        if since > seq:
+            break
+        current = key
+    return current
+
+
+def _last_leaf(node: TreeNode) -> int:
+    return ((node.index + 1) << node.level) - 1

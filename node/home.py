@@ -1,0 +1,143 @@
+"""A node's home directory: its identity, its private key file and its database.
+
+    <home>/node.json        origin code, name, public key (readable)
+    <home>/signing.key      Ed25519 seed, mode 0600, never logged
+    <home>/ledger.db        the SQLite store (plus -wal and -shm beside it)
+
+This is the composition root for local commands: ``open_node`` reads the settings once and wires
+the store, the key and the ledger together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from node.countries import ISO_COUNTRIES
+from node.crypto import PublicKey, SigningKey
+from node.errors import Conflict, InvalidInput, NotFound
+from node.ledger import Clock, Ledger, system_clock
+from node.sqlite_store import SqliteStore
+
+__all__ = ["NodeConfig", "NodeHome", "load_signing_key", "write_signing_key"]
+
+KEY_HEADER = "mra-ledger ed25519 seed v1"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeConfig:
+    """The identity a node's home holds."""
+
+    origin: str
+    name: str
+    public_key: PublicKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeHome:
+    """Paths of one node's home directory."""
+
+    path: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "node.json"
+
+    @property
+    def key_path(self) -> Path:
+        return self.path / "signing.key"
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / "ledger.db"
+
+    def init(self, origin: str, name: str) -> NodeConfig:
+        """Create a new identity: key pair, config and an empty ledger.
+
+        Raises InvalidInput for a bad origin or name, Conflict if the home already holds a node.
+        """
+        if origin not in ISO_COUNTRIES:
+            raise InvalidInput(f"{origin!r} is not an ISO 3166-1 alpha-2 code", field="origin")
+        if not name.strip():
+            raise InvalidInput("a node needs a name", field="name")
+        if self.config_path.exists() or self.key_path.exists():
+            raise Conflict(f"{self.path} already holds a node", field="home")
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = SigningKey.generate()
+        write_signing_key(self.key_path, key)
+        config = NodeConfig(origin=origin, name=name.strip(), public_key=key.public_key)
+        self.config_path.write_text(
+            json.dumps(
+                {"origin": origin, "name": config.name, "public_key": key.public_key.hex()},
+                indent=2,
+            )
+            + "\n"
+        )
+        store = SqliteStore.open(self.db_path)
+        try:
+            store.add_key(origin, 0, key.public_key)
+        finally:
+            store.close()
+        return config
+
+    def config(self) -> NodeConfig:
+        """Read node.json; raises NotFound when the home holds no node."""
+        try:
+            data = json.loads(self.config_path.read_text())
+        except FileNotFoundError as exc:
+            raise NotFound(f"no node at {self.path} (run 'mra init' first)", field="home") from exc
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"{self.config_path} is unreadable: {exc}", field="home") from exc
+        return NodeConfig(
+            origin=data["origin"],
+            name=data["name"],
+            public_key=PublicKey.from_hex(data["public_key"]),
+        )
+
+    def open_store(self) -> SqliteStore:
+        self.config()
+        return SqliteStore.open(self.db_path)
+
+    def open_ledger(self, store: SqliteStore, clock: Clock = system_clock) -> Ledger:
+        config = self.config()
+        key = load_signing_key(self.key_path)
+        if key.public_key != config.public_key:
+            raise Conflict("signing.key does not match the public key in node.json", field="key")
+        return Ledger(store=store, origin=config.origin, key=key, clock=clock)
+
+
+def write_signing_key(path: Path, key: SigningKey) -> None:
+    """Write a new key file readable by its owner only; never overwrites."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"{KEY_HEADER}\n{key.seed.hex()}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def load_signing_key(path: Path) -> SigningKey:
+    """Read a key file, refusing one that others may read (it would no longer be secret).
+
+    Raises NotFound, InvalidInput (bad permissions or format). The key never appears in errors.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError as exc:
+        raise NotFound(f"no key file at {path}", field="key") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InvalidInput(
+            f"{path} is accessible to other users (mode {stat.S_IMODE(mode):o}); "
+            f"run 'chmod 600 {path}'",
+            field="key",
+        )
+    lines = path.read_text().split()
+    if len(lines) < 2 or " ".join(lines[:-1]) != KEY_HEADER:
+        raise InvalidInput(f"{path} is not an MRA Ledger key file", field="key")
+    try:
+        seed = bytes.fromhex(lines[-1])
+    except ValueError:
+        raise InvalidInput(f"{path} is not an MRA Ledger key file", field="key") from None
+    return SigningKey(seed)

@@ -1,0 +1,224 @@
+"""The write path of one origin's log: validate, build entries, sign, extend the tree, append.
+
+``Ledger`` is the only place that creates entries. Its dependencies are passed in: the store, the
+origin's signing key and a clock (milliseconds since the epoch), so tests control all three.
+A batch is validated as a whole against the stored state and earlier records of the same batch,
+then signed and written in one transaction with a fresh signed checkpoint: either all of it is
+durable when ``publish`` returns, or none of it is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from node import merkle
+from node.canonical import canonical_json
+from node.checkpoint import Checkpoint, sign_checkpoint
+from node.crypto import SigningKey, new_salt
+from node.entries import (
+    GENESIS_PREV,
+    EntryHeader,
+    EntryKind,
+    Payload,
+    SignedEntry,
+    entry_hash,
+    signing_message,
+)
+from node.errors import Conflict, InvalidInput, MraError
+from node.records import AeoRecord, check_update
+from node.sqlite_store import SqliteStore
+from node.store import AppendBatch, TreeNode
+
+__all__ = ["Clock", "Ledger", "PublishResult", "log_name", "system_clock"]
+
+Clock = Callable[[], int]
+PARALLEL_SIGN_THRESHOLD = 512
+
+
+def system_clock() -> int:
+    """Wall-clock milliseconds since the Unix epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def log_name(origin: str) -> str:
+    """The C2SP checkpoint origin line and key name of an origin's log."""
+    return f"mra-ledger/{origin}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishResult:
+    """What one publish did: entries appended, records already identical, records refused."""
+
+    entries: tuple[SignedEntry, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    rejected: tuple[tuple[int, MraError], ...] = ()
+    checkpoint: bytes | None = field(default=None, repr=False)
+
+
+class Ledger:
+    """Appends AEO records to ``origin``'s own log in ``store``, signed with ``key``."""
+
+    def __init__(
+        self,
+        *,
+        store: SqliteStore,
+        origin: str,
+        key: SigningKey,
+        clock: Clock = system_clock,
+        signers: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self._store = store
+        self._origin = origin
+        self._key = key
+        self._clock = clock
+        self._signers = signers
+        known = store.public_key(origin, 0)
+        if known is None:
+            store.add_key(origin, 0, key.public_key)
+        elif store.public_key(origin, 2**53) != key.public_key:
+            raise InvalidInput(
+                f"this key is not {origin}'s current signing key in the store", field="key"
+            )
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    def publish(
+        self, records: Sequence[AeoRecord], *, skip_invalid: bool = False
+    ) -> PublishResult:
+        """Validate, sign and durably append ``records`` as one batch.
+
+        A record identical to the current version is not appended again (imports are
+        idempotent). Without ``skip_invalid`` any refused record refuses the whole batch and
+        raises its error (InvalidInput / Conflict naming ``records[i].field``); with it, refused
+        records are reported in ``rejected`` and the rest is written.
+        """
+        accepted, unchanged, rejected = self._validate(records)
+        if rejected and not skip_invalid:
+            index, error = rejected[0]
+            raise _at_index(error, index)
+        if not accepted:
+            return PublishResult(unchanged=tuple(unchanged), rejected=tuple(rejected))
+        entries, payloads, nodes, note, size = self._build(accepted)
+        self._store.append(
+            AppendBatch(
+                origin=self._origin,
+                entries=entries,
+                payloads=payloads,
+                records=[record for record, _ in accepted],
+                tree_nodes=nodes,
+                checkpoint=note,
+                checkpoint_size=size,
+            )
+        )
+        return PublishResult(
+            entries=tuple(entries),
+            unchanged=tuple(unchanged),
+            rejected=tuple(rejected),
+            checkpoint=note,
+        )
+
+    def validate(self, records: Sequence[AeoRecord]) -> list[tuple[int, MraError]]:
+        """Check a batch against the ledger without writing; returns (index, error) pairs."""
+        return self._validate(records)[2]
+
+    def _validate(
+        self, records: Sequence[AeoRecord]
+    ) -> tuple[list[tuple[AeoRecord, EntryKind]], list[str], list[tuple[int, MraError]]]:
+        accepted: list[tuple[AeoRecord, EntryKind]] = []
+        unchanged: list[str] = []
+        rejected: list[tuple[int, MraError]] = []
+        latest: dict[str, AeoRecord] = {}
+        for index, record in enumerate(records):
+            try:
+                if record.issuer != self._origin:
+                    # DESIGN-BRIEF invariant 2: each administration writes only its own AEOs.
+                    raise Conflict(
+                        f"{self._origin} may only publish AEO ids starting with {self._origin}",
+                        field="aeo_id",
+                    )
+                previous = latest.get(record.aeo_id)
+                if previous is None:
+                    stored = self._store.current_record(record.aeo_id)
+                    previous = stored[1] if stored else None
+                if previous == record:
+                    unchanged.append(record.aeo_id)
+                    continue
+                check_update(previous, record)
+            except MraError as error:
+                rejected.append((index, error))
+                continue
+            status_changed = previous is not None and previous.status.code != record.status.code
+            accepted.append((record, EntryKind.AEO_STATUS if status_changed else EntryKind.AEO_UPSERT))
+            latest[record.aeo_id] = record
+        return accepted, unchanged, rejected
+
+    def _build(
+        self, accepted: list[tuple[AeoRecord, EntryKind]]
+    ) -> tuple[list[SignedEntry], list[Payload | None], list[TreeNode], bytes, int]:
+        head = self._store.head(self._origin)
+        size = head.size if head else 0
+        prev = head.last_hash if head else GENESIS_PREV
+        ts = max(self._clock(), head.last_ts if head else 0)
+        headers: list[EntryHeader] = []
+        bodies: list[bytes] = []
+        payloads: list[Payload | None] = []
+        for offset, (record, kind) in enumerate(accepted):
+            payload = Payload(salt=new_salt(), body=canonical_json(record.to_dict()))
+            header = EntryHeader(
+                origin=self._origin,
+                seq=size + offset,
+                prev=prev,
+                ts=ts,
+                kind=kind,
+                commitment=payload.commitment,
+            )
+            body = header.to_bytes()
+            prev = entry_hash(body)
+            headers.append(header)
+            bodies.append(body)
+            payloads.append(payload)
+        signatures = self._sign_all(bodies)
+        entries = [
+            SignedEntry(body=b, signature=s, header=h)
+            for b, s, h in zip(bodies, signatures, headers, strict=True)
+        ]
+        tree = self._tree_at(size)
+        nodes: list[TreeNode] = []
+        for entry in entries:
+            for level, index, hash_ in tree.append(merkle.leaf_hash(entry.leaf)):
+                nodes.append(TreeNode(level=level, index=index, hash=hash_))
+        new_size = size + len(entries)
+        checkpoint = Checkpoint(origin=log_name(self._origin), size=new_size, root=tree.root())
+        note = sign_checkpoint(checkpoint, log_name(self._origin), self._key)
+        return entries, payloads, nodes, note, new_size
+
+    def _sign_all(self, bodies: list[bytes]) -> list[bytes]:
+        messages = [signing_message(b) for b in bodies]
+        if self._signers is None or len(messages) < PARALLEL_SIGN_THRESHOLD:
+            return [self._key.sign(m) for m in messages]
+        # PyNaCl releases the GIL while signing: chunks run on both cores.
+        chunk = (len(messages) + 1) // 2
+        parts = [messages[i : i + chunk] for i in range(0, len(messages), chunk)]
+        signed = self._signers.map(lambda part: [self._key.sign(m) for m in part], parts)
+        return [s for part in signed for s in part]
+
+    def _tree_at(self, size: int) -> merkle.CompactRange:
+        peaks = merkle.perfect_subtrees(0, size) if size else []
+        stored = self._store.tree_nodes(self._origin, peaks)
+        missing = [p for p in peaks if p not in stored]
+        if missing:
+            raise InvalidInput(f"stored Merkle tree lacks nodes {missing}; run verify")
+        return merkle.CompactRange.from_peaks(size, [stored[p] for p in peaks])
+
+
+def _at_index(error: MraError, index: int) -> MraError:
+    """The same error with its field prefixed by the record's position in the batch."""
+    if isinstance(error, InvalidInput):
+        field_name = f"records[{index}]" + (f".{error.field}" if error.field else "")
+        return type(error)(error.reason, field=field_name)
+    return error

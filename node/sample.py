@@ -1,0 +1,74 @@
+"""Deterministic synthetic AEO records for demos, benchmarks and tests.
+
+``python -m node.sample --origin BR --count 1000`` prints JSON Lines. The same seed always gives
+the same records; ids are ``<origin><9 digits>`` counting from 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from collections.abc import Iterator
+
+from node.canonical import canonical_json
+from node.records import AeoRecord
+
+__all__ = ["sample_dicts", "sample_records"]
+
+_WORDS = ("Atlântica", "Andes", "Pampa", "Litoral", "Serra", "Rio", "Sul", "Norte", "Delta",
+          "Cordilheira", "Paraná", "Prata", "Austral", "Central", "Oceânica", "Pacífico")
+_FORMS = ("Ltda", "S.A.", "SRL", "SpA", "S.A.C.", "Cia")
+_CITIES = ("São Paulo", "Montevideo", "Buenos Aires", "Asunción", "Santiago", "Santos",
+           "Rosario", "Valparaíso", "Colonia", "Encarnación")
+_ROLES = ("importer", "exporter", "manufacturer", "carrier", "customs_broker",
+          "warehouse_operator")
+
+
+def sample_dicts(origin: str, count: int, *, seed: int = 1, start: int = 1) -> Iterator[dict[str, object]]:
+    """``count`` record dicts (the ``AeoRecord.from_dict`` form) issued by ``origin``."""
+    rng = random.Random(f"{seed}:{origin}")
+    partners = [c for c in ("AR", "BR", "CL", "PY", "UY") if c != origin]
+    for number in range(start, start + count):
+        year = rng.randint(2012, 2025)
+        authorised = f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        name = f"{rng.choice(_WORDS)} {rng.choice(_WORDS)} {rng.choice(_FORMS)}"
+        yield {
+            "aeo_id": f"{origin}{number:09d}",
+            "identifiers": [
+                {"scheme": "EORI", "value": f"{origin}{rng.randrange(10**11):011d}"},
+                {"scheme": "TIN", "value": f"{rng.randrange(10**13):013d}"},
+            ],
+            "legal_name": name,
+            "address": {
+                "street": f"Avenida {rng.choice(_WORDS)} {rng.randint(1, 9999)}",
+                "city": rng.choice(_CITIES),
+                "postcode": f"{rng.randint(10000, 99999)}",
+                "country": origin,
+            },
+            "certificate": rng.choice(("AEOC", "AEOS", "AEOS", "AEOF")),
+            "status": {"code": "valid", "reason": None, "effective": authorised},
+            "authorised": authorised,
+            "expires": None,
+            "roles": sorted(rng.sample(_ROLES, rng.randint(1, 3))),
+            "consent": sorted(rng.sample(partners, rng.randint(0, len(partners)))),
+        }
+
+
+def sample_records(origin: str, count: int, *, seed: int = 1, start: int = 1) -> list[AeoRecord]:
+    """The same records as validated ``AeoRecord`` objects."""
+    return [AeoRecord.from_dict(d) for d in sample_dicts(origin, count, seed=seed, start=start)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--origin", default="BR")
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    for item in sample_dicts(args.origin, args.count, seed=args.seed):
+        sys.stdout.buffer.write(canonical_json(item) + b"\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,374 @@
+"""The node's SQLite file: the append-only log, payloads, the stored Merkle tree, checkpoints,
+and derived tables (current state per AEO, lookups by trader identifier).
+
+Durability: WAL with ``synchronous=FULL``, so a committed transaction has reached the disk before
+``append`` returns; one batch is one transaction (group commit). Triggers refuse UPDATE and DELETE
+on the log tables; payloads may only be deleted (erasure). Derived tables can be dropped and
+rebuilt from the log at any time (``rebuild_derived``). The schema version lives in
+``PRAGMA user_version`` and ``MIGRATIONS`` moves a file forward one version at a time.
+
+Tree nodes are keyed by the leaf that completes them (``last_leaf``), so appends write sequential
+keys and a full scan returns nodes in the order an append-only builder emits them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from node.canonical import parse_json
+from node.crypto import PublicKey
+from node.entries import EntryHeader, entry_hash
+from node.errors import InvalidInput, StorageFailed
+from node.records import AeoRecord
+from node.store import AppendBatch, Head, StoredEntry, TreeNode
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore"]
+
+_LOG_TABLES = ("keys", "entries", "tree_nodes", "checkpoints")
+
+
+def _append_only(table: str) -> list[str]:
+    return [
+        f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
+        f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
+    ]
+
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # version 1
+    (
+        "CREATE TABLE keys (origin TEXT NOT NULL, since_seq INTEGER NOT NULL,"
+        " public_key BLOB NOT NULL, PRIMARY KEY (origin, since_seq)) WITHOUT ROWID",
+        "CREATE TABLE entries (origin TEXT NOT NULL, seq INTEGER NOT NULL, body BLOB NOT NULL,"
+        " signature BLOB NOT NULL, PRIMARY KEY (origin, seq)) WITHOUT ROWID",
+        "CREATE TABLE payloads (origin TEXT NOT NULL, seq INTEGER NOT NULL, salt BLOB NOT NULL,"
+        " body BLOB NOT NULL, PRIMARY KEY (origin, seq)) WITHOUT ROWID",
+        "CREATE TABLE tree_nodes (origin TEXT NOT NULL, last_leaf INTEGER NOT NULL,"
+        " level INTEGER NOT NULL, hash BLOB NOT NULL,"
+        " PRIMARY KEY (origin, last_leaf, level)) WITHOUT ROWID",
+        "CREATE TABLE checkpoints (origin TEXT NOT NULL, size INTEGER NOT NULL,"
+        " note BLOB NOT NULL, PRIMARY KEY (origin, size)) WITHOUT ROWID",
+        "CREATE TABLE aeo_current (aeo_id TEXT PRIMARY KEY, origin TEXT NOT NULL,"
+        " seq INTEGER NOT NULL, ts INTEGER NOT NULL, status TEXT NOT NULL,"
+        " certificate TEXT NOT NULL, legal_name TEXT NOT NULL) WITHOUT ROWID",
+        "CREATE TABLE trader_ids (scheme TEXT NOT NULL, value TEXT NOT NULL,"
+        " aeo_id TEXT NOT NULL, PRIMARY KEY (scheme, value, aeo_id)) WITHOUT ROWID",
+        "CREATE INDEX trader_ids_by_aeo ON trader_ids (aeo_id)",
+        *(stmt for table in _LOG_TABLES for stmt in _append_only(table)),
+        "CREATE TRIGGER payloads_no_update BEFORE UPDATE ON payloads "
+        "BEGIN SELECT RAISE(ABORT, 'payloads can only be erased, not changed'); END",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+DERIVED_TABLES = ("aeo_current", "trader_ids")
+
+
+class SqliteStore:
+    """One node's SQLite file. Open with ``SqliteStore.open(path)``; close when done."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+        self._conn: sqlite3.Connection = db.conn
+        self._write_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path | str) -> SqliteStore:
+        """Open (creating and migrating when needed) the node database at ``path``.
+
+        Raises StorageFailed when the file cannot be opened or is newer than this software.
+        """
+        try:
+            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            db = sqlite_utils.Database(conn)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk before we acknowledge it, even on power loss.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            store = cls(db)
+            store.migrate()
+        except sqlite3.Error as exc:
+            raise StorageFailed(f"cannot open {path}: {exc}") from exc
+        return store
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- schema --------------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        """Apply every migration past the file's version, each in its own transaction."""
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise StorageFailed(
+                f"database schema {current} is newer than this software ({SCHEMA_VERSION})"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self._transaction():
+                for statement in MIGRATIONS[version - 1]:
+                    self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version={version}")
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def add_key(self, origin: str, since_seq: int, key: PublicKey) -> None:
+        """Record that ``origin`` signs with ``key`` from ``since_seq`` on."""
+        with self._transaction():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO keys (origin, since_seq, public_key) VALUES (?, ?, ?)",
+                (origin, since_seq, key.raw),
+            )
+
+    def append(self, batch: AppendBatch) -> None:
+        """Write a batch in one durable transaction; nothing of it is visible if it fails.
+
+        Raises StorageFailed on database errors (e.g. disk full); InvalidInput if
+        the batch does not continue the stored log (a concurrent writer got there first).
+        """
+        origin = batch.origin
+        with self._transaction():
+            head = self.head(origin)
+            expected = head.size if head else 0
+            if batch.entries and batch.entries[0].header.seq != expected:
+                raise InvalidInput(
+                    f"batch starts at seq {batch.entries[0].header.seq}, log size is {expected}",
+                    field="seq",
+                )
+            self._conn.executemany(
+                "INSERT INTO entries (origin, seq, body, signature) VALUES (?, ?, ?, ?)",
+                [(origin, e.header.seq, e.body, e.signature) for e in batch.entries],
+            )
+            self._conn.executemany(
+                "INSERT INTO payloads (origin, seq, salt, body) VALUES (?, ?, ?, ?)",
+                [
+                    (origin, e.header.seq, p.salt, p.body)
+                    for e, p in zip(batch.entries, batch.payloads, strict=True)
+                    if p is not None
+                ],
+            )
+            self._conn.executemany(
+                "INSERT INTO tree_nodes (origin, last_leaf, level, hash) VALUES (?, ?, ?, ?)",
+                [
+                    (origin, ((n.index + 1) << n.level) - 1, n.level, n.hash)
+                    for n in batch.tree_nodes
+                ],
+            )
+            if batch.checkpoint is not None:
+                self._conn.execute(
+                    "INSERT INTO checkpoints (origin, size, note) VALUES (?, ?, ?)",
+                    (origin, batch.checkpoint_size, batch.checkpoint),
+                )
+            for entry, record in zip(batch.entries, batch.records, strict=True):
+                if record is not None:
+                    self._apply_record(origin, entry.header, record)
+
+    def _apply_record(self, origin: str, header: EntryHeader, record: AeoRecord) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO aeo_current"
+            " (aeo_id, origin, seq, ts, status, certificate, legal_name)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.aeo_id,
+                origin,
+                header.seq,
+                header.ts,
+                str(record.status.code),
+                str(record.certificate),
+                record.legal_name,
+            ),
+        )
+        self._conn.execute("DELETE FROM trader_ids WHERE aeo_id = ?", (record.aeo_id,))
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO trader_ids (scheme, value, aeo_id) VALUES (?, ?, ?)",
+            [(str(i.scheme), i.value, record.aeo_id) for i in record.identifiers],
+        )
+
+    def rebuild_derived(self) -> int:
+        """Drop and recompute the derived tables from the log; returns records rebuilt."""
+        with self._transaction():
+            for table in DERIVED_TABLES:
+                self._conn.execute(f"DELETE FROM {table}")
+            count = 0
+            rows = self._conn.execute(
+                "SELECT e.body, p.body FROM entries e JOIN payloads p"
+                " ON p.origin = e.origin AND p.seq = e.seq ORDER BY e.origin, e.seq"
+            ).fetchall()
+            for body, payload in rows:
+                header = EntryHeader.from_bytes(body)
+                self._apply_record(header.origin, header, _record(payload))
+                count += 1
+        return count
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def origins(self) -> list[str]:
+        rows = self._conn.execute("SELECT DISTINCT origin FROM keys ORDER BY origin").fetchall()
+        return [r[0] for r in rows]
+
+    def head(self, origin: str) -> Head | None:
+        row = self._conn.execute(
+            "SELECT seq, body FROM entries WHERE origin = ? ORDER BY seq DESC LIMIT 1", (origin,)
+        ).fetchone()
+        if row is None:
+            return None
+        header = EntryHeader.from_bytes(row[1])
+        return Head(size=row[0] + 1, last_hash=entry_hash(row[1]), last_ts=header.ts)
+
+    def entries(self, origin: str, start: int = 0, end: int | None = None) -> Iterator[StoredEntry]:
+        """Entries of ``origin`` in seq order from ``start`` (inclusive) to ``end`` (exclusive)."""
+        stop = end if end is not None else 2**63 - 1
+        cursor = self._conn.execute(
+            "SELECT e.seq, e.body, e.signature, p.salt, p.body FROM entries e"
+            " LEFT JOIN payloads p ON p.origin = e.origin AND p.seq = e.seq"
+            " WHERE e.origin = ? AND e.seq >= ? AND e.seq < ? ORDER BY e.seq",
+            (origin, start, stop),
+        )
+        for seq, body, signature, salt, payload in cursor:
+            yield StoredEntry(
+                origin=origin, seq=seq, body=body, signature=signature, salt=salt, payload=payload
+            )
+
+    def all_tree_nodes(self, origin: str) -> Iterator[TreeNode]:
+        """Stored tree nodes in the order an append-only builder completes them."""
+        cursor = self._conn.execute(
+            "SELECT last_leaf, level, hash FROM tree_nodes WHERE origin = ?"
+            " ORDER BY last_leaf, level",
+            (origin,),
+        )
+        for last_leaf, level, hash_ in cursor:
+            yield TreeNode(level=level, index=((last_leaf + 1) >> level) - 1, hash=hash_)
+
+    def tree_nodes(
+        self, origin: str, wanted: Iterable[tuple[int, int]]
+    ) -> Mapping[tuple[int, int], bytes]:
+        """The stored hashes of the perfect subtrees ``(level, index)`` asked for."""
+        keys = [(((index + 1) << level) - 1, level) for level, index in wanted]
+        found: dict[tuple[int, int], bytes] = {}
+        for last_leaf, level in keys:
+            row = self._conn.execute(
+                "SELECT hash FROM tree_nodes WHERE origin = ? AND last_leaf = ? AND level = ?",
+                (origin, last_leaf, level),
+            ).fetchone()
+            if row is not None:
+                found[(level, ((last_leaf + 1) >> level) - 1)] = row[0]
+        return found
+
+    def orphan_payload(self) -> tuple[str, int] | None:
+        """The first payload stored without an entry, if any (a sign of tampering)."""
+        row = self._conn.execute(
+            "SELECT p.origin, p.seq FROM payloads p LEFT JOIN entries e"
+            " ON e.origin = p.origin AND e.seq = p.seq WHERE e.seq IS NULL"
+            " ORDER BY p.origin, p.seq LIMIT 1"
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def public_key(self, origin: str, seq: int) -> PublicKey | None:
+        row = self._conn.execute(
+            "SELECT public_key FROM keys WHERE origin = ? AND since_seq <= ?"
+            " ORDER BY since_seq DESC LIMIT 1",
+            (origin, seq),
+        ).fetchone()
+        return PublicKey(row[0]) if row else None
+
+    def keys(self, origin: str) -> list[tuple[int, PublicKey]]:
+        rows = self._conn.execute(
+            "SELECT since_seq, public_key FROM keys WHERE origin = ? ORDER BY since_seq",
+            (origin,),
+        ).fetchall()
+        return [(since, PublicKey(raw)) for since, raw in rows]
+
+    def checkpoints(self, origin: str) -> list[tuple[int, bytes]]:
+        rows = self._conn.execute(
+            "SELECT size, note FROM checkpoints WHERE origin = ? ORDER BY size", (origin,)
+        ).fetchall()
+        return [(size, note) for size, note in rows]
+
+    def latest_checkpoint(self, origin: str) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT note FROM checkpoints WHERE origin = ? ORDER BY size DESC LIMIT 1", (origin,)
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def current_record(self, aeo_id: str) -> tuple[int, AeoRecord] | None:
+        """The latest version of an AEO record (its seq and the record), if held."""
+        row = self._conn.execute(
+            "SELECT c.seq, p.body FROM aeo_current c JOIN payloads p"
+            " ON p.origin = c.origin AND p.seq = c.seq WHERE c.aeo_id = ?",
+            (aeo_id,),
+        ).fetchone()
+        return (row[0], _record(row[1])) if row else None
+
+    def list_records(
+        self, *, status: str | None = None, limit: int = 100, after: str = ""
+    ) -> list[dict[str, Any]]:
+        """A page of current AEO states (derived table), ordered by aeo_id."""
+        where, args = "aeo_id > ?", [after]
+        if status is not None:
+            where += " AND status = ?"
+            args.append(status)
+        rows = self._db.query(
+            f"SELECT aeo_id, origin, seq, ts, status, certificate, legal_name FROM aeo_current"
+            f" WHERE {where} ORDER BY aeo_id LIMIT ?",
+            [*args, limit],
+        )
+        return list(rows)
+
+    def find_by_identifier(self, scheme: str, value: str) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT aeo_id FROM trader_ids WHERE scheme = ? AND value = ? ORDER BY aeo_id",
+            (scheme, value),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._conn, self._write_lock)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception; sqlite errors -> StorageFailed."""
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._conn = conn
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._lock.release()
+            raise StorageFailed(f"cannot start a transaction: {exc}") from exc
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            if exc is None:
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error as error:
+                    self._conn.execute("ROLLBACK")
+                    raise StorageFailed(f"commit failed: {error}") from error
+            else:
+                self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StorageFailed(f"database error: {exc}") from exc
+        finally:
+            self._lock.release()
+
+
+def _record(payload: bytes) -> AeoRecord:
+    return AeoRecord.from_dict(parse_json(payload))
+

@@ -1,0 +1,48 @@
+"""A log's Merkle tree read from the store's perfect-subtree hashes: roots and proofs for any
+size without loading the leaves; each answer reads O(log n) stored nodes in one pass."""
+
+from __future__ import annotations
+
+from node import merkle
+from node.errors import IntegrityError
+from node.store import Store
+
+__all__ = ["StoredTree"]
+
+
+class StoredTree:
+    """Roots and RFC 9162 proofs of ``origin``'s log as held in ``store``."""
+
+    def __init__(self, store: Store, origin: str) -> None:
+        self._store = store
+        self._origin = origin
+
+    def root(self, size: int) -> bytes:
+        if size == 0:
+            return merkle.EMPTY_ROOT
+        return merkle.root_at(size, self._source(merkle.perfect_subtrees(0, size)))
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        spans = merkle.inclusion_spans(index, size)
+        return merkle.inclusion_proof_at(index, size, self._source_for(spans))
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        spans = merkle.consistency_spans(old_size, new_size)
+        return merkle.consistency_proof_at(old_size, new_size, self._source_for(spans))
+
+    def _source_for(self, spans: list[tuple[int, int]]) -> merkle.SubtreeHash:
+        return self._source(merkle.needed_subtrees(spans))
+
+    def _source(self, wanted: object) -> merkle.SubtreeHash:
+        nodes = dict(self._store.tree_nodes(self._origin, wanted))  # type: ignore[arg-type]
+
+        def subtree(level: int, index: int) -> bytes:
+            try:
+                return nodes[(level, index)]
+            except KeyError:
+                raise IntegrityError(
+                    "tree-node-missing", f"node {level}/{index} is not stored",
+                    origin=self._origin, seq=((index + 1) << level) - 1,
+                ) from None
+
+        return subtree
