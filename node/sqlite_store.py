@@ -214,7 +214,9 @@ class SqliteStore:
     # -- reads ---------------------------------------------------------------------------------
 
     def origins(self) -> list[str]:
-        rows = self._conn.execute("SELECT DISTINCT origin FROM keys ORDER BY origin").fetchall()
+        rows = self._conn.execute(
+            "SELECT origin FROM keys UNION SELECT DISTINCT origin FROM entries ORDER BY origin"
+        ).fetchall()
         return [r[0] for r in rows]
 
     def head(self, origin: str) -> Head | None:

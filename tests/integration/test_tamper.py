@@ -71,7 +71,7 @@ BLOB_COLUMNS = [
     ("entries", "signature", "seq", 30),
     ("payloads", "salt", "seq", 30),
     ("payloads", "body", "seq", 30),
-    ("tree_nodes", "hash", "last_leaf, level", 57),
+    ("tree_nodes", "hash", "last_leaf, level", 56),
     ("checkpoints", "note", "size", 5),
     ("keys", "public_key", "since_seq", 1),
 ]
@@ -126,8 +126,10 @@ ROW_CASES = {
     "change-entry-seq": (sql("UPDATE entries SET seq = 99 WHERE seq = 29"),
                          "missing-entry", 29),
     "orphan-payload": (sql("UPDATE payloads SET seq = 77 WHERE seq = 29"), "payload-missing", 29),
-    "checkpoint-size": (sql("UPDATE checkpoints SET size = 31 WHERE size = 30"),
-                        "checkpoint-mismatch", None),
+    "checkpoint-size-latest": (sql("UPDATE checkpoints SET size = 31 WHERE size = 30"),
+                               "checkpoint-beyond-log", 30),
+    "checkpoint-size-middle": (sql("UPDATE checkpoints SET size = 13 WHERE size = 14"),
+                               "checkpoint-mismatch", 12),
 }
 
 
