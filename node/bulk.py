@@ -25,13 +25,31 @@ import orjson
 from node.errors import InvalidInput
 from node.records import AeoRecord
 
-__all__ = ["CSV_COLUMNS", "LineResult", "parse_csv", "parse_jsonl", "record_to_csv_row",
-           "write_csv"]
+__all__ = [
+    "CSV_COLUMNS",
+    "LineResult",
+    "parse_csv",
+    "parse_jsonl",
+    "record_to_csv_row",
+    "write_csv",
+]
 
 CSV_COLUMNS = (
-    "aeo_id", "legal_name", "certificate", "status", "status_reason", "status_effective",
-    "authorised", "expires", "street", "city", "postcode", "address_country", "identifiers",
-    "roles", "consent",
+    "aeo_id",
+    "legal_name",
+    "certificate",
+    "status",
+    "status_reason",
+    "status_effective",
+    "authorised",
+    "expires",
+    "street",
+    "city",
+    "postcode",
+    "address_country",
+    "identifiers",
+    "roles",
+    "consent",
 )
 _OPTIONAL_COLUMNS = {"status_reason", "expires", "postcode", "consent"}
 
@@ -79,8 +97,9 @@ def parse_csv(lines: Iterable[str]) -> Iterator[LineResult]:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            yield LineResult(line=number, error=InvalidInput(
-                f"{len(row)} cells, the header has {len(header)}"))
+            yield LineResult(
+                line=number, error=InvalidInput(f"{len(row)} cells, the header has {len(header)}")
+            )
             continue
         cells = {h: (c.strip() or None) for h, c in zip(header, row, strict=True)}
         try:
@@ -104,12 +123,19 @@ def _from_cells(cells: dict[str, str | None]) -> dict[str, object]:
         "aeo_id": cells.get("aeo_id"),
         "legal_name": cells.get("legal_name"),
         "certificate": cells.get("certificate"),
-        "status": {"code": cells.get("status"), "reason": cells.get("status_reason"),
-                   "effective": cells.get("status_effective")},
+        "status": {
+            "code": cells.get("status"),
+            "reason": cells.get("status_reason"),
+            "effective": cells.get("status_effective"),
+        },
         "authorised": cells.get("authorised"),
         "expires": cells.get("expires"),
-        "address": {"street": cells.get("street"), "city": cells.get("city"),
-                    "postcode": cells.get("postcode"), "country": cells.get("address_country")},
+        "address": {
+            "street": cells.get("street"),
+            "city": cells.get("city"),
+            "postcode": cells.get("postcode"),
+            "country": cells.get("address_country"),
+        },
         "identifiers": identifiers,
         "roles": _split(cells.get("roles")),
         "consent": _split(cells.get("consent")),
@@ -120,10 +146,18 @@ def record_to_csv_row(record: AeoRecord) -> list[str]:
     d = record.to_dict()
     status, address = record.status, record.address
     return [
-        record.aeo_id, record.legal_name, record.certificate.value, status.code.value,
-        status.reason or "", status.effective.isoformat(), record.authorised.isoformat(),
-        record.expires.isoformat() if record.expires else "", address.street, address.city,
-        address.postcode or "", address.country,
+        record.aeo_id,
+        record.legal_name,
+        record.certificate.value,
+        status.code.value,
+        status.reason or "",
+        status.effective.isoformat(),
+        record.authorised.isoformat(),
+        record.expires.isoformat() if record.expires else "",
+        address.street,
+        address.city,
+        address.postcode or "",
+        address.country,
         ";".join(f"{i.scheme.value}:{i.value}" for i in record.identifiers),
         ";".join(str(r) for r in d["roles"]),  # type: ignore[attr-defined]
         ";".join(record.consent),

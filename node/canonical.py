@@ -52,8 +52,8 @@ def _fast_ok(value: object, path: str) -> bool:
     kind = type(value)
     if kind is str:
         return True
-    if kind is dict:
-        for key, item in value.items():  # type: ignore[attr-defined]
+    if isinstance(value, dict) and kind is dict:
+        for key, item in value.items():
             if type(key) is not str:
                 raise InvalidInput("object keys must be strings", field=f"{path}.{key!r}")
             # UTF-16 ordering (§3.2.3) differs from code-point ordering only above U+FFFF.
@@ -62,8 +62,8 @@ def _fast_ok(value: object, path: str) -> bool:
             if not _fast_ok(item, f"{path}.{key}"):
                 return False
         return True
-    if kind is list or kind is tuple:
-        return all(_fast_ok(item, f"{path}[{i}]") for i, item in enumerate(value))  # type: ignore[arg-type]
+    if isinstance(value, list | tuple):
+        return all(_fast_ok(item, f"{path}[{i}]") for i, item in enumerate(value))
     if kind is int:
         _check_int(value, path)  # type: ignore[arg-type]
         return True
@@ -104,9 +104,11 @@ def _encode(value: object, path: str) -> str:
             if not isinstance(key, str):
                 raise InvalidInput("object keys must be strings", field=f"{path}.{key!r}")
         keys = sorted(value, key=lambda k: k.encode("utf-16-be", "surrogatepass"))
-        return "{" + ",".join(
-            _encode(k, path) + ":" + _encode(value[k], f"{path}.{k}") for k in keys
-        ) + "}"
+        return (
+            "{"
+            + ",".join(_encode(k, path) + ":" + _encode(value[k], f"{path}.{k}") for k in keys)
+            + "}"
+        )
     raise InvalidInput(f"{type(value).__name__} is not a JSON type", field=path)
 
 

@@ -50,7 +50,11 @@ class Checkpoint:
     extensions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.origin or any(c in self.origin for c in "\n\r") or self.origin.strip() != self.origin:
+        if (
+            not self.origin
+            or any(c in self.origin for c in "\n\r")
+            or self.origin.strip() != self.origin
+        ):
             raise InvalidInput("checkpoint origin must be one non-empty line", field="origin")
         if self.size < 0:
             raise InvalidInput("checkpoint size must be >= 0", field="size")
@@ -61,7 +65,12 @@ class Checkpoint:
 
     def body(self) -> bytes:
         """The note text."""
-        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode(), *self.extensions]
+        lines = [
+            self.origin,
+            str(self.size),
+            base64.b64encode(self.root).decode(),
+            *self.extensions,
+        ]
         return ("\n".join(lines) + "\n").encode()
 
     @classmethod

@@ -31,10 +31,14 @@ from node.sqlite_store import SqliteStore
 
 __all__ = ["app"]
 
-app = typer.Typer(help="MRA Ledger: AEO data exchange under Mutual Recognition Arrangements.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-aeo_app = typer.Typer(help="Publish and read AEO records on this node's ledger.",
-                      no_args_is_help=True)
+app = typer.Typer(
+    help="MRA Ledger: AEO data exchange under Mutual Recognition Arrangements.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+aeo_app = typer.Typer(
+    help="Publish and read AEO records on this node's ledger.", no_args_is_help=True
+)
 ledger_app = typer.Typer(help="Inspect, verify and maintain the ledger.", no_args_is_help=True)
 app.add_typer(aeo_app, name="aeo")
 app.add_typer(ledger_app, name="ledger")
@@ -42,9 +46,7 @@ app.add_typer(ledger_app, name="ledger")
 out = Console()
 err = Console(stderr=True)
 
-HomeOption = Annotated[
-    Path, typer.Option("--home", envvar="MRA_HOME", help="Node home directory.")
-]
+HomeOption = Annotated[Path, typer.Option("--home", envvar="MRA_HOME", help="Node home directory.")]
 DEFAULT_HOME = Path(".mra")
 
 
@@ -140,14 +142,18 @@ def aeo_import(
                 _refuse(file, refused, "line(s) refused by the ledger")
             published = ledger.publish(records, skip_invalid=skip_invalid)
     _print_bad_lines(file, [(r.line, str(r.error)) for r in bad] + refused)
-    out.print(f"{file}: {len(published.entries)} appended, {len(published.unchanged)} unchanged, "
-              f"{len(bad) + len(refused)} invalid")
+    out.print(
+        f"{file}: {len(published.entries)} appended, {len(published.unchanged)} unchanged, "
+        f"{len(bad) + len(refused)} invalid"
+    )
 
 
 def _refuse(file: Path, bad: list[tuple[int, str]], what: str) -> None:
     _print_bad_lines(file, bad)
-    err.print(f"[red]nothing written:[/] {len(bad)} {what} in {file}"
-              " (use --skip-invalid to write the others)")
+    err.print(
+        f"[red]nothing written:[/] {len(bad)} {what} in {file}"
+        " (use --skip-invalid to write the others)"
+    )
     raise typer.Exit(2)
 
 
@@ -167,8 +173,13 @@ def aeo_status(
         if current is None:
             raise InvalidInput(f"no AEO {aeo_id} on this ledger", field="aeo_id")
         record = current[1].with_status(
-            Status.from_dict({"code": status, "reason": reason,
-                              "effective": effective or date.today().isoformat()})
+            Status.from_dict(
+                {
+                    "code": status,
+                    "reason": reason,
+                    "effective": effective or date.today().isoformat(),
+                }
+            )
         )
         result = NodeHome(path=home).open_ledger(store).publish([record])
     _print_result(result.entries, result.unchanged)
@@ -199,8 +210,9 @@ def aeo_list(
         rows = store.list_records(status=status, limit=limit)
     table = Table("aeo_id", "status", "certificate", "legal name", "seq")
     for row in rows:
-        table.add_row(row["aeo_id"], row["status"], row["certificate"], row["legal_name"],
-                      str(row["seq"]))
+        table.add_row(
+            row["aeo_id"], row["status"], row["certificate"], row["legal_name"], str(row["seq"])
+        )
     out.print(table)
 
 
@@ -209,15 +221,19 @@ def ledger_verify(home: HomeOption = DEFAULT_HOME) -> None:
     """Re-derive every hash, chain link, signature, Merkle node and checkpoint (fsck)."""
     with _reported(), _store(home) as store:
         own = NodeHome(path=home).config().origin
-        total = sum(store.head(o).size if store.head(o) else 0 for o in store.origins())
+        heads = [store.head(origin) for origin in store.origins()]
+        total = sum(head.size for head in heads if head is not None)
         with _progress() as progress, ThreadPoolExecutor(2) as pool:
             task = progress.add_task("verifying", total=total)
-            reports = verify_store(store, own=own, executor=pool,
-                                   progress=lambda n: progress.advance(task, n))
+            reports = verify_store(
+                store, own=own, executor=pool, progress=lambda n: progress.advance(task, n)
+            )
     for report in reports:
-        out.print(f"[green]OK[/] {report.origin}: {report.size} entries, "
-                  f"{report.checkpoints} checkpoints, {report.payloads} payloads, "
-                  f"root {report.root.hex()}")
+        out.print(
+            f"[green]OK[/] {report.origin}: {report.size} entries, "
+            f"{report.checkpoints} checkpoints, {report.payloads} payloads, "
+            f"root {report.root.hex()}"
+        )
 
 
 @ledger_app.command("info")
@@ -228,8 +244,9 @@ def ledger_info(home: HomeOption = DEFAULT_HOME) -> None:
         with _store(home) as store:
             heads = {o: store.head(o) for o in store.origins()}
             schema = store.schema_version
-    out.print(f"node {config.origin} ({config.name}), key {config.public_key.hex()}, "
-              f"schema v{schema}")
+    out.print(
+        f"node {config.origin} ({config.name}), key {config.public_key.hex()}, schema v{schema}"
+    )
     for origin, head in heads.items():
         out.print(f"  {origin}: {head.size if head else 0} entries")
 
@@ -265,9 +282,15 @@ def _read_text(path: Path) -> str:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=err, transient=True,
-                    disable=not err.is_terminal)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
 
 
 def _print_bad_lines(file: Path, bad: list[tuple[int, str]]) -> None:

@@ -60,8 +60,9 @@ class PublicKey:
 
     def __post_init__(self) -> None:
         if len(self.raw) != PUBLIC_KEY_SIZE:
-            raise InvalidInput(f"an Ed25519 public key is 32 bytes, got {len(self.raw)}",
-                               field="public_key")
+            raise InvalidInput(
+                f"an Ed25519 public key is 32 bytes, got {len(self.raw)}", field="public_key"
+            )
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` is this key's Ed25519 signature of ``message``; never raises."""

@@ -65,8 +65,9 @@ class PeerUnavailable(MraError):
 class IntegrityError(MraError):
     """Stored data fails verification; names the first damaged entry and the kind of damage."""
 
-    def __init__(self, damage: str, detail: str, *, origin: str | None = None,
-                 seq: int | None = None) -> None:
+    def __init__(
+        self, damage: str, detail: str, *, origin: str | None = None, seq: int | None = None
+    ) -> None:
         where = f"{origin}#{seq}: " if origin is not None and seq is not None else ""
         super().__init__(f"{where}{damage}: {detail}")
         self.damage = damage

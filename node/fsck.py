@@ -73,8 +73,12 @@ def verify_store(
     # 9. payloads without entries
     orphan = store.orphan_payload()
     if orphan is not None:
-        raise IntegrityError("orphan-payload", "a payload is stored without its entry",
-                             origin=orphan[0], seq=orphan[1])
+        raise IntegrityError(
+            "orphan-payload",
+            "a payload is stored without its entry",
+            origin=orphan[0],
+            seq=orphan[1],
+        )
     return reports
 
 
@@ -90,8 +94,9 @@ def verify_log(
     # 1. a key to verify with
     keys = store.keys(origin)
     if not keys or keys[0][0] != 0:
-        raise IntegrityError("missing-key", "no public key registered from seq 0", origin=origin,
-                             seq=0)
+        raise IntegrityError(
+            "missing-key", "no public key registered from seq 0", origin=origin, seq=0
+        )
     tree = merkle.CompactRange.from_peaks(0, [])
     stored_nodes = store.all_tree_nodes(origin)
     checkpoints = store.checkpoints(origin)
@@ -107,33 +112,57 @@ def verify_log(
                 check_payload(header, stored.salt, stored.payload)
                 payloads += 1
             elif own:
-                raise IntegrityError("payload-missing", "the payload of an own entry is gone",
-                                     origin=origin, seq=stored.seq)
+                raise IntegrityError(
+                    "payload-missing",
+                    "the payload of an own entry is gone",
+                    origin=origin,
+                    seq=stored.seq,
+                )
             # 6. stored tree nodes
-            for level, index, hash_ in tree.append(merkle.leaf_hash(stored.body + stored.signature)):
+            for level, index, hash_ in tree.append(
+                merkle.leaf_hash(stored.body + stored.signature)
+            ):
                 _expect_node(stored_nodes, TreeNode(level=level, index=index, hash=hash_), origin)
             size += 1
             # 7. checkpoints at this size
             while next_checkpoint < len(checkpoints) and checkpoints[next_checkpoint][0] == size:
-                _check_checkpoint(origin, size, tree.root(), checkpoints[next_checkpoint][1],
-                                  _key_at(keys, size - 1))
+                _check_checkpoint(
+                    origin,
+                    size,
+                    tree.root(),
+                    checkpoints[next_checkpoint][1],
+                    _key_at(keys, size - 1),
+                )
                 next_checkpoint += 1
         if progress:
             progress(len(chunk))
     leftover = next(stored_nodes, None)
     if leftover is not None:
-        raise IntegrityError("tree-node-extra", f"node {leftover.level}/{leftover.index} beyond "
-                             "the log", origin=origin, seq=_last_leaf(leftover))
+        raise IntegrityError(
+            "tree-node-extra",
+            f"node {leftover.level}/{leftover.index} beyond the log",
+            origin=origin,
+            seq=_last_leaf(leftover),
+        )
     if next_checkpoint < len(checkpoints):
         claimed = checkpoints[next_checkpoint][0]
-        raise IntegrityError("checkpoint-beyond-log", f"a checkpoint of size {claimed} but the "
-                             f"log holds {size} entries", origin=origin, seq=size)
+        raise IntegrityError(
+            "checkpoint-beyond-log",
+            f"a checkpoint of size {claimed} but the log holds {size} entries",
+            origin=origin,
+            seq=size,
+        )
     # 8. own log: checkpointed up to its end
     if own and size and (not checkpoints or checkpoints[-1][0] != size):
-        raise IntegrityError("checkpoint-missing", f"no checkpoint covers the log's {size} "
-                             "entries", origin=origin, seq=size - 1)
-    return LogReport(origin=origin, size=size, root=tree.root(), checkpoints=len(checkpoints),
-                     payloads=payloads)
+        raise IntegrityError(
+            "checkpoint-missing",
+            f"no checkpoint covers the log's {size} entries",
+            origin=origin,
+            seq=size - 1,
+        )
+    return LogReport(
+        origin=origin, size=size, root=tree.root(), checkpoints=len(checkpoints), payloads=payloads
+    )
 
 
 def _verify_chunk(
@@ -152,11 +181,22 @@ def _verify_chunk(
         try:
             # 2. gapless
             if stored.seq != expected:
-                raise IntegrityError("missing-entry", f"next stored entry is #{stored.seq}",
-                                     origin=stored.origin, seq=expected)
+                raise IntegrityError(
+                    "missing-entry",
+                    f"next stored entry is #{stored.seq}",
+                    origin=stored.origin,
+                    seq=expected,
+                )
             # 3. header, position, chain, time
-            header = verify_entry(stored.body, stored.signature, origin=stored.origin,
-                                  seq=expected, prev=prev, min_ts=min_ts, key=None)
+            header = verify_entry(
+                stored.body,
+                stored.signature,
+                origin=stored.origin,
+                seq=expected,
+                prev=prev,
+                min_ts=min_ts,
+                key=None,
+            )
         except IntegrityError as error:
             structural = error
             break
@@ -167,14 +207,16 @@ def _verify_chunk(
     jobs = [(s.body, s.signature, _key_at(keys, s.seq)) for s in sound]
     if executor is not None and len(jobs) > 64:
         half = (len(jobs) + 1) // 2
-        results = [ok for part in executor.map(_check_all, [jobs[:half], jobs[half:]])
-                   for ok in part]
+        results = [
+            ok for part in executor.map(_check_all, [jobs[:half], jobs[half:]]) for ok in part
+        ]
     else:
         results = _check_all(jobs)
     for stored, ok in zip(sound, results, strict=True):
         if not ok:
-            raise IntegrityError("bad-signature", "signature does not verify",
-                                 origin=stored.origin, seq=stored.seq)
+            raise IntegrityError(
+                "bad-signature", "signature does not verify", origin=stored.origin, seq=stored.seq
+            )
     if structural is not None:
         raise structural
     return headers
@@ -188,28 +230,45 @@ def _expect_node(stored_nodes: Iterator[TreeNode], expected: TreeNode, origin: s
     got = next(stored_nodes, None)
     seq = _last_leaf(expected)
     if got is None or (got.level, got.index) != (expected.level, expected.index):
-        raise IntegrityError("tree-node-missing" if got is None or _last_leaf(got) > seq
-                             else "tree-node-extra",
-                             f"expected node {expected.level}/{expected.index}",
-                             origin=origin, seq=seq)
+        raise IntegrityError(
+            "tree-node-missing" if got is None or _last_leaf(got) > seq else "tree-node-extra",
+            f"expected node {expected.level}/{expected.index}",
+            origin=origin,
+            seq=seq,
+        )
     if got.hash != expected.hash:
-        raise IntegrityError("tree-node-mismatch",
-                             f"node {expected.level}/{expected.index} has the wrong hash",
-                             origin=origin, seq=seq)
+        raise IntegrityError(
+            "tree-node-mismatch",
+            f"node {expected.level}/{expected.index} has the wrong hash",
+            origin=origin,
+            seq=seq,
+        )
 
 
 def _check_checkpoint(origin: str, size: int, root: bytes, note: bytes, key: PublicKey) -> None:
     try:
         checkpoint = open_checkpoint(note, log_name(origin), key)
     except InvalidInput as exc:
-        raise IntegrityError("checkpoint-signature", f"checkpoint of size {size} is malformed: "
-                             f"{exc}", origin=origin, seq=size - 1) from exc
+        raise IntegrityError(
+            "checkpoint-signature",
+            f"checkpoint of size {size} is malformed: {exc}",
+            origin=origin,
+            seq=size - 1,
+        ) from exc
     except IntegrityError as exc:
-        raise IntegrityError("checkpoint-signature", f"checkpoint of size {size}: {exc.detail}",
-                             origin=origin, seq=size - 1) from exc
+        raise IntegrityError(
+            "checkpoint-signature",
+            f"checkpoint of size {size}: {exc.detail}",
+            origin=origin,
+            seq=size - 1,
+        ) from exc
     if checkpoint.size != size or checkpoint.root != root or checkpoint.origin != log_name(origin):
-        raise IntegrityError("checkpoint-mismatch", f"checkpoint of size {size} does not match "
-                             "the re-derived tree", origin=origin, seq=size - 1)
+        raise IntegrityError(
+            "checkpoint-mismatch",
+            f"checkpoint of size {size} does not match the re-derived tree",
+            origin=origin,
+            seq=size - 1,
+        )
 
 
 def _key_at(keys: list[tuple[int, PublicKey]], seq: int) -> PublicKey:

@@ -87,9 +87,7 @@ class Ledger:
     def origin(self) -> str:
         return self._origin
 
-    def publish(
-        self, records: Sequence[AeoRecord], *, skip_invalid: bool = False
-    ) -> PublishResult:
+    def publish(self, records: Sequence[AeoRecord], *, skip_invalid: bool = False) -> PublishResult:
         """Validate, sign and durably append ``records`` as one batch.
 
         A record identical to the current version is not appended again (imports are
@@ -153,7 +151,9 @@ class Ledger:
                 rejected.append((index, error))
                 continue
             status_changed = previous is not None and previous.status.code != record.status.code
-            accepted.append((record, EntryKind.AEO_STATUS if status_changed else EntryKind.AEO_UPSERT))
+            accepted.append(
+                (record, EntryKind.AEO_STATUS if status_changed else EntryKind.AEO_UPSERT)
+            )
             latest[record.aeo_id] = record
         return accepted, unchanged, rejected
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from node.countries import ISO_COUNTRIES
 from node.errors import Conflict, InvalidInput
@@ -34,6 +34,7 @@ __all__ = [
 AEO_ID = re.compile(r"^[A-Z]{2}[A-Z0-9]{1,15}$")
 EORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{1,15}$")
 MAX_TEXT = 512
+_T = TypeVar("_T")
 
 
 class Certificate(StrEnum):
@@ -135,8 +136,9 @@ class TraderIdentifier:
         _enum(IdScheme, self.scheme, "scheme")
         _text(self.value, "value", limit=64)
         if self.scheme == IdScheme.EORI and not EORI.match(self.value):
-            raise InvalidInput("an EORI is a country code and up to 15 letters or digits",
-                               field="value")
+            raise InvalidInput(
+                "an EORI is a country code and up to 15 letters or digits", field="value"
+            )
         if self.scheme == IdScheme.EORI and self.value[:2] not in ISO_COUNTRIES:
             raise InvalidInput("an EORI starts with an ISO country code", field="value")
 
@@ -144,7 +146,9 @@ class TraderIdentifier:
     def from_dict(cls, data: object, field: str) -> TraderIdentifier:
         d = _fields(data, {"scheme", "value"}, {"scheme", "value"}, field)
         scheme = _enum(IdScheme, d["scheme"], f"{field}.scheme")
-        return _nested(cls, field, scheme=scheme, value=_text(d["value"], f"{field}.value", limit=64))
+        return _nested(
+            cls, field, scheme=scheme, value=_text(d["value"], f"{field}.value", limit=64)
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,20 +167,27 @@ class Address:
 
     @classmethod
     def from_dict(cls, data: object, field: str) -> Address:
-        d = _fields(data, {"street", "city", "postcode", "country"}, {"street", "city", "country"},
-                    field)
+        d = _fields(
+            data, {"street", "city", "postcode", "country"}, {"street", "city", "country"}, field
+        )
         return _nested(
-            cls, field,
+            cls,
+            field,
             street=_text(d["street"], f"{field}.street"),
             city=_text(d["city"], f"{field}.city", limit=128),
             postcode=_text(d["postcode"], f"{field}.postcode", limit=16)
-            if d.get("postcode") is not None else None,
+            if d.get("postcode") is not None
+            else None,
             country=_country(d["country"], f"{field}.country"),
         )
 
     def to_dict(self) -> dict[str, object]:
-        return {"street": self.street, "city": self.city, "postcode": self.postcode,
-                "country": self.country}
+        return {
+            "street": self.street,
+            "city": self.city,
+            "postcode": self.postcode,
+            "country": self.country,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,19 +208,33 @@ class Status:
         d = _fields(data, {"code", "reason", "effective"}, {"code", "effective"}, field)
         reason = d.get("reason")
         return _nested(
-            cls, field,
+            cls,
+            field,
             code=_enum(StatusCode, d["code"], f"{field}.code"),
             reason=_text(reason, f"{field}.reason") if reason is not None else None,
             effective=_date(d["effective"], f"{field}.effective"),
         )
 
     def to_dict(self) -> dict[str, object]:
-        return {"code": self.code.value, "reason": self.reason,
-                "effective": self.effective.isoformat()}
+        return {
+            "code": self.code.value,
+            "reason": self.reason,
+            "effective": self.effective.isoformat(),
+        }
 
 
-_RECORD_FIELDS = {"aeo_id", "identifiers", "legal_name", "address", "certificate", "status",
-                  "authorised", "expires", "roles", "consent"}
+_RECORD_FIELDS = {
+    "aeo_id",
+    "identifiers",
+    "legal_name",
+    "address",
+    "certificate",
+    "status",
+    "authorised",
+    "expires",
+    "roles",
+    "consent",
+}
 _REQUIRED = _RECORD_FIELDS - {"expires", "consent"}
 
 
@@ -230,8 +255,10 @@ class AeoRecord:
 
     def __post_init__(self) -> None:
         if not isinstance(self.aeo_id, str) or not AEO_ID.match(self.aeo_id):
-            raise InvalidInput("an AEO id is the issuer's ISO code and 1 to 15 upper-case "
-                               "letters or digits", field="aeo_id")
+            raise InvalidInput(
+                "an AEO id is the issuer's ISO code and 1 to 15 upper-case letters or digits",
+                field="aeo_id",
+            )
         _country(self.aeo_id[:2], "aeo_id")
         if not self.identifiers:
             raise InvalidInput("at least one trader identifier is required", field="identifiers")
@@ -243,8 +270,9 @@ class AeoRecord:
         _text(self.legal_name, "legal_name")
         _enum(Certificate, self.certificate, "certificate")
         if self.status.effective < self.authorised:
-            raise InvalidInput("a status cannot take effect before the authorisation",
-                               field="status.effective")
+            raise InvalidInput(
+                "a status cannot take effect before the authorisation", field="status.effective"
+            )
         if self.expires is not None and self.expires < self.authorised:
             raise InvalidInput("expiry precedes the authorisation", field="expires")
         if not self.roles:
@@ -258,8 +286,9 @@ class AeoRecord:
             if partner == self.issuer:
                 raise InvalidInput("the issuer needs no consent", field=f"consent[{i}]")
         # Order carries no meaning: normalise so equal content gives equal records and bytes.
-        object.__setattr__(self, "identifiers",
-                           tuple(sorted(self.identifiers, key=lambda x: (x.scheme, x.value))))
+        object.__setattr__(
+            self, "identifiers", tuple(sorted(self.identifiers, key=lambda x: (x.scheme, x.value)))
+        )
         object.__setattr__(self, "roles", tuple(sorted(self.roles)))
         object.__setattr__(self, "consent", tuple(sorted(self.consent)))
 
@@ -274,12 +303,17 @@ class AeoRecord:
     def from_dict(cls, data: Mapping[str, object]) -> AeoRecord:
         """Build a record from its JSON form. Raises InvalidInput naming the field."""
         d = _fields(data, _RECORD_FIELDS, _REQUIRED, "")
-        identifiers = tuple(TraderIdentifier.from_dict(item, f"identifiers[{i}]")
-                            for i, item in enumerate(_list(d["identifiers"], "identifiers")))
-        roles = tuple(_enum(Role, r, f"roles[{i}]")
-                      for i, r in enumerate(_list(d["roles"], "roles")))
-        consent = tuple(_country(c, f"consent[{i}]")
-                        for i, c in enumerate(_list(d.get("consent") or [], "consent")))
+        identifiers = tuple(
+            TraderIdentifier.from_dict(item, f"identifiers[{i}]")
+            for i, item in enumerate(_list(d["identifiers"], "identifiers"))
+        )
+        roles = tuple(
+            _enum(Role, r, f"roles[{i}]") for i, r in enumerate(_list(d["roles"], "roles"))
+        )
+        consent = tuple(
+            _country(c, f"consent[{i}]")
+            for i, c in enumerate(_list(d.get("consent") or [], "consent"))
+        )
         expires = d.get("expires")
         return cls(
             aeo_id=_text(d["aeo_id"], "aeo_id", limit=17),
@@ -310,12 +344,14 @@ class AeoRecord:
         }
 
 
-def _nested(cls: type[Any], field: str, **values: Any) -> Any:
+def _nested(cls: type[_T], field: str, **values: Any) -> _T:
     """Construct a nested value, prefixing any error's field with the parent's path."""
     try:
         return cls(**values)
     except InvalidInput as exc:
-        raise InvalidInput(exc.reason, field=f"{field}.{exc.field}" if exc.field else field) from None
+        raise InvalidInput(
+            exc.reason, field=f"{field}.{exc.field}" if exc.field else field
+        ) from None
 
 
 def check_update(previous: AeoRecord | None, new: AeoRecord) -> None:
@@ -330,8 +366,12 @@ def check_update(previous: AeoRecord | None, new: AeoRecord) -> None:
         raise Conflict("a new version must keep the AEO id", field="aeo_id")
     check_transition(previous.status.code, new.status.code)
     if previous.authorised != new.authorised:
-        raise Conflict("the authorisation date of an AEO cannot change (a new authorisation "
-                       "gets a new AEO id)", field="authorised")
+        raise Conflict(
+            "the authorisation date of an AEO cannot change (a new authorisation "
+            "gets a new AEO id)",
+            field="authorised",
+        )
     if previous.status.code != new.status.code and new.status.effective < previous.status.effective:
-        raise Conflict("the new status takes effect before the current one",
-                       field="status.effective")
+        raise Conflict(
+            "the new status takes effect before the current one", field="status.effective"
+        )

@@ -16,16 +16,43 @@ from node.records import AeoRecord
 
 __all__ = ["sample_dicts", "sample_records"]
 
-_WORDS = ("Atlântica", "Andes", "Pampa", "Litoral", "Serra", "Rio", "Sul", "Norte", "Delta",
-          "Cordilheira", "Paraná", "Prata", "Austral", "Central", "Oceânica", "Pacífico")
+_WORDS = (
+    "Atlântica",
+    "Andes",
+    "Pampa",
+    "Litoral",
+    "Serra",
+    "Rio",
+    "Sul",
+    "Norte",
+    "Delta",
+    "Cordilheira",
+    "Paraná",
+    "Prata",
+    "Austral",
+    "Central",
+    "Oceânica",
+    "Pacífico",
+)
 _FORMS = ("Ltda", "S.A.", "SRL", "SpA", "S.A.C.", "Cia")
-_CITIES = ("São Paulo", "Montevideo", "Buenos Aires", "Asunción", "Santiago", "Santos",
-           "Rosario", "Valparaíso", "Colonia", "Encarnación")
-_ROLES = ("importer", "exporter", "manufacturer", "carrier", "customs_broker",
-          "warehouse_operator")
+_CITIES = (
+    "São Paulo",
+    "Montevideo",
+    "Buenos Aires",
+    "Asunción",
+    "Santiago",
+    "Santos",
+    "Rosario",
+    "Valparaíso",
+    "Colonia",
+    "Encarnación",
+)
+_ROLES = ("importer", "exporter", "manufacturer", "carrier", "customs_broker", "warehouse_operator")
 
 
-def sample_dicts(origin: str, count: int, *, seed: int = 1, start: int = 1) -> Iterator[dict[str, object]]:
+def sample_dicts(
+    origin: str, count: int, *, seed: int = 1, start: int = 1
+) -> Iterator[dict[str, object]]:
     """``count`` record dicts (the ``AeoRecord.from_dict`` form) issued by ``origin``."""
     rng = random.Random(f"{seed}:{origin}")
     partners = [c for c in ("AR", "BR", "CL", "PY", "UY") if c != origin]

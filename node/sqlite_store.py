@@ -373,4 +373,3 @@ class _Transaction:
 
 def _record(payload: bytes) -> AeoRecord:
     return AeoRecord.from_dict(parse_json(payload))
-

@@ -38,6 +38,7 @@ def check_transition(old: StatusCode | None, new: StatusCode) -> None:
     if old is None or (old == new and old not in FINAL) or new in TRANSITIONS[old]:
         return
     if old in FINAL:
-        raise Conflict(f"status {old} is final; a new authorisation needs a new AEO id",
-                       field="status.code")
+        raise Conflict(
+            f"status {old} is final; a new authorisation needs a new AEO id", field="status.code"
+        )
     raise Conflict(f"status cannot move from {old} to {new}", field="status.code")

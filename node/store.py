@@ -67,8 +67,9 @@ class Store(Protocol):
 
     def append(self, batch: AppendBatch) -> None: ...
 
-    def entries(self, origin: str, start: int = 0, end: int | None = None) -> Iterator[StoredEntry]:
-        ...
+    def entries(
+        self, origin: str, start: int = 0, end: int | None = None
+    ) -> Iterator[StoredEntry]: ...
 
     def tree_nodes(
         self, origin: str, wanted: Iterable[tuple[int, int]]

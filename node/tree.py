@@ -41,8 +41,10 @@ class StoredTree:
                 return nodes[(level, index)]
             except KeyError:
                 raise IntegrityError(
-                    "tree-node-missing", f"node {level}/{index} is not stored",
-                    origin=self._origin, seq=((index + 1) << level) - 1,
+                    "tree-node-missing",
+                    f"node {level}/{index} is not stored",
+                    origin=self._origin,
+                    seq=((index + 1) << level) - 1,
                 ) from None
 
         return subtree

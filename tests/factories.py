@@ -22,9 +22,13 @@ class TickingClock:
         return next(self._ticks)
 
 
-def open_ledger(path: Path, origin: str = "BR", key: SigningKey | None = None) -> tuple[SqliteStore, Ledger]:
+def open_ledger(
+    path: Path, origin: str = "BR", key: SigningKey | None = None
+) -> tuple[SqliteStore, Ledger]:
     store = SqliteStore.open(path)
-    ledger = Ledger(store=store, origin=origin, key=key or SigningKey.generate(), clock=TickingClock())
+    ledger = Ledger(
+        store=store, origin=origin, key=key or SigningKey.generate(), clock=TickingClock()
+    )
     return store, ledger
 
 

@@ -82,7 +82,7 @@ def test_refused_batch_writes_nothing(tmp_path: Path, batch: list[AeoRecord], fi
 
 
 def test_skip_invalid_writes_the_rest(tmp_path: Path) -> None:
-    store, ledger = open_ledger(tmp_path / "n.db")
+    _store, ledger = open_ledger(tmp_path / "n.db")
     result = ledger.publish([record(number=1), record("UY"), record(number=2)], skip_invalid=True)
     assert len(result.entries) == 2
     assert [index for index, _ in result.rejected] == [1]

@@ -63,6 +63,7 @@ def flip_byte(table: str, column: str, key: str, row: int, position: int | None 
         at = position if position is not None else random.Random(row).randrange(len(data))
         data[at % len(data)] ^= 1 << (row % 8)
         conn.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (bytes(data), value))
+
     return change
 
 
@@ -77,8 +78,11 @@ BLOB_COLUMNS = [
 ]
 
 
-@pytest.mark.parametrize(("table", "column", "key", "rows"), BLOB_COLUMNS,
-                         ids=[f"{t}.{c}" for t, c, _, _ in BLOB_COLUMNS])
+@pytest.mark.parametrize(
+    ("table", "column", "key", "rows"),
+    BLOB_COLUMNS,
+    ids=[f"{t}.{c}" for t, c, _, _ in BLOB_COLUMNS],
+)
 def test_one_changed_byte_in_any_row_is_named(
     pristine: Path, tmp_path: Path, table: str, column: str, key: str, rows: int
 ) -> None:
@@ -112,24 +116,44 @@ ROW_CASES = {
     "delete-last-entry": (sql("DELETE FROM entries WHERE seq = 29"), "tree-node-extra", 29),
     "delete-first-entry": (sql("DELETE FROM entries WHERE seq = 0"), "missing-entry", 0),
     "delete-payload": (sql("DELETE FROM payloads WHERE seq = 3"), "payload-missing", 3),
-    "delete-tree-node": (sql("DELETE FROM tree_nodes WHERE last_leaf = 15 AND level = 4"),
-                         "tree-node-missing", 15),
-    "delete-latest-checkpoint": (sql("DELETE FROM checkpoints WHERE size = 30"),
-                                 "checkpoint-missing", 29),
+    "delete-tree-node": (
+        sql("DELETE FROM tree_nodes WHERE last_leaf = 15 AND level = 4"),
+        "tree-node-missing",
+        15,
+    ),
+    "delete-latest-checkpoint": (
+        sql("DELETE FROM checkpoints WHERE size = 30"),
+        "checkpoint-missing",
+        29,
+    ),
     "delete-key": (sql("DELETE FROM keys"), "missing-key", 0),
     "swap-entries": (
-        lambda c: _swap(c, "entries", ("body", "signature"), 4, 5), "wrong-position", 4),
+        lambda c: _swap(c, "entries", ("body", "signature"), 4, 5),
+        "wrong-position",
+        4,
+    ),
     "swap-payloads": (
-        lambda c: _swap(c, "payloads", ("salt", "body"), 10, 20), "payload-mismatch", 10),
-    "move-entry-origin": (sql("UPDATE entries SET origin = 'BS' WHERE seq = 9"),
-                          "missing-entry", 9),
-    "change-entry-seq": (sql("UPDATE entries SET seq = 99 WHERE seq = 29"),
-                         "missing-entry", 29),
+        lambda c: _swap(c, "payloads", ("salt", "body"), 10, 20),
+        "payload-mismatch",
+        10,
+    ),
+    "move-entry-origin": (
+        sql("UPDATE entries SET origin = 'BS' WHERE seq = 9"),
+        "missing-entry",
+        9,
+    ),
+    "change-entry-seq": (sql("UPDATE entries SET seq = 99 WHERE seq = 29"), "missing-entry", 29),
     "orphan-payload": (sql("UPDATE payloads SET seq = 77 WHERE seq = 29"), "payload-missing", 29),
-    "checkpoint-size-latest": (sql("UPDATE checkpoints SET size = 31 WHERE size = 30"),
-                               "checkpoint-beyond-log", 30),
-    "checkpoint-size-middle": (sql("UPDATE checkpoints SET size = 13 WHERE size = 14"),
-                               "checkpoint-mismatch", 12),
+    "checkpoint-size-latest": (
+        sql("UPDATE checkpoints SET size = 31 WHERE size = 30"),
+        "checkpoint-beyond-log",
+        30,
+    ),
+    "checkpoint-size-middle": (
+        sql("UPDATE checkpoints SET size = 13 WHERE size = 14"),
+        "checkpoint-mismatch",
+        12,
+    ),
 }
 
 
@@ -152,8 +176,21 @@ def test_deleted_moved_or_swapped_rows_are_named(pristine: Path, tmp_path: Path,
 
 
 DAMAGE_KINDS = {
-    "missing-key", "missing-entry", "malformed-entry", "wrong-position", "broken-chain",
-    "time-regressed", "bad-signature", "payload-mismatch", "payload-missing", "tree-node-mismatch",
-    "tree-node-missing", "tree-node-extra", "checkpoint-signature", "checkpoint-mismatch",
-    "checkpoint-beyond-log", "checkpoint-missing", "orphan-payload",
+    "missing-key",
+    "missing-entry",
+    "malformed-entry",
+    "wrong-position",
+    "broken-chain",
+    "time-regressed",
+    "bad-signature",
+    "payload-mismatch",
+    "payload-missing",
+    "tree-node-mismatch",
+    "tree-node-missing",
+    "tree-node-extra",
+    "checkpoint-signature",
+    "checkpoint-mismatch",
+    "checkpoint-beyond-log",
+    "checkpoint-missing",
+    "orphan-payload",
 }

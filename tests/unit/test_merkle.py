@@ -48,10 +48,19 @@ def ref_subproof(m: int, d: list[bytes], whole: bool) -> list[bytes]:
 
 
 # The classic RFC 6962 test tree (certificate-transparency test data).
-LEAVES = [bytes.fromhex(h) for h in (
-    "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f",
-)]
+LEAVES = [
+    bytes.fromhex(h)
+    for h in (
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    )
+]
 ROOTS = [
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
     "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
@@ -118,6 +127,7 @@ def test_compact_range_and_stored_subtrees_match() -> None:
         for level, index, hash_ in tree.append(merkle.leaf_hash(item)):
             nodes[(level, index)] = hash_
         assert tree.root() == ref_mth(data[:n])
+
         def source(level: int, index: int) -> bytes:
             return nodes[(level, index)]
 
@@ -132,9 +142,9 @@ def mutations(proof: list[bytes]) -> list[list[bytes]]:
     out: list[list[bytes]] = [[*proof, proof[0] if proof else b"\x00" * 32]]
     for i, p in enumerate(proof):
         flipped = bytes([p[0] ^ 1]) + p[1:]
-        out.append(proof[:i] + [flipped] + proof[i + 1 :])
+        out.append([*proof[:i], flipped, *proof[i + 1 :]])
         out.append(proof[:i] + proof[i + 1 :])
-        out.append(proof[:i] + [p[:31]] + proof[i + 1 :])
+        out.append([*proof[:i], p[:31], *proof[i + 1 :]])
     return out
 
 
@@ -193,12 +203,15 @@ def test_same_size_with_equal_roots_is_consistent() -> None:
     assert merkle.verify_consistency(3, 3, [], b"\x01" * 32, b"\x01" * 32)
 
 
-@pytest.mark.parametrize("call", [
-    pytest.param(lambda: merkle.inclusion_proof(leaves(3), 3), id="index-past-end"),
-    pytest.param(lambda: merkle.consistency_proof(leaves(3), 0), id="old-size-0"),
-    pytest.param(lambda: merkle.consistency_proof(leaves(3), 4), id="old-past-end"),
-    pytest.param(lambda: merkle.perfect_subtrees(1, 3), id="unaligned-range"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda: merkle.inclusion_proof(leaves(3), 3), id="index-past-end"),
+        pytest.param(lambda: merkle.consistency_proof(leaves(3), 0), id="old-size-0"),
+        pytest.param(lambda: merkle.consistency_proof(leaves(3), 4), id="old-past-end"),
+        pytest.param(lambda: merkle.perfect_subtrees(1, 3), id="unaligned-range"),
+    ],
+)
 def test_bad_requests_are_refused(call) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidInput):
         call()
