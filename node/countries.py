@@ -1,9 +1,22 @@
-"""ISO 3166-1 alpha-2 country codes (the 249 officially assigned), the issuer prefixes of AEO
-ids and the codes of network members."""
+"""Country codes: the issuer prefixes of AEO ids, partner codes in consent lists, and the
+prefixes of EORI numbers. Data only.
+
+Decisions:
+
+- ``ISO_COUNTRIES`` holds the 249 *officially assigned* ISO 3166-1 alpha-2 codes and nothing
+  else. ``EU`` is only *exceptionally reserved* by ISO: the EU's AEO authorisations are issued
+  by the member states under their own prefixes (``DE``, ``FR``...), and the parties that sign
+  and run MRAs on this ledger are administrations with an ISO code, so ``EU`` is refused as an
+  AEO issuer and as a consent partner. Transitional codes (``AN``, ``CS``...) and user-assigned
+  ones (``XK``, ``XI``) are refused too.
+- ``EORI_PREFIXES`` adds ``XI``: the EU's code for Northern Ireland, which prefixes the EORI
+  numbers of traders there (Protocol on Ireland/Northern Ireland, since 2021). It is valid only
+  inside an EORI, never as an issuer.
+"""
 
 from __future__ import annotations
 
-__all__ = ["ISO_COUNTRIES"]
+__all__ = ["EORI_PREFIXES", "ISO_COUNTRIES"]
 
 ISO_COUNTRIES: frozenset[str] = frozenset(
     """
@@ -18,3 +31,5 @@ ISO_COUNTRIES: frozenset[str] = frozenset(
     VN VU WF WS YE YT ZA ZM ZW
     """.split()  # noqa: SIM905 (a block of codes reads best)
 )
+
+EORI_PREFIXES: frozenset[str] = ISO_COUNTRIES | {"XI"}

@@ -1,0 +1,5 @@
+"""``python -m node`` runs the ``mra`` command line."""
+
+from node.cli import app
+
+app()
