@@ -24,7 +24,7 @@ releases the GIL; the first damage in seq order is still the one reported.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from itertools import islice
 
@@ -41,6 +41,7 @@ from node.store import StoredEntry, TreeNode
 __all__ = ["LogReport", "verify_log", "verify_store"]
 
 CHUNK = 4096
+GENESIS_TS = 0
 Progress = Callable[[int], None]
 
 
@@ -101,39 +102,49 @@ def verify_log(
     stored_nodes = store.all_tree_nodes(origin)
     checkpoints = store.checkpoints(origin)
     next_checkpoint = 0
-    prev, min_ts, size, payloads = GENESIS_PREV, 0, 0, 0
+    prev, min_ts, size, payloads = GENESIS_PREV, GENESIS_TS, 0, 0
     entries = store.entries(origin)
     while chunk := list(islice(entries, CHUNK)):
-        headers = _verify_chunk(chunk, keys, size, prev, min_ts, executor)
+        headers, damage = _check_structure(chunk, size, prev, min_ts)
+        sound = chunk[: len(headers)]
+        # 4. signatures run on the pool while this thread checks payloads and the tree
+        signatures = _start_signature_checks(sound, keys, executor)
+        try:
+            for stored, header in zip(sound, headers, strict=True):
+                # 5. payload commitment
+                if stored.payload is not None and stored.salt is not None:
+                    check_payload(header, stored.salt, stored.payload)
+                    payloads += 1
+                elif own:
+                    raise IntegrityError(
+                        "payload-missing",
+                        "the payload of an own entry is gone",
+                        origin=origin,
+                        seq=stored.seq,
+                    )
+                # 6. stored tree nodes
+                leaf = merkle.leaf_hash(stored.body + stored.signature)
+                for level, index, hash_ in tree.append(leaf):
+                    _expect_node(
+                        stored_nodes, TreeNode(level=level, index=index, hash=hash_), origin
+                    )
+                size += 1
+                # 7. checkpoints at this size
+                while (
+                    next_checkpoint < len(checkpoints) and checkpoints[next_checkpoint][0] == size
+                ):
+                    _check_checkpoint(
+                        origin,
+                        size,
+                        tree.root(),
+                        checkpoints[next_checkpoint][1],
+                        _key_at(keys, size - 1),
+                    )
+                    next_checkpoint += 1
+        except IntegrityError as error:
+            damage = error
+        _raise_first(_bad_signature(sound, signatures), damage)
         prev, min_ts = entry_hash(chunk[-1].body), headers[-1].ts
-        for stored, header in zip(chunk, headers, strict=True):
-            # 5. payload commitment
-            if stored.payload is not None and stored.salt is not None:
-                check_payload(header, stored.salt, stored.payload)
-                payloads += 1
-            elif own:
-                raise IntegrityError(
-                    "payload-missing",
-                    "the payload of an own entry is gone",
-                    origin=origin,
-                    seq=stored.seq,
-                )
-            # 6. stored tree nodes
-            for level, index, hash_ in tree.append(
-                merkle.leaf_hash(stored.body + stored.signature)
-            ):
-                _expect_node(stored_nodes, TreeNode(level=level, index=index, hash=hash_), origin)
-            size += 1
-            # 7. checkpoints at this size
-            while next_checkpoint < len(checkpoints) and checkpoints[next_checkpoint][0] == size:
-                _check_checkpoint(
-                    origin,
-                    size,
-                    tree.root(),
-                    checkpoints[next_checkpoint][1],
-                    _key_at(keys, size - 1),
-                )
-                next_checkpoint += 1
         if progress:
             progress(len(chunk))
     leftover = next(stored_nodes, None)
@@ -165,16 +176,10 @@ def verify_log(
     )
 
 
-def _verify_chunk(
-    chunk: list[StoredEntry],
-    keys: list[tuple[int, PublicKey]],
-    start: int,
-    prev: Hash32,
-    min_ts: int,
-    executor: Executor | None,
-) -> list[EntryHeader]:
-    """Steps 2-4 for one chunk; returns the parsed headers."""
-    structural: IntegrityError | None = None
+def _check_structure(
+    chunk: list[StoredEntry], start: int, prev: Hash32, min_ts: int
+) -> tuple[list[EntryHeader], IntegrityError | None]:
+    """Steps 2-3 for one chunk: the headers of the sound prefix, and the damage that ended it."""
     headers: list[EntryHeader] = []
     for offset, stored in enumerate(chunk):
         expected = start + offset
@@ -198,28 +203,42 @@ def _verify_chunk(
                 key=None,
             )
         except IntegrityError as error:
-            structural = error
-            break
+            return headers, error
         prev, min_ts = entry_hash(stored.body), header.ts
         headers.append(header)
-    # 4. signatures of every structurally sound entry, in parallel
-    sound = chunk[: len(headers)]
+    return headers, None
+
+
+SignatureChecks = list["Future[list[bool]]"] | list[list[bool]]
+
+
+def _start_signature_checks(
+    sound: list[StoredEntry], keys: list[tuple[int, PublicKey]], executor: Executor | None
+) -> SignatureChecks:
     jobs = [(s.body, s.signature, _key_at(keys, s.seq)) for s in sound]
-    if executor is not None and len(jobs) > 64:
-        half = (len(jobs) + 1) // 2
-        results = [
-            ok for part in executor.map(_check_all, [jobs[:half], jobs[half:]]) for ok in part
-        ]
-    else:
-        results = _check_all(jobs)
+    if executor is None or len(jobs) < 64:
+        return [_check_all(jobs)]
+    half = (len(jobs) + 1) // 2
+    return [executor.submit(_check_all, jobs[:half]), executor.submit(_check_all, jobs[half:])]
+
+
+def _bad_signature(sound: list[StoredEntry], checks: SignatureChecks) -> IntegrityError | None:
+    results = [
+        ok for part in checks for ok in (part.result() if isinstance(part, Future) else part)
+    ]
     for stored, ok in zip(sound, results, strict=True):
         if not ok:
-            raise IntegrityError(
+            return IntegrityError(
                 "bad-signature", "signature does not verify", origin=stored.origin, seq=stored.seq
             )
-    if structural is not None:
-        raise structural
-    return headers
+    return None
+
+
+def _raise_first(*errors: IntegrityError | None) -> None:
+    """Raise the damage with the lowest seq (the first broken entry), if any."""
+    found = [e for e in errors if e is not None]
+    if found:
+        raise min(found, key=lambda e: e.seq if e.seq is not None else -1)
 
 
 def _check_all(jobs: list[tuple[bytes, bytes, PublicKey]]) -> list[bool]:

@@ -130,7 +130,8 @@ class Ledger:
         accepted: list[tuple[AeoRecord, EntryKind]] = []
         unchanged: list[str] = []
         rejected: list[tuple[int, MraError]] = []
-        latest: dict[str, AeoRecord] = {}
+        stored = self._store.current_records(r.aeo_id for r in records)
+        latest: dict[str, AeoRecord] = {aeo_id: record for aeo_id, (_, record) in stored.items()}
         for index, record in enumerate(records):
             try:
                 if record.issuer != self._origin:
@@ -140,9 +141,6 @@ class Ledger:
                         field="aeo_id",
                     )
                 previous = latest.get(record.aeo_id)
-                if previous is None:
-                    stored = self._store.current_record(record.aeo_id)
-                    previous = stored[1] if stored else None
                 if previous == record:
                     unchanged.append(record.aeo_id)
                     continue

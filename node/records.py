@@ -1,23 +1,29 @@
 """The AEO record (pure): the data partners exchange under an MRA (DESIGN-BRIEF §1).
 
 A record validates itself on construction, so an invalid one cannot exist; every error is an
-InvalidInput naming the field by its dotted path (``identifiers[1].value``). ``to_dict`` is the
-stable JSON form that is canonicalised, committed to and signed; ``from_dict`` is its strict
-inverse (unknown fields are refused).
+InvalidInput naming the field by its dotted path (``identifiers[1].value``, ``status.effective``).
+Construction also normalises: text is trimmed and put in Unicode NFC, enum strings become enums,
+and lists whose order means nothing (identifiers, roles, consent) are sorted, so equal content
+gives equal records, equal ``to_dict`` forms and equal signed bytes.
+
+``to_dict`` is the stable JSON form that is canonicalised, committed to and signed;
+``from_dict`` is its strict inverse: unknown fields are refused, types are checked, dates are
+``YYYY-MM-DD`` strings, and optional fields may be absent or null.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from node.countries import ISO_COUNTRIES
+from node.countries import EORI_PREFIXES, ISO_COUNTRIES
 from node.errors import Conflict, InvalidInput
-from node.status import StatusCode, check_transition
+from node.status import FINAL, StatusCode, check_transition
 
 __all__ = [
     "Address",
@@ -30,22 +36,33 @@ __all__ = [
     "check_update",
 ]
 
-# WCO Data Model: the AEOMutualRecognitionParty id is up to 17 characters.
-AEO_ID = re.compile(r"^[A-Z]{2}[A-Z0-9]{1,15}$")
-EORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{1,15}$")
+# WCO Data Model: the AEOMutualRecognitionParty id is up to 17 characters (an..17); ours is the
+# issuer's ISO code followed by 1 to 15 upper-case letters or digits.
+AEO_ID = re.compile(r"[A-Z]{2}[A-Z0-9]{1,15}")
 MAX_TEXT = 512
+# C0 and C1 controls, line and paragraph separators, lone surrogates: none belongs in a name or
+# an address, and each would break a CSV cell, a line count or UTF-8 encoding.
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_E = TypeVar("_E", bound=StrEnum)
 _T = TypeVar("_T")
 
 
 class Certificate(StrEnum):
+    """AEO certificate types."""
+
     AEOC = "AEOC"  # customs simplifications
     AEOS = "AEOS"  # security and safety
     AEOF = "AEOF"  # both (legacy EU)
 
 
 class IdScheme(StrEnum):
-    """How a trader is identified: EORI (EU and others), national tax id per the WCO TIN
-    guidelines, US C-TPAT account, or another scheme the agreement names."""
+    """How a trader is identified (the items MRAs exchange, DESIGN-BRIEF §1).
+
+    EORI: EU-style number, a country code (``XI`` allowed) and 1 to 15 upper-case letters or
+    digits. TIN: the national tax or trader id as the issuing country writes it (WCO TIN
+    guidelines). CTPAT: a US C-TPAT account number. OTHER: any other id the agreement names.
+    """
 
     EORI = "EORI"
     TIN = "TIN"
@@ -53,8 +70,21 @@ class IdScheme(StrEnum):
     OTHER = "OTHER"
 
 
+# Identifier values by scheme. None holds ';' (the CSV list separator) or control characters.
+_LOOSE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ./:-]{0,33}[A-Za-z0-9./:-])?")
+_ID_FORMATS: Mapping[IdScheme, tuple[re.Pattern[str], str]] = {
+    IdScheme.EORI: (
+        re.compile(r"[A-Z]{2}[A-Z0-9]{1,15}"),
+        "an EORI is a country code and 1 to 15 upper-case letters or digits",
+    ),
+    IdScheme.TIN: (_LOOSE, "1 to 35 letters, digits, spaces and . / : - (no ;)"),
+    IdScheme.CTPAT: (re.compile(r"[A-Z0-9]{1,35}"), "1 to 35 upper-case letters or digits"),
+    IdScheme.OTHER: (_LOOSE, "1 to 35 letters, digits, spaces and . / : - (no ;)"),
+}
+
+
 class Role(StrEnum):
-    """Supply-chain roles (WCO SAFE Framework AEO roles)."""
+    """Supply-chain roles of an AEO (after the WCO SAFE Framework's AEO actors)."""
 
     IMPORTER = "importer"
     EXPORTER = "exporter"
@@ -68,118 +98,146 @@ class Role(StrEnum):
     CONSOLIDATOR = "consolidator"
 
 
-def _text(value: object, field: str, *, optional: bool = False, limit: int = MAX_TEXT) -> str:
-    if value is None and optional:
-        return ""
+# -- checks shared by the constructors (they coerce and return the normalised value) ----------
+
+
+def _text(value: object, field: str, limit: int = MAX_TEXT) -> str:
     if not isinstance(value, str):
         raise InvalidInput("must be a string", field=field)
-    text = value.strip()
+    text = unicodedata.normalize("NFC", value).strip()
     if not text:
         raise InvalidInput("must not be empty", field=field)
     if len(text) > limit:
         raise InvalidInput(f"longer than {limit} characters", field=field)
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
-        raise InvalidInput("must not contain control characters", field=field)
+    if _FORBIDDEN.search(text):
+        raise InvalidInput("must not contain control characters or line breaks", field=field)
     return text
+
+
+def _enum(kind: type[_E], value: object, field: str) -> _E:
+    if isinstance(value, str):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(member.value for member in kind)
+    raise InvalidInput(f"{value!r} is not one of {allowed}", field=field)
 
 
 def _country(value: object, field: str) -> str:
     if not isinstance(value, str) or value not in ISO_COUNTRIES:
-        raise InvalidInput(f"{value!r} is not an ISO 3166-1 alpha-2 code", field=field)
+        raise InvalidInput(f"{value!r} is not an ISO 3166-1 alpha-2 country code", field=field)
     return value
 
 
 def _date(value: object, field: str) -> date:
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise InvalidInput("must be a date YYYY-MM-DD", field=field)
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidInput(f"not a calendar date: {value}", field=field) from exc
+    # datetime is a subclass of date; its isoformat() would smuggle a time into the record.
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise InvalidInput("must be a date", field=field)
+    return value
 
 
-def _enum(kind: type[Any], value: object, field: str) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in kind)
-        raise InvalidInput(f"{value!r} is not one of {allowed}", field=field) from None
+def _items(value: object, field: str) -> tuple[Any, ...]:
+    if not isinstance(value, list | tuple):
+        raise InvalidInput("must be a list", field=field)
+    return tuple(value)
 
 
-def _fields(data: object, allowed: set[str], required: set[str], field: str) -> Mapping[str, Any]:
+def _set(obj: object, name: str, value: object) -> None:
+    object.__setattr__(obj, name, value)  # normalising a frozen dataclass in __post_init__
+
+
+# -- from_dict helpers: JSON shape and types --------------------------------------------------
+
+
+def _object(data: object, allowed: tuple[str, ...], optional: set[str], field: str) -> Any:
+    """Check ``data`` is an object with only ``allowed`` keys and every required key non-null."""
     if not isinstance(data, Mapping):
         raise InvalidInput("must be an object", field=field or None)
-    prefix = f"{field}." if field else ""
     for name in data:
         if name not in allowed:
-            raise InvalidInput("unknown field", field=f"{prefix}{name}")
-    for name in sorted(required):
-        if name not in data or data[name] is None:
-            raise InvalidInput("is required", field=f"{prefix}{name}")
+            raise InvalidInput("unknown field", field=_join(field, str(name)))
+    for name in allowed:
+        if name not in optional and data.get(name) is None:
+            raise InvalidInput("is required", field=_join(field, name))
     return data
 
 
-def _list(value: object, field: str) -> list[Any]:
-    if not isinstance(value, list | tuple):
-        raise InvalidInput("must be a list", field=field)
-    return list(value)
+def _parse_date(value: object, field: str) -> date:
+    # Only the plain calendar form: fromisoformat also takes 20240101 and other ISO variants.
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise InvalidInput("must be a date written YYYY-MM-DD", field=field)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{value} is not a calendar date", field=field) from None
+
+
+def _join(parent: str, child: str | None) -> str:
+    if not child:
+        return parent
+    return f"{parent}.{child}" if parent and not child.startswith("[") else parent + child
+
+
+def _under(field: str, build: Callable[..., _T], **values: Any) -> _T:
+    """Run a constructor, prefixing the field of any error with ``field`` (the parent path)."""
+    try:
+        return build(**values)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.reason, field=_join(field, exc.field)) from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TraderIdentifier:
+    """One way of identifying the trader, e.g. ``EORI:BR12345678901``."""
+
     scheme: IdScheme
     value: str
 
     def __post_init__(self) -> None:
-        _enum(IdScheme, self.scheme, "scheme")
-        _text(self.value, "value", limit=64)
-        if self.scheme == IdScheme.EORI and not EORI.match(self.value):
+        scheme = _enum(IdScheme, self.scheme, "scheme")
+        value = _text(self.value, "value", limit=64)
+        pattern, rule = _ID_FORMATS[scheme]
+        if not pattern.fullmatch(value):
+            raise InvalidInput(rule, field="value")
+        if scheme is IdScheme.EORI and value[:2] not in EORI_PREFIXES:
             raise InvalidInput(
-                "an EORI is a country code and up to 15 letters or digits", field="value"
+                f"an EORI starts with a country code, not {value[:2]}", field="value"
             )
-        if self.scheme == IdScheme.EORI and self.value[:2] not in ISO_COUNTRIES:
-            raise InvalidInput("an EORI starts with an ISO country code", field="value")
+        _set(self, "scheme", scheme)
+        _set(self, "value", value)
 
     @classmethod
-    def from_dict(cls, data: object, field: str) -> TraderIdentifier:
-        d = _fields(data, {"scheme", "value"}, {"scheme", "value"}, field)
-        scheme = _enum(IdScheme, d["scheme"], f"{field}.scheme")
-        return _nested(
-            cls, field, scheme=scheme, value=_text(d["value"], f"{field}.value", limit=64)
-        )
+    def from_dict(cls, data: object, field: str = "identifier") -> TraderIdentifier:
+        """Build from ``{"scheme", "value"}``. Raises InvalidInput naming ``field.<name>``."""
+        d = _object(data, ("scheme", "value"), set(), field)
+        return _under(field, cls, scheme=d["scheme"], value=d["value"])
+
+    def to_dict(self) -> dict[str, object]:
+        return {"scheme": self.scheme.value, "value": self.value}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Address:
+    """The trader's legal address."""
+
     street: str
     city: str
-    postcode: str | None
+    postcode: str | None = None
     country: str
 
     def __post_init__(self) -> None:
-        _text(self.street, "street")
-        _text(self.city, "city", limit=128)
+        _set(self, "street", _text(self.street, "street"))
+        _set(self, "city", _text(self.city, "city", limit=128))
         if self.postcode is not None:
-            _text(self.postcode, "postcode", limit=16)
+            _set(self, "postcode", _text(self.postcode, "postcode", limit=16))
         _country(self.country, "country")
 
     @classmethod
-    def from_dict(cls, data: object, field: str) -> Address:
-        d = _fields(
-            data, {"street", "city", "postcode", "country"}, {"street", "city", "country"}, field
-        )
-        return _nested(
-            cls,
-            field,
-            street=_text(d["street"], f"{field}.street"),
-            city=_text(d["city"], f"{field}.city", limit=128),
-            postcode=_text(d["postcode"], f"{field}.postcode", limit=16)
-            if d.get("postcode") is not None
-            else None,
-            country=_country(d["country"], f"{field}.country"),
-        )
+    def from_dict(cls, data: object, field: str = "address") -> Address:
+        """Build from its JSON object. Raises InvalidInput naming ``field.<name>``."""
+        d = _object(data, ("street", "city", "postcode", "country"), {"postcode"}, field)
+        return _under(field, cls, **d)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -192,28 +250,27 @@ class Address:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Status:
+    """The AEO's membership status, why (required unless valid) and from when."""
+
     code: StatusCode
-    reason: str | None
+    reason: str | None = None
     effective: date
 
     def __post_init__(self) -> None:
-        _enum(StatusCode, self.code, "code")
+        code = _enum(StatusCode, self.code, "code")
+        _set(self, "code", code)
         if self.reason is not None:
-            _text(self.reason, "reason")
-        elif self.code != StatusCode.VALID:
-            raise InvalidInput(f"a reason is required for status {self.code}", field="reason")
+            _set(self, "reason", _text(self.reason, "reason"))
+        elif code is not StatusCode.VALID:
+            raise InvalidInput(f"a reason is required for status {code}", field="reason")
+        _date(self.effective, "effective")
 
     @classmethod
     def from_dict(cls, data: object, field: str = "status") -> Status:
-        d = _fields(data, {"code", "reason", "effective"}, {"code", "effective"}, field)
-        reason = d.get("reason")
-        return _nested(
-            cls,
-            field,
-            code=_enum(StatusCode, d["code"], f"{field}.code"),
-            reason=_text(reason, f"{field}.reason") if reason is not None else None,
-            effective=_date(d["effective"], f"{field}.effective"),
-        )
+        """Build from its JSON object. Raises InvalidInput naming ``field.<name>``."""
+        d = _object(data, ("code", "reason", "effective"), {"reason"}, field)
+        effective = _parse_date(d["effective"], _join(field, "effective"))
+        return _under(field, cls, code=d["code"], reason=d.get("reason"), effective=effective)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -223,7 +280,7 @@ class Status:
         }
 
 
-_RECORD_FIELDS = {
+_RECORD_FIELDS = (
     "aeo_id",
     "identifiers",
     "legal_name",
@@ -234,8 +291,7 @@ _RECORD_FIELDS = {
     "expires",
     "roles",
     "consent",
-}
-_REQUIRED = _RECORD_FIELDS - {"expires", "consent"}
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -254,124 +310,157 @@ class AeoRecord:
     consent: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.aeo_id, str) or not AEO_ID.match(self.aeo_id):
+        # Checked in field order, so the first error reported is the first field at fault.
+        if not isinstance(self.aeo_id, str) or not AEO_ID.fullmatch(self.aeo_id):
             raise InvalidInput(
                 "an AEO id is the issuer's ISO code and 1 to 15 upper-case letters or digits",
                 field="aeo_id",
             )
-        _country(self.aeo_id[:2], "aeo_id")
-        if not self.identifiers:
+        if self.aeo_id[:2] not in ISO_COUNTRIES:
+            raise InvalidInput(
+                f"{self.aeo_id[:2]} is not an ISO 3166-1 country code", field="aeo_id"
+            )
+        identifiers = _items(self.identifiers, "identifiers")
+        if not identifiers:
             raise InvalidInput("at least one trader identifier is required", field="identifiers")
-        seen = set()
-        for i, ident in enumerate(self.identifiers):
+        seen: set[tuple[str, str]] = set()
+        for i, ident in enumerate(identifiers):
+            if not isinstance(ident, TraderIdentifier):
+                raise InvalidInput("must be a TraderIdentifier", field=f"identifiers[{i}]")
             if (ident.scheme, ident.value) in seen:
                 raise InvalidInput("duplicate identifier", field=f"identifiers[{i}]")
             seen.add((ident.scheme, ident.value))
-        _text(self.legal_name, "legal_name")
-        _enum(Certificate, self.certificate, "certificate")
-        if self.status.effective < self.authorised:
+        _set(self, "identifiers", tuple(sorted(identifiers, key=lambda x: (x.scheme, x.value))))
+        _set(self, "legal_name", _text(self.legal_name, "legal_name"))
+        if not isinstance(self.address, Address):
+            raise InvalidInput("must be an Address", field="address")
+        _set(self, "certificate", _enum(Certificate, self.certificate, "certificate"))
+        if not isinstance(self.status, Status):
+            raise InvalidInput("must be a Status", field="status")
+        authorised = _date(self.authorised, "authorised")
+        if self.status.effective < authorised:
             raise InvalidInput(
                 "a status cannot take effect before the authorisation", field="status.effective"
             )
-        if self.expires is not None and self.expires < self.authorised:
-            raise InvalidInput("expiry precedes the authorisation", field="expires")
-        if not self.roles:
+        if self.expires is not None and _date(self.expires, "expires") < authorised:
+            raise InvalidInput("the expiry precedes the authorisation", field="expires")
+        roles = [_enum(Role, r, f"roles[{i}]") for i, r in enumerate(_items(self.roles, "roles"))]
+        if not roles:
             raise InvalidInput("at least one supply-chain role is required", field="roles")
-        if len(set(self.roles)) != len(self.roles):
-            raise InvalidInput("duplicate role", field="roles")
-        if len(set(self.consent)) != len(self.consent):
-            raise InvalidInput("duplicate partner", field="consent")
-        for i, partner in enumerate(self.consent):
-            _country(partner, f"consent[{i}]")
-            if partner == self.issuer:
-                raise InvalidInput("the issuer needs no consent", field=f"consent[{i}]")
-        # Order carries no meaning: normalise so equal content gives equal records and bytes.
-        object.__setattr__(
-            self, "identifiers", tuple(sorted(self.identifiers, key=lambda x: (x.scheme, x.value)))
-        )
-        object.__setattr__(self, "roles", tuple(sorted(self.roles)))
-        object.__setattr__(self, "consent", tuple(sorted(self.consent)))
+        _set(self, "roles", _sorted_unique(roles, "roles", "duplicate role"))
+        partners = _items(self.consent, "consent")
+        for i, partner in enumerate(partners):
+            if _country(partner, f"consent[{i}]") == self.issuer:
+                raise InvalidInput(
+                    "the issuer needs no consent to hold its own data", field=f"consent[{i}]"
+                )
+        _set(self, "consent", _sorted_unique(partners, "consent", "duplicate partner"))
 
     @property
     def issuer(self) -> str:
+        """The issuing administration: the AEO id's ISO 3166-1 prefix."""
         return self.aeo_id[:2]
 
     def with_status(self, status: Status) -> AeoRecord:
+        """The same record with a new status (validated like any record)."""
         return replace(self, status=status)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> AeoRecord:
-        """Build a record from its JSON form. Raises InvalidInput naming the field."""
-        d = _fields(data, _RECORD_FIELDS, _REQUIRED, "")
+        """Build a record from its JSON form (``to_dict``'s output).
+
+        Raises InvalidInput naming the field: unknown fields, missing required ones, wrong
+        types, malformed dates and every rule of the record.
+        """
+        d = _object(data, _RECORD_FIELDS, {"expires", "consent"}, "")
         identifiers = tuple(
             TraderIdentifier.from_dict(item, f"identifiers[{i}]")
-            for i, item in enumerate(_list(d["identifiers"], "identifiers"))
+            for i, item in enumerate(_items(d["identifiers"], "identifiers"))
         )
-        roles = tuple(
-            _enum(Role, r, f"roles[{i}]") for i, r in enumerate(_list(d["roles"], "roles"))
-        )
-        consent = tuple(
-            _country(c, f"consent[{i}]")
-            for i, c in enumerate(_list(d.get("consent") or [], "consent"))
-        )
+        address = Address.from_dict(d["address"])
+        status = Status.from_dict(d["status"])
+        authorised = _parse_date(d["authorised"], "authorised")
         expires = d.get("expires")
         return cls(
-            aeo_id=_text(d["aeo_id"], "aeo_id", limit=17),
+            aeo_id=d["aeo_id"],
             identifiers=identifiers,
-            legal_name=_text(d["legal_name"], "legal_name"),
-            address=Address.from_dict(d["address"], "address"),
-            certificate=_enum(Certificate, d["certificate"], "certificate"),
-            status=Status.from_dict(d["status"]),
-            authorised=_date(d["authorised"], "authorised"),
-            expires=_date(expires, "expires") if expires is not None else None,
-            roles=roles,
-            consent=consent,
+            legal_name=d["legal_name"],
+            address=address,
+            certificate=d["certificate"],
+            status=status,
+            authorised=authorised,
+            expires=None if expires is None else _parse_date(expires, "expires"),
+            roles=_items(d["roles"], "roles"),
+            consent=() if d.get("consent") is None else _items(d["consent"], "consent"),
         )
 
     def to_dict(self) -> dict[str, object]:
-        """The stable JSON form (what is canonicalised and signed)."""
+        """The stable JSON form: what is canonicalised, committed to and signed."""
         return {
             "aeo_id": self.aeo_id,
-            "identifiers": [{"scheme": i.scheme.value, "value": i.value} for i in self.identifiers],
+            "identifiers": [i.to_dict() for i in self.identifiers],
             "legal_name": self.legal_name,
             "address": self.address.to_dict(),
             "certificate": self.certificate.value,
             "status": self.status.to_dict(),
             "authorised": self.authorised.isoformat(),
-            "expires": self.expires.isoformat() if self.expires else None,
+            "expires": None if self.expires is None else self.expires.isoformat(),
             "roles": [r.value for r in self.roles],
             "consent": list(self.consent),
         }
 
 
-def _nested(cls: type[_T], field: str, **values: Any) -> _T:
-    """Construct a nested value, prefixing any error's field with the parent's path."""
-    try:
-        return cls(**values)
-    except InvalidInput as exc:
-        raise InvalidInput(
-            exc.reason, field=f"{field}.{exc.field}" if exc.field else field
-        ) from None
+def _sorted_unique(items: Any, field: str, message: str) -> tuple[Any, ...]:
+    seen: set[object] = set()
+    for i, item in enumerate(items):
+        if item in seen:
+            raise InvalidInput(message, field=f"{field}[{i}]")
+        seen.add(item)
+    return tuple(sorted(items))
 
 
 def check_update(previous: AeoRecord | None, new: AeoRecord) -> None:
-    """Rules for a new version of a record, whatever the agreement. Raises Conflict.
+    """Check that ``new`` may follow ``previous`` (None: a first version) in the issuer's log.
 
-    The status moves along the transition table; a final record never changes; the status date
-    does not go backwards when the status changes; the authorisation date is fixed.
+    Rules, whatever the agreement: the AEO id is kept; a record in a final status never changes
+    (a new authorisation gets a new AEO id); the authorisation date is fixed; the status moves
+    along the transition table (node.status); a status change does not take effect before the
+    current status did. Raises Conflict naming the field at fault.
     """
     if previous is None:
         return
     if previous.aeo_id != new.aeo_id:
         raise Conflict("a new version must keep the AEO id", field="aeo_id")
-    check_transition(previous.status.code, new.status.code)
+    old_code, new_code = previous.status.code, new.status.code
+    if old_code in FINAL and new != previous:
+        check_transition(old_code, new_code)  # names status.code when the status moved
+        raise Conflict(
+            f"the record is {old_code}, which is final: it cannot change "
+            "(a new authorisation gets a new AEO id)",
+            field=_first_change(previous, new),
+        )
     if previous.authorised != new.authorised:
         raise Conflict(
-            "the authorisation date of an AEO cannot change (a new authorisation "
-            "gets a new AEO id)",
+            "the authorisation date cannot change (a new authorisation gets a new AEO id)",
             field="authorised",
         )
-    if previous.status.code != new.status.code and new.status.effective < previous.status.effective:
+    check_transition(old_code, new_code)
+    if old_code != new_code and new.status.effective < previous.status.effective:
         raise Conflict(
-            "the new status takes effect before the current one", field="status.effective"
+            f"the new status would take effect before the current one "
+            f"({previous.status.effective.isoformat()})",
+            field="status.effective",
         )
+
+
+def _first_change(old: AeoRecord, new: AeoRecord) -> str:
+    """The dotted path of the first field that differs (one level into nested objects)."""
+    a, b = old.to_dict(), new.to_dict()
+    for name, value in a.items():
+        other = b[name]
+        if value == other:
+            continue
+        if isinstance(value, dict) and isinstance(other, dict):
+            return next(f"{name}.{k}" for k in value if value[k] != other[k])
+        return name
+    return "aeo_id"  # unreachable for records that differ; a safe, named default

@@ -170,29 +170,40 @@ class SqliteStore:
                     "INSERT INTO checkpoints (origin, size, note) VALUES (?, ?, ?)",
                     (origin, batch.checkpoint_size, batch.checkpoint),
                 )
-            for entry, record in zip(batch.entries, batch.records, strict=True):
-                if record is not None:
-                    self._apply_record(origin, entry.header, record)
+            self._apply_records(
+                [
+                    (entry.header, record)
+                    for entry, record in zip(batch.entries, batch.records, strict=True)
+                    if record is not None
+                ]
+            )
 
-    def _apply_record(self, origin: str, header: EntryHeader, record: AeoRecord) -> None:
-        self._conn.execute(
+    def _apply_records(self, versions: list[tuple[EntryHeader, AeoRecord]]) -> None:
+        """Make each record version the current state of its AEO (in log order)."""
+        self._conn.executemany(
             "INSERT OR REPLACE INTO aeo_current"
             " (aeo_id, origin, seq, ts, status, certificate, legal_name)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.aeo_id,
-                origin,
-                header.seq,
-                header.ts,
-                str(record.status.code),
-                str(record.certificate),
-                record.legal_name,
-            ),
+            [
+                (
+                    r.aeo_id,
+                    h.origin,
+                    h.seq,
+                    h.ts,
+                    r.status.code.value,
+                    r.certificate.value,
+                    r.legal_name,
+                )
+                for h, r in versions
+            ],
         )
-        self._conn.execute("DELETE FROM trader_ids WHERE aeo_id = ?", (record.aeo_id,))
+        self._conn.executemany(
+            "DELETE FROM trader_ids WHERE aeo_id = ?", [(r.aeo_id,) for _, r in versions]
+        )
+        latest = {r.aeo_id: r for _, r in versions}
         self._conn.executemany(
             "INSERT OR IGNORE INTO trader_ids (scheme, value, aeo_id) VALUES (?, ?, ?)",
-            [(str(i.scheme), i.value, record.aeo_id) for i in record.identifiers],
+            [(i.scheme.value, i.value, r.aeo_id) for r in latest.values() for i in r.identifiers],
         )
 
     def rebuild_derived(self) -> int:
@@ -200,15 +211,13 @@ class SqliteStore:
         with self._transaction():
             for table in DERIVED_TABLES:
                 self._conn.execute(f"DELETE FROM {table}")
-            count = 0
             rows = self._conn.execute(
                 "SELECT e.body, p.body FROM entries e JOIN payloads p"
                 " ON p.origin = e.origin AND p.seq = e.seq ORDER BY e.origin, e.seq"
             ).fetchall()
-            for body, payload in rows:
-                header = EntryHeader.from_bytes(body)
-                self._apply_record(header.origin, header, _record(payload))
-                count += 1
+            versions = [(EntryHeader.from_bytes(body), _record(payload)) for body, payload in rows]
+            self._apply_records(versions)
+            count = len(versions)
         return count
 
     # -- reads ---------------------------------------------------------------------------------
@@ -311,6 +320,22 @@ class SqliteStore:
             (aeo_id,),
         ).fetchone()
         return (row[0], _record(row[1])) if row else None
+
+    def current_records(self, aeo_ids: Iterable[str]) -> dict[str, tuple[int, AeoRecord]]:
+        """The latest versions of many AEO records at once (those held)."""
+        wanted = sorted(set(aeo_ids))
+        found: dict[str, tuple[int, AeoRecord]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                "SELECT c.aeo_id, c.seq, p.body FROM aeo_current c JOIN payloads p"
+                f" ON p.origin = c.origin AND p.seq = c.seq WHERE c.aeo_id IN ({marks})",
+                chunk,
+            ).fetchall()
+            for aeo_id, seq, body in rows:
+                found[aeo_id] = (seq, _record(body))
+        return found
 
     def list_records(
         self, *, status: str | None = None, limit: int = 100, after: str = ""
