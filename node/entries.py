@@ -120,7 +120,8 @@ class EntryHeader:
             kind=_kind(obj),
             commitment=_hash(obj, "commitment"),
         )
-        if header.to_bytes() != data:
+        # The parsed object re-encoded must be the very bytes given (no other spelling).
+        if canonical_json(obj) != data:
             raise InvalidInput("entry header bytes are not canonical JSON", field="header")
         return header
 

@@ -36,7 +36,7 @@ from node.entries import GENESIS_PREV, EntryHeader, entry_hash
 from node.errors import IntegrityError, InvalidInput
 from node.ledger import log_name
 from node.sqlite_store import SqliteStore
-from node.store import StoredEntry, TreeNode
+from node.store import StoredEntry
 
 __all__ = ["LogReport", "verify_log", "verify_store"]
 
@@ -125,9 +125,7 @@ def verify_log(
                 # 6. stored tree nodes
                 leaf = merkle.leaf_hash(stored.body + stored.signature)
                 for level, index, hash_ in tree.append(leaf):
-                    _expect_node(
-                        stored_nodes, TreeNode(level=level, index=index, hash=hash_), origin
-                    )
+                    _expect_node(stored_nodes, (((index + 1) << level) - 1, level, hash_), origin)
                 size += 1
                 # 7. checkpoints at this size
                 while (
@@ -151,9 +149,9 @@ def verify_log(
     if leftover is not None:
         raise IntegrityError(
             "tree-node-extra",
-            f"node {leftover.level}/{leftover.index} beyond the log",
+            f"node at level {leftover[1]} beyond the log",
             origin=origin,
-            seq=_last_leaf(leftover),
+            seq=leftover[0],
         )
     if next_checkpoint < len(checkpoints):
         claimed = checkpoints[next_checkpoint][0]
@@ -245,23 +243,26 @@ def _check_all(jobs: list[tuple[bytes, bytes, PublicKey]]) -> list[bool]:
     return [signature_valid(body, sig, key) for body, sig, key in jobs]
 
 
-def _expect_node(stored_nodes: Iterator[TreeNode], expected: TreeNode, origin: str) -> None:
+def _expect_node(
+    stored_nodes: Iterator[tuple[int, int, bytes]], expected: tuple[int, int, bytes], origin: str
+) -> None:
+    """Step 6 for one re-derived node ``(last_leaf, level, hash)``."""
     got = next(stored_nodes, None)
-    seq = _last_leaf(expected)
-    if got is None or (got.level, got.index) != (expected.level, expected.index):
+    if got == expected:
+        return
+    last_leaf, level, _ = expected
+    name = f"node {level}/{((last_leaf + 1) >> level) - 1}"
+    if got is None or (got[0], got[1]) > (last_leaf, level):
         raise IntegrityError(
-            "tree-node-missing" if got is None or _last_leaf(got) > seq else "tree-node-extra",
-            f"expected node {expected.level}/{expected.index}",
-            origin=origin,
-            seq=seq,
+            "tree-node-missing", f"{name} is not stored", origin=origin, seq=last_leaf
         )
-    if got.hash != expected.hash:
+    if (got[0], got[1]) < (last_leaf, level):
         raise IntegrityError(
-            "tree-node-mismatch",
-            f"node {expected.level}/{expected.index} has the wrong hash",
-            origin=origin,
-            seq=seq,
+            "tree-node-extra", f"unexpected node before {name}", origin=origin, seq=last_leaf
         )
+    raise IntegrityError(
+        "tree-node-mismatch", f"{name} has the wrong hash", origin=origin, seq=last_leaf
+    )
 
 
 def _check_checkpoint(origin: str, size: int, root: bytes, note: bytes, key: PublicKey) -> None:
@@ -297,7 +298,3 @@ def _key_at(keys: list[tuple[int, PublicKey]], seq: int) -> PublicKey:
             break
         current = key
     return current
-
-
-def _last_leaf(node: TreeNode) -> int:
-    return ((node.index + 1) << node.level) - 1

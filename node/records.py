@@ -427,13 +427,14 @@ def check_update(previous: AeoRecord | None, new: AeoRecord) -> None:
     along the transition table (node.status); a status change does not take effect before the
     current status did. Raises Conflict naming the field at fault.
     """
-    if previous is None:
+    if previous is None or new == previous:
         return
     if previous.aeo_id != new.aeo_id:
         raise Conflict("a new version must keep the AEO id", field="aeo_id")
     old_code, new_code = previous.status.code, new.status.code
-    if old_code in FINAL and new != previous:
-        check_transition(old_code, new_code)  # names status.code when the status moved
+    if old_code in FINAL:
+        if new_code != old_code:
+            check_transition(old_code, new_code)  # always refuses, naming status.code
         raise Conflict(
             f"the record is {old_code}, which is final: it cannot change "
             "(a new authorisation gets a new AEO id)",

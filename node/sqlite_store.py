@@ -26,7 +26,7 @@ from node.crypto import PublicKey
 from node.entries import EntryHeader, entry_hash
 from node.errors import InvalidInput, StorageFailed
 from node.records import AeoRecord
-from node.store import AppendBatch, Head, StoredEntry, TreeNode
+from node.store import AppendBatch, Head, StoredEntry
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore"]
 
@@ -251,15 +251,16 @@ class SqliteStore:
                 origin=origin, seq=seq, body=body, signature=signature, salt=salt, payload=payload
             )
 
-    def all_tree_nodes(self, origin: str) -> Iterator[TreeNode]:
-        """Stored tree nodes in the order an append-only builder completes them."""
-        cursor = self._conn.execute(
-            "SELECT last_leaf, level, hash FROM tree_nodes WHERE origin = ?"
-            " ORDER BY last_leaf, level",
-            (origin,),
+    def all_tree_nodes(self, origin: str) -> Iterator[tuple[int, int, bytes]]:
+        """Stored ``(last_leaf, level, hash)`` rows in the order an append-only builder
+        completes them (a node's ``last_leaf`` is the leaf whose append completes it)."""
+        return iter(
+            self._conn.execute(
+                "SELECT last_leaf, level, hash FROM tree_nodes WHERE origin = ?"
+                " ORDER BY last_leaf, level",
+                (origin,),
+            )
         )
-        for last_leaf, level, hash_ in cursor:
-            yield TreeNode(level=level, index=((last_leaf + 1) >> level) - 1, hash=hash_)
 
     def tree_nodes(
         self, origin: str, wanted: Iterable[tuple[int, int]]
