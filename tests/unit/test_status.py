@@ -46,7 +46,7 @@ def test_table_matches_the_written_out_pairs() -> None:
     assert {(o, n) for o, targets in TRANSITIONS.items() for n in targets} == {
         (o, n) for o, n in ALLOWED if o != n
     }
-    assert FINAL == {R, A}
+    assert {R, A} == FINAL
 
 
 def test_final_error_says_a_new_id_is_needed() -> None:
