@@ -7,6 +7,7 @@ found by verification, 3 for storage failures.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Iterator
@@ -122,7 +123,8 @@ def aeo_import(
         kind = (fmt or file.suffix.lstrip(".")).lower()
         if kind not in ("jsonl", "csv"):
             raise InvalidInput("use a .jsonl or .csv file, or --format", field="format")
-        lines = _read_text(file).splitlines()
+        # newline="": split on line ends only, not on U+2028 & co, so line numbers stay true.
+        lines = list(io.StringIO(_read_text(file), newline=""))
         parse = bulk.parse_jsonl if kind == "jsonl" else bulk.parse_csv
         results = []
         with _progress() as progress:

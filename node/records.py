@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -280,20 +280,6 @@ class Status:
         }
 
 
-_RECORD_FIELDS = (
-    "aeo_id",
-    "identifiers",
-    "legal_name",
-    "address",
-    "certificate",
-    "status",
-    "authorised",
-    "expires",
-    "roles",
-    "consent",
-)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AeoRecord:
     """One version of an AEO's record as its issuing administration publishes it."""
@@ -408,6 +394,9 @@ class AeoRecord:
             "roles": [r.value for r in self.roles],
             "consent": list(self.consent),
         }
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(AeoRecord))
 
 
 def _sorted_unique(items: Any, field: str, message: str) -> tuple[Any, ...]:

@@ -92,6 +92,9 @@ class SqliteStore:
             # FULL: a commit is on disk before we acknowledge it, even on power loss.
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=10000")
+            # Identifier lookups are keyed by random-looking values; a larger page cache keeps
+            # their B-tree in memory as the registry grows (64 MiB).
+            conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA foreign_keys=ON")
             store = cls(db)
             store.migrate()
