@@ -55,8 +55,17 @@ def test_import_publish_status_show_verify(home: Path, tmp_path: Path) -> None:
     assert "20 appended" in imported.stdout
     again = mra(home, "aeo", "import", str(data))
     assert "0 appended, 20 unchanged" in again.stdout
-    changed = mra(home, "aeo", "status", "BR000000003", "suspended", "--reason", "audit",
-                  "--effective", "2026-11-01")
+    changed = mra(
+        home,
+        "aeo",
+        "status",
+        "BR000000003",
+        "suspended",
+        "--reason",
+        "audit",
+        "--effective",
+        "2026-11-01",
+    )
     assert changed.returncode == 0, changed.stderr
     shown = json.loads(mra(home, "aeo", "show", "BR000000003").stdout)
     assert shown["record"]["status"]["code"] == "suspended"
