@@ -1,0 +1,94 @@
+"""Entry headers: canonical bytes only, every field checked, the chain and payload helpers."""
+
+from __future__ import annotations
+
+import pytest
+
+from node.chain import verify_entry
+from node.crypto import SigningKey, new_salt
+from node.entries import (
+    GENESIS_PREV,
+    EntryHeader,
+    EntryKind,
+    Payload,
+    SignedEntry,
+    entry_hash,
+    signing_message,
+)
+from node.errors import IntegrityError, InvalidInput
+
+
+def header(**changes: object) -> EntryHeader:
+    fields: dict[str, object] = dict(
+        origin="BR",
+        seq=0,
+        prev=GENESIS_PREV,
+        ts=1_763_850_000_000,
+        kind=EntryKind.AEO_UPSERT,
+        commitment=Payload(salt=new_salt(), body=b"{}").commitment,
+    )
+    fields.update(changes)
+    return EntryHeader(**fields)  # type: ignore[arg-type]
+
+
+def test_round_trip_is_byte_exact() -> None:
+    original = header()
+    body = original.to_bytes()
+    assert EntryHeader.from_bytes(body) == original
+    assert body.startswith(b'{"commitment":')
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        pytest.param({"origin": "br"}, "origin", id="lower-case-origin"),
+        pytest.param({"seq": -1}, "seq", id="negative-seq"),
+        pytest.param({"seq": 2**53}, "seq", id="seq-too-large"),
+        pytest.param({"prev": b"\x00" * 31}, "prev", id="short-prev"),
+        pytest.param({"prev": b"\x01" * 32}, "prev", id="genesis-prev-not-zero"),
+        pytest.param({"ts": -5}, "ts", id="negative-time"),
+        pytest.param({"version": 2}, "v", id="unknown-version"),
+    ],
+)
+def test_invalid_headers_cannot_exist(changes: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        header(**changes)
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        pytest.param(lambda b: b.replace(b":", b": ", 1), id="whitespace"),
+        pytest.param(lambda b: b.replace(b'"aeo.upsert"', b'"aeo.other"'), id="unknown-kind"),
+        pytest.param(lambda b: b[:-1] + b',"extra":1}', id="extra-field"),
+        pytest.param(lambda b: b.replace(b'"seq":0', b'"seq":0.0'), id="float-seq"),
+        pytest.param(lambda b: b"[" + b + b"]", id="not-an-object"),
+    ],
+)
+def test_non_canonical_or_malformed_bytes_are_refused(mangle) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInput):
+        EntryHeader.from_bytes(mangle(header().to_bytes()))
+
+
+def test_verify_entry_steps() -> None:
+    key = SigningKey.generate()
+    first = header()
+    body = first.to_bytes()
+    signature = key.sign(signing_message(body))
+    entry = SignedEntry.parse(body, signature)
+    assert entry.hash == entry_hash(body)
+    ok = dict(origin="BR", seq=0, prev=GENESIS_PREV, min_ts=0, key=key.public_key)
+    assert verify_entry(body, signature, **ok) == first  # type: ignore[arg-type]
+    cases = {
+        "wrong-position": dict(ok, seq=1),
+        "broken-chain": dict(ok, prev=b"\x01" * 32),
+        "time-regressed": dict(ok, min_ts=first.ts + 1),
+        "bad-signature": dict(ok, key=SigningKey.generate().public_key),
+    }
+    for damage, arguments in cases.items():
+        with pytest.raises(IntegrityError) as caught:
+            verify_entry(body, signature, **arguments)  # type: ignore[arg-type]
+        assert caught.value.damage == damage
+    with pytest.raises(IntegrityError, match="malformed-entry"):
+        verify_entry(body + b" ", signature, **ok)  # type: ignore[arg-type]
