@@ -27,7 +27,10 @@ def canonical_json(value: object) -> bytes:
     outside ±(2**53-1), non-string keys, lone surrogates and non-JSON types.
     """
     if _fast_ok(value, "$"):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError as exc:  # the only cause left: a lone surrogate in a string
+            raise InvalidInput(f"not encodable as UTF-8: {exc}", field="$") from exc
     return _encode(value, "$").encode("utf-8")
 
 
@@ -42,9 +45,20 @@ def parse_json(data: bytes) -> Any:
 def is_canonical(data: bytes) -> bool:
     """True when ``data`` is exactly the canonical form of the value it encodes; never raises."""
     try:
-        return canonical_json(parse_json(data)) == data
-    except InvalidInput:
+        return canonical_json(_as_doubles(parse_json(data))) == data
+    except (InvalidInput, OverflowError):
         return False
+
+
+def _as_doubles(value: Any) -> Any:
+    """JSON numbers are doubles: read integers beyond the exact range as the double they name."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else float(value)
+    if isinstance(value, list):
+        return [_as_doubles(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_doubles(v) for k, v in value.items()}
+    return value
 
 
 def _fast_ok(value: object, path: str) -> bool:
@@ -78,16 +92,24 @@ def _fast_ok(value: object, path: str) -> bool:
     if kind is str or value is None or kind is bool:
         return True
     if kind is int:
-        _check_int(value, path)  # type: ignore[arg-type]
-        return True
+        return _int_is_safe(value, path)  # type: ignore[arg-type]
     if kind is float:
         return False
     raise InvalidInput(f"{kind.__name__} is not a JSON type", field=path)
 
 
-def _check_int(value: int, path: str) -> None:
-    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-        raise InvalidInput("integer outside the exact IEEE 754 range ±(2**53-1)", field=path)
+def _int_is_safe(value: int, path: str) -> bool:
+    """True inside ±(2**53-1); False for larger integers that are exact doubles (they take the
+    number path); raises for the rest, which a double cannot hold (RFC 8785 §3.2.2.3)."""
+    if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return True
+    try:
+        exact = int(float(value)) == value
+    except OverflowError:
+        exact = False
+    if not exact:
+        raise InvalidInput("integer not exactly representable as an IEEE 754 double", field=path)
+    return False
 
 
 def _encode(value: object, path: str) -> str:
@@ -104,8 +126,7 @@ def _encode(value: object, path: str) -> str:
             raise InvalidInput("string holds a lone surrogate", field=path) from exc
         return orjson.dumps(value).decode("utf-8")
     if isinstance(value, int):
-        _check_int(value, path)
-        return str(value)
+        return str(value) if _int_is_safe(value, path) else _number(float(value), path)
     if isinstance(value, float):
         return _number(value, path)
     if isinstance(value, list | tuple):
