@@ -137,7 +137,16 @@ def test_non_json_values_are_refused(value: object) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b'{"b":1,"a":2}', b'{"a": 1}', b'{"a":1,"a":1}', b"1.0", b"1E2", b'"\\u00e9"', b"nope"],
+    [
+        b'{"b":1,"a":2}',
+        b'{"a": 1}',
+        b'{"a":1,"a":1}',
+        b"1.0",
+        b"1E2",
+        b'"\\u00e9"',
+        b"nope",
+        b"1" + b"0" * 400,
+    ],
 )
 def test_is_canonical_refuses_other_spellings(data: bytes) -> None:
     assert is_canonical(data) is False
