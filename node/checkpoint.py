@@ -180,9 +180,10 @@ def open_checkpoint(data: bytes, name: str, public_key: PublicKey) -> Checkpoint
     Raises InvalidInput when malformed, IntegrityError ``checkpoint-signature`` when unsigned.
     """
     note = SignedNote.parse(data)
+    checkpoint = Checkpoint.parse(note.text)
     if not verify_signature(note, name, public_key):
         raise IntegrityError("checkpoint-signature", f"no valid signature by {name}")
-    return Checkpoint.parse(note.text)
+    return checkpoint
 
 
 def add_signature(data: bytes, signature: NoteSignature) -> bytes:

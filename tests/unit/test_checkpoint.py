@@ -1,0 +1,139 @@
+"""Checkpoints as C2SP signed notes: format, signatures, cosignatures, malformed notes."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from node.checkpoint import (
+    Checkpoint,
+    SignedNote,
+    add_signature,
+    cosign_checkpoint,
+    key_id,
+    open_checkpoint,
+    sign_checkpoint,
+    verify_cosignature,
+    verify_signature,
+)
+from node.crypto import PublicKey, SigningKey
+from node.errors import IntegrityError, InvalidInput
+
+KEY = SigningKey(bytes(range(32)))
+NAME = "mra-ledger/BR"
+
+
+def checkpoint(size: int = 7) -> Checkpoint:
+    return Checkpoint(origin=NAME, size=size, root=bytes(range(32)))
+
+
+def test_note_layout_follows_c2sp() -> None:
+    note = sign_checkpoint(checkpoint(), NAME, KEY).decode()
+    text, signatures = note.split("\n\n")
+    assert text == f"{NAME}\n7\n{base64.b64encode(bytes(range(32))).decode()}"
+    dash, name, blob = signatures.rstrip("\n").split(" ")
+    assert (dash, name) == ("\u2014", NAME)
+    raw = base64.b64decode(blob)
+    assert raw[:4] == key_id(NAME, KEY.public_key) and len(raw) == 68
+
+
+def test_key_id_is_the_c2sp_ed25519_key_id() -> None:
+    import hashlib
+
+    expected = hashlib.sha256(NAME.encode() + b"\n\x01" + KEY.public_key.raw).digest()[:4]
+    assert key_id(NAME, KEY.public_key) == expected
+
+
+@given(
+    size=st.integers(0, 2**63),
+    root=st.binary(min_size=32, max_size=32),
+    extensions=st.lists(
+        st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1).filter(
+            lambda s: "\n" not in s
+        ),
+        max_size=3,
+    ),
+)
+def test_round_trip(size: int, root: bytes, extensions: list[str]) -> None:
+    original = Checkpoint(origin=NAME, size=size, root=root, extensions=tuple(extensions))
+    assert open_checkpoint(sign_checkpoint(original, NAME, KEY), NAME, KEY.public_key) == original
+
+
+def test_any_changed_byte_fails() -> None:
+    note = sign_checkpoint(checkpoint(), NAME, KEY)
+    for position in range(len(note)):
+        changed = bytearray(note)
+        changed[position] ^= 0x01
+        with pytest.raises((InvalidInput, IntegrityError)):
+            result = open_checkpoint(bytes(changed), NAME, KEY.public_key)
+            # A flip inside base64 padding bits can decode to the same bytes: then it must be
+            # the same checkpoint, never a different one.
+            assert result == checkpoint()
+            raise IntegrityError("same", "decoded to the original")
+
+
+def test_another_key_or_name_does_not_verify() -> None:
+    note = sign_checkpoint(checkpoint(), NAME, KEY)
+    with pytest.raises(IntegrityError):
+        open_checkpoint(note, NAME, SigningKey.generate().public_key)
+    with pytest.raises(IntegrityError):
+        open_checkpoint(note, "mra-ledger/UY", KEY.public_key)
+
+
+def test_cosignatures_are_added_and_verified() -> None:
+    note = sign_checkpoint(checkpoint(), NAME, KEY)
+    witness = SigningKey.generate()
+    parsed = SignedNote.parse(note)
+    cosigned = add_signature(
+        note, cosign_checkpoint(parsed.text, "mra-ledger/UY", witness, 1_763_850_000)
+    )
+    again = SignedNote.parse(cosigned)
+    assert len(again.signatures) == 2
+    assert verify_signature(again, NAME, KEY.public_key)
+    assert verify_cosignature(again, "mra-ledger/UY", witness.public_key) == 1_763_850_000
+    assert verify_cosignature(again, "mra-ledger/UY", KEY.public_key) is None
+    # The origin's own signature is not a cosignature, and vice versa.
+    assert verify_cosignature(again, NAME, KEY.public_key) is None
+    assert not verify_signature(again, "mra-ledger/UY", witness.public_key)
+    assert open_checkpoint(cosigned, NAME, KEY.public_key) == checkpoint()
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"mra-ledger/BR\n7\nAAAA\n", id="no-signatures"),
+        pytest.param(b"mra-ledger/BR\n7\n\n\xe2\x80\x94 n AAAAAAAA\n", id="missing-root"),
+        pytest.param(b"mra-ledger/BR\n07\nAAAA\n\n\xe2\x80\x94 n AAAAAAAA\n", id="leading-zero"),
+        pytest.param(b"mra-ledger/BR\n7\nAAAA\n\n- n AAAAAAAA\n", id="hyphen-not-em-dash"),
+        pytest.param(b"mra-ledger/BR\n7\nAAAA\n\n\xe2\x80\x94 n !!!\n", id="not-base64"),
+        pytest.param(b"mra-ledger/BR\n7\nAAAA\n\n\xe2\x80\x94 n AAAA\n", id="signature-too-short"),
+        pytest.param(b"\xff\n7\nAAAA\n\n\xe2\x80\x94 n AAAAAAAA\n", id="not-utf8"),
+        pytest.param(b"x" * 70000, id="too-large"),
+    ],
+)
+def test_malformed_notes_are_refused(note: bytes) -> None:
+    with pytest.raises(InvalidInput):
+        open_checkpoint(note, NAME, KEY.public_key)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"origin": ""}, id="empty-origin"),
+        pytest.param({"origin": "a\nb"}, id="two-line-origin"),
+        pytest.param({"size": -1}, id="negative-size"),
+        pytest.param({"root": b"\x00" * 31}, id="short-root"),
+    ],
+)
+def test_invalid_checkpoints_cannot_exist(fields: dict[str, object]) -> None:
+    values: dict[str, object] = {"origin": NAME, "size": 1, "root": bytes(32), **fields}
+    with pytest.raises(InvalidInput):
+        Checkpoint(**values)  # type: ignore[arg-type]
+
+
+def test_public_key_hex_round_trip() -> None:
+    assert PublicKey.from_hex(KEY.public_key.hex()) == KEY.public_key
