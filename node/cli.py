@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -228,7 +229,11 @@ def ledger_verify(home: HomeOption = DEFAULT_HOME) -> None:
         with _progress() as progress, ThreadPoolExecutor(2) as pool:
             task = progress.add_task("verifying", total=total)
             reports = verify_store(
-                store, own=own, executor=pool, progress=lambda n: progress.advance(task, n)
+                store,
+                own=own,
+                executor=pool,
+                processes=os.cpu_count() or 1,
+                progress=lambda n: progress.advance(task, n),
             )
     for report in reports:
         out.print(

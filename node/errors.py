@@ -75,6 +75,16 @@ class IntegrityError(MraError):
         self.origin = origin
         self.seq = seq
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Verification runs in worker processes: the error must cross a pickle intact.
+        return (_integrity_error, (self.damage, self.detail, self.origin, self.seq))
+
+
+def _integrity_error(
+    damage: str, detail: str, origin: str | None, seq: int | None
+) -> IntegrityError:
+    return IntegrityError(damage, detail, origin=origin, seq=seq)
+
 
 class StorageFailed(MraError):
     """The database or the file system failed underneath us."""

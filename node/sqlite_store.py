@@ -74,7 +74,8 @@ DERIVED_TABLES = ("aeo_current", "trader_ids")
 class SqliteStore:
     """One node's SQLite file. Open with ``SqliteStore.open(path)``; close when done."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: sqlite_utils.Database, path: Path | str = "") -> None:
+        self.path = Path(path)
         self._db = db
         self._conn: sqlite3.Connection = db.conn
         self._write_lock = threading.Lock()
@@ -96,7 +97,7 @@ class SqliteStore:
             # their B-tree in memory as the registry grows (64 MiB).
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA foreign_keys=ON")
-            store = cls(db)
+            store = cls(db, path)
             store.migrate()
         except sqlite3.Error as exc:
             raise StorageFailed(f"cannot open {path}: {exc}") from exc
@@ -254,14 +255,16 @@ class SqliteStore:
                 origin=origin, seq=seq, body=body, signature=signature, salt=salt, payload=payload
             )
 
-    def all_tree_nodes(self, origin: str) -> Iterator[tuple[int, int, bytes]]:
-        """Stored ``(last_leaf, level, hash)`` rows in the order an append-only builder
-        completes them (a node's ``last_leaf`` is the leaf whose append completes it)."""
+    def all_tree_nodes(
+        self, origin: str, start: int = 0, end: int | None = None
+    ) -> Iterator[tuple[int, int, bytes]]:
+        """Stored ``(last_leaf, level, hash)`` rows completed by leaves ``start`` to ``end``
+        (exclusive), in the order an append-only builder completes them."""
         return iter(
             self._conn.execute(
                 "SELECT last_leaf, level, hash FROM tree_nodes WHERE origin = ?"
-                " ORDER BY last_leaf, level",
-                (origin,),
+                " AND last_leaf >= ? AND last_leaf < ? ORDER BY last_leaf, level",
+                (origin, start, end if end is not None else 2**63 - 1),
             )
         )
 
