@@ -78,6 +78,8 @@ def _fast_ok(value: object, path: str) -> bool:
             leaf = type(item)
             if leaf is str or item is None or leaf is bool:
                 continue
+            if leaf is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                continue
             if not _fast_ok(item, f"{path}.{key}"):
                 return False
         return True
