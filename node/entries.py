@@ -50,10 +50,13 @@ _HEADER_FIELDS = frozenset({"v", "origin", "seq", "prev", "ts", "kind", "commitm
 
 
 class EntryKind(StrEnum):
-    """What an entry records. Later issues add agreements, erasure, key rotation, membership."""
+    """What an entry records. Later issues add erasure, key rotation and membership."""
 
     AEO_UPSERT = "aeo.upsert"
     AEO_STATUS = "aeo.status"
+    AGREEMENT_PROPOSE = "agreement.propose"
+    AGREEMENT_APPROVE = "agreement.approve"
+    AGREEMENT_WITHDRAW = "agreement.withdraw"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

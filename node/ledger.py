@@ -10,9 +10,10 @@ durable when ``publish`` returns, or none of it is written.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from node import merkle
 from node.canonical import canonical_json
@@ -101,7 +102,9 @@ class Ledger:
             raise _at_index(error, index)
         if not accepted:
             return PublishResult(unchanged=tuple(unchanged), rejected=tuple(rejected))
-        entries, payloads, nodes, note, size = self._build(accepted)
+        entries, payloads, nodes, note, size = self._build(
+            [(kind, record.to_dict()) for record, kind in accepted]
+        )
         self._store.append(
             AppendBatch(
                 origin=self._origin,
@@ -119,6 +122,29 @@ class Ledger:
             rejected=tuple(rejected),
             checkpoint=note,
         )
+
+    def append_documents(
+        self, items: Sequence[tuple[EntryKind, Mapping[str, Any]]]
+    ) -> tuple[SignedEntry, ...]:
+        """Durably append entries whose payloads are documents (agreements, approvals...).
+
+        The caller has validated the documents; this only signs and appends them, in one batch.
+        """
+        if not items:
+            return ()
+        entries, payloads, nodes, note, size = self._build(items)
+        self._store.append(
+            AppendBatch(
+                origin=self._origin,
+                entries=entries,
+                payloads=payloads,
+                records=[None] * len(entries),
+                tree_nodes=nodes,
+                checkpoint=note,
+                checkpoint_size=size,
+            )
+        )
+        return tuple(entries)
 
     def validate(self, records: Sequence[AeoRecord]) -> list[tuple[int, MraError]]:
         """Check a batch against the ledger without writing; returns (index, error) pairs."""
@@ -156,7 +182,7 @@ class Ledger:
         return accepted, unchanged, rejected
 
     def _build(
-        self, accepted: list[tuple[AeoRecord, EntryKind]]
+        self, items: Sequence[tuple[EntryKind, Mapping[str, Any]]]
     ) -> tuple[list[SignedEntry], list[Payload | None], list[TreeNode], bytes, int]:
         head = self._store.head(self._origin)
         size = head.size if head else 0
@@ -165,8 +191,8 @@ class Ledger:
         headers: list[EntryHeader] = []
         bodies: list[bytes] = []
         payloads: list[Payload | None] = []
-        for offset, (record, kind) in enumerate(accepted):
-            payload = Payload(salt=new_salt(), body=canonical_json(record.to_dict()))
+        for offset, (kind, document) in enumerate(items):
+            payload = Payload(salt=new_salt(), body=canonical_json(document))
             header = EntryHeader(
                 origin=self._origin,
                 seq=size + offset,

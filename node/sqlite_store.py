@@ -66,9 +66,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TRIGGER payloads_no_update BEFORE UPDATE ON payloads "
         "BEGIN SELECT RAISE(ABORT, 'payloads can only be erased, not changed'); END",
     ),
+    # version 2: agreement entries indexed (derived), so the lifecycle needs no full scan
+    (
+        "CREATE TABLE agreement_entries (origin TEXT NOT NULL, seq INTEGER NOT NULL,"
+        " PRIMARY KEY (origin, seq)) WITHOUT ROWID",
+        "INSERT INTO agreement_entries (origin, seq) SELECT origin, seq FROM entries"
+        ' WHERE CAST(body AS TEXT) LIKE \'%"kind":"agreement.%\'',
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-DERIVED_TABLES = ("aeo_current", "trader_ids")
+DERIVED_TABLES = ("aeo_current", "trader_ids", "agreement_entries")
 
 
 class SqliteStore:
@@ -181,6 +188,13 @@ class SqliteStore:
                     if record is not None
                 ]
             )
+            self._index_agreements([e.header for e in batch.entries])
+
+    def _index_agreements(self, headers: list[EntryHeader]) -> None:
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO agreement_entries (origin, seq) VALUES (?, ?)",
+            [(h.origin, h.seq) for h in headers if h.kind.value.startswith("agreement.")],
+        )
 
     def _apply_records(self, versions: list[tuple[EntryHeader, AeoRecord]]) -> None:
         """Make each record version the current state of its AEO (in log order)."""
@@ -219,12 +233,23 @@ class SqliteStore:
                 "SELECT e.body, p.body FROM entries e JOIN payloads p"
                 " ON p.origin = e.origin AND p.seq = e.seq ORDER BY e.origin, e.seq"
             ).fetchall()
-            versions = [(EntryHeader.from_bytes(body), _record(payload)) for body, payload in rows]
+            headers = [(EntryHeader.from_bytes(body), payload) for body, payload in rows]
+            versions = [(h, _record(p)) for h, p in headers if h.kind.value.startswith("aeo.")]
             self._apply_records(versions)
-            count = len(versions)
+            self._index_agreements([h for h, _ in headers])
+            count = len(headers)
         return count
 
     # -- reads ---------------------------------------------------------------------------------
+
+    def agreement_entries(self) -> list[tuple[EntryHeader, bytes | None]]:
+        """Every agreement entry held (any origin) with its payload, if still held."""
+        rows = self._conn.execute(
+            "SELECT e.body, p.body FROM agreement_entries a JOIN entries e"
+            " ON e.origin = a.origin AND e.seq = a.seq LEFT JOIN payloads p"
+            " ON p.origin = a.origin AND p.seq = a.seq ORDER BY a.origin, a.seq"
+        ).fetchall()
+        return [(EntryHeader.from_bytes(body), payload) for body, payload in rows]
 
     def origins(self) -> list[str]:
         rows = self._conn.execute(
