@@ -1,0 +1,92 @@
+"""Storing a partner's entries after verifying them (the receiving end of replication).
+
+``accept`` takes entries of ``origin`` that continue what this store holds, verifies each one
+(chain, time, signature under the key the store knows for that origin, payload commitment when
+a payload comes with it) and appends them in one transaction with the Merkle nodes recomputed
+here. Nothing is stored unless everything verifies. The network issue adds the transport,
+checkpoints and cosigning around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from node import merkle
+from node.canonical import parse_json
+from node.chain import check_payload, verify_entry
+from node.entries import GENESIS_PREV, EntryKind, Payload, SignedEntry, entry_hash
+from node.errors import IntegrityError, InvalidInput, PeerMisbehaved
+from node.records import AeoRecord
+from node.sqlite_store import SqliteStore
+from node.store import AppendBatch, StoredEntry, TreeNode
+
+__all__ = ["accept"]
+
+_AEO_KINDS = (EntryKind.AEO_UPSERT, EntryKind.AEO_STATUS)
+
+
+def accept(store: SqliteStore, origin: str, incoming: Sequence[StoredEntry]) -> int:
+    """Verify and store ``incoming`` (consecutive entries of ``origin``); returns how many.
+
+    Raises PeerMisbehaved naming the first entry that fails, and stores nothing then.
+    """
+    head = store.head(origin)
+    size = head.size if head else 0
+    prev = head.last_hash if head else GENESIS_PREV
+    min_ts = head.last_ts if head else 0
+    peaks = merkle.perfect_subtrees(0, size) if size else []
+    held = store.tree_nodes(origin, peaks)
+    tree = merkle.CompactRange.from_peaks(size, [held[p] for p in peaks])
+    entries: list[SignedEntry] = []
+    payloads: list[Payload | None] = []
+    records: list[AeoRecord | None] = []
+    nodes: list[TreeNode] = []
+    try:
+        for offset, item in enumerate(incoming):
+            key = store.public_key(origin, size + offset)
+            if key is None:
+                raise IntegrityError("missing-key", f"no key known for {origin}")
+            header = verify_entry(
+                item.body,
+                item.signature,
+                origin=origin,
+                seq=size + offset,
+                prev=prev,
+                min_ts=min_ts,
+                key=key,
+            )
+            payload = None
+            record = None
+            if item.salt is not None and item.payload is not None:
+                check_payload(header, item.salt, item.payload)
+                payload = Payload(salt=item.salt, body=item.payload)
+                if header.kind in _AEO_KINDS:
+                    record = AeoRecord.from_dict(parse_json(item.payload))
+                    if record.issuer != origin:
+                        # Invariant 2: an administration writes only its own AEO records.
+                        raise IntegrityError(
+                            "foreign-record",
+                            f"{origin} published {record.aeo_id}",
+                            origin=origin,
+                            seq=size + offset,
+                        )
+            entries.append(SignedEntry(body=item.body, signature=item.signature, header=header))
+            payloads.append(payload)
+            records.append(record)
+            for level, index, hash_ in tree.append(merkle.leaf_hash(item.body + item.signature)):
+                nodes.append(TreeNode(level=level, index=index, hash=hash_))
+            prev, min_ts = entry_hash(item.body), header.ts
+    except (IntegrityError, InvalidInput) as exc:
+        raise PeerMisbehaved(f"refused {origin} entries: {exc}") from exc
+    store.append(
+        AppendBatch(
+            origin=origin,
+            entries=entries,
+            payloads=payloads,
+            records=records,
+            tree_nodes=nodes,
+            checkpoint=None,
+            checkpoint_size=0,
+        )
+    )
+    return len(entries)
