@@ -23,9 +23,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from node import bulk
+from contracts.agreement import Agreement
+from contracts.registry import SOURCE_HASHES
+from node import agreements, bulk
 from node.canonical import parse_json
-from node.errors import IntegrityError, InvalidInput, MraError, StorageFailed
+from node.errors import IntegrityError, InvalidInput, MraError, NotFound, StorageFailed
 from node.fsck import verify_store
 from node.home import NodeHome
 from node.records import AeoRecord, Status
@@ -44,6 +46,10 @@ aeo_app = typer.Typer(
 ledger_app = typer.Typer(help="Inspect, verify and maintain the ledger.", no_args_is_help=True)
 app.add_typer(aeo_app, name="aeo")
 app.add_typer(ledger_app, name="ledger")
+agreement_app = typer.Typer(
+    help="Propose, approve and withdraw MRAs on this node's ledger.", no_args_is_help=True
+)
+app.add_typer(agreement_app, name="agreement")
 
 out = Console()
 err = Console(stderr=True)
@@ -277,6 +283,114 @@ def ledger_rebuild(home: HomeOption = DEFAULT_HOME) -> None:
     with _reported(), _store(home) as store:
         count = store.rebuild_derived()
     out.print(f"rebuilt derived tables from {count} record versions")
+
+
+@agreement_app.command("propose")
+def agreement_propose(
+    file: Annotated[Path, typer.Argument(help="The agreement document (JSON).")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Propose an agreement (or an amendment: same id, next version). Without
+    contract_sha256, the document pins the source of the contract this node holds."""
+    with _reported():
+        data = parse_json(_read_text(file).encode())
+        if not isinstance(data, dict):
+            raise InvalidInput("an agreement is a JSON object", field="agreement")
+        ref = f"{data.get('contract')}@{data.get('contract_version')}"
+        if "contract_sha256" not in data:
+            if ref not in SOURCE_HASHES:
+                raise InvalidInput(
+                    f"this node holds no contract {ref} (it holds "
+                    f"{', '.join(sorted(SOURCE_HASHES))})",
+                    field="contract",
+                )
+            data["contract_sha256"] = SOURCE_HASHES[ref]
+        doc = Agreement.from_dict(data)
+        with _store(home) as store:
+            entry = agreements.propose(NodeHome(path=home).open_ledger(store), store, doc)
+    out.print(
+        f"proposed {doc.id} v{doc.version} ({doc.hash.hex()[:16]}) as "
+        f"{entry.header.origin}#{entry.header.seq}"
+    )
+
+
+@agreement_app.command("approve")
+def agreement_approve(
+    agreement_id: Annotated[str, typer.Argument(help="The agreement id.")],
+    version: Annotated[int | None, typer.Option(help="Default: the latest proposed.")] = None,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Approve a proposed agreement on this node's own log."""
+    with _reported(), _store(home) as store:
+        entry = agreements.approve(
+            NodeHome(path=home).open_ledger(store), store, agreement_id, version
+        )
+    out.print(f"approved {agreement_id} as {entry.header.origin}#{entry.header.seq}")
+
+
+@agreement_app.command("withdraw")
+def agreement_withdraw(
+    agreement_id: Annotated[str, typer.Argument(help="The agreement id.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Withdraw from an agreement: it ends for every party from this entry's time."""
+    with _reported(), _store(home) as store:
+        entry = agreements.withdraw(NodeHome(path=home).open_ledger(store), store, agreement_id)
+    out.print(f"withdrew from {agreement_id} as {entry.header.origin}#{entry.header.seq}")
+
+
+@agreement_app.command("list")
+def agreement_list(home: HomeOption = DEFAULT_HOME) -> None:
+    """Agreements known to this node and their state now (as of its latest entry)."""
+    with _reported(), _store(home) as store:
+        states = agreements.states(store)
+        now = _latest_ts(store)
+    table = Table("id", "version", "parties", "contract", "state", "approvals")
+    for agreement_id, state in sorted(states.items()):
+        doc = state.current
+        if doc is None:
+            continue
+        approved = state.approvals.get((doc.version, bytes(doc.hash)), set())
+        table.add_row(
+            agreement_id,
+            str(doc.version),
+            " ".join(doc.parties),
+            doc.contract_ref,
+            state.status_at(now),
+            f"{len(approved)}/{len(doc.parties)}",
+        )
+    out.print(table)
+
+
+@agreement_app.command("show")
+def agreement_show(
+    agreement_id: Annotated[str, typer.Argument(help="The agreement id.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """The agreement document in force (or proposed), its approvals and state, as JSON."""
+    with _reported(), _store(home) as store:
+        state = agreements.states(store).get(agreement_id)
+        now = _latest_ts(store)
+        if state is None or state.current is None:
+            raise NotFound(f"no agreement {agreement_id} is held here", field="id")
+    doc = state.current
+    out.print_json(
+        json.dumps(
+            {
+                "document": doc.to_dict(),
+                "hash": doc.hash.hex(),
+                "state": state.status_at(now),
+                "approved_by": sorted(state.approvals.get((doc.version, bytes(doc.hash)), set())),
+                "withdrawn_at": state.withdrawn_at,
+            }
+        )
+    )
+
+
+def _latest_ts(store: SqliteStore) -> int:
+    """Now, as the ledger knows it: the latest entry time held (never the wall clock)."""
+    heads = [store.head(origin) for origin in store.origins()]
+    return max((h.last_ts for h in heads if h is not None), default=0)
 
 
 def _read_text(path: Path) -> str:

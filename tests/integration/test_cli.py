@@ -147,3 +147,38 @@ def test_a_key_readable_by_others_is_refused(home: Path, tmp_path: Path) -> None
     result = mra(home, "aeo", "publish", str(record))
     assert result.returncode == 2 and "chmod 600" in result.stderr
     assert (home / "signing.key").read_text().split()[-1] not in result.stderr
+
+
+def test_agreement_commands(home: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "mra.json"
+    doc.write_text(
+        json.dumps(
+            {
+                "id": "MRA-BR-UY",
+                "kind": "bilateral",
+                "parties": ["BR", "UY"],
+                "contract": "mra-status-only",
+                "contract_version": 1,
+                "params": {"certificates": ["AEOS"]},
+                "valid_from": "2025-01-01",
+                "title": "MRA Brazil-Uruguay",
+                "legal_ref": "Decision 1/2026",
+            }
+        )
+    )
+    proposed = mra(home, "agreement", "propose", str(doc))
+    assert proposed.returncode == 0, proposed.stderr
+    shown = json.loads(mra(home, "agreement", "show", "MRA-BR-UY").stdout)
+    assert shown["state"] == "pending" and shown["approved_by"] == ["BR"]
+    assert "1/2" in mra(home, "agreement", "list").stdout
+    again = mra(home, "agreement", "approve", "MRA-BR-UY")
+    assert again.returncode == 2 and "already approved" in again.stderr
+    assert mra(home, "agreement", "withdraw", "MRA-BR-UY").returncode == 0
+    assert json.loads(mra(home, "agreement", "show", "MRA-BR-UY").stdout)["state"] == "withdrawn"
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps({**json.loads(doc.read_text()), "id": "X2-BAD", "contract": "mra-gold"})
+    )
+    refused = mra(home, "agreement", "propose", str(bad))
+    assert refused.returncode == 2 and "mra-gold@1" in refused.stderr
+    assert mra(home, "agreement", "show", "X2-BAD").returncode == 2
