@@ -115,3 +115,36 @@ def test_a_partner_cannot_publish_another_countrys_aeo(br: Node, uy: Node) -> No
         accept(br[0], "UY", [forged])  # a replay at the next seq breaks the chain
     head = br[0].head("UY")
     assert head is not None and head.size == 1
+
+
+def test_three_nodes_receiving_logs_in_different_orders_decide_alike(tmp_path: Path) -> None:
+    from itertools import permutations
+
+    from contracts.registry import resolve
+    from tests.unit.test_contracts import MERCOSUR
+
+    nodes = {c: open_ledger(tmp_path / f"{c}.db", c) for c in ("BR", "AR", "PY", "UY")}
+    pluri = agreement(**{**MERCOSUR, "valid_from": "2025-01-01"})
+    agreements.propose(nodes["AR"][1], nodes["AR"][0], pluri)
+    for party in ("BR", "PY", "UY"):
+        sync(nodes["AR"], nodes[party])
+        agreements.approve(nodes[party][1], nodes[party][0], pluri.id)
+    nodes["BR"][1].publish([record("BR", certificate="AEOS", consent=[])])
+    agreements.withdraw(nodes["PY"][1], nodes["PY"][0], pluri.id)
+
+    results = []
+    for i, order in enumerate(list(permutations(nodes))[::7][:3]):  # three different orders
+        observer = open_ledger(tmp_path / f"observer{i}.db", "CL")
+        for origin in order:
+            sync(nodes[origin], observer)
+        states = agreements.states(observer[0])
+        state = states[pluri.id]
+        times = sorted({t for t, _ in state.in_force} | {state.withdrawn_at or 0})
+        rec = observer[0].current_record("BR000000001")
+        assert rec is not None
+        doc = state.in_force_at(times[-1] - 1)
+        assert doc is not None
+        shared = resolve(doc).share(doc, rec[1])
+        results.append((state.phase, [state.status_at(t) for t in times], shared))
+    assert results[0] == results[1] == results[2]
+    assert set(results[0][2]) == {"AR", "PY", "UY"}  # status-only needs no consent
