@@ -50,6 +50,8 @@ agreement_app = typer.Typer(
     help="Propose, approve and withdraw MRAs on this node's ledger.", no_args_is_help=True
 )
 app.add_typer(agreement_app, name="agreement")
+network_app = typer.Typer(help="Create and inspect the network of nodes.", no_args_is_help=True)
+app.add_typer(network_app, name="network")
 
 out = Console()
 err = Console(stderr=True)
@@ -384,6 +386,31 @@ def agreement_show(
                 "withdrawn_at": state.withdrawn_at,
             }
         )
+    )
+
+
+@network_app.command("init")
+def network_init(
+    directory: Annotated[Path, typer.Argument(help="Where to write the network material.")],
+    member: Annotated[
+        list[str], typer.Option(help="CODE,Name,https://host:port (repeat for each member).")
+    ],
+    network: Annotated[str, typer.Option(help="The network's name.")] = "MRA Ledger network",
+) -> None:
+    """Create a network: its CA, each member's keys, TLS certificate and node home, and the
+    membership document signed by every member."""
+    from datetime import UTC, datetime
+
+    from network.bootstrap import MemberSpec, init_network
+
+    with _reported():
+        specs = [MemberSpec.parse(text) for text in member]
+        membership = init_network(directory, network, specs, now=datetime.now(UTC))
+    for m in membership.members:
+        out.print(f"{m.code}: {directory / m.code}  {m.endpoint}  key {m.signing_key[:16]}...")
+    out.print(
+        f"membership v{membership.version} signed by all {len(membership.members)} "
+        f"members; keep {directory / 'ca.key'} offline"
     )
 
 

@@ -1,0 +1,115 @@
+"""``mra network init``: everything a new network needs, written to one directory.
+
+    DIR/ca.crt, DIR/ca.key (0600)        the network CA (keep ca.key offline after onboarding)
+    DIR/membership.json                  membership v1 with every member's signature
+    DIR/<CODE>/                          one node home per member:
+        node.json, signing.key (0600)    identity and Ed25519 ledger key (node.home)
+        sealing.key (0600)               X25519 key that partners seal payloads to
+        tls.key (0600), tls.crt, ca.crt  TLS identity, issued by the network CA
+        membership.json                  the signed membership document
+        ledger.db                        the ledger, with every member's ledger key registered
+
+Onboarding a member later is a new membership version signed by all (the network issue adds
+the commands around it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import nacl.public
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from network.membership import Member, Membership, sign_membership, verify_membership
+from network.pki import new_ca
+from node.errors import Conflict, InvalidInput
+from node.home import NodeHome, load_signing_key
+from node.sqlite_store import SqliteStore
+
+__all__ = ["MemberSpec", "init_network"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberSpec:
+    code: str
+    name: str
+    endpoint: str
+
+    @classmethod
+    def parse(cls, text: str) -> MemberSpec:
+        """``CODE,Name,https://host:port`` as given on the command line."""
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) != 3:
+            raise InvalidInput(f"write CODE,Name,https://host:port (got {text!r})", field="member")
+        return cls(code=parts[0].upper(), name=parts[1], endpoint=parts[2])
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def init_network(
+    directory: Path, network: str, specs: list[MemberSpec], *, now: datetime
+) -> Membership:
+    """Create the CA, every member's keys, certificates and home, and the signed membership.
+
+    Raises InvalidInput for bad members, Conflict when ``directory`` already holds a network.
+    """
+    if (directory / "membership.json").exists():
+        raise Conflict(f"{directory} already holds a network", field="dir")
+    if len({s.code for s in specs}) != len(specs) or len(specs) < 2:
+        raise InvalidInput("two or more members, each once", field="member")
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ca = new_ca(network, now=now)
+    members: list[Member] = []
+    for spec in specs:
+        home = NodeHome(path=directory / spec.code)
+        config = home.init(spec.code, spec.name)
+        sealing = nacl.public.PrivateKey.generate()
+        _write_secret(home.path / "sealing.key", bytes(sealing).hex().encode() + b"\n")
+        host = urlparse(spec.endpoint).hostname or "localhost"
+        tls = ca.issue(spec.code, sorted({host, "localhost", "127.0.0.1"}), now=now)
+        _write_secret(home.path / "tls.key", tls.key_pem)
+        (home.path / "tls.crt").write_bytes(tls.cert_pem)
+        (home.path / "ca.crt").write_bytes(ca.cert_pem)
+        der = x509.load_pem_x509_certificate(tls.cert_pem).public_bytes(Encoding.DER)
+        members.append(
+            Member(
+                code=spec.code,
+                name=spec.name,
+                endpoint=spec.endpoint,
+                signing_key=config.public_key.hex(),
+                sealing_key=bytes(sealing.public_key).hex(),
+                tls_cert_sha256=hashlib.sha256(der).hexdigest(),
+            )
+        )
+    membership = Membership(network=network, version=1, members=tuple(members))
+    signatures = {
+        m.code: sign_membership(membership, load_signing_key(directory / m.code / "signing.key"))
+        for m in membership.members
+    }
+    verify_membership(membership, signatures)
+    document = (
+        json.dumps({"document": membership.to_dict(), "signatures": signatures}, indent=2) + "\n"
+    )
+    _write_secret(directory / "ca.key", ca.key_pem)
+    (directory / "ca.crt").write_bytes(ca.cert_pem)
+    (directory / "membership.json").write_text(document)
+    for member in membership.members:
+        (directory / member.code / "membership.json").write_text(document)
+        store = SqliteStore.open(directory / member.code / "ledger.db")
+        try:
+            for other in membership.members:
+                store.add_key(other.code, 0, other.public_key())
+        finally:
+            store.close()
+    return membership

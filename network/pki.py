@@ -1,0 +1,154 @@
+"""The network's own certificate authority and node TLS certificates (X.509, ``cryptography``).
+
+No external PKI is needed: the administrations that form a network create one CA for it, and
+every node certificate carries its member code, which peer endpoints map to a member. TLS keys
+are ECDSA P-256, which every TLS stack accepts; ledger signatures stay Ed25519 (node.crypto).
+Everything here works in memory and returns PEM bytes; callers decide where files go.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from node.errors import InvalidInput
+
+__all__ = ["CertificateAuthority", "NodeCertificate", "member_of", "new_ca"]
+
+MEMBER_PREFIX = "mra-member:"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeCertificate:
+    key_pem: bytes = field(repr=False)
+    cert_pem: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateAuthority:
+    """A network CA: its key (secret) and self-signed certificate."""
+
+    key: ec.EllipticCurvePrivateKey = field(repr=False)
+    cert: x509.Certificate
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def issue(
+        self, code: str, hosts: list[str], *, now: datetime, days: int = 825
+    ) -> NodeCertificate:
+        """A TLS certificate for member ``code``, valid as server and client, for ``hosts``
+        (DNS names or IP addresses)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        names: list[x509.GeneralName] = []
+        for host in hosts:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                names.append(x509.DNSName(host))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.COMMON_NAME, f"{MEMBER_PREFIX}{code}"),
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.network),
+                    ]
+                )
+            )
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
+                critical=False,
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        return NodeCertificate(
+            key_pem=key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+            cert_pem=cert.public_bytes(serialization.Encoding.PEM),
+        )
+
+    @property
+    def network(self) -> str:
+        value = self.cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+        return str(value)
+
+
+def new_ca(network: str, *, now: datetime, days: int = 3650) -> CertificateAuthority:
+    """A fresh CA for the network called ``network``."""
+    if not network.strip():
+        raise InvalidInput("a network needs a name", field="network")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, network)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return CertificateAuthority(key=key, cert=cert)
+
+
+def member_of(cert_pem: bytes, ca_pem: bytes) -> str:
+    """The member code a certificate was issued to, after checking the CA signed it.
+
+    Raises InvalidInput when the certificate is not from this network's CA.
+    """
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, Exception) as exc:  # InvalidSignature has no common base
+        raise InvalidInput(
+            f"certificate not issued by this network's CA: {exc}", field="certificate"
+        ) from exc
+    common = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not common or not str(common[0].value).startswith(MEMBER_PREFIX):
+        raise InvalidInput("certificate names no member", field="certificate")
+    return str(common[0].value)[len(MEMBER_PREFIX) :]

@@ -1,0 +1,104 @@
+"""``mra network init``: keys, certificates, signed membership, and a real mutual-TLS handshake
+between two members' certificates."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from network.bootstrap import MemberSpec, init_network
+from network.membership import Membership, verify_membership
+from network.pki import member_of, new_ca
+from node.errors import Conflict, IntegrityError, InvalidInput
+from node.sqlite_store import SqliteStore
+
+MEMBERS = [
+    MemberSpec(code="BR", name="Receita Federal do Brasil", endpoint="https://127.0.0.1:7441"),
+    MemberSpec(code="UY", name="Dirección Nacional de Aduanas", endpoint="https://127.0.0.1:7442"),
+    MemberSpec(code="CL", name="Servicio Nacional de Aduanas", endpoint="https://127.0.0.1:7443"),
+]
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("net") / "devnet"
+    init_network(directory, "Test network", MEMBERS, now=datetime.now(UTC))
+    return directory
+
+
+def test_files_and_secrets(net: Path) -> None:
+    assert (net / "ca.key").stat().st_mode & 0o777 == 0o600
+    for code in ("BR", "UY", "CL"):
+        for secret in ("signing.key", "sealing.key", "tls.key"):
+            assert (net / code / secret).stat().st_mode & 0o777 == 0o600, (code, secret)
+        store = SqliteStore.open(net / code / "ledger.db")
+        assert store.origins() == ["BR", "CL", "UY"]  # every member's key registered
+        store.close()
+
+
+def test_membership_is_signed_by_every_member(net: Path) -> None:
+    data = json.loads((net / "membership.json").read_text())
+    membership = Membership.from_dict(data["document"])
+    verify_membership(membership, data["signatures"])
+    with pytest.raises(IntegrityError):
+        verify_membership(membership, {**data["signatures"], "UY": "00" * 64})
+    changed = Membership.from_dict({**data["document"], "version": 2})
+    with pytest.raises(IntegrityError):
+        verify_membership(changed, data["signatures"])
+
+
+def test_certificates_map_to_members_and_outsiders_are_refused(net: Path) -> None:
+    ca = (net / "ca.crt").read_bytes()
+    assert member_of((net / "UY" / "tls.crt").read_bytes(), ca) == "UY"
+    other = new_ca("Another network", now=datetime.now(UTC)).issue(
+        "UY", ["127.0.0.1"], now=datetime.now(UTC)
+    )
+    with pytest.raises(InvalidInput):
+        member_of(other.cert_pem, ca)
+
+
+def test_init_refuses_to_overwrite_and_bad_members(net: Path, tmp_path: Path) -> None:
+    with pytest.raises(Conflict):
+        init_network(net, "again", MEMBERS, now=datetime.now(UTC))
+    with pytest.raises(InvalidInput):
+        MemberSpec.parse("BR-only")
+    with pytest.raises(InvalidInput):
+        init_network(tmp_path / "x", "x", MEMBERS[:1], now=datetime.now(UTC))
+
+
+def test_mutual_tls_between_two_members(net: Path) -> None:
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=net / "ca.crt")
+    server_ctx.load_cert_chain(net / "BR" / "tls.crt", net / "BR" / "tls.key")
+    server_ctx.verify_mode = ssl.CERT_REQUIRED
+    client_ctx = ssl.create_default_context(cafile=net / "ca.crt")
+    client_ctx.load_cert_chain(net / "UY" / "tls.crt", net / "UY" / "tls.key")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    seen: list[str] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            der = tls.getpeercert(binary_form=True)
+            assert der is not None
+            seen.append(
+                member_of(ssl.DER_cert_to_PEM_cert(der).encode(), (net / "ca.crt").read_bytes())
+            )
+            tls.sendall(b"ok")
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    with (
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        client_ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.recv(2) == b"ok"
+    thread.join(timeout=10)
+    listener.close()
+    assert seen == ["UY"]
