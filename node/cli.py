@@ -50,6 +50,10 @@ agreement_app = typer.Typer(
     help="Propose, approve and withdraw MRAs on this node's ledger.", no_args_is_help=True
 )
 app.add_typer(agreement_app, name="agreement")
+apikey_app = typer.Typer(help="API keys for the node's local API.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+node_app = typer.Typer(help="Run this node's service.", no_args_is_help=True)
+app.add_typer(node_app, name="node")
 network_app = typer.Typer(help="Create and inspect the network of nodes.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
 
@@ -386,6 +390,55 @@ def agreement_show(
                 "withdrawn_at": state.withdrawn_at,
             }
         )
+    )
+
+
+@apikey_app.command("create")
+def apikey_create(
+    role: Annotated[str, typer.Option(help="viewer, auditor, publisher or admin.")],
+    label: Annotated[str, typer.Option(help="Who or what uses it.")] = "",
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Create an API key; it is printed once and only its hash is stored."""
+    from node.apikeys import create_key
+    from node.ledger import system_clock
+
+    with _reported(), _store(home) as store:
+        key = create_key(store, role, label, system_clock())
+    sys.stdout.write(key + "\n")
+
+
+@node_app.command("run")
+def node_run(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7441,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Serve the node's API over TLS (tls.crt and tls.key from the home; always on)."""
+    import ssl
+
+    import uvicorn
+
+    from node.api import create_app
+
+    with _reported():
+        node_home = NodeHome(path=home)
+        cert, key, ca = (home / "tls.crt", home / "tls.key", home / "ca.crt")
+        for path in (cert, key, ca):
+            if not path.exists():
+                raise InvalidInput(
+                    f"{path} is missing: TLS is always on (see 'mra network init')", field="home"
+                )
+        app_ = create_app(node_home)
+    uvicorn.run(
+        app_,
+        host=host,
+        port=port,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        ssl_ca_certs=str(ca),
+        ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        log_level="warning",
     )
 
 

@@ -73,6 +73,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "INSERT INTO agreement_entries (origin, seq) SELECT origin, seq FROM entries"
         ' WHERE CAST(body AS TEXT) LIKE \'%"kind":"agreement.%\'',
     ),
+    # version 3: API keys for the local API, stored as SHA-256 hashes only
+    (
+        "CREATE TABLE api_keys (key_id TEXT PRIMARY KEY, key_hash BLOB NOT NULL,"
+        " role TEXT NOT NULL, label TEXT NOT NULL, created_ts INTEGER NOT NULL,"
+        " revoked INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 DERIVED_TABLES = ("aeo_current", "trader_ids", "agreement_entries")
@@ -250,6 +256,21 @@ class SqliteStore:
             " ON p.origin = a.origin AND p.seq = a.seq ORDER BY a.origin, a.seq"
         ).fetchall()
         return [(EntryHeader.from_bytes(body), payload) for body, payload in rows]
+
+    def add_api_key(self, key_id: str, key_hash: bytes, role: str, label: str, ts: int) -> None:
+        with self._transaction():
+            self._conn.execute(
+                "INSERT INTO api_keys (key_id, key_hash, role, label, created_ts)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (key_id, key_hash, role, label, ts),
+            )
+
+    def api_key(self, key_id: str) -> tuple[bytes, str] | None:
+        """The hash and role of a key that is not revoked."""
+        row = self._conn.execute(
+            "SELECT key_hash, role FROM api_keys WHERE key_id = ? AND revoked = 0", (key_id,)
+        ).fetchone()
+        return (bytes(row[0]), str(row[1])) if row else None
 
     def origins(self) -> list[str]:
         rows = self._conn.execute(

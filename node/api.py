@@ -1,0 +1,209 @@
+"""The node's local HTTP API (FastAPI), versioned under ``/v1``; every endpoint needs an API key.
+
+Errors are RFC 9457 problem documents (``application/problem+json``) with the HTTP status of
+their class in ``node.errors``: 422 bad input, 404 unknown, 409 conflict, 403 refused by a
+contract or the caller's role, 401 no or bad credentials, 413 a body over the limit, 503
+storage. Endpoints are ``async``: they run on the event loop thread, which serialises access to
+the node's one SQLite connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from node import agreements
+from node.apikeys import Role, check_key
+from node.canonical import parse_json
+from node.errors import (
+    Conflict,
+    ContractRefused,
+    IntegrityError,
+    InvalidInput,
+    MraError,
+    NotFound,
+    PeerMisbehaved,
+    PeerUnavailable,
+    StorageFailed,
+)
+from node.home import NodeHome
+from node.ledger import Ledger
+from node.records import AeoRecord, Status
+from node.sqlite_store import SqliteStore
+
+__all__ = ["MAX_BODY", "create_app"]
+
+MAX_BODY = 8 * 1024 * 1024
+MAX_BATCH = 10_000
+_STATUS: list[tuple[type[MraError], int]] = [
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidInput, 422),
+    (ContractRefused, 403),
+    (PeerMisbehaved, 400),
+    (PeerUnavailable, 503),
+    (IntegrityError, 500),
+    (StorageFailed, 503),
+]
+
+
+class AccessDenied(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def create_app(home: NodeHome) -> FastAPI:
+    """The API of the node in ``home`` (composition root: store, ledger, metrics)."""
+    config = home.config()
+    store = SqliteStore.open(home.db_path)
+    ledger: Ledger = home.open_ledger(store)
+    registry = CollectorRegistry()
+    requests = Counter("mra_requests", "API requests", ["endpoint", "status"], registry=registry)
+    refusals = Counter("mra_refusals", "Refused requests", ["reason"], registry=registry)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    app = FastAPI(title=f"MRA Ledger node {config.origin}", version="1", lifespan=lifespan)
+
+    def role(needed: Role) -> Any:
+        async def check(request: Request) -> Role:
+            header = request.headers.get("authorization", "")
+            key = header.removeprefix("Bearer ").strip() or request.headers.get("x-api-key", "")
+            if not key:
+                refusals.labels("no-credentials").inc()
+                raise AccessDenied(401, "an API key is required (Authorization: Bearer ...)")
+            found = check_key(store, key)
+            if found is None:
+                refusals.labels("bad-credentials").inc()
+                raise AccessDenied(401, "unknown or revoked API key")
+            if not found.allows(needed):
+                refusals.labels("role").inc()
+                raise AccessDenied(403, f"this key's role is {found}; {needed} is needed")
+            return found
+
+        return Depends(check)
+
+    viewer, publisher, admin = role(Role.VIEWER), role(Role.PUBLISHER), role(Role.ADMIN)
+
+    @app.middleware("http")
+    async def limit_and_count(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            refusals.labels("too-large").inc()
+            return problem(413, "Body too large", f"request bodies are limited to {MAX_BODY} bytes")
+        response: Response = await call_next(request)
+        requests.labels(
+            request.url.path.split("/")[2] if "/v1/" in request.url.path else request.url.path,
+            str(response.status_code),
+        ).inc()
+        return response
+
+    @app.exception_handler(AccessDenied)
+    async def denied(request: Request, exc: AccessDenied) -> JSONResponse:
+        title = "Unauthorized" if exc.status == 401 else "Forbidden"
+        response = problem(exc.status, title, exc.detail)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(MraError)
+    async def mra_error(request: Request, exc: MraError) -> JSONResponse:
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+        field = getattr(exc, "field", None)
+        return problem(status, type(exc).__name__, str(exc), **({"field": field} if field else {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(
+            422,
+            "InvalidInput",
+            "the request does not match the API",
+            errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, "HTTP error", str(exc.detail))
+
+    @app.get("/v1/health")
+    async def health(_: Role = viewer) -> dict[str, Any]:
+        heads = {o: store.head(o) for o in store.origins()}
+        return {
+            "origin": config.origin,
+            "name": config.name,
+            "schema": store.schema_version,
+            "logs": {o: (h.size if h else 0) for o, h in heads.items()},
+        }
+
+    @app.get("/v1/aeo/{aeo_id}")
+    async def read_record(aeo_id: str, _: Role = viewer) -> dict[str, Any]:
+        found = store.current_record(aeo_id.upper())
+        if found is None:
+            raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
+        return {"seq": found[0], "record": found[1].to_dict()}
+
+    @app.post("/v1/aeo")
+    async def publish(request: Request, _: Role = publisher) -> dict[str, Any]:
+        data = parse_json(await request.body())
+        items = data.get("records") if isinstance(data, dict) and "records" in data else [data]
+        if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
+            raise InvalidInput(f"send one record or 1 to {MAX_BATCH} in 'records'", field="records")
+        records = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise InvalidInput("a record is a JSON object", field=f"records[{i}]")
+            try:
+                records.append(AeoRecord.from_dict(item))
+            except InvalidInput as exc:
+                raise InvalidInput(exc.reason, field=f"records[{i}].{exc.field}") from None
+        result = ledger.publish(records)
+        return {
+            "appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in result.entries],
+            "unchanged": list(result.unchanged),
+        }
+
+    @app.post("/v1/aeo/{aeo_id}/status")
+    async def change_status(aeo_id: str, request: Request, _: Role = publisher) -> dict[str, Any]:
+        found = store.current_record(aeo_id.upper())
+        if found is None:
+            raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
+        status = Status.from_dict(parse_json(await request.body()))
+        result = ledger.publish([found[1].with_status(status)])
+        return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in result.entries]}
+
+    @app.get("/v1/agreements")
+    async def list_agreements(_: Role = viewer) -> list[dict[str, Any]]:
+        out = []
+        for agreement_id, state in sorted(agreements.states(store).items()):
+            if state.current is not None:
+                out.append(
+                    {
+                        "id": agreement_id,
+                        "phase": state.phase.value,
+                        "document": state.current.to_dict(),
+                    }
+                )
+        return out
+
+    @app.get("/metrics")
+    async def metrics(_: Role = admin) -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+    return app

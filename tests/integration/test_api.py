@@ -1,0 +1,96 @@
+"""The local API through the ASGI transport: the access matrix, problem documents, publishing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from node.api import MAX_BODY, create_app
+from node.apikeys import create_key
+from node.home import NodeHome
+from node.sample import sample_dicts
+from node.sqlite_store import SqliteStore
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    home = NodeHome(path=tmp_path / "br")
+    home.init("BR", "Receita Federal do Brasil")
+    store = SqliteStore.open(home.db_path)
+    keys = {
+        role: create_key(store, role, f"test {role}", 0)
+        for role in ("viewer", "auditor", "publisher", "admin")
+    }
+    store.close()
+    with TestClient(create_app(home)) as test_client:
+        yield test_client, keys
+
+
+RECORD = next(sample_dicts("BR", 1))
+ENDPOINTS = [
+    ("GET", "/v1/health", None, "viewer"),
+    ("GET", "/v1/aeo/BR000000001", None, "viewer"),
+    ("GET", "/v1/agreements", None, "viewer"),
+    ("POST", "/v1/aeo", RECORD, "publisher"),
+    (
+        "POST",
+        "/v1/aeo/BR000000001/status",
+        {"code": "suspended", "reason": "audit", "effective": "2026-01-01"},
+        "publisher",
+    ),
+    ("GET", "/metrics", None, "admin"),
+]
+ORDER = ["viewer", "auditor", "publisher", "admin"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "needed"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _, _ in ENDPOINTS]
+)
+def test_access_matrix(
+    client: tuple[TestClient, dict[str, str]], method: str, path: str, body: object, needed: str
+) -> None:
+    http, keys = client
+    http.post("/v1/aeo", json=RECORD, headers={"Authorization": f"Bearer {keys['publisher']}"})
+    for headers, expected in (
+        ({}, 401),
+        ({"Authorization": "Bearer mra_00_nope"}, 401),
+        ({"X-API-Key": "garbage"}, 401),
+    ):
+        response = http.request(method, path, json=body, headers=headers)
+        assert response.status_code == expected
+        assert response.headers["content-type"] == "application/problem+json"
+    for role in ORDER:
+        response = http.request(
+            method, path, json=body, headers={"Authorization": f"Bearer {keys[role]}"}
+        )
+        allowed = ORDER.index(role) >= ORDER.index(needed)
+        assert (response.status_code < 400) == allowed, (role, response.text)
+        if not allowed:
+            assert response.status_code == 403
+
+
+def test_publish_read_and_problem_documents(client: tuple[TestClient, dict[str, str]]) -> None:
+    http, keys = client
+    auth = {"Authorization": f"Bearer {keys['publisher']}"}
+    records = list(sample_dicts("BR", 3))
+    assert (
+        len(http.post("/v1/aeo", json={"records": records}, headers=auth).json()["appended"]) == 3
+    )
+    got = http.get("/v1/aeo/BR000000002", headers=auth).json()
+    assert got["record"]["aeo_id"] == "BR000000002"
+    bad = http.post(
+        "/v1/aeo", json={"records": [records[0], {**records[1], "certificate": "X"}]}, headers=auth
+    )
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "records[1].certificate"
+    foreign = http.post("/v1/aeo", json=next(sample_dicts("UY", 1)), headers=auth)
+    assert foreign.status_code == 409 and foreign.json()["field"] == "records[0].aeo_id"
+    missing = http.get("/v1/aeo/BR999", headers=auth)
+    assert missing.status_code == 404 and missing.json()["title"] == "NotFound"
+    huge = http.post("/v1/aeo", content=b"x" * (MAX_BODY + 1), headers=auth)
+    assert huge.status_code == 413
+    health = http.get("/v1/health", headers=auth).json()
+    assert health["logs"]["BR"] == 3  # nothing from the refused requests was written
