@@ -80,7 +80,15 @@ def create_app(home: NodeHome) -> FastAPI:
         yield
         store.close()
 
-    app = FastAPI(title=f"MRA Ledger node {config.origin}", version="1", lifespan=lifespan)
+    # No endpoint answers without a key: the generated docs are served only behind one.
+    app = FastAPI(
+        title=f"MRA Ledger node {config.origin}",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
 
     def role(needed: Role) -> Any:
         async def check(request: Request) -> Role:
@@ -201,6 +209,10 @@ def create_app(home: NodeHome) -> FastAPI:
                     }
                 )
         return out
+
+    @app.get("/v1/openapi.json", include_in_schema=False)
+    async def openapi(_: Role = viewer) -> dict[str, Any]:
+        return app.openapi()
 
     @app.get("/metrics")
     async def metrics(_: Role = admin) -> Response:

@@ -42,6 +42,7 @@ ENDPOINTS = [
         "publisher",
     ),
     ("GET", "/metrics", None, "admin"),
+    ("GET", "/v1/openapi.json", None, "viewer"),
 ]
 ORDER = ["viewer", "auditor", "publisher", "admin"]
 
@@ -94,3 +95,13 @@ def test_publish_read_and_problem_documents(client: tuple[TestClient, dict[str, 
     assert huge.status_code == 413
     health = http.get("/v1/health", headers=auth).json()
     assert health["logs"]["BR"] == 3  # nothing from the refused requests was written
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc", "/"])
+def test_nothing_answers_without_a_key(
+    client: tuple[TestClient, dict[str, str]], path: str
+) -> None:
+    http, _ = client
+    response = http.get(path)
+    assert response.status_code in (401, 404)
+    assert response.headers["content-type"] == "application/problem+json"
