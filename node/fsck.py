@@ -40,6 +40,7 @@ from node.errors import IntegrityError, InvalidInput, StorageFailed
 from node.ledger import log_name
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
+from node.tree import StoredTree
 
 __all__ = ["LogReport", "verify_log", "verify_store"]
 
@@ -211,18 +212,7 @@ def _resume(store: SqliteStore, origin: str, start: int) -> tuple[Hash32, int, m
         ts = EntryHeader.from_bytes(before.body).ts
     except InvalidInput as exc:
         raise IntegrityError("malformed-entry", str(exc), origin=origin, seq=start - 1) from exc
-    peaks = merkle.perfect_subtrees(0, start)
-    stored = store.tree_nodes(origin, peaks)
-    for level, index in peaks:
-        if (level, index) not in stored:
-            last_leaf = ((index + 1) << level) - 1
-            raise IntegrityError(
-                "tree-node-missing",
-                f"node {level}/{index} is not stored",
-                origin=origin,
-                seq=last_leaf,
-            )
-    tree = merkle.CompactRange.from_peaks(start, [stored[p] for p in peaks])
+    tree = StoredTree(store, origin).compact_range(start)
     return entry_hash(before.body), ts, tree
 
 

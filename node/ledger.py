@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from node import merkle
 from node.canonical import canonical_json
 from node.checkpoint import Checkpoint, sign_checkpoint
 from node.crypto import SigningKey, new_salt
@@ -32,6 +31,7 @@ from node.errors import Conflict, InvalidInput, MraError
 from node.records import AeoRecord, check_update
 from node.sqlite_store import SqliteStore
 from node.store import AppendBatch, TreeNode
+from node.tree import StoredTree, grow
 
 __all__ = ["Clock", "Ledger", "PublishResult", "log_name", "system_clock"]
 
@@ -211,11 +211,8 @@ class Ledger:
             SignedEntry(body=b, signature=s, header=h)
             for b, s, h in zip(bodies, signatures, headers, strict=True)
         ]
-        tree = self._tree_at(size)
-        nodes: list[TreeNode] = []
-        for entry in entries:
-            for level, index, hash_ in tree.append(merkle.leaf_hash(entry.leaf)):
-                nodes.append(TreeNode(level=level, index=index, hash=hash_))
+        tree = StoredTree(self._store, self._origin).compact_range(size)
+        nodes = grow(tree, entries)
         new_size = size + len(entries)
         checkpoint = Checkpoint(origin=log_name(self._origin), size=new_size, root=tree.root())
         note = sign_checkpoint(checkpoint, log_name(self._origin), self._key)
@@ -230,14 +227,6 @@ class Ledger:
         parts = [messages[i : i + chunk] for i in range(0, len(messages), chunk)]
         signed = self._signers.map(lambda part: [self._key.sign(m) for m in part], parts)
         return [s for part in signed for s in part]
-
-    def _tree_at(self, size: int) -> merkle.CompactRange:
-        peaks = merkle.perfect_subtrees(0, size) if size else []
-        stored = self._store.tree_nodes(self._origin, peaks)
-        missing = [p for p in peaks if p not in stored]
-        if missing:
-            raise InvalidInput(f"stored Merkle tree lacks nodes {missing}; run verify")
-        return merkle.CompactRange.from_peaks(size, [stored[p] for p in peaks])
 
 
 def _at_index(error: MraError, index: int) -> MraError:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from node import merkle
 from node.canonical import parse_json
 from node.chain import check_payload, verify_entry
 from node.entries import GENESIS_PREV, EntryKind, Payload, SignedEntry, entry_hash
@@ -19,6 +18,7 @@ from node.errors import IntegrityError, InvalidInput, PeerMisbehaved
 from node.records import AeoRecord
 from node.sqlite_store import SqliteStore
 from node.store import AppendBatch, StoredEntry, TreeNode
+from node.tree import StoredTree, grow
 
 __all__ = ["accept"]
 
@@ -34,9 +34,7 @@ def accept(store: SqliteStore, origin: str, incoming: Sequence[StoredEntry]) -> 
     size = head.size if head else 0
     prev = head.last_hash if head else GENESIS_PREV
     min_ts = head.last_ts if head else 0
-    peaks = merkle.perfect_subtrees(0, size) if size else []
-    held = store.tree_nodes(origin, peaks)
-    tree = merkle.CompactRange.from_peaks(size, [held[p] for p in peaks])
+    tree = StoredTree(store, origin).compact_range(size)
     entries: list[SignedEntry] = []
     payloads: list[Payload | None] = []
     records: list[AeoRecord | None] = []
@@ -70,11 +68,11 @@ def accept(store: SqliteStore, origin: str, incoming: Sequence[StoredEntry]) -> 
                             origin=origin,
                             seq=size + offset,
                         )
-            entries.append(SignedEntry(body=item.body, signature=item.signature, header=header))
+            entry = SignedEntry(body=item.body, signature=item.signature, header=header)
+            entries.append(entry)
             payloads.append(payload)
             records.append(record)
-            for level, index, hash_ in tree.append(merkle.leaf_hash(item.body + item.signature)):
-                nodes.append(TreeNode(level=level, index=index, hash=hash_))
+            nodes.extend(grow(tree, [entry]))
             prev, min_ts = entry_hash(item.body), header.ts
     except (IntegrityError, InvalidInput) as exc:
         raise PeerMisbehaved(f"refused {origin} entries: {exc}") from exc

@@ -3,11 +3,23 @@ size without loading the leaves; each answer reads O(log n) stored nodes in one 
 
 from __future__ import annotations
 
-from node import merkle
-from node.errors import IntegrityError
-from node.store import Store
+from collections.abc import Iterable
 
-__all__ = ["StoredTree"]
+from node import merkle
+from node.entries import SignedEntry
+from node.errors import IntegrityError
+from node.store import Store, TreeNode
+
+__all__ = ["StoredTree", "grow"]
+
+
+def grow(tree: merkle.CompactRange, entries: Iterable[SignedEntry]) -> list[TreeNode]:
+    """Append entries' leaves to ``tree``; the perfect subtrees they complete, to be stored."""
+    return [
+        TreeNode(level=level, index=index, hash=hash_)
+        for entry in entries
+        for level, index, hash_ in tree.append(merkle.leaf_hash(entry.leaf))
+    ]
 
 
 class StoredTree:
@@ -16,6 +28,14 @@ class StoredTree:
     def __init__(self, store: Store, origin: str) -> None:
         self._store = store
         self._origin = origin
+
+    def compact_range(self, size: int) -> merkle.CompactRange:
+        """The tree's right frontier at ``size``, to append from (reads its O(log n) peaks)."""
+        if size == 0:
+            return merkle.CompactRange()
+        peaks = merkle.perfect_subtrees(0, size)
+        source = self._source(peaks)
+        return merkle.CompactRange.from_peaks(size, [source(*peak) for peak in peaks])
 
     def root(self, size: int) -> bytes:
         if size == 0:
