@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from contracts.agreement import Agreement
 from node import agreements
 from node.apikeys import Role, check_key
 from node.canonical import parse_json
@@ -34,9 +35,12 @@ from node.errors import (
     StorageFailed,
 )
 from node.home import NodeHome
-from node.ledger import Ledger
+from node.ledger import Ledger, system_clock
 from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
+
+if TYPE_CHECKING:
+    from network.service import NetworkService
 
 __all__ = ["MAX_BODY", "create_app"]
 
@@ -66,19 +70,36 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
-def create_app(home: NodeHome) -> FastAPI:
-    """The API of the node in ``home`` (composition root: store, ledger, metrics)."""
+def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
+    """The API of the node in ``home`` (composition root: store, ledger, metrics, and the
+    peer endpoints and gossip when the home belongs to a network)."""
     config = home.config()
     store = SqliteStore.open(home.db_path)
     ledger: Ledger = home.open_ledger(store)
     registry = CollectorRegistry()
     requests = Counter("mra_requests", "API requests", ["endpoint", "status"], registry=registry)
     refusals = Counter("mra_refusals", "Refused requests", ["reason"], registry=registry)
+    peers: NetworkService | None = None
+    if network and (home.path / "membership.json").exists():
+        from network.service import NetworkService
+
+        peers = NetworkService(home, store, registry)
+    members = frozenset(m.code for m in peers.membership.members) if peers else None
+
+    def appended() -> None:
+        if peers is not None:
+            peers.appended()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        store.close()
+        if peers is not None:
+            await peers.start()
+        try:
+            yield
+        finally:
+            if peers is not None:
+                await peers.stop()
+            store.close()
 
     # No endpoint answers without a key: the generated docs are served only behind one.
     app = FastAPI(
@@ -109,6 +130,7 @@ def create_app(home: NodeHome) -> FastAPI:
         return Depends(check)
 
     viewer, publisher, admin = role(Role.VIEWER), role(Role.PUBLISHER), role(Role.ADMIN)
+    auditor = role(Role.AUDITOR)
 
     @app.middleware("http")
     async def limit_and_count(request: Request, call_next: Any) -> Response:
@@ -130,6 +152,16 @@ def create_app(home: NodeHome) -> FastAPI:
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response
+
+    if peers is not None:
+        from network.service import PeerDenied
+
+        @app.exception_handler(PeerDenied)
+        async def peer_denied(request: Request, exc: PeerDenied) -> JSONResponse:
+            title = "Unauthorized" if exc.status == 401 else "Forbidden"
+            return problem(exc.status, title, exc.detail)
+
+        peers.routes(app)
 
     @app.exception_handler(MraError)
     async def mra_error(request: Request, exc: MraError) -> JSONResponse:
@@ -158,14 +190,26 @@ def create_app(home: NodeHome) -> FastAPI:
             "name": config.name,
             "schema": store.schema_version,
             "logs": {o: (h.size if h else 0) for o, h in heads.items()},
+            **(peers.freshness() if peers is not None else {}),
         }
 
     @app.get("/v1/aeo/{aeo_id}")
     async def read_record(aeo_id: str, _: Role = viewer) -> dict[str, Any]:
-        found = store.current_record(aeo_id.upper())
-        if found is None:
+        """An own record in full, or the view of a partner's record this node received."""
+        wanted = aeo_id.upper()
+        found = store.current_record(wanted)
+        if found is not None and found[1].issuer == config.origin:
+            return {"origin": config.origin, "seq": found[0], "record": found[1].to_dict()}
+        view = store.view_of(wanted)
+        if view is None:
             raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
-        return {"seq": found[0], "record": found[1].to_dict()}
+        origin, seq, names, body = view
+        return {
+            "origin": origin,
+            "seq": seq,
+            "agreements": names.split(",") if names else [],
+            "view": parse_json(body),
+        }
 
     @app.post("/v1/aeo")
     async def publish(request: Request, _: Role = publisher) -> dict[str, Any]:
@@ -182,6 +226,8 @@ def create_app(home: NodeHome) -> FastAPI:
             except InvalidInput as exc:
                 raise InvalidInput(exc.reason, field=f"records[{i}].{exc.field}") from None
         result = ledger.publish(records)
+        if result.entries:
+            appended()
         return {
             "appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in result.entries],
             "unchanged": list(result.unchanged),
@@ -194,6 +240,8 @@ def create_app(home: NodeHome) -> FastAPI:
             raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
         status = Status.from_dict(parse_json(await request.body()))
         result = ledger.publish([found[1].with_status(status)])
+        if result.entries:
+            appended()
         return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in result.entries]}
 
     @app.get("/v1/agreements")
@@ -209,6 +257,45 @@ def create_app(home: NodeHome) -> FastAPI:
                     }
                 )
         return out
+
+    @app.post("/v1/agreements", status_code=201)
+    async def propose(request: Request, _: Role = admin) -> dict[str, Any]:
+        """Propose an agreement (or an amendment: same id, higher version)."""
+        data = parse_json(await request.body())
+        if not isinstance(data, dict):
+            raise InvalidInput("an agreement document is a JSON object", field="body")
+        entry = agreements.propose(ledger, store, Agreement.from_dict(data), members)
+        appended()
+        return {"seq": entry.header.seq, "kind": entry.header.kind}
+
+    @app.post("/v1/agreements/{agreement_id}/approve")
+    async def approve(agreement_id: str, version: int | None = None, _: Role = admin) -> Any:
+        entry = agreements.approve(ledger, store, agreement_id, version)
+        appended()
+        return {"seq": entry.header.seq, "kind": entry.header.kind}
+
+    @app.post("/v1/agreements/{agreement_id}/withdraw")
+    async def withdraw(agreement_id: str, _: Role = admin) -> dict[str, Any]:
+        entry = agreements.withdraw(ledger, store, agreement_id)
+        appended()
+        return {"seq": entry.header.seq, "kind": entry.header.kind}
+
+    @app.get("/v1/forks")
+    async def forks(_: Role = auditor) -> list[dict[str, Any]]:
+        """Fork evidence held here: each open one freezes its origin at this node."""
+        return [{**row, "evidence": parse_json(row["evidence"])} for row in store.forks()]
+
+    @app.post("/v1/forks/{origin}/resolve")
+    async def resolve_fork(origin: str, request: Request, _: Role = admin) -> dict[str, Any]:
+        """An operator's decision after a fork: unfreeze the origin (the evidence is kept)."""
+        data = parse_json(await request.body())
+        reason = data.get("resolution") if isinstance(data, dict) else None
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInput("say what was decided", field="resolution")
+        count = store.resolve_forks(origin.upper(), reason, system_clock())
+        if count == 0:
+            raise NotFound(f"no open fork evidence against {origin}", field="origin")
+        return {"resolved": count}
 
     @app.get("/v1/openapi.json", include_in_schema=False)
     async def openapi(_: Role = viewer) -> dict[str, Any]:

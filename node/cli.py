@@ -56,6 +56,12 @@ node_app = typer.Typer(help="Run this node's service.", no_args_is_help=True)
 app.add_typer(node_app, name="node")
 network_app = typer.Typer(help="Create and inspect the network of nodes.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
+devnet_app = typer.Typer(
+    help="A local 5-node network (BR, UY, AR, PY, CL) on 127.0.0.1.", no_args_is_help=True
+)
+app.add_typer(devnet_app, name="devnet")
+DevnetDir = Annotated[Path, typer.Option("--dir", help="Where the devnet lives.")]
+DEFAULT_DEVNET = Path(".devnet")
 
 out = Console()
 err = Console(stderr=True)
@@ -419,6 +425,7 @@ def node_run(
 
     import uvicorn
 
+    from network.tls_scope import TlsScopeProtocol
     from node.api import create_app
 
     with _reported():
@@ -438,6 +445,7 @@ def node_run(
         ssl_keyfile=str(key),
         ssl_ca_certs=str(ca),
         ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        http=TlsScopeProtocol,
         log_level="warning",
     )
 
@@ -506,3 +514,65 @@ def _print_result(entries: Any, unchanged: Any) -> None:
         out.print(f"appended {entry.header.origin}#{entry.header.seq} ({entry.header.kind})")
     for aeo_id in unchanged:
         out.print(f"{aeo_id} unchanged (identical to the current version)")
+
+
+@devnet_app.command("up")
+def devnet_up(
+    directory: DevnetDir = DEFAULT_DEVNET,
+    base_port: Annotated[int, typer.Option(help="BR listens here, the others next.")] = 7441,
+    records: Annotated[int, typer.Option(help="Demo AEO records per node (first start).")] = 200,
+    detach: Annotated[bool, typer.Option(help="Leave the nodes running and return.")] = False,
+) -> None:
+    """Start the devnet: five nodes with TLS, two agreements, demo data. Ctrl-C stops it."""
+    import signal
+    import time
+    from datetime import UTC, datetime
+
+    from network.devnet import Devnet
+
+    devnet = Devnet(directory, base_port=base_port)
+    with _reported():
+        created = devnet.create()
+        devnet.start()
+        try:
+            devnet.wait_healthy()
+            if created:
+                out.print("recording the agreements MRA-BR-UY and MERCOSUR-AEO ...")
+                devnet.setup_agreements(datetime.now(UTC).date())
+                loaded = devnet.load_demo(records)
+                out.print(f"loaded demo records: {loaded}")
+        except BaseException:
+            devnet.stop()
+            raise
+    table = Table("node", "URL")
+    table.add_column("admin API key", overflow="fold")
+    for node in devnet.nodes():
+        table.add_row(node.code, node.url, node.api_key)
+    out.print(table)
+    out.print(f"CA certificate: {directory / 'ca.crt'}  logs: {directory}/<CODE>/node.log")
+    if detach:
+        out.print(f"running in the background; stop with: mra devnet down --dir {directory}")
+        return
+    out.print("running; press Ctrl-C to stop")
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        while not stopping and devnet.running():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    out.print(f"stopped: {', '.join(devnet.stop())}")
+
+
+@devnet_app.command("down")
+def devnet_down(directory: DevnetDir = DEFAULT_DEVNET) -> None:
+    """Stop the devnet's nodes (their data stays; 'up' starts them again)."""
+    from network.devnet import Devnet
+
+    stopped = Devnet(directory).stop()
+    out.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")

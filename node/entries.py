@@ -29,6 +29,7 @@ from node.crypto import HASH_SIZE, SALT_SIZE, SIGNATURE_SIZE, Hash32, tagged_has
 from node.errors import InvalidInput
 
 __all__ = [
+    "AGREEMENT_KINDS",
     "FORMAT_VERSION",
     "GENESIS_PREV",
     "EntryHeader",
@@ -57,6 +58,11 @@ class EntryKind(StrEnum):
     AGREEMENT_PROPOSE = "agreement.propose"
     AGREEMENT_APPROVE = "agreement.approve"
     AGREEMENT_WITHDRAW = "agreement.withdraw"
+
+
+AGREEMENT_KINDS = frozenset(
+    {EntryKind.AGREEMENT_PROPOSE, EntryKind.AGREEMENT_APPROVE, EntryKind.AGREEMENT_WITHDRAW}
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

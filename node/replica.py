@@ -25,9 +25,16 @@ __all__ = ["accept"]
 _AEO_KINDS = (EntryKind.AEO_UPSERT, EntryKind.AEO_STATUS)
 
 
-def accept(store: SqliteStore, origin: str, incoming: Sequence[StoredEntry]) -> int:
+def accept(
+    store: SqliteStore,
+    origin: str,
+    incoming: Sequence[StoredEntry],
+    checkpoint: tuple[int, bytes, bytes] | None = None,
+) -> int:
     """Verify and store ``incoming`` (consecutive entries of ``origin``); returns how many.
 
+    ``checkpoint`` is (size, root, signed note), already verified: when the entries end at its
+    size, their tree must have its root, and the note is stored with them.
     Raises PeerMisbehaved naming the first entry that fails, and stores nothing then.
     """
     head = store.head(origin)
@@ -76,6 +83,13 @@ def accept(store: SqliteStore, origin: str, incoming: Sequence[StoredEntry]) -> 
             prev, min_ts = entry_hash(item.body), header.ts
     except (IntegrityError, InvalidInput) as exc:
         raise PeerMisbehaved(f"refused {origin} entries: {exc}") from exc
+    note, note_size = None, 0
+    if checkpoint is not None and checkpoint[0] == tree.size:
+        if tree.root() != checkpoint[1]:
+            raise PeerMisbehaved(
+                f"refused {origin} entries: their root at {tree.size} is not the checkpoint's"
+            )
+        note, note_size = checkpoint[2], checkpoint[0]
     store.append(
         AppendBatch(
             origin=origin,
@@ -83,8 +97,8 @@ def accept(store: SqliteStore, origin: str, incoming: Sequence[StoredEntry]) -> 
             payloads=payloads,
             records=records,
             tree_nodes=nodes,
-            checkpoint=None,
-            checkpoint_size=0,
+            checkpoint=note,
+            checkpoint_size=note_size,
         )
     )
     return len(entries)

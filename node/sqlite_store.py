@@ -79,6 +79,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " role TEXT NOT NULL, label TEXT NOT NULL, created_ts INTEGER NOT NULL,"
         " revoked INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
     ),
+    # version 4: replication. Views of partners' records (signed by their origin), checkpoints
+    # cosigned by witnesses, fork evidence (an origin is frozen while its evidence is open),
+    # and how far deliveries from each origin have been fetched.
+    (
+        "CREATE TABLE views (origin TEXT NOT NULL, seq INTEGER NOT NULL, aeo_id TEXT NOT NULL,"
+        " agreements TEXT NOT NULL, body BLOB NOT NULL, signature BLOB NOT NULL,"
+        " received_ts INTEGER NOT NULL, PRIMARY KEY (origin, seq)) WITHOUT ROWID",
+        "CREATE INDEX views_by_aeo ON views (aeo_id, seq)",
+        "CREATE TABLE cosignatures (origin TEXT NOT NULL, size INTEGER NOT NULL,"
+        " witness TEXT NOT NULL, line TEXT NOT NULL,"
+        " PRIMARY KEY (origin, size, witness)) WITHOUT ROWID",
+        "CREATE TABLE forks (id INTEGER PRIMARY KEY, origin TEXT NOT NULL,"
+        " evidence BLOB NOT NULL UNIQUE, found_ts INTEGER NOT NULL, reported_by TEXT NOT NULL,"
+        " resolved_ts INTEGER, resolution TEXT)",
+        "CREATE TABLE delivery_cursors (origin TEXT PRIMARY KEY, next_seq INTEGER NOT NULL)"
+        " WITHOUT ROWID",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 DERIVED_TABLES = ("aeo_current", "trader_ids", "agreement_entries")
@@ -411,6 +428,135 @@ class SqliteStore:
             (scheme, value),
         ).fetchall()
         return [r[0] for r in rows]
+
+    # -- replication ---------------------------------------------------------------------------
+
+    def entry(self, origin: str, seq: int) -> StoredEntry | None:
+        return next(self.entries(origin, seq, seq + 1), None)
+
+    def checkpoint_at(self, origin: str, size: int) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT note FROM checkpoints WHERE origin = ? AND size = ?", (origin, size)
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def checkpoint_covering(self, origin: str, size: int) -> tuple[int, bytes] | None:
+        """The smallest checkpoint held of size ``size`` or more."""
+        row = self._conn.execute(
+            "SELECT size, note FROM checkpoints WHERE origin = ? AND size >= ?"
+            " ORDER BY size LIMIT 1",
+            (origin, size),
+        ).fetchone()
+        return (row[0], bytes(row[1])) if row else None
+
+    def add_checkpoint(self, origin: str, size: int, note: bytes) -> None:
+        """Keep a verified checkpoint of a log held at least up to ``size``."""
+        with self._transaction():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO checkpoints (origin, size, note) VALUES (?, ?, ?)",
+                (origin, size, note),
+            )
+
+    def add_cosignature(self, origin: str, size: int, witness: str, line: str) -> bool:
+        """Keep a verified cosignature; False when this witness's was already held."""
+        with self._transaction():
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO cosignatures (origin, size, witness, line)"
+                " VALUES (?, ?, ?, ?)",
+                (origin, size, witness, line),
+            )
+        return cursor.rowcount > 0
+
+    def cosignatures(self, origin: str, size: int) -> dict[str, str]:
+        rows = self._conn.execute(
+            "SELECT witness, line FROM cosignatures WHERE origin = ? AND size = ?",
+            (origin, size),
+        ).fetchall()
+        return {witness: line for witness, line in rows}
+
+    def add_payload(self, origin: str, seq: int, salt: bytes, body: bytes) -> bool:
+        """Keep a payload received for a held entry (the caller checked its commitment)."""
+        with self._transaction():
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO payloads (origin, seq, salt, body) VALUES (?, ?, ?, ?)",
+                (origin, seq, salt, body),
+            )
+        return cursor.rowcount > 0
+
+    def add_views(self, rows: Iterable[tuple[str, int, str, str, bytes, bytes, int]]) -> int:
+        """Keep views of partners' records: (origin, seq, aeo_id, agreements, body, signature,
+        received_ts), each checked by the caller against its origin's signature."""
+        with self._transaction():
+            cursor = self._conn.executemany(
+                "INSERT OR IGNORE INTO views (origin, seq, aeo_id, agreements, body, signature,"
+                " received_ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                list(rows),
+            )
+        return cursor.rowcount
+
+    def view_of(self, aeo_id: str) -> tuple[str, int, str, bytes] | None:
+        """The latest view held of a partner's record: (origin, seq, agreements, body)."""
+        row = self._conn.execute(
+            "SELECT origin, seq, agreements, body FROM views WHERE aeo_id = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (aeo_id,),
+        ).fetchone()
+        return (row[0], row[1], row[2], bytes(row[3])) if row else None
+
+    def views_count(self, origin: str) -> int:
+        return int(
+            self._conn.execute("SELECT count(*) FROM views WHERE origin = ?", (origin,)).fetchone()[
+                0
+            ]
+        )
+
+    def add_fork(self, origin: str, evidence: bytes, reported_by: str, ts: int) -> bool:
+        """Keep fork evidence against ``origin`` (freezing it); False when already held."""
+        with self._transaction():
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO forks (origin, evidence, found_ts, reported_by)"
+                " VALUES (?, ?, ?, ?)",
+                (origin, evidence, ts, reported_by),
+            )
+        return cursor.rowcount > 0
+
+    def forks(self) -> list[dict[str, Any]]:
+        return list(
+            self._db.query(
+                "SELECT id, origin, evidence, found_ts, reported_by, resolved_ts, resolution"
+                " FROM forks ORDER BY id"
+            )
+        )
+
+    def frozen_origins(self) -> set[str]:
+        rows = self._conn.execute(
+            "SELECT DISTINCT origin FROM forks WHERE resolved_ts IS NULL"
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def resolve_forks(self, origin: str, resolution: str, ts: int) -> int:
+        """An operator's decision: unfreeze ``origin``; the evidence itself is kept."""
+        with self._transaction():
+            cursor = self._conn.execute(
+                "UPDATE forks SET resolved_ts = ?, resolution = ?"
+                " WHERE origin = ? AND resolved_ts IS NULL",
+                (ts, resolution, origin),
+            )
+        return cursor.rowcount
+
+    def delivery_cursor(self, origin: str) -> int:
+        row = self._conn.execute(
+            "SELECT next_seq FROM delivery_cursors WHERE origin = ?", (origin,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_delivery_cursor(self, origin: str, next_seq: int) -> None:
+        with self._transaction():
+            self._conn.execute(
+                "INSERT INTO delivery_cursors (origin, next_seq) VALUES (?, ?)"
+                " ON CONFLICT (origin) DO UPDATE SET next_seq = excluded.next_seq",
+                (origin, next_seq),
+            )
 
     # -- plumbing ------------------------------------------------------------------------------
 

@@ -1,0 +1,283 @@
+"""``mra devnet``: a five-node network (BR, UY, AR, PY, CL) as real processes on 127.0.0.1.
+
+``up`` creates the network material on first use (CA, keys, certificates, signed membership,
+one admin API key per node), starts one ``mra node run`` per member with TLS, records the
+agreements on first start (MRA BR-UY under ``mra-full``; a Mercosur plurilateral BR-AR-PY-UY
+under ``mra-status-only``; CL in none) and loads demo AEO records. ``down`` stops the nodes.
+Everything lives in one directory; ``down`` then ``up`` restarts the same network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from contracts.registry import SOURCE_HASHES
+from network.bootstrap import MemberSpec, init_network
+from node.apikeys import create_key
+from node.errors import Conflict, InvalidInput, PeerUnavailable
+from node.ledger import system_clock
+from node.sample import sample_dicts
+from node.sqlite_store import SqliteStore
+
+__all__ = ["MEMBERS", "Devnet", "agreements_for"]
+
+MEMBERS = (
+    ("BR", "Receita Federal do Brasil"),
+    ("UY", "Direccion Nacional de Aduanas"),
+    ("AR", "Direccion General de Aduanas"),
+    ("PY", "Direccion Nacional de Aduanas del Paraguay"),
+    ("CL", "Servicio Nacional de Aduanas"),
+)
+
+
+def agreements_for(today: date) -> list[dict[str, Any]]:
+    """The devnet's two agreements, valid from ``today`` for five years."""
+    until = today.replace(year=today.year + 5).isoformat()
+    return [
+        {
+            "id": "MRA-BR-UY",
+            "kind": "bilateral",
+            "parties": ["BR", "UY"],
+            "contract": "mra-full",
+            "contract_version": 1,
+            "contract_sha256": SOURCE_HASHES["mra-full@1"],
+            "params": {
+                "certificates": ["AEOC", "AEOS", "AEOF"],
+                "fields": ["legal_name", "address", "certificate", "identifiers", "authorised"],
+                "statuses": ["valid", "suspended", "revoked", "annulled"],
+                "consent_required": True,
+            },
+            "valid_from": today.isoformat(),
+            "valid_until": until,
+            "title": "Mutual Recognition Arrangement Brazil-Uruguay (devnet)",
+            "legal_ref": "devnet",
+        },
+        {
+            "id": "MERCOSUR-AEO",
+            "kind": "plurilateral",
+            "parties": ["AR", "BR", "PY", "UY"],
+            "contract": "mra-status-only",
+            "contract_version": 1,
+            "contract_sha256": SOURCE_HASHES["mra-status-only@1"],
+            "params": {"certificates": ["AEOC", "AEOS", "AEOF"]},
+            "valid_from": today.isoformat(),
+            "valid_until": until,
+            "title": "Mercosur AEO recognition (devnet)",
+            "legal_ref": "devnet",
+        },
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    code: str
+    url: str
+    api_key: str
+
+
+class Devnet:
+    """The devnet in ``directory`` (created on first ``up``)."""
+
+    def __init__(self, directory: Path, *, base_port: int = 7441, gossip_interval: float = 1.0):
+        self.dir = directory
+        self.base_port = base_port
+        self.gossip_interval = gossip_interval
+
+    @property
+    def pids_path(self) -> Path:
+        return self.dir / "pids.json"
+
+    def nodes(self) -> list[NodeInfo]:
+        data = json.loads((self.dir / "membership.json").read_text())["document"]
+        return [
+            NodeInfo(
+                code=m["code"],
+                url=m["endpoint"],
+                api_key=(self.dir / m["code"] / "admin.key").read_text().strip(),
+            )
+            for m in data["members"]
+        ]
+
+    def create(self) -> bool:
+        """Create the network material unless it exists; True when created now."""
+        if (self.dir / "membership.json").exists():
+            return False
+        specs = [
+            MemberSpec(code=code, name=name, endpoint=f"https://127.0.0.1:{self.base_port + i}")
+            for i, (code, name) in enumerate(MEMBERS)
+        ]
+        init_network(self.dir, "MRA Ledger devnet", specs, now=datetime.now(UTC))
+        for code, _ in MEMBERS:
+            store = SqliteStore.open(self.dir / code / "ledger.db")
+            try:
+                key = create_key(store, "admin", "devnet", system_clock())
+            finally:
+                store.close()
+            path = self.dir / code / "admin.key"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(key + "\n")
+        return True
+
+    def start(self) -> dict[str, int]:
+        """Start one node process per member; returns their pids."""
+        if self.running():
+            raise Conflict(f"the devnet in {self.dir} is already running", field="dir")
+        pids = {}
+        env = {**os.environ, "MRA_GOSSIP_INTERVAL": str(self.gossip_interval)}
+        for node in self.nodes():
+            port = node.url.rsplit(":", 1)[1]
+            log = open(self.dir / node.code / "node.log", "ab")  # noqa: SIM115 (child owns it)
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "node",
+                    "node",
+                    "run",
+                    "--home",
+                    str(self.dir / node.code),
+                    "--port",
+                    port,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+            log.close()
+            pids[node.code] = process.pid
+        self.pids_path.write_text(json.dumps(pids) + "\n")
+        return pids
+
+    def running(self) -> dict[str, int]:
+        if not self.pids_path.exists():
+            return {}
+        pids: dict[str, int] = json.loads(self.pids_path.read_text())
+        alive = {}
+        for code, pid in pids.items():
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                continue
+            alive[code] = pid
+        return alive
+
+    def stop(self, timeout: float = 15.0) -> list[str]:
+        """Stop every node (SIGTERM, then SIGKILL after ``timeout``); returns those stopped."""
+        pids = self.running()
+        for pid in pids.values():
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for pid in pids.values():
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.05)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.pids_path.unlink(missing_ok=True)
+        return sorted(pids)
+
+    def client(self, code: str) -> httpx.Client:
+        """An HTTPS client for ``code``'s local API, with its admin key."""
+        node = next(n for n in self.nodes() if n.code == code)
+        context = ssl.create_default_context(cafile=str(self.dir / "ca.crt"))
+        return httpx.Client(
+            base_url=node.url,
+            verify=context,
+            headers={"Authorization": f"Bearer {node.api_key}"},
+            timeout=30.0,
+        )
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        for node in self.nodes():
+            with self.client(node.code) as client:
+                _until(
+                    lambda c=client: _ok(c, "/v1/health"),  # type: ignore[misc]
+                    timeout,
+                    f"{node.code} did not start (see {self.dir / node.code / 'node.log'})",
+                )
+
+    def setup_agreements(self, today: date, timeout: float = 60.0) -> None:
+        """Propose each agreement at BR, and approve it at every other party once there."""
+        for doc in agreements_for(today):
+            with self.client("BR") as client:
+                _check(client.post("/v1/agreements", json=doc))
+            for party in doc["parties"]:
+                if party == "BR":
+                    continue
+                with self.client(party) as client:
+                    _until(
+                        lambda c=client, i=doc["id"]: any(  # type: ignore[misc]
+                            a["id"] == i for a in _check(c.get("/v1/agreements"))
+                        ),
+                        timeout,
+                        f"{party} did not receive {doc['id']}",
+                    )
+                    _check(client.post(f"/v1/agreements/{doc['id']}/approve"))
+
+    def load_demo(self, count: int) -> dict[str, int]:
+        """Publish ``count`` demo records at each node; returns how many were appended."""
+        appended = {}
+        for node in self.nodes():
+            records = list(sample_dicts(node.code, count))
+            with self.client(node.code) as client:
+                total = 0
+                for start in range(0, len(records), 1000):
+                    answer = _check(
+                        client.post("/v1/aeo", json={"records": records[start : start + 1000]})
+                    )
+                    total += len(answer["appended"])
+            appended[node.code] = total
+        return appended
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _ok(client: httpx.Client, path: str) -> bool:
+    try:
+        return client.get(path).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _until(predicate: Callable[[], bool], timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise PeerUnavailable(message)
+
+
+def _check(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        raise InvalidInput(
+            f"{response.request.method} {response.request.url.path}: {response.text[:300]}",
+            field="devnet",
+        )
+    return response.json()

@@ -1,0 +1,529 @@
+"""A node on the network: the peer endpoints (mutual TLS) and gossip (push, pull anti-entropy).
+
+Peers are members of the signed membership document. Every peer request carries a client
+certificate issued by the network CA whose SHA-256 is the one the membership names for that
+member; anything else is refused (401 without a certificate, 403 for a certificate that maps to
+no member). Gossip runs in the node's event loop beside the local API:
+
+- push: when this node appends, it sends each peer the new entries (in pages, with a
+  consistency proof to its latest checkpoint) and the deliveries that peer is entitled to;
+- pull: every ``interval`` seconds, jittered, it asks each peer for its frontier (per origin:
+  size, latest checkpoint, cosignatures; open fork evidence), fetches what it lacks of every
+  origin (relays included) and the deliveries sealed to it by that peer, and keeps cosignatures;
+- an unreachable peer is retried with exponential backoff; responses are read up to a bound.
+
+What peers send is verified by ``network.replicator`` before it is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import os
+import random
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nacl.public
+from fastapi import Depends, FastAPI, Request
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from network.forks import Fork
+from network.membership import Membership, verify_membership
+from network.pki import member_of
+from network.replicator import Replicator
+from network.sharing import Sharing
+from node.canonical import parse_json
+from node.checkpoint import Checkpoint, SignedNote
+from node.errors import InvalidInput, MraError, NotFound, PeerMisbehaved, PeerUnavailable
+from node.home import NodeHome, load_signing_key
+from node.ledger import system_clock
+from node.sqlite_store import SqliteStore
+from node.tree import StoredTree
+
+__all__ = ["PAGE", "NetworkService", "PeerDenied", "load_membership"]
+
+log = logging.getLogger("mra.network")
+
+PAGE = 500
+MAX_RESPONSE = 16 * 1024 * 1024
+MAX_BACKOFF = 30.0
+
+
+class PeerDenied(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def load_membership(path: Path) -> Membership:
+    """The membership document in ``path``, after checking every member signed it."""
+    data = json.loads(path.read_text())
+    membership = Membership.from_dict(data["document"])
+    verify_membership(membership, data["signatures"])
+    return membership
+
+
+@dataclass(slots=True)
+class PeerStatus:
+    last_heard: int | None = None  # ms
+    failures: int = 0
+    retry_at: float = 0.0  # event-loop time
+    last_error: str = ""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(value: object, field: str) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidInput("base64 text", field=field)
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise InvalidInput("base64 text", field=field) from exc
+
+
+def _entries(value: object) -> list[tuple[bytes, bytes]]:
+    if not isinstance(value, list) or len(value) > PAGE:
+        raise InvalidInput(f"a list of at most {PAGE} entries", field="entries")
+    return [
+        (_unb64(e.get("body"), f"entries[{i}].body"), _unb64(e.get("signature"), "signature"))
+        if isinstance(e, dict)
+        else (b"", b"")
+        for i, e in enumerate(value)
+    ]
+
+
+def _sealed(value: object) -> list[tuple[int, bytes]]:
+    if not isinstance(value, list) or len(value) > PAGE:
+        raise InvalidInput(f"a list of at most {PAGE} deliveries", field="deliveries")
+    items = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or not isinstance(item.get("seq"), int):
+            raise InvalidInput("a delivery has a seq and a sealed box", field=f"deliveries[{i}]")
+        items.append((int(item["seq"]), _unb64(item.get("sealed"), f"deliveries[{i}].sealed")))
+    return items
+
+
+def _hexes(value: object, field: str) -> list[bytes]:
+    if not isinstance(value, list) or len(value) > 64:
+        raise InvalidInput("a list of hashes", field=field)
+    try:
+        return [bytes.fromhex(str(h)) for h in value]
+    except ValueError as exc:
+        raise InvalidInput("hex hashes", field=field) from exc
+
+
+class NetworkService:
+    """Peer endpoints and gossip for the node in ``home``."""
+
+    def __init__(
+        self,
+        home: NodeHome,
+        store: SqliteStore,
+        registry: CollectorRegistry,
+        *,
+        interval: float | None = None,
+    ) -> None:
+        self.home = home
+        self.store = store
+        self.me = home.config().origin
+        self.membership = load_membership(home.path / "membership.json")
+        self.ca_pem = (home.path / "ca.crt").read_bytes()
+        self.key = load_signing_key(home.key_path)
+        sealing_hex = (home.path / "sealing.key").read_text().strip()
+        self.sealing_key = nacl.public.PrivateKey(bytes.fromhex(sealing_hex))
+        self.replicator = Replicator(store, self.me, self.key, self.sealing_key, system_clock)
+        self.peers = {m.code: m for m in self.membership.members if m.code != self.me}
+        self.status = {code: PeerStatus() for code in self.peers}
+        self.reported: dict[str, dict[str, int]] = {code: {} for code in self.peers}
+        self.interval = interval or float(os.environ.get("MRA_GOSSIP_INTERVAL", "2"))
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client: httpx.AsyncClient | None = None
+        self._sharing_seen: dict[str, list[str]] = {}
+        self.heard = Gauge(
+            "mra_peer_last_heard_timestamp_seconds",
+            "When each peer last answered",
+            ["peer"],
+            registry=registry,
+        )
+        self.lag_gauge = Gauge(
+            "mra_origin_lag_entries",
+            "Entries of each origin that a peer holds and this node does not yet",
+            ["origin"],
+            registry=registry,
+        )
+        self.replicated = Counter(
+            "mra_replicated_entries", "Entries verified and stored", ["origin"], registry=registry
+        )
+        self.refused = Counter(
+            "mra_peer_refusals", "Peer messages refused", ["peer", "reason"], registry=registry
+        )
+        self.forks_found = Counter(
+            "mra_forks_found", "Fork evidence found or received", ["origin"], registry=registry
+        )
+
+    # -- identities ------------------------------------------------------------------------
+
+    def peer_of(self, request: Request) -> str:
+        """The member that the request's client certificate names. Raises PeerDenied."""
+        tls = (request.scope.get("extensions") or {}).get("tls") or {}
+        chain = tls.get("client_cert_chain") or []
+        if not chain:
+            raise PeerDenied(401, "a client certificate from the network CA is required")
+        pem = str(chain[0]).encode()
+        try:
+            code = member_of(pem, self.ca_pem)
+        except InvalidInput as exc:
+            raise PeerDenied(403, str(exc)) from None
+        member = self.membership.member(code)
+        der = ssl.PEM_cert_to_DER_cert(pem.decode())
+        if member is None or hashlib.sha256(der).hexdigest() != member.tls_cert_sha256:
+            raise PeerDenied(403, f"{code} is not a member with this certificate")
+        if code == self.me:
+            raise PeerDenied(403, "a node does not gossip with itself")
+        return code
+
+    # -- what this node serves -------------------------------------------------------------
+
+    def frontier(self, requester: str) -> dict[str, Any]:
+        """Per origin: size, latest checkpoint and its cosignatures; open fork evidence; and
+        the agreements in force here under which this node shares with ``requester``."""
+        origins: dict[str, Any] = {}
+        for origin in self.store.origins():
+            head = self.store.head(origin)
+            note = self.store.latest_checkpoint(origin)
+            if head is None or note is None:
+                continue
+            size = Checkpoint.parse(SignedNote.parse(note).text).size
+            origins[origin] = {
+                "size": head.size,
+                "checkpoint": note.decode(),
+                "checkpoint_size": size,
+                "cosignatures": self.store.cosignatures(origin, size),
+            }
+        forks = [f["evidence"].decode() for f in self.store.forks() if f["resolved_ts"] is None]
+        sharing = sorted(Sharing(self.store, self.me, self.key, system_clock()).ids_with(requester))
+        return {"member": self.me, "origins": origins, "forks": forks, "sharing": sharing}
+
+    def log_page(self, origin: str, start: int, size: int) -> dict[str, Any]:
+        note = self.store.checkpoint_at(origin, size)
+        if note is None:
+            raise NotFound(f"no checkpoint of {origin} at size {size} is held here", field="size")
+        if not 0 <= start < size:
+            raise InvalidInput(f"start must be in [0, {size})", field="start")
+        entries = list(self.store.entries(origin, start, min(size, start + PAGE)))
+        proof = StoredTree(self.store, origin).consistency_proof(start, size) if start else []
+        return {
+            "origin": origin,
+            "start": start,
+            "entries": [{"body": _b64(e.body), "signature": _b64(e.signature)} for e in entries],
+            "checkpoint": note.decode(),
+            "proof": [p.hex() for p in proof],
+        }
+
+    def deliveries(self, partner: str, start: int, end: int | None = None) -> dict[str, Any]:
+        member = self.membership.member(partner)
+        assert member is not None
+        head = self.store.head(self.me)
+        size = head.size if head else 0
+        stop = min(size, start + PAGE) if end is None else min(size, end)
+        sharing = Sharing(self.store, self.me, self.key, system_clock())
+        sealed = sharing.sealed(
+            self.store.entries(self.me, start, stop), partner, bytes.fromhex(member.sealing_key)
+        )
+        return {
+            "start": start,
+            "next": max(start, stop),
+            "items": [{"seq": seq, "sealed": _b64(blob)} for seq, blob in sealed],
+        }
+
+    def receive_push(self, peer: str, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("origin") != peer:
+            raise PeerDenied(403, f"{peer} may push its own log only")
+        start = body.get("start")
+        if not isinstance(start, int) or start < 0:
+            raise InvalidInput("the seq of the first entry", field="start")
+        note = str(body.get("checkpoint", "")).encode()
+        received = self.replicator.receive_entries(
+            peer,
+            start,
+            _entries(body.get("entries")),
+            note,
+            _hexes(body.get("proof"), "proof"),
+            peer,
+        )
+        self._count(peer, received.stored, received.fork)
+        if received.fork is None:
+            self.replicator.receive_deliveries(peer, _sealed(body.get("deliveries", [])))
+        self.status[peer].last_heard = system_clock()
+        return {"size": received.size, "cosignature": received.cosignature}
+
+    # -- routes ----------------------------------------------------------------------------
+
+    def routes(self, app: FastAPI) -> None:
+        async def peer(request: Request) -> str:
+            try:
+                return self.peer_of(request)
+            except PeerDenied:
+                self.refused.labels("unknown", "identity").inc()
+                raise
+
+        member = Depends(peer)
+
+        @app.get("/v1/peer/frontier", tags=["peer"])
+        async def frontier(who: str = member) -> dict[str, Any]:
+            self.status[who].last_heard = system_clock()
+            return self.frontier(who)
+
+        @app.get("/v1/peer/log/{origin}", tags=["peer"])
+        async def log_page(origin: str, start: int, size: int, who: str = member) -> dict[str, Any]:
+            return self.log_page(origin.upper(), start, size)
+
+        @app.get("/v1/peer/deliveries", tags=["peer"])
+        async def deliveries(start: int = 0, who: str = member) -> dict[str, Any]:
+            if start < 0:
+                raise InvalidInput("start must be >= 0", field="start")
+            return self.deliveries(who, start)
+
+        @app.post("/v1/peer/push", tags=["peer"])
+        async def push(request: Request, who: str = member) -> dict[str, Any]:
+            body = parse_json(await request.body())
+            if not isinstance(body, dict):
+                raise InvalidInput("a push is a JSON object", field="body")
+            try:
+                result = self.receive_push(who, body)
+            except PeerMisbehaved as exc:
+                self.refused.labels(who, "invalid").inc()
+                log.warning("refused a push from %s: %s", who, exc)
+                raise
+            return result
+
+        @app.get("/v1/peer/forks", tags=["peer"])
+        async def peer_forks(who: str = member) -> list[str]:
+            return list(self.frontier(who)["forks"])
+
+    # -- freshness -------------------------------------------------------------------------
+
+    def lag(self) -> dict[str, int]:
+        lag: dict[str, int] = {}
+        for sizes in self.reported.values():
+            for origin, size in sizes.items():
+                behind = size - self.replicator.size(origin)
+                lag[origin] = max(lag.get(origin, 0), behind, 0)
+        return lag
+
+    def freshness(self) -> dict[str, Any]:
+        now = system_clock()
+        lag = self.lag()
+        for origin, behind in lag.items():
+            self.lag_gauge.labels(origin).set(behind)
+        return {
+            "peers": {
+                code: {
+                    "last_heard_ms": s.last_heard,
+                    "age_seconds": None if s.last_heard is None else (now - s.last_heard) / 1000,
+                    "reachable": s.failures == 0 and s.last_heard is not None,
+                    "error": s.last_error or None,
+                }
+                for code, s in sorted(self.status.items())
+            },
+            "lag": lag,
+            "frozen": sorted(self.store.frozen_origins()),
+        }
+
+    # -- gossip ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        context = ssl.create_default_context(cafile=str(self.home.path / "ca.crt"))
+        context.load_cert_chain(self.home.path / "tls.crt", self.home.path / "tls.key")
+        self._client = httpx.AsyncClient(
+            verify=context, timeout=httpx.Timeout(10.0, connect=3.0), http2=False
+        )
+        self._tasks = [
+            asyncio.create_task(self._pull_loop(), name="mra-pull"),
+            asyncio.create_task(self._push_loop(), name="mra-push"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+
+    def appended(self) -> None:
+        """This node appended to its log: push now."""
+        self._wake.set()
+
+    async def _push_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.gather(*(self._guarded(code, self._push_to) for code in self.peers))
+
+    async def _pull_loop(self) -> None:
+        while True:
+            await asyncio.gather(*(self._guarded(code, self._sync_with) for code in self.peers))
+            await asyncio.sleep(self.interval * random.uniform(0.75, 1.25))
+
+    async def _guarded(self, code: str, step: Any) -> None:
+        status = self.status[code]
+        loop = asyncio.get_running_loop()
+        if loop.time() < status.retry_at:
+            return
+        try:
+            await step(code)
+        except (PeerUnavailable, httpx.TransportError) as exc:
+            status.failures += 1
+            status.last_error = f"unreachable: {exc}"[:200]
+            delay = min(MAX_BACKOFF, 0.5 * 2**status.failures) * random.uniform(0.8, 1.2)
+            status.retry_at = loop.time() + delay
+        except (MraError, ValueError, KeyError, TypeError) as exc:
+            status.failures += 1
+            status.last_error = f"refused: {exc}"[:200]
+            self.refused.labels(code, type(exc).__name__).inc()
+            status.retry_at = loop.time() + min(MAX_BACKOFF, 0.5 * 2**status.failures)
+            log.warning("gossip with %s: %s", code, exc)
+        else:
+            status.failures = 0
+            status.last_error = ""
+            status.last_heard = system_clock()
+            self.heard.labels(code).set(status.last_heard / 1000)
+
+    async def _request(self, method: str, code: str, path: str, **kwargs: Any) -> Any:
+        assert self._client is not None
+        url = self.peers[code].endpoint.rstrip("/") + path
+        async with self._client.stream(method, url, **kwargs) as response:
+            chunks, total = [], 0
+            async for chunk in response.aiter_bytes():
+                total += len(chunk)
+                if total > MAX_RESPONSE:
+                    raise PeerMisbehaved(f"{code} sent more than {MAX_RESPONSE} bytes")
+                chunks.append(chunk)
+            data = b"".join(chunks)
+            if response.status_code >= 500:
+                raise PeerUnavailable(f"{code} answered {response.status_code}")
+            if response.status_code >= 400:
+                raise PeerMisbehaved(f"{code} refused {path}: {data[:300]!r}")
+            return parse_json(data)
+
+    async def _push_to(self, code: str) -> None:
+        known = self.reported[code].get(self.me)
+        if known is None:
+            return  # learnt from the peer's frontier in the next pull round
+        head = self.store.head(self.me)
+        note = self.store.latest_checkpoint(self.me)
+        if head is None or note is None:
+            return
+        for _ in range(head.size // PAGE + 2):
+            if known >= head.size:
+                break
+            page = self.log_page(self.me, known, head.size)
+            delivered = self.deliveries(code, known, known + len(page["entries"]))
+            answer = await self._request(
+                "POST",
+                code,
+                "/v1/peer/push",
+                json={
+                    "origin": self.me,
+                    "start": known,
+                    "entries": page["entries"],
+                    "checkpoint": page["checkpoint"],
+                    "proof": page["proof"],
+                    "deliveries": delivered["items"],
+                },
+            )
+            size = int(answer["size"])
+            stalled = size == known
+            known = self.reported[code][self.me] = size
+            if stalled:
+                break
+            if answer.get("cosignature"):
+                size_note = Checkpoint.parse(SignedNote.parse(note).text).size
+                self.replicator.receive_cosignatures(
+                    self.me, size_note, {code: str(answer["cosignature"])}
+                )
+
+    async def _sync_with(self, code: str) -> None:
+        frontier = await self._request("GET", code, "/v1/peer/frontier")
+        for evidence in frontier.get("forks", [])[:100]:
+            fork = self.replicator.receive_fork(str(evidence).encode(), code)
+            if fork is not None:
+                self.forks_found.labels(fork.origin).inc()
+                log.error("fork evidence against %s received from %s", fork.origin, code)
+        origins = frontier.get("origins", {})
+        for origin, info in sorted(origins.items()):
+            if self.store.public_key(origin, 0) is None:
+                continue  # not a member known here
+            self.reported[code][origin] = int(info["size"])
+            note = str(info.get("checkpoint", "")).encode()
+            size = int(info.get("checkpoint_size", 0))
+            if origin == self.me:
+                self.replicator.receive_cosignatures(self.me, size, info.get("cosignatures", {}))
+                continue
+            if origin in self.store.frozen_origins() or not note or size == 0:
+                continue
+            await self._pull_log(code, origin, note, size)
+            self.replicator.receive_cosignatures(origin, size, info.get("cosignatures", {}))
+        sharing = [str(i) for i in frontier.get("sharing", [])]
+        if sharing != self._sharing_seen.get(code):
+            # What this peer shares with us changed (an agreement came into force or ended):
+            # its deliveries are fetched again from the start; the stored ones are kept.
+            self.store.set_delivery_cursor(code, 0)
+            self._sharing_seen[code] = sharing
+        if code in origins:
+            await self._pull_deliveries(code)
+
+    async def _pull_log(self, code: str, origin: str, note: bytes, size: int) -> None:
+        found = self.replicator.check_checkpoint(origin, note, code)
+        if isinstance(found, Fork):
+            self.forks_found.labels(origin).inc()
+            log.error("fork: %s signed two histories (reported via %s)", origin, code)
+            return
+        held = self.replicator.size(origin)
+        while held < size:
+            page = await self._request(
+                "GET", code, f"/v1/peer/log/{origin}", params={"start": held, "size": size}
+            )
+            received = self.replicator.receive_entries(
+                origin,
+                int(page["start"]),
+                _entries(page["entries"]),
+                str(page["checkpoint"]).encode(),
+                _hexes(page["proof"], "proof"),
+                code,
+            )
+            self._count(origin, received.stored, received.fork)
+            if received.fork is not None or received.stored == 0:
+                return
+            held = received.size
+
+    async def _pull_deliveries(self, code: str) -> None:
+        held = self.replicator.size(code)
+        cursor = self.store.delivery_cursor(code)
+        while cursor < held:
+            page = await self._request("GET", code, "/v1/peer/deliveries", params={"start": cursor})
+            self.replicator.receive_deliveries(code, _sealed(page["items"]))
+            following = min(int(page["next"]), held)
+            if following <= cursor:
+                break
+            cursor = following
+            self.store.set_delivery_cursor(code, cursor)
+
+    def _count(self, origin: str, stored: int, fork: Fork | None) -> None:
+        if stored:
+            self.replicated.labels(origin).inc(stored)
+        if fork is not None:
+            self.forks_found.labels(fork.origin).inc()
+            log.error("fork: %s signed two histories", fork.origin)

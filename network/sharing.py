@@ -1,0 +1,121 @@
+"""What an origin delivers to one partner, decided by the contracts of the agreements in force.
+
+For each of the origin's own entries whose payload it still holds:
+
+- an AEO record goes to a partner as the view that the contracts of the agreements in force
+  grant it (several agreements: the union of their fields), signed by the origin and sealed;
+- an agreement document, approval or withdrawal goes, whole and with its salt, to the parties
+  of that agreement;
+- anything else goes to no one.
+
+Agreements are taken as in force at ``now`` (the serving node's clock), so a partner learns of
+records published before its agreement became active once it is, and stops receiving them
+when the agreement ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from contracts.agreement import Agreement
+from contracts.lifecycle import AgreementState
+from contracts.registry import resolve
+from network.sealing import Delivery, seal_delivery, sign_view
+from node import agreements
+from node.canonical import canonical_json, parse_json
+from node.crypto import SigningKey
+from node.entries import EntryHeader, EntryKind, entry_hash
+from node.errors import ContractRefused
+from node.records import AeoRecord
+from node.sqlite_store import SqliteStore
+from node.store import StoredEntry
+
+__all__ = ["Sharing", "merge_views"]
+
+_AEO_KINDS = (EntryKind.AEO_UPSERT, EntryKind.AEO_STATUS)
+
+
+def merge_views(views: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The union of several views of one record (nested objects are merged field by field)."""
+    merged: dict[str, Any] = {}
+    for view in views:
+        for name, value in view.items():
+            held = merged.get(name)
+            if isinstance(held, dict) and isinstance(value, dict):
+                merged[name] = {**held, **value}
+            else:
+                merged[name] = value
+    return merged
+
+
+class Sharing:
+    """The deliveries of one origin's entries, as of one moment (agreement states read once)."""
+
+    def __init__(self, store: SqliteStore, origin: str, key: SigningKey, now: int) -> None:
+        self._store = store
+        self._origin = origin
+        self._key = key
+        states = agreements.states(store)
+        self._states: dict[str, AgreementState] = states
+        self._in_force: list[Agreement] = [
+            doc
+            for state in states.values()
+            if (doc := state.in_force_at(now)) is not None and origin in doc.parties
+        ]
+
+    def ids_with(self, partner: str) -> set[str]:
+        """The agreements in force under which this origin shares with ``partner``."""
+        return {doc.id for doc in self._in_force if partner in doc.parties}
+
+    def delivery(self, entry: StoredEntry, partner: str) -> Delivery | None:
+        """What ``partner`` receives of ``entry``, if anything."""
+        if entry.payload is None or entry.salt is None:
+            return None
+        header = EntryHeader.from_bytes(entry.body)
+        if header.kind in _AEO_KINDS:
+            return self._view(entry, header, partner)
+        if partner in self._agreement_parties(header.kind, entry.payload):
+            return Delivery(seq=entry.seq, salt=entry.salt, payload=entry.payload)
+        return None
+
+    def sealed(
+        self, entries: Iterable[StoredEntry], partner: str, sealing_key: bytes
+    ) -> list[tuple[int, bytes]]:
+        """(seq, sealed delivery) for each entry ``partner`` receives."""
+        found = []
+        for entry in entries:
+            delivery = self.delivery(entry, partner)
+            if delivery is not None:
+                found.append((entry.seq, seal_delivery(delivery, sealing_key)))
+        return found
+
+    def _view(self, entry: StoredEntry, header: EntryHeader, partner: str) -> Delivery | None:
+        assert entry.payload is not None
+        record = AeoRecord.from_dict(parse_json(entry.payload))
+        views, names = [], []
+        for doc in self._in_force:
+            if partner not in doc.parties:
+                continue
+            try:
+                contract = resolve(doc)
+            except ContractRefused:
+                continue  # a contract this node does not hold shares nothing
+            view = contract.share(doc, record).get(partner)
+            if view is not None:
+                views.append(view)
+                names.append(doc.id)
+        if not views:
+            return None
+        body = canonical_json(merge_views(views))
+        signature = sign_view(self._key, entry_hash(entry.body), partner, body)
+        return Delivery(seq=entry.seq, view=body, signature=signature, agreements=tuple(names))
+
+    def _agreement_parties(self, kind: EntryKind, payload: bytes) -> set[str]:
+        if kind is EntryKind.AGREEMENT_PROPOSE:
+            return set(Agreement.from_dict(parse_json(payload)).parties)
+        if kind in (EntryKind.AGREEMENT_APPROVE, EntryKind.AGREEMENT_WITHDRAW):
+            state = self._states.get(str(parse_json(payload).get("id")))
+            if state is not None:
+                return {p for doc in state.documents.values() for p in doc.parties}
+        return set()
