@@ -227,6 +227,17 @@ class Devnet:
                         f"{party} did not receive {doc['id']}",
                     )
                     _check(client.post(f"/v1/agreements/{doc['id']}/approve"))
+        for doc in agreements_for(today):
+            for party in doc["parties"]:
+                with self.client(party) as client:
+                    _until(
+                        lambda c=client, i=doc["id"]: any(  # type: ignore[misc]
+                            a["id"] == i and a["phase"] == "approved"
+                            for a in _check(c.get("/v1/agreements"))
+                        ),
+                        timeout,
+                        f"{doc['id']} is not in force at {party}",
+                    )
 
     def load_demo(self, count: int) -> dict[str, int]:
         """Publish ``count`` demo records at each node; returns how many were appended."""

@@ -1,0 +1,394 @@
+"""The devnet as users run it: five ``mra node run`` processes on 127.0.0.1, real TLS, real
+gossip. Only the test's own requests are made here; the nodes decide everything else.
+
+The tests share one devnet (started once, ~20 s) and run in file order: the last one makes BR
+equivocate, which freezes BR at every node.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from node.checkpoint import Checkpoint, SignedNote, sign_checkpoint
+from node.crypto import SigningKey
+from node.home import load_signing_key
+from node.ledger import log_name
+from node.sample import sample_dicts
+
+ROOT = Path(__file__).resolve().parents[2]
+CODES = ("AR", "BR", "CL", "PY", "UY")
+STATUS_ONLY_FIELDS = {"aeo_id", "certificate", "status", "authorised", "expires"}
+
+
+def _free_base() -> int:
+    for _ in range(50):
+        base = random.randint(20000, 60000)
+        try:
+            for port in range(base, base + 5):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no five free ports")
+
+
+class Net:
+    def __init__(self, directory: Path, base: int) -> None:
+        self.dir = directory
+        self.base = base
+        self.ports = dict(zip(("BR", "UY", "AR", "PY", "CL"), range(base, base + 5), strict=True))
+
+    def url(self, code: str) -> str:
+        return f"https://127.0.0.1:{self.ports[code]}"
+
+    def api(self, code: str) -> httpx.Client:
+        key = (self.dir / code / "admin.key").read_text().strip()
+        return httpx.Client(
+            base_url=self.url(code),
+            verify=str(self.dir / "ca.crt"),
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+
+    def as_peer(self, code: str, *, home: Path | None = None) -> httpx.Client:
+        """A client presenting ``code``'s TLS certificate (a peer's identity)."""
+        context = ssl.create_default_context(cafile=str(self.dir / "ca.crt"))
+        where = home or self.dir / code
+        context.load_cert_chain(where / "tls.crt", where / "tls.key")
+        return httpx.Client(base_url="", verify=context, timeout=10)
+
+    def pids(self) -> dict[str, int]:
+        data: dict[str, int] = json.loads((self.dir / "pids.json").read_text())
+        return data
+
+    def sizes(self, code: str) -> dict[str, int]:
+        with self.api(code) as client:
+            logs: dict[str, int] = client.get("/v1/health").json()["logs"]
+            return logs
+
+
+def mra(*args: str, timeout: float = 180) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "node", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout} s: {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    directory = tmp_path_factory.mktemp("devnet") / "net"
+    base = _free_base()
+    out = mra(
+        "devnet",
+        "up",
+        "--dir",
+        str(directory),
+        "--base-port",
+        str(base),
+        "--records",
+        "20",
+        "--detach",
+    )
+    assert "MRA-BR-UY" in out
+    yield Net(directory, base)
+    mra("devnet", "down", "--dir", str(directory))
+
+
+def publish(net: Net, code: str, record: dict[str, Any]) -> None:
+    with net.api(code) as client:
+        answer = client.post("/v1/aeo", json=record)
+        assert answer.status_code == 200, answer.text
+
+
+def view_at(net: Net, code: str, aeo_id: str) -> dict[str, Any] | None:
+    with net.api(code) as client:
+        answer = client.get(f"/v1/aeo/{aeo_id}")
+    if answer.status_code == 404:
+        return None
+    assert answer.status_code == 200, answer.text
+    data: dict[str, Any] = answer.json()
+    return data
+
+
+def new_record(code: str, number: int, **changes: Any) -> dict[str, Any]:
+    record = next(sample_dicts(code, 1, seed=99, start=number))
+    record.update({"certificate": "AEOS", "consent": ["AR", "UY"], **changes})
+    return record
+
+
+def test_demo_data_and_agreements_reached_every_party(net: Net) -> None:
+    with net.api("UY") as client:
+        phases = {a["id"]: a["phase"] for a in client.get("/v1/agreements").json()}
+    assert phases == {"MERCOSUR-AEO": "approved", "MRA-BR-UY": "approved"}
+    # Every node converges to the same size for every origin (headers go to all members).
+    wanted = wait_for(
+        lambda: len({json.dumps(net.sizes(c), sort_keys=True) for c in CODES}) == 1,
+        15,
+        "identical sizes everywhere",
+    )
+    assert wanted
+    with net.api("CL") as client:
+        health = client.get("/v1/health").json()
+    assert set(health["peers"]) == {"AR", "BR", "PY", "UY"}
+    assert all(peer["reachable"] for peer in health["peers"].values())
+    assert all(behind == 0 for behind in health["lag"].values())
+
+
+def test_a_status_change_at_br_is_readable_at_uy_within_a_second(net: Net) -> None:
+    record = new_record("BR", 900001)
+    publish(net, "BR", record)
+    wait_for(lambda: view_at(net, "UY", record["aeo_id"]), 1.0, "the record at UY")
+
+    suspended = {"code": "suspended", "reason": "audit in progress", "effective": "2026-11-01"}
+    with net.api("BR") as client:
+        started = time.monotonic()
+        answer = client.post(f"/v1/aeo/{record['aeo_id']}/status", json=suspended)
+        assert answer.status_code == 200, answer.text
+
+    def suspended_at_uy() -> bool:
+        view = view_at(net, "UY", record["aeo_id"])
+        return view is not None and view["view"]["status"]["code"] == "suspended"
+
+    wait_for(suspended_at_uy, 1.0, "the suspension at UY")
+    assert time.monotonic() - started < 1.0
+    view = view_at(net, "UY", record["aeo_id"])
+    assert view is not None
+    # UY is party to the bilateral mra-full agreement: it sees the name and the reason.
+    assert view["view"]["legal_name"] == record["legal_name"]
+    assert view["view"]["status"]["reason"] == "audit in progress"
+    assert "consent" not in view["view"]  # who else the trader consented to is not shared
+
+
+def test_ar_receives_only_the_status_only_view(net: Net) -> None:
+    record = new_record("BR", 900002)
+    publish(net, "BR", record)
+    view = wait_for(lambda: view_at(net, "AR", record["aeo_id"]), 5, "the record at AR")
+    assert set(view["view"]) <= STATUS_ONLY_FIELDS
+    assert set(view["view"]["status"]) == {"code", "effective"}
+    assert view["agreements"] == ["MERCOSUR-AEO"]
+    assert "legal_name" not in json.dumps(view)
+
+
+def test_cl_never_receives_a_brazilian_record(net: Net) -> None:
+    record = new_record("BR", 900003, consent=["AR", "CL", "PY", "UY"])
+    publish(net, "BR", record)
+    wait_for(lambda: view_at(net, "UY", record["aeo_id"]), 5, "the record at UY")
+    br_size = net.sizes("BR")["BR"]
+    wait_for(lambda: net.sizes("CL").get("BR") == br_size, 5, "BR's headers at CL")
+    # Not through CL's own API ...
+    assert view_at(net, "CL", record["aeo_id"]) is None
+    # ... nor through BR's peer endpoints, asked with CL's certificate ...
+    with net.as_peer("CL") as client:
+        sealed = client.get(f"{net.url('BR')}/v1/peer/deliveries", params={"start": 0}).json()
+        assert sealed["items"] == []
+        assert sealed["next"] == br_size
+    # ... and no byte of it is in any of CL's files.
+    for path in (net.dir / "CL").iterdir():
+        if path.name.startswith("ledger.db"):
+            data = path.read_bytes()
+            assert record["legal_name"].encode() not in data
+            assert record["identifiers"][0]["value"].encode() not in data
+
+
+def test_peer_endpoints_need_a_member_certificate(net: Net, tmp_path: Path) -> None:
+    frontier = f"{net.url('BR')}/v1/peer/frontier"
+    # no client certificate
+    answer = httpx.get(frontier, verify=str(net.dir / "ca.crt"), timeout=10)
+    assert answer.status_code == 401
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    # an API key is not a peer identity, and a peer certificate is not an API key
+    key = (net.dir / "BR" / "admin.key").read_text().strip()
+    headers = {"Authorization": f"Bearer {key}"}
+    assert httpx.get(frontier, verify=str(net.dir / "ca.crt"), headers=headers).status_code == 401
+    with net.as_peer("UY") as client:
+        assert client.get(f"{net.url('BR')}/v1/health").status_code == 401
+        assert client.get(frontier).status_code == 200
+        # a member may push only its own log
+        pushed = client.post(f"{net.url('BR')}/v1/peer/push", json={"origin": "AR"})
+        assert pushed.status_code == 403
+    # a certificate from another CA does not get through the handshake
+    mra(
+        "network",
+        "init",
+        str(tmp_path / "other"),
+        "--member",
+        f"UY,Impostor,{net.url('UY')}",
+        "--member",
+        "AR,Other,https://127.0.0.1:1",
+    )
+    with (
+        net.as_peer("UY", home=tmp_path / "other" / "UY") as client,
+        pytest.raises(httpx.TransportError),
+    ):
+        client.get(frontier)
+
+
+def _push(net: Net, body: dict[str, Any]) -> httpx.Response:
+    with net.as_peer("BR") as client:
+        return client.post(f"{net.url('UY')}/v1/peer/push", json=body)
+
+
+def _br_page(net: Net) -> dict[str, Any]:
+    size = net.sizes("BR")["BR"]
+    with net.as_peer("UY") as client:
+        page: dict[str, Any] = client.get(
+            f"{net.url('BR')}/v1/peer/log/BR", params={"start": size - 3, "size": size}
+        ).json()
+    return page
+
+
+def test_forged_reordered_replayed_or_oversized_batches_change_nothing(net: Net) -> None:
+    page = _br_page(net)
+    start = page["start"]
+    entries = page["entries"]
+    # UY already holds these: replaying them stores nothing.
+    before = net.sizes("UY")
+    replay = _push(net, {**page, "origin": "BR", "deliveries": []})
+    assert replay.status_code == 200 and replay.json()["size"] == before["BR"]
+
+    # Appear to be BR's next entries: take a held entry and sign its bytes with another key.
+    impostor = SigningKey.generate()
+    body = base64.b64decode(entries[-1]["body"])
+    forged = [
+        {
+            "body": entries[-1]["body"],
+            "signature": base64.b64encode(
+                impostor.sign(b"mra-ledger/entry-sig/v1\x00" + body)
+            ).decode(),
+        }
+    ]
+    held = before["BR"]
+    for bad in (
+        {"start": held, "entries": forged},  # forged signature, wrong seq for the position
+        {"start": held, "entries": list(reversed(entries))},  # reordered
+        {"start": held, "entries": entries, "checkpoint": "not a checkpoint"},  # malformed
+    ):
+        answer = _push(net, {**page, "origin": "BR", "deliveries": [], **bad})
+        assert answer.status_code == 400, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+    oversized = _push(net, {"origin": "BR", "padding": "x" * (9 * 1024 * 1024)})
+    assert oversized.status_code == 413
+    assert net.sizes("UY") == before
+    with net.api("UY") as client:
+        assert client.get("/v1/forks").json() == []  # nothing above proves a fork
+    assert start >= 0
+
+
+def test_a_node_stopped_for_a_while_catches_up(net: Net) -> None:
+    pid = net.pids()["PY"]
+    os.kill(pid, signal.SIGKILL)
+    record = new_record("BR", 900004)
+    publish(net, "BR", record)
+    wait_for(lambda: view_at(net, "AR", record["aeo_id"]), 5, "the record at AR")
+    log = open(net.dir / "PY" / "node.log", "ab")  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "node",
+            "node",
+            "run",
+            "--home",
+            str(net.dir / "PY"),
+            "--port",
+            str(net.ports["PY"]),
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MRA_GOSSIP_INTERVAL": "1"},
+        start_new_session=True,
+    )
+    log.close()
+    pids = net.pids()
+    pids["PY"] = process.pid
+    (net.dir / "pids.json").write_text(json.dumps(pids))
+    wait_for(lambda: _healthy(net, "PY"), 20, "PY restarted")
+    view = wait_for(lambda: view_at(net, "PY", record["aeo_id"]), 10, "the record at PY")
+    assert set(view["view"]) <= STATUS_ONLY_FIELDS
+    assert net.sizes("PY")["BR"] == net.sizes("BR")["BR"]
+
+
+def _healthy(net: Net, code: str) -> bool:
+    try:
+        with net.api(code) as client:
+            return client.get("/v1/health").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_an_origin_that_signs_two_checkpoints_of_one_size_is_caught_everywhere(net: Net) -> None:
+    """Run last: it freezes BR at every node."""
+    br_key = load_signing_key(net.dir / "BR" / "signing.key")
+    page = _br_page(net)
+    honest = Checkpoint.parse(SignedNote.parse(page["checkpoint"].encode()).text)
+    lie = sign_checkpoint(
+        Checkpoint(origin=log_name("BR"), size=honest.size, root=os.urandom(32)),
+        log_name("BR"),
+        br_key,
+    )
+    size = net.sizes("UY")["BR"]
+    answer = _push(
+        net,
+        {
+            "origin": "BR",
+            "start": size,
+            "entries": [],
+            "checkpoint": lie.decode(),
+            "proof": [],
+            "deliveries": [],
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    started = time.monotonic()
+
+    def frozen_everywhere() -> bool:
+        for code in ("UY", "AR", "PY", "CL"):
+            with net.api(code) as client:
+                if "BR" not in client.get("/v1/health").json()["frozen"]:
+                    return False
+        return True
+
+    wait_for(frozen_everywhere, 10, "fork evidence against BR at every honest node")
+    # two gossip rounds of the devnet's 1 s interval (jittered up to 1.25 s), plus a request
+    assert time.monotonic() - started < 3.5
+    with net.api("CL") as client:
+        [fork] = client.get("/v1/forks").json()
+    assert fork["origin"] == "BR" and fork["evidence"]["kind"] == "checkpoints"
+    assert {fork["evidence"]["small"], fork["evidence"]["big"]} == {
+        page["checkpoint"],
+        lie.decode(),
+    }
