@@ -111,12 +111,22 @@ class Devnet:
             for m in data["members"]
         ]
 
-    def create(self) -> bool:
-        """Create the network material unless it exists; True when created now."""
+    def create(self, endpoint: str | None = None) -> bool:
+        """Create the network material unless it exists; True when created now.
+
+        ``endpoint`` is a template such as ``https://{code}:7441`` (``{code}`` lower-case);
+        by default the nodes listen on 127.0.0.1 from ``base_port`` on.
+        """
         if (self.dir / "membership.json").exists():
             return False
         specs = [
-            MemberSpec(code=code, name=name, endpoint=f"https://127.0.0.1:{self.base_port + i}")
+            MemberSpec(
+                code=code,
+                name=name,
+                endpoint=endpoint.format(code=code.lower())
+                if endpoint
+                else f"https://127.0.0.1:{self.base_port + i}",
+            )
             for i, (code, name) in enumerate(MEMBERS)
         ]
         init_network(self.dir, "MRA Ledger devnet", specs, now=datetime.now(UTC))

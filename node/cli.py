@@ -569,6 +569,44 @@ def devnet_up(
     out.print(f"stopped: {', '.join(devnet.stop())}")
 
 
+@devnet_app.command("create")
+def devnet_create(
+    directory: DevnetDir = DEFAULT_DEVNET,
+    endpoint: Annotated[
+        str, typer.Option(help="Each node's URL; {code} is its lower-case code.")
+    ] = "https://{code}:7441",
+) -> None:
+    """Only create the devnet's network material (for containers: see docker-compose.yml)."""
+    from network.devnet import Devnet
+
+    with _reported():
+        created = Devnet(directory).create(endpoint)
+    out.print(f"{'created' if created else 'kept the existing'} network in {directory}")
+
+
+@devnet_app.command("setup")
+def devnet_setup(
+    directory: DevnetDir = DEFAULT_DEVNET,
+    records: Annotated[int, typer.Option(help="Demo AEO records per node.")] = 200,
+) -> None:
+    """Record the agreements and load demo data into running nodes (once per network)."""
+    from datetime import UTC, datetime
+
+    from network.devnet import Devnet
+
+    devnet = Devnet(directory)
+    marker = directory / "setup.done"
+    with _reported():
+        devnet.wait_healthy(timeout=120)
+        if marker.exists():
+            out.print("agreements and demo data were set up before")
+            return
+        devnet.setup_agreements(datetime.now(UTC).date())
+        loaded = devnet.load_demo(records)
+        marker.write_text("done\n")
+    out.print(f"agreements in force; demo records loaded: {loaded}")
+
+
 @devnet_app.command("down")
 def devnet_down(directory: DevnetDir = DEFAULT_DEVNET) -> None:
     """Stop the devnet's nodes (their data stays; 'up' starts them again)."""
