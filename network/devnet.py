@@ -146,11 +146,16 @@ class Devnet:
         """Start one node process per member; returns their pids."""
         if self.running():
             raise Conflict(f"the devnet in {self.dir} is already running", field="dir")
-        pids = {}
+        pids = {node.code: self.start_node(node.code) for node in self.nodes()}
+        self.pids_path.write_text(json.dumps(pids) + "\n")
+        return pids
+
+    def start_node(self, code: str) -> int:
+        """Start ``code``'s node process (logging to its home's node.log); returns its pid."""
+        node = next(n for n in self.nodes() if n.code == code)
+        home = self.dir / code
         env = {**os.environ, "MRA_GOSSIP_INTERVAL": str(self.gossip_interval)}
-        for node in self.nodes():
-            port = node.url.rsplit(":", 1)[1]
-            log = open(self.dir / node.code / "node.log", "ab")  # noqa: SIM115 (child owns it)
+        with open(home / "node.log", "ab") as log:
             process = subprocess.Popen(
                 [
                     sys.executable,
@@ -159,19 +164,16 @@ class Devnet:
                     "node",
                     "run",
                     "--home",
-                    str(self.dir / node.code),
+                    str(home),
                     "--port",
-                    port,
+                    node.url.rsplit(":", 1)[1],
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
             )
-            log.close()
-            pids[node.code] = process.pid
-        self.pids_path.write_text(json.dumps(pids) + "\n")
-        return pids
+        return process.pid
 
     def running(self) -> dict[str, int]:
         if not self.pids_path.exists():

@@ -13,10 +13,10 @@ The evidence is RFC 8785 JSON, so two nodes that find the same fork hold the sam
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Any
 
+from network.wire import b64, unb64
 from node import merkle
 from node.canonical import canonical_json, parse_json
 from node.checkpoint import Checkpoint, open_checkpoint
@@ -33,9 +33,6 @@ class Fork:
     origin: str
     kind: str
     evidence: bytes
-
-    def to_dict(self) -> dict[str, Any]:
-        return parse_json(self.evidence)  # type: ignore[no-any-return]
 
 
 def checkpoint_fork(
@@ -67,8 +64,8 @@ def entries_fork(origin: str, seq: int, a: tuple[bytes, bytes], b: tuple[bytes, 
         "kind": "entries",
         "origin": origin,
         "seq": seq,
-        "a": {"body": _b64(first[0]), "signature": _b64(first[1])},
-        "b": {"body": _b64(second[0]), "signature": _b64(second[1])},
+        "a": {"body": b64(first[0]), "signature": b64(first[1])},
+        "b": {"body": b64(second[0]), "signature": b64(second[1])},
     }
     return Fork(origin=origin, kind="entries", evidence=canonical_json(doc))
 
@@ -122,7 +119,7 @@ def _same_origin(origin: str, *checkpoints: Checkpoint) -> None:
 def _check_entries(doc: dict[str, Any], origin: str, key: PublicKey) -> None:
     try:
         pairs = [
-            (base64.b64decode(doc[k]["body"]), base64.b64decode(doc[k]["signature"]))
+            (unb64(doc[k]["body"], f"{k}.body"), unb64(doc[k]["signature"], f"{k}.signature"))
             for k in ("a", "b")
         ]
         seq = int(doc["seq"])
@@ -136,7 +133,3 @@ def _check_entries(doc: dict[str, Any], origin: str, key: PublicKey) -> None:
             raise IntegrityError("not-a-fork", "entries of another origin or position")
         if not key.verify(signing_message(body), signature):
             raise IntegrityError("not-a-fork", f"an entry not signed by {origin}")
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")

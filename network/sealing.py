@@ -17,13 +17,13 @@ Byte layouts:
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Any
 
 import nacl.exceptions
 import nacl.public
 
+from network.wire import b64, unb64
 from node.canonical import canonical_json, parse_json
 from node.crypto import SALT_SIZE, Hash32, PublicKey, SigningKey
 from node.errors import InvalidInput
@@ -76,11 +76,11 @@ class Delivery:
     def to_bytes(self) -> bytes:
         doc: dict[str, Any] = {"seq": self.seq}
         if self.payload is not None and self.salt is not None:
-            doc["salt"] = _b64(self.salt)
-            doc["payload"] = _b64(self.payload)
+            doc["salt"] = b64(self.salt)
+            doc["payload"] = b64(self.payload)
         if self.view is not None and self.signature is not None:
-            doc["view"] = _b64(self.view)
-            doc["signature"] = _b64(self.signature)
+            doc["view"] = b64(self.view)
+            doc["signature"] = b64(self.signature)
             doc["agreements"] = list(self.agreements)
         return canonical_json(doc)
 
@@ -95,10 +95,10 @@ class Delivery:
             raise InvalidInput("a list of agreement ids", field="agreements")
         return cls(
             seq=doc["seq"],
-            salt=_unb64(doc, "salt"),
-            payload=_unb64(doc, "payload"),
-            view=_unb64(doc, "view"),
-            signature=_unb64(doc, "signature"),
+            salt=_optional(doc, "salt"),
+            payload=_optional(doc, "payload"),
+            view=_optional(doc, "view"),
+            signature=_optional(doc, "signature"),
             agreements=tuple(agreements),
         )
 
@@ -117,17 +117,5 @@ def open_delivery(sealed: bytes, sealing_key: nacl.public.PrivateKey) -> Deliver
     return Delivery.from_bytes(plain)
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(doc: dict[str, Any], name: str) -> bytes | None:
-    value = doc.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput("base64 text", field=name)
-    try:
-        return base64.b64decode(value, validate=True)
-    except ValueError as exc:
-        raise InvalidInput("base64 text", field=name) from exc
+def _optional(doc: dict[str, Any], name: str) -> bytes | None:
+    return None if doc.get(name) is None else unb64(doc[name], name)

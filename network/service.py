@@ -18,7 +18,6 @@ What peers send is verified by ``network.replicator`` before it is stored.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import logging
@@ -39,6 +38,7 @@ from network.membership import Membership, verify_membership
 from network.pki import member_of
 from network.replicator import Replicator
 from network.sharing import Sharing
+from network.wire import b64, unb64
 from node.canonical import parse_json
 from node.checkpoint import Checkpoint, SignedNote
 from node.errors import InvalidInput, MraError, NotFound, PeerMisbehaved, PeerUnavailable
@@ -79,28 +79,16 @@ class PeerStatus:
     last_error: str = ""
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(value: object, field: str) -> bytes:
-    if not isinstance(value, str):
-        raise InvalidInput("base64 text", field=field)
-    try:
-        return base64.b64decode(value, validate=True)
-    except ValueError as exc:
-        raise InvalidInput("base64 text", field=field) from exc
-
-
 def _entries(value: object) -> list[tuple[bytes, bytes]]:
     if not isinstance(value, list) or len(value) > PAGE:
         raise InvalidInput(f"a list of at most {PAGE} entries", field="entries")
-    return [
-        (_unb64(e.get("body"), f"entries[{i}].body"), _unb64(e.get("signature"), "signature"))
-        if isinstance(e, dict)
-        else (b"", b"")
-        for i, e in enumerate(value)
-    ]
+    pairs = []
+    for i, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise InvalidInput("an entry is {body, signature}", field=f"entries[{i}]")
+        body = unb64(entry.get("body"), f"entries[{i}].body")
+        pairs.append((body, unb64(entry.get("signature"), f"entries[{i}].signature")))
+    return pairs
 
 
 def _sealed(value: object) -> list[tuple[int, bytes]]:
@@ -110,7 +98,7 @@ def _sealed(value: object) -> list[tuple[int, bytes]]:
     for i, item in enumerate(value):
         if not isinstance(item, dict) or not isinstance(item.get("seq"), int):
             raise InvalidInput("a delivery has a seq and a sealed box", field=f"deliveries[{i}]")
-        items.append((int(item["seq"]), _unb64(item.get("sealed"), f"deliveries[{i}].sealed")))
+        items.append((int(item["seq"]), unb64(item.get("sealed"), f"deliveries[{i}].sealed")))
     return items
 
 
@@ -227,7 +215,7 @@ class NetworkService:
         return {
             "origin": origin,
             "start": start,
-            "entries": [{"body": _b64(e.body), "signature": _b64(e.signature)} for e in entries],
+            "entries": [{"body": b64(e.body), "signature": b64(e.signature)} for e in entries],
             "checkpoint": note.decode(),
             "proof": [p.hex() for p in proof],
         }
@@ -245,7 +233,7 @@ class NetworkService:
         return {
             "start": start,
             "next": max(start, stop),
-            "items": [{"seq": seq, "sealed": _b64(blob)} for seq, blob in sealed],
+            "items": [{"seq": seq, "sealed": b64(blob)} for seq, blob in sealed],
         }
 
     def receive_push(self, peer: str, body: dict[str, Any]) -> dict[str, Any]:

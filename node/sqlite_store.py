@@ -503,13 +503,6 @@ class SqliteStore:
         ).fetchone()
         return (row[0], row[1], row[2], bytes(row[3])) if row else None
 
-    def views_count(self, origin: str) -> int:
-        return int(
-            self._conn.execute("SELECT count(*) FROM views WHERE origin = ?", (origin,)).fetchone()[
-                0
-            ]
-        )
-
     def add_fork(self, origin: str, evidence: bytes, reported_by: str, ts: int) -> bool:
         """Keep fork evidence against ``origin`` (freezing it); False when already held."""
         with self._transaction():

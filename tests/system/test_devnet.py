@@ -24,8 +24,10 @@ from typing import Any
 import httpx
 import pytest
 
+from network.devnet import Devnet
 from node.checkpoint import Checkpoint, SignedNote, sign_checkpoint
 from node.crypto import SigningKey
+from node.entries import signing_message
 from node.home import load_signing_key
 from node.ledger import log_name
 from node.sample import sample_dicts
@@ -154,12 +156,11 @@ def test_demo_data_and_agreements_reached_every_party(net: Net) -> None:
         phases = {a["id"]: a["phase"] for a in client.get("/v1/agreements").json()}
     assert phases == {"MERCOSUR-AEO": "approved", "MRA-BR-UY": "approved"}
     # Every node converges to the same size for every origin (headers go to all members).
-    wanted = wait_for(
+    wait_for(
         lambda: len({json.dumps(net.sizes(c), sort_keys=True) for c in CODES}) == 1,
         15,
         "identical sizes everywhere",
     )
-    assert wanted
     with net.api("CL") as client:
         health = client.get("/v1/health").json()
     assert set(health["peers"]) == {"AR", "BR", "PY", "UY"}
@@ -272,7 +273,6 @@ def _br_page(net: Net) -> dict[str, Any]:
 
 def test_forged_reordered_replayed_or_oversized_batches_change_nothing(net: Net) -> None:
     page = _br_page(net)
-    start = page["start"]
     entries = page["entries"]
     # UY already holds these: replaying them stores nothing.
     before = net.sizes("UY")
@@ -285,9 +285,7 @@ def test_forged_reordered_replayed_or_oversized_batches_change_nothing(net: Net)
     forged = [
         {
             "body": entries[-1]["body"],
-            "signature": base64.b64encode(
-                impostor.sign(b"mra-ledger/entry-sig/v1\x00" + body)
-            ).decode(),
+            "signature": base64.b64encode(impostor.sign(signing_message(body))).decode(),
         }
     ]
     held = before["BR"]
@@ -304,7 +302,6 @@ def test_forged_reordered_replayed_or_oversized_batches_change_nothing(net: Net)
     assert net.sizes("UY") == before
     with net.api("UY") as client:
         assert client.get("/v1/forks").json() == []  # nothing above proves a fork
-    assert start >= 0
 
 
 def test_a_node_stopped_for_a_while_catches_up(net: Net) -> None:
@@ -313,28 +310,8 @@ def test_a_node_stopped_for_a_while_catches_up(net: Net) -> None:
     record = new_record("BR", 900004)
     publish(net, "BR", record)
     wait_for(lambda: view_at(net, "AR", record["aeo_id"]), 5, "the record at AR")
-    log = open(net.dir / "PY" / "node.log", "ab")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "node",
-            "node",
-            "run",
-            "--home",
-            str(net.dir / "PY"),
-            "--port",
-            str(net.ports["PY"]),
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "MRA_GOSSIP_INTERVAL": "1"},
-        start_new_session=True,
-    )
-    log.close()
     pids = net.pids()
-    pids["PY"] = process.pid
+    pids["PY"] = Devnet(net.dir).start_node("PY")
     (net.dir / "pids.json").write_text(json.dumps(pids))
     wait_for(lambda: _healthy(net, "PY"), 20, "PY restarted")
     view = wait_for(lambda: view_at(net, "PY", record["aeo_id"]), 10, "the record at PY")
