@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -91,10 +91,19 @@ class NodeInfo:
 class Devnet:
     """The devnet in ``directory`` (created on first ``up``)."""
 
-    def __init__(self, directory: Path, *, base_port: int = 7441, gossip_interval: float = 1.0):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        base_port: int = 7441,
+        gossip_interval: float = 1.0,
+        node_env: Mapping[str, Mapping[str, str]] | None = None,
+    ):
+        """``node_env``: extra environment per member code, e.g. an egress ``HTTPS_PROXY``."""
         self.dir = directory
         self.base_port = base_port
         self.gossip_interval = gossip_interval
+        self.node_env = node_env or {}
 
     @property
     def pids_path(self) -> Path:
@@ -154,7 +163,11 @@ class Devnet:
         """Start ``code``'s node process (logging to its home's node.log); returns its pid."""
         node = next(n for n in self.nodes() if n.code == code)
         home = self.dir / code
-        env = {**os.environ, "MRA_GOSSIP_INTERVAL": str(self.gossip_interval)}
+        env = {
+            **os.environ,
+            "MRA_GOSSIP_INTERVAL": str(self.gossip_interval),
+            **self.node_env.get(code, {}),
+        }
         with open(home / "node.log", "ab") as log:
             process = subprocess.Popen(
                 [

@@ -23,6 +23,7 @@ from contracts.agreement import Agreement
 from node import agreements
 from node.apikeys import Role, check_key
 from node.canonical import parse_json
+from node.checkpoint import Checkpoint, SignedNote
 from node.errors import (
     Conflict,
     ContractRefused,
@@ -38,6 +39,7 @@ from node.home import NodeHome
 from node.ledger import Ledger, system_clock
 from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
+from node.tree import StoredTree
 
 if TYPE_CHECKING:
     from network.service import NetworkService
@@ -192,6 +194,29 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             "logs": {o: (h.size if h else 0) for o, h in heads.items()},
             **(peers.freshness() if peers is not None else {}),
         }
+
+    @app.get("/v1/logs")
+    async def logs(_: Role = viewer) -> list[dict[str, Any]]:
+        """Per origin held here: size and Merkle root, and the latest checkpoint with its
+        cosigners; two nodes hold the same log of an origin when (size, root) agree."""
+        out = []
+        for origin in store.origins():
+            head = store.head(origin)
+            size = head.size if head else 0
+            note = store.latest_checkpoint(origin)
+            checkpoint = Checkpoint.parse(SignedNote.parse(note).text) if note else None
+            out.append(
+                {
+                    "origin": origin,
+                    "size": size,
+                    "root": StoredTree(store, origin).root(size).hex(),
+                    "checkpoint_size": checkpoint.size if checkpoint else 0,
+                    "cosigners": sorted(store.cosignatures(origin, checkpoint.size))
+                    if checkpoint
+                    else [],
+                }
+            )
+        return out
 
     @app.get("/v1/aeo/{aeo_id}")
     async def read_record(aeo_id: str, _: Role = viewer) -> dict[str, Any]:
