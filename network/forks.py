@@ -13,13 +13,14 @@ The evidence is RFC 8785 JSON, so two nodes that find the same fork hold the sam
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from network.wire import b64, unb64
 from node import merkle
 from node.canonical import canonical_json, parse_json
-from node.checkpoint import Checkpoint, open_checkpoint
+from node.checkpoint import Checkpoint, SignedNote, open_checkpoint
 from node.crypto import PublicKey
 from node.entries import EntryHeader, signing_message
 from node.errors import IntegrityError, InvalidInput
@@ -70,8 +71,9 @@ def entries_fork(origin: str, seq: int, a: tuple[bytes, bytes], b: tuple[bytes, 
     return Fork(origin=origin, kind="entries", evidence=canonical_json(doc))
 
 
-def verify_fork(evidence: bytes, key: PublicKey) -> Fork:
-    """Check evidence against the origin's key; returns it parsed.
+def verify_fork(evidence: bytes, key_at: Callable[[int], PublicKey]) -> Fork:
+    """Check evidence against the origin's key in force at each seq (``key_at``); returns it
+    parsed. A checkpoint of size n is signed with the key in force at seq n - 1.
 
     Raises InvalidInput when malformed, IntegrityError ``not-a-fork`` when it proves nothing.
     """
@@ -84,16 +86,22 @@ def verify_fork(evidence: bytes, key: PublicKey) -> Fork:
     if canonical_json(doc) != evidence:
         raise InvalidInput("fork evidence is RFC 8785 JSON", field="evidence")
     if doc["kind"] == "checkpoints":
-        _check_checkpoints(doc, origin, key)
+        _check_checkpoints(doc, origin, key_at)
     else:
-        _check_entries(doc, origin, key)
+        _check_entries(doc, origin, key_at)
     return Fork(origin=origin, kind=doc["kind"], evidence=evidence)
 
 
-def _check_checkpoints(doc: dict[str, Any], origin: str, key: PublicKey) -> None:
+def _check_checkpoints(
+    doc: dict[str, Any], origin: str, key_at: Callable[[int], PublicKey]
+) -> None:
+    def opened(note: bytes) -> Checkpoint:
+        size = Checkpoint.parse(SignedNote.parse(note).text).size
+        return open_checkpoint(note, log_name(origin), key_at(max(0, size - 1)))
+
     try:
-        small = open_checkpoint(str(doc["small"]).encode(), log_name(origin), key)
-        big = open_checkpoint(str(doc["big"]).encode(), log_name(origin), key)
+        small = opened(str(doc["small"]).encode())
+        big = opened(str(doc["big"]).encode())
         prefix_root = bytes.fromhex(str(doc["prefix_root"])) or big.root
         proof = [bytes.fromhex(str(p)) for p in doc["proof"]]
     except (KeyError, TypeError, ValueError) as exc:
@@ -116,7 +124,7 @@ def _same_origin(origin: str, *checkpoints: Checkpoint) -> None:
         raise IntegrityError("not-a-fork", f"checkpoints of another log than {origin}'s")
 
 
-def _check_entries(doc: dict[str, Any], origin: str, key: PublicKey) -> None:
+def _check_entries(doc: dict[str, Any], origin: str, key_at: Callable[[int], PublicKey]) -> None:
     try:
         pairs = [
             (unb64(doc[k]["body"], f"{k}.body"), unb64(doc[k]["signature"], f"{k}.signature"))
@@ -131,5 +139,5 @@ def _check_entries(doc: dict[str, Any], origin: str, key: PublicKey) -> None:
         header = EntryHeader.from_bytes(body)
         if header.origin != origin or header.seq != seq:
             raise IntegrityError("not-a-fork", "entries of another origin or position")
-        if not key.verify(signing_message(body), signature):
+        if not key_at(seq).verify(signing_message(body), signature):
             raise IntegrityError("not-a-fork", f"an entry not signed by {origin}")

@@ -33,17 +33,39 @@ from node.checkpoint import (
     verify_cosignature,
 )
 from node.crypto import PublicKey, SigningKey
-from node.entries import AGREEMENT_KINDS, EntryHeader, entry_hash, payload_matches, signing_message
+from node.entries import (
+    AGREEMENT_KINDS,
+    EntryHeader,
+    EntryKind,
+    entry_hash,
+    payload_matches,
+    signing_message,
+)
 from node.errors import IntegrityError, InvalidInput, MraError, PeerMisbehaved
-from node.ledger import log_name
+from node.ledger import LATEST, log_name
 from node.replica import accept
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
 from node.tree import StoredTree
 
-__all__ = ["Received", "Replicator"]
+__all__ = ["Received", "Replicator", "WireEntry"]
 
-LATEST = 2**53
+
+@dataclass(frozen=True, slots=True)
+class WireEntry:
+    """An entry as gossip carries it; a key rotation also carries its payload in clear."""
+
+    body: bytes
+    signature: bytes
+    salt: bytes | None = None
+    payload: bytes | None = None
+
+
+def _kind(body: bytes) -> EntryKind | None:
+    try:
+        return EntryHeader.from_bytes(body).kind
+    except InvalidInput:
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,29 +95,42 @@ class Replicator:
         self._sealing_key = sealing_key
         self._clock = clock
 
+    def use_key(self, key: SigningKey) -> None:
+        self._key = key
+
     # -- checkpoints -----------------------------------------------------------------------
 
     def size(self, origin: str) -> int:
         head = self.store.head(origin)
         return head.size if head else 0
 
-    def key_of(self, origin: str) -> PublicKey:
-        key = self.store.public_key(origin, LATEST)
+    def key_at(self, origin: str, seq: int) -> PublicKey:
+        """``origin``'s key in force at ``seq``, as far as the entries held here tell."""
+        key = self.store.public_key(origin, seq)
         if key is None:
             raise PeerMisbehaved(f"{origin} is not a member known here")
         return key
 
-    def check_checkpoint(self, origin: str, note: bytes, reporter: str) -> Checkpoint | Fork:
+    def check_checkpoint(
+        self, origin: str, note: bytes, reporter: str, *, ahead: bool = False
+    ) -> Checkpoint | Fork | None:
         """The verified checkpoint, or the fork it exposes (recorded, origin frozen).
 
+        A checkpoint of size n is signed with the key in force at seq n - 1. With ``ahead``,
+        a checkpoint beyond the entries held here that does not verify gives None: a key
+        rotation not yet received may have signed it (the pages that lead to it will tell).
         Raises PeerMisbehaved when the note is malformed or not signed by ``origin``.
         """
+        size = 0
         try:
-            checkpoint = open_checkpoint(note, log_name(origin), self.key_of(origin))
+            size = Checkpoint.parse(SignedNote.parse(note).text).size
+            if size == 0:
+                raise PeerMisbehaved("a checkpoint of an empty log")
+            checkpoint = open_checkpoint(note, log_name(origin), self.key_at(origin, size - 1))
         except (InvalidInput, IntegrityError) as exc:
+            if ahead and isinstance(exc, IntegrityError) and self.size(origin) < size:
+                return None
             raise PeerMisbehaved(f"a checkpoint of {origin} that does not verify: {exc}") from exc
-        if checkpoint.size == 0:
-            raise PeerMisbehaved("a checkpoint of an empty log")
         held = self.store.checkpoint_at(origin, checkpoint.size)
         if held is not None:
             held_text = SignedNote.parse(held).text
@@ -151,13 +186,14 @@ class Replicator:
         self,
         origin: str,
         start: int,
-        entries: Sequence[tuple[bytes, bytes]],
+        entries: Sequence[WireEntry],
         note: bytes,
         proof: Sequence[bytes],
         reporter: str,
     ) -> Received:
         """Store a page of ``origin``'s entries from seq ``start`` leading to checkpoint ``note``
-        (``proof``: consistency from the size held here to the checkpoint's size).
+        (``proof``: consistency from the size held here to the checkpoint's size). Only key
+        rotations come with their payload (salt, body): every other payload is sealed.
 
         Raises PeerMisbehaved (nothing stored) for anything that does not verify.
         """
@@ -166,6 +202,7 @@ class Replicator:
         if origin in self.store.frozen_origins():
             raise PeerMisbehaved(f"{origin} is frozen here by fork evidence")
         found = self.check_checkpoint(origin, note, reporter)
+        assert found is not None  # only ``ahead`` checks give None
         size = self.size(origin)
         if isinstance(found, Fork):
             return Received(stored=0, size=size, fork=found)
@@ -174,7 +211,8 @@ class Replicator:
         if start != size:
             # Sent for another size than the one held now (a push and a pull crossed): only
             # compare what overlaps; the sender resumes from the size returned.
-            fork = self.compare_overlap(origin, start, entries[: max(0, size - start)], reporter)
+            overlap = [(e.body, e.signature) for e in entries[: max(0, size - start)]]
+            fork = self.compare_overlap(origin, start, overlap, reporter)
             return Received(stored=0, size=size, fork=fork)
         if entries:
             if 0 < size < found.size:
@@ -186,12 +224,20 @@ class Replicator:
                         f"no valid consistency proof from {origin}'s {size} held entries"
                         f" to its checkpoint of {found.size}"
                     )
-            items = [
-                StoredEntry(
-                    origin=origin, seq=size + i, body=body, signature=sig, salt=None, payload=None
+            items = []
+            for i, entry in enumerate(entries):
+                if entry.payload is not None and _kind(entry.body) != EntryKind.KEY_ROTATE:
+                    raise PeerMisbehaved(f"a payload in clear for {origin}#{size + i}")
+                items.append(
+                    StoredEntry(
+                        origin=origin,
+                        seq=size + i,
+                        body=entry.body,
+                        signature=entry.signature,
+                        salt=entry.salt,
+                        payload=entry.payload,
+                    )
                 )
-                for i, (body, sig) in enumerate(entries)
-            ]
             accept(self.store, origin, items, checkpoint=(found.size, found.root, note))
         size = self.size(origin)
         cosignature = self.cosign(origin, note) if size >= found.size else None
@@ -227,7 +273,7 @@ class Replicator:
     def receive_deliveries(self, origin: str, sealed: Sequence[tuple[int, bytes]]) -> int:
         """Open and store deliveries from ``origin`` for entries held here; returns how many
         were new. Raises PeerMisbehaved (nothing stored) when one does not verify."""
-        key = self.key_of(origin)
+        key = self.key_at(origin, LATEST)
         views = []
         payloads = []
         for seq, blob in sealed:
@@ -284,7 +330,7 @@ class Replicator:
             origin = parse_json(evidence).get("origin")
             if not isinstance(origin, str):
                 raise InvalidInput("fork evidence names its origin", field="origin")
-            fork = verify_fork(evidence, self.key_of(origin))
+            fork = verify_fork(evidence, lambda seq: self.key_at(origin, seq))
         except (MraError, AttributeError) as exc:
             raise PeerMisbehaved(f"fork evidence that does not verify: {exc}") from exc
         new = self.store.add_fork(fork.origin, fork.evidence, reporter, self._clock())

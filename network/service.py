@@ -36,15 +36,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from network.forks import Fork
 from network.membership import Membership, verify_membership
 from network.pki import member_of
-from network.replicator import Replicator
+from network.replicator import Replicator, WireEntry
 from network.sharing import Sharing
 from network.wire import b64, unb64
 from node.canonical import parse_json
 from node.checkpoint import Checkpoint, SignedNote
+from node.crypto import SigningKey
 from node.errors import InvalidInput, MraError, NotFound, PeerMisbehaved, PeerUnavailable
 from node.home import NodeHome, load_signing_key
 from node.ledger import system_clock
 from node.sqlite_store import SqliteStore
+from node.store import StoredEntry
 from node.tree import StoredTree
 
 __all__ = ["PAGE", "NetworkService", "PeerDenied", "load_membership"]
@@ -79,16 +81,23 @@ class PeerStatus:
     last_error: str = ""
 
 
-def _entries(value: object) -> list[tuple[bytes, bytes]]:
+def _entries(value: object) -> list[WireEntry]:
     if not isinstance(value, list) or len(value) > PAGE:
         raise InvalidInput(f"a list of at most {PAGE} entries", field="entries")
-    pairs = []
+    entries = []
     for i, entry in enumerate(value):
         if not isinstance(entry, dict):
             raise InvalidInput("an entry is {body, signature}", field=f"entries[{i}]")
-        body = unb64(entry.get("body"), f"entries[{i}].body")
-        pairs.append((body, unb64(entry.get("signature"), f"entries[{i}].signature")))
-    return pairs
+        opened = "payload" in entry
+        entries.append(
+            WireEntry(
+                body=unb64(entry.get("body"), f"entries[{i}].body"),
+                signature=unb64(entry.get("signature"), f"entries[{i}].signature"),
+                salt=unb64(entry.get("salt"), f"entries[{i}].salt") if opened else None,
+                payload=unb64(entry.get("payload"), f"entries[{i}].payload") if opened else None,
+            )
+        )
+    return entries
 
 
 def _sealed(value: object) -> list[tuple[int, bytes]]:
@@ -205,20 +214,32 @@ class NetworkService:
         return {"member": self.me, "origins": origins, "forks": forks, "sharing": sharing}
 
     def log_page(self, origin: str, start: int, size: int) -> dict[str, Any]:
+        """Entries of ``origin`` from ``start`` leading to its checkpoint at ``size``, or to the
+        checkpoint right after the first key rotation on the way: the receiver learns the new
+        key from that rotation before it checks anything the new key signed."""
+        if not 0 <= start < size:
+            raise InvalidInput(f"start must be in [0, {size})", field="start")
+        key_changes = [since for since, _ in self.store.keys(origin) if start < since <= size]
+        size = min(key_changes, default=size)
         note = self.store.checkpoint_at(origin, size)
         if note is None:
             raise NotFound(f"no checkpoint of {origin} at size {size} is held here", field="size")
-        if not 0 <= start < size:
-            raise InvalidInput(f"start must be in [0, {size})", field="start")
         entries = list(self.store.entries(origin, start, min(size, start + PAGE)))
         proof = StoredTree(self.store, origin).consistency_proof(start, size) if start else []
         return {
             "origin": origin,
             "start": start,
-            "entries": [{"body": b64(e.body), "signature": b64(e.signature)} for e in entries],
+            "entries": [self._wire(e, e.seq + 1 in key_changes) for e in entries],
             "checkpoint": note.decode(),
             "proof": [p.hex() for p in proof],
         }
+
+    @staticmethod
+    def _wire(entry: StoredEntry, rotation: bool) -> dict[str, str]:
+        wire = {"body": b64(entry.body), "signature": b64(entry.signature)}
+        if rotation and entry.salt is not None and entry.payload is not None:
+            wire.update(salt=b64(entry.salt), payload=b64(entry.payload))  # public: a key
+        return wire
 
     def deliveries(self, partner: str, start: int, end: int | None = None) -> dict[str, Any]:
         member = self.membership.member(partner)
@@ -350,6 +371,11 @@ class NetworkService:
         if self._client is not None:
             await self._client.aclose()
 
+    def use_key(self, key: SigningKey) -> None:
+        """This node rotated its signing key: sign views and cosignatures with ``key``."""
+        self.key = key
+        self.replicator.use_key(key)
+
     def appended(self) -> None:
         """This node appended to its log: push now."""
         self._wake.set()
@@ -438,9 +464,9 @@ class NetworkService:
             if stalled:
                 break
             if answer.get("cosignature"):
-                size_note = Checkpoint.parse(SignedNote.parse(note).text).size
+                text = SignedNote.parse(page["checkpoint"].encode()).text
                 self.replicator.receive_cosignatures(
-                    self.me, size_note, {code: str(answer["cosignature"])}
+                    self.me, Checkpoint.parse(text).size, {code: str(answer["cosignature"])}
                 )
 
     async def _sync_with(self, code: str) -> None:
@@ -474,7 +500,7 @@ class NetworkService:
             await self._pull_deliveries(code)
 
     async def _pull_log(self, code: str, origin: str, note: bytes, size: int) -> None:
-        found = self.replicator.check_checkpoint(origin, note, code)
+        found = self.replicator.check_checkpoint(origin, note, code, ahead=True)
         if isinstance(found, Fork):
             self.forks_found.labels(origin).inc()
             log.error("fork: %s signed two histories (reported via %s)", origin, code)

@@ -305,6 +305,29 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         appended()
         return {"seq": entry.header.seq, "kind": entry.header.kind}
 
+    @app.post("/v1/keys/rotate")
+    async def rotate_key(_: Role = admin) -> dict[str, Any]:
+        """Replace this node's signing key: a rotation entry signed with the old key names the
+        new one, which signs everything after it. Partners learn it with the entry."""
+        entry, key = home.rotate_key(ledger)
+        if peers is not None:
+            peers.use_key(key)
+        appended()
+        return {
+            "seq": entry.header.seq,
+            "public_key": key.public_key.hex(),
+            "since": entry.header.seq + 1,
+        }
+
+    @app.get("/v1/keys")
+    async def keys(origin: str | None = None, _: Role = auditor) -> dict[str, Any]:
+        """Every key each origin has signed with, and the seq from which it is in force."""
+        wanted = [origin.upper()] if origin else store.origins()
+        return {
+            o: [{"since": since, "public_key": key.hex()} for since, key in store.keys(o)]
+            for o in wanted
+        }
+
     @app.get("/v1/forks")
     async def forks(_: Role = auditor) -> list[dict[str, Any]]:
         """Fork evidence held here: each open one freezes its origin at this node."""

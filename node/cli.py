@@ -52,6 +52,8 @@ agreement_app = typer.Typer(
 app.add_typer(agreement_app, name="agreement")
 apikey_app = typer.Typer(help="API keys for the node's local API.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+key_app = typer.Typer(help="This node's signing key.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
 node_app = typer.Typer(help="Run this node's service.", no_args_is_help=True)
 app.add_typer(node_app, name="node")
 network_app = typer.Typer(help="Create and inspect the network of nodes.", no_args_is_help=True)
@@ -295,6 +297,15 @@ def ledger_rebuild(home: HomeOption = DEFAULT_HOME) -> None:
     with _reported(), _store(home) as store:
         count = store.rebuild_derived()
     out.print(f"rebuilt derived tables from {count} record versions")
+
+
+@key_app.command("rotate")
+def key_rotate(home: HomeOption = DEFAULT_HOME) -> None:
+    """Rotate this node's signing key (stop the node first, or use POST /v1/keys/rotate)."""
+    with _reported(), _store(home) as store:
+        entry, key = NodeHome(path=home).rotate_key(NodeHome(path=home).open_ledger(store))
+    out.print(f"rotated at {entry.header.origin}#{entry.header.seq}")
+    out.print(f"public key {key.public_key.hex()} signs from seq {entry.header.seq + 1}")
 
 
 @agreement_app.command("propose")

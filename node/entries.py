@@ -51,13 +51,14 @@ _HEADER_FIELDS = frozenset({"v", "origin", "seq", "prev", "ts", "kind", "commitm
 
 
 class EntryKind(StrEnum):
-    """What an entry records. Later issues add erasure, key rotation and membership."""
+    """What an entry records. Later issues add erasure."""
 
     AEO_UPSERT = "aeo.upsert"
     AEO_STATUS = "aeo.status"
     AGREEMENT_PROPOSE = "agreement.propose"
     AGREEMENT_APPROVE = "agreement.approve"
     AGREEMENT_WITHDRAW = "agreement.withdraw"
+    KEY_ROTATE = "key.rotate"
 
 
 AGREEMENT_KINDS = frozenset(

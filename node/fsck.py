@@ -7,6 +7,8 @@ For each origin, in seq order, fail closed at the first damage and name it:
 3. each header is canonical, in place, chained and in time order    -> see ``node.chain``
 4. each signature verifies under the key in force at that seq      -> ``bad-signature``
 5. each payload still held opens its entry's commitment             -> ``payload-mismatch``
+   the key changes exactly after each key rotation, to the key it    -> ``unexplained-key``,
+   names                                                               ``rotation-mismatch``
 6. every stored Merkle subtree hash equals the one re-derived       -> ``tree-node-mismatch``,
    from the entries, none missing and none extra                       ``tree-node-missing``,
                                                                        ``tree-node-extra``
@@ -35,9 +37,10 @@ from node import merkle
 from node.chain import check_payload, signature_valid, verify_entry
 from node.checkpoint import open_checkpoint
 from node.crypto import Hash32, PublicKey
-from node.entries import GENESIS_PREV, EntryHeader, entry_hash
+from node.entries import GENESIS_PREV, EntryHeader, EntryKind, entry_hash
 from node.errors import IntegrityError, InvalidInput, StorageFailed
 from node.ledger import log_name
+from node.rotation import rotated_key
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
 from node.tree import StoredTree
@@ -117,6 +120,7 @@ def verify_log(
         raise IntegrityError(
             "missing-key", "no public key registered from seq 0", origin=origin, seq=0
         )
+    key_changes = {since for since, _ in keys if since > 0}
     prev, min_ts, tree = _resume(store, origin, start)
     stored_nodes = store.all_tree_nodes(origin, start, end)
     checkpoints = [
@@ -145,6 +149,8 @@ def verify_log(
                         origin=origin,
                         seq=stored.seq,
                     )
+                if header.kind == EntryKind.KEY_ROTATE or stored.seq + 1 in key_changes:
+                    _check_rotation(stored, header, keys, key_changes)
                 # 6. stored tree nodes
                 leaf = merkle.leaf_hash(stored.body + stored.signature)
                 for level, index, hash_ in tree.append(leaf):
@@ -406,6 +412,28 @@ def _check_checkpoint(origin: str, size: int, root: bytes, note: bytes, key: Pub
             f"checkpoint of size {size} does not match the re-derived tree",
             origin=origin,
             seq=size - 1,
+        )
+
+
+def _check_rotation(
+    stored: StoredEntry, header: EntryHeader, keys: list[tuple[int, PublicKey]], changes: set[int]
+) -> None:
+    origin, seq = stored.origin, stored.seq
+    if header.kind != EntryKind.KEY_ROTATE or seq + 1 not in changes:
+        raise IntegrityError(
+            "unexplained-key",
+            "the signing key changes only after a key rotation entry",
+            origin=origin,
+            seq=seq,
+        )
+    if stored.salt is None or stored.payload is None:
+        return  # not held here: the signatures after it still check the key in force
+    if rotated_key(header, stored.salt, stored.payload) != _key_at(keys, seq + 1):
+        raise IntegrityError(
+            "rotation-mismatch",
+            "the key in force is not the one the rotation names",
+            origin=origin,
+            seq=seq,
         )
 
 

@@ -2,6 +2,7 @@
 
     <home>/node.json        origin code, name, public key (readable)
     <home>/signing.key      Ed25519 seed, mode 0600, never logged
+    <home>/signing.key.next the key being rotated to, only until the rotation is complete
     <home>/ledger.db        the SQLite store (plus -wal and -shm beside it)
 
 This is the composition root for local commands: ``open_node`` reads the settings once and wires
@@ -13,13 +14,14 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from node.countries import ISO_COUNTRIES
 from node.crypto import PublicKey, SigningKey
+from node.entries import SignedEntry
 from node.errors import Conflict, InvalidInput, NotFound
-from node.ledger import Clock, Ledger, system_clock
+from node.ledger import LATEST, Clock, Ledger, system_clock
 from node.sqlite_store import SqliteStore
 
 __all__ = ["NodeConfig", "NodeHome", "load_signing_key", "write_signing_key"]
@@ -69,13 +71,7 @@ class NodeHome:
         key = SigningKey.generate()
         write_signing_key(self.key_path, key)
         config = NodeConfig(origin=origin, name=name.strip(), public_key=key.public_key)
-        self.config_path.write_text(
-            json.dumps(
-                {"origin": origin, "name": config.name, "public_key": key.public_key.hex()},
-                indent=2,
-            )
-            + "\n"
-        )
+        self._write_config(config)
         store = SqliteStore.open(self.db_path)
         try:
             store.add_key(origin, 0, key.public_key)
@@ -101,12 +97,53 @@ class NodeHome:
         self.config()
         return SqliteStore.open(self.db_path)
 
+    @property
+    def next_key_path(self) -> Path:
+        return self.path / "signing.key.next"
+
     def open_ledger(self, store: SqliteStore, clock: Clock = system_clock) -> Ledger:
-        config = self.config()
+        config = self._settle_rotation(store)
         key = load_signing_key(self.key_path)
         if key.public_key != config.public_key:
             raise Conflict("signing.key does not match the public key in node.json", field="key")
         return Ledger(store=store, origin=config.origin, key=key, clock=clock)
+
+    def rotate_key(self, ledger: Ledger) -> tuple[SignedEntry, SigningKey]:
+        """Rotate this node's signing key: the new key is written beside the old one, the
+        rotation entry is appended (signed by the old key), then the new key replaces the old
+        file. After a crash at any step, ``open_ledger`` completes or drops the rotation."""
+        new = SigningKey.generate()
+        self.next_key_path.unlink(missing_ok=True)
+        write_signing_key(self.next_key_path, new)
+        entry = ledger.rotate_key(new)
+        os.replace(self.next_key_path, self.key_path)
+        self._write_config(replace(self.config(), public_key=new.public_key))
+        return entry, new
+
+    def _settle_rotation(self, store: SqliteStore) -> NodeConfig:
+        """Finish a rotation the ledger recorded, or drop one it never did."""
+        config = self.config()
+        current = store.public_key(config.origin, LATEST)
+        if self.next_key_path.exists():
+            if load_signing_key(self.next_key_path).public_key == current:
+                os.replace(self.next_key_path, self.key_path)
+            else:
+                self.next_key_path.unlink()
+        stale = current is not None and config.public_key != current
+        if stale and load_signing_key(self.key_path).public_key == current:
+            config = replace(config, public_key=current)
+            self._write_config(config)
+        return config
+
+    def _write_config(self, config: NodeConfig) -> None:
+        document = {
+            "origin": config.origin,
+            "name": config.name,
+            "public_key": config.public_key.hex(),
+        }
+        temporary = self.config_path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(document, indent=2) + "\n")
+        os.replace(temporary, self.config_path)
 
 
 def write_signing_key(path: Path, key: SigningKey) -> None:

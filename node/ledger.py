@@ -29,14 +29,16 @@ from node.entries import (
 )
 from node.errors import Conflict, InvalidInput, MraError
 from node.records import AeoRecord, check_update
+from node.rotation import rotation_document
 from node.sqlite_store import SqliteStore
 from node.store import AppendBatch, TreeNode
 from node.tree import StoredTree, grow
 
-__all__ = ["Clock", "Ledger", "PublishResult", "log_name", "system_clock"]
+__all__ = ["LATEST", "Clock", "Ledger", "PublishResult", "log_name", "system_clock"]
 
 Clock = Callable[[], int]
 PARALLEL_SIGN_THRESHOLD = 512
+LATEST = 2**53  # a seq past any log's end: the key in force now
 
 
 def system_clock() -> int:
@@ -79,7 +81,7 @@ class Ledger:
         known = store.public_key(origin, 0)
         if known is None:
             store.add_key(origin, 0, key.public_key)
-        elif store.public_key(origin, 2**53) != key.public_key:
+        elif store.public_key(origin, LATEST) != key.public_key:
             raise InvalidInput(
                 f"this key is not {origin}'s current signing key in the store", field="key"
             )
@@ -146,6 +148,27 @@ class Ledger:
         )
         return tuple(entries)
 
+    def rotate_key(self, new_key: SigningKey) -> SignedEntry:
+        """Append a rotation to ``new_key`` (signed, with its checkpoint, by the current key)
+        and sign everything after it with ``new_key``."""
+        entries, payloads, nodes, note, size = self._build(
+            [(EntryKind.KEY_ROTATE, rotation_document(new_key.public_key))]
+        )
+        self._store.append(
+            AppendBatch(
+                origin=self._origin,
+                entries=entries,
+                payloads=payloads,
+                records=[None],
+                tree_nodes=nodes,
+                checkpoint=note,
+                checkpoint_size=size,
+                keys=[(size, new_key.public_key)],
+            )
+        )
+        self._key = new_key
+        return entries[0]
+
     def validate(self, records: Sequence[AeoRecord]) -> list[tuple[int, MraError]]:
         """Check a batch against the ledger without writing; returns (index, error) pairs."""
         return self._validate(records)[2]
@@ -184,6 +207,11 @@ class Ledger:
     def _build(
         self, items: Sequence[tuple[EntryKind, Mapping[str, Any]]]
     ) -> tuple[list[SignedEntry], list[Payload | None], list[TreeNode], bytes, int]:
+        if self._store.public_key(self._origin, LATEST) != self._key.public_key:
+            raise Conflict(
+                f"{self._origin}'s signing key was rotated by another process; restart the node",
+                field="key",
+            )
         head = self._store.head(self._origin)
         size = head.size if head else 0
         prev = head.last_hash if head else GENESIS_PREV

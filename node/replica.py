@@ -1,8 +1,9 @@
 """Storing a partner's entries after verifying them (the receiving end of replication).
 
 ``accept`` takes entries of ``origin`` that continue what this store holds, verifies each one
-(chain, time, signature under the key the store knows for that origin, payload commitment when
-a payload comes with it) and appends them in one transaction with the Merkle nodes recomputed
+(chain, time, signature under the key in force for that origin at that seq, payload commitment
+when a payload comes with it; a key rotation must come with its payload, and its key signs what
+follows) and appends them in one transaction with the Merkle nodes recomputed
 here. Nothing is stored unless everything verifies. The network issue adds the transport,
 checkpoints and cosigning around it.
 """
@@ -13,9 +14,11 @@ from collections.abc import Sequence
 
 from node.canonical import parse_json
 from node.chain import check_payload, verify_entry
+from node.crypto import PublicKey
 from node.entries import GENESIS_PREV, EntryKind, Payload, SignedEntry, entry_hash
 from node.errors import IntegrityError, InvalidInput, PeerMisbehaved
 from node.records import AeoRecord
+from node.rotation import rotated_key
 from node.sqlite_store import SqliteStore
 from node.store import AppendBatch, StoredEntry, TreeNode
 from node.tree import StoredTree, grow
@@ -46,9 +49,10 @@ def accept(
     payloads: list[Payload | None] = []
     records: list[AeoRecord | None] = []
     nodes: list[TreeNode] = []
+    rotations: list[tuple[int, PublicKey]] = []
     try:
         for offset, item in enumerate(incoming):
-            key = store.public_key(origin, size + offset)
+            key = rotations[-1][1] if rotations else store.public_key(origin, size + offset)
             if key is None:
                 raise IntegrityError("missing-key", f"no key known for {origin}")
             header = verify_entry(
@@ -75,6 +79,15 @@ def accept(
                             origin=origin,
                             seq=size + offset,
                         )
+            if header.kind == EntryKind.KEY_ROTATE:
+                if item.salt is None or item.payload is None:
+                    raise IntegrityError(
+                        "rotation-without-key",
+                        "a key rotation comes with its payload",
+                        origin=origin,
+                        seq=size + offset,
+                    )
+                rotations.append((size + offset + 1, rotated_key(header, item.salt, item.payload)))
             entry = SignedEntry(body=item.body, signature=item.signature, header=header)
             entries.append(entry)
             payloads.append(payload)
@@ -99,6 +112,7 @@ def accept(
             tree_nodes=nodes,
             checkpoint=note,
             checkpoint_size=note_size,
+            keys=rotations,
         )
     )
     return len(entries)

@@ -212,6 +212,10 @@ class SqliteStore:
                 ]
             )
             self._index_agreements([e.header for e in batch.entries])
+            self._conn.executemany(
+                "INSERT INTO keys (origin, since_seq, public_key) VALUES (?, ?, ?)",
+                [(origin, since, key.raw) for since, key in batch.keys],
+            )
 
     def _index_agreements(self, headers: list[EntryHeader]) -> None:
         self._conn.executemany(

@@ -58,6 +58,7 @@ class AppendBatch:
     tree_nodes: Sequence[TreeNode]
     checkpoint: bytes | None
     checkpoint_size: int
+    keys: Sequence[tuple[int, PublicKey]] = ()  # (since seq, key) that rotations introduce
 
 
 class Store(Protocol):

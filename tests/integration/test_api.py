@@ -41,6 +41,10 @@ ENDPOINTS = [
         {"code": "suspended", "reason": "audit", "effective": "2026-01-01"},
         "publisher",
     ),
+    ("GET", "/v1/logs", None, "viewer"),
+    ("GET", "/v1/keys", None, "auditor"),
+    ("GET", "/v1/forks", None, "auditor"),
+    ("POST", "/v1/keys/rotate", None, "admin"),
     ("GET", "/metrics", None, "admin"),
     ("GET", "/v1/openapi.json", None, "viewer"),
 ]

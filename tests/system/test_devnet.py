@@ -262,11 +262,12 @@ def _push(net: Net, body: dict[str, Any]) -> httpx.Response:
         return client.post(f"{net.url('UY')}/v1/peer/push", json=body)
 
 
-def _br_page(net: Net) -> dict[str, Any]:
+def _br_page(net: Net, back: int = 3) -> dict[str, Any]:
+    """BR's last ``back`` entries, as a peer fetches them."""
     size = net.sizes("BR")["BR"]
     with net.as_peer("UY") as client:
         page: dict[str, Any] = client.get(
-            f"{net.url('BR')}/v1/peer/log/BR", params={"start": size - 3, "size": size}
+            f"{net.url('BR')}/v1/peer/log/BR", params={"start": size - back, "size": size}
         ).json()
     return page
 
@@ -310,13 +311,51 @@ def test_a_node_stopped_for_a_while_catches_up(net: Net) -> None:
     record = new_record("BR", 900004)
     publish(net, "BR", record)
     wait_for(lambda: view_at(net, "AR", record["aeo_id"]), 5, "the record at AR")
-    pids = net.pids()
-    pids["PY"] = Devnet(net.dir).start_node("PY")
-    (net.dir / "pids.json").write_text(json.dumps(pids))
-    wait_for(lambda: _healthy(net, "PY"), 20, "PY restarted")
+    _restart(net, "PY")
     view = wait_for(lambda: view_at(net, "PY", record["aeo_id"]), 10, "the record at PY")
     assert set(view["view"]) <= STATUS_ONLY_FIELDS
     assert net.sizes("PY")["BR"] == net.sizes("BR")["BR"]
+
+
+def test_a_key_rotation_reaches_every_node_and_a_late_node_catches_up_across_it(
+    net: Net,
+) -> None:
+    os.kill(net.pids()["PY"], signal.SIGKILL)
+    with net.api("BR") as client:
+        answer = client.post("/v1/keys/rotate")
+    assert answer.status_code == 200, answer.text
+    rotation = answer.json()
+    record = new_record("BR", 900005)
+    publish(net, "BR", record)  # signed with the new key, and so is UY's view of it
+    wait_for(lambda: view_at(net, "UY", record["aeo_id"]), 1.0, "the record at UY")
+
+    def knows_new_key(code: str) -> bool:
+        with net.api(code) as client:
+            keys = client.get("/v1/keys", params={"origin": "BR"}).json()["BR"]
+        return keys[-1] == {"since": rotation["since"], "public_key": rotation["public_key"]}
+
+    for code in ("UY", "AR", "CL"):
+        wait_for(lambda c=code: knows_new_key(c), 5, f"{code} knows BR's new key")
+    _restart(net, "PY")  # it missed the rotation: pages stop at it, then go on with the new key
+    view = wait_for(lambda: view_at(net, "PY", record["aeo_id"]), 10, "the record at PY")
+    assert set(view["view"]) <= STATUS_ONLY_FIELDS
+    assert knows_new_key("PY")
+    wait_for(lambda: _log(net, "PY", "BR") == _log(net, "BR", "BR"), 10, "PY holds BR's log as BR")
+    verified = mra("ledger", "verify", "--home", str(net.dir / "PY"))
+    assert "BR" in verified
+
+
+def _log(net: Net, code: str, origin: str) -> tuple[int, str]:
+    with net.api(code) as client:
+        found = [g for g in client.get("/v1/logs").json() if g["origin"] == origin]
+    return (found[0]["size"], found[0]["root"]) if found else (0, "")
+
+
+def _restart(net: Net, code: str) -> None:
+    pids = net.pids()
+    pids[code] = Devnet(net.dir).start_node(code)
+    (net.dir / "pids.json").write_text(json.dumps(pids))
+    wait_for(lambda: _healthy(net, code), 20, f"{code} restarted")
 
 
 def _healthy(net: Net, code: str) -> bool:
@@ -329,8 +368,8 @@ def _healthy(net: Net, code: str) -> bool:
 
 def test_an_origin_that_signs_two_checkpoints_of_one_size_is_caught_everywhere(net: Net) -> None:
     """Run last: it freezes BR at every node."""
-    br_key = load_signing_key(net.dir / "BR" / "signing.key")
-    page = _br_page(net)
+    br_key = load_signing_key(net.dir / "BR" / "signing.key")  # rotated above: the new key
+    page = _br_page(net, back=1)
     honest = Checkpoint.parse(SignedNote.parse(page["checkpoint"].encode()).text)
     lie = sign_checkpoint(
         Checkpoint(origin=log_name("BR"), size=honest.size, root=os.urandom(32)),
