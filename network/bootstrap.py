@@ -9,14 +9,12 @@
         membership.json                  the signed membership document
         ledger.db                        the ledger, with every member's ledger key registered
 
-Onboarding a member later is a new membership version signed by all (the network issue adds
-the commands around it).
+Onboarding a member later is a new membership version signed by all (``network.onboarding``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,13 +25,20 @@ import nacl.public
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from network.membership import Member, Membership, sign_membership, verify_membership
+from network.membership import Member, Membership, SignedMembership, sign_membership
 from network.pki import new_ca
 from node.errors import Conflict, InvalidInput
 from node.home import NodeHome, load_signing_key
 from node.sqlite_store import SqliteStore
 
-__all__ = ["MemberSpec", "init_network"]
+__all__ = [
+    "MemberSpec",
+    "cert_sha256",
+    "init_network",
+    "new_sealing_key",
+    "tls_hosts",
+    "write_secret",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,10 +56,30 @@ class MemberSpec:
         return cls(code=parts[0].upper(), name=parts[1], endpoint=parts[2])
 
 
-def _write_secret(path: Path, data: bytes) -> None:
+def write_secret(path: Path, data: bytes) -> None:
+    """A new file readable by its owner only (never replaces one)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+
+
+def new_sealing_key(home: NodeHome) -> str:
+    """Create the home's X25519 sealing key; returns its public half (hex)."""
+    sealing = nacl.public.PrivateKey.generate()
+    write_secret(home.path / "sealing.key", bytes(sealing).hex().encode() + b"\n")
+    return bytes(sealing.public_key).hex()
+
+
+def tls_hosts(endpoint: str) -> list[str]:
+    """The names a node's TLS certificate is valid for: its endpoint's host and the loopback."""
+    host = urlparse(endpoint).hostname or "localhost"
+    return sorted({host, "localhost", "127.0.0.1"})
+
+
+def cert_sha256(cert_pem: bytes) -> str:
+    """The SHA-256 of a certificate's DER form, as the membership names it."""
+    der = x509.load_pem_x509_certificate(cert_pem).public_bytes(Encoding.DER)
+    return hashlib.sha256(der).hexdigest()
 
 
 def init_network(
@@ -74,22 +99,19 @@ def init_network(
     for spec in specs:
         home = NodeHome(path=directory / spec.code)
         config = home.init(spec.code, spec.name)
-        sealing = nacl.public.PrivateKey.generate()
-        _write_secret(home.path / "sealing.key", bytes(sealing).hex().encode() + b"\n")
-        host = urlparse(spec.endpoint).hostname or "localhost"
-        tls = ca.issue(spec.code, sorted({host, "localhost", "127.0.0.1"}), now=now)
-        _write_secret(home.path / "tls.key", tls.key_pem)
+        sealing_key = new_sealing_key(home)
+        tls = ca.issue(spec.code, tls_hosts(spec.endpoint), now=now)
+        write_secret(home.path / "tls.key", tls.key_pem)
         (home.path / "tls.crt").write_bytes(tls.cert_pem)
         (home.path / "ca.crt").write_bytes(ca.cert_pem)
-        der = x509.load_pem_x509_certificate(tls.cert_pem).public_bytes(Encoding.DER)
         members.append(
             Member(
                 code=spec.code,
                 name=spec.name,
                 endpoint=spec.endpoint,
                 signing_key=config.public_key.hex(),
-                sealing_key=bytes(sealing.public_key).hex(),
-                tls_cert_sha256=hashlib.sha256(der).hexdigest(),
+                sealing_key=sealing_key,
+                tls_cert_sha256=cert_sha256(tls.cert_pem),
             )
         )
     membership = Membership(network=network, version=1, members=tuple(members))
@@ -97,11 +119,10 @@ def init_network(
         m.code: sign_membership(membership, load_signing_key(directory / m.code / "signing.key"))
         for m in membership.members
     }
-    verify_membership(membership, signatures)
-    document = (
-        json.dumps({"document": membership.to_dict(), "signatures": signatures}, indent=2) + "\n"
-    )
-    _write_secret(directory / "ca.key", ca.key_pem)
+    signed = SignedMembership(membership=membership, signatures=signatures)
+    signed.verify()
+    document = signed.to_json()
+    write_secret(directory / "ca.key", ca.key_pem)
     (directory / "ca.crt").write_bytes(ca.cert_pem)
     (directory / "membership.json").write_text(document)
     for member in membership.members:

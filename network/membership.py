@@ -3,21 +3,37 @@
 Each member's entry names its code, name, HTTPS endpoint, Ed25519 ledger key, X25519 sealing
 key (payloads are sealed to it) and the SHA-256 of its TLS certificate. A membership version is
 valid only with a signature from every member it lists: no administration is above another.
+
+``signing_key`` is the key a member's log starts with (seq 0). A member that rotated its key
+signs with its current one and carries its rotation entries beside its signature, so that a
+verifier that holds none of its log (a node joining) can follow the key from the first to the
+current one; a verifier also accepts any key of the member that it learnt from the log itself.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from network.wire import unb64
 from node.canonical import canonical_json
 from node.countries import ISO_COUNTRIES
 from node.crypto import Hash32, PublicKey, SigningKey, tagged_hash
+from node.entries import SignedEntry, signing_message
 from node.errors import IntegrityError, InvalidInput
+from node.rotation import rotated_key
 
-__all__ = ["Member", "Membership", "sign_membership", "verify_membership"]
+__all__ = [
+    "Member",
+    "Membership",
+    "SignedMembership",
+    "rotation_chain",
+    "sign_membership",
+    "verify_membership",
+]
 
 SIG_TAG = b"mra-ledger/membership-sig/v1\x00"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -97,13 +113,19 @@ class Membership:
         return tagged_hash("membership/v1", canonical_json(self.to_dict()))
 
 
+KeysOf = Callable[[Member], Iterable[PublicKey]]
+
+
 def sign_membership(membership: Membership, key: SigningKey) -> str:
     """One member's signature over the document (hex)."""
     return key.sign(SIG_TAG + canonical_json(membership.to_dict())).hex()
 
 
-def verify_membership(membership: Membership, signatures: Mapping[str, str]) -> None:
-    """Raise IntegrityError unless every member listed signed this exact document."""
+def verify_membership(
+    membership: Membership, signatures: Mapping[str, str], keys_of: KeysOf | None = None
+) -> None:
+    """Raise IntegrityError unless every member listed signed this exact document, each with
+    one of ``keys_of(member)`` (by default the key its log starts with)."""
     message = SIG_TAG + canonical_json(membership.to_dict())
     for member in membership.members:
         signature = signatures.get(member.code)
@@ -111,8 +133,97 @@ def verify_membership(membership: Membership, signatures: Mapping[str, str]) -> 
             raw = bytes.fromhex(signature) if signature else b""
         except ValueError:
             raw = b""
-        if not member.public_key().verify(message, raw):
+        keys = keys_of(member) if keys_of else [member.public_key()]
+        if not any(key.verify(message, raw) for key in keys):
             raise IntegrityError(
                 "membership-signature",
                 f"{member.code} has not signed membership v{membership.version}",
             )
+
+
+def rotation_chain(member: Member, rotations: Iterable[Mapping[str, Any]]) -> list[PublicKey]:
+    """The member's keys from the first to the current one, following its rotation entries
+    (wire form: base64 body, signature, salt, payload), each signed by the key before it.
+
+    Raises IntegrityError for a rotation that the key before it did not sign.
+    """
+    keys = [member.public_key()]
+    for i, wire in enumerate(rotations):
+        name = f"rotations.{member.code}[{i}]"
+        entry = SignedEntry.parse(
+            unb64(wire.get("body"), f"{name}.body"),
+            unb64(wire.get("signature"), f"{name}.signature"),
+        )
+        if entry.header.origin != member.code:
+            raise InvalidInput(
+                f"a rotation of {entry.header.origin}, not {member.code}", field=name
+            )
+        if not keys[-1].verify(signing_message(entry.body), entry.signature):
+            raise IntegrityError(
+                "bad-signature",
+                f"{member.code}'s rotation at seq {entry.header.seq} is not signed by its key",
+                origin=member.code,
+                seq=entry.header.seq,
+            )
+        salt = unb64(wire.get("salt"), f"{name}.salt")
+        keys.append(rotated_key(entry.header, salt, unb64(wire.get("payload"), f"{name}.payload")))
+    return keys
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedMembership:
+    """A membership version with the signatures gathered so far (a file: membership.json once
+    complete, a proposal while members sign it)."""
+
+    membership: Membership
+    signatures: dict[str, str] = field(default_factory=dict)
+    rotations: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+
+    def verify(self, known_keys: Callable[[str], Iterable[PublicKey]] = lambda _: ()) -> None:
+        """Raise IntegrityError unless every member signed, with a key of its rotation chain
+        or one of ``known_keys(code)``."""
+
+        def keys_of(member: Member) -> list[PublicKey]:
+            chain = rotation_chain(member, self.rotations.get(member.code, []))
+            return [*chain, *known_keys(member.code)]
+
+        verify_membership(self.membership, self.signatures, keys_of)
+
+    def signed_by(
+        self, code: str, key: SigningKey, rotations: list[dict[str, str]]
+    ) -> SignedMembership:
+        if self.membership.member(code) is None:
+            raise InvalidInput(f"{code} is not a member in this version", field="code")
+        return SignedMembership(
+            membership=self.membership,
+            signatures={**self.signatures, code: sign_membership(self.membership, key)},
+            rotations={**self.rotations, code: rotations} if rotations else dict(self.rotations),
+        )
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {
+            "document": self.membership.to_dict(),
+            "signatures": dict(sorted(self.signatures.items())),
+        }
+        if self.rotations:
+            data["rotations"] = self.rotations
+        return json.dumps(data, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> SignedMembership:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise InvalidInput(f"not JSON: {exc}", field="membership") from None
+        if not isinstance(data, dict) or not isinstance(data.get("signatures", {}), dict):
+            raise InvalidInput("{document, signatures, rotations?}", field="membership")
+        rotations = data.get("rotations", {})
+        if not isinstance(rotations, dict) or not all(
+            isinstance(v, list) and all(isinstance(w, dict) for w in v) for v in rotations.values()
+        ):
+            raise InvalidInput("per member, a list of rotation entries", field="rotations")
+        return cls(
+            membership=Membership.from_dict(data.get("document") or {}),
+            signatures={str(k): str(v) for k, v in data.get("signatures", {}).items()},
+            rotations={str(k): list(v) for k, v in rotations.items()},
+        )

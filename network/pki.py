@@ -19,7 +19,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from node.errors import InvalidInput
 
-__all__ = ["CertificateAuthority", "NodeCertificate", "member_of", "new_ca"]
+__all__ = [
+    "CertificateAuthority",
+    "NodeCertificate",
+    "certificate_request",
+    "member_of",
+    "new_ca",
+]
 
 MEMBER_PREFIX = "mra-member:"
 
@@ -43,24 +49,59 @@ class CertificateAuthority:
 
     @property
     def key_pem(self) -> bytes:
-        return self.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        return _pem(self.key)
+
+    @classmethod
+    def load(cls, key_pem: bytes, cert_pem: bytes) -> CertificateAuthority:
+        """The CA from its key and certificate files (as ``mra network init`` wrote them)."""
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise InvalidInput("the CA key is not an EC key", field="ca.key")
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        if cert.public_key() != key.public_key():
+            raise InvalidInput("ca.key does not belong to ca.crt", field="ca.key")
+        return cls(key=key, cert=cert)
 
     def issue(
         self, code: str, hosts: list[str], *, now: datetime, days: int = 825
     ) -> NodeCertificate:
-        """A TLS certificate for member ``code``, valid as server and client, for ``hosts``
-        (DNS names or IP addresses)."""
+        """A new TLS key and its certificate for member ``code``, valid as server and client,
+        for ``hosts`` (DNS names or IP addresses)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        names: list[x509.GeneralName] = []
-        for host in hosts:
-            try:
-                names.append(x509.IPAddress(ipaddress.ip_address(host)))
-            except ValueError:
-                names.append(x509.DNSName(host))
+        cert = self._certificate(code, key.public_key(), hosts, now=now, days=days)
+        return NodeCertificate(key_pem=_pem(key), cert_pem=cert)
+
+    def certify(
+        self, csr_pem: bytes, code: str, hosts: list[str], *, now: datetime, days: int = 825
+    ) -> bytes:
+        """The certificate for a request made by member ``code`` (which kept its TLS key).
+
+        Raises InvalidInput when the request is malformed, not self-signed by its key, or made
+        out to another member.
+        """
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem)
+        except ValueError as exc:
+            raise InvalidInput(f"not a PEM certificate request: {exc}", field="csr") from None
+        if not csr.is_signature_valid:
+            raise InvalidInput("the request's signature does not verify", field="csr")
+        common = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if not common or common[0].value != f"{MEMBER_PREFIX}{code}":
+            raise InvalidInput(f"the request is not made out to {code}", field="csr")
+        public_key = csr.public_key()
+        if not isinstance(public_key, ec.EllipticCurvePublicKey):
+            raise InvalidInput("the request's key is not an EC key", field="csr")
+        return self._certificate(code, public_key, hosts, now=now, days=days)
+
+    def _certificate(
+        self,
+        code: str,
+        public_key: ec.EllipticCurvePublicKey,
+        hosts: list[str],
+        *,
+        now: datetime,
+        days: int,
+    ) -> bytes:
         cert = (
             x509.CertificateBuilder()
             .subject_name(
@@ -72,11 +113,11 @@ class CertificateAuthority:
                 )
             )
             .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
+            .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.SubjectAlternativeName(_names(hosts)), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.ExtendedKeyUsage(
@@ -86,19 +127,45 @@ class CertificateAuthority:
             )
             .sign(self.key, hashes.SHA256())
         )
-        return NodeCertificate(
-            key_pem=key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-            cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        )
+        return cert.public_bytes(serialization.Encoding.PEM)
 
     @property
     def network(self) -> str:
         value = self.cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
         return str(value)
+
+
+def certificate_request(code: str, hosts: list[str]) -> tuple[bytes, bytes]:
+    """A new TLS key for member ``code`` and a request for its certificate, both PEM, that the
+    network CA answers with ``CertificateAuthority.certify``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{MEMBER_PREFIX}{code}")])
+        )
+        .add_extension(x509.SubjectAlternativeName(_names(hosts)), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return _pem(key), csr.public_bytes(serialization.Encoding.PEM)
+
+
+def _names(hosts: list[str]) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return names
+
+
+def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
 
 
 def new_ca(network: str, *, now: datetime, days: int = 3650) -> CertificateAuthority:

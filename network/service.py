@@ -34,7 +34,8 @@ from fastapi import Depends, FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from network.forks import Fork
-from network.membership import Membership, verify_membership
+from network.membership import Member, Membership, SignedMembership
+from network.onboarding import install
 from network.pki import member_of
 from network.replicator import Replicator, WireEntry
 from network.sharing import Sharing
@@ -65,12 +66,12 @@ class PeerDenied(Exception):
         self.detail = detail
 
 
-def load_membership(path: Path) -> Membership:
-    """The membership document in ``path``, after checking every member signed it."""
-    data = json.loads(path.read_text())
-    membership = Membership.from_dict(data["document"])
-    verify_membership(membership, data["signatures"])
-    return membership
+def load_membership(path: Path, store: SqliteStore) -> Membership:
+    """The membership document in ``path``, after checking every member signed it (with its
+    first key, its rotation chain, or a key of its that ``store`` learnt from its log)."""
+    signed = SignedMembership.from_json(path.read_text())
+    signed.verify(lambda code: [key for _, key in store.keys(code)])
+    return signed.membership
 
 
 @dataclass(slots=True)
@@ -134,15 +135,18 @@ class NetworkService:
         self.home = home
         self.store = store
         self.me = home.config().origin
-        self.membership = load_membership(home.path / "membership.json")
+        self.membership_path = home.path / "membership.json"
+        self.membership = load_membership(self.membership_path, store)
+        self._membership_stamp = self.membership_path.stat().st_mtime_ns
         self.ca_pem = (home.path / "ca.crt").read_bytes()
         self.key = load_signing_key(home.key_path)
         sealing_hex = (home.path / "sealing.key").read_text().strip()
         self.sealing_key = nacl.public.PrivateKey(bytes.fromhex(sealing_hex))
         self.replicator = Replicator(store, self.me, self.key, self.sealing_key, system_clock)
-        self.peers = {m.code: m for m in self.membership.members if m.code != self.me}
-        self.status = {code: PeerStatus() for code in self.peers}
-        self.reported: dict[str, dict[str, int]] = {code: {} for code in self.peers}
+        self.peers: dict[str, Member] = {}
+        self.status: dict[str, PeerStatus] = {}
+        self.reported: dict[str, dict[str, int]] = {}
+        self._take(self.membership)
         self.interval = interval or float(os.environ.get("MRA_GOSSIP_INTERVAL", "2"))
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -191,6 +195,51 @@ class NetworkService:
             raise PeerDenied(403, "a node does not gossip with itself")
         return code
 
+    def member_codes(self) -> frozenset[str]:
+        return frozenset(m.code for m in self.membership.members)
+
+    def _take(self, membership: Membership) -> None:
+        """Gossip with the members of ``membership`` from now on."""
+        self.membership = membership
+        self.peers = {m.code: m for m in membership.members if m.code != self.me}
+        for code in self.peers:
+            self.status.setdefault(code, PeerStatus())
+            self.reported.setdefault(code, {})
+
+    def reload_membership(self) -> None:
+        """Take up a membership.json installed since it was last read (``mra network
+        install``); a file that does not verify is logged and the current version kept."""
+        stamp = self.membership_path.stat().st_mtime_ns
+        if stamp == self._membership_stamp:
+            return
+        self._membership_stamp = stamp
+        try:
+            membership = load_membership(self.membership_path, self.store)
+        except MraError as exc:
+            log.error(
+                "membership.json changed but is not valid; keeping v%s: %s",
+                self.membership.version,
+                exc,
+            )
+            return
+        if membership.version > self.membership.version:
+            self._take(membership)
+            log.warning(
+                "membership v%s taken up: %s",
+                membership.version,
+                ", ".join(sorted(self.member_codes())),
+            )
+
+    async def _adopt_membership(self, code: str) -> None:
+        """A peer holds a newer membership version: fetch it, check that every member signed
+        it, and install it here."""
+        answer = await self._request("GET", code, "/v1/peer/membership")
+        signed = SignedMembership.from_json(json.dumps(answer))
+        membership = install(self.home, self.store, signed)
+        self._membership_stamp = self.membership_path.stat().st_mtime_ns
+        self._take(membership)
+        log.warning("membership v%s adopted from %s", membership.version, code)
+
     # -- what this node serves -------------------------------------------------------------
 
     def frontier(self, requester: str) -> dict[str, Any]:
@@ -211,7 +260,13 @@ class NetworkService:
             }
         forks = [f["evidence"].decode() for f in self.store.forks() if f["resolved_ts"] is None]
         sharing = sorted(Sharing(self.store, self.me, self.key, system_clock()).ids_with(requester))
-        return {"member": self.me, "origins": origins, "forks": forks, "sharing": sharing}
+        return {
+            "member": self.me,
+            "membership": self.membership.version,
+            "origins": origins,
+            "forks": forks,
+            "sharing": sharing,
+        }
 
     def log_page(self, origin: str, start: int, size: int) -> dict[str, Any]:
         """Entries of ``origin`` from ``start`` leading to its checkpoint at ``size``, or to the
@@ -318,6 +373,10 @@ class NetworkService:
                 raise
             return result
 
+        @app.get("/v1/peer/membership", tags=["peer"])
+        async def membership(who: str = member) -> Any:
+            return json.loads(self.membership_path.read_text())
+
         @app.get("/v1/peer/forks", tags=["peer"])
         async def peer_forks(who: str = member) -> list[str]:
             return list(self.frontier(who)["forks"])
@@ -388,6 +447,7 @@ class NetworkService:
 
     async def _pull_loop(self) -> None:
         while True:
+            self.reload_membership()
             await asyncio.gather(*(self._guarded(code, self._sync_with) for code in self.peers))
             await asyncio.sleep(self.interval * random.uniform(0.75, 1.25))
 
@@ -471,6 +531,8 @@ class NetworkService:
 
     async def _sync_with(self, code: str) -> None:
         frontier = await self._request("GET", code, "/v1/peer/frontier")
+        if int(frontier.get("membership", 0)) > self.membership.version:
+            await self._adopt_membership(code)
         for evidence in frontier.get("forks", [])[:100]:
             fork = self.replicator.receive_fork(str(evidence).encode(), code)
             if fork is not None:

@@ -86,7 +86,6 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         from network.service import NetworkService
 
         peers = NetworkService(home, store, registry)
-    members = frozenset(m.code for m in peers.membership.members) if peers else None
 
     def appended() -> None:
         if peers is not None:
@@ -289,6 +288,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         data = parse_json(await request.body())
         if not isinstance(data, dict):
             raise InvalidInput("an agreement document is a JSON object", field="body")
+        members = peers.member_codes() if peers else None
         entry = agreements.propose(ledger, store, Agreement.from_dict(data), members)
         appended()
         return {"seq": entry.header.seq, "kind": entry.header.kind}

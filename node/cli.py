@@ -486,6 +486,116 @@ def network_init(
     )
 
 
+ProposalArgument = Annotated[Path, typer.Argument(help="A membership proposal file.")]
+
+
+@network_app.command("join")
+def network_join(
+    code: Annotated[str, typer.Option(help="The new member's ISO 3166-1 alpha-2 code.")],
+    name: Annotated[str, typer.Option(help="The administration's name.")],
+    endpoint: Annotated[str, typer.Option(help="Its node's URL, https://host:port.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """As a new member: create this node's keys and a join request for the network."""
+    from network.onboarding import join
+
+    with _reported():
+        path = join(NodeHome(path=home), code.upper(), name, endpoint)
+    out.print(f"wrote {path}; send it to the holder of the network CA (mra network certify)")
+
+
+@network_app.command("certify")
+def network_certify(
+    request: Annotated[Path, typer.Argument(help="The new member's join-request.json.")],
+    ca_dir: Annotated[Path, typer.Option(help="Holds ca.key and ca.crt.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where to write tls.crt and ca.crt.")
+    ] = None,
+) -> None:
+    """As the CA holder: issue the new member's TLS certificate."""
+    from datetime import UTC, datetime
+
+    from network.onboarding import certify
+
+    with _reported():
+        cert = certify(ca_dir, request, out_dir or request.parent, now=datetime.now(UTC))
+    out.print(f"wrote {cert} and {cert.parent / 'ca.crt'}")
+
+
+@network_app.command("propose")
+def network_propose(
+    request: Annotated[Path, typer.Argument(help="The new member's join-request.json.")],
+    cert: Annotated[Path, typer.Option(help="The new member's certificate (certify).")],
+    out_file: Annotated[Path, typer.Option("--out", help="The proposal to write.")] = Path(
+        "membership-proposal.json"
+    ),
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """As a member: propose the next membership version with the new member, signed by you."""
+    from network.onboarding import propose_member
+
+    with _reported():
+        proposal = propose_member(NodeHome(path=home), request, cert)
+        _write_proposal(out_file, proposal.to_json())
+    _print_signatures(out_file, proposal)
+
+
+@network_app.command("sign")
+def network_sign(proposal_file: ProposalArgument, home: HomeOption = DEFAULT_HOME) -> None:
+    """As a member (the new one included): add your signature to a proposal, in place."""
+    from network.membership import SignedMembership
+    from network.onboarding import sign
+
+    with _reported():
+        proposal = sign(NodeHome(path=home), SignedMembership.from_json(_read_text(proposal_file)))
+        _write_proposal(proposal_file, proposal.to_json())
+    _print_signatures(proposal_file, proposal)
+
+
+@network_app.command("install")
+def network_install(proposal_file: ProposalArgument, home: HomeOption = DEFAULT_HOME) -> None:
+    """Make a proposal signed by every member this node's membership. A running node takes it
+    up in its next gossip round and passes it on to its peers."""
+    from network.membership import SignedMembership
+    from network.onboarding import install
+
+    with _reported():
+        signed = SignedMembership.from_json(_read_text(proposal_file))
+        with _store(home) as store:
+            membership = install(NodeHome(path=home), store, signed)
+    codes = ", ".join(m.code for m in membership.members)
+    out.print(f"installed membership v{membership.version}: {codes}")
+
+
+@network_app.command("members")
+def network_members(home: HomeOption = DEFAULT_HOME) -> None:
+    """The membership installed at this node."""
+    from network.onboarding import installed
+
+    with _reported():
+        membership = installed(NodeHome(path=home)).membership
+    table = Table("code", "name", "endpoint", title=f"{membership.network} v{membership.version}")
+    for m in membership.members:
+        table.add_row(m.code, m.name, m.endpoint)
+    out.print(table)
+
+
+def _write_proposal(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def _print_signatures(path: Path, proposal: Any) -> None:
+    members = [m.code for m in proposal.membership.members]
+    missing = [code for code in members if code not in proposal.signatures]
+    out.print(
+        f"{path}: membership v{proposal.membership.version}; signed by "
+        f"{', '.join(sorted(proposal.signatures)) or 'nobody'}; "
+        + (f"still to sign: {', '.join(missing)}" if missing else "complete: mra network install")
+    )
+
+
 def _latest_ts(store: SqliteStore) -> int:
     """Now, as the ledger knows it: the latest entry time held (never the wall clock)."""
     heads = [store.head(origin) for origin in store.origins()]

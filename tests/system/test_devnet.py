@@ -226,10 +226,20 @@ def test_cl_never_receives_a_brazilian_record(net: Net) -> None:
 
 def test_peer_endpoints_need_a_member_certificate(net: Net, tmp_path: Path) -> None:
     frontier = f"{net.url('BR')}/v1/peer/frontier"
-    # no client certificate
-    answer = httpx.get(frontier, verify=str(net.dir / "ca.crt"), timeout=10)
-    assert answer.status_code == 401
-    assert answer.headers["content-type"].startswith("application/problem+json")
+    peer_paths = [
+        ("GET", "/v1/peer/frontier"),
+        ("GET", "/v1/peer/log/BR?start=0&size=1"),
+        ("GET", "/v1/peer/deliveries?start=0"),
+        ("POST", "/v1/peer/push"),
+        ("GET", "/v1/peer/membership"),
+        ("GET", "/v1/peer/forks"),
+    ]
+    for method, path in peer_paths:  # no client certificate
+        answer = httpx.request(
+            method, net.url("BR") + path, verify=str(net.dir / "ca.crt"), timeout=10
+        )
+        assert answer.status_code == 401, path
+        assert answer.headers["content-type"].startswith("application/problem+json")
     # an API key is not a peer identity, and a peer certificate is not an API key
     key = (net.dir / "BR" / "admin.key").read_text().strip()
     headers = {"Authorization": f"Bearer {key}"}
@@ -237,6 +247,7 @@ def test_peer_endpoints_need_a_member_certificate(net: Net, tmp_path: Path) -> N
     with net.as_peer("UY") as client:
         assert client.get(f"{net.url('BR')}/v1/health").status_code == 401
         assert client.get(frontier).status_code == 200
+        assert client.get(f"{net.url('BR')}/v1/peer/membership").json()["document"]["version"] == 1
         # a member may push only its own log
         pushed = client.post(f"{net.url('BR')}/v1/peer/push", json={"origin": "AR"})
         assert pushed.status_code == 403

@@ -1,0 +1,299 @@
+"""Onboarding a member into a running network: a new membership version approved by all.
+
+Each step runs where the secret it needs lives, and only public files travel between parties:
+
+    new member   join      its node home (ledger, sealing and TLS keys) and join-request.json:
+                           code, name, endpoint, public keys and a TLS certificate request
+    CA holder    certify   the new member's TLS certificate, beside the CA's certificate
+    one member   propose   membership version n + 1 with the new member, signed by the proposer
+    each member  sign      its signature on the proposal; the new member's proves it holds its keys
+    any node     install   checks every signature and that the version follows the installed
+                           one, writes membership.json and registers the new member's ledger key
+
+A running node picks up an installed membership.json in its next gossip round, and adopts a newer
+complete version from any peer, so installing it on one node is enough for the whole network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nacl.public
+from cryptography import x509
+
+from network.bootstrap import cert_sha256, new_sealing_key, tls_hosts, write_secret
+from network.membership import Member, Membership, SignedMembership
+from network.pki import CertificateAuthority, certificate_request, member_of
+from network.wire import b64
+from node.errors import Conflict, InvalidInput, NotFound
+from node.home import NodeHome, load_signing_key
+from node.sqlite_store import SqliteStore
+
+__all__ = [
+    "JoinRequest",
+    "certify",
+    "install",
+    "installed",
+    "join",
+    "propose_member",
+    "sign",
+]
+
+REQUEST_FILE = "join-request.json"
+UNSET = "0" * 64  # a placeholder key, only to validate code, name and endpoint up front
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JoinRequest:
+    """What a new member sends: who it is, its public keys and its certificate request."""
+
+    code: str
+    name: str
+    endpoint: str
+    signing_key: str
+    sealing_key: str
+    csr: str
+
+    def member(self, cert_pem: bytes) -> Member:
+        return Member(
+            code=self.code,
+            name=self.name,
+            endpoint=self.endpoint,
+            signing_key=self.signing_key,
+            sealing_key=self.sealing_key,
+            tls_cert_sha256=cert_sha256(cert_pem),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps({k: getattr(self, k) for k in self.__slots__}, indent=2) + "\n"
+
+    @classmethod
+    def load(cls, path: Path) -> JoinRequest:
+        data = _read_json(path)
+        fields = set(cls.__slots__)
+        if not isinstance(data, dict) or set(data) != fields:
+            raise InvalidInput(f"a join request has exactly {sorted(fields)}", field=str(path))
+        request = cls(**{k: str(v) for k, v in data.items()})
+        _validate(
+            request.code, request.name, request.endpoint, request.signing_key, request.sealing_key
+        )
+        return request
+
+
+def join(home: NodeHome, code: str, name: str, endpoint: str) -> Path:
+    """Create the new member's home and its join request; returns the request's path.
+
+    Raises InvalidInput for a bad code, name or endpoint (nothing is created then), Conflict
+    when ``home`` already holds a node.
+    """
+    _validate(code, name, endpoint)
+    config = home.init(code, name)
+    sealing_key = new_sealing_key(home)
+    tls_key, csr = certificate_request(code, tls_hosts(endpoint))
+    write_secret(home.path / "tls.key", tls_key)
+    request = JoinRequest(
+        code=code,
+        name=name.strip(),
+        endpoint=endpoint,
+        signing_key=config.public_key.hex(),
+        sealing_key=sealing_key,
+        csr=csr.decode(),
+    )
+    path = home.path / REQUEST_FILE
+    path.write_text(request.to_json())
+    return path
+
+
+def certify(ca_dir: Path, request_path: Path, out: Path, *, now: datetime) -> Path:
+    """As the CA holder: issue the certificate that ``request_path`` asks for, writing
+    ``out/tls.crt`` and ``out/ca.crt``; returns the certificate's path."""
+    request = JoinRequest.load(request_path)
+    try:
+        ca = CertificateAuthority.load(
+            (ca_dir / "ca.key").read_bytes(), (ca_dir / "ca.crt").read_bytes()
+        )
+    except FileNotFoundError as exc:
+        raise InvalidInput(f"no network CA here: {exc.filename}", field="ca-dir") from None
+    cert = ca.certify(request.csr.encode(), request.code, tls_hosts(request.endpoint), now=now)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "tls.crt"
+    if target.exists():
+        raise Conflict(f"{target} exists; certify into another directory", field="out")
+    target.write_bytes(cert)
+    (out / "ca.crt").write_bytes(ca.cert_pem)
+    return target
+
+
+def installed(home: NodeHome) -> SignedMembership:
+    """The membership installed at ``home``. Raises NotFound when there is none."""
+    path = home.path / "membership.json"
+    if not path.exists():
+        raise NotFound(f"{home.path} has no membership installed", field="home")
+    return SignedMembership.from_json(path.read_text())
+
+
+def propose_member(home: NodeHome, request_path: Path, cert_path: Path) -> SignedMembership:
+    """As a member: the installed membership plus the new member, one version up, signed by
+    this member. Raises Conflict when the code is a member already."""
+    current = installed(home).membership
+    request = JoinRequest.load(request_path)
+    cert = _read_bytes(cert_path)
+    if current.member(request.code) is not None:
+        raise Conflict(f"{request.code} is a member already", field="code")
+    if member_of(cert, (home.path / "ca.crt").read_bytes()) != request.code:
+        raise InvalidInput(f"the certificate is not issued to {request.code}", field="cert")
+    csr = x509.load_pem_x509_csr(request.csr.encode())
+    if x509.load_pem_x509_certificate(cert).public_key() != csr.public_key():
+        raise InvalidInput("the certificate is not for the request's TLS key", field="cert")
+    proposed = Membership(
+        network=current.network,
+        version=current.version + 1,
+        members=(*current.members, request.member(cert)),
+    )
+    return sign(home, SignedMembership(membership=proposed))
+
+
+def sign(home: NodeHome, proposal: SignedMembership) -> SignedMembership:
+    """Add this member's signature. A member checks that the proposal follows its installed
+    version and keeps every member as it is; the new member checks that the entry under its
+    code holds its own keys and certificate."""
+    me = home.config().origin
+    proposed = proposal.membership
+    mine = proposed.member(me)
+    if mine is None:
+        raise InvalidInput(f"{me} is not a member in this proposal", field="members")
+    if (home.path / "membership.json").exists():
+        current = installed(home).membership
+        if proposed.network != current.network or proposed.version != current.version + 1:
+            raise InvalidInput(
+                f"not the version after v{current.version} of {current.network!r}",
+                field="version",
+            )
+        dropped = [m.code for m in current.members if proposed.member(m.code) != m]
+        if dropped:
+            raise InvalidInput(f"changes or removes {', '.join(dropped)}", field="members")
+    _check_own_entry(home, mine)
+    store = SqliteStore.open(home.db_path)
+    try:
+        rotations = own_rotations(store, me)
+    finally:
+        store.close()
+    return proposal.signed_by(me, load_signing_key(home.key_path), rotations)
+
+
+def install(home: NodeHome, store: SqliteStore, signed: SignedMembership) -> Membership:
+    """Check ``signed`` and make it this node's membership; returns it.
+
+    Raises IntegrityError when a member's signature is missing or wrong, InvalidInput when the
+    version does not follow the installed one.
+    """
+    proposed = signed.membership
+    missing = [m.code for m in proposed.members if m.code not in signed.signatures]
+    if missing:
+        raise InvalidInput(f"not signed yet by {', '.join(missing)}", field="signatures")
+    signed.verify(lambda code: [key for _, key in store.keys(code)])
+    path = home.path / "membership.json"
+    if path.exists():
+        current = installed(home).membership
+        if proposed.network != current.network:
+            raise InvalidInput(
+                f"a version of another network: {proposed.network!r}", field="network"
+            )
+        if proposed.version <= current.version:
+            raise InvalidInput(
+                f"v{proposed.version} does not follow the installed v{current.version}",
+                field="version",
+            )
+    else:
+        mine = proposed.member(home.config().origin)
+        if mine is None:
+            raise InvalidInput("this node is not a member in this version", field="members")
+        _check_own_entry(home, mine)
+    for member in proposed.members:
+        store.add_key(member.code, 0, member.public_key())
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(signed.to_json())
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return proposed
+
+
+def own_rotations(store: SqliteStore, origin: str) -> list[dict[str, str]]:
+    """``origin``'s key rotation entries, in the wire form a membership signature carries."""
+    wires = []
+    for since, _ in store.keys(origin)[1:]:
+        for entry in store.entries(origin, since - 1, since):
+            if entry.salt is None or entry.payload is None:
+                raise NotFound(
+                    f"{origin}#{entry.seq}: the rotation's key is not held", field="keys"
+                )
+            wires.append(
+                {
+                    "body": b64(entry.body),
+                    "signature": b64(entry.signature),
+                    "salt": b64(entry.salt),
+                    "payload": b64(entry.payload),
+                }
+            )
+    return wires
+
+
+def _validate(
+    code: str, name: str, endpoint: str, signing_key: str = UNSET, sealing_key: str = UNSET
+) -> None:
+    """Raise InvalidInput naming the field unless these make a member entry."""
+    Member(
+        code=code,
+        name=name,
+        endpoint=endpoint,
+        signing_key=signing_key,
+        sealing_key=sealing_key,
+        tls_cert_sha256=UNSET,
+    )
+
+
+def _check_own_entry(home: NodeHome, mine: Member) -> None:
+    """The entry under this node's code must name this node's keys and certificate."""
+    store = SqliteStore.open(home.db_path)
+    try:
+        first = store.public_key(mine.code, 0)
+    finally:
+        store.close()
+    sealing = (home.path / "sealing.key").read_text().strip()
+    sealing_public = bytes(nacl.public.PrivateKey(bytes.fromhex(sealing)).public_key).hex()
+    certificate = home.path / "tls.crt"
+    cert_hash = cert_sha256(certificate.read_bytes()) if certificate.exists() else None
+    problems = [
+        name
+        for name, ok in (
+            ("signing_key", first is not None and first.hex() == mine.signing_key),
+            ("sealing_key", sealing_public == mine.sealing_key),
+            ("tls_cert_sha256", cert_hash == mine.tls_cert_sha256),
+        )
+        if not ok
+    ]
+    if problems:
+        raise InvalidInput(
+            f"the entry for {mine.code} does not match this node's {', '.join(problems)}",
+            field="members",
+        )
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(_read_bytes(path))
+    except ValueError as exc:
+        raise InvalidInput(f"{path} is not JSON: {exc}", field=str(path)) from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", field=str(path)) from None
