@@ -17,6 +17,7 @@ Nothing here does I/O beyond the store; ``network.gossip`` moves the bytes.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import nacl.public
@@ -88,12 +89,15 @@ class Replicator:
         signing_key: SigningKey,
         sealing_key: nacl.public.PrivateKey,
         clock: Callable[[], int],
+        verifiers: Executor | None = None,
     ) -> None:
+        """``verifiers``: a pool that checks entry signatures (PyNaCl releases the GIL)."""
         self.store = store
         self.me = me
         self._key = signing_key
         self._sealing_key = sealing_key
         self._clock = clock
+        self._verifiers = verifiers
 
     def use_key(self, key: SigningKey) -> None:
         self._key = key
@@ -238,7 +242,13 @@ class Replicator:
                         payload=entry.payload,
                     )
                 )
-            accept(self.store, origin, items, checkpoint=(found.size, found.root, note))
+            accept(
+                self.store,
+                origin,
+                items,
+                checkpoint=(found.size, found.root, note),
+                executor=self._verifiers,
+            )
         size = self.size(origin)
         cosignature = self.cosign(origin, note) if size >= found.size else None
         return Received(stored=len(entries), size=size, cosignature=cosignature)

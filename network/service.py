@@ -24,6 +24,7 @@ import logging
 import os
 import random
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,15 @@ from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
 from node.tree import StoredTree
 
-__all__ = ["PAGE", "NetworkService", "PeerDenied", "load_membership"]
+__all__ = [
+    "PAGE",
+    "NetworkService",
+    "PeerDenied",
+    "entries_of",
+    "hashes_of",
+    "load_membership",
+    "log_page",
+]
 
 log = logging.getLogger("mra.network")
 
@@ -74,6 +83,35 @@ def load_membership(path: Path, store: SqliteStore) -> Membership:
     return signed.membership
 
 
+def log_page(store: SqliteStore, origin: str, start: int, size: int) -> dict[str, Any]:
+    """Entries of ``origin`` from ``start`` leading to its checkpoint at ``size``, or to the
+    checkpoint right after the first key rotation on the way: the receiver learns the new
+    key from that rotation before it checks anything the new key signed."""
+    if not 0 <= start < size:
+        raise InvalidInput(f"start must be in [0, {size})", field="start")
+    key_changes = [since for since, _ in store.keys(origin) if start < since <= size]
+    size = min(key_changes, default=size)
+    note = store.checkpoint_at(origin, size)
+    if note is None:
+        raise NotFound(f"no checkpoint of {origin} at size {size} is held here", field="size")
+    entries = list(store.entries(origin, start, min(size, start + PAGE)))
+    proof = StoredTree(store, origin).consistency_proof(start, size) if start else []
+    return {
+        "origin": origin,
+        "start": start,
+        "entries": [_wire(e, e.seq + 1 in key_changes) for e in entries],
+        "checkpoint": note.decode(),
+        "proof": [p.hex() for p in proof],
+    }
+
+
+def _wire(entry: StoredEntry, rotation: bool) -> dict[str, str]:
+    wire = {"body": b64(entry.body), "signature": b64(entry.signature)}
+    if rotation and entry.salt is not None and entry.payload is not None:
+        wire.update(salt=b64(entry.salt), payload=b64(entry.payload))  # public: a key
+    return wire
+
+
 @dataclass(slots=True)
 class PeerStatus:
     last_heard: int | None = None  # ms
@@ -82,7 +120,7 @@ class PeerStatus:
     last_error: str = ""
 
 
-def _entries(value: object) -> list[WireEntry]:
+def entries_of(value: object) -> list[WireEntry]:
     if not isinstance(value, list) or len(value) > PAGE:
         raise InvalidInput(f"a list of at most {PAGE} entries", field="entries")
     entries = []
@@ -112,7 +150,7 @@ def _sealed(value: object) -> list[tuple[int, bytes]]:
     return items
 
 
-def _hexes(value: object, field: str) -> list[bytes]:
+def hashes_of(value: object, field: str) -> list[bytes]:
     if not isinstance(value, list) or len(value) > 64:
         raise InvalidInput("a list of hashes", field=field)
     try:
@@ -142,7 +180,10 @@ class NetworkService:
         self.key = load_signing_key(home.key_path)
         sealing_hex = (home.path / "sealing.key").read_text().strip()
         self.sealing_key = nacl.public.PrivateKey(bytes.fromhex(sealing_hex))
-        self.replicator = Replicator(store, self.me, self.key, self.sealing_key, system_clock)
+        self._verifiers = ThreadPoolExecutor(2, thread_name_prefix="mra-verify")
+        self.replicator = Replicator(
+            store, self.me, self.key, self.sealing_key, system_clock, self._verifiers
+        )
         self.peers: dict[str, Member] = {}
         self.status: dict[str, PeerStatus] = {}
         self.reported: dict[str, dict[str, int]] = {}
@@ -269,32 +310,7 @@ class NetworkService:
         }
 
     def log_page(self, origin: str, start: int, size: int) -> dict[str, Any]:
-        """Entries of ``origin`` from ``start`` leading to its checkpoint at ``size``, or to the
-        checkpoint right after the first key rotation on the way: the receiver learns the new
-        key from that rotation before it checks anything the new key signed."""
-        if not 0 <= start < size:
-            raise InvalidInput(f"start must be in [0, {size})", field="start")
-        key_changes = [since for since, _ in self.store.keys(origin) if start < since <= size]
-        size = min(key_changes, default=size)
-        note = self.store.checkpoint_at(origin, size)
-        if note is None:
-            raise NotFound(f"no checkpoint of {origin} at size {size} is held here", field="size")
-        entries = list(self.store.entries(origin, start, min(size, start + PAGE)))
-        proof = StoredTree(self.store, origin).consistency_proof(start, size) if start else []
-        return {
-            "origin": origin,
-            "start": start,
-            "entries": [self._wire(e, e.seq + 1 in key_changes) for e in entries],
-            "checkpoint": note.decode(),
-            "proof": [p.hex() for p in proof],
-        }
-
-    @staticmethod
-    def _wire(entry: StoredEntry, rotation: bool) -> dict[str, str]:
-        wire = {"body": b64(entry.body), "signature": b64(entry.signature)}
-        if rotation and entry.salt is not None and entry.payload is not None:
-            wire.update(salt=b64(entry.salt), payload=b64(entry.payload))  # public: a key
-        return wire
+        return log_page(self.store, origin, start, size)
 
     def deliveries(self, partner: str, start: int, end: int | None = None) -> dict[str, Any]:
         member = self.membership.member(partner)
@@ -322,9 +338,9 @@ class NetworkService:
         received = self.replicator.receive_entries(
             peer,
             start,
-            _entries(body.get("entries")),
+            entries_of(body.get("entries")),
             note,
-            _hexes(body.get("proof"), "proof"),
+            hashes_of(body.get("proof"), "proof"),
             peer,
         )
         self._count(peer, received.stored, received.fork)
@@ -429,6 +445,7 @@ class NetworkService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
+        self._verifiers.shutdown(wait=False)
 
     def use_key(self, key: SigningKey) -> None:
         """This node rotated its signing key: sign views and cosignatures with ``key``."""
@@ -575,9 +592,9 @@ class NetworkService:
             received = self.replicator.receive_entries(
                 origin,
                 int(page["start"]),
-                _entries(page["entries"]),
+                entries_of(page["entries"]),
                 str(page["checkpoint"]).encode(),
-                _hexes(page["proof"], "proof"),
+                hashes_of(page["proof"], "proof"),
                 code,
             )
             self._count(origin, received.stored, received.fork)

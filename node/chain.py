@@ -14,11 +14,15 @@ Step 5 is the expensive one; bulk verifiers may run it separately and in paralle
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from node.crypto import Hash32, PublicKey
 from node.entries import EntryHeader, payload_matches, signing_message
 from node.errors import IntegrityError, InvalidInput
 
-__all__ = ["check_payload", "signature_valid", "verify_entry"]
+__all__ = ["SignatureJob", "check_payload", "signature_valid", "signatures_valid", "verify_entry"]
+
+SignatureJob = tuple[bytes, bytes, PublicKey]  # header bytes, signature, key in force
 
 
 def verify_entry(
@@ -68,6 +72,11 @@ def verify_entry(
 def signature_valid(body: bytes, signature: bytes, key: PublicKey) -> bool:
     """True when ``signature`` is ``key``'s signature of the entry header ``body``."""
     return key.verify(signing_message(body), signature)
+
+
+def signatures_valid(jobs: Sequence[SignatureJob]) -> list[bool]:
+    """``signature_valid`` for each job, in order (one unit of work for a thread pool)."""
+    return [signature_valid(body, signature, key) for body, signature, key in jobs]
 
 
 def check_payload(header: EntryHeader, salt: bytes, payload: bytes) -> None:

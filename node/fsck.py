@@ -34,7 +34,7 @@ from itertools import islice
 from typing import Any
 
 from node import merkle
-from node.chain import check_payload, signature_valid, verify_entry
+from node.chain import check_payload, signatures_valid, verify_entry
 from node.checkpoint import open_checkpoint
 from node.crypto import Hash32, PublicKey
 from node.entries import GENESIS_PREV, EntryHeader, EntryKind, entry_hash
@@ -339,9 +339,12 @@ def _start_signature_checks(
 ) -> SignatureChecks:
     jobs = [(s.body, s.signature, _key_at(keys, s.seq)) for s in sound]
     if executor is None or len(jobs) < 64:
-        return [_check_all(jobs)]
+        return [signatures_valid(jobs)]
     half = (len(jobs) + 1) // 2
-    return [executor.submit(_check_all, jobs[:half]), executor.submit(_check_all, jobs[half:])]
+    return [
+        executor.submit(signatures_valid, jobs[:half]),
+        executor.submit(signatures_valid, jobs[half:]),
+    ]
 
 
 def _bad_signature(sound: list[StoredEntry], checks: SignatureChecks) -> IntegrityError | None:
@@ -361,10 +364,6 @@ def _raise_first(*errors: IntegrityError | None) -> None:
     found = [e for e in errors if e is not None]
     if found:
         raise min(found, key=lambda e: e.seq if e.seq is not None else -1)
-
-
-def _check_all(jobs: list[tuple[bytes, bytes, PublicKey]]) -> list[bool]:
-    return [signature_valid(body, sig, key) for body, sig, key in jobs]
 
 
 def _expect_node(

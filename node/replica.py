@@ -11,9 +11,10 @@ checkpoints and cosigning around it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor
 
 from node.canonical import parse_json
-from node.chain import check_payload, verify_entry
+from node.chain import SignatureJob, check_payload, signatures_valid, verify_entry
 from node.crypto import PublicKey
 from node.entries import GENESIS_PREV, EntryKind, Payload, SignedEntry, entry_hash
 from node.errors import IntegrityError, InvalidInput, PeerMisbehaved
@@ -33,11 +34,13 @@ def accept(
     origin: str,
     incoming: Sequence[StoredEntry],
     checkpoint: tuple[int, bytes, bytes] | None = None,
+    executor: Executor | None = None,
 ) -> int:
     """Verify and store ``incoming`` (consecutive entries of ``origin``); returns how many.
 
     ``checkpoint`` is (size, root, signed note), already verified: when the entries end at its
-    size, their tree must have its root, and the note is stored with them.
+    size, their tree must have its root, and the note is stored with them. Signatures are
+    checked after everything else, in two halves on ``executor`` when one is given.
     Raises PeerMisbehaved naming the first entry that fails, and stores nothing then.
     """
     head = store.head(origin)
@@ -50,9 +53,11 @@ def accept(
     records: list[AeoRecord | None] = []
     nodes: list[TreeNode] = []
     rotations: list[tuple[int, PublicKey]] = []
+    signatures: list[SignatureJob] = []
+    key = store.public_key(origin, size)  # in force from ``size`` on, until a rotation here
     try:
         for offset, item in enumerate(incoming):
-            key = rotations[-1][1] if rotations else store.public_key(origin, size + offset)
+            key = rotations[-1][1] if rotations else key
             if key is None:
                 raise IntegrityError("missing-key", f"no key known for {origin}")
             header = verify_entry(
@@ -62,8 +67,9 @@ def accept(
                 seq=size + offset,
                 prev=prev,
                 min_ts=min_ts,
-                key=key,
+                key=None,
             )
+            signatures.append((item.body, item.signature, key))
             payload = None
             record = None
             if item.salt is not None and item.payload is not None:
@@ -94,6 +100,7 @@ def accept(
             records.append(record)
             nodes.extend(grow(tree, [entry]))
             prev, min_ts = entry_hash(item.body), header.ts
+        _check_signatures(signatures, origin, size, executor)
     except (IntegrityError, InvalidInput) as exc:
         raise PeerMisbehaved(f"refused {origin} entries: {exc}") from exc
     note, note_size = None, 0
@@ -116,3 +123,23 @@ def accept(
         )
     )
     return len(entries)
+
+
+def _check_signatures(
+    jobs: list[SignatureJob], origin: str, start: int, executor: Executor | None
+) -> None:
+    """Raise ``bad-signature`` for the first job (entry ``start`` + index) that fails."""
+    if executor is None or len(jobs) < 64:
+        results = signatures_valid(jobs)
+    else:
+        half = (len(jobs) + 1) // 2
+        parts = [
+            executor.submit(signatures_valid, jobs[:half]),
+            executor.submit(signatures_valid, jobs[half:]),
+        ]
+        results = [ok for part in parts for ok in part.result()]
+    for offset, ok in enumerate(results):
+        if not ok:
+            raise IntegrityError(
+                "bad-signature", "signature does not verify", origin=origin, seq=start + offset
+            )
