@@ -30,6 +30,7 @@ __all__ = [
     "Member",
     "Membership",
     "SignedMembership",
+    "key_history",
     "rotation_chain",
     "sign_membership",
     "verify_membership",
@@ -142,31 +143,38 @@ def verify_membership(
 
 
 def rotation_chain(member: Member, rotations: Iterable[Mapping[str, Any]]) -> list[PublicKey]:
-    """The member's keys from the first to the current one, following its rotation entries
-    (wire form: base64 body, signature, salt, payload), each signed by the key before it.
+    """The member's keys from the first to the current one (see ``key_history``)."""
+    return [key for _, key in key_history(member, rotations)]
+
+
+def key_history(
+    member: Member, rotations: Iterable[Mapping[str, Any]]
+) -> list[tuple[int, PublicKey]]:
+    """(seq from which it signs, key) for each of the member's keys, following its rotation
+    entries (wire form: base64 body, signature, salt, payload), each signed by the key before.
 
     Raises IntegrityError for a rotation that the key before it did not sign.
     """
-    keys = [member.public_key()]
+    keys = [(0, member.public_key())]
     for i, wire in enumerate(rotations):
         name = f"rotations.{member.code}[{i}]"
         entry = SignedEntry.parse(
             unb64(wire.get("body"), f"{name}.body"),
             unb64(wire.get("signature"), f"{name}.signature"),
         )
-        if entry.header.origin != member.code:
-            raise InvalidInput(
-                f"a rotation of {entry.header.origin}, not {member.code}", field=name
-            )
-        if not keys[-1].verify(signing_message(entry.body), entry.signature):
+        seq = entry.header.seq
+        if entry.header.origin != member.code or seq < keys[-1][0]:
+            raise InvalidInput(f"not a later rotation of {member.code}", field=name)
+        if not keys[-1][1].verify(signing_message(entry.body), entry.signature):
             raise IntegrityError(
                 "bad-signature",
-                f"{member.code}'s rotation at seq {entry.header.seq} is not signed by its key",
+                f"{member.code}'s rotation at seq {seq} is not signed by its key",
                 origin=member.code,
-                seq=entry.header.seq,
+                seq=seq,
             )
         salt = unb64(wire.get("salt"), f"{name}.salt")
-        keys.append(rotated_key(entry.header, salt, unb64(wire.get("payload"), f"{name}.payload")))
+        payload = unb64(wire.get("payload"), f"{name}.payload")
+        keys.append((seq + 1, rotated_key(entry.header, salt, payload)))
     return keys
 
 

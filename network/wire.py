@@ -18,6 +18,10 @@ def unb64(value: object, field: str) -> bytes:
     if not isinstance(value, str):
         raise InvalidInput("base64 text", field=field)
     try:
-        return base64.b64decode(value, validate=True)
+        data = base64.b64decode(value, validate=True)
     except ValueError as exc:
         raise InvalidInput("base64 text", field=field) from exc
+    if base64.b64encode(data).decode("ascii") != value:
+        # RFC 4648 §3.5: pad bits must be zero, so that one value has one encoding.
+        raise InvalidInput("canonical base64 (zero pad bits)", field=field)
+    return data

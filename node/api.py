@@ -218,22 +218,33 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         return out
 
     @app.get("/v1/aeo/{aeo_id}")
-    async def read_record(aeo_id: str, _: Role = viewer) -> dict[str, Any]:
-        """An own record in full, or the view of a partner's record this node received."""
+    async def read_record(aeo_id: str, evidence: bool = False, _: Role = viewer) -> dict[str, Any]:
+        """An own record in full, or the view of a partner's record this node received; with
+        ``evidence=true``, a bundle that proves it offline (docs/evidence.md)."""
         wanted = aeo_id.upper()
         found = store.current_record(wanted)
+        answer: dict[str, Any]
+        view: tuple[str, bytes, bytes] | None = None
         if found is not None and found[1].issuer == config.origin:
-            return {"origin": config.origin, "seq": found[0], "record": found[1].to_dict()}
-        view = store.view_of(wanted)
-        if view is None:
-            raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
-        origin, seq, names, body = view
-        return {
-            "origin": origin,
-            "seq": seq,
-            "agreements": names.split(",") if names else [],
-            "view": parse_json(body),
-        }
+            origin, seq = config.origin, found[0]
+            answer = {"origin": origin, "seq": seq, "record": found[1].to_dict()}
+        else:
+            held = store.view_of(wanted)
+            if held is None:
+                raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
+            origin, seq, names, body, signature = held
+            view = (config.origin, body, signature)
+            answer = {
+                "origin": origin,
+                "seq": seq,
+                "agreements": names.split(",") if names else [],
+                "view": parse_json(body),
+            }
+        if evidence:
+            from network.evidence import build_bundle
+
+            answer["evidence"] = build_bundle(store, origin, seq, view)
+        return answer
 
     @app.post("/v1/aeo")
     async def publish(request: Request, _: Role = publisher) -> dict[str, Any]:

@@ -58,6 +58,8 @@ node_app = typer.Typer(help="Run this node's service.", no_args_is_help=True)
 app.add_typer(node_app, name="node")
 network_app = typer.Typer(help="Create and inspect the network of nodes.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
+evidence_app = typer.Typer(help="Check evidence bundles offline.", no_args_is_help=True)
+app.add_typer(evidence_app, name="evidence")
 devnet_app = typer.Typer(
     help="A local 5-node network (BR, UY, AR, PY, CL) on 127.0.0.1.", no_args_is_help=True
 )
@@ -593,6 +595,37 @@ def _print_signatures(path: Path, proposal: Any) -> None:
         f"{path}: membership v{proposal.membership.version}; signed by "
         f"{', '.join(sorted(proposal.signatures)) or 'nobody'}; "
         + (f"still to sign: {', '.join(missing)}" if missing else "complete: mra network install")
+    )
+
+
+@evidence_app.command("verify")
+def evidence_verify(
+    file: Annotated[Path, typer.Argument(help="A bundle, or an API answer that holds one.")],
+    membership: Annotated[
+        Path, typer.Option(help="The network's membership.json (the members' public keys).")
+    ] = Path("membership.json"),
+) -> None:
+    """Check an evidence bundle with only the network's public keys; exits 1 if it fails."""
+    from network.evidence import verify_bundle
+    from network.membership import SignedMembership
+
+    with _reported():
+        signed = SignedMembership.from_json(_read_text(membership))
+        signed.verify()
+        document = parse_json(_read_text(file).encode())
+        bundle = document.get("evidence", document) if isinstance(document, dict) else None
+        if not isinstance(bundle, dict):
+            raise InvalidInput("not an evidence bundle", field="file")
+        try:
+            verified = verify_bundle(bundle, signed.membership)
+        except IntegrityError as exc:
+            err.print(f"[bold red]INVALID[/] {exc}")
+            raise typer.Exit(1) from None
+    what = f"the view for {verified.recipient}" if verified.recipient else "the full record"
+    out.print(
+        f"[green]VALID[/] {verified.origin}#{verified.seq}: {what} of "
+        f"{verified.document.get('aeo_id', '?')}, in {verified.origin}'s log at checkpoint "
+        f"{verified.checkpoint_size}; cosigned by {', '.join(verified.cosigners) or 'nobody'}"
     )
 
 

@@ -498,14 +498,15 @@ class SqliteStore:
             )
         return cursor.rowcount
 
-    def view_of(self, aeo_id: str) -> tuple[str, int, str, bytes] | None:
-        """The latest view held of a partner's record: (origin, seq, agreements, body)."""
+    def view_of(self, aeo_id: str) -> tuple[str, int, str, bytes, bytes] | None:
+        """The latest view held of a partner's record: (origin, seq, agreements, body, the
+        origin's signature)."""
         row = self._conn.execute(
-            "SELECT origin, seq, agreements, body FROM views WHERE aeo_id = ?"
+            "SELECT origin, seq, agreements, body, signature FROM views WHERE aeo_id = ?"
             " ORDER BY seq DESC LIMIT 1",
             (aeo_id,),
         ).fetchone()
-        return (row[0], row[1], row[2], bytes(row[3])) if row else None
+        return (row[0], row[1], row[2], bytes(row[3]), bytes(row[4])) if row else None
 
     def add_fork(self, origin: str, evidence: bytes, reported_by: str, ts: int) -> bool:
         """Keep fork evidence against ``origin`` (freezing it); False when already held."""

@@ -25,9 +25,12 @@ import httpx
 import pytest
 
 from network.devnet import Devnet
+from network.evidence import verify_bundle
+from network.membership import SignedMembership
 from node.checkpoint import Checkpoint, SignedNote, sign_checkpoint
 from node.crypto import SigningKey
 from node.entries import signing_message
+from node.errors import MraError
 from node.home import load_signing_key
 from node.ledger import log_name
 from node.sample import sample_dicts
@@ -419,3 +422,40 @@ def test_an_origin_that_signs_two_checkpoints_of_one_size_is_caught_everywhere(n
         page["checkpoint"],
         lie.decode(),
     }
+
+
+def test_an_evidence_bundle_verifies_offline_and_any_changed_byte_is_refused(
+    net: Net, tmp_path: Path
+) -> None:
+    record = new_record("BR", 900777)
+    publish(net, "BR", record)
+    path = f"/v1/aeo/{record['aeo_id']}?evidence=true"
+
+    def answer_at(code: str) -> dict[str, Any] | None:
+        with net.api(code) as client:
+            answer = client.get(path)
+        return answer.json() if answer.status_code == 200 else None
+
+    at_uy = wait_for(lambda: answer_at("UY"), 5, "UY's answer with evidence")
+    membership = ("--membership", str(net.dir / "membership.json"))
+    for code, answer in (("UY", at_uy), ("BR", answer_at("BR"))):
+        assert answer is not None
+        saved = tmp_path / f"{code}.json"
+        saved.write_text(json.dumps(answer))
+        verified = mra("evidence", "verify", str(saved), *membership)
+        assert f"VALID BR#{answer['seq']}" in verified
+        assert ("the view for UY" if code == "UY" else "the full record") in verified
+    # CL is in no agreement with BR: its answer is the one for an unknown id.
+    with net.api("CL") as client:
+        refused = client.get(path)
+        unknown = client.get("/v1/aeo/BR999999999?evidence=true")
+    assert refused.status_code == unknown.status_code == 404
+    assert refused.json()["title"] == unknown.json()["title"]
+
+    members = SignedMembership.from_json((net.dir / "membership.json").read_text()).membership
+    raw = json.dumps(at_uy["evidence"]).encode()
+    verify_bundle(json.loads(raw), members)
+    for i in range(len(raw)):
+        changed = raw[:i] + bytes([raw[i] ^ 0x01]) + raw[i + 1 :]
+        with pytest.raises((MraError, ValueError)):
+            verify_bundle(json.loads(changed), members)
