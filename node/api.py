@@ -37,6 +37,7 @@ from node.errors import (
 )
 from node.home import NodeHome
 from node.ledger import Ledger, system_clock
+from node.queries import Answer, Queries
 from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
 from node.tree import StoredTree
@@ -217,34 +218,49 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             )
         return out
 
+    queries = Queries(store, config.origin)
+
+    def answered(answer: Answer, evidence: bool) -> dict[str, Any]:
+        shown = answer.to_dict()
+        if evidence:
+            from network.evidence import build_bundle
+
+            view = None if answer.view is None else (config.origin, *answer.view)
+            shown["evidence"] = build_bundle(store, answer.origin, answer.seq, view)
+        return shown
+
     @app.get("/v1/aeo/{aeo_id}")
     async def read_record(aeo_id: str, evidence: bool = False, _: Role = viewer) -> dict[str, Any]:
         """An own record in full, or the view of a partner's record this node received; with
         ``evidence=true``, a bundle that proves it offline (docs/evidence.md)."""
-        wanted = aeo_id.upper()
-        found = store.current_record(wanted)
-        answer: dict[str, Any]
-        view: tuple[str, bytes, bytes] | None = None
-        if found is not None and found[1].issuer == config.origin:
-            origin, seq = config.origin, found[0]
-            answer = {"origin": origin, "seq": seq, "record": found[1].to_dict()}
-        else:
-            held = store.view_of(wanted)
-            if held is None:
-                raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
-            origin, seq, names, body, signature = held
-            view = (config.origin, body, signature)
-            answer = {
-                "origin": origin,
-                "seq": seq,
-                "agreements": names.split(",") if names else [],
-                "view": parse_json(body),
-            }
-        if evidence:
-            from network.evidence import build_bundle
+        answer = queries.one(aeo_id)
+        if answer is None:
+            raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
+        return answered(answer, evidence)
 
-            answer["evidence"] = build_bundle(store, origin, seq, view)
-        return answer
+    @app.get("/v1/aeo")
+    async def find_by_identifier(
+        scheme: str, value: str, evidence: bool = False, _: Role = viewer
+    ) -> dict[str, Any]:
+        """Every record held of the trader with this identifier (e.g. scheme=EORI)."""
+        found = queries.by_identifier(scheme, value)
+        return {"results": [answered(a, evidence) for a in found]}
+
+    @app.post("/v1/aeo/query")
+    async def query_batch(request: Request, _: Role = viewer) -> dict[str, Any]:
+        """``{"ids": [...], "evidence": false}``, up to 10,000 ids: the answers found, and the
+        ids answered as unknown."""
+        body = parse_json(await request.body())
+        if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
+            raise InvalidInput("a JSON object with a list of AEO ids", field="ids")
+        evidence = body.get("evidence", False)
+        if not isinstance(evidence, bool):
+            raise InvalidInput("true or false", field="evidence")
+        found, unknown = queries.many(body["ids"])
+        return {
+            "found": {aeo_id: answered(a, evidence) for aeo_id, a in found.items()},
+            "unknown": unknown,
+        }
 
     @app.post("/v1/aeo")
     async def publish(request: Request, _: Role = publisher) -> dict[str, Any]:

@@ -433,6 +433,17 @@ class SqliteStore:
         ).fetchall()
         return [r[0] for r in rows]
 
+    def views_by_identifier(self, scheme: str, value: str) -> list[str]:
+        """AEO ids of partners' records whose views held here show this identifier."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT v.aeo_id FROM views v,"
+            " json_each(CAST(v.body AS TEXT), '$.identifiers') i"
+            " WHERE json_extract(i.value, '$.scheme') = ? AND json_extract(i.value, '$.value') = ?"
+            " ORDER BY v.aeo_id",
+            (scheme, value),
+        ).fetchall()
+        return [r[0] for r in rows]
+
     # -- replication ---------------------------------------------------------------------------
 
     def entry(self, origin: str, seq: int) -> StoredEntry | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,10 +30,13 @@ def client(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
         yield test_client, keys
 
 
-RECORD = next(sample_dicts("BR", 1))
+RECORD: dict[str, Any] = next(sample_dicts("BR", 1))
 ENDPOINTS = [
     ("GET", "/v1/health", None, "viewer"),
     ("GET", "/v1/aeo/BR000000001", None, "viewer"),
+    ("GET", "/v1/aeo/BR000000001?evidence=true", None, "viewer"),
+    ("GET", f"/v1/aeo?scheme=EORI&value={RECORD['identifiers'][0]['value']}", None, "viewer"),
+    ("POST", "/v1/aeo/query", {"ids": ["BR000000001", "BR9"]}, "viewer"),
     ("GET", "/v1/agreements", None, "viewer"),
     ("POST", "/v1/aeo", RECORD, "publisher"),
     (
@@ -109,3 +113,40 @@ def test_nothing_answers_without_a_key(
     response = http.get(path)
     assert response.status_code in (401, 404)
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_status_queries_single_by_identifier_and_batch(
+    client: tuple[TestClient, dict[str, str]],
+) -> None:
+    http, keys = client
+    auth = {"Authorization": f"Bearer {keys['viewer']}"}
+    records = list(sample_dicts("BR", 5))
+    publisher = {"Authorization": f"Bearer {keys['publisher']}"}
+    assert http.post("/v1/aeo", json={"records": records}, headers=publisher).status_code == 200
+    ident = records[2]["identifiers"][0]
+    found = http.get(
+        "/v1/aeo", params={"scheme": ident["scheme"], "value": ident["value"]}, headers=auth
+    ).json()["results"]
+    assert [r["record"]["aeo_id"] for r in found] == [records[2]["aeo_id"]]
+    none = http.get("/v1/aeo", params={"scheme": "EORI", "value": "XX1"}, headers=auth)
+    assert none.status_code == 200 and none.json()["results"] == []
+
+    ids = [r["aeo_id"] for r in records] + ["BR999999999", "br000000001"]
+    batch = http.post("/v1/aeo/query", json={"ids": ids}, headers=auth).json()
+    assert sorted(batch["found"]) == sorted(r["aeo_id"] for r in records)
+    assert batch["unknown"] == ["BR999999999"]  # a repeated id (any case) is answered once
+    with_evidence = http.post(
+        "/v1/aeo/query", json={"ids": ids[:2], "evidence": True}, headers=auth
+    ).json()
+    assert all(
+        a["evidence"]["format"] == "mra-evidence/v1" for a in with_evidence["found"].values()
+    )
+
+    over = http.post("/v1/aeo/query", json={"ids": ["BR1"] * 10_001}, headers=auth)
+    assert over.status_code == 422 and over.json()["field"] == "ids"
+    assert "at most 10,000 ids" in over.json()["detail"]
+    malformed = http.post("/v1/aeo/query", json={"ids": ["BR1", "not an id"]}, headers=auth)
+    assert malformed.status_code == 422 and malformed.json()["field"] == "ids[1]"
+    bad_scheme = http.get("/v1/aeo", params={"scheme": "?", "value": "1"}, headers=auth)
+    assert bad_scheme.status_code == 422 and bad_scheme.json()["field"] == "scheme"
+    assert http.get("/v1/aeo/not-an-id", headers=auth).status_code == 422

@@ -1,0 +1,105 @@
+"""Status queries at a node: its own records in full, and the views of partners' records that
+it received under the agreements in force. A record this node holds no view of is answered
+exactly like an unknown one, so nothing leaks about what others hold."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from node.canonical import parse_json
+from node.errors import InvalidInput
+from node.records import AEO_ID
+from node.sqlite_store import SqliteStore
+
+__all__ = ["MAX_BATCH", "Answer", "Queries"]
+
+MAX_BATCH = 10_000
+SCHEME = re.compile(r"[A-Z0-9_-]{2,16}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """One AEO id answered: where it is in its origin's log, and what this node may show."""
+
+    aeo_id: str
+    origin: str
+    seq: int
+    document: dict[str, Any]
+    agreements: tuple[str, ...] = ()  # empty: this node's own record, in full
+    view: tuple[bytes, bytes] | None = None  # (view bytes, origin's signature) for a partner's
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.view is None:
+            return {"origin": self.origin, "seq": self.seq, "record": self.document}
+        return {
+            "origin": self.origin,
+            "seq": self.seq,
+            "agreements": list(self.agreements),
+            "view": self.document,
+        }
+
+
+class Queries:
+    def __init__(self, store: SqliteStore, me: str) -> None:
+        self._store = store
+        self._me = me
+
+    def one(self, aeo_id: str) -> Answer | None:
+        wanted = check_id(aeo_id, "aeo_id")
+        found = self._store.current_record(wanted)
+        if found is not None and found[1].issuer == self._me:
+            return Answer(aeo_id=wanted, origin=self._me, seq=found[0], document=found[1].to_dict())
+        held = self._store.view_of(wanted)
+        if held is None:
+            return None
+        origin, seq, names, body, signature = held
+        return Answer(
+            aeo_id=wanted,
+            origin=origin,
+            seq=seq,
+            document=parse_json(body),
+            agreements=tuple(names.split(",")) if names else (),
+            view=(body, signature),
+        )
+
+    def many(self, aeo_ids: Sequence[object]) -> tuple[dict[str, Answer], list[str]]:
+        """Answers for up to MAX_BATCH ids, and the ids not held. Raises InvalidInput naming
+        ``ids[i]`` for a malformed id, or ``ids`` for a batch over the limit."""
+        if len(aeo_ids) > MAX_BATCH:
+            raise InvalidInput(
+                f"at most {MAX_BATCH:,} ids per request (got {len(aeo_ids):,})", field="ids"
+            )
+        wanted = [check_id(value, f"ids[{i}]") for i, value in enumerate(aeo_ids)]
+        found: dict[str, Answer] = {}
+        unknown: list[str] = []
+        for aeo_id in dict.fromkeys(wanted):
+            answer = self.one(aeo_id)
+            if answer is None:
+                unknown.append(aeo_id)
+            else:
+                found[aeo_id] = answer
+        return found, unknown
+
+    def by_identifier(self, scheme: str, value: str) -> list[Answer]:
+        """Every record held of the trader with this identifier (own records, and partners'
+        views that show identifiers)."""
+        scheme = scheme.strip().upper()
+        if not SCHEME.fullmatch(scheme):
+            raise InvalidInput("an identifier scheme such as EORI or TIN", field="scheme")
+        if not value.strip() or len(value) > 64:
+            raise InvalidInput("1 to 64 characters", field="value")
+        ids = [
+            *self._store.find_by_identifier(scheme, value.strip()),
+            *self._store.views_by_identifier(scheme, value.strip()),
+        ]
+        answers = (self.one(aeo_id) for aeo_id in dict.fromkeys(ids))
+        return [a for a in answers if a is not None]
+
+
+def check_id(value: object, field: str) -> str:
+    if not isinstance(value, str) or not AEO_ID.fullmatch(value.strip().upper()):
+        raise InvalidInput("an AEO id: country code and up to 15 letters or digits", field=field)
+    return value.strip().upper()
