@@ -34,6 +34,7 @@ import nacl.public
 from fastapi import Depends, FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from network.evidence import build_bundle
 from network.forks import Fork
 from network.membership import Member, Membership, SignedMembership
 from network.onboarding import install
@@ -47,6 +48,7 @@ from node.crypto import SigningKey
 from node.errors import InvalidInput, MraError, NotFound, PeerMisbehaved, PeerUnavailable
 from node.home import NodeHome, load_signing_key
 from node.ledger import system_clock
+from node.queries import MAX_BATCH, check_id
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
 from node.tree import StoredTree
@@ -328,6 +330,34 @@ class NetworkService:
             "items": [{"seq": seq, "sealed": b64(blob)} for seq, blob in sealed],
         }
 
+    def query(self, partner: str, aeo_ids: list[object], *, evidence: bool) -> dict[str, Any]:
+        """This node's own records asked for by ``partner``, directly: each as the view the
+        agreements in force grant it now, signed for it; anything else is answered unknown."""
+        if len(aeo_ids) > MAX_BATCH:
+            raise InvalidInput(f"at most {MAX_BATCH:,} ids per request", field="ids")
+        sharing = Sharing(self.store, self.me, self.key, system_clock())
+        found: dict[str, Any] = {}
+        unknown: list[str] = []
+        for aeo_id in dict.fromkeys(check_id(v, f"ids[{i}]") for i, v in enumerate(aeo_ids)):
+            current = self.store.current_record(aeo_id)
+            entry = self.store.entry(self.me, current[0]) if current else None
+            delivery = sharing.delivery(entry, partner) if entry else None
+            if entry is None or delivery is None or delivery.view is None:
+                unknown.append(aeo_id)
+                continue
+            assert delivery.signature is not None
+            answer = {
+                "origin": self.me,
+                "seq": entry.seq,
+                "agreements": list(delivery.agreements),
+                "view": parse_json(delivery.view),
+            }
+            if evidence:
+                signed = (partner, delivery.view, delivery.signature)
+                answer["evidence"] = build_bundle(self.store, self.me, entry.seq, signed)
+            found[aeo_id] = answer
+        return {"found": found, "unknown": unknown}
+
     def receive_push(self, peer: str, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("origin") != peer:
             raise PeerDenied(403, f"{peer} may push its own log only")
@@ -388,6 +418,13 @@ class NetworkService:
                 log.warning("refused a push from %s: %s", who, exc)
                 raise
             return result
+
+        @app.post("/v1/peer/query", tags=["peer"])
+        async def query(request: Request, who: str = member) -> dict[str, Any]:
+            body = parse_json(await request.body())
+            if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
+                raise InvalidInput("a JSON object with a list of AEO ids", field="ids")
+            return self.query(who, body["ids"], evidence=body.get("evidence") is True)
 
         @app.get("/v1/peer/membership", tags=["peer"])
         async def membership(who: str = member) -> Any:

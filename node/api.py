@@ -37,7 +37,7 @@ from node.errors import (
 )
 from node.home import NodeHome
 from node.ledger import Ledger, system_clock
-from node.queries import Answer, Queries
+from node.queries import Answer, Queries, as_of_ms
 from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
 from node.tree import StoredTree
@@ -230,10 +230,13 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         return shown
 
     @app.get("/v1/aeo/{aeo_id}")
-    async def read_record(aeo_id: str, evidence: bool = False, _: Role = viewer) -> dict[str, Any]:
-        """An own record in full, or the view of a partner's record this node received; with
-        ``evidence=true``, a bundle that proves it offline (docs/evidence.md)."""
-        answer = queries.one(aeo_id)
+    async def read_record(
+        aeo_id: str, evidence: bool = False, as_of: str | None = None, _: Role = viewer
+    ) -> dict[str, Any]:
+        """An own record in full, or the view of a partner's record this node received; as it
+        stood at ``as_of`` (ISO 8601); with ``evidence=true``, a bundle that proves it offline
+        (docs/evidence.md)."""
+        answer = queries.one(aeo_id, None if as_of is None else as_of_ms(as_of))
         if answer is None:
             raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
         return answered(answer, evidence)
@@ -248,15 +251,16 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
 
     @app.post("/v1/aeo/query")
     async def query_batch(request: Request, _: Role = viewer) -> dict[str, Any]:
-        """``{"ids": [...], "evidence": false}``, up to 10,000 ids: the answers found, and the
-        ids answered as unknown."""
+        """``{"ids": [...], "evidence": false, "as_of": null}``, up to 10,000 ids: the answers
+        found, and the ids answered as unknown."""
         body = parse_json(await request.body())
         if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
             raise InvalidInput("a JSON object with a list of AEO ids", field="ids")
         evidence = body.get("evidence", False)
         if not isinstance(evidence, bool):
             raise InvalidInput("true or false", field="evidence")
-        found, unknown = queries.many(body["ids"])
+        as_of = body.get("as_of")
+        found, unknown = queries.many(body["ids"], None if as_of is None else as_of_ms(as_of))
         return {
             "found": {aeo_id: answered(a, evidence) for aeo_id, a in found.items()},
             "unknown": unknown,

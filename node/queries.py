@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from node.canonical import parse_json
@@ -14,7 +15,7 @@ from node.errors import InvalidInput
 from node.records import AEO_ID
 from node.sqlite_store import SqliteStore
 
-__all__ = ["MAX_BATCH", "Answer", "Queries"]
+__all__ = ["MAX_BATCH", "Answer", "Queries", "as_of_ms", "check_id"]
 
 MAX_BATCH = 10_000
 SCHEME = re.compile(r"[A-Z0-9_-]{2,16}")
@@ -47,8 +48,12 @@ class Queries:
         self._store = store
         self._me = me
 
-    def one(self, aeo_id: str) -> Answer | None:
+    def one(self, aeo_id: str, as_of: int | None = None) -> Answer | None:
+        """The record or view held of ``aeo_id``: the latest, or the version in force at
+        ``as_of`` (ms since the epoch: the latest entered at or before it)."""
         wanted = check_id(aeo_id, "aeo_id")
+        if as_of is not None:
+            return self._version_at(wanted, as_of)
         found = self._store.current_record(wanted)
         if found is not None and found[1].issuer == self._me:
             return Answer(aeo_id=wanted, origin=self._me, seq=found[0], document=found[1].to_dict())
@@ -65,7 +70,32 @@ class Queries:
             view=(body, signature),
         )
 
-    def many(self, aeo_ids: Sequence[object]) -> tuple[dict[str, Answer], list[str]]:
+    def _version_at(self, aeo_id: str, as_of: int) -> Answer | None:
+        found = self._store.version_at(aeo_id, as_of)
+        if found is None:
+            return None
+        origin, seq = found
+        if origin == self._me:
+            entry = self._store.entry(origin, seq)
+            if entry is None or entry.payload is None:
+                return None
+            return Answer(aeo_id=aeo_id, origin=origin, seq=seq, document=parse_json(entry.payload))
+        held = self._store.view_at(origin, seq)
+        if held is None:
+            return None
+        names, body, signature = held
+        return Answer(
+            aeo_id=aeo_id,
+            origin=origin,
+            seq=seq,
+            document=parse_json(body),
+            agreements=tuple(names.split(",")) if names else (),
+            view=(body, signature),
+        )
+
+    def many(
+        self, aeo_ids: Sequence[object], as_of: int | None = None
+    ) -> tuple[dict[str, Answer], list[str]]:
         """Answers for up to MAX_BATCH ids, and the ids not held. Raises InvalidInput naming
         ``ids[i]`` for a malformed id, or ``ids`` for a batch over the limit."""
         if len(aeo_ids) > MAX_BATCH:
@@ -76,7 +106,7 @@ class Queries:
         found: dict[str, Answer] = {}
         unknown: list[str] = []
         for aeo_id in dict.fromkeys(wanted):
-            answer = self.one(aeo_id)
+            answer = self.one(aeo_id, as_of)
             if answer is None:
                 unknown.append(aeo_id)
             else:
@@ -97,6 +127,23 @@ class Queries:
         ]
         answers = (self.one(aeo_id) for aeo_id in dict.fromkeys(ids))
         return [a for a in answers if a is not None]
+
+
+def as_of_ms(value: object) -> int:
+    """An ISO 8601 date or date-time (UTC unless it says otherwise) as ms since the epoch;
+    a date means its end. Raises InvalidInput naming ``as_of``."""
+    if not isinstance(value, str):
+        raise InvalidInput("an ISO 8601 date or date-time", field="as_of")
+    try:
+        if len(value) == 10:
+            moment = datetime.combine(date.fromisoformat(value), time.max, UTC)
+        else:
+            moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput("an ISO 8601 date or date-time", field="as_of") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def check_id(value: object, field: str) -> str:

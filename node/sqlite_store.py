@@ -96,9 +96,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE delivery_cursors (origin TEXT PRIMARY KEY, next_seq INTEGER NOT NULL)"
         " WITHOUT ROWID",
     ),
+    # version 5: every version of each own AEO record with its entry time (derived), for
+    # queries as of a point in time
+    (
+        "CREATE TABLE aeo_versions (aeo_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+        " ts INTEGER NOT NULL, PRIMARY KEY (aeo_id, seq)) WITHOUT ROWID",
+        "INSERT INTO aeo_versions (aeo_id, seq, ts) SELECT c.aeo_id, e.seq,"
+        " json_extract(CAST(e.body AS TEXT), '$.ts') FROM entries e"
+        " JOIN payloads p ON p.origin = e.origin AND p.seq = e.seq"
+        " JOIN aeo_current c ON c.origin = e.origin"
+        " AND c.aeo_id = json_extract(CAST(p.body AS TEXT), '$.aeo_id')",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-DERIVED_TABLES = ("aeo_current", "trader_ids", "agreement_entries")
+DERIVED_TABLES = ("aeo_current", "aeo_versions", "trader_ids", "agreement_entries")
 
 
 class SqliteStore:
@@ -241,6 +252,10 @@ class SqliteStore:
                 )
                 for h, r in versions
             ],
+        )
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO aeo_versions (aeo_id, seq, ts) VALUES (?, ?, ?)",
+            [(r.aeo_id, h.seq, h.ts) for h, r in versions],
         )
         self._conn.executemany(
             "DELETE FROM trader_ids WHERE aeo_id = ?", [(r.aeo_id,) for _, r in versions]
@@ -432,6 +447,32 @@ class SqliteStore:
             (scheme, value),
         ).fetchall()
         return [r[0] for r in rows]
+
+    def version_at(self, aeo_id: str, ts: int) -> tuple[str, int] | None:
+        """(origin, seq) of the version of ``aeo_id`` in force at ``ts`` (ms): the latest one
+        entered at or before it, own record or partner's view."""
+        row = self._conn.execute(
+            "SELECT c.origin, v.seq FROM aeo_versions v JOIN aeo_current c USING (aeo_id)"
+            " WHERE v.aeo_id = ? AND v.ts <= ? ORDER BY v.seq DESC LIMIT 1",
+            (aeo_id, ts),
+        ).fetchone()
+        if row is None:
+            row = self._conn.execute(
+                "SELECT v.origin, v.seq FROM views v JOIN entries e"
+                " ON e.origin = v.origin AND e.seq = v.seq WHERE v.aeo_id = ?"
+                " AND json_extract(CAST(e.body AS TEXT), '$.ts') <= ?"
+                " ORDER BY v.seq DESC LIMIT 1",
+                (aeo_id, ts),
+            ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def view_at(self, origin: str, seq: int) -> tuple[str, bytes, bytes] | None:
+        """(agreements, body, signature) of the view held of ``origin#seq``."""
+        row = self._conn.execute(
+            "SELECT agreements, body, signature FROM views WHERE origin = ? AND seq = ?",
+            (origin, seq),
+        ).fetchone()
+        return (row[0], bytes(row[1]), bytes(row[2])) if row else None
 
     def views_by_identifier(self, scheme: str, value: str) -> list[str]:
         """AEO ids of partners' records whose views held here show this identifier."""

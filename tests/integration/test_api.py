@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +152,35 @@ def test_status_queries_single_by_identifier_and_batch(
     bad_scheme = http.get("/v1/aeo", params={"scheme": "?", "value": "1"}, headers=auth)
     assert bad_scheme.status_code == 422 and bad_scheme.json()["field"] == "scheme"
     assert http.get("/v1/aeo/not-an-id", headers=auth).status_code == 422
+
+
+def test_status_as_of_a_point_in_time(client: tuple[TestClient, dict[str, str]]) -> None:
+    http, keys = client
+    auth = {"Authorization": f"Bearer {keys['publisher']}"}
+    before = datetime.now(UTC).isoformat()
+    time.sleep(0.01)
+    record = next(sample_dicts("BR", 1, start=77))
+    assert http.post("/v1/aeo", json=record, headers=auth).status_code == 200
+    time.sleep(0.01)
+    between = datetime.now(UTC).isoformat()
+    time.sleep(0.01)
+    change = {"code": "suspended", "reason": "audit", "effective": "2026-01-01"}
+    path = f"/v1/aeo/{record['aeo_id']}"
+    assert http.post(f"{path}/status", json=change, headers=auth).status_code == 200
+
+    def status(as_of: str | None) -> object:
+        params = {"as_of": as_of} if as_of else {}
+        answer = http.get(path, params=params, headers=auth)
+        return answer.json()["record"]["status"]["code"] if answer.status_code == 200 else 404
+
+    assert status(None) == "suspended"
+    assert status(between) == record["status"]["code"] == "valid"
+    assert status(before) == 404  # it did not exist yet: answered like an unknown id
+    batch = http.post(
+        "/v1/aeo/query", json={"ids": [record["aeo_id"]], "as_of": between}, headers=auth
+    ).json()
+    assert batch["found"][record["aeo_id"]]["record"]["status"]["code"] == "valid"
+    with_evidence = http.get(path, params={"as_of": between, "evidence": "true"}, headers=auth)
+    assert with_evidence.json()["evidence"]["seq"] == with_evidence.json()["seq"]
+    bad = http.get(path, params={"as_of": "yesterday"}, headers=auth)
+    assert bad.status_code == 422 and bad.json()["field"] == "as_of"

@@ -234,6 +234,7 @@ def test_peer_endpoints_need_a_member_certificate(net: Net, tmp_path: Path) -> N
         ("GET", "/v1/peer/log/BR?start=0&size=1"),
         ("GET", "/v1/peer/deliveries?start=0"),
         ("POST", "/v1/peer/push"),
+        ("POST", "/v1/peer/query"),
         ("GET", "/v1/peer/membership"),
         ("GET", "/v1/peer/forks"),
     ]
@@ -380,6 +381,57 @@ def _healthy(net: Net, code: str) -> bool:
         return False
 
 
+def test_an_evidence_bundle_verifies_offline_and_any_changed_byte_is_refused(
+    net: Net, tmp_path: Path
+) -> None:
+    record = new_record("BR", 900777)
+    publish(net, "BR", record)
+    path = f"/v1/aeo/{record['aeo_id']}?evidence=true"
+
+    def answer_at(code: str) -> dict[str, Any] | None:
+        with net.api(code) as client:
+            answer = client.get(path)
+        return answer.json() if answer.status_code == 200 else None
+
+    at_uy = wait_for(lambda: answer_at("UY"), 5, "UY's answer with evidence")
+    membership = ("--membership", str(net.dir / "membership.json"))
+    for code, answer in (("UY", at_uy), ("BR", answer_at("BR"))):
+        assert answer is not None
+        saved = tmp_path / f"{code}.json"
+        saved.write_text(json.dumps(answer))
+        verified = mra("evidence", "verify", str(saved), *membership)
+        assert f"VALID BR#{answer['seq']}" in verified
+        assert ("the view for UY" if code == "UY" else "the full record") in verified
+    # CL is in no agreement with BR: its answer is the one for an unknown id.
+    with net.api("CL") as client:
+        refused = client.get(path)
+        unknown = client.get("/v1/aeo/BR999999999?evidence=true")
+    assert refused.status_code == unknown.status_code == 404
+    assert refused.json()["title"] == unknown.json()["title"]
+
+    members = SignedMembership.from_json((net.dir / "membership.json").read_text()).membership
+    # Asked directly at the issuing node (peer API), each partner gets what it is entitled to.
+    ids = {"ids": [record["aeo_id"], "BR999999999"], "evidence": True}
+    with net.as_peer("UY") as uy:
+        direct = uy.post(f"{net.url('BR')}/v1/peer/query", json=ids).json()
+    assert direct["unknown"] == ["BR999999999"]
+    assert direct["found"][record["aeo_id"]]["view"] == at_uy["view"]
+    proven = verify_bundle(direct["found"][record["aeo_id"]]["evidence"], members)
+    assert proven.recipient == "UY" and proven.document == at_uy["view"]
+    with net.as_peer("CL") as cl:
+        assert cl.post(f"{net.url('BR')}/v1/peer/query", json=ids).json() == {
+            "found": {},
+            "unknown": [record["aeo_id"], "BR999999999"],
+        }
+
+    raw = json.dumps(at_uy["evidence"]).encode()
+    verify_bundle(json.loads(raw), members)
+    for i in range(len(raw)):
+        changed = raw[:i] + bytes([raw[i] ^ 0x01]) + raw[i + 1 :]
+        with pytest.raises((MraError, ValueError)):
+            verify_bundle(json.loads(changed), members)
+
+
 def test_an_origin_that_signs_two_checkpoints_of_one_size_is_caught_everywhere(net: Net) -> None:
     """Run last: it freezes BR at every node."""
     br_key = load_signing_key(net.dir / "BR" / "signing.key")  # rotated above: the new key
@@ -422,40 +474,3 @@ def test_an_origin_that_signs_two_checkpoints_of_one_size_is_caught_everywhere(n
         page["checkpoint"],
         lie.decode(),
     }
-
-
-def test_an_evidence_bundle_verifies_offline_and_any_changed_byte_is_refused(
-    net: Net, tmp_path: Path
-) -> None:
-    record = new_record("BR", 900777)
-    publish(net, "BR", record)
-    path = f"/v1/aeo/{record['aeo_id']}?evidence=true"
-
-    def answer_at(code: str) -> dict[str, Any] | None:
-        with net.api(code) as client:
-            answer = client.get(path)
-        return answer.json() if answer.status_code == 200 else None
-
-    at_uy = wait_for(lambda: answer_at("UY"), 5, "UY's answer with evidence")
-    membership = ("--membership", str(net.dir / "membership.json"))
-    for code, answer in (("UY", at_uy), ("BR", answer_at("BR"))):
-        assert answer is not None
-        saved = tmp_path / f"{code}.json"
-        saved.write_text(json.dumps(answer))
-        verified = mra("evidence", "verify", str(saved), *membership)
-        assert f"VALID BR#{answer['seq']}" in verified
-        assert ("the view for UY" if code == "UY" else "the full record") in verified
-    # CL is in no agreement with BR: its answer is the one for an unknown id.
-    with net.api("CL") as client:
-        refused = client.get(path)
-        unknown = client.get("/v1/aeo/BR999999999?evidence=true")
-    assert refused.status_code == unknown.status_code == 404
-    assert refused.json()["title"] == unknown.json()["title"]
-
-    members = SignedMembership.from_json((net.dir / "membership.json").read_text()).membership
-    raw = json.dumps(at_uy["evidence"]).encode()
-    verify_bundle(json.loads(raw), members)
-    for i in range(len(raw)):
-        changed = raw[:i] + bytes([raw[i] ^ 0x01]) + raw[i + 1 :]
-        with pytest.raises((MraError, ValueError)):
-            verify_bundle(json.loads(changed), members)
