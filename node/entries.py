@@ -45,7 +45,7 @@ __all__ = [
 FORMAT_VERSION = 1
 GENESIS_PREV = Hash32(bytes(HASH_SIZE))
 ENTRY_SIG_TAG = b"mra-ledger/entry-sig/v1\x00"
-ORIGIN_PATTERN = re.compile(r"^[A-Z]{2}$")
+ORIGIN_PATTERN = re.compile(r"^[A-Z]{2}\Z")
 MAX_SEQ = 2**53 - 1
 _HEADER_FIELDS = frozenset({"v", "origin", "seq", "prev", "ts", "kind", "commitment"})
 

@@ -42,6 +42,7 @@ def test_round_trip_is_byte_exact() -> None:
     ("changes", "field"),
     [
         pytest.param({"origin": "br"}, "origin", id="lower-case-origin"),
+        pytest.param({"origin": "BR\n"}, "origin", id="origin-with-a-newline"),
         pytest.param({"seq": -1}, "seq", id="negative-seq"),
         pytest.param({"seq": 2**53}, "seq", id="seq-too-large"),
         pytest.param({"prev": b"\x00" * 31}, "prev", id="short-prev"),
