@@ -64,7 +64,7 @@ class Agreement:
     legal_ref: str
 
     def __post_init__(self) -> None:
-        if not AGREEMENT_ID.match(self.id):
+        if not AGREEMENT_ID.fullmatch(self.id):
             raise InvalidInput("upper-case letters, digits and '-', 3 to 64", field="id")
         if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
             raise InvalidInput("must be an integer >= 1", field="version")
@@ -82,7 +82,7 @@ class Agreement:
             raise InvalidInput(
                 "a plurilateral agreement has three or more parties", field="parties"
             )
-        if not CONTRACT_NAME.match(self.contract):
+        if not CONTRACT_NAME.fullmatch(self.contract):
             raise InvalidInput("lower-case letters, digits and '-'", field="contract")
         if (
             isinstance(self.contract_version, bool)
@@ -90,7 +90,7 @@ class Agreement:
             or self.contract_version < 1
         ):
             raise InvalidInput("must be an integer >= 1", field="contract_version")
-        if not SHA256_HEX.match(self.contract_sha256):
+        if not SHA256_HEX.fullmatch(self.contract_sha256):
             raise InvalidInput("64 lower-case hex digits", field="contract_sha256")
         if not isinstance(self.params, Mapping):
             raise InvalidInput("must be an object", field="params")

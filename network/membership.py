@@ -54,10 +54,10 @@ class Member:
             raise InvalidInput(f"{self.code!r} is not an ISO 3166-1 alpha-2 code", field="code")
         if not self.name.strip():
             raise InvalidInput("must not be empty", field="name")
-        if not re.match(r"^https://[^\s/]+(:\d+)?/?$", self.endpoint):
+        if not re.fullmatch(r"https://[^\s/]+(:\d+)?/?", self.endpoint):
             raise InvalidInput("an https:// URL with host and optional port", field="endpoint")
         for name in ("signing_key", "sealing_key", "tls_cert_sha256"):
-            if not HEX64.match(getattr(self, name)):
+            if not HEX64.fullmatch(getattr(self, name)):
                 raise InvalidInput("64 lower-case hex digits", field=name)
 
     def public_key(self) -> PublicKey:

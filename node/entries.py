@@ -81,7 +81,7 @@ class EntryHeader:
     def __post_init__(self) -> None:
         if self.version != FORMAT_VERSION:
             raise InvalidInput(f"unsupported entry format {self.version}", field="v")
-        if not ORIGIN_PATTERN.match(self.origin):
+        if not ORIGIN_PATTERN.fullmatch(self.origin):
             raise InvalidInput("origin must be an ISO 3166-1 alpha-2 code", field="origin")
         if not 0 <= self.seq <= MAX_SEQ:
             raise InvalidInput("seq must be between 0 and 2**53-1", field="seq")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from network.bootstrap import MemberSpec, init_network
-from network.membership import Membership, verify_membership
+from network.membership import Member, Membership, verify_membership
 from network.pki import member_of, new_ca
 from node.errors import Conflict, IntegrityError, InvalidInput
 from node.sqlite_store import SqliteStore
@@ -102,3 +102,27 @@ def test_mutual_tls_between_two_members(net: Path) -> None:
     thread.join(timeout=10)
     listener.close()
     assert seen == ["UY"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"endpoint": "https://127.0.0.1:7441\n"},
+        {"signing_key": "ab" * 32 + "\n"},
+        {"tls_cert_sha256": "ab" * 32 + "\n"},
+    ],
+    ids=["endpoint", "signing_key", "tls_cert_sha256"],
+)
+def test_a_member_entry_with_a_trailing_newline_is_refused(changes: dict[str, str]) -> None:
+    fields = {
+        "code": "BR",
+        "name": "Receita",
+        "endpoint": "https://127.0.0.1:7441",
+        "signing_key": "ab" * 32,
+        "sealing_key": "ab" * 32,
+        "tls_cert_sha256": "ab" * 32,
+    }
+    Member(**fields)
+    with pytest.raises(InvalidInput) as caught:
+        Member(**{**fields, **changes})
+    assert caught.value.field == next(iter(changes))

@@ -133,6 +133,8 @@ def test_same_inputs_same_decisions() -> None:
             {"valid_until": "2025-01-01"}, InvalidInput, "valid_until", id="inverted-window"
         ),
         pytest.param({"contract": "mra-gold"}, ContractRefused, None, id="unknown-contract"),
+        pytest.param({"id": "MRA-BR-UY\n"}, InvalidInput, "id", id="id-with-a-newline"),
+        pytest.param({"contract": "mra-full\n"}, InvalidInput, "contract", id="name-newline"),
         pytest.param({"contract_sha256": "0" * 64}, ContractRefused, None, id="hash-mismatch"),
         pytest.param(
             {"params": {"certificates": ["GOLD"], "fields": ["legal_name"], "statuses": ["valid"]}},
