@@ -32,6 +32,7 @@ from node.fsck import verify_store
 from node.home import NodeHome
 from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
+from node.status import StatusCode
 
 __all__ = ["app"]
 
@@ -222,6 +223,41 @@ def aeo_show(
             raise InvalidInput(f"no AEO {aeo_id} on this ledger", field="aeo_id")
     seq, record = current
     out.print_json(json.dumps({"seq": seq, "record": record.to_dict()}))
+
+
+@aeo_app.command("export")
+def aeo_export(
+    file: Annotated[Path, typer.Argument(help="The .jsonl or .csv file to write.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jsonl or csv (default: from the suffix).")
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="Only AEOs with this status.")] = None,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Export this node's AEO records, current versions, in the format 'import' reads:
+    importing the file again changes nothing."""
+    with _reported():
+        kind = (fmt or file.suffix.lstrip(".")).lower()
+        if kind not in ("jsonl", "csv"):
+            raise InvalidInput("use a .jsonl or .csv file, or --format", field="format")
+        if status is not None and status not in {s.value for s in StatusCode}:
+            raise InvalidInput("valid, suspended, revoked or annulled", field="status")
+        own = NodeHome(path=home).config().origin
+        records: list[AeoRecord] = []
+        with _store(home) as store, _progress() as progress:
+            task = progress.add_task("exporting", total=None)
+            after = ""
+            while page := store.list_records(status=status, limit=1000, after=after):
+                ids = [row["aeo_id"] for row in page if row["origin"] == own]
+                found = store.current_records(ids)
+                records.extend(found[i][1] for i in ids if i in found)
+                progress.update(task, completed=len(records))
+                after = page[-1]["aeo_id"]
+        text = bulk.write_jsonl(records) if kind == "jsonl" else bulk.write_csv(records)
+        temporary = file.with_name(file.name + ".tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, file)
+    out.print(f"{file}: {len(records)} records")
 
 
 @aeo_app.command("list")

@@ -182,3 +182,22 @@ def test_agreement_commands(home: Path, tmp_path: Path) -> None:
     refused = mra(home, "agreement", "propose", str(bad))
     assert refused.returncode == 2 and "mra-gold@1" in refused.stderr
     assert mra(home, "agreement", "show", "X2-BAD").returncode == 2
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+def test_export_then_import_changes_nothing(home: Path, tmp_path: Path, suffix: str) -> None:
+    data = tmp_path / "registry.jsonl"
+    data.write_text(jsonl(list(sample_dicts("BR", 30))))
+    assert mra(home, "aeo", "import", str(data)).returncode == 0
+    suspend = ("aeo", "status", "BR000000007", "suspended", "--reason", "audit")
+    assert mra(home, *suspend, "--effective", "2026-11-01").returncode == 0
+    exported = tmp_path / f"export.{suffix}"
+    result = mra(home, "aeo", "export", str(exported))
+    assert result.returncode == 0 and "30 records" in result.stdout, result.stderr
+    again = mra(home, "aeo", "import", str(exported))
+    assert "0 appended, 30 unchanged, 0 invalid" in again.stdout, again.stdout + again.stderr
+    only = tmp_path / f"suspended.{suffix}"
+    assert "1 records" in mra(home, "aeo", "export", str(only), "--status", "suspended").stdout
+    assert "BR000000007" in only.read_text()
+    bad = mra(home, "aeo", "export", str(only), "--status", "asleep")
+    assert bad.returncode == 2 and "status" in bad.stderr
