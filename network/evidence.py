@@ -56,7 +56,9 @@ def build_bundle(
 
     Raises Conflict when no checkpoint held covers the entry yet (it will after the next sync).
     """
-    [entry] = list(store.entries(origin, seq, seq + 1))
+    entry = store.entry(origin, seq)
+    if entry is None:
+        raise Conflict(f"{origin}#{seq} is not held here", field="seq")
     note = store.latest_checkpoint(origin)
     size = _size(note) if note else 0
     if note is None or size <= seq:
@@ -128,15 +130,13 @@ def verify_bundle(bundle: Mapping[str, Any], membership: Membership) -> Verified
         opened = _mapping(bundle["payload"], "payload")
         body = unb64(opened.get("body"), "payload.body")
         check_payload(entry.header, unb64(opened.get("salt"), "payload.salt"), body)
-    elif "view" in bundle:
+    else:  # the member check above leaves exactly one of payload and view
         viewed = _mapping(bundle["view"], "view")
         recipient = str(viewed.get("recipient"))
         body = unb64(viewed.get("body"), "view.body")
         signature = unb64(viewed.get("signature"), "view.signature")
         if not verify_view(_key_at(history, seq), entry.hash, recipient, body, signature):
             raise IntegrityError("view-signature", f"{origin} did not sign this view")
-    else:
-        raise InvalidInput("a bundle holds a payload or a view", field="payload")  # unreachable
     document = parse_json(body)
     if not isinstance(document, dict):
         raise InvalidInput("the record or view is a JSON object", field="payload")

@@ -223,6 +223,10 @@ class SignedMembership:
             data = json.loads(text)
         except ValueError as exc:
             raise InvalidInput(f"not JSON: {exc}", field="membership") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: object) -> SignedMembership:
         if not isinstance(data, dict) or not isinstance(data.get("signatures", {}), dict):
             raise InvalidInput("{document, signatures, rotations?}", field="membership")
         rotations = data.get("rotations", {})

@@ -17,7 +17,6 @@ complete version from any peer, so installing it on one node is enough for the w
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +30,7 @@ from network.membership import Member, Membership, SignedMembership
 from network.pki import CertificateAuthority, certificate_request, member_of
 from network.wire import b64
 from node.errors import Conflict, InvalidInput, NotFound
-from node.home import NodeHome, load_signing_key
+from node.home import NodeHome, load_signing_key, write_atomic
 from node.sqlite_store import SqliteStore
 
 __all__ = [
@@ -216,11 +215,7 @@ def install(home: NodeHome, store: SqliteStore, signed: SignedMembership) -> Mem
         _check_own_entry(home, mine)
     for member in proposed.members:
         store.add_key(member.code, 0, member.public_key())
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(signed.to_json())
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    write_atomic(path, signed.to_json())
     return proposed
 
 
@@ -228,19 +223,17 @@ def own_rotations(store: SqliteStore, origin: str) -> list[dict[str, str]]:
     """``origin``'s key rotation entries, in the wire form a membership signature carries."""
     wires = []
     for since, _ in store.keys(origin)[1:]:
-        for entry in store.entries(origin, since - 1, since):
-            if entry.salt is None or entry.payload is None:
-                raise NotFound(
-                    f"{origin}#{entry.seq}: the rotation's key is not held", field="keys"
-                )
-            wires.append(
-                {
-                    "body": b64(entry.body),
-                    "signature": b64(entry.signature),
-                    "salt": b64(entry.salt),
-                    "payload": b64(entry.payload),
-                }
-            )
+        entry = store.entry(origin, since - 1)
+        if entry is None or entry.salt is None or entry.payload is None:
+            raise NotFound(f"{origin}#{since - 1}: the rotation's key is not held", field="keys")
+        wires.append(
+            {
+                "body": b64(entry.body),
+                "signature": b64(entry.signature),
+                "salt": b64(entry.salt),
+                "payload": b64(entry.payload),
+            }
+        )
     return wires
 
 

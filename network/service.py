@@ -48,7 +48,7 @@ from node.crypto import SigningKey
 from node.errors import InvalidInput, MraError, NotFound, PeerMisbehaved, PeerUnavailable
 from node.home import NodeHome, load_signing_key
 from node.ledger import system_clock
-from node.queries import MAX_BATCH, check_id
+from node.queries import checked_ids
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
 from node.tree import StoredTree
@@ -277,7 +277,7 @@ class NetworkService:
         """A peer holds a newer membership version: fetch it, check that every member signed
         it, and install it here."""
         answer = await self._request("GET", code, "/v1/peer/membership")
-        signed = SignedMembership.from_json(json.dumps(answer))
+        signed = SignedMembership.from_dict(answer)
         membership = install(self.home, self.store, signed)
         self._membership_stamp = self.membership_path.stat().st_mtime_ns
         self._take(membership)
@@ -333,12 +333,11 @@ class NetworkService:
     def query(self, partner: str, aeo_ids: list[object], *, evidence: bool) -> dict[str, Any]:
         """This node's own records asked for by ``partner``, directly: each as the view the
         agreements in force grant it now, signed for it; anything else is answered unknown."""
-        if len(aeo_ids) > MAX_BATCH:
-            raise InvalidInput(f"at most {MAX_BATCH:,} ids per request", field="ids")
+        wanted = checked_ids(aeo_ids)
         sharing = Sharing(self.store, self.me, self.key, system_clock())
         found: dict[str, Any] = {}
         unknown: list[str] = []
-        for aeo_id in dict.fromkeys(check_id(v, f"ids[{i}]") for i, v in enumerate(aeo_ids)):
+        for aeo_id in wanted:
             current = self.store.current_record(aeo_id)
             entry = self.store.entry(self.me, current[0]) if current else None
             delivery = sharing.delivery(entry, partner) if entry else None

@@ -14,13 +14,21 @@ Step 5 is the expensive one; bulk verifiers may run it separately and in paralle
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 
 from node.crypto import Hash32, PublicKey
 from node.entries import EntryHeader, payload_matches, signing_message
 from node.errors import IntegrityError, InvalidInput
 
-__all__ = ["SignatureJob", "check_payload", "signature_valid", "signatures_valid", "verify_entry"]
+__all__ = [
+    "SignatureJob",
+    "check_payload",
+    "signature_valid",
+    "signatures_valid",
+    "start_signature_checks",
+    "verify_entry",
+]
 
 SignatureJob = tuple[bytes, bytes, PublicKey]  # header bytes, signature, key in force
 
@@ -77,6 +85,19 @@ def signature_valid(body: bytes, signature: bytes, key: PublicKey) -> bool:
 def signatures_valid(jobs: Sequence[SignatureJob]) -> list[bool]:
     """``signature_valid`` for each job, in order (one unit of work for a thread pool)."""
     return [signature_valid(body, signature, key) for body, signature, key in jobs]
+
+
+def start_signature_checks(
+    jobs: Sequence[SignatureJob], executor: Executor | None
+) -> Callable[[], list[bool]]:
+    """Start ``signatures_valid`` for ``jobs``, in two halves on ``executor`` when there are
+    enough to be worth it; the returned function waits and gives the results in job order."""
+    if executor is None or len(jobs) < 64:
+        results = signatures_valid(jobs)
+        return lambda: results
+    half = (len(jobs) + 1) // 2
+    parts = [executor.submit(signatures_valid, part) for part in (jobs[:half], jobs[half:])]
+    return lambda: [ok for part in parts for ok in part.result()]
 
 
 def check_payload(header: EntryHeader, salt: bytes, payload: bytes) -> None:

@@ -29,7 +29,7 @@ from node import agreements, bulk
 from node.canonical import parse_json
 from node.errors import IntegrityError, InvalidInput, MraError, NotFound, StorageFailed
 from node.fsck import verify_store
-from node.home import NodeHome
+from node.home import NodeHome, write_atomic
 from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
 from node.status import StatusCode
@@ -144,9 +144,7 @@ def aeo_import(
     """Import AEO records in bulk, all in one transaction. Any bad line writes nothing unless
     --skip-invalid is given; every bad line is reported with its line number and field."""
     with _reported():
-        kind = (fmt or file.suffix.lstrip(".")).lower()
-        if kind not in ("jsonl", "csv"):
-            raise InvalidInput("use a .jsonl or .csv file, or --format", field="format")
+        kind = _bulk_format(file, fmt)
         # newline="": split on line ends only, not on U+2028 & co, so line numbers stay true.
         lines = list(io.StringIO(_read_text(file), newline=""))
         parse = bulk.parse_jsonl if kind == "jsonl" else bulk.parse_csv
@@ -237,9 +235,7 @@ def aeo_export(
     """Export this node's AEO records, current versions, in the format 'import' reads:
     importing the file again changes nothing."""
     with _reported():
-        kind = (fmt or file.suffix.lstrip(".")).lower()
-        if kind not in ("jsonl", "csv"):
-            raise InvalidInput("use a .jsonl or .csv file, or --format", field="format")
+        kind = _bulk_format(file, fmt)
         if status is not None and status not in {s.value for s in StatusCode}:
             raise InvalidInput("valid, suspended, revoked or annulled", field="status")
         own = NodeHome(path=home).config().origin
@@ -254,9 +250,7 @@ def aeo_export(
                 progress.update(task, completed=len(records))
                 after = page[-1]["aeo_id"]
         text = bulk.write_jsonl(records) if kind == "jsonl" else bulk.write_csv(records)
-        temporary = file.with_name(file.name + ".tmp")
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, file)
+        write_atomic(file, text)
     out.print(f"{file}: {len(records)} records")
 
 
@@ -574,7 +568,7 @@ def network_propose(
 
     with _reported():
         proposal = propose_member(NodeHome(path=home), request, cert)
-        _write_proposal(out_file, proposal.to_json())
+        write_atomic(out_file, proposal.to_json())
     _print_signatures(out_file, proposal)
 
 
@@ -586,7 +580,7 @@ def network_sign(proposal_file: ProposalArgument, home: HomeOption = DEFAULT_HOM
 
     with _reported():
         proposal = sign(NodeHome(path=home), SignedMembership.from_json(_read_text(proposal_file)))
-        _write_proposal(proposal_file, proposal.to_json())
+        write_atomic(proposal_file, proposal.to_json())
     _print_signatures(proposal_file, proposal)
 
 
@@ -616,12 +610,6 @@ def network_members(home: HomeOption = DEFAULT_HOME) -> None:
     for m in membership.members:
         table.add_row(m.code, m.name, m.endpoint)
     out.print(table)
-
-
-def _write_proposal(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def _print_signatures(path: Path, proposal: Any) -> None:
@@ -663,6 +651,14 @@ def evidence_verify(
         f"{verified.document.get('aeo_id', '?')}, in {verified.origin}'s log at checkpoint "
         f"{verified.checkpoint_size}; cosigned by {', '.join(verified.cosigners) or 'nobody'}"
     )
+
+
+def _bulk_format(file: Path, fmt: str | None) -> str:
+    """jsonl or csv, from ``--format`` or else the file's suffix."""
+    kind = (fmt or file.suffix.lstrip(".")).lower()
+    if kind not in ("jsonl", "csv"):
+        raise InvalidInput("use a .jsonl or .csv file, or --format", field="format")
+    return kind
 
 
 def _latest_ts(store: SqliteStore) -> int:

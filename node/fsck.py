@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Executor, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 from node import merkle
-from node.chain import check_payload, signatures_valid, verify_entry
+from node.chain import check_payload, start_signature_checks, verify_entry
 from node.checkpoint import open_checkpoint
 from node.crypto import Hash32, PublicKey
 from node.entries import GENESIS_PREV, EntryHeader, EntryKind, entry_hash
@@ -135,7 +135,8 @@ def verify_log(
         headers, damage = _check_structure(chunk, size, prev, min_ts)
         sound = chunk[: len(headers)]
         # 4. signatures run on the pool while this thread checks payloads and the tree
-        signatures = _start_signature_checks(sound, keys, executor)
+        jobs = [(e.body, e.signature, _key_at(keys, e.seq)) for e in sound]
+        signatures = start_signature_checks(jobs, executor)
         try:
             for stored, header in zip(sound, headers, strict=True):
                 # 5. payload commitment
@@ -170,7 +171,7 @@ def verify_log(
                     next_checkpoint += 1
         except IntegrityError as error:
             damage = error
-        _raise_first(_bad_signature(sound, signatures), damage)
+        _raise_first(_bad_signature(sound, signatures()), damage)
         prev, min_ts = entry_hash(chunk[-1].body), headers[-1].ts
         if progress:
             progress(len(chunk))
@@ -331,26 +332,7 @@ def _check_structure(
     return headers, None
 
 
-SignatureChecks = list["Future[list[bool]]"] | list[list[bool]]
-
-
-def _start_signature_checks(
-    sound: list[StoredEntry], keys: list[tuple[int, PublicKey]], executor: Executor | None
-) -> SignatureChecks:
-    jobs = [(s.body, s.signature, _key_at(keys, s.seq)) for s in sound]
-    if executor is None or len(jobs) < 64:
-        return [signatures_valid(jobs)]
-    half = (len(jobs) + 1) // 2
-    return [
-        executor.submit(signatures_valid, jobs[:half]),
-        executor.submit(signatures_valid, jobs[half:]),
-    ]
-
-
-def _bad_signature(sound: list[StoredEntry], checks: SignatureChecks) -> IntegrityError | None:
-    results = [
-        ok for part in checks for ok in (part.result() if isinstance(part, Future) else part)
-    ]
+def _bad_signature(sound: list[StoredEntry], results: list[bool]) -> IntegrityError | None:
     for stored, ok in zip(sound, results, strict=True):
         if not ok:
             return IntegrityError(

@@ -24,7 +24,7 @@ from node.errors import Conflict, InvalidInput, NotFound
 from node.ledger import LATEST, Clock, Ledger, system_clock
 from node.sqlite_store import SqliteStore
 
-__all__ = ["NodeConfig", "NodeHome", "load_signing_key", "write_signing_key"]
+__all__ = ["NodeConfig", "NodeHome", "load_signing_key", "write_atomic", "write_signing_key"]
 
 KEY_HEADER = "mra-ledger ed25519 seed v1"
 
@@ -141,9 +141,18 @@ class NodeHome:
             "name": config.name,
             "public_key": config.public_key.hex(),
         }
-        temporary = self.config_path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(document, indent=2) + "\n")
-        os.replace(temporary, self.config_path)
+        write_atomic(self.config_path, json.dumps(document, indent=2) + "\n")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) so that a crash leaves the old or the new file,
+    never a part of one."""
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
 
 
 def write_signing_key(path: Path, key: SigningKey) -> None:

@@ -15,7 +15,7 @@ from node.errors import InvalidInput
 from node.records import AEO_ID
 from node.sqlite_store import SqliteStore
 
-__all__ = ["MAX_BATCH", "Answer", "Queries", "as_of_ms", "check_id"]
+__all__ = ["MAX_BATCH", "Answer", "Queries", "as_of_ms", "check_id", "checked_ids"]
 
 MAX_BATCH = 10_000
 SCHEME = re.compile(r"[A-Z0-9_-]{2,16}")
@@ -61,14 +61,7 @@ class Queries:
         if held is None:
             return None
         origin, seq, names, body, signature = held
-        return Answer(
-            aeo_id=wanted,
-            origin=origin,
-            seq=seq,
-            document=parse_json(body),
-            agreements=tuple(names.split(",")) if names else (),
-            view=(body, signature),
-        )
+        return _viewed(wanted, origin, seq, names, body, signature)
 
     def _version_at(self, aeo_id: str, as_of: int) -> Answer | None:
         found = self._store.version_at(aeo_id, as_of)
@@ -81,31 +74,16 @@ class Queries:
                 return None
             return Answer(aeo_id=aeo_id, origin=origin, seq=seq, document=parse_json(entry.payload))
         held = self._store.view_at(origin, seq)
-        if held is None:
-            return None
-        names, body, signature = held
-        return Answer(
-            aeo_id=aeo_id,
-            origin=origin,
-            seq=seq,
-            document=parse_json(body),
-            agreements=tuple(names.split(",")) if names else (),
-            view=(body, signature),
-        )
+        return None if held is None else _viewed(aeo_id, origin, seq, *held)
 
     def many(
         self, aeo_ids: Sequence[object], as_of: int | None = None
     ) -> tuple[dict[str, Answer], list[str]]:
         """Answers for up to MAX_BATCH ids, and the ids not held. Raises InvalidInput naming
         ``ids[i]`` for a malformed id, or ``ids`` for a batch over the limit."""
-        if len(aeo_ids) > MAX_BATCH:
-            raise InvalidInput(
-                f"at most {MAX_BATCH:,} ids per request (got {len(aeo_ids):,})", field="ids"
-            )
-        wanted = [check_id(value, f"ids[{i}]") for i, value in enumerate(aeo_ids)]
         found: dict[str, Answer] = {}
         unknown: list[str] = []
-        for aeo_id in dict.fromkeys(wanted):
+        for aeo_id in checked_ids(aeo_ids):
             answer = self.one(aeo_id, as_of)
             if answer is None:
                 unknown.append(aeo_id)
@@ -127,6 +105,29 @@ class Queries:
         ]
         answers = (self.one(aeo_id) for aeo_id in dict.fromkeys(ids))
         return [a for a in answers if a is not None]
+
+
+def _viewed(
+    aeo_id: str, origin: str, seq: int, names: str, body: bytes, signature: bytes
+) -> Answer:
+    return Answer(
+        aeo_id=aeo_id,
+        origin=origin,
+        seq=seq,
+        document=parse_json(body),
+        agreements=tuple(names.split(",")) if names else (),
+        view=(body, signature),
+    )
+
+
+def checked_ids(aeo_ids: Sequence[object]) -> list[str]:
+    """Up to MAX_BATCH AEO ids, normalised, each once. Raises InvalidInput naming ``ids[i]``
+    for a malformed id, or ``ids`` for a batch over the limit."""
+    if len(aeo_ids) > MAX_BATCH:
+        raise InvalidInput(
+            f"at most {MAX_BATCH:,} ids per request (got {len(aeo_ids):,})", field="ids"
+        )
+    return list(dict.fromkeys(check_id(value, f"ids[{i}]") for i, value in enumerate(aeo_ids)))
 
 
 def as_of_ms(value: object) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 
 from node.canonical import parse_json
-from node.chain import SignatureJob, check_payload, signatures_valid, verify_entry
+from node.chain import SignatureJob, check_payload, start_signature_checks, verify_entry
 from node.crypto import PublicKey
 from node.entries import GENESIS_PREV, EntryKind, Payload, SignedEntry, entry_hash
 from node.errors import IntegrityError, InvalidInput, PeerMisbehaved
@@ -129,16 +129,7 @@ def _check_signatures(
     jobs: list[SignatureJob], origin: str, start: int, executor: Executor | None
 ) -> None:
     """Raise ``bad-signature`` for the first job (entry ``start`` + index) that fails."""
-    if executor is None or len(jobs) < 64:
-        results = signatures_valid(jobs)
-    else:
-        half = (len(jobs) + 1) // 2
-        parts = [
-            executor.submit(signatures_valid, jobs[:half]),
-            executor.submit(signatures_valid, jobs[half:]),
-        ]
-        results = [ok for part in parts for ok in part.result()]
-    for offset, ok in enumerate(results):
+    for offset, ok in enumerate(start_signature_checks(jobs, executor)()):
         if not ok:
             raise IntegrityError(
                 "bad-signature", "signature does not verify", origin=origin, seq=start + offset

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from node.canonical import parse_json
+from node.chain import check_payload
 from node.crypto import PublicKey
-from node.entries import EntryHeader, EntryKind, payload_matches
-from node.errors import IntegrityError, InvalidInput
+from node.entries import EntryHeader, EntryKind
+from node.errors import InvalidInput
 
 __all__ = ["rotated_key", "rotation_document"]
 
@@ -32,13 +33,7 @@ def rotated_key(header: EntryHeader, salt: bytes, payload: bytes) -> PublicKey:
     """
     if header.kind != EntryKind.KEY_ROTATE:
         raise InvalidInput(f"{header.origin}#{header.seq} is not a key rotation", field="kind")
-    if not payload_matches(header, salt, payload):
-        raise IntegrityError(
-            "payload-mismatch",
-            "the rotation's payload does not open its commitment",
-            origin=header.origin,
-            seq=header.seq,
-        )
+    check_payload(header, salt, payload)
     document = parse_json(payload)
     if not isinstance(document, dict) or set(document) != {"key"}:
         raise InvalidInput("a key rotation names one key", field="key")
