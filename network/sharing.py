@@ -81,13 +81,13 @@ class Sharing:
 
     def sealed(
         self, entries: Iterable[StoredEntry], partner: str, sealing_key: bytes
-    ) -> list[tuple[int, bytes]]:
-        """(seq, sealed delivery) for each entry ``partner`` receives."""
+    ) -> list[tuple[Delivery, bytes]]:
+        """Each delivery ``partner`` receives of ``entries``, and its sealed form."""
         found = []
         for entry in entries:
             delivery = self.delivery(entry, partner)
             if delivery is not None:
-                found.append((entry.seq, seal_delivery(delivery, sealing_key)))
+                found.append((delivery, seal_delivery(delivery, sealing_key)))
         return found
 
     def _view(self, entry: StoredEntry, header: EntryHeader, partner: str) -> Delivery | None:

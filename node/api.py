@@ -9,19 +9,21 @@ the node's one SQLite connection.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts.agreement import Agreement
 from node import agreements
-from node.apikeys import Role, check_key
+from node.apikeys import Caller, Role, check_key
+from node.audit import Access, AccessLog, rows_csv
 from node.canonical import parse_json
 from node.checkpoint import Checkpoint, SignedNote
 from node.errors import (
@@ -37,10 +39,12 @@ from node.errors import (
 )
 from node.home import NodeHome
 from node.ledger import Ledger, system_clock
-from node.queries import Answer, Queries, as_of_ms
+from node.queries import Answer, Queries, as_of_ms, check_id
 from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
+from node.trail import record_trail
 from node.tree import StoredTree
+from node.webhooks import WebhookDispatcher, add_webhook, event_document, event_stream
 
 if TYPE_CHECKING:
     from network.service import NetworkService
@@ -82,11 +86,29 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     registry = CollectorRegistry()
     requests = Counter("mra_requests", "API requests", ["endpoint", "status"], registry=registry)
     refusals = Counter("mra_refusals", "Refused requests", ["reason"], registry=registry)
+    access = AccessLog(store)
     peers: NetworkService | None = None
     if network and (home.path / "membership.json").exists():
         from network.service import NetworkService
 
-        peers = NetworkService(home, store, registry)
+        peers = NetworkService(home, store, registry, access=access)
+    dispatcher = WebhookDispatcher(store, system_clock)
+
+    def accessed(
+        caller: Caller, action: str, channel: str, *ids: str, agreements: str = ""
+    ) -> None:
+        now = system_clock()
+        access.record_many(
+            Access(
+                ts=now,
+                actor=caller.actor,
+                action=action,
+                channel=channel,
+                aeo_id=aeo_id,
+                agreements=agreements,
+            )
+            for aeo_id in (ids or ("",))
+        )
 
     def appended() -> None:
         if peers is not None:
@@ -96,11 +118,16 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if peers is not None:
             await peers.start()
+        tasks = [asyncio.create_task(access.run()), asyncio.create_task(dispatcher.run())]
         try:
             yield
         finally:
             if peers is not None:
                 await peers.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            access.flush()
             store.close()
 
     # No endpoint answers without a key: the generated docs are served only behind one.
@@ -114,7 +141,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     )
 
     def role(needed: Role) -> Any:
-        async def check(request: Request) -> Role:
+        async def check(request: Request) -> Caller:
             header = request.headers.get("authorization", "")
             key = header.removeprefix("Bearer ").strip() or request.headers.get("x-api-key", "")
             if not key:
@@ -185,7 +212,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         return problem(exc.status_code, "HTTP error", str(exc.detail))
 
     @app.get("/v1/health")
-    async def health(_: Role = viewer) -> dict[str, Any]:
+    async def health(caller: Caller = viewer) -> dict[str, Any]:
         heads = {o: store.head(o) for o in store.origins()}
         return {
             "origin": config.origin,
@@ -196,7 +223,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         }
 
     @app.get("/v1/logs")
-    async def logs(_: Role = viewer) -> list[dict[str, Any]]:
+    async def logs(caller: Caller = viewer) -> list[dict[str, Any]]:
         """Per origin held here: size and Merkle root, and the latest checkpoint with its
         cosigners; two nodes hold the same log of an origin when (size, root) agree."""
         out = []
@@ -231,26 +258,34 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
 
     @app.get("/v1/aeo/{aeo_id}")
     async def read_record(
-        aeo_id: str, evidence: bool = False, as_of: str | None = None, _: Role = viewer
+        aeo_id: str, evidence: bool = False, as_of: str | None = None, caller: Caller = viewer
     ) -> dict[str, Any]:
         """An own record in full, or the view of a partner's record this node received; as it
         stood at ``as_of`` (ISO 8601); with ``evidence=true``, a bundle that proves it offline
         (docs/evidence.md)."""
         answer = queries.one(aeo_id, None if as_of is None else as_of_ms(as_of))
+        accessed(caller, "query", "GET /v1/aeo/{aeo_id}", check_id(aeo_id, "aeo_id"))
         if answer is None:
             raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
         return answered(answer, evidence)
 
     @app.get("/v1/aeo")
     async def find_by_identifier(
-        scheme: str, value: str, evidence: bool = False, _: Role = viewer
+        scheme: str, value: str, evidence: bool = False, caller: Caller = viewer
     ) -> dict[str, Any]:
         """Every record held of the trader with this identifier (e.g. scheme=EORI)."""
         found = queries.by_identifier(scheme, value)
+        if found:  # the records found are logged, never the identifier searched for
+            accessed(
+                caller,
+                "query",
+                f"GET /v1/aeo?scheme={scheme.strip().upper()}",
+                *(a.aeo_id for a in found),
+            )
         return {"results": [answered(a, evidence) for a in found]}
 
     @app.post("/v1/aeo/query")
-    async def query_batch(request: Request, _: Role = viewer) -> dict[str, Any]:
+    async def query_batch(request: Request, caller: Caller = viewer) -> dict[str, Any]:
         """``{"ids": [...], "evidence": false, "as_of": null}``, up to 10,000 ids: the answers
         found, and the ids answered as unknown."""
         body = parse_json(await request.body())
@@ -261,13 +296,14 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             raise InvalidInput("true or false", field="evidence")
         as_of = body.get("as_of")
         found, unknown = queries.many(body["ids"], None if as_of is None else as_of_ms(as_of))
+        accessed(caller, "query", "POST /v1/aeo/query", *found, *unknown)
         return {
             "found": {aeo_id: answered(a, evidence) for aeo_id, a in found.items()},
             "unknown": unknown,
         }
 
     @app.post("/v1/aeo")
-    async def publish(request: Request, _: Role = publisher) -> dict[str, Any]:
+    async def publish(request: Request, caller: Caller = publisher) -> dict[str, Any]:
         data = parse_json(await request.body())
         items = data.get("records") if isinstance(data, dict) and "records" in data else [data]
         if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
@@ -283,13 +319,22 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         result = ledger.publish(records)
         if result.entries:
             appended()
+            unchanged = set(result.unchanged)
+            accessed(
+                caller,
+                "publish",
+                "POST /v1/aeo",
+                *(r.aeo_id for r in records if r.aeo_id not in unchanged),
+            )
         return {
             "appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in result.entries],
             "unchanged": list(result.unchanged),
         }
 
     @app.post("/v1/aeo/{aeo_id}/status")
-    async def change_status(aeo_id: str, request: Request, _: Role = publisher) -> dict[str, Any]:
+    async def change_status(
+        aeo_id: str, request: Request, caller: Caller = publisher
+    ) -> dict[str, Any]:
         found = store.current_record(aeo_id.upper())
         if found is None:
             raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
@@ -297,10 +342,11 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         result = ledger.publish([found[1].with_status(status)])
         if result.entries:
             appended()
+            accessed(caller, "status", "POST /v1/aeo/{aeo_id}/status", aeo_id.upper())
         return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in result.entries]}
 
     @app.get("/v1/agreements")
-    async def list_agreements(_: Role = viewer) -> list[dict[str, Any]]:
+    async def list_agreements(caller: Caller = viewer) -> list[dict[str, Any]]:
         out = []
         for agreement_id, state in sorted(agreements.states(store).items()):
             if state.current is not None:
@@ -314,36 +360,48 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         return out
 
     @app.post("/v1/agreements", status_code=201)
-    async def propose(request: Request, _: Role = admin) -> dict[str, Any]:
+    async def propose(request: Request, caller: Caller = admin) -> dict[str, Any]:
         """Propose an agreement (or an amendment: same id, higher version)."""
         data = parse_json(await request.body())
         if not isinstance(data, dict):
             raise InvalidInput("an agreement document is a JSON object", field="body")
         members = peers.member_codes() if peers else None
-        entry = agreements.propose(ledger, store, Agreement.from_dict(data), members)
+        document = Agreement.from_dict(data)
+        entry = agreements.propose(ledger, store, document, members)
         appended()
+        accessed(caller, "agreement.propose", "POST /v1/agreements", agreements=document.id)
         return {"seq": entry.header.seq, "kind": entry.header.kind}
 
     @app.post("/v1/agreements/{agreement_id}/approve")
-    async def approve(agreement_id: str, version: int | None = None, _: Role = admin) -> Any:
+    async def approve(agreement_id: str, version: int | None = None, caller: Caller = admin) -> Any:
         entry = agreements.approve(ledger, store, agreement_id, version)
         appended()
+        accessed(
+            caller, "agreement.approve", "POST /v1/agreements/{id}/approve", agreements=agreement_id
+        )
         return {"seq": entry.header.seq, "kind": entry.header.kind}
 
     @app.post("/v1/agreements/{agreement_id}/withdraw")
-    async def withdraw(agreement_id: str, _: Role = admin) -> dict[str, Any]:
+    async def withdraw(agreement_id: str, caller: Caller = admin) -> dict[str, Any]:
         entry = agreements.withdraw(ledger, store, agreement_id)
         appended()
+        accessed(
+            caller,
+            "agreement.withdraw",
+            "POST /v1/agreements/{id}/withdraw",
+            agreements=agreement_id,
+        )
         return {"seq": entry.header.seq, "kind": entry.header.kind}
 
     @app.post("/v1/keys/rotate")
-    async def rotate_key(_: Role = admin) -> dict[str, Any]:
+    async def rotate_key(caller: Caller = admin) -> dict[str, Any]:
         """Replace this node's signing key: a rotation entry signed with the old key names the
         new one, which signs everything after it. Partners learn it with the entry."""
         entry, key = home.rotate_key(ledger)
         if peers is not None:
             peers.use_key(key)
         appended()
+        accessed(caller, "key.rotate", "POST /v1/keys/rotate")
         return {
             "seq": entry.header.seq,
             "public_key": key.public_key.hex(),
@@ -351,7 +409,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         }
 
     @app.get("/v1/keys")
-    async def keys(origin: str | None = None, _: Role = auditor) -> dict[str, Any]:
+    async def keys(origin: str | None = None, caller: Caller = auditor) -> dict[str, Any]:
         """Every key each origin has signed with, and the seq from which it is in force."""
         wanted = [origin.upper()] if origin else store.origins()
         return {
@@ -360,12 +418,12 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         }
 
     @app.get("/v1/forks")
-    async def forks(_: Role = auditor) -> list[dict[str, Any]]:
+    async def forks(caller: Caller = auditor) -> list[dict[str, Any]]:
         """Fork evidence held here: each open one freezes its origin at this node."""
         return [{**row, "evidence": parse_json(row["evidence"])} for row in store.forks()]
 
     @app.post("/v1/forks/{origin}/resolve")
-    async def resolve_fork(origin: str, request: Request, _: Role = admin) -> dict[str, Any]:
+    async def resolve_fork(origin: str, request: Request, caller: Caller = admin) -> dict[str, Any]:
         """An operator's decision after a fork: unfreeze the origin (the evidence is kept)."""
         data = parse_json(await request.body())
         reason = data.get("resolution") if isinstance(data, dict) else None
@@ -376,12 +434,106 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             raise NotFound(f"no open fork evidence against {origin}", field="origin")
         return {"resolved": count}
 
+    @app.get("/v1/aeo/{aeo_id}/trail")
+    async def trail(aeo_id: str, caller: Caller = auditor) -> dict[str, Any]:
+        """Every version of the record held here (signer, time, changed fields), every delivery
+        of it to a partner and every query of it."""
+        wanted = check_id(aeo_id, "aeo_id")
+        access.flush()  # the trail shows every access up to this one
+        found = record_trail(store, wanted)
+        accessed(caller, "audit", "GET /v1/aeo/{aeo_id}/trail", wanted)
+        if found is None:
+            raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
+        return found
+
+    @app.get("/v1/audit", response_model=None)
+    async def audit_log(
+        since: str | None = None,
+        until: str | None = None,
+        partner: str | None = None,
+        actor: str | None = None,
+        aeo_id: str | None = None,
+        action: str | None = None,
+        after: int = -1,
+        limit: int = 1000,
+        format: str = "json",
+        caller: Caller = auditor,
+    ) -> dict[str, Any] | Response:
+        """The access log, filtered (times ISO 8601, ``until`` exclusive; ``partner`` is a
+        member code), oldest first; JSON pages (``next`` for ``after``) or CSV."""
+        if format not in ("json", "csv"):
+            raise InvalidInput("json or csv", field="format")
+        if not 1 <= limit <= 10_000:
+            raise InvalidInput("1 to 10,000", field="limit")
+        if partner is not None and actor is not None:
+            raise InvalidInput("give partner or actor, not both", field="partner")
+        access.flush()
+        rows = store.access_rows(
+            since=None if since is None else as_of_ms(since, "since", day_end=False),
+            until=None if until is None else as_of_ms(until, "until"),
+            actor=f"peer:{partner.strip().upper()}" if partner else actor,
+            aeo_id=None if aeo_id is None else check_id(aeo_id, "aeo_id"),
+            action=action,
+            after=after,
+            limit=limit,
+        )
+        accessed(caller, "audit", "GET /v1/audit")
+        if format == "csv":
+            return Response("".join(rows_csv(rows)), media_type="text/csv; charset=utf-8")
+        return {"rows": rows, "next": rows[-1]["seq"] if len(rows) == limit else None}
+
+    @app.get("/v1/events")
+    async def events(after: int = 0, limit: int = 100, caller: Caller = viewer) -> Any:
+        """Status events (own records and partners' records received), oldest first."""
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("1 to 1,000", field="limit")
+        return [event_document(row) for row in store.events(after=after, limit=limit)]
+
+    @app.get("/v1/events/stream")
+    async def stream(request: Request, after: int | None = None, caller: Caller = viewer) -> Any:
+        """The same events as server-sent events, new ones as they happen; resumes after
+        ``Last-Event-ID`` (or ``after``); without either, starts with the next event."""
+        resume = request.headers.get("last-event-id")
+        if resume is not None and not resume.isdigit():
+            raise InvalidInput("an event id", field="Last-Event-ID")
+        start = int(resume) if resume else after if after is not None else store.last_event_id()
+        return StreamingResponse(
+            event_stream(store, start),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache"},
+        )
+
+    @app.post("/v1/webhooks", status_code=201)
+    async def add_hook(request: Request, caller: Caller = admin) -> dict[str, Any]:
+        """Subscribe a URL to status events; the answer holds the HMAC secret, shown once."""
+        data = parse_json(await request.body())
+        url = data.get("url") if isinstance(data, dict) else None
+        if not isinstance(url, str):
+            raise InvalidInput("an http:// or https:// URL", field="url")
+        accessed(caller, "webhook.add", "POST /v1/webhooks")
+        return add_webhook(store, url, system_clock())
+
+    @app.get("/v1/webhooks")
+    async def list_hooks(caller: Caller = admin) -> list[dict[str, Any]]:
+        """Each hook with its next event and its latest delivery attempts (never the secret)."""
+        return [
+            {**hook, "attempts": store.webhook_attempts(hook["id"], limit=20)}
+            for hook in store.webhooks()
+        ]
+
+    @app.delete("/v1/webhooks/{hook_id}")
+    async def remove_hook(hook_id: str, caller: Caller = admin) -> dict[str, Any]:
+        if not store.remove_webhook(hook_id):
+            raise NotFound(f"no webhook {hook_id}", field="hook_id")
+        accessed(caller, "webhook.remove", "DELETE /v1/webhooks/{id}")
+        return {"removed": hook_id}
+
     @app.get("/v1/openapi.json", include_in_schema=False)
-    async def openapi(_: Role = viewer) -> dict[str, Any]:
+    async def openapi(caller: Caller = viewer) -> dict[str, Any]:
         return app.openapi()
 
     @app.get("/metrics")
-    async def metrics(_: Role = admin) -> Response:
+    async def metrics(caller: Caller = admin) -> Response:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
     return app

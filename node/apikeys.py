@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from enum import StrEnum
 
 from node.errors import InvalidInput
 from node.sqlite_store import SqliteStore
 
-__all__ = ["Role", "check_key", "create_key"]
+__all__ = ["Caller", "Role", "check_key", "create_key"]
 
 
 class Role(StrEnum):
@@ -26,6 +27,21 @@ class Role(StrEnum):
     def allows(self, needed: Role) -> bool:
         order = list(Role)
         return order.index(self) >= order.index(needed)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who presented a valid key: named in the access log by the key's id, never its secret."""
+
+    key_id: str
+    role: Role
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.key_id}"
+
+    def allows(self, needed: Role) -> bool:
+        return self.role.allows(needed)
 
 
 def _hash(secret: str) -> bytes:
@@ -44,8 +60,9 @@ def create_key(store: SqliteStore, role: str, label: str, ts: int) -> str:
     return f"mra_{key_id}_{secret}"
 
 
-def check_key(store: SqliteStore, presented: str) -> Role | None:
-    """The role of a valid, unrevoked key; None otherwise (never says which part was wrong)."""
+def check_key(store: SqliteStore, presented: str) -> Caller | None:
+    """The caller of a valid, unrevoked key; None otherwise (never says which part was
+    wrong)."""
     prefix, _, rest = presented.partition("_")
     key_id, _, secret = rest.partition("_")
     if prefix != "mra" or not key_id or not secret:
@@ -53,4 +70,4 @@ def check_key(store: SqliteStore, presented: str) -> Role | None:
     found = store.api_key(key_id)
     if found is None or not hmac.compare_digest(found[0], _hash(secret)):
         return None
-    return Role(found[1])
+    return Caller(key_id, Role(found[1]))

@@ -26,13 +26,16 @@ from rich.table import Table
 from contracts.agreement import Agreement
 from contracts.registry import SOURCE_HASHES
 from node import agreements, bulk
+from node.audit import rows_csv
 from node.canonical import parse_json
 from node.errors import IntegrityError, InvalidInput, MraError, NotFound, StorageFailed
 from node.fsck import verify_store
 from node.home import NodeHome, write_atomic
+from node.queries import as_of_ms, check_id
 from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
 from node.status import StatusCode
+from node.trail import record_trail
 
 __all__ = ["app"]
 
@@ -61,6 +64,11 @@ network_app = typer.Typer(help="Create and inspect the network of nodes.", no_ar
 app.add_typer(network_app, name="network")
 evidence_app = typer.Typer(help="Check evidence bundles offline.", no_args_is_help=True)
 app.add_typer(evidence_app, name="evidence")
+audit_app = typer.Typer(
+    help="The audit trail: who published, received and read what, and when.",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
 devnet_app = typer.Typer(
     help="A local 5-node network (BR, UY, AR, PY, CL) on 127.0.0.1.", no_args_is_help=True
 )
@@ -271,6 +279,56 @@ def aeo_list(
     out.print(table)
 
 
+@audit_app.command("trail")
+def audit_trail(
+    aeo_id: Annotated[str, typer.Argument(help="The AEO id.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Print a record's trail as JSON: versions with signer, time and changed fields,
+    deliveries to partners, and queries."""
+    with _reported(), _store(home) as store:
+        found = record_trail(store, check_id(aeo_id, "aeo_id"))
+        if found is None:
+            raise InvalidInput(f"no AEO {aeo_id} is held here", field="aeo_id")
+    out.print_json(json.dumps(found))
+
+
+@audit_app.command("export")
+def audit_export(
+    file: Annotated[Path, typer.Argument(help="The .json or .csv file to write.")],
+    since: Annotated[str | None, typer.Option(help="From this time (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this time (ISO 8601).")] = None,
+    partner: Annotated[str | None, typer.Option(help="Only this partner's accesses.")] = None,
+    aeo: Annotated[str | None, typer.Option(help="Only this AEO id.")] = None,
+    action: Annotated[str | None, typer.Option(help="query, deliver, publish...")] = None,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Export the access log (hash-chained rows, oldest first), filtered."""
+    with _reported():
+        kind = file.suffix.lstrip(".").lower()
+        if kind not in ("json", "csv"):
+            raise InvalidInput("use a .json or .csv file", field="file")
+        start = None if since is None else as_of_ms(since, "since", day_end=False)
+        end = None if until is None else as_of_ms(until, "until")
+        actor = None if partner is None else f"peer:{partner.strip().upper()}"
+        aeo_id = None if aeo is None else check_id(aeo, "aeo")
+        rows: list[dict[str, Any]] = []
+        with _store(home) as store:
+            while page := store.access_rows(
+                since=start,
+                until=end,
+                actor=actor,
+                aeo_id=aeo_id,
+                action=action,
+                after=rows[-1]["seq"] if rows else -1,
+                limit=5000,
+            ):
+                rows.extend(page)
+        text = "".join(rows_csv(rows)) if kind == "csv" else json.dumps(rows, indent=1) + "\n"
+        write_atomic(file, text)
+    out.print(f"{file}: {len(rows)} rows")
+
+
 @ledger_app.command("verify")
 def ledger_verify(home: HomeOption = DEFAULT_HOME) -> None:
     """Re-derive every hash, chain link, signature, Merkle node and checkpoint (fsck)."""
@@ -287,12 +345,14 @@ def ledger_verify(home: HomeOption = DEFAULT_HOME) -> None:
                 processes=os.cpu_count() or 1,
                 progress=lambda n: progress.advance(task, n),
             )
+            accesses = store.access_size()
     for report in reports:
         out.print(
             f"[green]OK[/] {report.origin}: {report.size} entries, "
             f"{report.checkpoints} checkpoints, {report.payloads} payloads, "
             f"root {report.root.hex()}"
         )
+    out.print(f"[green]OK[/] access log: {accesses} rows, hash chain intact")
 
 
 @ledger_app.command("info")

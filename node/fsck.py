@@ -18,6 +18,8 @@ For each origin, in seq order, fail closed at the first damage and name it:
 8. the node's own log: every payload is held and the latest          -> ``payload-missing``,
    checkpoint covers the whole log (both are written with the entry)    ``checkpoint-missing``
 9. no payload is stored without its entry                           -> ``orphan-payload``
+10. the access log's hash chain re-derives row by row, none missing   -> ``access-mismatch``,
+                                                                       ``access-gap``
 
 Signatures (the costly step) are checked a chunk at a time on a thread pool, since PyNaCl
 releases the GIL; the first damage in seq order is still the one reported.
@@ -34,6 +36,7 @@ from itertools import islice
 from typing import Any
 
 from node import merkle
+from node.audit import check_access_chain
 from node.chain import check_payload, start_signature_checks, verify_entry
 from node.checkpoint import open_checkpoint
 from node.crypto import Hash32, PublicKey
@@ -94,6 +97,8 @@ def verify_store(
             origin=orphan[0],
             seq=orphan[1],
         )
+    # 10. the access log
+    check_access_chain(store.access_chain())
     return reports
 
 

@@ -130,18 +130,21 @@ def checked_ids(aeo_ids: Sequence[object]) -> list[str]:
     return list(dict.fromkeys(check_id(value, f"ids[{i}]") for i, value in enumerate(aeo_ids)))
 
 
-def as_of_ms(value: object) -> int:
+def as_of_ms(value: object, field: str = "as_of", *, day_end: bool = True) -> int:
     """An ISO 8601 date or date-time (UTC unless it says otherwise) as ms since the epoch;
-    a date means its end. Raises InvalidInput naming ``as_of``."""
+    a date means its end (its start with ``day_end=False``). Raises InvalidInput naming
+    ``field``."""
     if not isinstance(value, str):
-        raise InvalidInput("an ISO 8601 date or date-time", field="as_of")
+        raise InvalidInput("an ISO 8601 date or date-time", field=field)
     try:
         if len(value) == 10:
-            moment = datetime.combine(date.fromisoformat(value), time.max, UTC)
+            moment = datetime.combine(
+                date.fromisoformat(value), time.max if day_end else time.min, UTC
+            )
         else:
             moment = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidInput("an ISO 8601 date or date-time", field="as_of") from None
+        raise InvalidInput("an ISO 8601 date or date-time", field=field) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
+from node.audit import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
 from node.canonical import parse_json
 from node.crypto import PublicKey
 from node.entries import EntryHeader, entry_hash
@@ -106,6 +107,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " JOIN payloads p ON p.origin = e.origin AND p.seq = e.seq"
         " JOIN aeo_current c ON c.origin = e.origin"
         " AND c.aeo_id = json_extract(CAST(p.body AS TEXT), '$.aeo_id')",
+    ),
+    # version 6: the hash-chained access log (append-only); status events for webhooks and
+    # the event stream (an outbox written with the change); webhook subscriptions and every
+    # delivery attempt
+    (
+        "CREATE TABLE access_log (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+        " actor TEXT NOT NULL, action TEXT NOT NULL, channel TEXT NOT NULL,"
+        " aeo_id TEXT NOT NULL, agreements TEXT NOT NULL, hash BLOB NOT NULL)",
+        "CREATE INDEX access_by_aeo ON access_log (aeo_id, seq)",
+        *_append_only("access_log"),
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+        " aeo_id TEXT NOT NULL, origin TEXT NOT NULL, seq INTEGER NOT NULL,"
+        " status TEXT NOT NULL, previous TEXT, effective TEXT)",
+        "CREATE TABLE webhooks (id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL,"
+        " created_ts INTEGER NOT NULL, next_event INTEGER NOT NULL,"
+        " removed INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
+        "CREATE TABLE webhook_attempts (id INTEGER PRIMARY KEY, webhook TEXT NOT NULL,"
+        " event INTEGER NOT NULL, attempt INTEGER NOT NULL, ts INTEGER NOT NULL,"
+        " status INTEGER, error TEXT, delivered INTEGER NOT NULL)",
+        "CREATE INDEX webhook_attempts_by_hook ON webhook_attempts (webhook, id)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -215,18 +236,48 @@ class SqliteStore:
                     "INSERT INTO checkpoints (origin, size, note) VALUES (?, ?, ?)",
                     (origin, batch.checkpoint_size, batch.checkpoint),
                 )
-            self._apply_records(
-                [
-                    (entry.header, record)
-                    for entry, record in zip(batch.entries, batch.records, strict=True)
-                    if record is not None
-                ]
+            versions = [
+                (entry.header, record)
+                for entry, record in zip(batch.entries, batch.records, strict=True)
+                if record is not None
+            ]
+            self._add_status_events(
+                [(h.origin, h.seq, h.ts, r.aeo_id, r.status.to_dict()) for h, r in versions]
             )
+            self._apply_records(versions)
             self._index_agreements([e.header for e in batch.entries])
             self._conn.executemany(
                 "INSERT INTO keys (origin, since_seq, public_key) VALUES (?, ?, ?)",
                 [(origin, since, key.raw) for since, key in batch.keys],
             )
+
+    def _add_status_events(self, versions: list[tuple[str, int, int, str, Any]]) -> None:
+        """An event for each version (origin, seq, ts, aeo_id, status) whose status code
+        differs from the version before it held here (a first version is an event too)."""
+        last: dict[str, str | None] = {}
+        events = []
+        for origin, seq, ts, aeo_id, status in versions:
+            if not isinstance(status, dict) or not isinstance(status.get("code"), str):
+                continue
+            if aeo_id not in last:
+                last[aeo_id] = self._status_before(aeo_id, origin, seq)
+            if status["code"] != last[aeo_id]:
+                effective = status.get("effective")
+                events.append((ts, aeo_id, origin, seq, status["code"], last[aeo_id], effective))
+                last[aeo_id] = status["code"]
+        self._conn.executemany(
+            "INSERT INTO events (ts, aeo_id, origin, seq, status, previous, effective)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            events,
+        )
+
+    def _status_before(self, aeo_id: str, origin: str, seq: int) -> str | None:
+        row = self._conn.execute(
+            "SELECT status FROM events WHERE aeo_id = ? AND origin = ? AND seq < ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (aeo_id, origin, seq),
+        ).fetchone()
+        return str(row[0]) if row else None
 
     def _index_agreements(self, headers: list[EntryHeader]) -> None:
         self._conn.executemany(
@@ -542,13 +593,21 @@ class SqliteStore:
     def add_views(self, rows: Iterable[tuple[str, int, str, str, bytes, bytes, int]]) -> int:
         """Keep views of partners' records: (origin, seq, aeo_id, agreements, body, signature,
         received_ts), each checked by the caller against its origin's signature."""
+        added = 0
         with self._transaction():
-            cursor = self._conn.executemany(
-                "INSERT OR IGNORE INTO views (origin, seq, aeo_id, agreements, body, signature,"
-                " received_ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                list(rows),
-            )
-        return cursor.rowcount
+            fresh = []
+            for row in sorted(rows, key=lambda r: (r[0], r[1])):
+                cursor = self._conn.execute(
+                    "INSERT OR IGNORE INTO views (origin, seq, aeo_id, agreements, body,"
+                    " signature, received_ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                if cursor.rowcount:
+                    added += 1
+                    origin, seq, aeo_id, _, body, _, received = row
+                    fresh.append((origin, seq, received, aeo_id, parse_json(body).get("status")))
+            self._add_status_events(fresh)
+        return added
 
     def view_of(self, aeo_id: str) -> tuple[str, int, str, bytes, bytes] | None:
         """The latest view held of a partner's record: (origin, seq, agreements, body, the
@@ -607,6 +666,153 @@ class SqliteStore:
                 " ON CONFLICT (origin) DO UPDATE SET next_seq = excluded.next_seq",
                 (origin, next_seq),
             )
+
+    # -- access log, trail, events, webhooks --------------------------------------------------
+
+    def append_access(self, rows: list[Access]) -> None:
+        """Append rows to the hash-chained access log in one transaction."""
+        with self._transaction():
+            last = self._conn.execute(
+                "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            seq, prev = (last[0] + 1, bytes(last[1])) if last else (0, ACCESS_GENESIS)
+            chained = []
+            for access in rows:
+                prev = access_hash(prev, seq, access)
+                chained.append((seq, *(getattr(access, f) for f in ACCESS_FIELDS), prev))
+                seq += 1
+            marks = ", ".join("?" * (len(ACCESS_FIELDS) + 2))
+            self._conn.executemany(
+                f"INSERT INTO access_log (seq, {', '.join(ACCESS_FIELDS)}, hash) VALUES ({marks})",
+                chained,
+            )
+
+    def access_size(self) -> int:
+        row = self._conn.execute("SELECT max(seq) FROM access_log").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def access_chain(self) -> Iterator[tuple[int, Access, bytes]]:
+        """Every access row in seq order, with its stored hash."""
+        cursor = self._conn.execute(
+            f"SELECT seq, {', '.join(ACCESS_FIELDS)}, hash FROM access_log ORDER BY seq"
+        )
+        for row in cursor:
+            yield row[0], Access(**dict(zip(ACCESS_FIELDS, row[1:-1], strict=True))), bytes(row[-1])
+
+    def access_rows(
+        self,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        actor: str | None = None,
+        aeo_id: str | None = None,
+        action: str | None = None,
+        after: int = -1,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """A page of access rows (oldest first, ``seq > after``) matching every filter given;
+        times are ms since the epoch, ``until`` exclusive."""
+        where: list[str] = ["seq > ?"]
+        args: list[object] = [after]
+        for clause, value in (
+            ("ts >= ?", since),
+            ("ts < ?", until),
+            ("actor = ?", actor),
+            ("aeo_id = ?", aeo_id),
+            ("action = ?", action),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        rows = self._db.query(
+            f"SELECT seq, {', '.join(ACCESS_FIELDS)}, hash FROM access_log"
+            f" WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+            [*args, limit],
+        )
+        return [{**row, "hash": bytes(row["hash"]).hex()} for row in rows]
+
+    def own_versions(self, aeo_id: str) -> list[tuple[str, int, int, bytes | None]]:
+        """Every version of an own record: (origin, seq, ts, payload or None once erased)."""
+        rows = self._conn.execute(
+            "SELECT c.origin, v.seq, v.ts, p.body FROM aeo_versions v JOIN aeo_current c"
+            " USING (aeo_id) LEFT JOIN payloads p ON p.origin = c.origin AND p.seq = v.seq"
+            " WHERE v.aeo_id = ? ORDER BY v.seq",
+            (aeo_id,),
+        ).fetchall()
+        return [(r[0], r[1], r[2], None if r[3] is None else bytes(r[3])) for r in rows]
+
+    def views_held(self, aeo_id: str) -> list[dict[str, Any]]:
+        """Every view held of a partner's record, oldest first, with when it was received and
+        the entry's own time."""
+        rows = self._db.query(
+            "SELECT v.origin, v.seq, v.agreements, v.body, v.received_ts,"
+            " json_extract(CAST(e.body AS TEXT), '$.ts') AS ts FROM views v"
+            " LEFT JOIN entries e ON e.origin = v.origin AND e.seq = v.seq"
+            " WHERE v.aeo_id = ? ORDER BY v.origin, v.seq",
+            [aeo_id],
+        )
+        return [{**row, "body": bytes(row["body"])} for row in rows]
+
+    def events(self, *, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """Status events with id > ``after``, oldest first."""
+        return list(
+            self._db.query(
+                "SELECT id, ts, aeo_id, origin, seq, status, previous, effective FROM events"
+                " WHERE id > ? ORDER BY id LIMIT ?",
+                [after, limit],
+            )
+        )
+
+    def last_event_id(self) -> int:
+        row = self._conn.execute("SELECT max(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def add_webhook(self, hook_id: str, url: str, secret: str, ts: int) -> None:
+        """Subscribe ``url`` to events from the next one on."""
+        with self._transaction():
+            self._conn.execute(
+                "INSERT INTO webhooks (id, url, secret, created_ts, next_event)"
+                " VALUES (?, ?, ?, ?, (SELECT coalesce(max(id), 0) + 1 FROM events))",
+                (hook_id, url, secret, ts),
+            )
+
+    def webhooks(self, *, with_secrets: bool = False) -> list[dict[str, Any]]:
+        columns = "id, url, created_ts, next_event" + (", secret" if with_secrets else "")
+        return list(self._db.query(f"SELECT {columns} FROM webhooks WHERE removed = 0 ORDER BY id"))
+
+    def remove_webhook(self, hook_id: str) -> bool:
+        with self._transaction():
+            cursor = self._conn.execute(
+                "UPDATE webhooks SET removed = 1 WHERE id = ? AND removed = 0", (hook_id,)
+            )
+        return cursor.rowcount > 0
+
+    def add_webhook_attempt(
+        self, hook_id: str, event: int, attempt: int, ts: int, status: int | None, error: str
+    ) -> None:
+        """Log one delivery attempt; a delivered one moves the hook past its event."""
+        delivered = status is not None and 200 <= status < 300
+        with self._transaction():
+            self._conn.execute(
+                "INSERT INTO webhook_attempts (webhook, event, attempt, ts, status, error,"
+                " delivered) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (hook_id, event, attempt, ts, status, error, int(delivered)),
+            )
+            if delivered:
+                self._conn.execute(
+                    "UPDATE webhooks SET next_event = max(next_event, ?) WHERE id = ?",
+                    (event + 1, hook_id),
+                )
+
+    def webhook_attempts(self, hook_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest delivery attempts of a hook, newest first."""
+        return list(
+            self._db.query(
+                "SELECT event, attempt, ts, status, error, delivered FROM webhook_attempts"
+                " WHERE webhook = ? ORDER BY id DESC LIMIT ?",
+                [hook_id, limit],
+            )
+        )
 
     # -- plumbing ------------------------------------------------------------------------------
 

@@ -52,6 +52,12 @@ ENDPOINTS = [
     ("GET", "/v1/forks", None, "auditor"),
     ("POST", "/v1/keys/rotate", None, "admin"),
     ("GET", "/metrics", None, "admin"),
+    ("GET", "/v1/aeo/BR000000001/trail", None, "auditor"),
+    ("GET", "/v1/audit", None, "auditor"),
+    ("GET", "/v1/audit?format=csv&aeo_id=BR000000001", None, "auditor"),
+    ("GET", "/v1/events", None, "viewer"),
+    ("GET", "/v1/webhooks", None, "admin"),
+    ("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/hook"}, "admin"),
     ("GET", "/v1/openapi.json", None, "viewer"),
 ]
 ORDER = ["viewer", "auditor", "publisher", "admin"]

@@ -1,0 +1,97 @@
+"""The audit trail of one AEO record as this node holds it: every version with its signer, time
+and field-level changes; every delivery of it to a partner; every query of it; erasures.
+
+At the issuing node the versions are the record's own entries; at a partner's node they are the
+views received, each with when it arrived and under which agreements."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from node.audit import field_diff
+from node.canonical import parse_json
+from node.sqlite_store import SqliteStore
+
+__all__ = ["iso_time", "record_trail"]
+
+
+def iso_time(ms: int | None) -> str | None:
+    """Milliseconds since the epoch as an ISO 8601 UTC time."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def record_trail(store: SqliteStore, aeo_id: str) -> dict[str, Any] | None:
+    """The trail of ``aeo_id``, or None when this node holds no version of it."""
+    versions = _own_versions(store, aeo_id) or _received_versions(store, aeo_id)
+    if not versions:
+        return None
+    return {
+        "aeo_id": aeo_id,
+        "origin": versions[-1]["origin"],
+        "versions": versions,
+        "deliveries": _accesses(store, aeo_id, "deliver"),
+        "queries": _accesses(store, aeo_id, "query"),
+        "erasures": [v for v in versions if v["erased"]],
+    }
+
+
+def _own_versions(store: SqliteStore, aeo_id: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    before: dict[str, Any] | None = None
+    for origin, seq, ts, payload in store.own_versions(aeo_id):
+        document = None if payload is None else parse_json(payload)
+        out.append(_version(store, origin, seq, ts, document, before))
+        before = document if document is not None else before
+    return out
+
+
+def _received_versions(store: SqliteStore, aeo_id: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    before: dict[str, Any] | None = None
+    for held in store.views_held(aeo_id):
+        view = parse_json(held["body"])
+        version = _version(store, held["origin"], held["seq"], held["ts"], view, before)
+        version["received"] = iso_time(held["received_ts"])
+        version["agreements"] = held["agreements"].split(",") if held["agreements"] else []
+        out.append(version)
+        before = view
+    return out
+
+
+def _version(
+    store: SqliteStore,
+    origin: str,
+    seq: int,
+    ts: int | None,
+    document: dict[str, Any] | None,
+    before: dict[str, Any] | None,
+) -> dict[str, Any]:
+    key = store.public_key(origin, seq)
+    status = (document or {}).get("status")
+    return {
+        "origin": origin,
+        "seq": seq,
+        "time": iso_time(ts),
+        "signer": origin,
+        "key": None if key is None else key.raw.hex(),
+        "status": status.get("code") if isinstance(status, dict) else None,
+        "changes": None if document is None else field_diff(before, document),
+        "erased": document is None,
+    }
+
+
+def _accesses(store: SqliteStore, aeo_id: str, action: str) -> list[dict[str, Any]]:
+    rows = store.access_rows(aeo_id=aeo_id, action=action, limit=10_000)
+    return [
+        {
+            "seq": row["seq"],
+            "time": iso_time(row["ts"]),
+            "actor": row["actor"],
+            "channel": row["channel"],
+            **({"agreements": row["agreements"].split(",")} if row["agreements"] else {}),
+        }
+        for row in rows
+    ]
