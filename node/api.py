@@ -25,7 +25,6 @@ from node import agreements
 from node.apikeys import Caller, Role, check_key
 from node.audit import Access, AccessLog, rows_csv
 from node.canonical import parse_json
-from node.checkpoint import Checkpoint, SignedNote
 from node.errors import (
     Conflict,
     ContractRefused,
@@ -39,11 +38,11 @@ from node.errors import (
 )
 from node.home import NodeHome
 from node.ledger import Ledger, system_clock
-from node.queries import Answer, Queries, as_of_ms, check_id
+from node.queries import Answer, Queries, as_of_ms, check_id, log_states
 from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
 from node.trail import record_trail
-from node.tree import StoredTree
+from node.ui import ui_routes
 from node.webhooks import WebhookDispatcher, add_webhook, event_document, event_stream
 
 if TYPE_CHECKING:
@@ -226,24 +225,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     async def logs(caller: Caller = viewer) -> list[dict[str, Any]]:
         """Per origin held here: size and Merkle root, and the latest checkpoint with its
         cosigners; two nodes hold the same log of an origin when (size, root) agree."""
-        out = []
-        for origin in store.origins():
-            head = store.head(origin)
-            size = head.size if head else 0
-            note = store.latest_checkpoint(origin)
-            checkpoint = Checkpoint.parse(SignedNote.parse(note).text) if note else None
-            out.append(
-                {
-                    "origin": origin,
-                    "size": size,
-                    "root": StoredTree(store, origin).root(size).hex(),
-                    "checkpoint_size": checkpoint.size if checkpoint else 0,
-                    "cosigners": sorted(store.cosignatures(origin, checkpoint.size))
-                    if checkpoint
-                    else [],
-                }
-            )
-        return out
+        return log_states(store)
 
     queries = Queries(store, config.origin)
 
@@ -255,6 +237,8 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             view = None if answer.view is None else (config.origin, *answer.view)
             shown["evidence"] = build_bundle(store, answer.origin, answer.seq, view)
         return shown
+
+    ui_routes(app, store=store, config=config, queries=queries, access=access, peers=peers)
 
     @app.get("/v1/aeo/{aeo_id}")
     async def read_record(

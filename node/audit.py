@@ -36,6 +36,7 @@ __all__ = [
     "access_hash",
     "check_access_chain",
     "field_diff",
+    "flatten",
     "rows_csv",
 ]
 
@@ -138,7 +139,7 @@ class AccessLog:
 def field_diff(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]]:
     """The fields that differ between two versions of a record, by dotted path: a list of
     ``{"field", "from", "to"}`` (``from`` is absent for the first version's fields)."""
-    before, after = _flat(old or {}), _flat(new)
+    before, after = flatten(old or {}), flatten(new)
     changed = []
     for path in sorted(before.keys() | after.keys()):
         if before.get(path, _ABSENT) != after.get(path, _ABSENT):
@@ -152,12 +153,13 @@ def field_diff(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str
 _ABSENT = object()
 
 
-def _flat(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested document as ``{dotted.path: value}``."""
     out: dict[str, Any] = {}
     for name, item in value.items():
         path = f"{prefix}{name}"
         if isinstance(item, dict) and item:
-            out.update(_flat(item, path + "."))
+            out.update(flatten(item, path + "."))
         else:
             out[path] = item
     return out

@@ -35,7 +35,7 @@ from node.queries import as_of_ms, check_id
 from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
 from node.status import StatusCode
-from node.trail import record_trail
+from node.trail import iso_time, record_trail
 
 __all__ = ["app"]
 
@@ -515,6 +515,32 @@ def apikey_create(
     with _reported(), _store(home) as store:
         key = create_key(store, role, label, system_clock())
     sys.stdout.write(key + "\n")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (the part after 'mra_').")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Revoke an API key: it and every web UI session opened with it stop working at once."""
+    with _reported(), _store(home) as store:
+        if not store.revoke_api_key(key_id):
+            raise NotFound(f"no active API key {key_id}", field="key_id")
+    out.print(f"revoked {key_id}")
+
+
+@apikey_app.command("list")
+def apikey_list(home: HomeOption = DEFAULT_HOME) -> None:
+    """List API keys (ids, roles, labels; never secrets)."""
+    with _reported(), _store(home) as store:
+        keys = store.api_keys()
+    table = Table("key id", "role", "label", "created", "state")
+    for row in keys:
+        state = "revoked" if row["revoked"] else "active"
+        table.add_row(
+            row["key_id"], row["role"], row["label"], str(iso_time(row["created_ts"])), state
+        )
+    out.print(table)
 
 
 @node_app.command("run")

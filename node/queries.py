@@ -11,11 +11,13 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from node.canonical import parse_json
+from node.checkpoint import Checkpoint, SignedNote
 from node.errors import InvalidInput
 from node.records import AEO_ID
 from node.sqlite_store import SqliteStore
+from node.tree import StoredTree
 
-__all__ = ["MAX_BATCH", "Answer", "Queries", "as_of_ms", "check_id", "checked_ids"]
+__all__ = ["MAX_BATCH", "Answer", "Queries", "as_of_ms", "check_id", "checked_ids", "log_states"]
 
 MAX_BATCH = 10_000
 SCHEME = re.compile(r"[A-Z0-9_-]{2,16}")
@@ -154,3 +156,26 @@ def check_id(value: object, field: str) -> str:
     if not isinstance(value, str) or not AEO_ID.fullmatch(value.strip().upper()):
         raise InvalidInput("an AEO id: country code and up to 15 letters or digits", field=field)
     return value.strip().upper()
+
+
+def log_states(store: SqliteStore) -> list[dict[str, Any]]:
+    """Per origin held: size and Merkle root, and the latest checkpoint with its cosigners;
+    two nodes hold the same log of an origin when (size, root) agree."""
+    out = []
+    for origin in store.origins():
+        head = store.head(origin)
+        size = head.size if head else 0
+        note = store.latest_checkpoint(origin)
+        checkpoint = Checkpoint.parse(SignedNote.parse(note).text) if note else None
+        out.append(
+            {
+                "origin": origin,
+                "size": size,
+                "root": StoredTree(store, origin).root(size).hex(),
+                "checkpoint_size": checkpoint.size if checkpoint else 0,
+                "cosigners": sorted(store.cosignatures(origin, checkpoint.size))
+                if checkpoint
+                else [],
+            }
+        )
+    return out

@@ -352,6 +352,23 @@ class SqliteStore:
                 (key_id, key_hash, role, label, ts),
             )
 
+    def revoke_api_key(self, key_id: str) -> bool:
+        """Revoke a key (kept, so the access log's actors stay explained); False if unknown
+        or already revoked."""
+        with self._transaction():
+            cursor = self._conn.execute(
+                "UPDATE api_keys SET revoked = 1 WHERE key_id = ? AND revoked = 0", (key_id,)
+            )
+        return cursor.rowcount > 0
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        """Every key: id, role, label, creation time and whether it is revoked (no hashes)."""
+        return list(
+            self._db.query(
+                "SELECT key_id, role, label, created_ts, revoked FROM api_keys ORDER BY created_ts"
+            )
+        )
+
     def api_key(self, key_id: str) -> tuple[bytes, str] | None:
         """The hash and role of a key that is not revoked."""
         row = self._conn.execute(

@@ -1,0 +1,264 @@
+"""The operators' and auditors' web UI: server-rendered pages (Jinja2), behind the node's API keys.
+
+A user logs in with an API key; the node keeps a session for it (a random token in an HttpOnly,
+SameSite=Strict cookie; the key itself is never stored in the browser) and checks on every page
+that the key is still valid and its role allows the page. Pages read through the same paths as
+the API: the record page through ``Queries`` and the trail, and every record shown is written to
+the access log like an API read.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from node import agreements
+from node.apikeys import Caller, Role, check_key
+from node.audit import Access, AccessLog, flatten
+from node.errors import InvalidInput, MraError
+from node.home import NodeConfig
+from node.ledger import system_clock
+from node.queries import Answer, Queries, check_id, log_states
+from node.sqlite_store import SqliteStore
+from node.trail import record_trail
+
+if TYPE_CHECKING:
+    from network.service import NetworkService
+
+__all__ = ["SESSION_COOKIE", "Sessions", "ui_routes"]
+
+SESSION_COOKIE = "mra_session"
+SESSION_SECONDS = 8 * 3600
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+@dataclass
+class Sessions:
+    """Open UI sessions: token -> (API key id, role, expiry). Lost on restart (log in again)."""
+
+    ttl: float = SESSION_SECONDS
+    _open: dict[str, tuple[Caller, float]] = field(default_factory=dict)
+
+    def open(self, caller: Caller) -> str:
+        token = secrets.token_urlsafe(32)
+        self._open[token] = (caller, time.monotonic() + self.ttl)
+        return token
+
+    def caller(self, token: str | None) -> Caller | None:
+        found = self._open.get(token or "")
+        if found is None or found[1] < time.monotonic():
+            self._open.pop(token or "", None)
+            return None
+        return found[0]
+
+    def close(self, token: str | None) -> None:
+        self._open.pop(token or "", None)
+
+
+class _Redirect(Exception):
+    def __init__(self, to: str) -> None:
+        super().__init__(to)
+        self.to = to
+
+
+def ui_routes(
+    app: FastAPI,
+    *,
+    store: SqliteStore,
+    config: NodeConfig,
+    queries: Queries,
+    access: AccessLog,
+    peers: NetworkService | None,
+) -> None:
+    sessions = Sessions()
+
+    def page(name: str, caller: Caller | None, code: int = 200, **values: Any) -> HTMLResponse:
+        html = _templates.get_template(name).render(
+            origin=config.origin, name=config.name, caller=caller, **values
+        )
+        return HTMLResponse(html, status_code=code)
+
+    def signed_in(request: Request, needed: Role = Role.VIEWER) -> Caller:
+        caller = sessions.caller(request.cookies.get(SESSION_COOKIE))
+        # A key revoked after login ends its sessions at the next page.
+        if caller is None or store.api_key(caller.key_id) is None:
+            raise _Redirect("/ui/login")
+        if not caller.allows(needed):
+            raise _Redirect("/ui/")
+        return caller
+
+    def read(caller: Caller, channel: str, *ids: str) -> None:
+        now = system_clock()
+        access.record_many(
+            Access(ts=now, actor=caller.actor, action="query", channel=channel, aeo_id=aeo_id)
+            for aeo_id in ids
+        )
+
+    @app.exception_handler(_Redirect)
+    async def redirect(request: Request, exc: _Redirect) -> Response:
+        return RedirectResponse(exc.to, status_code=303)
+
+    @app.get("/ui/login", include_in_schema=False)
+    async def login_form(request: Request) -> Response:
+        return page("login.html", None)
+
+    @app.post("/ui/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        form = parse_qs((await request.body()).decode(errors="replace"))
+        caller = check_key(store, (form.get("api_key") or [""])[0].strip())
+        if caller is None:
+            return page("login.html", None, 401, error="unknown or revoked API key")
+        response = RedirectResponse("/ui/", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            sessions.open(caller),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/ui",
+        )
+        return response
+
+    @app.get("/ui/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        sessions.close(request.cookies.get(SESSION_COOKIE))
+        response = RedirectResponse("/ui/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/ui")
+        return response
+
+    @app.get("/ui/", include_in_schema=False)
+    async def overview(request: Request) -> Response:
+        caller = signed_in(request)
+        fresh = peers.freshness() if peers is not None else {}
+        logs = log_states(store)
+        return page(
+            "overview.html",
+            caller,
+            peers=fresh.get("peers", {}),
+            lag=fresh.get("lag", {}),
+            frozen=sorted(store.frozen_origins()),
+            logs=logs,
+        )
+
+    @app.get("/ui/search", include_in_schema=False)
+    async def search(request: Request, q: str = "") -> Response:
+        caller = signed_in(request)
+        q = q.strip()
+        if not q:
+            return page("search.html", caller, q="", results=[])
+        try:
+            if ":" in q:
+                scheme, _, value = q.partition(":")
+                found = queries.by_identifier(scheme, value)
+            else:
+                answer = queries.one(check_id(q, "q"))
+                if answer is not None:
+                    read(caller, "UI search", answer.aeo_id)
+                    raise _Redirect(f"/ui/aeo/{quote(answer.aeo_id)}")
+                found = []
+        except InvalidInput as exc:
+            return page("search.html", caller, 422, q=q, results=[], error=_said(exc))
+        read(caller, "UI search", *(a.aeo_id for a in found))
+        return page("search.html", caller, q=q, results=[_row(a) for a in found])
+
+    @app.get("/ui/aeo/{aeo_id}", include_in_schema=False)
+    async def record(request: Request, aeo_id: str) -> Response:
+        caller = signed_in(request)
+        try:
+            wanted = check_id(aeo_id, "aeo_id")
+        except InvalidInput as exc:
+            return page("search.html", caller, 422, q=aeo_id, results=[], error=_said(exc))
+        answer = queries.one(wanted)
+        read(caller, "UI /ui/aeo/{aeo_id}", wanted)
+        if answer is None:
+            return page(
+                "search.html", caller, 404, q=wanted, results=[], error=f"no AEO {wanted} here"
+            )
+        verified, problem = _verify(store, config.origin, answer, peers)
+        trail = None
+        if caller.allows(Role.AUDITOR):
+            access.flush()
+            trail = record_trail(store, wanted)
+        status = answer.document.get("status", {})
+        return page(
+            "record.html",
+            caller,
+            aeo_id=wanted,
+            record_origin=answer.origin,
+            seq=answer.seq,
+            own=answer.view is None,
+            agreements=answer.agreements,
+            status=status.get("code") if isinstance(status, dict) else "",
+            fields=[
+                (name, _shown(value)) for name, value in sorted(flatten(answer.document).items())
+            ],
+            verified=verified,
+            problem=problem,
+            trail=trail,
+        )
+
+    @app.get("/ui/agreements", include_in_schema=False)
+    async def agreement_list(request: Request) -> Response:
+        caller = signed_in(request)
+        rows = [
+            {"phase": state.phase.value, **state.current.to_dict()}
+            for _, state in sorted(agreements.states(store).items())
+            if state.current is not None
+        ]
+        return page("agreements.html", caller, agreements=rows)
+
+
+def _row(answer: Answer) -> dict[str, Any]:
+    document = answer.document
+    status = document.get("status", {})
+    return {
+        "aeo_id": answer.aeo_id,
+        "origin": answer.origin,
+        "status": status.get("code", "") if isinstance(status, dict) else "",
+        "certificate": document.get("certificate", ""),
+        "name": document.get("legal_name", ""),
+    }
+
+
+def _verify(
+    store: SqliteStore, me: str, answer: Answer, peers: NetworkService | None
+) -> tuple[Any, str | None]:
+    """The record's evidence bundle, checked as an outsider would check it, against the
+    network's public keys."""
+    if peers is None:
+        return None, "this node is in no network: there are no members' keys to check against"
+    from network.evidence import build_bundle, verify_bundle
+
+    view = None if answer.view is None else (me, *answer.view)
+    try:
+        bundle = build_bundle(store, answer.origin, answer.seq, view)
+        return verify_bundle(bundle, peers.membership), None
+    except MraError as exc:
+        return None, str(exc)
+
+
+def _shown(value: object) -> str:
+    """A field's value as a person reads it (identifiers as ``SCHEME value``)."""
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(
+            f"{v.get('scheme')} {v.get('value')}" if isinstance(v, dict) else str(v) for v in value
+        )
+    return str(value)
+
+
+def _said(exc: InvalidInput) -> str:
+    return f"{exc.field}: {exc.reason}" if exc.field else exc.reason
