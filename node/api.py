@@ -18,7 +18,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter, generate_latest
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.agreement import Agreement
 from node import agreements
@@ -76,6 +78,42 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
+class LimitAndCount:
+    """Refuses a body declared over MAX_BODY before it is read (413) and counts responses per
+    endpoint and status. Plain ASGI: it adds no task or stream per request."""
+
+    def __init__(self, app: ASGIApp, *, requests: Counter, refusals: Counter) -> None:
+        self.app = app
+        self.requests = requests
+        self.refusals = refusals
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            self.refusals.labels("too-large").inc()
+            refused = problem(
+                413, "Body too large", f"request bodies are limited to {MAX_BODY} bytes"
+            )
+            await refused(scope, receive, send)
+            return
+        status = 500
+
+        async def counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counted)
+        finally:
+            path: str = scope["path"]
+            self.requests.labels(path.split("/")[2] if "/v1/" in path else path, str(status)).inc()
+
+
 def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     """The API of the node in ``home`` (composition root: store, ledger, metrics, and the
     peer endpoints and gossip when the home belongs to a network)."""
@@ -85,7 +123,8 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     registry = CollectorRegistry()
     requests = Counter("mra_requests", "API requests", ["endpoint", "status"], registry=registry)
     refusals = Counter("mra_refusals", "Refused requests", ["reason"], registry=registry)
-    access = AccessLog(store)
+    access_writer = SqliteStore.open(home.db_path, durable=False)
+    access = AccessLog(access_writer)
     peers: NetworkService | None = None
     if network and (home.path / "membership.json").exists():
         from network.service import NetworkService
@@ -127,6 +166,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             access.flush()
+            access_writer.close()
             store.close()
 
     # No endpoint answers without a key: the generated docs are served only behind one.
@@ -160,18 +200,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     viewer, publisher, admin = role(Role.VIEWER), role(Role.PUBLISHER), role(Role.ADMIN)
     auditor = role(Role.AUDITOR)
 
-    @app.middleware("http")
-    async def limit_and_count(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            refusals.labels("too-large").inc()
-            return problem(413, "Body too large", f"request bodies are limited to {MAX_BODY} bytes")
-        response: Response = await call_next(request)
-        requests.labels(
-            request.url.path.split("/")[2] if "/v1/" in request.url.path else request.url.path,
-            str(response.status_code),
-        ).inc()
-        return response
+    app.add_middleware(LimitAndCount, requests=requests, refusals=refusals)
 
     @app.exception_handler(AccessDenied)
     async def denied(request: Request, exc: AccessDenied) -> JSONResponse:

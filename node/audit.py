@@ -10,8 +10,9 @@ Rows name record ids, callers and endpoints, never the values searched for: a lo
 identifier logs the records it found, so erasing a trader leaves no identifier here.
 
 Queries must not wait for the disk: rows are kept in memory and written in one transaction every
-``FLUSH_INTERVAL`` seconds (group commit) and at shutdown; a crash can lose at most that window
-of read rows, never a write to the ledger.
+``FLUSH_INTERVAL`` seconds (group commit) and at shutdown, on a connection that does not wait for
+fsync (``SqliteStore.open(durable=False)``). A killed process loses at most the rows of that
+window, never a write to the ledger.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ __all__ = [
 
 ACCESS_TAG = "mra-ledger/access/v1"
 ACCESS_GENESIS = Hash32(bytes(32))
-FLUSH_INTERVAL = 0.2
+FLUSH_INTERVAL = 0.05
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

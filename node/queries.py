@@ -56,9 +56,11 @@ class Queries:
         wanted = check_id(aeo_id, "aeo_id")
         if as_of is not None:
             return self._version_at(wanted, as_of)
-        found = self._store.current_record(wanted)
-        if found is not None and found[1].issuer == self._me:
-            return Answer(aeo_id=wanted, origin=self._me, seq=found[0], document=found[1].to_dict())
+        found = self._store.current_payload(wanted)
+        if found is not None and found[0] == self._me:
+            return Answer(
+                aeo_id=wanted, origin=self._me, seq=found[1], document=parse_json(found[2])
+            )
         held = self._store.view_of(wanted)
         if held is None:
             return None

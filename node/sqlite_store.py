@@ -120,6 +120,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE events (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
         " aeo_id TEXT NOT NULL, origin TEXT NOT NULL, seq INTEGER NOT NULL,"
         " status TEXT NOT NULL, previous TEXT, effective TEXT)",
+        "CREATE INDEX events_by_aeo ON events (aeo_id, origin, seq)",
         "CREATE TABLE webhooks (id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL,"
         " created_ts INTEGER NOT NULL, next_event INTEGER NOT NULL,"
         " removed INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
@@ -143,8 +144,12 @@ class SqliteStore:
         self._write_lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: Path | str) -> SqliteStore:
+    def open(cls, path: Path | str, *, durable: bool = True) -> SqliteStore:
         """Open (creating and migrating when needed) the node database at ``path``.
+
+        ``durable=False`` is for the access log's writer only: its commits reach the WAL file
+        without waiting for the disk (they survive a killed process; the next durable commit's
+        sync covers them against power loss), so reads never wait on an fsync.
 
         Raises StorageFailed when the file cannot be opened or is newer than this software.
         """
@@ -153,7 +158,7 @@ class SqliteStore:
             db = sqlite_utils.Database(conn)
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk before we acknowledge it, even on power loss.
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             conn.execute("PRAGMA busy_timeout=10000")
             # Identifier lookups are keyed by random-looking values; a larger page cache keeps
             # their B-tree in memory as the registry grows (64 MiB).
@@ -477,6 +482,16 @@ class SqliteStore:
             (aeo_id,),
         ).fetchone()
         return (row[0], _record(row[1])) if row else None
+
+    def current_payload(self, aeo_id: str) -> tuple[str, int, bytes] | None:
+        """(origin, seq, payload bytes) of the latest version held, as validated when it was
+        written (the read path serves it without building the record again)."""
+        row = self._conn.execute(
+            "SELECT c.origin, c.seq, p.body FROM aeo_current c JOIN payloads p"
+            " ON p.origin = c.origin AND p.seq = c.seq WHERE c.aeo_id = ?",
+            (aeo_id,),
+        ).fetchone()
+        return (row[0], row[1], bytes(row[2])) if row else None
 
     def current_records(self, aeo_ids: Iterable[str]) -> dict[str, tuple[int, AeoRecord]]:
         """The latest versions of many AEO records at once (those held)."""
