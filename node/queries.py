@@ -85,15 +85,24 @@ class Queries:
     ) -> tuple[dict[str, Answer], list[str]]:
         """Answers for up to MAX_BATCH ids, and the ids not held. Raises InvalidInput naming
         ``ids[i]`` for a malformed id, or ``ids`` for a batch over the limit."""
-        found: dict[str, Answer] = {}
-        unknown: list[str] = []
-        for aeo_id in checked_ids(aeo_ids):
-            answer = self.one(aeo_id, as_of)
-            if answer is None:
-                unknown.append(aeo_id)
-            else:
-                found[aeo_id] = answer
-        return found, unknown
+        wanted = checked_ids(aeo_ids)
+        if as_of is not None:
+            answers = {aeo_id: self.one(aeo_id, as_of) for aeo_id in wanted}
+        else:
+            own = self._store.current_payloads(wanted)
+            views = self._store.views_of([i for i in wanted if own.get(i, ("",))[0] != self._me])
+            answers = {}
+            for aeo_id in wanted:
+                held = own.get(aeo_id)
+                if held is not None and held[0] == self._me:
+                    origin, seq, payload = held
+                    answers[aeo_id] = Answer(
+                        aeo_id=aeo_id, origin=origin, seq=seq, document=parse_json(payload)
+                    )
+                elif aeo_id in views:
+                    answers[aeo_id] = _viewed(aeo_id, *views[aeo_id])
+        found = {aeo_id: a for aeo_id, a in answers.items() if a is not None}
+        return found, [aeo_id for aeo_id in wanted if aeo_id not in found]
 
     def by_identifier(self, scheme: str, value: str) -> list[Answer]:
         """Every record held of the trader with this identifier (own records, and partners'

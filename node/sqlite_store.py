@@ -493,6 +493,35 @@ class SqliteStore:
         ).fetchone()
         return (row[0], row[1], bytes(row[2])) if row else None
 
+    def current_payloads(self, aeo_ids: list[str]) -> dict[str, tuple[str, int, bytes]]:
+        """``current_payload`` for many ids at once (those held)."""
+        found: dict[str, tuple[str, int, bytes]] = {}
+        for start in range(0, len(aeo_ids), 500):
+            chunk = aeo_ids[start : start + 500]
+            rows = self._conn.execute(
+                "SELECT c.aeo_id, c.origin, c.seq, p.body FROM aeo_current c JOIN payloads p"
+                " ON p.origin = c.origin AND p.seq = c.seq"
+                f" WHERE c.aeo_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            for aeo_id, origin, seq, body in rows:
+                found[aeo_id] = (origin, seq, bytes(body))
+        return found
+
+    def views_of(self, aeo_ids: list[str]) -> dict[str, tuple[str, int, str, bytes, bytes]]:
+        """``view_of`` for many ids at once (those held)."""
+        found: dict[str, tuple[str, int, str, bytes, bytes]] = {}
+        for start in range(0, len(aeo_ids), 500):
+            chunk = aeo_ids[start : start + 500]
+            rows = self._conn.execute(
+                "SELECT aeo_id, origin, seq, agreements, body, signature FROM views"
+                f" WHERE aeo_id IN ({','.join('?' * len(chunk))}) ORDER BY seq",
+                chunk,
+            ).fetchall()
+            for aeo_id, origin, seq, names, body, signature in rows:
+                found[aeo_id] = (origin, seq, names, bytes(body), bytes(signature))
+        return found
+
     def current_records(self, aeo_ids: Iterable[str]) -> dict[str, tuple[int, AeoRecord]]:
         """The latest versions of many AEO records at once (those held)."""
         wanted = sorted(set(aeo_ids))
