@@ -8,6 +8,7 @@ and keys whose UTF-16 order differs from code-point order take the slower, gener
 
 from __future__ import annotations
 
+import base64
 import math
 from typing import Any
 
@@ -15,7 +16,7 @@ import orjson
 
 from node.errors import InvalidInput
 
-__all__ = ["canonical_json", "is_canonical", "parse_json"]
+__all__ = ["canonical_json", "is_canonical", "parse_json", "unb64"]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -173,3 +174,19 @@ def _number(value: float, path: str) -> str:
     sign = "+" if e >= 0 else "-"
     head = digits[0] + ("." + digits[1:] if k > 1 else "")
     return f"{head}e{sign}{abs(e)}"
+
+
+def unb64(value: object, field: str) -> bytes:
+    """The bytes of canonical base64 text (RFC 4648 §4); raises InvalidInput naming ``field``
+    for anything else."""
+    if not isinstance(value, str):
+        raise InvalidInput("base64 text", field=field)
+    try:
+        data = base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise InvalidInput("base64 text", field=field) from exc
+    if base64.b64encode(data).decode("ascii") != value:
+        # RFC 4648 §3.5: pad bits must be zero, so that one value has one encoding (a signature
+        # line with other pad bits would be a second valid form of the same signed note).
+        raise InvalidInput("canonical base64 (zero pad bits)", field=field)
+    return data

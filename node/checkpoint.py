@@ -12,10 +12,10 @@ note text. A cosignature (C2SP tlog-cosignature) by a witness uses type 0x04 and
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from dataclasses import dataclass
 
+from node.canonical import unb64
 from node.crypto import HASH_SIZE, PublicKey, SigningKey
 from node.errors import IntegrityError, InvalidInput
 
@@ -85,10 +85,7 @@ class Checkpoint:
         origin, size_text, root_text, *extensions = lines[:-1]
         if not size_text.isdigit() or (size_text.startswith("0") and size_text != "0"):
             raise InvalidInput("checkpoint size is not a decimal number", field="size")
-        try:
-            root = base64.b64decode(root_text, validate=True)
-        except binascii.Error as exc:
-            raise InvalidInput("checkpoint root is not base64", field="root") from exc
+        root = unb64(root_text, "root")
         return cls(origin=origin, size=int(size_text), root=root, extensions=tuple(extensions))
 
 
@@ -138,10 +135,7 @@ class SignedNote:
             parts = line.split(" ")
             if len(parts) != 3 or parts[0] != DASH:
                 raise InvalidInput(f"malformed signature line {line!r}", field="signature")
-            try:
-                raw = base64.b64decode(parts[2], validate=True)
-            except binascii.Error as exc:
-                raise InvalidInput("signature is not base64", field="signature") from exc
+            raw = unb64(parts[2], "signature")
             if len(raw) < 5:
                 raise InvalidInput("signature is too short", field="signature")
             signatures.append(NoteSignature(name=parts[1], key_id=raw[:4], signature=raw[4:]))
