@@ -53,10 +53,11 @@ _ROLES = ("importer", "exporter", "manufacturer", "carrier", "customs_broker", "
 def sample_dicts(
     origin: str, count: int, *, seed: int = 1, start: int = 1
 ) -> Iterator[dict[str, object]]:
-    """``count`` record dicts (the ``AeoRecord.from_dict`` form) issued by ``origin``."""
-    rng = random.Random(f"{seed}:{origin}")
+    """``count`` record dicts (the ``AeoRecord.from_dict`` form) issued by ``origin``; each
+    record depends only on (seed, origin, number), so batches never repeat identifiers."""
     partners = [c for c in ("AR", "BR", "CL", "PY", "UY") if c != origin]
     for number in range(start, start + count):
+        rng = random.Random(f"{seed}:{origin}:{number}")
         year = rng.randint(2012, 2025)
         authorised = f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
         name = f"{rng.choice(_WORDS)} {rng.choice(_WORDS)} {rng.choice(_FORMS)}"
