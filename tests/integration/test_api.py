@@ -190,3 +190,29 @@ def test_status_as_of_a_point_in_time(client: tuple[TestClient, dict[str, str]])
     assert with_evidence.json()["evidence"]["seq"] == with_evidence.json()["seq"]
     bad = http.get(path, params={"as_of": "yesterday"}, headers=auth)
     assert bad.status_code == 422 and bad.json()["field"] == "as_of"
+
+
+def test_the_fast_read_path_answers_like_the_api(client: tuple[TestClient, dict[str, str]]) -> None:
+    http, keys = client
+    publisher = {"Authorization": f"Bearer {keys['publisher']}"}
+    assert http.post("/v1/aeo", json=RECORD, headers=publisher).status_code == 200
+    viewer = {"Authorization": f"Bearer {keys['viewer']}"}
+    fast = http.get("/v1/aeo/BR000000001", headers=viewer)  # no query string: the fast path
+    full = http.get("/v1/aeo/BR000000001?evidence=false", headers=viewer)  # the API route
+    assert fast.status_code == full.status_code == 200
+    assert fast.json() == full.json() and fast.json()["record"]["aeo_id"] == "BR000000001"
+    assert fast.headers["content-type"] == full.headers["content-type"] == "application/json"
+    # Whatever the fast path does not answer, the API answers, with its problem documents.
+    lower = http.get("/v1/aeo/br000000001", headers=viewer)
+    assert lower.status_code == 200 and lower.json() == full.json()
+    for path, headers, status in (
+        ("/v1/aeo/BR000000404", viewer, 404),
+        ("/v1/aeo/not-an-id", viewer, 422),
+        ("/v1/aeo/BR000000001", {}, 401),
+        ("/v1/aeo/BR000000001", {"X-API-Key": "mra_00_wrong"}, 401),
+    ):
+        answer = http.get(path, headers=headers)
+        assert answer.status_code == status, path
+        assert answer.headers["content-type"] == "application/problem+json"
+    x_api_key = http.get("/v1/aeo/BR000000001", headers={"X-API-Key": keys["viewer"]})
+    assert x_api_key.json() == full.json()
