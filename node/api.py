@@ -10,6 +10,7 @@ the node's one SQLite connection.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 __all__ = ["MAX_BODY", "create_app"]
 
 MAX_BODY = 8 * 1024 * 1024
+WAL_CHECKPOINT_SECONDS = 5.0
+log = logging.getLogger("mra.api")
 MAX_BATCH = 10_000
 _STATUS: list[tuple[type[MraError], int]] = [
     (NotFound, 404),
@@ -190,11 +193,25 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         if peers is not None:
             peers.appended()
 
+    async def wal_checkpoints() -> None:
+        # The access log's writer never checkpoints (a checkpoint syncs the file, and it would
+        # stall every request behind it): this copies the WAL back on a worker thread instead.
+        while True:
+            await asyncio.sleep(WAL_CHECKPOINT_SECONDS)
+            try:
+                await asyncio.to_thread(SqliteStore.checkpoint_wal, home.db_path)
+            except StorageFailed as exc:
+                log.warning("WAL checkpoint failed: %s", exc)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if peers is not None:
             await peers.start()
-        tasks = [asyncio.create_task(access.run()), asyncio.create_task(dispatcher.run())]
+        tasks = [
+            asyncio.create_task(access.run()),
+            asyncio.create_task(dispatcher.run()),
+            asyncio.create_task(wal_checkpoints()),
+        ]
         try:
             yield
         finally:

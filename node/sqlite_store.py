@@ -149,7 +149,8 @@ class SqliteStore:
 
         ``durable=False`` is for the access log's writer only: its commits reach the WAL file
         without waiting for the disk (they survive a killed process; the next durable commit's
-        sync covers them against power loss), so reads never wait on an fsync.
+        sync covers them against power loss), and it never checkpoints (``checkpoint_wal`` does,
+        off the serving thread), so reads never wait on an fsync.
 
         Raises StorageFailed when the file cannot be opened or is newer than this software.
         """
@@ -159,7 +160,11 @@ class SqliteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk before we acknowledge it, even on power loss.
             conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            if not durable:
+                conn.execute("PRAGMA wal_autocheckpoint=0")
             conn.execute("PRAGMA busy_timeout=10000")
+            # A WAL reset after a checkpoint truncates the file back to 64 MiB at most.
+            conn.execute("PRAGMA journal_size_limit=67108864")
             # Identifier lookups are keyed by random-looking values; a larger page cache keeps
             # their B-tree in memory as the registry grows (64 MiB).
             conn.execute("PRAGMA cache_size=-65536")
@@ -172,6 +177,20 @@ class SqliteStore:
 
     def close(self) -> None:
         self._conn.close()
+
+    @staticmethod
+    def checkpoint_wal(path: Path | str) -> None:
+        """Copy the WAL back into the database file without blocking readers or writers
+        (a passive checkpoint, on its own connection: safe from any thread)."""
+        try:
+            conn = sqlite3.connect(str(path), isolation_level=None)
+            try:
+                conn.execute("PRAGMA busy_timeout=1000")
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise StorageFailed(f"cannot checkpoint {path}: {exc}") from exc
 
     # -- schema --------------------------------------------------------------------------------
 
