@@ -42,7 +42,7 @@ from network.pki import member_of
 from network.replicator import Replicator, WireEntry
 from network.sharing import Sharing
 from network.wire import b64, unb64
-from node.audit import Access, AccessLog
+from node.audit import AccessLog
 from node.canonical import parse_json
 from node.checkpoint import Checkpoint, SignedNote
 from node.crypto import SigningKey
@@ -175,7 +175,7 @@ class NetworkService:
         access: AccessLog | None = None,
     ) -> None:
         self.home = home
-        self.access = access if access is not None else AccessLog(store)
+        self.access = access if access is not None else AccessLog(store, system_clock)
         self.store = store
         self.me = home.config().origin
         self.membership_path = home.path / "membership.json"
@@ -327,19 +327,15 @@ class NetworkService:
         sealed = sharing.sealed(
             self.store.entries(self.me, start, stop), partner, bytes.fromhex(member.sealing_key)
         )
-        now = system_clock()
-        self.access.record_many(
-            Access(
-                ts=now,
-                actor=f"peer:{partner}",
-                action="deliver",
-                channel="peer deliveries",
-                aeo_id=str(parse_json(d.view).get("aeo_id", "")),
-                agreements=",".join(d.agreements),
-            )
-            for d, _ in sealed
-            if d.view is not None
-        )
+        for delivery, _ in sealed:
+            if delivery.view is not None:
+                self.access.record(
+                    f"peer:{partner}",
+                    "deliver",
+                    "peer deliveries",
+                    str(parse_json(delivery.view).get("aeo_id", "")),
+                    agreements=",".join(delivery.agreements),
+                )
         return {
             "start": start,
             "next": max(start, stop),
@@ -350,18 +346,9 @@ class NetworkService:
         """This node's own records asked for by ``partner``, directly: each as the view the
         agreements in force grant it now, signed for it; anything else is answered unknown."""
         wanted = checked_ids(aeo_ids)
-        now = system_clock()
-        self.access.record_many(
-            Access(
-                ts=now,
-                actor=f"peer:{partner}",
-                action="query",
-                channel="POST /v1/peer/query",
-                aeo_id=aeo_id,
-            )
-            for aeo_id in wanted
-        )
-        sharing = Sharing(self.store, self.me, self.key, now)
+        if wanted:
+            self.access.record(f"peer:{partner}", "query", "POST /v1/peer/query", *wanted)
+        sharing = Sharing(self.store, self.me, self.key, system_clock())
         found: dict[str, Any] = {}
         unknown: list[str] = []
         for aeo_id in wanted:

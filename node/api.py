@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from contracts.agreement import Agreement
 from node import agreements
 from node.apikeys import Caller, Role, check_key
-from node.audit import Access, AccessLog, rows_csv
+from node.audit import AccessLog, rows_csv
 from node.canonical import parse_json
 from node.errors import (
     Conflict,
@@ -165,7 +165,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     requests = Counter("mra_requests", "API requests", ["endpoint", "status"], registry=registry)
     refusals = Counter("mra_refusals", "Refused requests", ["reason"], registry=registry)
     access_writer = SqliteStore.open(home.db_path, durable=False)
-    access = AccessLog(access_writer)
+    access = AccessLog(access_writer, system_clock)
     peers: NetworkService | None = None
     if network and (home.path / "membership.json").exists():
         from network.service import NetworkService
@@ -176,18 +176,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     def accessed(
         caller: Caller, action: str, channel: str, *ids: str, agreements: str = ""
     ) -> None:
-        now = system_clock()
-        access.record_many(
-            Access(
-                ts=now,
-                actor=caller.actor,
-                action=action,
-                channel=channel,
-                aeo_id=aeo_id,
-                agreements=agreements,
-            )
-            for aeo_id in (ids or ("",))
-        )
+        access.record(caller.actor, action, channel, *ids, agreements=agreements)
 
     def appended() -> None:
         if peers is not None:

@@ -18,10 +18,10 @@ window, never a write to the ledger.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import io
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol
 
@@ -41,6 +41,7 @@ __all__ = [
     "rows_csv",
 ]
 
+log = logging.getLogger("mra.access")
 ACCESS_TAG = "mra-ledger/access/v1"
 ACCESS_GENESIS = Hash32(bytes(32))
 FLUSH_INTERVAL = 0.05
@@ -100,15 +101,27 @@ class AccessSink(Protocol):
 class AccessLog:
     """Rows recorded in memory and written in groups by ``run`` (or ``flush``)."""
 
-    def __init__(self, sink: AccessSink) -> None:
+    def __init__(self, sink: AccessSink, clock: Callable[[], int]) -> None:
         self._sink = sink
+        self._clock = clock
         self._pending: list[Access] = []
 
-    def record(self, access: Access) -> None:
-        self._pending.append(access)
-
-    def record_many(self, rows: Iterable[Access]) -> None:
-        self._pending.extend(rows)
+    def record(
+        self, actor: str, action: str, channel: str, *aeo_ids: str, agreements: str = ""
+    ) -> None:
+        """One row per record id, or one row naming no record, all at the same time."""
+        now = self._clock()
+        self._pending.extend(
+            Access(
+                ts=now,
+                actor=actor,
+                action=action,
+                channel=channel,
+                aeo_id=aeo_id,
+                agreements=agreements,
+            )
+            for aeo_id in aeo_ids or ("",)
+        )
 
     @property
     def pending(self) -> int:
@@ -130,11 +143,12 @@ class AccessLog:
         try:
             while True:
                 await asyncio.sleep(interval)
-                with contextlib.suppress(Exception):
+                try:
                     self.flush()
+                except Exception as exc:  # kept pending; the next round tries again
+                    log.warning("access log flush failed: %s", exc)
         finally:
-            with contextlib.suppress(Exception):
-                self.flush()
+            self.flush()
 
 
 def field_diff(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]]:

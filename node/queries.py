@@ -58,14 +58,9 @@ class Queries:
             return self._version_at(wanted, as_of)
         found = self._store.current_payload(wanted)
         if found is not None and found[0] == self._me:
-            return Answer(
-                aeo_id=wanted, origin=self._me, seq=found[1], document=parse_json(found[2])
-            )
+            return _own(wanted, *found)
         held = self._store.view_of(wanted)
-        if held is None:
-            return None
-        origin, seq, names, body, signature = held
-        return _viewed(wanted, origin, seq, names, body, signature)
+        return None if held is None else _viewed(wanted, *held)
 
     def _version_at(self, aeo_id: str, as_of: int) -> Answer | None:
         found = self._store.version_at(aeo_id, as_of)
@@ -76,7 +71,7 @@ class Queries:
             entry = self._store.entry(origin, seq)
             if entry is None or entry.payload is None:
                 return None
-            return Answer(aeo_id=aeo_id, origin=origin, seq=seq, document=parse_json(entry.payload))
+            return _own(aeo_id, origin, seq, entry.payload)
         held = self._store.view_at(origin, seq)
         return None if held is None else _viewed(aeo_id, origin, seq, *held)
 
@@ -95,10 +90,7 @@ class Queries:
             for aeo_id in wanted:
                 held = own.get(aeo_id)
                 if held is not None and held[0] == self._me:
-                    origin, seq, payload = held
-                    answers[aeo_id] = Answer(
-                        aeo_id=aeo_id, origin=origin, seq=seq, document=parse_json(payload)
-                    )
+                    answers[aeo_id] = _own(aeo_id, *held)
                 elif aeo_id in views:
                     answers[aeo_id] = _viewed(aeo_id, *views[aeo_id])
         found = {aeo_id: a for aeo_id, a in answers.items() if a is not None}
@@ -118,6 +110,10 @@ class Queries:
         ]
         answers = (self.one(aeo_id) for aeo_id in dict.fromkeys(ids))
         return [a for a in answers if a is not None]
+
+
+def _own(aeo_id: str, origin: str, seq: int, payload: bytes) -> Answer:
+    return Answer(aeo_id=aeo_id, origin=origin, seq=seq, document=parse_json(payload))
 
 
 def _viewed(

@@ -22,10 +22,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from node import agreements
 from node.apikeys import Caller, Role, check_key
-from node.audit import Access, AccessLog, flatten
+from node.audit import AccessLog, flatten
 from node.errors import InvalidInput, MraError
 from node.home import NodeConfig
-from node.ledger import system_clock
 from node.queries import Answer, Queries, check_id, log_states
 from node.sqlite_store import SqliteStore
 from node.trail import record_trail
@@ -99,11 +98,8 @@ def ui_routes(
         return caller
 
     def read(caller: Caller, channel: str, *ids: str) -> None:
-        now = system_clock()
-        access.record_many(
-            Access(ts=now, actor=caller.actor, action="query", channel=channel, aeo_id=aeo_id)
-            for aeo_id in ids
-        )
+        if ids:
+            access.record(caller.actor, "query", channel, *ids)
 
     @app.exception_handler(_Redirect)
     async def redirect(request: Request, exc: _Redirect) -> Response:
