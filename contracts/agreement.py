@@ -38,7 +38,9 @@ _FIELDS = {
     "valid_until",
     "title",
     "legal_ref",
+    "retention_days",
 }
+MAX_RETENTION_DAYS = 36_500
 
 
 class AgreementKind(StrEnum):
@@ -62,6 +64,8 @@ class Agreement:
     valid_until: date | None = None
     title: str
     legal_ref: str
+    # How long after a record's final status its data may be kept (None: no period agreed).
+    retention_days: int | None = None
 
     def __post_init__(self) -> None:
         if not AGREEMENT_ID.fullmatch(self.id):
@@ -101,6 +105,15 @@ class Agreement:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip() or len(value) > 512:
                 raise InvalidInput("must be 1 to 512 characters", field=name)
+        days = self.retention_days
+        if days is not None and (
+            isinstance(days, bool)
+            or not isinstance(days, int)
+            or not 0 < days <= MAX_RETENTION_DAYS
+        ):
+            raise InvalidInput(
+                f"a number of days from 1 to {MAX_RETENTION_DAYS}", field="retention_days"
+            )
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "parties", tuple(sorted(self.parties)))
 
@@ -109,7 +122,10 @@ class Agreement:
         return f"{self.contract}@{self.contract_version}"
 
     def to_dict(self) -> dict[str, Any]:
+        # retention_days appears only when set, so documents without it hash as they always did.
+        optional = {} if self.retention_days is None else {"retention_days": self.retention_days}
         return {
+            **optional,
             "id": self.id,
             "version": self.version,
             "kind": self.kind.value,
@@ -140,7 +156,7 @@ class Agreement:
         for name in data:
             if name not in _FIELDS:
                 raise InvalidInput("unknown field", field=name)
-        for name in sorted(_FIELDS - {"params", "valid_until", "version"}):
+        for name in sorted(_FIELDS - {"params", "valid_until", "version", "retention_days"}):
             if data.get(name) is None:
                 raise InvalidInput("is required", field=name)
         parties = data["parties"]
@@ -160,6 +176,7 @@ class Agreement:
             valid_until=_date(until, "valid_until") if until is not None else None,
             title=_text(data["title"], "title"),
             legal_ref=_text(data["legal_ref"], "legal_ref"),
+            retention_days=data.get("retention_days"),
         )
 
 

@@ -35,13 +35,14 @@ from node.checkpoint import (
 )
 from node.crypto import PublicKey, SigningKey
 from node.entries import (
-    AGREEMENT_KINDS,
+    DOCUMENT_KINDS,
     EntryHeader,
     EntryKind,
     entry_hash,
     payload_matches,
     signing_message,
 )
+from node.erasure import Erasure, Purge
 from node.errors import IntegrityError, InvalidInput, MraError, PeerMisbehaved
 from node.ledger import LATEST, log_name
 from node.replica import accept
@@ -296,14 +297,22 @@ class Replicator:
                 if delivery.seq != seq:
                     raise InvalidInput(f"a delivery for {delivery.seq} sent as {seq}", field="seq")
                 if delivery.payload is not None and delivery.salt is not None:
-                    if header.kind not in AGREEMENT_KINDS:
+                    if header.kind not in DOCUMENT_KINDS:
                         raise InvalidInput(
-                            "whole payloads are sent for agreements only", field="kind"
+                            "whole payloads are sent for agreements and erasures only",
+                            field="kind",
                         )
                     if not payload_matches(header, delivery.salt, delivery.payload):
                         raise InvalidInput(
                             "a payload that does not open its commitment", field="payload"
                         )
+                    if header.kind is EntryKind.AEO_ERASE:
+                        Erasure.from_bytes(delivery.payload)
+                    elif (
+                        header.kind is EntryKind.AEO_PURGE
+                        and Purge.from_bytes(delivery.payload).origin != self.me
+                    ):
+                        raise InvalidInput("a purge of another origin's record", field="origin")
                     payloads.append((seq, delivery.salt, delivery.payload))
                 elif delivery.view is not None and delivery.signature is not None:
                     if not verify_view(

@@ -6,6 +6,8 @@ For each of the origin's own entries whose payload it still holds:
   grant it (several agreements: the union of their fields), signed by the origin and sealed;
 - an agreement document, approval or withdrawal goes, whole and with its salt, to the parties
   of that agreement;
+- an erasure goes, whole, to the partners it names, and no entry it names goes to them again;
+  a purge goes, whole, to the origin of the record purged;
 - anything else goes to no one.
 
 Agreements are taken as in force at ``now`` (the serving node's clock), so a partner learns of
@@ -25,15 +27,14 @@ from network.sealing import Delivery, seal_delivery, sign_view
 from node import agreements
 from node.canonical import canonical_json, parse_json
 from node.crypto import SigningKey
-from node.entries import EntryHeader, EntryKind, entry_hash
+from node.entries import RECORD_KINDS, EntryHeader, EntryKind, entry_hash
+from node.erasure import Erasure, Purge
 from node.errors import ContractRefused
 from node.records import AeoRecord
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
 
 __all__ = ["Sharing", "merge_views"]
-
-_AEO_KINDS = (EntryKind.AEO_UPSERT, EntryKind.AEO_STATUS)
 
 
 def merge_views(views: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -58,6 +59,7 @@ class Sharing:
         self._key = key
         states = agreements.states(store)
         self._states: dict[str, AgreementState] = states
+        self._withheld = store.withheld(origin)
         self._in_force: list[Agreement] = [
             doc
             for state in states.values()
@@ -73,9 +75,11 @@ class Sharing:
         if entry.payload is None or entry.salt is None:
             return None
         header = EntryHeader.from_bytes(entry.body)
-        if header.kind in _AEO_KINDS:
+        if header.kind in RECORD_KINDS:
+            if partner in self._withheld.get(entry.seq, ()):
+                return None
             return self._view(entry, header, partner)
-        if partner in self._agreement_parties(header.kind, entry.payload):
+        if partner in self._recipients(header.kind, entry.payload):
             return Delivery(seq=entry.seq, salt=entry.salt, payload=entry.payload)
         return None
 
@@ -111,7 +115,11 @@ class Sharing:
         signature = sign_view(self._key, entry_hash(entry.body), partner, body)
         return Delivery(seq=entry.seq, view=body, signature=signature, agreements=tuple(names))
 
-    def _agreement_parties(self, kind: EntryKind, payload: bytes) -> set[str]:
+    def _recipients(self, kind: EntryKind, payload: bytes) -> set[str]:
+        if kind is EntryKind.AEO_ERASE:
+            return set(Erasure.from_bytes(payload).partners)
+        if kind is EntryKind.AEO_PURGE:
+            return {Purge.from_bytes(payload).origin}
         if kind is EntryKind.AGREEMENT_PROPOSE:
             return set(Agreement.from_dict(parse_json(payload)).parties)
         if kind in (EntryKind.AGREEMENT_APPROVE, EntryKind.AGREEMENT_WITHDRAW):

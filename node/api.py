@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.agreement import Agreement
-from node import agreements
+from node import agreements, erasure
 from node.apikeys import Caller, Role, check_key
 from node.audit import AccessLog, rows_csv
 from node.canonical import parse_json
@@ -56,6 +57,8 @@ __all__ = ["MAX_BODY", "create_app"]
 
 MAX_BODY = 8 * 1024 * 1024
 WAL_CHECKPOINT_SECONDS = 5.0
+ERASURE_POLL_SECONDS = 1.0
+RETENTION_SECONDS = 3600.0  # how often retention runs (MRA_RETENTION_SECONDS overrides)
 log = logging.getLogger("mra.api")
 MAX_BATCH = 10_000
 _STATUS: list[tuple[type[MraError], int]] = [
@@ -188,9 +191,30 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         while True:
             await asyncio.sleep(WAL_CHECKPOINT_SECONDS)
             try:
+                if store.scrub_pending:
+                    store.scrub()  # an erasure's WAL truncation that a reader held up
                 await asyncio.to_thread(SqliteStore.checkpoint_wal, home.db_path)
             except StorageFailed as exc:
                 log.warning("WAL checkpoint failed: %s", exc)
+
+    async def erasure_work() -> None:
+        # Answer the erasures that reached this node within a second, and apply retention on
+        # schedule (at start, then every RETENTION_SECONDS).
+        loop = asyncio.get_running_loop()
+        every = float(os.environ.get("MRA_RETENTION_SECONDS", RETENTION_SECONDS))
+        next_retention = loop.time()
+        while True:
+            try:
+                done = erasure.acknowledge(ledger, store)
+                if loop.time() >= next_retention:
+                    next_retention = loop.time() + every
+                    done += erasure.run_retention(ledger, store, system_clock())
+                if done:
+                    log.info("erasure: appended %d purge or erasure entries", len(done))
+                    appended()
+            except MraError as exc:
+                log.warning("erasure work failed: %s", exc)
+            await asyncio.sleep(ERASURE_POLL_SECONDS)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -200,6 +224,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             asyncio.create_task(access.run()),
             asyncio.create_task(dispatcher.run()),
             asyncio.create_task(wal_checkpoints()),
+            asyncio.create_task(erasure_work()),
         ]
         try:
             yield
@@ -502,6 +527,33 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         if count == 0:
             raise NotFound(f"no open fork evidence against {origin}", field="origin")
         return {"resolved": count}
+
+    @app.post("/v1/aeo/{aeo_id}/erase")
+    async def erase(aeo_id: str, request: Request, caller: Caller = admin) -> dict[str, Any]:
+        """Erase an own record here and at every partner: body ``{"reason": "..."}``."""
+        wanted = check_id(aeo_id, "aeo_id")
+        data = parse_json(await request.body())
+        if not isinstance(data, dict) or set(data) != {"reason"}:
+            raise InvalidInput('send {"reason": "the legal reason"}', field="reason")
+        entry = erasure.erase(ledger, store, wanted, data["reason"])
+        appended()
+        accessed(caller, "erase", "POST /v1/aeo/{aeo_id}/erase", wanted)
+        held = store.erasure_of(wanted)
+        assert held is not None
+        return {
+            "seq": entry.header.seq,
+            "entries": parse_json(held["entries"]),
+            "partners": held["partners"].split(",") if held["partners"] else [],
+        }
+
+    @app.post("/v1/retention/run")
+    async def retention(caller: Caller = admin) -> dict[str, Any]:
+        """Apply retention now: erase own records past their period, purge what was received
+        under agreements that ended."""
+        done = erasure.run_retention(ledger, store, system_clock())
+        if done:
+            appended()
+        return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in done]}
 
     @app.get("/v1/aeo/{aeo_id}/trail")
     async def trail(aeo_id: str, caller: Caller = auditor) -> dict[str, Any]:

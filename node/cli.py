@@ -7,6 +7,7 @@ found by verification, 3 for storage failures.
 
 from __future__ import annotations
 
+import getpass
 import io
 import json
 import os
@@ -25,12 +26,13 @@ from rich.table import Table
 
 from contracts.agreement import Agreement
 from contracts.registry import SOURCE_HASHES
-from node import agreements, bulk
-from node.audit import rows_csv
+from node import agreements, bulk, erasure
+from node.audit import AccessLog, rows_csv
 from node.canonical import parse_json
 from node.errors import IntegrityError, InvalidInput, MraError, NotFound, StorageFailed
 from node.fsck import verify_store
 from node.home import NodeHome, write_atomic
+from node.ledger import system_clock
 from node.queries import as_of_ms, check_id
 from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
@@ -69,6 +71,11 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
+retention_app = typer.Typer(
+    help="Retention: erase and purge what agreements no longer allow to keep.",
+    no_args_is_help=True,
+)
+app.add_typer(retention_app, name="retention")
 devnet_app = typer.Typer(
     help="A local 5-node network (BR, UY, AR, PY, CL) on 127.0.0.1.", no_args_is_help=True
 )
@@ -215,6 +222,45 @@ def aeo_status(
         )
         result = NodeHome(path=home).open_ledger(store).publish([record])
     _print_result(result.entries, result.unchanged)
+
+
+@aeo_app.command("erase")
+def aeo_erase(
+    aeo_id: Annotated[str, typer.Argument(help="The AEO id, e.g. BR1234567.")],
+    reason: Annotated[
+        str, typer.Option(help="The legal reason, e.g. 'GDPR Art. 17 request of 2026-11-02'.")
+    ],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Erase one of this node's AEO records here and at every partner: the payloads of all
+    its versions are deleted, and a signed erasure entry tells each partner to delete its
+    copies and confirm. Proofs and verification still hold."""
+    with _reported(), _store(home) as store:
+        wanted = check_id(aeo_id, "aeo_id")
+        entry = erasure.erase(NodeHome(path=home).open_ledger(store), store, wanted, reason)
+        trail = AccessLog(store, system_clock)
+        trail.record(f"cli:{getpass.getuser()}", "erase", "mra aeo erase", wanted)
+        trail.flush()
+        held = store.erasure_of(wanted)
+    assert held is not None
+    partners = held["partners"].replace(",", ", ") or "none"
+    out.print(
+        f"erased {wanted}: {len(json.loads(held['entries']))} versions; erasure entry "
+        f"{entry.header.seq}; partners to confirm: {partners}"
+    )
+
+
+@retention_app.command("run")
+def retention_run(home: HomeOption = DEFAULT_HOME) -> None:
+    """Apply retention now: erase own records whose final status is older than the longest
+    retention period agreed, and purge what was received under agreements that ended.
+    A running node does this by itself every hour."""
+    with _reported(), _store(home) as store:
+        ledger = NodeHome(path=home).open_ledger(store)
+        done = erasure.run_retention(ledger, store, system_clock())
+    for entry in done:
+        out.print(f"{entry.header.kind.value} at seq {entry.header.seq}")
+    out.print(f"{len(done)} erasure or purge entries appended")
 
 
 @aeo_app.command("show")

@@ -30,8 +30,11 @@ from node.errors import InvalidInput
 
 __all__ = [
     "AGREEMENT_KINDS",
+    "DOCUMENT_KINDS",
+    "ERASURE_KINDS",
     "FORMAT_VERSION",
     "GENESIS_PREV",
+    "RECORD_KINDS",
     "EntryHeader",
     "EntryKind",
     "Payload",
@@ -51,10 +54,12 @@ _HEADER_FIELDS = frozenset({"v", "origin", "seq", "prev", "ts", "kind", "commitm
 
 
 class EntryKind(StrEnum):
-    """What an entry records. Later issues add erasure."""
+    """What an entry records."""
 
     AEO_UPSERT = "aeo.upsert"
     AEO_STATUS = "aeo.status"
+    AEO_ERASE = "aeo.erase"  # the origin erases a record's payloads, here and at partners
+    AEO_PURGE = "aeo.purge"  # a node deleted its copies of another origin's record
     AGREEMENT_PROPOSE = "agreement.propose"
     AGREEMENT_APPROVE = "agreement.approve"
     AGREEMENT_WITHDRAW = "agreement.withdraw"
@@ -64,6 +69,10 @@ class EntryKind(StrEnum):
 AGREEMENT_KINDS = frozenset(
     {EntryKind.AGREEMENT_PROPOSE, EntryKind.AGREEMENT_APPROVE, EntryKind.AGREEMENT_WITHDRAW}
 )
+RECORD_KINDS = frozenset({EntryKind.AEO_UPSERT, EntryKind.AEO_STATUS})
+ERASURE_KINDS = frozenset({EntryKind.AEO_ERASE, EntryKind.AEO_PURGE})
+# Payloads that go whole (with their salt) to the nodes concerned, rather than as views.
+DOCUMENT_KINDS = AGREEMENT_KINDS | ERASURE_KINDS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,8 +15,9 @@ For each origin, in seq order, fail closed at the first damage and name it:
 7. every checkpoint is signed by the origin and names the root      -> ``checkpoint-signature``,
    re-derived at its size, and none claims more than the log holds      ``checkpoint-mismatch``,
                                                                        ``checkpoint-beyond-log``
-8. the node's own log: every payload is held and the latest          -> ``payload-missing``,
-   checkpoint covers the whole log (both are written with the entry)    ``checkpoint-missing``
+8. the node's own log: every payload is held unless one of its      -> ``payload-missing``,
+   erasures names it, none that an erasure names is held, and the      ``erasure-incomplete``,
+   latest checkpoint covers the whole log (written with the entry)     ``checkpoint-missing``
 9. no payload is stored without its entry                           -> ``orphan-payload``
 10. the access log's hash chain re-derives row by row, none missing   -> ``access-mismatch``,
                                                                        ``access-gap``
@@ -134,6 +135,7 @@ def verify_log(
         if size > start and (end is None or size <= end)
     ]
     next_checkpoint = 0
+    erased = store.erased_entries(origin) if own else set()
     size, payloads = start, 0
     entries = store.entries(origin, start, end)
     while chunk := list(islice(entries, CHUNK)):
@@ -148,7 +150,14 @@ def verify_log(
                 if stored.payload is not None and stored.salt is not None:
                     check_payload(header, stored.salt, stored.payload)
                     payloads += 1
-                elif own:
+                    if stored.seq in erased:
+                        raise IntegrityError(
+                            "erasure-incomplete",
+                            "the payload of an erased entry is still held",
+                            origin=origin,
+                            seq=stored.seq,
+                        )
+                elif own and stored.seq not in erased:
                     raise IntegrityError(
                         "payload-missing",
                         "the payload of an own entry is gone",

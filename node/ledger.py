@@ -27,11 +27,12 @@ from node.entries import (
     entry_hash,
     signing_message,
 )
+from node.erasure import Erasure, consent_erasure
 from node.errors import Conflict, InvalidInput, MraError
 from node.records import AeoRecord, check_update
 from node.rotation import rotation_document
 from node.sqlite_store import SqliteStore
-from node.store import AppendBatch, TreeNode
+from node.store import AppendBatch, Deletion, TreeNode
 from node.tree import StoredTree, grow
 
 __all__ = ["LATEST", "Clock", "Ledger", "PublishResult", "log_name", "system_clock"]
@@ -104,15 +105,22 @@ class Ledger:
             raise _at_index(error, index)
         if not accepted:
             return PublishResult(unchanged=tuple(unchanged), rejected=tuple(rejected))
-        entries, payloads, nodes, note, size = self._build(
-            [(kind, record.to_dict()) for record, kind in accepted]
-        )
+        items: list[tuple[EntryKind, Mapping[str, Any]]] = []
+        versions: list[AeoRecord | None] = []
+        for record, kind, erasure in accepted:
+            items.append((kind, record.to_dict()))
+            versions.append(record)
+            if erasure is not None:
+                # Consent withdrawn: the partners' copies go, by the same mechanism as erasure.
+                items.append((EntryKind.AEO_ERASE, erasure.to_dict()))
+                versions.append(None)
+        entries, payloads, nodes, note, size = self._build(items)
         self._store.append(
             AppendBatch(
                 origin=self._origin,
                 entries=entries,
                 payloads=payloads,
-                records=[record for record, _ in accepted],
+                records=versions,
                 tree_nodes=nodes,
                 checkpoint=note,
                 checkpoint_size=size,
@@ -126,9 +134,14 @@ class Ledger:
         )
 
     def append_documents(
-        self, items: Sequence[tuple[EntryKind, Mapping[str, Any]]]
+        self,
+        items: Sequence[tuple[EntryKind, Mapping[str, Any]]],
+        *,
+        deletions: Sequence[Deletion] = (),
+        redeliver: Mapping[str, int] | None = None,
     ) -> tuple[SignedEntry, ...]:
-        """Durably append entries whose payloads are documents (agreements, approvals...).
+        """Durably append entries whose payloads are documents (agreements, approvals,
+        erasures...), and delete in the same transaction the copies an erasure or purge names.
 
         The caller has validated the documents; this only signs and appends them, in one batch.
         """
@@ -144,6 +157,8 @@ class Ledger:
                 tree_nodes=nodes,
                 checkpoint=note,
                 checkpoint_size=size,
+                deletions=deletions,
+                redeliver=redeliver or {},
             )
         )
         return tuple(entries)
@@ -175,8 +190,10 @@ class Ledger:
 
     def _validate(
         self, records: Sequence[AeoRecord]
-    ) -> tuple[list[tuple[AeoRecord, EntryKind]], list[str], list[tuple[int, MraError]]]:
-        accepted: list[tuple[AeoRecord, EntryKind]] = []
+    ) -> tuple[
+        list[tuple[AeoRecord, EntryKind, Erasure | None]], list[str], list[tuple[int, MraError]]
+    ]:
+        accepted: list[tuple[AeoRecord, EntryKind, Erasure | None]] = []
         unchanged: list[str] = []
         rejected: list[tuple[int, MraError]] = []
         stored = self._store.current_records(r.aeo_id for r in records)
@@ -190,6 +207,11 @@ class Ledger:
                         field="aeo_id",
                     )
                 previous = latest.get(record.aeo_id)
+                if previous is None and self._store.erasure_of(record.aeo_id) is not None:
+                    raise Conflict(
+                        f"{record.aeo_id} was erased; a new authorisation gets a new AEO id",
+                        field="aeo_id",
+                    )
                 if previous == record:
                     unchanged.append(record.aeo_id)
                     continue
@@ -198,8 +220,12 @@ class Ledger:
                 rejected.append((index, error))
                 continue
             status_changed = previous is not None and previous.status.code != record.status.code
+            erasure = None
+            if previous is not None and record.aeo_id in stored:
+                seqs = [seq for _, seq, _, _ in self._store.own_versions(record.aeo_id)]
+                erasure = consent_erasure(previous, record, seqs)
             accepted.append(
-                (record, EntryKind.AEO_STATUS if status_changed else EntryKind.AEO_UPSERT)
+                (record, EntryKind.AEO_STATUS if status_changed else EntryKind.AEO_UPSERT, erasure)
             )
             latest[record.aeo_id] = record
         return accepted, unchanged, rejected

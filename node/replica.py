@@ -16,7 +16,7 @@ from concurrent.futures import Executor
 from node.canonical import parse_json
 from node.chain import SignatureJob, check_payload, start_signature_checks, verify_entry
 from node.crypto import PublicKey
-from node.entries import GENESIS_PREV, EntryKind, Payload, SignedEntry, entry_hash
+from node.entries import GENESIS_PREV, RECORD_KINDS, EntryKind, Payload, SignedEntry, entry_hash
 from node.errors import IntegrityError, InvalidInput, PeerMisbehaved
 from node.records import AeoRecord
 from node.rotation import rotated_key
@@ -25,8 +25,6 @@ from node.store import AppendBatch, StoredEntry, TreeNode
 from node.tree import StoredTree, grow
 
 __all__ = ["accept"]
-
-_AEO_KINDS = (EntryKind.AEO_UPSERT, EntryKind.AEO_STATUS)
 
 
 def accept(
@@ -75,7 +73,7 @@ def accept(
             if item.salt is not None and item.payload is not None:
                 check_payload(header, item.salt, item.payload)
                 payload = Payload(salt=item.salt, body=item.payload)
-                if header.kind in _AEO_KINDS:
+                if header.kind in RECORD_KINDS:
                     record = AeoRecord.from_dict(parse_json(item.payload))
                     if record.issuer != origin:
                         # Invariant 2: an administration writes only its own AEO records.

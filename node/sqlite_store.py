@@ -13,6 +13,7 @@ keys and a full scan returns nodes in the order an append-only builder emits the
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,10 +25,11 @@ import sqlite_utils
 from node.audit import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
 from node.canonical import parse_json
 from node.crypto import PublicKey
-from node.entries import EntryHeader, entry_hash
+from node.entries import ERASURE_KINDS, RECORD_KINDS, EntryHeader, EntryKind, entry_hash
+from node.erasure import Erasure, Purge
 from node.errors import InvalidInput, StorageFailed
 from node.records import AeoRecord
-from node.store import AppendBatch, Head, StoredEntry
+from node.store import AppendBatch, Deletion, Head, StoredEntry
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore"]
 
@@ -129,9 +131,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " status INTEGER, error TEXT, delivered INTEGER NOT NULL)",
         "CREATE INDEX webhook_attempts_by_hook ON webhook_attempts (webhook, id)",
     ),
+    # version 7: erasures and purges held here (derived from their entries' payloads), so an
+    # origin can show who confirmed an erasure and a partner knows which ones it must answer
+    (
+        "CREATE TABLE erasures (origin TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,"
+        " aeo_id TEXT NOT NULL, basis TEXT NOT NULL, reason TEXT NOT NULL,"
+        " partners TEXT NOT NULL, origin_copy INTEGER NOT NULL, entries TEXT NOT NULL,"
+        " PRIMARY KEY (origin, seq)) WITHOUT ROWID",
+        "CREATE INDEX erasures_by_aeo ON erasures (aeo_id)",
+        "CREATE TABLE purges (origin TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,"
+        " of_origin TEXT NOT NULL, aeo_id TEXT NOT NULL, erasure INTEGER, reason TEXT NOT NULL,"
+        " views INTEGER NOT NULL, entries TEXT NOT NULL, PRIMARY KEY (origin, seq)) WITHOUT ROWID",
+        "CREATE INDEX purges_by_erasure ON purges (of_origin, erasure)",
+        "CREATE INDEX purges_by_aeo ON purges (aeo_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-DERIVED_TABLES = ("aeo_current", "aeo_versions", "trader_ids", "agreement_entries")
+DERIVED_TABLES = (
+    "aeo_current",
+    "aeo_versions",
+    "trader_ids",
+    "agreement_entries",
+    "erasures",
+    "purges",
+)
 
 
 class SqliteStore:
@@ -142,6 +165,7 @@ class SqliteStore:
         self._db = db
         self._conn: sqlite3.Connection = db.conn
         self._write_lock = threading.Lock()
+        self.scrub_pending = False
 
     @classmethod
     def open(cls, path: Path | str, *, durable: bool = True) -> SqliteStore:
@@ -169,6 +193,9 @@ class SqliteStore:
             # their B-tree in memory as the registry grows (64 MiB).
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA foreign_keys=ON")
+            # Deleted content is overwritten with zeros, so an erased payload leaves no bytes
+            # in the file's free space.
+            conn.execute("PRAGMA secure_delete=ON")
             store = cls(db, path)
             store.migrate()
         except sqlite3.Error as exc:
@@ -191,6 +218,19 @@ class SqliteStore:
                 conn.close()
         except sqlite3.Error as exc:
             raise StorageFailed(f"cannot checkpoint {path}: {exc}") from exc
+
+    def scrub(self) -> bool:
+        """Copy the WAL into the database and truncate it to zero bytes, so no old copy of an
+        erased row stays in it; False when a reader kept it from completing (try again)."""
+        try:
+            self._conn.execute("PRAGMA busy_timeout=2000")
+            busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise StorageFailed(f"cannot checkpoint {self.path}: {exc}") from exc
+        finally:
+            self._conn.execute("PRAGMA busy_timeout=10000")
+        self.scrub_pending = bool(busy)
+        return not busy
 
     # -- schema --------------------------------------------------------------------------------
 
@@ -270,10 +310,64 @@ class SqliteStore:
             )
             self._apply_records(versions)
             self._index_agreements([e.header for e in batch.entries])
+            held = zip(batch.entries, batch.payloads, strict=True)
+            self._index_erasures([(e.header, p.body) for e, p in held if p is not None])
             self._conn.executemany(
                 "INSERT INTO keys (origin, since_seq, public_key) VALUES (?, ?, ?)",
                 [(origin, since, key.raw) for since, key in batch.keys],
             )
+            for deletion in batch.deletions:
+                self._delete_copies(deletion)
+            for other, seq in batch.redeliver.items():
+                self._conn.execute(
+                    "UPDATE delivery_cursors SET next_seq = min(next_seq, ?) WHERE origin = ?",
+                    (seq, other),
+                )
+
+    def _delete_copies(self, deletion: Deletion) -> None:
+        pairs = [(deletion.origin, seq) for seq in deletion.seqs]
+        self._conn.executemany("DELETE FROM payloads WHERE origin = ? AND seq = ?", pairs)
+        self._conn.executemany("DELETE FROM views WHERE origin = ? AND seq = ?", pairs)
+        if deletion.forget:
+            self._conn.execute("DELETE FROM aeo_current WHERE aeo_id = ?", (deletion.aeo_id,))
+            self._conn.execute("DELETE FROM trader_ids WHERE aeo_id = ?", (deletion.aeo_id,))
+
+    def _index_erasures(self, documents: list[tuple[EntryHeader, bytes]]) -> None:
+        for header, payload in documents:
+            if header.kind is EntryKind.AEO_ERASE:
+                erasure = Erasure.from_bytes(payload)
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO erasures (origin, seq, ts, aeo_id, basis, reason,"
+                    " partners, origin_copy, entries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        header.origin,
+                        header.seq,
+                        header.ts,
+                        erasure.aeo_id,
+                        erasure.basis.value,
+                        erasure.reason,
+                        ",".join(erasure.partners),
+                        int(erasure.origin_copy),
+                        json.dumps(list(erasure.entries)),
+                    ),
+                )
+            elif header.kind is EntryKind.AEO_PURGE:
+                purge = Purge.from_bytes(payload)
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO purges (origin, seq, ts, of_origin, aeo_id, erasure,"
+                    " reason, views, entries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        header.origin,
+                        header.seq,
+                        header.ts,
+                        purge.origin,
+                        purge.aeo_id,
+                        purge.erasure,
+                        purge.reason,
+                        purge.views,
+                        json.dumps(list(purge.entries)),
+                    ),
+                )
 
     def _add_status_events(self, versions: list[tuple[str, int, int, str, Any]]) -> None:
         """An event for each version (origin, seq, ts, aeo_id, status) whose status code
@@ -351,9 +445,20 @@ class SqliteStore:
                 " ON p.origin = e.origin AND p.seq = e.seq ORDER BY e.origin, e.seq"
             ).fetchall()
             headers = [(EntryHeader.from_bytes(body), payload) for body, payload in rows]
-            versions = [(h, _record(p)) for h, p in headers if h.kind.value.startswith("aeo.")]
+            versions = [(h, _record(p)) for h, p in headers if h.kind in RECORD_KINDS]
             self._apply_records(versions)
             self._index_agreements([h for h, _ in headers])
+            self._index_erasures([(h, p) for h, p in headers if h.kind in ERASURE_KINDS])
+            # Versions of own records erased here keep their place in the trail.
+            for origin, entries, aeo_id in self._conn.execute(
+                "SELECT origin, entries, aeo_id FROM erasures WHERE origin_copy = 1"
+            ).fetchall():
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO aeo_versions (aeo_id, seq, ts) SELECT ?, seq,"
+                    " json_extract(CAST(body AS TEXT), '$.ts') FROM entries"
+                    " WHERE origin = ? AND seq = ?",
+                    [(aeo_id, origin, seq) for seq in json.loads(entries)],
+                )
             count = len(headers)
         return count
 
@@ -668,6 +773,11 @@ class SqliteStore:
                 "INSERT OR IGNORE INTO payloads (origin, seq, salt, body) VALUES (?, ?, ?, ?)",
                 (origin, seq, salt, body),
             )
+            row = self._conn.execute(
+                "SELECT body FROM entries WHERE origin = ? AND seq = ?", (origin, seq)
+            ).fetchone()
+            if cursor.rowcount and row is not None:
+                self._index_erasures([(EntryHeader.from_bytes(row[0]), body)])
         return cursor.rowcount > 0
 
     def add_views(self, rows: Iterable[tuple[str, int, str, str, bytes, bytes, int]]) -> int:
@@ -812,14 +922,112 @@ class SqliteStore:
         return [{**row, "hash": bytes(row["hash"]).hex()} for row in rows]
 
     def own_versions(self, aeo_id: str) -> list[tuple[str, int, int, bytes | None]]:
-        """Every version of an own record: (origin, seq, ts, payload or None once erased)."""
+        """Every version of an own record: (origin, seq, ts, payload or None once erased).
+        An AEO id starts with its issuer's code, which is the origin of its entries."""
+        origin = aeo_id[:2]
         rows = self._conn.execute(
-            "SELECT c.origin, v.seq, v.ts, p.body FROM aeo_versions v JOIN aeo_current c"
-            " USING (aeo_id) LEFT JOIN payloads p ON p.origin = c.origin AND p.seq = v.seq"
-            " WHERE v.aeo_id = ? ORDER BY v.seq",
-            (aeo_id,),
+            "SELECT v.seq, v.ts, p.body FROM aeo_versions v LEFT JOIN payloads p"
+            " ON p.origin = ? AND p.seq = v.seq WHERE v.aeo_id = ? ORDER BY v.seq",
+            (origin, aeo_id),
         ).fetchall()
-        return [(r[0], r[1], r[2], None if r[3] is None else bytes(r[3])) for r in rows]
+        return [(origin, r[0], r[1], None if r[2] is None else bytes(r[2])) for r in rows]
+
+    # -- erasures and purges ---------------------------------------------------------------------
+
+    def erasure_of(self, aeo_id: str) -> dict[str, Any] | None:
+        """The latest erasure held of ``aeo_id``, if any."""
+        rows = self.erasures_of(aeo_id)
+        return rows[-1] if rows else None
+
+    def erasures_of(self, aeo_id: str) -> list[dict[str, Any]]:
+        return list(
+            self._db.query(
+                "SELECT origin, seq, ts, aeo_id, basis, reason, partners, origin_copy, entries"
+                " FROM erasures WHERE aeo_id = ? ORDER BY origin, seq",
+                [aeo_id],
+            )
+        )
+
+    def erased_entries(self, origin: str) -> set[int]:
+        """``origin``'s own entries whose payloads one of its erasures deleted at the origin."""
+        return {
+            seq
+            for (entries,) in self._conn.execute(
+                "SELECT entries FROM erasures WHERE origin = ? AND origin_copy = 1", (origin,)
+            )
+            for seq in json.loads(entries)
+        }
+
+    def withheld(self, origin: str) -> dict[int, set[str]]:
+        """For each of ``origin``'s entries named by one of its erasures, the partners that
+        must no longer receive it."""
+        found: dict[int, set[str]] = {}
+        for partners, entries in self._conn.execute(
+            "SELECT partners, entries FROM erasures WHERE origin = ?", (origin,)
+        ):
+            for seq in json.loads(entries):
+                found.setdefault(seq, set()).update(p for p in partners.split(",") if p)
+        return found
+
+    def pending_erasures(self, me: str) -> list[dict[str, Any]]:
+        """Erasures by other origins that name ``me`` and that ``me`` has not answered yet."""
+        rows = self._db.query(
+            "SELECT e.origin, e.seq, e.aeo_id, e.basis, e.reason, e.partners, e.entries"
+            " FROM erasures e WHERE e.origin != ? AND NOT EXISTS (SELECT 1 FROM purges p"
+            " WHERE p.origin = ? AND p.of_origin = e.origin AND p.erasure = e.seq)"
+            " ORDER BY e.origin, e.seq",
+            [me, me],
+        )
+        return [row for row in rows if me in row["partners"].split(",")]
+
+    def purges_answering(self, origin: str, erasure: int) -> list[dict[str, Any]]:
+        """The purges held that answer ``origin``'s erasure entry ``erasure``."""
+        return list(
+            self._db.query(
+                "SELECT origin AS by, seq, ts, views FROM purges"
+                " WHERE of_origin = ? AND erasure = ? ORDER BY origin, seq",
+                [origin, erasure],
+            )
+        )
+
+    def purges_of(self, aeo_id: str) -> list[dict[str, Any]]:
+        """Every purge of copies of ``aeo_id`` held here (this node's and partners')."""
+        return list(
+            self._db.query(
+                "SELECT origin AS by, seq, ts, of_origin, erasure, reason, views, entries"
+                " FROM purges WHERE aeo_id = ? ORDER BY ts, origin, seq",
+                [aeo_id],
+            )
+        )
+
+    def views_count(self, origin: str, seqs: Iterable[int]) -> int:
+        return sum(
+            self._conn.execute(
+                "SELECT count(*) FROM views WHERE origin = ? AND seq = ?", (origin, seq)
+            ).fetchone()[0]
+            for seq in seqs
+        )
+
+    def views_by_record(self) -> dict[tuple[str, str], list[tuple[int, str]]]:
+        """Every view held, by (origin, aeo_id): (seq, agreements) in seq order."""
+        found: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        for origin, aeo_id, seq, names in self._conn.execute(
+            "SELECT origin, aeo_id, seq, agreements FROM views ORDER BY origin, aeo_id, seq"
+        ):
+            found.setdefault((origin, aeo_id), []).append((seq, names))
+        return found
+
+    def final_records(self, origin: str, statuses: Iterable[str], before: int) -> list[str]:
+        """Own records of ``origin`` whose current status is one of ``statuses``, recorded
+        before ``before`` (ms)."""
+        wanted = list(statuses)
+        marks = ", ".join("?" * len(wanted))
+        rows = self._conn.execute(
+            f"SELECT aeo_id FROM aeo_current WHERE origin = ? AND status IN ({marks})"
+            " AND ts < ? ORDER BY aeo_id",
+            (origin, *wanted, before),
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def views_held(self, aeo_id: str) -> list[dict[str, Any]]:
         """Every view held of a partner's record, oldest first, with when it was received and

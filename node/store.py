@@ -7,14 +7,14 @@ an in-memory twin for simulations only needs a handful of methods.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from node.crypto import Hash32, PublicKey
 from node.entries import Payload, SignedEntry
 from node.records import AeoRecord
 
-__all__ = ["AppendBatch", "Head", "Store", "StoredEntry", "TreeNode"]
+__all__ = ["AppendBatch", "Deletion", "Head", "Store", "StoredEntry", "TreeNode"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +48,17 @@ class StoredEntry:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Deletion:
+    """Copies of ``origin``'s entries ``seqs`` (payloads and views) to delete for good; with
+    ``forget``, also the derived current state of ``aeo_id`` (the origin erasing its own)."""
+
+    origin: str
+    seqs: Sequence[int]
+    aeo_id: str
+    forget: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AppendBatch:
     """Everything one append writes, committed in one transaction (group commit)."""
 
@@ -59,6 +70,8 @@ class AppendBatch:
     checkpoint: bytes | None
     checkpoint_size: int
     keys: Sequence[tuple[int, PublicKey]] = ()  # (since seq, key) that rotations introduce
+    deletions: Sequence[Deletion] = ()  # erasures and purges, deleted with the entries naming them
+    redeliver: Mapping[str, int] = field(default_factory=dict)  # origin -> fetch again from seq
 
 
 class Store(Protocol):

@@ -11,6 +11,8 @@ from typing import Any
 
 from node.audit import field_diff
 from node.canonical import parse_json
+from node.entries import EntryHeader
+from node.erasure import erasure_status
 from node.sqlite_store import SqliteStore
 
 __all__ = ["iso_time", "record_trail"]
@@ -24,18 +26,54 @@ def iso_time(ms: int | None) -> str | None:
 
 
 def record_trail(store: SqliteStore, aeo_id: str) -> dict[str, Any] | None:
-    """The trail of ``aeo_id``, or None when this node holds no version of it."""
+    """The trail of ``aeo_id``, or None when this node holds no trace of it."""
+    erasures = erasure_status(store, aeo_id)
+    purges = store.purges_of(aeo_id)
     versions = _own_versions(store, aeo_id) or _received_versions(store, aeo_id)
     if not versions:
+        # Copies purged here: the entries named still show that the record existed.
+        named = {(e["origin"], s) for e in erasures for s in e["entries"]}
+        named |= {(p["of_origin"], s) for p in purges for s in parse_json(p["entries"])}
+        versions = [
+            _version(store, o, s, _entry_ts(store, o, s), None, None) for o, s in sorted(named)
+        ]
+    if not versions:
         return None
+    for erasure in erasures:
+        erasure["time"] = iso_time(erasure.pop("ts"))
+        for confirmation in erasure["confirmed"]:
+            confirmation["time"] = iso_time(confirmation.pop("ts"))
     return {
         "aeo_id": aeo_id,
         "origin": versions[-1]["origin"],
         "versions": versions,
         "deliveries": _accesses(store, aeo_id, "deliver"),
         "queries": _accesses(store, aeo_id, "query"),
-        "erasures": [v for v in versions if v["erased"]],
+        "erasures": erasures,
+        # who asked this node for an erasure (API key, or the operator at the command line)
+        "erase_requests": _accesses(store, aeo_id, "erase"),
+        "purges": [
+            {
+                **{k: v for k, v in p.items() if k not in ("ts", "entries")},
+                "time": iso_time(p["ts"]),
+            }
+            for p in purges
+        ],
     }
+
+
+def _purge(row: dict[str, Any]) -> dict[str, Any]:
+    """A purge of copies held: by which node, when, of which entries, why."""
+    return {
+        **{k: v for k, v in row.items() if k not in ("ts", "entries")},
+        "entries": parse_json(row["entries"]),
+        "time": iso_time(row["ts"]),
+    }
+
+
+def _entry_ts(store: SqliteStore, origin: str, seq: int) -> int | None:
+    entry = store.entry(origin, seq)
+    return None if entry is None else EntryHeader.from_bytes(entry.body).ts
 
 
 def _own_versions(store: SqliteStore, aeo_id: str) -> list[dict[str, Any]]:

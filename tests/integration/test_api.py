@@ -59,6 +59,8 @@ ENDPOINTS = [
     ("GET", "/v1/webhooks", None, "admin"),
     ("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/hook"}, "admin"),
     ("GET", "/v1/openapi.json", None, "viewer"),
+    ("POST", "/v1/aeo/BR000000001/erase", {"reason": "GDPR Art. 17"}, "admin"),
+    ("POST", "/v1/retention/run", None, "admin"),
 ]
 ORDER = ["viewer", "auditor", "publisher", "admin"]
 
@@ -216,3 +218,26 @@ def test_the_fast_read_path_answers_like_the_api(client: tuple[TestClient, dict[
         assert answer.headers["content-type"] == "application/problem+json"
     x_api_key = http.get("/v1/aeo/BR000000001", headers={"X-API-Key": keys["viewer"]})
     assert x_api_key.json() == full.json()
+
+
+def test_erase_over_the_api(client: tuple[TestClient, dict[str, str]]) -> None:
+    http, keys = client
+    admin = {"Authorization": f"Bearer {keys['admin']}"}
+    auditor = {"Authorization": f"Bearer {keys['auditor']}"}
+    http.post("/v1/aeo", json=RECORD, headers=admin)
+    for body, field in (({}, "reason"), ({"reason": ""}, "reason"), ({"why": "x"}, "reason")):
+        bad = http.post("/v1/aeo/BR000000001/erase", json=body, headers=admin)
+        assert bad.status_code == 422 and bad.json()["field"] == field, bad.text
+    assert http.post("/v1/aeo/BR777/erase", json={"reason": "x"}, headers=admin).status_code == 404
+    assert http.get("/v1/aeo/BR000000001", headers=admin).status_code == 200
+
+    done = http.post("/v1/aeo/BR000000001/erase", json={"reason": "GDPR Art. 17"}, headers=admin)
+    assert done.status_code == 200 and done.json()["entries"] == [0]
+    assert http.get("/v1/aeo/BR000000001", headers=admin).status_code == 404
+    again = http.post("/v1/aeo/BR000000001/erase", json={"reason": "again"}, headers=admin)
+    assert again.status_code == 409
+    trail = http.get("/v1/aeo/BR000000001/trail", headers=auditor).json()
+    assert trail["versions"][0]["erased"] is True
+    assert trail["erasures"][0]["reason"] == "GDPR Art. 17"
+    admin_id = keys["admin"].split("_")[1]
+    assert [r["actor"] for r in trail["erase_requests"]] == [f"key:{admin_id}"]
