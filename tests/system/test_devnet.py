@@ -531,6 +531,56 @@ def test_partners_get_events_and_each_node_keeps_the_trail(net: Net) -> None:
     assert "access log:" in mra("ledger", "verify", "--home", str(net.dir / "BR"))
 
 
+def test_an_erasure_at_br_is_carried_out_and_confirmed_by_every_partner(net: Net) -> None:
+    record = new_record("BR", 900999, legal_name="Erasable Comercio Exterior Ltda")
+    aeo_id = record["aeo_id"]
+    secrets = [record["legal_name"].encode()] + [
+        i["value"].encode() for i in record["identifiers"]
+    ]
+    publish(net, "BR", record)
+    wait_for(lambda: view_at(net, "UY", aeo_id), 5, "the full view at UY")
+    wait_for(lambda: view_at(net, "AR", aeo_id), 5, "the status-only view at AR")
+
+    def files(code: str) -> bytes:
+        return b"".join(p.read_bytes() for p in (net.dir / code).rglob("*") if p.is_file())
+
+    assert record["legal_name"].encode() in files("UY")
+    with net.api("BR") as client:
+        answer = client.post(f"/v1/aeo/{aeo_id}/erase", json={"reason": "LGPD Art. 18 request"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["partners"] == ["AR", "PY", "UY"]
+
+    def trail(code: str) -> dict[str, Any]:
+        with net.api(code) as client:
+            found: dict[str, Any] = client.get(f"/v1/aeo/{aeo_id}/trail").json()
+        return found
+
+    confirmed = wait_for(
+        lambda: (t := trail("BR")) and not t["erasures"][0]["outstanding"] and t,
+        10,
+        "AR, PY and UY confirming the erasure at BR",
+    )
+    [done] = confirmed["erasures"]
+    assert {c["by"] for c in done["confirmed"]} == {"AR", "PY", "UY"}
+    assert done["reason"] == "LGPD Art. 18 request" and done["basis"] == "request"
+    assert all(v["erased"] for v in confirmed["versions"])
+    assert confirmed["erase_requests"][0]["actor"].startswith("key:")
+    assert {d["actor"] for d in confirmed["deliveries"]} >= {"peer:UY", "peer:AR"}
+    for code in ("UY", "AR"):
+        assert view_at(net, code, aeo_id) is None
+        purged = trail(code)["purges"]
+        assert [(p["by"], p["erasure"]) for p in purged] == [(code, done["seq"])]
+
+    # No byte of the trader's name or identifiers in any file of any node holding it (database,
+    # WAL, shared memory, node.log); every node's ledger still verifies.
+    def traces() -> list[tuple[str, bytes]]:
+        return [(c, s) for c in ("BR", "UY", "AR", "PY") for s in secrets if s in files(c)]
+
+    wait_for(lambda: not traces(), 12, "no trace of the erased record in any file")
+    for code in ("BR", "UY", "AR"):
+        assert "hash chain intact" in mra("ledger", "verify", "--home", str(net.dir / code))
+
+
 def test_an_origin_that_signs_two_checkpoints_of_one_size_is_caught_everywhere(net: Net) -> None:
     """Run last: it freezes BR at every node."""
     br_key = load_signing_key(net.dir / "BR" / "signing.key")  # rotated above: the new key
