@@ -15,7 +15,6 @@ Onboarding a member later is a new membership version signed by all (``network.o
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ from network.membership import Member, Membership, SignedMembership, sign_member
 from network.pki import new_ca
 from node.errors import Conflict, InvalidInput
 from node.home import NodeHome, load_signing_key
+from node.keyfiles import write_private
 from node.sqlite_store import SqliteStore
 
 __all__ = [
@@ -56,11 +56,7 @@ class MemberSpec:
         return cls(code=parts[0].upper(), name=parts[1], endpoint=parts[2])
 
 
-def write_secret(path: Path, data: bytes) -> None:
-    """A new file readable by its owner only (never replaces one)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+write_secret = write_private  # a new file readable by its owner only (never replaces one)
 
 
 def new_sealing_key(home: NodeHome) -> str:

@@ -42,6 +42,7 @@ from network.pki import member_of
 from network.replicator import Replicator, WireEntry
 from network.sharing import Sharing
 from network.wire import b64, unb64
+from node import keyfiles
 from node.audit import AccessLog
 from node.canonical import parse_json
 from node.checkpoint import Checkpoint, SignedNote
@@ -183,7 +184,7 @@ class NetworkService:
         self._membership_stamp = self.membership_path.stat().st_mtime_ns
         self.ca_pem = (home.path / "ca.crt").read_bytes()
         self.key = load_signing_key(home.key_path)
-        sealing_hex = (home.path / "sealing.key").read_text().strip()
+        sealing_hex = keyfiles.read_private(home.path / "sealing.key").decode("ascii").strip()
         self.sealing_key = nacl.public.PrivateKey(bytes.fromhex(sealing_hex))
         self._verifiers = ThreadPoolExecutor(2, thread_name_prefix="mra-verify")
         self.replicator = Replicator(
@@ -480,7 +481,10 @@ class NetworkService:
 
     async def start(self) -> None:
         context = ssl.create_default_context(cafile=str(self.home.path / "ca.crt"))
-        context.load_cert_chain(self.home.path / "tls.crt", self.home.path / "tls.key")
+        tls_key = self.home.path / "tls.key"
+        context.load_cert_chain(
+            self.home.path / "tls.crt", tls_key, password=keyfiles.tls_password(tls_key)
+        )
         self._client = httpx.AsyncClient(
             verify=context, timeout=httpx.Timeout(10.0, connect=3.0), http2=False
         )

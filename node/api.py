@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.agreement import Agreement
-from node import agreements, erasure
+from node import agreements, erasure, keyfiles
 from node.apikeys import Caller, Role, check_key
 from node.audit import AccessLog, rows_csv
 from node.canonical import parse_json
@@ -162,6 +162,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     """The API of the node in ``home`` (composition root: store, ledger, metrics, and the
     peer endpoints and gossip when the home belongs to a network)."""
     config = home.config()
+    keyfiles.check_home(home.path)  # no start with private keys others may read
     store = SqliteStore.open(home.db_path)
     ledger: Ledger = home.open_ledger(store)
     registry = CollectorRegistry()

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from contracts.agreement import Agreement
 from contracts.registry import SOURCE_HASHES
-from node import agreements, bulk, erasure
+from node import agreements, bulk, erasure, keyfiles
 from node.audit import AccessLog, rows_csv
 from node.canonical import parse_json
 from node.errors import IntegrityError, InvalidInput, MraError, NotFound, StorageFailed
@@ -84,7 +84,7 @@ DevnetDir = Annotated[Path, typer.Option("--dir", help="Where the devnet lives."
 DEFAULT_DEVNET = Path(".devnet")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # errors name paths: never break them
 
 HomeOption = Annotated[Path, typer.Option("--home", envvar="MRA_HOME", help="Node home directory.")]
 DEFAULT_HOME = Path(".mra")
@@ -446,6 +446,22 @@ def key_rotate(home: HomeOption = DEFAULT_HOME) -> None:
     out.print(f"public key {key.public_key.hex()} signs from seq {entry.header.seq + 1}")
 
 
+@key_app.command("encrypt")
+def key_encrypt(home: HomeOption = DEFAULT_HOME) -> None:
+    """Seal this node's private keys (signing, sealing, TLS) with a passphrase. It is read from
+    MRA_KEY_PASSPHRASE or MRA_KEY_PASSPHRASE_FILE, or asked for; the node then needs one of
+    those two set to start."""
+    with _reported():
+        secret = keyfiles.passphrase()
+        if secret is None:
+            secret = typer.prompt("Passphrase", hide_input=True, confirmation_prompt=True).encode()
+        changed = keyfiles.encrypt_home(home, secret)
+    out.print(f"sealed: {', '.join(changed) or 'nothing (already sealed)'}")
+    out.print(
+        f"start the node with {keyfiles.PASSPHRASE_ENV} or {keyfiles.PASSPHRASE_FILE_ENV} set"
+    )
+
+
 @agreement_app.command("propose")
 def agreement_propose(
     file: Annotated[Path, typer.Argument(help="The agreement document (JSON).")],
@@ -611,6 +627,8 @@ def node_run(
                 raise InvalidInput(
                     f"{path} is missing: TLS is always on (see 'mra network init')", field="home"
                 )
+        keyfiles.check_home(home)
+        password = keyfiles.tls_password(key)
         app_ = create_app(node_home)
     uvicorn.run(
         app_,
@@ -618,6 +636,7 @@ def node_run(
         port=port,
         ssl_certfile=str(cert),
         ssl_keyfile=str(key),
+        ssl_keyfile_password=password.decode() if password else None,
         ssl_ca_certs=str(ca),
         ssl_cert_reqs=ssl.CERT_OPTIONAL,
         http=TlsScopeProtocol,

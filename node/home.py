@@ -1,7 +1,8 @@
 """A node's home directory: its identity, its private key file and its database.
 
     <home>/node.json        origin code, name, public key (readable)
-    <home>/signing.key      Ed25519 seed, mode 0600, never logged
+    <home>/signing.key      Ed25519 seed, mode 0600, never logged; optionally sealed with a
+                            passphrase (node.keyfiles)
     <home>/signing.key.next the key being rotated to, only until the rotation is complete
     <home>/ledger.db        the SQLite store (plus -wal and -shm beside it)
 
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from node import keyfiles
 from node.countries import ISO_COUNTRIES
 from node.crypto import PublicKey, SigningKey
 from node.entries import SignedEntry
@@ -114,7 +115,7 @@ class NodeHome:
         file. After a crash at any step, ``open_ledger`` completes or drops the rotation."""
         new = SigningKey.generate()
         self.next_key_path.unlink(missing_ok=True)
-        write_signing_key(self.next_key_path, new)
+        write_signing_key(self.next_key_path, new, sealed=keyfiles.is_sealed(self.key_path))
         entry = ledger.rotate_key(new)
         os.replace(self.next_key_path, self.key_path)
         self._write_config(replace(self.config(), public_key=new.public_key))
@@ -155,31 +156,23 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def write_signing_key(path: Path, key: SigningKey) -> None:
-    """Write a new key file readable by its owner only; never overwrites."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"{KEY_HEADER}\n{key.seed.hex()}\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+def write_signing_key(path: Path, key: SigningKey, *, sealed: bool = False) -> None:
+    """Write a new key file readable by its owner only (sealed with the environment's
+    passphrase when ``sealed``); never overwrites."""
+    keyfiles.write_private(path, f"{KEY_HEADER}\n{key.seed.hex()}\n".encode(), sealed=sealed)
 
 
 def load_signing_key(path: Path) -> SigningKey:
-    """Read a key file, refusing one that others may read (it would no longer be secret).
+    """Read a key file, refusing one that others may read (it would no longer be secret) and
+    opening a sealed one with the environment's passphrase.
 
-    Raises NotFound, InvalidInput (bad permissions or format). The key never appears in errors.
+    Raises NotFound, InvalidInput (bad permissions, format or passphrase). The key never
+    appears in errors.
     """
     try:
-        mode = path.stat().st_mode
-    except FileNotFoundError as exc:
-        raise NotFound(f"no key file at {path}", field="key") from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise InvalidInput(
-            f"{path} is accessible to other users (mode {stat.S_IMODE(mode):o}); "
-            f"run 'chmod 600 {path}'",
-            field="key",
-        )
-    lines = path.read_text().split()
+        lines = keyfiles.read_private(path).decode("ascii").split()
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not an MRA Ledger key file", field="key") from None
     if len(lines) < 2 or " ".join(lines[:-1]) != KEY_HEADER:
         raise InvalidInput(f"{path} is not an MRA Ledger key file", field="key")
     try:

@@ -534,9 +534,7 @@ def test_partners_get_events_and_each_node_keeps_the_trail(net: Net) -> None:
 def test_an_erasure_at_br_is_carried_out_and_confirmed_by_every_partner(net: Net) -> None:
     record = new_record("BR", 900999, legal_name="Erasable Comercio Exterior Ltda")
     aeo_id = record["aeo_id"]
-    secrets = [record["legal_name"].encode()] + [
-        i["value"].encode() for i in record["identifiers"]
-    ]
+    secrets = [record["legal_name"].encode()] + [i["value"].encode() for i in record["identifiers"]]
     publish(net, "BR", record)
     wait_for(lambda: view_at(net, "UY", aeo_id), 5, "the full view at UY")
     wait_for(lambda: view_at(net, "AR", aeo_id), 5, "the status-only view at AR")
