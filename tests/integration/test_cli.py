@@ -201,3 +201,40 @@ def test_export_then_import_changes_nothing(home: Path, tmp_path: Path, suffix: 
     assert "BR000000007" in only.read_text()
     bad = mra(home, "aeo", "export", str(only), "--status", "asleep")
     assert bad.returncode == 2 and "status" in bad.stderr
+
+
+def test_erase_then_verify_rebuild_trail_and_retention(home: Path, tmp_path: Path) -> None:
+    data = tmp_path / "registry.jsonl"
+    records = list(sample_dicts("BR", 3))
+    data.write_text(jsonl(records))
+    mra(home, "aeo", "import", str(data))
+    mra(home, "aeo", "status", "BR000000002", "suspended", "--reason", "audit")
+    no_reason = mra(home, "aeo", "erase", "BR000000002")
+    assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
+    unknown = mra(home, "aeo", "erase", "BR000000099", "--reason", "GDPR")
+    assert unknown.returncode == 2 and "BR000000099" in unknown.stderr
+
+    erased = mra(home, "aeo", "erase", "BR000000002", "--reason", "GDPR Art. 17 request")
+    assert erased.returncode == 0, erased.stderr
+    assert "erased BR000000002: 2 versions" in erased.stdout
+    assert mra(home, "aeo", "show", "BR000000002").returncode == 2
+    again = mra(home, "aeo", "erase", "BR000000002", "--reason", "again")
+    assert again.returncode == 2 and "erased already" in again.stderr
+    verified = mra(home, "ledger", "verify")
+    assert verified.returncode == 0 and "OK BR: 6 entries" in verified.stdout, verified.stdout
+    # Derived tables rebuilt from the log keep the erasure and the erased versions' places.
+    assert mra(home, "ledger", "rebuild").returncode == 0
+    trail = json.loads(mra(home, "audit", "trail", "BR000000002").stdout)
+    assert [v["erased"] for v in trail["versions"]] == [True, True]
+    assert trail["erasures"][0]["reason"] == "GDPR Art. 17 request"
+    assert trail["erase_requests"][0]["actor"].startswith("cli:")
+    assert records[1]["legal_name"].encode() not in (home / "ledger.db").read_bytes()
+    assert "0 erasure or purge entries" in mra(home, "retention", "run").stdout
+
+    # A payload put back behind the node's back is named.
+    conn = sqlite3.connect(home / "ledger.db")
+    conn.execute("INSERT INTO payloads VALUES ('BR', 1, zeroblob(32), x'7b7d')")
+    conn.commit()
+    conn.close()
+    damaged = mra(home, "ledger", "verify")
+    assert damaged.returncode == 1 and "BR#1" in damaged.stderr + damaged.stdout

@@ -445,12 +445,15 @@ class EventReader:
         self._client = net.api(code)
         self._client.timeout = httpx.Timeout(10, read=None)
         self._ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._response: httpx.Response | None = None
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
         assert self._ready.wait(10), "the stream did not open"
 
     def _read(self) -> None:
         try:
             with self._client.stream("GET", "/v1/events/stream") as response:
+                self._response = response
                 assert response.status_code == 200
                 assert response.headers["content-type"].startswith("text/event-stream")
                 self._ready.set()
@@ -463,6 +466,13 @@ class EventReader:
             pass  # closed by the test
 
     def close(self) -> None:
+        # Shut the socket down so the reading thread returns, and only then close it: a socket
+        # closed under a thread still reading would free its descriptor for the next
+        # connection, whose bytes that thread would then consume.
+        if self._response is not None:
+            stream = self._response.extensions["network_stream"]
+            stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+        self._thread.join(10)
         self._client.close()
 
 

@@ -182,3 +182,17 @@ def test_a_party_outside_the_network_is_refused() -> None:
     with pytest.raises(InvalidInput) as caught:
         check_agreement(agreement(), members=frozenset({"BR", "AR"}))
     assert caught.value.field == "parties[1]"
+
+
+@pytest.mark.parametrize("days", [0, -1, 36_501, True, "30", 1.5])
+def test_a_retention_period_is_a_whole_number_of_days(days: object) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        agreement(retention_days=days)
+    assert caught.value.field == "retention_days"
+
+
+def test_a_retention_period_is_part_of_the_approved_document() -> None:
+    plain, kept = agreement(), agreement(retention_days=3650)
+    assert "retention_days" not in plain.to_dict()  # older documents hash as they did
+    assert Agreement.from_dict(kept.to_dict()) == kept
+    assert kept.hash != plain.hash

@@ -1,0 +1,48 @@
+"""Suite-wide instrumentation for the secrets check (``tests.leaks``): every signing seed and
+API key created in this process is remembered, and every log line kept; the check itself runs
+after every other test."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from node import apikeys
+from node.crypto import SigningKey
+from tests import leaks
+
+_generate = SigningKey.generate.__func__  # type: ignore[attr-defined]
+_create_key = apikeys.create_key
+
+
+def _remembered_generate(cls: type[SigningKey]) -> SigningKey:
+    key: SigningKey = _generate(cls)
+    leaks.remember(key.seed.hex())
+    return key
+
+
+def _remembered_create_key(*args: Any, **kwargs: Any) -> str:
+    key = _create_key(*args, **kwargs)
+    leaks.remember(key)
+    return key
+
+
+class _KeepLines(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        leaks.LINES.append(self.format(record))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    SigningKey.generate = classmethod(_remembered_generate)  # type: ignore[method-assign, assignment]
+    apikeys.create_key = _remembered_create_key
+    handler = _KeepLines(level=logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    logging.getLogger("mra").setLevel(logging.DEBUG)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The secrets check runs last, over the lines every other test produced."""
+    last = [i for i in items if i.get_closest_marker("suite_end")]
+    items[:] = [i for i in items if not i.get_closest_marker("suite_end")] + last
