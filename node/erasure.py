@@ -300,14 +300,20 @@ def purge_ended(ledger: Ledger, store: SqliteStore, now: int) -> list[SignedEntr
 
     def ended(agreement_id: str) -> bool:
         state = states.get(agreement_id)
-        return state is None or state.in_force_at(now) is None
+        return state is not None and state.status_at(now) in ("withdrawn", "expired")
 
+    affected = {
+        names: sorted(a for a in names.split(",") if a and ended(a))
+        for names in store.view_agreements()
+    }
+    affected = {names: gone for names, gone in affected.items() if gone}
+    if not affected:
+        return []
     done: list[SignedEntry] = []
-    for (origin, aeo_id), held in sorted(store.views_by_record().items()):
-        gone = sorted({a for _, names in held for a in names.split(",") if a and ended(a)})
-        if not gone:
-            continue
-        seqs = [seq for seq, _ in held]
+    held = store.views_by_record(sorted(affected))
+    for (origin, aeo_id), views in sorted(held.items()):
+        seqs = [seq for seq, _ in views]
+        gone = sorted({a for _, names in views for a in affected[names]})
         doc = Purge(
             origin=origin,
             aeo_id=aeo_id,
@@ -323,8 +329,7 @@ def purge_ended(ledger: Ledger, store: SqliteStore, now: int) -> list[SignedEntr
                 redeliver={origin: seqs[0]},
             )
         )
-    if done:
-        store.scrub()
+    store.scrub()
     return done
 
 

@@ -197,6 +197,7 @@ class Ledger:
         unchanged: list[str] = []
         rejected: list[tuple[int, MraError]] = []
         stored = self._store.current_records(r.aeo_id for r in records)
+        erased = self._store.erased_among(r.aeo_id for r in records if r.aeo_id not in stored)
         latest: dict[str, AeoRecord] = {aeo_id: record for aeo_id, (_, record) in stored.items()}
         for index, record in enumerate(records):
             try:
@@ -207,7 +208,7 @@ class Ledger:
                         field="aeo_id",
                     )
                 previous = latest.get(record.aeo_id)
-                if previous is None and self._store.erasure_of(record.aeo_id) is not None:
+                if previous is None and record.aeo_id in erased:
                     raise Conflict(
                         f"{record.aeo_id} was erased; a new authorisation gets a new AEO id",
                         field="aeo_id",
@@ -221,7 +222,8 @@ class Ledger:
                 continue
             status_changed = previous is not None and previous.status.code != record.status.code
             erasure = None
-            if previous is not None and record.aeo_id in stored:
+            withdrawn = previous is not None and set(previous.consent) - set(record.consent)
+            if previous is not None and withdrawn and record.aeo_id in stored:
                 seqs = [seq for _, seq, _, _ in self._store.own_versions(record.aeo_id)]
                 erasure = consent_erasure(previous, record, seqs)
             accepted.append(

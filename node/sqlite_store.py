@@ -939,6 +939,20 @@ class SqliteStore:
         rows = self.erasures_of(aeo_id)
         return rows[-1] if rows else None
 
+    def erased_among(self, aeo_ids: Iterable[str]) -> set[str]:
+        """Those of ``aeo_ids`` that an erasure at their origin removed."""
+        wanted = sorted(set(aeo_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT aeo_id FROM erasures WHERE origin_copy = 1 AND aeo_id IN ({marks})",
+                chunk,
+            ).fetchall()
+            found.update(r[0] for r in rows)
+        return found
+
     def erasures_of(self, aeo_id: str) -> list[dict[str, Any]]:
         return list(
             self._db.query(
@@ -1008,11 +1022,21 @@ class SqliteStore:
             for seq in seqs
         )
 
-    def views_by_record(self) -> dict[tuple[str, str], list[tuple[int, str]]]:
-        """Every view held, by (origin, aeo_id): (seq, agreements) in seq order."""
+    def view_agreements(self) -> list[str]:
+        """Each distinct list of agreements that views held were received under."""
+        return [r[0] for r in self._conn.execute("SELECT DISTINCT agreements FROM views")]
+
+    def views_by_record(
+        self, agreements: list[str]
+    ) -> dict[tuple[str, str], list[tuple[int, str]]]:
+        """The views held that were received under one of the ``agreements`` lists, by
+        (origin, aeo_id): (seq, agreements) in seq order."""
         found: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        marks = ",".join("?" * len(agreements))
         for origin, aeo_id, seq, names in self._conn.execute(
-            "SELECT origin, aeo_id, seq, agreements FROM views ORDER BY origin, aeo_id, seq"
+            f"SELECT origin, aeo_id, seq, agreements FROM views WHERE agreements IN ({marks})"
+            " ORDER BY origin, aeo_id, seq",
+            agreements,
         ):
             found.setdefault((origin, aeo_id), []).append((seq, names))
         return found

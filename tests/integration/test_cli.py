@@ -221,7 +221,10 @@ def test_erase_then_verify_rebuild_trail_and_retention(home: Path, tmp_path: Pat
     again = mra(home, "aeo", "erase", "BR000000002", "--reason", "again")
     assert again.returncode == 2 and "erased already" in again.stderr
     verified = mra(home, "ledger", "verify")
-    assert verified.returncode == 0 and "OK BR: 5 entries, 3 checkpoints, 3 payloads" in verified.stdout
+    assert (
+        verified.returncode == 0
+        and "OK BR: 5 entries, 3 checkpoints, 3 payloads" in verified.stdout
+    )
     # Derived tables rebuilt from the log keep the erasure and the erased versions' places.
     assert mra(home, "ledger", "rebuild").returncode == 0
     trail = json.loads(mra(home, "audit", "trail", "BR000000002").stdout)
