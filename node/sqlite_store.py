@@ -372,16 +372,16 @@ class SqliteStore:
     def _add_status_events(self, versions: list[tuple[str, int, int, str, Any]]) -> None:
         """An event for each version (origin, seq, ts, aeo_id, status) whose status code
         differs from the version before it held here (a first version is an event too)."""
-        last: dict[str, str | None] = {}
+        last = self._statuses_before(versions)
         events = []
         for origin, seq, ts, aeo_id, status in versions:
             if not isinstance(status, dict) or not isinstance(status.get("code"), str):
                 continue
-            if aeo_id not in last:
-                last[aeo_id] = self._status_before(aeo_id, origin, seq)
-            if status["code"] != last[aeo_id]:
+            if status["code"] != last.get(aeo_id):
                 effective = status.get("effective")
-                events.append((ts, aeo_id, origin, seq, status["code"], last[aeo_id], effective))
+                events.append(
+                    (ts, aeo_id, origin, seq, status["code"], last.get(aeo_id), effective)
+                )
                 last[aeo_id] = status["code"]
         self._conn.executemany(
             "INSERT INTO events (ts, aeo_id, origin, seq, status, previous, effective)"
@@ -389,13 +389,26 @@ class SqliteStore:
             events,
         )
 
-    def _status_before(self, aeo_id: str, origin: str, seq: int) -> str | None:
-        row = self._conn.execute(
-            "SELECT status FROM events WHERE aeo_id = ? AND origin = ? AND seq < ?"
-            " ORDER BY seq DESC LIMIT 1",
-            (aeo_id, origin, seq),
-        ).fetchone()
-        return str(row[0]) if row else None
+    def _statuses_before(self, versions: list[tuple[str, int, int, str, Any]]) -> dict[str, str]:
+        """The status of the latest event held for each record of ``versions``, as it stood
+        before the first of them (one query per 500 records)."""
+        first: dict[str, tuple[str, int]] = {}
+        for origin, seq, _, aeo_id, _ in versions:
+            first.setdefault(aeo_id, (origin, seq))
+        found: dict[str, str] = {}
+        wanted = sorted(first)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                "SELECT aeo_id, origin, seq, status FROM events"
+                f" WHERE aeo_id IN ({marks}) ORDER BY aeo_id, origin, seq",
+                chunk,
+            ).fetchall()
+            for aeo_id, origin, seq, status in rows:
+                if (origin, seq) < first[aeo_id] and origin == first[aeo_id][0]:
+                    found[aeo_id] = status
+        return found
 
     def _index_agreements(self, headers: list[EntryHeader]) -> None:
         self._conn.executemany(

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
 
+from node.canonical import canonical_json
 from node.chain import verify_entry
-from node.crypto import SigningKey, new_salt
+from node.crypto import Hash32, SigningKey, new_salt
 from node.entries import (
     GENESIS_PREV,
     EntryHeader,
@@ -93,3 +97,33 @@ def test_verify_entry_steps() -> None:
         assert caught.value.damage == damage
     with pytest.raises(IntegrityError, match="malformed-entry"):
         verify_entry(body + b" ", signature, **ok)  # type: ignore[arg-type]
+
+
+@given(
+    origin=st.from_regex(r"[A-Z]{2}", fullmatch=True),
+    seq=st.integers(min_value=1, max_value=2**53 - 1),
+    ts=st.integers(min_value=0, max_value=2**53 - 1),
+    kind=st.sampled_from(list(EntryKind)),
+    prev=st.binary(min_size=32, max_size=32),
+    commitment=st.binary(min_size=32, max_size=32),
+)
+def test_header_bytes_are_the_rfc8785_encoding(
+    origin: str, seq: int, ts: int, kind: EntryKind, prev: bytes, commitment: bytes
+) -> None:
+    made = EntryHeader(
+        origin=origin,
+        seq=seq,
+        prev=Hash32(prev),
+        ts=ts,
+        kind=kind,
+        commitment=Hash32(commitment),
+    )
+    assert made.to_bytes() == rfc8785.dumps(made.to_dict()) == canonical_json(made.to_dict())
+    assert EntryHeader.from_bytes(made.to_bytes()) == made
+
+
+@pytest.mark.parametrize("name", ["seq", "ts", "version"])
+def test_a_boolean_is_not_an_integer_field(name: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        header(**{name: True})
+    assert caught.value.field == name
