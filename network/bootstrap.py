@@ -37,7 +37,6 @@ __all__ = [
     "init_network",
     "new_sealing_key",
     "tls_hosts",
-    "write_secret",
 ]
 
 
@@ -56,13 +55,10 @@ class MemberSpec:
         return cls(code=parts[0].upper(), name=parts[1], endpoint=parts[2])
 
 
-write_secret = write_private  # a new file readable by its owner only (never replaces one)
-
-
 def new_sealing_key(home: NodeHome) -> str:
     """Create the home's X25519 sealing key; returns its public half (hex)."""
     sealing = nacl.public.PrivateKey.generate()
-    write_secret(home.path / "sealing.key", bytes(sealing).hex().encode() + b"\n")
+    write_private(home.path / "sealing.key", bytes(sealing).hex().encode() + b"\n")
     return bytes(sealing.public_key).hex()
 
 
@@ -97,7 +93,7 @@ def init_network(
         config = home.init(spec.code, spec.name)
         sealing_key = new_sealing_key(home)
         tls = ca.issue(spec.code, tls_hosts(spec.endpoint), now=now)
-        write_secret(home.path / "tls.key", tls.key_pem)
+        write_private(home.path / "tls.key", tls.key_pem)
         (home.path / "tls.crt").write_bytes(tls.cert_pem)
         (home.path / "ca.crt").write_bytes(ca.cert_pem)
         members.append(
@@ -118,7 +114,7 @@ def init_network(
     signed = SignedMembership(membership=membership, signatures=signatures)
     signed.verify()
     document = signed.to_json()
-    write_secret(directory / "ca.key", ca.key_pem)
+    write_private(directory / "ca.key", ca.key_pem)
     (directory / "ca.crt").write_bytes(ca.cert_pem)
     (directory / "membership.json").write_text(document)
     for member in membership.members:

@@ -25,12 +25,13 @@ from typing import Any
 import nacl.public
 from cryptography import x509
 
-from network.bootstrap import cert_sha256, new_sealing_key, tls_hosts, write_secret
+from network.bootstrap import cert_sha256, new_sealing_key, tls_hosts
 from network.membership import Member, Membership, SignedMembership
 from network.pki import CertificateAuthority, certificate_request, member_of
 from network.wire import b64
 from node.errors import Conflict, InvalidInput, NotFound
 from node.home import NodeHome, load_signing_key, write_atomic
+from node.keyfiles import write_private
 from node.sqlite_store import SqliteStore
 
 __all__ = [
@@ -94,7 +95,7 @@ def join(home: NodeHome, code: str, name: str, endpoint: str) -> Path:
     config = home.init(code, name)
     sealing_key = new_sealing_key(home)
     tls_key, csr = certificate_request(code, tls_hosts(endpoint))
-    write_secret(home.path / "tls.key", tls_key)
+    write_private(home.path / "tls.key", tls_key)
     request = JoinRequest(
         code=code,
         name=name.strip(),

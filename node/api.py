@@ -536,15 +536,13 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         data = parse_json(await request.body())
         if not isinstance(data, dict) or set(data) != {"reason"}:
             raise InvalidInput('send {"reason": "the legal reason"}', field="reason")
-        entry = erasure.erase(ledger, store, wanted, data["reason"])
+        entry, done = erasure.erase(ledger, store, wanted, data["reason"])
         appended()
         accessed(caller, "erase", "POST /v1/aeo/{aeo_id}/erase", wanted)
-        held = store.erasure_of(wanted)
-        assert held is not None
         return {
             "seq": entry.header.seq,
-            "entries": parse_json(held["entries"]),
-            "partners": held["partners"].split(",") if held["partners"] else [],
+            "entries": list(done.entries),
+            "partners": list(done.partners),
         }
 
     @app.post("/v1/retention/run")

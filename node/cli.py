@@ -237,16 +237,13 @@ def aeo_erase(
     copies and confirm. Proofs and verification still hold."""
     with _reported(), _store(home) as store:
         wanted = check_id(aeo_id, "aeo_id")
-        entry = erasure.erase(NodeHome(path=home).open_ledger(store), store, wanted, reason)
+        entry, done = erasure.erase(NodeHome(path=home).open_ledger(store), store, wanted, reason)
         trail = AccessLog(store, system_clock)
         trail.record(f"cli:{getpass.getuser()}", "erase", "mra aeo erase", wanted)
         trail.flush()
-        held = store.erasure_of(wanted)
-    assert held is not None
-    partners = held["partners"].replace(",", ", ") or "none"
     out.print(
-        f"erased {wanted}: {len(json.loads(held['entries']))} versions; erasure entry "
-        f"{entry.header.seq}; partners to confirm: {partners}"
+        f"erased {wanted}: {len(done.entries)} versions; erasure entry {entry.header.seq};"
+        f" partners to confirm: {', '.join(done.partners) or 'none'}"
     )
 
 

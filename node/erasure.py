@@ -195,9 +195,10 @@ def partners_of(store: SqliteStore, me: str) -> tuple[str, ...]:
 
 def erase(
     ledger: Ledger, store: SqliteStore, aeo_id: str, reason: str, basis: Basis = Basis.REQUEST
-) -> SignedEntry:
+) -> tuple[SignedEntry, Erasure]:
     """Erase an own record: delete the payload and salt of every version here, and append the
-    signed erasure that tells every partner to delete its copies.
+    signed erasure that tells every partner to delete its copies. Returns the entry and the
+    erasure document it carries.
 
     Raises NotFound for a record this node does not issue, Conflict when it is already erased,
     InvalidInput for an empty or overlong reason.
@@ -224,7 +225,7 @@ def erase(
         deletions=[Deletion(origin=ledger.origin, seqs=seqs, aeo_id=wanted, forget=True)],
     )
     store.scrub()
-    return entry
+    return entry, doc
 
 
 def retention_due(store: SqliteStore, me: str, now: int) -> list[tuple[str, int]]:
@@ -254,7 +255,7 @@ def run_retention(ledger: Ledger, store: SqliteStore, now: int) -> list[SignedEn
             aeo_id,
             f"retention period of {days} days after a final status has passed",
             Basis.RETENTION,
-        )
+        )[0]
         for aeo_id, days in retention_due(store, ledger.origin, now)
     ]
     return done + purge_ended(ledger, store, now)
@@ -303,10 +304,10 @@ def purge_ended(ledger: Ledger, store: SqliteStore, now: int) -> list[SignedEntr
         return state is not None and state.status_at(now) in ("withdrawn", "expired")
 
     affected = {
-        names: sorted(a for a in names.split(",") if a and ended(a))
+        names: gone
         for names in store.view_agreements()
+        if (gone := sorted(a for a in names.split(",") if a and ended(a)))
     }
-    affected = {names: gone for names, gone in affected.items() if gone}
     if not affected:
         return []
     done: list[SignedEntry] = []

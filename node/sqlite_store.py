@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -396,18 +396,13 @@ class SqliteStore:
         for origin, seq, _, aeo_id, _ in versions:
             first.setdefault(aeo_id, (origin, seq))
         found: dict[str, str] = {}
-        wanted = sorted(first)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                "SELECT aeo_id, origin, seq, status FROM events"
-                f" WHERE aeo_id IN ({marks}) ORDER BY aeo_id, origin, seq",
-                chunk,
-            ).fetchall()
-            for aeo_id, origin, seq, status in rows:
-                if (origin, seq) < first[aeo_id] and origin == first[aeo_id][0]:
-                    found[aeo_id] = status
+        for aeo_id, origin, seq, status in self._rows_for(
+            "SELECT aeo_id, origin, seq, status FROM events"
+            " WHERE aeo_id IN ({marks}) ORDER BY aeo_id, origin, seq",
+            sorted(first),
+        ):
+            if (origin, seq) < first[aeo_id] and origin == first[aeo_id][0]:
+                found[aeo_id] = status
         return found
 
     def _index_agreements(self, headers: list[EntryHeader]) -> None:
@@ -632,48 +627,36 @@ class SqliteStore:
 
     def current_payloads(self, aeo_ids: list[str]) -> dict[str, tuple[str, int, bytes]]:
         """``current_payload`` for many ids at once (those held)."""
-        found: dict[str, tuple[str, int, bytes]] = {}
-        for start in range(0, len(aeo_ids), 500):
-            chunk = aeo_ids[start : start + 500]
-            rows = self._conn.execute(
+        return {
+            aeo_id: (origin, seq, bytes(body))
+            for aeo_id, origin, seq, body in self._rows_for(
                 "SELECT c.aeo_id, c.origin, c.seq, p.body FROM aeo_current c JOIN payloads p"
-                " ON p.origin = c.origin AND p.seq = c.seq"
-                f" WHERE c.aeo_id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall()
-            for aeo_id, origin, seq, body in rows:
-                found[aeo_id] = (origin, seq, bytes(body))
-        return found
+                " ON p.origin = c.origin AND p.seq = c.seq WHERE c.aeo_id IN ({marks})",
+                aeo_ids,
+            )
+        }
 
     def views_of(self, aeo_ids: list[str]) -> dict[str, tuple[str, int, str, bytes, bytes]]:
         """``view_of`` for many ids at once (those held)."""
         found: dict[str, tuple[str, int, str, bytes, bytes]] = {}
-        for start in range(0, len(aeo_ids), 500):
-            chunk = aeo_ids[start : start + 500]
-            rows = self._conn.execute(
-                "SELECT aeo_id, origin, seq, agreements, body, signature FROM views"
-                f" WHERE aeo_id IN ({','.join('?' * len(chunk))}) ORDER BY seq",
-                chunk,
-            ).fetchall()
-            for aeo_id, origin, seq, names, body, signature in rows:
-                found[aeo_id] = (origin, seq, names, bytes(body), bytes(signature))
+        for aeo_id, origin, seq, names, body, signature in self._rows_for(
+            "SELECT aeo_id, origin, seq, agreements, body, signature FROM views"
+            " WHERE aeo_id IN ({marks}) ORDER BY seq",
+            aeo_ids,
+        ):
+            found[aeo_id] = (origin, seq, names, bytes(body), bytes(signature))
         return found
 
     def current_records(self, aeo_ids: Iterable[str]) -> dict[str, tuple[int, AeoRecord]]:
         """The latest versions of many AEO records at once (those held)."""
-        wanted = sorted(set(aeo_ids))
-        found: dict[str, tuple[int, AeoRecord]] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
+        return {
+            aeo_id: (seq, _record(body))
+            for aeo_id, seq, body in self._rows_for(
                 "SELECT c.aeo_id, c.seq, p.body FROM aeo_current c JOIN payloads p"
-                f" ON p.origin = c.origin AND p.seq = c.seq WHERE c.aeo_id IN ({marks})",
-                chunk,
-            ).fetchall()
-            for aeo_id, seq, body in rows:
-                found[aeo_id] = (seq, _record(body))
-        return found
+                " ON p.origin = c.origin AND p.seq = c.seq WHERE c.aeo_id IN ({marks})",
+                sorted(set(aeo_ids)),
+            )
+        }
 
     def list_records(
         self, *, status: str | None = None, limit: int = 100, after: str = ""
@@ -954,17 +937,13 @@ class SqliteStore:
 
     def erased_among(self, aeo_ids: Iterable[str]) -> set[str]:
         """Those of ``aeo_ids`` that an erasure at their origin removed."""
-        wanted = sorted(set(aeo_ids))
-        found: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                f"SELECT aeo_id FROM erasures WHERE origin_copy = 1 AND aeo_id IN ({marks})",
-                chunk,
-            ).fetchall()
-            found.update(r[0] for r in rows)
-        return found
+        return {
+            row[0]
+            for row in self._rows_for(
+                "SELECT aeo_id FROM erasures WHERE origin_copy = 1 AND aeo_id IN ({marks})",
+                sorted(set(aeo_ids)),
+            )
+        }
 
     def erasures_of(self, aeo_id: str) -> list[dict[str, Any]]:
         return list(
@@ -1140,6 +1119,13 @@ class SqliteStore:
         )
 
     # -- plumbing ------------------------------------------------------------------------------
+
+    def _rows_for(self, sql: str, ids: Sequence[str]) -> Iterator[Any]:
+        """Every row of ``sql`` (whose ``IN ({marks})`` takes the ids) over ``ids``, 500 at a
+        time, well inside SQLite's limit on bound parameters."""
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            yield from self._conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn, self._write_lock)

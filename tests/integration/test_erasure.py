@@ -146,7 +146,7 @@ def test_an_erasure_reaches_every_partner_and_leaves_no_trace(
     assert all(secret in files_of(br.store.path) for secret in secrets)
     assert trader.legal_name.encode() in files_of(uy.store.path)
 
-    entry = erasure.erase(br.ledger, br.store, trader.aeo_id, "GDPR Art. 17 request")
+    entry, _ = erasure.erase(br.ledger, br.store, trader.aeo_id, "GDPR Art. 17 request")
     assert entry.header.kind is EntryKind.AEO_ERASE
     gossip(net)
 
