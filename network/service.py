@@ -24,10 +24,12 @@ import logging
 import os
 import random
 import ssl
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import nacl.public
@@ -49,7 +51,7 @@ from node.checkpoint import Checkpoint, SignedNote
 from node.crypto import SigningKey
 from node.errors import InvalidInput, MraError, NotFound, PeerMisbehaved, PeerUnavailable
 from node.home import NodeHome, load_signing_key
-from node.ledger import system_clock
+from node.ledger import Clock, system_clock
 from node.queries import checked_ids
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
@@ -57,8 +59,10 @@ from node.tree import StoredTree
 
 __all__ = [
     "PAGE",
+    "HttpsTransport",
     "NetworkService",
     "PeerDenied",
+    "Transport",
     "entries_of",
     "hashes_of",
     "load_membership",
@@ -124,6 +128,70 @@ class PeerStatus:
     last_error: str = ""
 
 
+class Transport(Protocol):
+    """How gossip reaches a peer: one request, answered with the peer's parsed JSON.
+
+    Raises PeerUnavailable when the peer cannot be reached or failed (5xx) and PeerMisbehaved
+    when it refused the request (4xx) or answered more than ``MAX_RESPONSE`` bytes."""
+
+    async def request(
+        self,
+        method: str,
+        peer: Member,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any: ...
+
+    async def aclose(self) -> None: ...
+
+
+class HttpsTransport:
+    """Requests over mutual TLS with this node's certificate, to the endpoint the membership
+    names; responses are read up to ``MAX_RESPONSE`` bytes."""
+
+    def __init__(self, home: NodeHome) -> None:
+        context = ssl.create_default_context(cafile=str(home.path / "ca.crt"))
+        tls_key = home.path / "tls.key"
+        context.load_cert_chain(
+            home.path / "tls.crt", tls_key, password=keyfiles.tls_password(tls_key)
+        )
+        self._client = httpx.AsyncClient(
+            verify=context, timeout=httpx.Timeout(10.0, connect=3.0), http2=False
+        )
+
+    async def request(
+        self,
+        method: str,
+        peer: Member,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        url = peer.endpoint.rstrip("/") + path
+        try:
+            async with self._client.stream(method, url, params=params, json=json) as response:
+                chunks, total = [], 0
+                async for chunk in response.aiter_bytes():
+                    total += len(chunk)
+                    if total > MAX_RESPONSE:
+                        raise PeerMisbehaved(f"{peer.code} sent more than {MAX_RESPONSE} bytes")
+                    chunks.append(chunk)
+        except httpx.TransportError as exc:
+            raise PeerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        data = b"".join(chunks)
+        if response.status_code >= 500:
+            raise PeerUnavailable(f"{peer.code} answered {response.status_code}")
+        if response.status_code >= 400:
+            raise PeerMisbehaved(f"{peer.code} refused {path}: {data[:300]!r}")
+        return parse_json(data)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
 def entries_of(value: object) -> list[WireEntry]:
     if not isinstance(value, list) or len(value) > PAGE:
         raise InvalidInput(f"a list of at most {PAGE} entries", field="entries")
@@ -174,9 +242,18 @@ class NetworkService:
         *,
         interval: float | None = None,
         access: AccessLog | None = None,
+        clock: Clock = system_clock,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
+        """``clock``, ``monotonic`` and ``rng`` (wall time in ms, the time retries are
+        scheduled by, and the backoff jitter) are the process's own unless a simulation
+        drives the node (``network.simulation``)."""
         self.home = home
-        self.access = access if access is not None else AccessLog(store, system_clock)
+        self.clock = clock
+        self.monotonic = monotonic
+        self.rng = rng or random.Random()
+        self.access = access if access is not None else AccessLog(store, clock)
         self.store = store
         self.me = home.config().origin
         self.membership_path = home.path / "membership.json"
@@ -188,7 +265,7 @@ class NetworkService:
         self.sealing_key = nacl.public.PrivateKey(bytes.fromhex(sealing_hex))
         self._verifiers = ThreadPoolExecutor(2, thread_name_prefix="mra-verify")
         self.replicator = Replicator(
-            store, self.me, self.key, self.sealing_key, system_clock, self._verifiers
+            store, self.me, self.key, self.sealing_key, clock, self._verifiers
         )
         self.peers: dict[str, Member] = {}
         self.status: dict[str, PeerStatus] = {}
@@ -197,7 +274,7 @@ class NetworkService:
         self.interval = interval or float(os.environ.get("MRA_GOSSIP_INTERVAL", "2"))
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._client: httpx.AsyncClient | None = None
+        self.transport: Transport | None = None
         self._sharing_seen: dict[str, list[str]] = {}
         self.heard = Gauge(
             "mra_peer_last_heard_timestamp_seconds",
@@ -306,7 +383,7 @@ class NetworkService:
                 "cosignatures": self.store.cosignatures(origin, size),
             }
         forks = [f["evidence"].decode() for f in self.store.forks() if f["resolved_ts"] is None]
-        sharing = sorted(Sharing(self.store, self.me, self.key, system_clock()).ids_with(requester))
+        sharing = sorted(Sharing(self.store, self.me, self.key, self.clock()).ids_with(requester))
         return {
             "member": self.me,
             "membership": self.membership.version,
@@ -324,7 +401,7 @@ class NetworkService:
         head = self.store.head(self.me)
         size = head.size if head else 0
         stop = min(size, start + PAGE) if end is None else min(size, end)
-        sharing = Sharing(self.store, self.me, self.key, system_clock())
+        sharing = Sharing(self.store, self.me, self.key, self.clock())
         sealed = sharing.sealed(
             self.store.entries(self.me, start, stop), partner, bytes.fromhex(member.sealing_key)
         )
@@ -349,7 +426,7 @@ class NetworkService:
         wanted = checked_ids(aeo_ids)
         if wanted:
             self.access.record(f"peer:{partner}", "query", "POST /v1/peer/query", *wanted)
-        sharing = Sharing(self.store, self.me, self.key, system_clock())
+        sharing = Sharing(self.store, self.me, self.key, self.clock())
         found: dict[str, Any] = {}
         unknown: list[str] = []
         for aeo_id in wanted:
@@ -373,6 +450,16 @@ class NetworkService:
         return {"found": found, "unknown": unknown}
 
     def receive_push(self, peer: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Entries of ``peer``'s own log with the deliveries sealed to this node; a push that
+        does not verify is refused (counted and logged) and changes nothing."""
+        try:
+            return self._receive_push(peer, body)
+        except PeerMisbehaved as exc:
+            self.refused.labels(peer, "invalid").inc()
+            log.warning("refused a push from %s: %s", peer, exc)
+            raise
+
+    def _receive_push(self, peer: str, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("origin") != peer:
             raise PeerDenied(403, f"{peer} may push its own log only")
         start = body.get("start")
@@ -390,7 +477,7 @@ class NetworkService:
         self._count(peer, received.stored, received.fork)
         if received.fork is None:
             self.replicator.receive_deliveries(peer, _sealed(body.get("deliveries", [])))
-        self.status[peer].last_heard = system_clock()
+        self.status[peer].last_heard = self.clock()
         return {"size": received.size, "cosignature": received.cosignature}
 
     # -- routes ----------------------------------------------------------------------------
@@ -407,7 +494,7 @@ class NetworkService:
 
         @app.get("/v1/peer/frontier", tags=["peer"])
         async def frontier(who: str = member) -> dict[str, Any]:
-            self.status[who].last_heard = system_clock()
+            self.status[who].last_heard = self.clock()
             return self.frontier(who)
 
         @app.get("/v1/peer/log/{origin}", tags=["peer"])
@@ -425,13 +512,7 @@ class NetworkService:
             body = parse_json(await request.body())
             if not isinstance(body, dict):
                 raise InvalidInput("a push is a JSON object", field="body")
-            try:
-                result = self.receive_push(who, body)
-            except PeerMisbehaved as exc:
-                self.refused.labels(who, "invalid").inc()
-                log.warning("refused a push from %s: %s", who, exc)
-                raise
-            return result
+            return self.receive_push(who, body)
 
         @app.post("/v1/peer/query", tags=["peer"])
         async def query(request: Request, who: str = member) -> dict[str, Any]:
@@ -459,7 +540,7 @@ class NetworkService:
         return lag
 
     def freshness(self) -> dict[str, Any]:
-        now = system_clock()
+        now = self.clock()
         lag = self.lag()
         for origin, behind in lag.items():
             self.lag_gauge.labels(origin).set(behind)
@@ -480,14 +561,7 @@ class NetworkService:
     # -- gossip ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        context = ssl.create_default_context(cafile=str(self.home.path / "ca.crt"))
-        tls_key = self.home.path / "tls.key"
-        context.load_cert_chain(
-            self.home.path / "tls.crt", tls_key, password=keyfiles.tls_password(tls_key)
-        )
-        self._client = httpx.AsyncClient(
-            verify=context, timeout=httpx.Timeout(10.0, connect=3.0), http2=False
-        )
+        self.transport = HttpsTransport(self.home)
         self._tasks = [
             asyncio.create_task(self._pull_loop(), name="mra-pull"),
             asyncio.create_task(self._push_loop(), name="mra-push"),
@@ -497,8 +571,8 @@ class NetworkService:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
+        if self.transport is not None:
+            await self.transport.aclose()
         self._verifiers.shutdown(wait=False)
 
     def use_key(self, key: SigningKey) -> None:
@@ -520,48 +594,34 @@ class NetworkService:
         while True:
             self.reload_membership()
             await asyncio.gather(*(self._guarded(code, self._sync_with) for code in self.peers))
-            await asyncio.sleep(self.interval * random.uniform(0.75, 1.25))
+            await asyncio.sleep(self.interval * self.rng.uniform(0.75, 1.25))
 
     async def _guarded(self, code: str, step: Any) -> None:
         status = self.status[code]
-        loop = asyncio.get_running_loop()
-        if loop.time() < status.retry_at:
+        if self.monotonic() < status.retry_at:
             return
         try:
             await step(code)
-        except (PeerUnavailable, httpx.TransportError) as exc:
+        except PeerUnavailable as exc:
             status.failures += 1
             status.last_error = f"unreachable: {exc}"[:200]
-            delay = min(MAX_BACKOFF, 0.5 * 2**status.failures) * random.uniform(0.8, 1.2)
-            status.retry_at = loop.time() + delay
+            delay = min(MAX_BACKOFF, 0.5 * 2**status.failures) * self.rng.uniform(0.8, 1.2)
+            status.retry_at = self.monotonic() + delay
         except (MraError, ValueError, KeyError, TypeError) as exc:
             status.failures += 1
             status.last_error = f"refused: {exc}"[:200]
             self.refused.labels(code, type(exc).__name__).inc()
-            status.retry_at = loop.time() + min(MAX_BACKOFF, 0.5 * 2**status.failures)
+            status.retry_at = self.monotonic() + min(MAX_BACKOFF, 0.5 * 2**status.failures)
             log.warning("gossip with %s: %s", code, exc)
         else:
             status.failures = 0
             status.last_error = ""
-            status.last_heard = system_clock()
+            status.last_heard = self.clock()
             self.heard.labels(code).set(status.last_heard / 1000)
 
     async def _request(self, method: str, code: str, path: str, **kwargs: Any) -> Any:
-        assert self._client is not None
-        url = self.peers[code].endpoint.rstrip("/") + path
-        async with self._client.stream(method, url, **kwargs) as response:
-            chunks, total = [], 0
-            async for chunk in response.aiter_bytes():
-                total += len(chunk)
-                if total > MAX_RESPONSE:
-                    raise PeerMisbehaved(f"{code} sent more than {MAX_RESPONSE} bytes")
-                chunks.append(chunk)
-            data = b"".join(chunks)
-            if response.status_code >= 500:
-                raise PeerUnavailable(f"{code} answered {response.status_code}")
-            if response.status_code >= 400:
-                raise PeerMisbehaved(f"{code} refused {path}: {data[:300]!r}")
-            return parse_json(data)
+        assert self.transport is not None
+        return await self.transport.request(method, self.peers[code], path, **kwargs)
 
     async def _push_to(self, code: str) -> None:
         known = self.reported[code].get(self.me)
