@@ -36,6 +36,7 @@ from node.checkpoint import (
 from node.crypto import PublicKey, SigningKey
 from node.entries import (
     DOCUMENT_KINDS,
+    MAX_SEQ,
     EntryHeader,
     EntryKind,
     entry_hash,
@@ -43,7 +44,7 @@ from node.entries import (
     signing_message,
 )
 from node.erasure import Erasure, Purge
-from node.errors import IntegrityError, InvalidInput, MraError, PeerMisbehaved
+from node.errors import Conflict, IntegrityError, InvalidInput, MraError, PeerMisbehaved
 from node.ledger import LATEST, log_name
 from node.replica import accept
 from node.sqlite_store import SqliteStore
@@ -106,8 +107,7 @@ class Replicator:
     # -- checkpoints -----------------------------------------------------------------------
 
     def size(self, origin: str) -> int:
-        head = self.store.head(origin)
-        return head.size if head else 0
+        return self.store.size(origin)
 
     def key_at(self, origin: str, seq: int) -> PublicKey:
         """``origin``'s key in force at ``seq``, as far as the entries held here tell."""
@@ -128,11 +128,18 @@ class Replicator:
         """
         size = 0
         try:
-            size = Checkpoint.parse(SignedNote.parse(note).text).size
+            parsed = Checkpoint.parse(SignedNote.parse(note).text)
+            size = parsed.size
             if size == 0:
                 raise PeerMisbehaved("a checkpoint of an empty log")
+            if size > MAX_SEQ + 1:
+                raise InvalidInput(f"a size beyond any log ({MAX_SEQ + 1} entries)", field="size")
+            if self.store.checkpoint_at(origin, size) == note:
+                return parsed  # held byte for byte: verified when it was stored
             checkpoint = open_checkpoint(note, log_name(origin), self.key_at(origin, size - 1))
-        except (InvalidInput, IntegrityError) as exc:
+        except (InvalidInput, IntegrityError, ValueError) as exc:
+            # ValueError: int() refuses some sizes that pass the parser's isdigit() (superscript
+            # digits, numbers of thousands of digits).
             if ahead and isinstance(exc, IntegrityError) and self.size(origin) < size:
                 return None
             raise PeerMisbehaved(f"a checkpoint of {origin} that does not verify: {exc}") from exc
@@ -167,15 +174,25 @@ class Replicator:
         return line
 
     def receive_cosignatures(self, origin: str, size: int, lines: dict[str, str]) -> int:
-        """Keep the cosignatures that verify on the checkpoint of ``origin`` held at ``size``."""
-        held = self.store.checkpoint_at(origin, size)
+        """Keep the cosignatures that verify on the checkpoint of ``origin`` held at ``size``
+        (``lines`` as a peer sent them: anything but witness -> line text is ignored)."""
+        if not isinstance(lines, dict) or not 0 < size <= MAX_SEQ + 1:
+            return 0
+        known = self.store.cosignatures(origin, size)
+        # One cosignature per witness is kept: the first that verified.
+        new = {
+            witness: line
+            for witness, line in lines.items()
+            if isinstance(line, str) and witness not in known and witness != origin
+        }
+        held = self.store.checkpoint_at(origin, size) if new else None
         if held is None:
             return 0
         text = SignedNote.parse(held).text
         kept = 0
-        for witness, line in lines.items():
+        for witness, line in new.items():
             key = self.store.public_key(witness, LATEST)
-            if key is None or witness == origin:
+            if key is None:
                 continue
             try:
                 note = SignedNote.parse(text + b"\n" + line.encode())
@@ -200,7 +217,8 @@ class Replicator:
         (``proof``: consistency from the size held here to the checkpoint's size). Only key
         rotations come with their payload (salt, body): every other payload is sealed.
 
-        Raises PeerMisbehaved (nothing stored) for anything that does not verify.
+        Raises PeerMisbehaved (nothing stored) for anything that does not verify, and Conflict
+        for entries that start past the size held here (a gap: nothing can be checked).
         """
         if origin == self.me:
             raise PeerMisbehaved("a node's own log is written by it alone")
@@ -213,9 +231,13 @@ class Replicator:
             return Received(stored=0, size=size, fork=found)
         if start + len(entries) > found.size:
             raise PeerMisbehaved(f"entries of {origin} beyond the checkpoint they come with")
-        if start != size:
-            # Sent for another size than the one held now (a push and a pull crossed): only
-            # compare what overlaps; the sender resumes from the size returned.
+        if start > size:
+            raise Conflict(
+                f"entries of {origin} from seq {start}, but {size} are held here", field="start"
+            )
+        if start < size:
+            # Sent for a smaller size than the one held now (a push and a pull crossed, or a
+            # replay): only compare what overlaps; the sender resumes from the size returned.
             overlap = [(e.body, e.signature) for e in entries[: max(0, size - start)]]
             fork = self.compare_overlap(origin, start, overlap, reporter)
             return Received(stored=0, size=size, fork=fork)
@@ -258,10 +280,16 @@ class Replicator:
         self, origin: str, start: int, overlap: Sequence[tuple[bytes, bytes]], reporter: str
     ) -> Fork | None:
         """Entries already held must be the very same; a different one signed by the origin
-        is fork evidence, anything else a misbehaving peer."""
+        is fork evidence, anything else (a held entry with a signature that does not verify
+        included) a misbehaving peer."""
         for offset, (body, signature) in enumerate(overlap):
             held = self.store.entry(origin, start + offset)
-            if held is None or held.body == body:
+            if held is None or (held.body == body and held.signature == signature):
+                continue
+            if held.body == body:
+                key = self.store.public_key(origin, start + offset)
+                if key is None or not key.verify(signing_message(body), signature):
+                    raise PeerMisbehaved(f"a forged signature on {origin}#{start + offset}")
                 continue
             try:
                 header = EntryHeader.from_bytes(body)

@@ -25,7 +25,8 @@ import os
 import random
 import ssl
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,9 @@ from typing import Any, Protocol
 
 import httpx
 import nacl.public
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from network.evidence import build_bundle
@@ -49,7 +52,16 @@ from node.audit import AccessLog
 from node.canonical import parse_json
 from node.checkpoint import Checkpoint, SignedNote
 from node.crypto import SigningKey
-from node.errors import InvalidInput, MraError, NotFound, PeerMisbehaved, PeerUnavailable
+from node.entries import MAX_SEQ
+from node.errors import (
+    Conflict,
+    IntegrityError,
+    InvalidInput,
+    MraError,
+    NotFound,
+    PeerMisbehaved,
+    PeerUnavailable,
+)
 from node.home import NodeHome, load_signing_key
 from node.ledger import Clock, system_clock
 from node.queries import checked_ids
@@ -73,14 +85,60 @@ log = logging.getLogger("mra.network")
 
 PAGE = 500
 MAX_RESPONSE = 16 * 1024 * 1024
+MAX_REQUEST = 8 * 1024 * 1024  # a push of PAGE entries with their deliveries is far below
+READ_SECONDS = 30.0  # how long a peer may take to send a request body (MRA_PEER_READ_SECONDS)
 MAX_BACKOFF = 30.0
 
 
 class PeerDenied(Exception):
-    def __init__(self, status: int, detail: str) -> None:
+    """A peer request refused for who sent it; ``reason`` labels it in the refusal metric."""
+
+    def __init__(self, status: int, detail: str, reason: str = "identity") -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.reason = reason
+
+
+# What a peer request can be refused with (the peer's fault); anything else is the node's.
+REFUSALS = (PeerDenied, HTTPException, RequestValidationError, InvalidInput, PeerMisbehaved)
+
+
+def _reason(exc: BaseException) -> str:
+    """A short label, from a fixed set, for why a peer request was refused."""
+    if isinstance(exc, PeerDenied):
+        return exc.reason
+    if isinstance(exc, HTTPException):
+        return {408: "slow", 413: "too-large"}.get(exc.status_code, f"http-{exc.status_code}")
+    if isinstance(exc, PeerMisbehaved):
+        cause = exc.__cause__
+        return cause.damage if isinstance(cause, IntegrityError) else "unverified"
+    if isinstance(exc, NotFound):
+        return "not-found"
+    if isinstance(exc, Conflict):
+        return "conflict"
+    return "malformed"
+
+
+def _detail(exc: BaseException) -> str:
+    """What a refusal says, for the log: bounded, on one line, and for a request that does not
+    match the API only where it fails (never the values sent)."""
+    if isinstance(exc, RequestValidationError):
+        text = "; ".join(
+            f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in exc.errors()
+        )
+    elif isinstance(exc, HTTPException):
+        text = str(exc.detail)
+    else:
+        text = str(exc)
+    return ascii(text[:300])
+
+
+def _seq(value: object, field: str) -> int:
+    """A seq or a size as peers send it: an integer in [0, MAX_SEQ]; raises InvalidInput."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
+        raise InvalidInput(f"an integer in [0, {MAX_SEQ}]", field=field)
+    return value
 
 
 def load_membership(path: Path, store: SqliteStore) -> Membership:
@@ -216,9 +274,10 @@ def _sealed(value: object) -> list[tuple[int, bytes]]:
         raise InvalidInput(f"a list of at most {PAGE} deliveries", field="deliveries")
     items = []
     for i, item in enumerate(value):
-        if not isinstance(item, dict) or not isinstance(item.get("seq"), int):
+        if not isinstance(item, dict):
             raise InvalidInput("a delivery has a seq and a sealed box", field=f"deliveries[{i}]")
-        items.append((int(item["seq"]), unb64(item.get("sealed"), f"deliveries[{i}].sealed")))
+        seq = _seq(item.get("seq"), f"deliveries[{i}].seq")
+        items.append((seq, unb64(item.get("sealed"), f"deliveries[{i}].sealed")))
     return items
 
 
@@ -241,6 +300,7 @@ class NetworkService:
         registry: CollectorRegistry,
         *,
         interval: float | None = None,
+        read_timeout: float | None = None,
         access: AccessLog | None = None,
         clock: Clock = system_clock,
         monotonic: Callable[[], float] = time.monotonic,
@@ -272,10 +332,14 @@ class NetworkService:
         self.reported: dict[str, dict[str, int]] = {}
         self._take(self.membership)
         self.interval = interval or float(os.environ.get("MRA_GOSSIP_INTERVAL", "2"))
+        self.read_timeout = read_timeout or float(
+            os.environ.get("MRA_PEER_READ_SECONDS", str(READ_SECONDS))
+        )
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.transport: Transport | None = None
         self._sharing_seen: dict[str, list[str]] = {}
+        self._held: tuple[tuple[int, int], tuple[dict[str, Any], list[str]]] | None = None
         self.heard = Gauge(
             "mra_peer_last_heard_timestamp_seconds",
             "When each peer last answered",
@@ -294,6 +358,7 @@ class NetworkService:
         self.refused = Counter(
             "mra_peer_refusals", "Peer messages refused", ["peer", "reason"], registry=registry
         )
+        self._counted: weakref.WeakSet[BaseException] = weakref.WeakSet()
         self.forks_found = Counter(
             "mra_forks_found", "Fork evidence found or received", ["origin"], registry=registry
         )
@@ -305,19 +370,32 @@ class NetworkService:
         tls = (request.scope.get("extensions") or {}).get("tls") or {}
         chain = tls.get("client_cert_chain") or []
         if not chain:
-            raise PeerDenied(401, "a client certificate from the network CA is required")
+            raise PeerDenied(
+                401, "a client certificate from the network CA is required", "no-certificate"
+            )
         pem = str(chain[0]).encode()
         try:
             code = member_of(pem, self.ca_pem)
         except InvalidInput as exc:
-            raise PeerDenied(403, str(exc)) from None
+            raise PeerDenied(403, str(exc), "not-a-member") from None
         member = self.membership.member(code)
         der = ssl.PEM_cert_to_DER_cert(pem.decode())
         if member is None or hashlib.sha256(der).hexdigest() != member.tls_cert_sha256:
-            raise PeerDenied(403, f"{code} is not a member with this certificate")
+            raise PeerDenied(403, f"{code} is not a member with this certificate", "not-a-member")
         if code == self.me:
-            raise PeerDenied(403, "a node does not gossip with itself")
+            raise PeerDenied(403, "a node does not gossip with itself", "own-certificate")
         return code
+
+    def refuse(self, peer: str, request: str, exc: BaseException) -> None:
+        """Count and log a refused peer request, once per refusal (a push is counted by
+        ``receive_push`` itself, for callers that do not come through the routes). The log
+        line names the request, the peer and the reason, never the bytes sent."""
+        if exc in self._counted:
+            return
+        self._counted.add(exc)
+        reason = _reason(exc)
+        self.refused.labels(peer, reason).inc()
+        log.warning("refused %s from %s (%s): %s", request, peer, reason, _detail(exc))
 
     def member_codes(self) -> frozenset[str]:
         return frozenset(m.code for m in self.membership.members)
@@ -369,6 +447,23 @@ class NetworkService:
     def frontier(self, requester: str) -> dict[str, Any]:
         """Per origin: size, latest checkpoint and its cosignatures; open fork evidence; and
         the agreements in force here under which this node shares with ``requester``."""
+        mark = self.store.change_mark()
+        if self._held is None or self._held[0] != mark:
+            self._held = (mark, self._read_held())
+        origins, forks = self._held[1]
+        sharing = sorted(Sharing(self.store, self.me, self.key, self.clock()).ids_with(requester))
+        return {
+            "member": self.me,
+            "membership": self.membership.version,
+            "origins": origins,
+            "forks": forks,
+            "sharing": sharing,
+        }
+
+    def _read_held(self) -> tuple[dict[str, Any], list[str]]:
+        """What the frontier says of every origin held here, and the open fork evidence: the
+        same for every peer, read again only when the store has changed (peers ask for it
+        every few seconds each)."""
         origins: dict[str, Any] = {}
         for origin in self.store.origins():
             head = self.store.head(origin)
@@ -383,14 +478,7 @@ class NetworkService:
                 "cosignatures": self.store.cosignatures(origin, size),
             }
         forks = [f["evidence"].decode() for f in self.store.forks() if f["resolved_ts"] is None]
-        sharing = sorted(Sharing(self.store, self.me, self.key, self.clock()).ids_with(requester))
-        return {
-            "member": self.me,
-            "membership": self.membership.version,
-            "origins": origins,
-            "forks": forks,
-            "sharing": sharing,
-        }
+        return origins, forks
 
     def log_page(self, origin: str, start: int, size: int) -> dict[str, Any]:
         return log_page(self.store, origin, start, size)
@@ -454,80 +542,112 @@ class NetworkService:
         does not verify is refused (counted and logged) and changes nothing."""
         try:
             return self._receive_push(peer, body)
-        except PeerMisbehaved as exc:
-            self.refused.labels(peer, "invalid").inc()
-            log.warning("refused a push from %s: %s", peer, exc)
+        except REFUSALS as exc:
+            self.refuse(peer, "POST /v1/peer/push", exc)
             raise
 
     def _receive_push(self, peer: str, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("origin") != peer:
-            raise PeerDenied(403, f"{peer} may push its own log only")
-        start = body.get("start")
-        if not isinstance(start, int) or start < 0:
-            raise InvalidInput("the seq of the first entry", field="start")
+            raise PeerDenied(403, f"{peer} may push its own log only", "wrong-origin")
+        # Everything is parsed before anything is stored: a malformed part refuses it whole.
+        start = _seq(body.get("start"), "start")
+        entries = entries_of(body.get("entries"))
+        proof = hashes_of(body.get("proof"), "proof")
+        sealed = _sealed(body.get("deliveries", []))
         note = str(body.get("checkpoint", "")).encode()
-        received = self.replicator.receive_entries(
-            peer,
-            start,
-            entries_of(body.get("entries")),
-            note,
-            hashes_of(body.get("proof"), "proof"),
-            peer,
-        )
+        received = self.replicator.receive_entries(peer, start, entries, note, proof, peer)
         self._count(peer, received.stored, received.fork)
         if received.fork is None:
-            self.replicator.receive_deliveries(peer, _sealed(body.get("deliveries", [])))
+            self.replicator.receive_deliveries(peer, sealed)
         self.status[peer].last_heard = self.clock()
         return {"size": received.size, "cosignature": received.cosignature}
 
     # -- routes ----------------------------------------------------------------------------
 
+    async def _json_body(self, request: Request) -> Any:
+        """The request's JSON body, read up to MAX_REQUEST bytes within ``read_timeout``
+        seconds: a chunked body declares no length that the API could refuse up front, and
+        a peer that trickles its body must not hold a request open."""
+        chunks, total = [], 0
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                async for chunk in request.stream():
+                    total += len(chunk)
+                    if total > MAX_REQUEST:
+                        raise HTTPException(
+                            413, f"peer requests are limited to {MAX_REQUEST} bytes"
+                        )
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise HTTPException(
+                408, f"the request body did not arrive within {self.read_timeout:g} s"
+            ) from None
+        return parse_json(b"".join(chunks))
+
     def routes(self, app: FastAPI) -> None:
+        """The peer endpoints. Every refusal (identity, a request that does not match the API,
+        a body over the limit or too slow, anything that does not verify) is counted in
+        ``mra_peer_refusals`` and logged, by the route class below, in one place."""
+        service = self
+
+        class PeerRoute(APIRoute):
+            def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+                handler = super().get_route_handler()
+                name = f"{','.join(sorted(self.methods or ()))} {self.path}"
+
+                async def counted(request: Request) -> Response:
+                    try:
+                        return await handler(request)
+                    except REFUSALS as exc:
+                        service.refuse(getattr(request.state, "peer", "unknown"), name, exc)
+                        raise
+
+                return counted
+
+        router = APIRouter(route_class=PeerRoute, tags=["peer"])
+
         async def peer(request: Request) -> str:
-            try:
-                return self.peer_of(request)
-            except PeerDenied:
-                self.refused.labels("unknown", "identity").inc()
-                raise
+            request.state.peer = self.peer_of(request)
+            return str(request.state.peer)
 
         member = Depends(peer)
 
-        @app.get("/v1/peer/frontier", tags=["peer"])
+        @router.get("/v1/peer/frontier")
         async def frontier(who: str = member) -> dict[str, Any]:
             self.status[who].last_heard = self.clock()
             return self.frontier(who)
 
-        @app.get("/v1/peer/log/{origin}", tags=["peer"])
+        @router.get("/v1/peer/log/{origin}")
         async def log_page(origin: str, start: int, size: int, who: str = member) -> dict[str, Any]:
-            return self.log_page(origin.upper(), start, size)
+            return self.log_page(origin.upper(), _seq(start, "start"), _seq(size, "size"))
 
-        @app.get("/v1/peer/deliveries", tags=["peer"])
+        @router.get("/v1/peer/deliveries")
         async def deliveries(start: int = 0, who: str = member) -> dict[str, Any]:
-            if start < 0:
-                raise InvalidInput("start must be >= 0", field="start")
-            return self.deliveries(who, start)
+            return self.deliveries(who, _seq(start, "start"))
 
-        @app.post("/v1/peer/push", tags=["peer"])
+        @router.post("/v1/peer/push")
         async def push(request: Request, who: str = member) -> dict[str, Any]:
-            body = parse_json(await request.body())
+            body = await self._json_body(request)
             if not isinstance(body, dict):
                 raise InvalidInput("a push is a JSON object", field="body")
             return self.receive_push(who, body)
 
-        @app.post("/v1/peer/query", tags=["peer"])
+        @router.post("/v1/peer/query")
         async def query(request: Request, who: str = member) -> dict[str, Any]:
-            body = parse_json(await request.body())
+            body = await self._json_body(request)
             if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
                 raise InvalidInput("a JSON object with a list of AEO ids", field="ids")
             return self.query(who, body["ids"], evidence=body.get("evidence") is True)
 
-        @app.get("/v1/peer/membership", tags=["peer"])
+        @router.get("/v1/peer/membership")
         async def membership(who: str = member) -> Any:
             return json.loads(self.membership_path.read_text())
 
-        @app.get("/v1/peer/forks", tags=["peer"])
+        @router.get("/v1/peer/forks")
         async def peer_forks(who: str = member) -> list[str]:
             return list(self.frontier(who)["forks"])
+
+        app.include_router(router)
 
     # -- freshness -------------------------------------------------------------------------
 
@@ -662,6 +782,8 @@ class NetworkService:
 
     async def _sync_with(self, code: str) -> None:
         frontier = await self._request("GET", code, "/v1/peer/frontier")
+        if not isinstance(frontier, dict) or not isinstance(frontier.get("origins", {}), dict):
+            raise PeerMisbehaved(f"{code} sent a frontier that is not an object of origins")
         if int(frontier.get("membership", 0)) > self.membership.version:
             await self._adopt_membership(code)
         for evidence in frontier.get("forks", [])[:100]:
@@ -670,6 +792,7 @@ class NetworkService:
                 self.forks_found.labels(fork.origin).inc()
                 log.error("fork evidence against %s received from %s", fork.origin, code)
         origins = frontier.get("origins", {})
+        frozen = self.store.frozen_origins()
         for origin, info in sorted(origins.items()):
             if self.store.public_key(origin, 0) is None:
                 continue  # not a member known here
@@ -679,9 +802,10 @@ class NetworkService:
             if origin == self.me:
                 self.replicator.receive_cosignatures(self.me, size, info.get("cosignatures", {}))
                 continue
-            if origin in self.store.frozen_origins() or not note or size == 0:
+            if origin in frozen or not note or size == 0:
                 continue
-            await self._pull_log(code, origin, note, size)
+            if note != self.store.latest_checkpoint(origin) or self.replicator.size(origin) < size:
+                await self._pull_log(code, origin, note, size)
             self.replicator.receive_cosignatures(origin, size, info.get("cosignatures", {}))
         sharing = [str(i) for i in frontier.get("sharing", [])]
         if sharing != self._sharing_seen.get(code):

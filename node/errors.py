@@ -9,6 +9,7 @@
     ├── PeerUnavailable       a peer could not be reached (HTTP 503)
     ├── IntegrityError        stored data fails verification: the log is damaged (HTTP 500)
     └── StorageFailed         the database or file system failed (HTTP 503)
+        └── StorageFull       no space left to write: nothing was written (HTTP 507)
 
 Foreign exceptions are translated at the boundary (``raise ... from exc``) so callers only ever
 catch these.
@@ -26,6 +27,7 @@ __all__ = [
     "PeerMisbehaved",
     "PeerUnavailable",
     "StorageFailed",
+    "StorageFull",
 ]
 
 
@@ -88,3 +90,8 @@ def _integrity_error(
 
 class StorageFailed(MraError):
     """The database or the file system failed underneath us."""
+
+
+class StorageFull(StorageFailed):
+    """A write found no space (disk full, or the process's file-size limit reached); the
+    transaction was rolled back whole, and writing works again once space returns."""

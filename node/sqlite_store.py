@@ -27,7 +27,7 @@ from node.canonical import parse_json
 from node.crypto import PublicKey
 from node.entries import ERASURE_KINDS, RECORD_KINDS, EntryHeader, EntryKind, entry_hash
 from node.erasure import Erasure, Purge
-from node.errors import InvalidInput, StorageFailed
+from node.errors import InvalidInput, StorageFailed, StorageFull
 from node.records import AeoRecord
 from node.store import AppendBatch, Deletion, Head, StoredEntry
 
@@ -264,8 +264,9 @@ class SqliteStore:
     def append(self, batch: AppendBatch) -> None:
         """Write a batch in one durable transaction; nothing of it is visible if it fails.
 
-        Raises StorageFailed on database errors (e.g. disk full); InvalidInput if
-        the batch does not continue the stored log (a concurrent writer got there first).
+        Raises StorageFull when no space is left (nothing of the batch is written),
+        StorageFailed on other database errors; InvalidInput if the batch does not continue
+        the stored log (a concurrent writer got there first).
         """
         origin = batch.origin
         with self._transaction():
@@ -513,11 +514,24 @@ class SqliteStore:
         ).fetchone()
         return (bytes(row[0]), str(row[1])) if row else None
 
+    def change_mark(self) -> tuple[int, int]:
+        """Changes whenever this store's database changes, by this connection or another:
+        what is derived from it may be kept until then."""
+        other = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        return int(other), self._conn.total_changes
+
     def origins(self) -> list[str]:
         rows = self._conn.execute(
             "SELECT origin FROM keys UNION SELECT DISTINCT origin FROM entries ORDER BY origin"
         ).fetchall()
         return [r[0] for r in rows]
+
+    def size(self, origin: str) -> int:
+        """How many entries of ``origin``'s log are held (its seqs are gapless from 0)."""
+        row = self._conn.execute(
+            "SELECT max(seq) FROM entries WHERE origin = ?", (origin,)
+        ).fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
 
     def head(self, origin: str) -> Head | None:
         row = self._conn.execute(
@@ -1132,7 +1146,8 @@ class SqliteStore:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception; sqlite errors -> StorageFailed."""
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception; sqlite errors -> StorageFailed
+    (StorageFull when the write found no space)."""
 
     def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
         self._conn = conn
@@ -1141,10 +1156,13 @@ class _Transaction:
     def __enter__(self) -> None:
         self._lock.acquire()
         try:
+            # Only this class opens transactions on the connection, under the lock: one still
+            # open here was left by a rollback that failed, and would refuse every later BEGIN.
+            self._rollback()
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             self._lock.release()
-            raise StorageFailed(f"cannot start a transaction: {exc}") from exc
+            raise _storage_error("cannot start a transaction", exc) from exc
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
@@ -1152,14 +1170,38 @@ class _Transaction:
                 try:
                     self._conn.execute("COMMIT")
                 except sqlite3.Error as error:
-                    self._conn.execute("ROLLBACK")
-                    raise StorageFailed(f"commit failed: {error}") from error
+                    self._rollback(quietly=True)
+                    raise _storage_error("commit failed", error) from error
             else:
-                self._conn.execute("ROLLBACK")
+                self._rollback(quietly=True)
                 if isinstance(exc, sqlite3.Error):
-                    raise StorageFailed(f"database error: {exc}") from exc
+                    raise _storage_error("database error", exc) from exc
         finally:
             self._lock.release()
+
+    def _rollback(self, *, quietly: bool = False) -> None:
+        # After SQLITE_FULL or an I/O error SQLite may already have rolled the transaction back
+        # (https://www.sqlite.org/lang_transaction.html, "Response To Errors Within A
+        # Transaction"): a second ROLLBACK would raise and hide the error that matters. One
+        # that fails ``quietly`` leaves the transaction to the next ``__enter__``, which retries.
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                if not quietly:
+                    raise
+
+
+# Extended result codes of a write that found no room: SQLITE_FULL (ENOSPC), and the unix VFS's
+# SQLITE_IOERR_WRITE and SQLITE_IOERR_SHMSIZE, which is how a write or a growth of the
+# shared-memory file refused with EFBIG (the process's file-size limit) reaches us.
+_NO_SPACE = frozenset({13, 778, 4874})
+
+
+def _storage_error(what: str, exc: sqlite3.Error) -> StorageFailed:
+    if getattr(exc, "sqlite_errorcode", None) in _NO_SPACE:
+        return StorageFull(f"{what}: {exc} (the disk is full or the file-size limit reached)")
+    return StorageFailed(f"{what}: {exc}")
 
 
 def _record(payload: bytes) -> AeoRecord:
