@@ -14,10 +14,10 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter, generate_latest
@@ -25,8 +25,9 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts.agreement import Agreement
+from contracts.agreement import AGREEMENT_ID, Agreement
 from node import agreements, erasure, keyfiles
+from node.apidoc import API_KEY, BEARER, CSV, PROBLEM, TEXT, document, operation, ref
 from node.apikeys import Caller, Role, check_key
 from node.audit import AccessLog, rows_csv
 from node.canonical import parse_json
@@ -40,10 +41,19 @@ from node.errors import (
     PeerMisbehaved,
     PeerUnavailable,
     StorageFailed,
+    StorageFull,
 )
 from node.home import NodeHome
 from node.ledger import Ledger, system_clock
-from node.queries import Answer, Queries, as_of_ms, check_id, log_states
+from node.queries import (
+    ID_PATTERN,
+    SCHEME_PATTERN,
+    Answer,
+    Queries,
+    as_of_ms,
+    check_id,
+    log_states,
+)
 from node.records import AEO_ID, AeoRecord, Status
 from node.sqlite_store import SqliteStore
 from node.trail import record_trail
@@ -61,6 +71,10 @@ ERASURE_POLL_SECONDS = 1.0
 RETENTION_SECONDS = 3600.0  # how often retention runs (MRA_RETENTION_SECONDS overrides)
 log = logging.getLogger("mra.api")
 MAX_BATCH = 10_000
+MAX_INT = 2**63 - 1  # SQLite's largest integer: a seq, an event id or a cursor beyond it is refused
+# Parameters as the document states them; the handlers check them (check_id, Queries).
+AeoId = Annotated[str, Path(json_schema_extra={"pattern": ID_PATTERN})]
+AgreementId = Annotated[str, Path(json_schema_extra={"pattern": AGREEMENT_ID.pattern})]
 _STATUS: list[tuple[type[MraError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
@@ -69,8 +83,19 @@ _STATUS: list[tuple[type[MraError], int]] = [
     (PeerMisbehaved, 400),
     (PeerUnavailable, 503),
     (IntegrityError, 500),
+    (StorageFull, 507),
     (StorageFailed, 503),
 ]
+
+
+def _server_errors() -> dict[int, str]:
+    """The statuses of the errors that are nobody's fault but the node's, each described by
+    its class: any operation can answer them."""
+    found: dict[int, list[str]] = {}
+    for kind, status in _STATUS:
+        if status >= 500:
+            found.setdefault(status, []).append((kind.__doc__ or kind.__name__).split("\n")[0])
+    return {status: " Or: ".join(why) for status, why in found.items()}
 
 
 class AccessDenied(Exception):
@@ -82,7 +107,7 @@ class AccessDenied(Exception):
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
 class LimitAndCount:
@@ -250,7 +275,14 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     )
 
     def role(needed: Role) -> Any:
-        async def check(request: Request) -> Caller:
+        # The two schemes are declared so that the document names both ways to present a key
+        # and the role each operation needs; the key is read by presented_key, as on the fast
+        # path, so both paths accept exactly the same requests.
+        async def check(
+            request: Request,
+            _bearer: Annotated[object, Depends(BEARER)],
+            _header: Annotated[object, Depends(API_KEY)],
+        ) -> Caller:
             key = presented_key(request.headers)
             if not key:
                 refusals.labels("no-credentials").inc()
@@ -264,7 +296,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
                 raise AccessDenied(403, f"this key's role is {found.role}; {needed} is needed")
             return found
 
-        return Depends(check)
+        return Security(check, scopes=[needed.value])
 
     viewer, publisher, admin = role(Role.VIEWER), role(Role.PUBLISHER), role(Role.ADMIN)
     auditor = role(Role.AUDITOR)
@@ -308,18 +340,23 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        named = [str(part) for part in errors[0]["loc"][1:]] if errors else []
         return problem(
             422,
             "InvalidInput",
             "the request does not match the API",
-            errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
+            **({"field": ".".join(named)} if named else {}),
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, "HTTP error", str(exc.detail))
+        response = problem(exc.status_code, "HTTP error", str(exc.detail))
+        response.headers.update(exc.headers or {})  # a 405 names the allowed methods (Allow)
+        return response
 
-    @app.get("/v1/health")
+    @app.get("/v1/health", **operation(ref("Health")))
     async def health(caller: Caller = viewer) -> dict[str, Any]:
         heads = {o: store.head(o) for o in store.origins()}
         return {
@@ -330,7 +367,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             **(peers.freshness() if peers is not None else {}),
         }
 
-    @app.get("/v1/logs")
+    @app.get("/v1/logs", **operation(ref("Logs")))
     async def logs(caller: Caller = viewer) -> list[dict[str, Any]]:
         """Per origin held here: size and Merkle root, and the latest checkpoint with its
         cosigners; two nodes hold the same log of an origin when (size, root) agree."""
@@ -349,9 +386,9 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
 
     ui_routes(app, store=store, config=config, queries=queries, access=access, peers=peers)
 
-    @app.get("/v1/aeo/{aeo_id}")
+    @app.get("/v1/aeo/{aeo_id}", **operation(ref("Answer"), errors=(404, 409)))
     async def read_record(
-        aeo_id: str, evidence: bool = False, as_of: str | None = None, caller: Caller = viewer
+        aeo_id: AeoId, evidence: bool = False, as_of: str | None = None, caller: Caller = viewer
     ) -> dict[str, Any]:
         """An own record in full, or the view of a partner's record this node received; as it
         stood at ``as_of`` (ISO 8601); with ``evidence=true``, a bundle that proves it offline
@@ -362,9 +399,12 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
         return answered(answer, evidence)
 
-    @app.get("/v1/aeo")
+    @app.get("/v1/aeo", **operation(ref("Results"), errors=(409,)))
     async def find_by_identifier(
-        scheme: str, value: str, evidence: bool = False, caller: Caller = viewer
+        scheme: Annotated[str, Query(json_schema_extra={"pattern": SCHEME_PATTERN})],
+        value: Annotated[str, Query(json_schema_extra={"minLength": 1, "maxLength": 64})],
+        evidence: bool = False,
+        caller: Caller = viewer,
     ) -> dict[str, Any]:
         """Every record held of the trader with this identifier (e.g. scheme=EORI)."""
         found = queries.by_identifier(scheme, value)
@@ -377,7 +417,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             )
         return {"results": [answered(a, evidence) for a in found]}
 
-    @app.post("/v1/aeo/query", response_model=None)
+    @app.post("/v1/aeo/query", **operation(ref("Found"), body="Query", errors=(409,)))
     async def query_batch(request: Request, caller: Caller = viewer) -> Response:
         """``{"ids": [...], "evidence": false, "as_of": null}``, up to 10,000 ids: the answers
         found, and the ids answered as unknown."""
@@ -397,7 +437,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         # Up to 10,000 answers: encoded once, directly (the documents are plain JSON already).
         return Response(orjson.dumps(answers), media_type="application/json")
 
-    @app.post("/v1/aeo")
+    @app.post("/v1/aeo", **operation(ref("Published"), body="Publish", errors=(409,)))
     async def publish(request: Request, caller: Caller = publisher) -> dict[str, Any]:
         data = parse_json(await request.body())
         items = data.get("records") if isinstance(data, dict) and "records" in data else [data]
@@ -426,9 +466,11 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             "unchanged": list(result.unchanged),
         }
 
-    @app.post("/v1/aeo/{aeo_id}/status")
+    @app.post(
+        "/v1/aeo/{aeo_id}/status", **operation(ref("Appended"), body="Status", errors=(404, 409))
+    )
     async def change_status(
-        aeo_id: str, request: Request, caller: Caller = publisher
+        aeo_id: AeoId, request: Request, caller: Caller = publisher
     ) -> dict[str, Any]:
         found = store.current_record(aeo_id.upper())
         if found is None:
@@ -440,7 +482,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             accessed(caller, "status", "POST /v1/aeo/{aeo_id}/status", aeo_id.upper())
         return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in result.entries]}
 
-    @app.get("/v1/agreements")
+    @app.get("/v1/agreements", **operation(ref("Agreements")))
     async def list_agreements(caller: Caller = viewer) -> list[dict[str, Any]]:
         out = []
         for agreement_id, state in sorted(agreements.states(store).items()):
@@ -454,7 +496,11 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
                 )
         return out
 
-    @app.post("/v1/agreements", status_code=201)
+    @app.post(
+        "/v1/agreements",
+        status_code=201,
+        **operation(ref("Entry"), status=201, body="AgreementDocument", errors=(409,)),
+    )
     async def propose(request: Request, caller: Caller = admin) -> dict[str, Any]:
         """Propose an agreement (or an amendment: same id, higher version)."""
         data = parse_json(await request.body())
@@ -467,8 +513,12 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         accessed(caller, "agreement.propose", "POST /v1/agreements", agreements=document.id)
         return {"seq": entry.header.seq, "kind": entry.header.kind}
 
-    @app.post("/v1/agreements/{agreement_id}/approve")
-    async def approve(agreement_id: str, version: int | None = None, caller: Caller = admin) -> Any:
+    @app.post("/v1/agreements/{agreement_id}/approve", **operation(ref("Entry"), errors=(404, 409)))
+    async def approve(
+        agreement_id: AgreementId,
+        version: int | None = Query(None, ge=1, le=MAX_INT),
+        caller: Caller = admin,
+    ) -> Any:
         entry = agreements.approve(ledger, store, agreement_id, version)
         appended()
         accessed(
@@ -476,8 +526,10 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         )
         return {"seq": entry.header.seq, "kind": entry.header.kind}
 
-    @app.post("/v1/agreements/{agreement_id}/withdraw")
-    async def withdraw(agreement_id: str, caller: Caller = admin) -> dict[str, Any]:
+    @app.post(
+        "/v1/agreements/{agreement_id}/withdraw", **operation(ref("Entry"), errors=(404, 409))
+    )
+    async def withdraw(agreement_id: AgreementId, caller: Caller = admin) -> dict[str, Any]:
         entry = agreements.withdraw(ledger, store, agreement_id)
         appended()
         accessed(
@@ -488,7 +540,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         )
         return {"seq": entry.header.seq, "kind": entry.header.kind}
 
-    @app.post("/v1/keys/rotate")
+    @app.post("/v1/keys/rotate", **operation(ref("Rotation")))
     async def rotate_key(caller: Caller = admin) -> dict[str, Any]:
         """Replace this node's signing key: a rotation entry signed with the old key names the
         new one, which signs everything after it. Partners learn it with the entry."""
@@ -503,7 +555,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             "since": entry.header.seq + 1,
         }
 
-    @app.get("/v1/keys")
+    @app.get("/v1/keys", **operation(ref("Keys")))
     async def keys(origin: str | None = None, caller: Caller = auditor) -> dict[str, Any]:
         """Every key each origin has signed with, and the seq from which it is in force."""
         wanted = [origin.upper()] if origin else store.origins()
@@ -512,12 +564,14 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             for o in wanted
         }
 
-    @app.get("/v1/forks")
+    @app.get("/v1/forks", **operation(ref("Forks")))
     async def forks(caller: Caller = auditor) -> list[dict[str, Any]]:
         """Fork evidence held here: each open one freezes its origin at this node."""
         return [{**row, "evidence": parse_json(row["evidence"])} for row in store.forks()]
 
-    @app.post("/v1/forks/{origin}/resolve")
+    @app.post(
+        "/v1/forks/{origin}/resolve", **operation(ref("Resolved"), body="Resolution", errors=(404,))
+    )
     async def resolve_fork(origin: str, request: Request, caller: Caller = admin) -> dict[str, Any]:
         """An operator's decision after a fork: unfreeze the origin (the evidence is kept)."""
         data = parse_json(await request.body())
@@ -529,8 +583,11 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             raise NotFound(f"no open fork evidence against {origin}", field="origin")
         return {"resolved": count}
 
-    @app.post("/v1/aeo/{aeo_id}/erase")
-    async def erase(aeo_id: str, request: Request, caller: Caller = admin) -> dict[str, Any]:
+    @app.post(
+        "/v1/aeo/{aeo_id}/erase",
+        **operation(ref("Erasure"), body="EraseRequest", errors=(404, 409)),
+    )
+    async def erase(aeo_id: AeoId, request: Request, caller: Caller = admin) -> dict[str, Any]:
         """Erase an own record here and at every partner: body ``{"reason": "..."}``."""
         wanted = check_id(aeo_id, "aeo_id")
         data = parse_json(await request.body())
@@ -545,7 +602,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             "partners": list(done.partners),
         }
 
-    @app.post("/v1/retention/run")
+    @app.post("/v1/retention/run", **operation(ref("Appended")))
     async def retention(caller: Caller = admin) -> dict[str, Any]:
         """Apply retention now: erase own records past their period, purge what was received
         under agreements that ended."""
@@ -554,8 +611,8 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             appended()
         return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in done]}
 
-    @app.get("/v1/aeo/{aeo_id}/trail")
-    async def trail(aeo_id: str, caller: Caller = auditor) -> dict[str, Any]:
+    @app.get("/v1/aeo/{aeo_id}/trail", **operation(ref("Trail"), errors=(404,)))
+    async def trail(aeo_id: AeoId, caller: Caller = auditor) -> dict[str, Any]:
         """Every version of the record held here (signer, time, changed fields), every delivery
         of it to a partner and every query of it."""
         wanted = check_id(aeo_id, "aeo_id")
@@ -566,25 +623,21 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
         return found
 
-    @app.get("/v1/audit", response_model=None)
+    @app.get("/v1/audit", **operation(ref("AuditPage"), also={CSV: {"schema": TEXT}}))
     async def audit_log(
         since: str | None = None,
         until: str | None = None,
         partner: str | None = None,
         actor: str | None = None,
-        aeo_id: str | None = None,
+        aeo_id: Annotated[str | None, Query(json_schema_extra={"pattern": ID_PATTERN})] = None,
         action: str | None = None,
-        after: int = -1,
-        limit: int = 1000,
-        format: str = "json",
+        after: int = Query(-1, ge=-1, le=MAX_INT),
+        limit: int = Query(1000, ge=1, le=10_000),
+        format: Literal["json", "csv"] = "json",
         caller: Caller = auditor,
     ) -> dict[str, Any] | Response:
         """The access log, filtered (times ISO 8601, ``until`` exclusive; ``partner`` is a
         member code), oldest first; JSON pages (``next`` for ``after``) or CSV."""
-        if format not in ("json", "csv"):
-            raise InvalidInput("json or csv", field="format")
-        if not 1 <= limit <= 10_000:
-            raise InvalidInput("1 to 10,000", field="limit")
         if partner is not None and actor is not None:
             raise InvalidInput("give partner or actor, not both", field="partner")
         access.flush()
@@ -602,20 +655,23 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             return Response("".join(rows_csv(rows)), media_type="text/csv; charset=utf-8")
         return {"rows": rows, "next": rows[-1]["seq"] if len(rows) == limit else None}
 
-    @app.get("/v1/events")
-    async def events(after: int = 0, limit: int = 100, caller: Caller = viewer) -> Any:
+    @app.get("/v1/events", **operation(ref("Events")))
+    async def events(
+        after: int = Query(0, ge=0, le=MAX_INT),
+        limit: int = Query(100, ge=1, le=1000),
+        caller: Caller = viewer,
+    ) -> Any:
         """Status events (own records and partners' records received), oldest first."""
-        if not 1 <= limit <= 1000:
-            raise InvalidInput("1 to 1,000", field="limit")
         return [event_document(row) for row in store.events(after=after, limit=limit)]
 
-    @app.get("/v1/events/stream")
-    async def stream(request: Request, after: int | None = None, caller: Caller = viewer) -> Any:
+    @app.get("/v1/events/stream", **operation(TEXT, media="text/event-stream"))
+    async def stream(
+        after: int | None = Query(None, ge=0, le=MAX_INT),
+        resume: str | None = Header(None, alias="Last-Event-ID", pattern=r"^[0-9]{1,18}$"),
+        caller: Caller = viewer,
+    ) -> Any:
         """The same events as server-sent events, new ones as they happen; resumes after
         ``Last-Event-ID`` (or ``after``); without either, starts with the next event."""
-        resume = request.headers.get("last-event-id")
-        if resume is not None and not resume.isdigit():
-            raise InvalidInput("an event id", field="Last-Event-ID")
         start = int(resume) if resume else after if after is not None else store.last_event_id()
         return StreamingResponse(
             event_stream(store, start),
@@ -623,7 +679,11 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             headers={"cache-control": "no-cache"},
         )
 
-    @app.post("/v1/webhooks", status_code=201)
+    @app.post(
+        "/v1/webhooks",
+        status_code=201,
+        **operation(ref("Webhook"), status=201, body="WebhookRequest"),
+    )
     async def add_hook(request: Request, caller: Caller = admin) -> dict[str, Any]:
         """Subscribe a URL to status events; the answer holds the HMAC secret, shown once."""
         data = parse_json(await request.body())
@@ -633,7 +693,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         accessed(caller, "webhook.add", "POST /v1/webhooks")
         return add_webhook(store, url, system_clock())
 
-    @app.get("/v1/webhooks")
+    @app.get("/v1/webhooks", **operation(ref("Webhooks")))
     async def list_hooks(caller: Caller = admin) -> list[dict[str, Any]]:
         """Each hook with its next event and its latest delivery attempts (never the secret)."""
         return [
@@ -641,18 +701,25 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             for hook in store.webhooks()
         ]
 
-    @app.delete("/v1/webhooks/{hook_id}")
+    @app.delete("/v1/webhooks/{hook_id}", **operation(ref("Removed"), errors=(404,)))
     async def remove_hook(hook_id: str, caller: Caller = admin) -> dict[str, Any]:
         if not store.remove_webhook(hook_id):
             raise NotFound(f"no webhook {hook_id}", field="hook_id")
         accessed(caller, "webhook.remove", "DELETE /v1/webhooks/{id}")
         return {"removed": hook_id}
 
+    def openapi_document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document(app, server_errors=_server_errors())
+        return app.openapi_schema
+
+    app.openapi = openapi_document  # type: ignore[method-assign]
+
     @app.get("/v1/openapi.json", include_in_schema=False)
     async def openapi(caller: Caller = viewer) -> dict[str, Any]:
         return app.openapi()
 
-    @app.get("/metrics")
+    @app.get("/metrics", **operation(TEXT, media="text/plain"))
     async def metrics(caller: Caller = admin) -> Response:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 

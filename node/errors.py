@@ -93,5 +93,6 @@ class StorageFailed(MraError):
 
 
 class StorageFull(StorageFailed):
-    """A write found no space (disk full, or the process's file-size limit reached); the
-    transaction was rolled back whole, and writing works again once space returns."""
+    """No space was left to write (a full disk, or the process's file-size limit reached).
+
+    The transaction was rolled back whole; writing works again once space returns."""

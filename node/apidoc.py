@@ -1,0 +1,495 @@
+"""What the API's OpenAPI document says beyond what FastAPI infers from the handlers.
+
+The handlers read raw JSON bodies and return plain dicts (so that bad input is refused by the
+records' own rules, with the field named), so FastAPI cannot see their shapes. This module
+holds them, once: the JSON Schemas of the bodies and answers (``SCHEMAS``), the keyword
+arguments that attach them to a route (``operation``), and ``document``, which completes
+FastAPI's document with the credentials and the errors every operation can answer.
+
+The document is kept true by ``tests/system/test_api_fuzz.py``, which fuzzes every operation
+against it. A schema here is never stricter than the server: what it refuses, the server
+refuses too. Rules the JSON Schema cannot state (a status cannot take effect before the
+authorisation; text is trimmed and NFC-normalised before its length is checked) are in the
+descriptions, and the server answers 422 naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.security import APIKeyHeader, HTTPBearer
+
+from node.apikeys import Role
+from node.countries import ISO_COUNTRIES
+from node.records import Certificate, IdScheme
+from node.records import Role as SupplyChainRole
+from node.status import StatusCode
+
+__all__ = [
+    "API_KEY",
+    "BEARER",
+    "CSV",
+    "JSON",
+    "PROBLEM",
+    "SCHEMAS",
+    "TEXT",
+    "document",
+    "operation",
+    "ref",
+]
+
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+CSV = "text/csv"
+TEXT: Mapping[str, Any] = {"type": "string"}
+_REF = "#/components/schemas/"
+MAX_BATCH = 10_000
+# The two ways to present an API key, as security schemes (never raising: the API's own check
+# answers a missing or bad key with its problem document).
+BEARER = HTTPBearer(scheme_name="bearer", description="an API key", auto_error=False)
+API_KEY = APIKeyHeader(
+    name="X-API-Key", scheme_name="apiKey", description="an API key", auto_error=False
+)
+
+
+def ref(name: str) -> dict[str, str]:
+    """A reference to the component schema ``name``; raises KeyError for an unknown one."""
+    if name not in SCHEMAS:
+        raise KeyError(name)
+    return _ref(name)
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF + name}
+
+
+def _object(
+    properties: Mapping[str, Any], *, required: Iterable[str] = (), closed: bool = True
+) -> dict[str, Any]:
+    """An object schema; ``closed``: the server refuses (or never sends) other members."""
+    schema: dict[str, Any] = {"type": "object", "properties": dict(properties)}
+    wanted = list(required)
+    if wanted:
+        schema["required"] = wanted
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [dict(schema), {"type": "null"}]}
+
+
+def _array(items: Mapping[str, Any], **limits: Any) -> dict[str, Any]:
+    return {"type": "array", "items": dict(items), **limits}
+
+
+_SEQ = {"type": "integer", "minimum": 0}
+_STRING = {"type": "string"}
+_HEX32 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_TIME = {"type": "string", "description": "ISO 8601 UTC time"}
+_COUNTRY = {"type": "string", "enum": sorted(ISO_COUNTRIES)}
+_AEO_ID = {
+    "type": "string",
+    "pattern": "^[A-Z]{2}[A-Z0-9]{1,15}$",
+    "description": "the issuer's ISO 3166-1 code and 1 to 15 upper-case letters or digits",
+}
+_DATE = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+# Text is trimmed and NFC-normalised before its length (at most 512) is checked; no control
+# characters or line separators.
+_TEXT = {
+    "type": "string",
+    "minLength": 1,
+    "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$",
+    "description": "1 to 512 characters once trimmed; no control characters or line breaks",
+}
+_STATUS_CODE = {"type": "string", "enum": [c.value for c in StatusCode]}
+_ADDRESS = _object(
+    {
+        "street": _TEXT,
+        "city": _TEXT,
+        "postcode": _nullable(_TEXT),
+        "country": _COUNTRY,
+    },
+    required=("street", "city", "country"),
+)
+_IDENTIFIER = _object(
+    {
+        "scheme": {"type": "string", "enum": [s.value for s in IdScheme]},
+        "value": {
+            **_TEXT,
+            "description": "as the scheme writes it (an EORI starts with its country)",
+        },
+    },
+    required=("scheme", "value"),
+)
+_RECORD_FIELDS: dict[str, Any] = {
+    "aeo_id": _AEO_ID,
+    "identifiers": _array(_IDENTIFIER, minItems=1, uniqueItems=True),
+    "legal_name": _TEXT,
+    "address": _ADDRESS,
+    "certificate": {"type": "string", "enum": [c.value for c in Certificate]},
+    "status": _ref("Status"),
+    "authorised": _DATE,
+    "expires": _nullable(_DATE),
+    "roles": _array(
+        {"type": "string", "enum": [r.value for r in SupplyChainRole]}, minItems=1, uniqueItems=True
+    ),
+    "consent": _nullable(
+        _array({**_COUNTRY, "description": "a partner, never the issuer"}, uniqueItems=True)
+    ),
+}
+_ENTRY = _object({"seq": _SEQ, "kind": _STRING}, required=("seq", "kind"))
+_EVIDENCE = _object(
+    {
+        "format": {"const": "mra-evidence/v1"},
+        "origin": _STRING,
+        "seq": _SEQ,
+        "entry": {"type": "object"},
+        "payload": {"type": "object"},
+        "view": {"type": "object"},
+        "checkpoint": _STRING,
+        "cosignatures": {"type": "object"},
+        "inclusion": _array(_HEX32),
+        "rotations": {"type": "object"},
+    },
+    required=("format", "origin", "seq", "entry", "checkpoint", "cosignatures", "inclusion"),
+)
+_ACCESS = _object(
+    {
+        "seq": _SEQ,
+        "time": _TIME,
+        "actor": _STRING,
+        "channel": _STRING,
+        "agreements": _array(_STRING),
+    },
+    required=("seq", "time", "actor", "channel"),
+)
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Problem": _object(
+        {
+            "type": _STRING,
+            "title": _STRING,
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": _STRING,
+            "field": {**_STRING, "description": "the request field at fault, as a dotted path"},
+            "errors": _array(
+                _object(
+                    {"loc": _array({"type": ["string", "integer"]}), "msg": _STRING},
+                    required=("loc", "msg"),
+                )
+            ),
+        },
+        required=("type", "title", "status", "detail"),
+    ),
+    "Status": _object(
+        {
+            "code": _STATUS_CODE,
+            "reason": {**_nullable(_TEXT), "description": "required unless the code is valid"},
+            "effective": {**_DATE, "description": "not before the authorisation"},
+        },
+        required=("code", "effective"),
+    ),
+    "Record": _object(
+        _RECORD_FIELDS,
+        required=(
+            "aeo_id",
+            "identifiers",
+            "legal_name",
+            "address",
+            "certificate",
+            "status",
+            "authorised",
+            "roles",
+        ),
+    ),
+    "View": _object(
+        {
+            **_RECORD_FIELDS,
+            "status": _object(
+                {"code": _STATUS_CODE, "reason": _nullable(_STRING), "effective": _DATE}
+            ),
+        },
+        required=("aeo_id",),
+    ),
+    "Answer": {
+        "oneOf": [
+            _object(
+                {"origin": _STRING, "seq": _SEQ, "record": _ref("Record"), "evidence": _EVIDENCE},
+                required=("origin", "seq", "record"),
+            ),
+            _object(
+                {
+                    "origin": _STRING,
+                    "seq": _SEQ,
+                    "agreements": _array(_STRING),
+                    "view": _ref("View"),
+                    "evidence": _EVIDENCE,
+                },
+                required=("origin", "seq", "agreements", "view"),
+            ),
+        ],
+        "description": "an own record in full, or the view of a partner's record received",
+    },
+    "Results": _object({"results": _array(_ref("Answer"))}, required=("results",)),
+    "Query": _object(
+        {
+            "ids": _array({**_STRING, "description": "an AEO id"}, maxItems=MAX_BATCH),
+            "evidence": {"type": "boolean"},
+            "as_of": _nullable({**_STRING, "description": "ISO 8601 date or date-time"}),
+        },
+        required=("ids",),
+        closed=False,
+    ),
+    "Found": _object(
+        {
+            "found": {"type": "object", "additionalProperties": _ref("Answer")},
+            "unknown": _array(_STRING),
+        },
+        required=("found", "unknown"),
+    ),
+    "Publish": {
+        "anyOf": [
+            _ref("Record"),
+            _object(
+                {"records": _array(_ref("Record"), minItems=1, maxItems=MAX_BATCH)},
+                required=("records",),
+            ),
+        ]
+    },
+    "Published": _object(
+        {"appended": _array(_ENTRY), "unchanged": _array(_AEO_ID)},
+        required=("appended", "unchanged"),
+    ),
+    "Appended": _object({"appended": _array(_ENTRY)}, required=("appended",)),
+    "Entry": _ENTRY,
+    "Agreements": _array(
+        _object(
+            {"id": _STRING, "phase": _STRING, "document": {"type": "object"}},
+            required=("id", "phase", "document"),
+        )
+    ),
+    "AgreementDocument": {
+        "type": "object",
+        "description": "an agreement document (contracts/agreement.py); an amendment keeps "
+        "the id with a higher version",
+    },
+    "Rotation": _object(
+        {"seq": _SEQ, "public_key": _HEX32, "since": _SEQ}, required=("seq", "public_key", "since")
+    ),
+    "Keys": {
+        "type": "object",
+        "additionalProperties": _array(
+            _object({"since": _SEQ, "public_key": _HEX32}, required=("since", "public_key"))
+        ),
+    },
+    "Forks": _array({"type": "object"}),
+    "Resolution": _object(
+        {"resolution": {**_STRING, "minLength": 1}}, required=("resolution",), closed=False
+    ),
+    "Resolved": _object({"resolved": {"type": "integer", "minimum": 1}}, required=("resolved",)),
+    "EraseRequest": _object({"reason": _TEXT}, required=("reason",)),
+    "Erasure": _object(
+        {"seq": _SEQ, "entries": _array(_SEQ), "partners": _array(_STRING)},
+        required=("seq", "entries", "partners"),
+    ),
+    "Health": _object(
+        {
+            "origin": _STRING,
+            "name": _STRING,
+            "schema": {"type": "integer"},
+            "logs": {"type": "object", "additionalProperties": _SEQ},
+            "peers": {"type": "object"},
+            "lag": {"type": "object", "additionalProperties": _SEQ},
+            "frozen": _array(_STRING),
+        },
+        required=("origin", "name", "schema", "logs"),
+    ),
+    "Logs": _array(
+        _object(
+            {
+                "origin": _STRING,
+                "size": _SEQ,
+                "root": _HEX32,
+                "checkpoint_size": _SEQ,
+                "cosigners": _array(_STRING),
+            },
+            required=("origin", "size", "root", "checkpoint_size", "cosigners"),
+        )
+    ),
+    "Trail": _object(
+        {
+            "aeo_id": _AEO_ID,
+            "origin": _STRING,
+            "versions": _array({"type": "object"}, minItems=1),
+            "deliveries": _array(_ACCESS),
+            "queries": _array(_ACCESS),
+            "erasures": _array({"type": "object"}),
+            "erase_requests": _array(_ACCESS),
+            "purges": _array({"type": "object"}),
+        },
+        required=(
+            "aeo_id",
+            "origin",
+            "versions",
+            "deliveries",
+            "queries",
+            "erasures",
+            "erase_requests",
+            "purges",
+        ),
+    ),
+    "AuditPage": _object(
+        {
+            "rows": _array(
+                _object(
+                    {
+                        "seq": _SEQ,
+                        "ts": {"type": "integer"},
+                        "actor": _STRING,
+                        "action": _STRING,
+                        "channel": _STRING,
+                        "aeo_id": _nullable(_STRING),
+                        "agreements": _STRING,
+                        "hash": _HEX32,
+                    },
+                    required=("seq", "ts", "actor", "action", "channel", "hash"),
+                )
+            ),
+            "next": _nullable(_SEQ),
+        },
+        required=("rows", "next"),
+    ),
+    "Events": _array(
+        _object(
+            {
+                "id": {"type": "integer", "minimum": 1},
+                "type": {"const": "aeo.status"},
+                "time": _TIME,
+                "aeo_id": _AEO_ID,
+                "origin": _STRING,
+                "seq": _SEQ,
+                "status": _STATUS_CODE,
+                "previous": _nullable(_STATUS_CODE),
+                "effective": _nullable(_DATE),
+            },
+            required=("id", "type", "time", "aeo_id", "origin", "seq", "status"),
+        )
+    ),
+    "WebhookRequest": _object(
+        {"url": {**_STRING, "description": "an http:// or https:// URL"}},
+        required=("url",),
+        closed=False,
+    ),
+    "Webhook": _object(
+        {"id": _STRING, "url": _STRING, "secret": {**_STRING, "description": "shown once"}},
+        required=("id", "url", "secret"),
+    ),
+    "Webhooks": _array(
+        _object(
+            {
+                "id": _STRING,
+                "url": _STRING,
+                "created_ts": {"type": "integer"},
+                "next_event": {"type": "integer"},
+                "attempts": _array({"type": "object"}),
+            },
+            required=("id", "url", "attempts"),
+        )
+    ),
+    "Removed": _object({"removed": _STRING}, required=("removed",)),
+}
+
+_ERRORS = {
+    401: "no API key, or an unknown or revoked one",
+    403: "refused: the key's role is below the one needed, or a contract refuses it",
+    404: "not held here",
+    409: "valid on its own, but not in the ledger's current state",
+    413: "the body is over the size limit",
+    422: "malformed input; `field` names the offending part",
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM: {"schema": _ref("Problem")}}}
+
+
+def operation(
+    answer: Mapping[str, Any],
+    *,
+    status: int = 200,
+    media: str = JSON,
+    also: Mapping[str, Any] | None = None,
+    body: str | None = None,
+    errors: Iterable[int] = (),
+) -> dict[str, Any]:
+    """Keyword arguments for a route decorator: the ``answer`` schema sent as ``media`` with
+    ``status`` (``also``: other media types of that answer), the request ``body`` (a component
+    name) and the ``errors`` this operation can answer besides the ones ``document`` adds to
+    every operation."""
+    responses: dict[int | str, Any] = {
+        status: {"content": {media: {"schema": dict(answer)}, **(also or {})}},
+        **{code: _problem(_ERRORS[code]) for code in errors},
+    }
+    extra = None
+    if body is not None:
+        extra = {"requestBody": {"required": True, "content": {JSON: {"schema": ref(body)}}}}
+    return {"response_model": None, "responses": responses, "openapi_extra": extra}
+
+
+def document(app: FastAPI, *, server_errors: Mapping[int, str]) -> dict[str, Any]:
+    """The OpenAPI document of ``app``: FastAPI's, with the schemas above, and on every
+    operation the problem documents it can answer: 401 and 403 for its credentials (an API key
+    of the role its security requirement names, or a member certificate for the peer
+    endpoints), 422 when it takes input, 413 when it takes a body, and ``server_errors``.
+
+    Raises RuntimeError for an operation that needs no credentials: none may exist.
+    """
+    doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    components = doc.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for fastapi_default in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(fastapi_default, None)
+    schemas.update(SCHEMAS)
+    components.setdefault("securitySchemes", {})["memberCertificate"] = {
+        "type": "mutualTLS",
+        "description": "a client certificate from the network CA naming another member",
+    }
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            _credentials(op, f"{method.upper()} {path}")
+            responses = op.setdefault("responses", {})
+            if op.get("parameters") or "requestBody" in op:
+                responses["422"] = _problem(_ERRORS[422])
+            if "requestBody" in op:
+                responses["413"] = _problem(_ERRORS[413])
+            for code, why in server_errors.items():
+                responses[str(code)] = _problem(why)
+    return doc
+
+
+def _credentials(op: dict[str, Any], label: str) -> None:
+    responses = op.setdefault("responses", {})
+    # OpenAPI 3.1 §4.8.30: for schemes other than OAuth2, the list names the roles needed.
+    roles = {role for need in op.get("security", []) for role in need.get(BEARER.scheme_name, [])}
+    if len(roles) == 1:
+        role = Role(roles.pop())
+        unauthorized = _problem(_ERRORS[401])
+        unauthorized["headers"] = {"WWW-Authenticate": {"schema": {"const": "Bearer"}}}
+        responses["401"] = unauthorized
+        if role is not Role.VIEWER:
+            responses["403"] = _problem(_ERRORS[403])
+        op["description"] = (
+            op.get("description", "") + f"\n\nNeeds an API key with role {role} or above."
+        ).strip()
+    elif "peer" in op.get("tags", ()):
+        op["security"] = [{"memberCertificate": []}]
+        responses["400"] = _problem("the message fails verification")
+        responses["401"] = _problem("no client certificate")
+        responses["403"] = _problem("the certificate names no other member of the network")
+    else:
+        raise RuntimeError(f"{label} names no credentials ({op.get('security')})")
