@@ -13,14 +13,31 @@ from typing import Any
 from node.canonical import parse_json
 from node.checkpoint import Checkpoint, SignedNote
 from node.errors import InvalidInput
-from node.records import AEO_ID
 from node.sqlite_store import SqliteStore
 from node.tree import StoredTree
 
-__all__ = ["MAX_BATCH", "Answer", "Queries", "as_of_ms", "check_id", "checked_ids", "log_states"]
+__all__ = [
+    "ID_PATTERN",
+    "MAX_BATCH",
+    "SCHEME_PATTERN",
+    "Answer",
+    "Queries",
+    "as_of_ms",
+    "check_id",
+    "checked_ids",
+    "log_states",
+]
 
 MAX_BATCH = 10_000
-SCHEME = re.compile(r"[A-Z0-9_-]{2,16}")
+# An AEO id and an identifier scheme as a caller may write them: ASCII letters in any case,
+# with ASCII blanks around them. Only ASCII: str.upper() also maps other letters to ASCII
+# ("ı" to "I", "ß" to "SS"), which would turn a string that is no AEO id into one. The API
+# document states these patterns as they are (JSON Schema and Python read them alike).
+_BLANKS = "[ \\t\\n\\r\\f\\v]*"
+ID_PATTERN = f"^{_BLANKS}[A-Za-z]{{2}}[A-Za-z0-9]{{1,15}}{_BLANKS}$"
+SCHEME_PATTERN = f"^{_BLANKS}[A-Za-z0-9_-]{{2,16}}{_BLANKS}$"
+_ID = re.compile(ID_PATTERN)
+_SCHEME = re.compile(SCHEME_PATTERN)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,9 +116,9 @@ class Queries:
     def by_identifier(self, scheme: str, value: str) -> list[Answer]:
         """Every record held of the trader with this identifier (own records, and partners'
         views that show identifiers)."""
-        scheme = scheme.strip().upper()
-        if not SCHEME.fullmatch(scheme):
+        if not _SCHEME.fullmatch(scheme):
             raise InvalidInput("an identifier scheme such as EORI or TIN", field="scheme")
+        scheme = scheme.strip().upper()
         if not value.strip() or len(value) > 64:
             raise InvalidInput("1 to 64 characters", field="value")
         ids = [
@@ -160,7 +177,8 @@ def as_of_ms(value: object, field: str = "as_of", *, day_end: bool = True) -> in
 
 
 def check_id(value: object, field: str) -> str:
-    if not isinstance(value, str) or not AEO_ID.fullmatch(value.strip().upper()):
+    """``value`` as an AEO id (trimmed, upper case). Raises InvalidInput naming ``field``."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise InvalidInput("an AEO id: country code and up to 15 letters or digits", field=field)
     return value.strip().upper()
 
