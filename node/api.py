@@ -3,8 +3,9 @@
 Errors are RFC 9457 problem documents (``application/problem+json``) with the HTTP status of
 their class in ``node.errors``: 422 bad input, 404 unknown, 409 conflict, 403 refused by a
 contract or the caller's role, 401 no or bad credentials, 413 a body over the limit, 503
-storage. Endpoints are ``async``: they run on the event loop thread, which serialises access to
-the node's one SQLite connection.
+storage. The OpenAPI document (``GET /v1/openapi.json``, completed by ``node.apidoc``) states
+each operation's body, answers and errors. Endpoints are ``async``: they run on the event loop
+thread, which serialises access to the node's one SQLite connection.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -21,13 +22,15 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter, generate_latest
+from pydantic import WithJsonSchema
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.agreement import AGREEMENT_ID, Agreement
 from node import agreements, erasure, keyfiles
-from node.apidoc import API_KEY, BEARER, CSV, PROBLEM, TEXT, document, operation, ref
+from node.apidoc import API_KEY, BEARER, CSV, EVENTS, PROBLEM, TEXT, document, operation, ref
 from node.apikeys import Caller, Role, check_key
 from node.audit import AccessLog, rows_csv
 from node.canonical import parse_json
@@ -75,6 +78,24 @@ MAX_INT = 2**63 - 1  # SQLite's largest integer: a seq, an event id or a cursor 
 # Parameters as the document states them; the handlers check them (check_id, Queries).
 AeoId = Annotated[str, Path(json_schema_extra={"pattern": ID_PATTERN})]
 AgreementId = Annotated[str, Path(json_schema_extra={"pattern": AGREEMENT_ID.pattern})]
+# Optional integers in a query: documented as integers (a query parameter is absent or a
+# number, never null; FastAPI would write "integer or null").
+Cursor = Annotated[
+    int | None,
+    Query(ge=0, le=MAX_INT),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_INT}),
+]
+Version = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_INT),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_INT}),
+]
+_EVENT_ID = "^[0-9]{1,18}$"
+EventId = Annotated[
+    str | None,
+    Header(alias="Last-Event-ID", pattern=_EVENT_ID),
+    WithJsonSchema({"type": "string", "pattern": _EVENT_ID}),
+]
 _STATUS: list[tuple[type[MraError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
@@ -144,6 +165,17 @@ class LimitAndCount:
         finally:
             path: str = scope["path"]
             self.requests.labels(path.split("/")[2] if "/v1/" in path else path, str(status)).inc()
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> str:
+    """Every method the path of ``scope`` answers, for the Allow header of a 405 (Starlette's
+    names only the first route that matched the path). A concrete path is matched before a
+    templated one, as OpenAPI matches paths (``/v1/aeo/query`` before ``/v1/aeo/{aeo_id}``)."""
+    found: dict[bool, set[str]] = {True: set(), False: set()}
+    for route in routes:
+        if isinstance(route, Route) and route.methods and route.matches(scope)[0] != Match.NONE:
+            found[not route.param_convertors] |= route.methods
+    return ", ".join(sorted(found[True] or found[False]))
 
 
 def presented_key(headers: Headers) -> str:
@@ -353,7 +385,11 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         response = problem(exc.status_code, "HTTP error", str(exc.detail))
-        response.headers.update(exc.headers or {})  # a 405 names the allowed methods (Allow)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110 §15.5.6: a 405 names the methods allowed
+            response.headers["Allow"] = allowed_methods(app.router.routes, request.scope) or (
+                response.headers.get("Allow", "")
+            )
         return response
 
     @app.get("/v1/health", **operation(ref("Health")))
@@ -472,14 +508,15 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     async def change_status(
         aeo_id: AeoId, request: Request, caller: Caller = publisher
     ) -> dict[str, Any]:
-        found = store.current_record(aeo_id.upper())
+        wanted = check_id(aeo_id, "aeo_id")
+        found = store.current_record(wanted)
         if found is None:
-            raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
+            raise NotFound(f"no AEO {wanted} is held here", field="aeo_id")
         status = Status.from_dict(parse_json(await request.body()))
         result = ledger.publish([found[1].with_status(status)])
         if result.entries:
             appended()
-            accessed(caller, "status", "POST /v1/aeo/{aeo_id}/status", aeo_id.upper())
+            accessed(caller, "status", "POST /v1/aeo/{aeo_id}/status", wanted)
         return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in result.entries]}
 
     @app.get("/v1/agreements", **operation(ref("Agreements")))
@@ -506,6 +543,9 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         data = parse_json(await request.body())
         if not isinstance(data, dict):
             raise InvalidInput("an agreement document is a JSON object", field="body")
+        if not isinstance(data.get("params", {}), dict | None):
+            # Agreement.from_dict would take dict() of it: a crash, or a list of pairs accepted.
+            raise InvalidInput("must be an object", field="params")
         members = peers.member_codes() if peers else None
         document = Agreement.from_dict(data)
         entry = agreements.propose(ledger, store, document, members)
@@ -516,7 +556,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     @app.post("/v1/agreements/{agreement_id}/approve", **operation(ref("Entry"), errors=(404, 409)))
     async def approve(
         agreement_id: AgreementId,
-        version: int | None = Query(None, ge=1, le=MAX_INT),
+        version: Version = None,
         caller: Caller = admin,
     ) -> Any:
         entry = agreements.approve(ledger, store, agreement_id, version)
@@ -664,10 +704,10 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         """Status events (own records and partners' records received), oldest first."""
         return [event_document(row) for row in store.events(after=after, limit=limit)]
 
-    @app.get("/v1/events/stream", **operation(TEXT, media="text/event-stream"))
+    @app.get("/v1/events/stream", **operation(ref("ServerSentEvent"), media=EVENTS))
     async def stream(
-        after: int | None = Query(None, ge=0, le=MAX_INT),
-        resume: str | None = Header(None, alias="Last-Event-ID", pattern=r"^[0-9]{1,18}$"),
+        after: Cursor = None,
+        resume: EventId = None,
         caller: Caller = viewer,
     ) -> Any:
         """The same events as server-sent events, new ones as they happen; resumes after
@@ -690,8 +730,12 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         url = data.get("url") if isinstance(data, dict) else None
         if not isinstance(url, str):
             raise InvalidInput("an http:// or https:// URL", field="url")
+        try:
+            hook = add_webhook(store, url, system_clock())
+        except ValueError as exc:  # urlsplit refuses some URLs outright ("http://[")
+            raise InvalidInput("an http:// or https:// URL", field="url") from exc
         accessed(caller, "webhook.add", "POST /v1/webhooks")
-        return add_webhook(store, url, system_clock())
+        return hook
 
     @app.get("/v1/webhooks", **operation(ref("Webhooks")))
     async def list_hooks(caller: Caller = admin) -> list[dict[str, Any]]:

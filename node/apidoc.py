@@ -20,11 +20,20 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPBearer
 
+from contracts.agreement import (
+    AGREEMENT_ID,
+    CONTRACT_NAME,
+    MAX_RETENTION_DAYS,
+    SHA256_HEX,
+    AgreementKind,
+)
 from node.apikeys import Role
 from node.countries import ISO_COUNTRIES
-from node.records import Certificate, IdScheme
+from node.queries import MAX_BATCH
+from node.records import AEO_ID, Certificate, IdScheme
 from node.records import Role as SupplyChainRole
 from node.status import StatusCode
 
@@ -32,6 +41,7 @@ __all__ = [
     "API_KEY",
     "BEARER",
     "CSV",
+    "EVENTS",
     "JSON",
     "PROBLEM",
     "SCHEMAS",
@@ -44,9 +54,9 @@ __all__ = [
 JSON = "application/json"
 PROBLEM = "application/problem+json"
 CSV = "text/csv"
+EVENTS = "text/event-stream"
 TEXT: Mapping[str, Any] = {"type": "string"}
 _REF = "#/components/schemas/"
-MAX_BATCH = 10_000
 # The two ways to present an API key, as security schemes (never raising: the API's own check
 # answers a missing or bad key with its problem document).
 BEARER = HTTPBearer(scheme_name="bearer", description="an API key", auto_error=False)
@@ -94,7 +104,7 @@ _TIME = {"type": "string", "description": "ISO 8601 UTC time"}
 _COUNTRY = {"type": "string", "enum": sorted(ISO_COUNTRIES)}
 _AEO_ID = {
     "type": "string",
-    "pattern": "^[A-Z]{2}[A-Z0-9]{1,15}$",
+    "pattern": f"^{AEO_ID.pattern}$",
     "description": "the issuer's ISO 3166-1 code and 1 to 15 upper-case letters or digits",
 }
 _DATE = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
@@ -274,9 +284,44 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         )
     ),
     "AgreementDocument": {
-        "type": "object",
-        "description": "an agreement document (contracts/agreement.py); an amendment keeps "
-        "the id with a higher version",
+        **_object(
+            {
+                "id": {"type": "string", "pattern": AGREEMENT_ID.pattern},
+                "version": {"type": "integer", "minimum": 1},
+                "kind": {"type": "string", "enum": [k.value for k in AgreementKind]},
+                "parties": _array(
+                    _COUNTRY,
+                    uniqueItems=True,
+                    minItems=2,
+                    description="two for a bilateral agreement, three or more otherwise",
+                ),
+                "contract": {"type": "string", "pattern": CONTRACT_NAME.pattern},
+                "contract_version": {"type": "integer", "minimum": 1},
+                "contract_sha256": {"type": "string", "pattern": SHA256_HEX.pattern},
+                "params": _nullable(
+                    {"type": "object", "description": "as the contract defines them"}
+                ),
+                "valid_from": _DATE,
+                "valid_until": _nullable({**_DATE, "description": "after valid_from"}),
+                "title": {"type": "string", "minLength": 1, "maxLength": 512},
+                "legal_ref": {"type": "string", "minLength": 1, "maxLength": 512},
+                "retention_days": _nullable(
+                    {"type": "integer", "minimum": 1, "maximum": MAX_RETENTION_DAYS}
+                ),
+            },
+            required=(
+                "id",
+                "kind",
+                "parties",
+                "contract",
+                "contract_version",
+                "contract_sha256",
+                "valid_from",
+                "title",
+                "legal_ref",
+            ),
+        ),
+        "description": "an agreement document; an amendment keeps the id, with a higher version",
     },
     "Rotation": _object(
         {"seq": _SEQ, "public_key": _HEX32, "since": _SEQ}, required=("seq", "public_key", "since")
@@ -364,24 +409,35 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         required=("rows", "next"),
     ),
-    "Events": _array(
-        _object(
-            {
-                "id": {"type": "integer", "minimum": 1},
-                "type": {"const": "aeo.status"},
-                "time": _TIME,
-                "aeo_id": _AEO_ID,
-                "origin": _STRING,
-                "seq": _SEQ,
-                "status": _STATUS_CODE,
-                "previous": _nullable(_STATUS_CODE),
-                "effective": _nullable(_DATE),
+    "Event": _object(
+        {
+            "id": {"type": "integer", "minimum": 1},
+            "type": {"const": "aeo.status"},
+            "time": _TIME,
+            "aeo_id": _AEO_ID,
+            "origin": _STRING,
+            "seq": _SEQ,
+            "status": _STATUS_CODE,
+            "previous": _nullable(_STATUS_CODE),
+            "effective": _nullable(_DATE),
+        },
+        required=("id", "type", "time", "aeo_id", "origin", "seq", "status"),
+    ),
+    "Events": _array(_ref("Event")),
+    "ServerSentEvent": _object(
+        {
+            "id": {"type": "string", "pattern": "^[0-9]+$"},
+            "event": {"const": "aeo.status"},
+            "data": {
+                "type": "string",
+                "contentMediaType": JSON,
+                "contentSchema": _ref("Event"),
             },
-            required=("id", "type", "time", "aeo_id", "origin", "seq", "status"),
-        )
+        },
+        required=("id", "event", "data"),
     ),
     "WebhookRequest": _object(
-        {"url": {**_STRING, "description": "an http:// or https:// URL"}},
+        {"url": {**_STRING, "format": "uri", "description": "an http:// or https:// URL"}},
         required=("url",),
         closed=False,
     ),
@@ -428,17 +484,26 @@ def operation(
     errors: Iterable[int] = (),
 ) -> dict[str, Any]:
     """Keyword arguments for a route decorator: the ``answer`` schema sent as ``media`` with
-    ``status`` (``also``: other media types of that answer), the request ``body`` (a component
-    name) and the ``errors`` this operation can answer besides the ones ``document`` adds to
-    every operation."""
+    ``status`` (``also``: other media types of that answer; for ``text/event-stream``, the
+    schema of one event), the request ``body`` (a component name) and the ``errors`` this
+    operation can answer besides the ones ``document`` adds to every operation."""
+    # OpenAPI 3.2: itemSchema describes each item of a sequential media type (each event).
+    key = "itemSchema" if media == EVENTS else "schema"
     responses: dict[int | str, Any] = {
-        status: {"content": {media: {"schema": dict(answer)}, **(also or {})}},
+        status: {"content": {media: {key: dict(answer)}, **(also or {})}},
         **{code: _problem(_ERRORS[code]) for code in errors},
     }
     extra = None
     if body is not None:
         extra = {"requestBody": {"required": True, "content": {JSON: {"schema": ref(body)}}}}
-    return {"response_model": None, "responses": responses, "openapi_extra": extra}
+    kwargs: dict[str, Any] = {
+        "response_model": None,
+        "responses": responses,
+        "openapi_extra": extra,
+    }
+    if media != JSON:
+        kwargs["response_class"] = Response  # the handler sends its own; FastAPI adds no JSON
+    return kwargs
 
 
 def document(app: FastAPI, *, server_errors: Mapping[int, str]) -> dict[str, Any]:
@@ -474,7 +539,8 @@ def document(app: FastAPI, *, server_errors: Mapping[int, str]) -> dict[str, Any
 
 def _credentials(op: dict[str, Any], label: str) -> None:
     responses = op.setdefault("responses", {})
-    # OpenAPI 3.1 §4.8.30: for schemes other than OAuth2, the list names the roles needed.
+    # OpenAPI 3.1 (Security Requirement Object): for schemes other than OAuth2, the list
+    # names the roles needed.
     roles = {role for need in op.get("security", []) for role in need.get(BEARER.scheme_name, [])}
     if len(roles) == 1:
         role = Role(roles.pop())
