@@ -57,7 +57,7 @@ from network.sharing import Sharing
 from node import agreements
 from node.canonical import parse_json
 from node.entries import RECORD_KINDS, EntryHeader, entry_hash
-from node.errors import MraError, PeerMisbehaved, PeerUnavailable
+from node.errors import IntegrityError, MraError, PeerMisbehaved, PeerUnavailable, StorageFailed
 from node.home import NodeHome, load_signing_key
 from node.ledger import Ledger
 from node.records import AeoRecord, Status
@@ -323,10 +323,10 @@ class Simulation:
             return exc.status, exc.detail
         except PeerUnavailable as exc:
             return 503, str(exc)
+        except (IntegrityError, StorageFailed) as exc:
+            return 500, str(exc)
         except MraError as exc:
-            return (500 if type(exc).__name__ in ("IntegrityError", "StorageFailed") else 400), str(
-                exc
-            )
+            return 400, str(exc)
         except Exception as exc:  # a 500 in a real node: a bug the run reports
             self.scheduler.crashes.append(f"{target} serving {method} {path}: {exc!r}")
             return 500, "internal error"
