@@ -162,6 +162,9 @@ class Agreement:
         parties = data["parties"]
         if not isinstance(parties, list | tuple) or not all(isinstance(p, str) for p in parties):
             raise InvalidInput("must be a list of ISO codes", field="parties")
+        params = data.get("params") or {}
+        if not isinstance(params, Mapping):
+            raise InvalidInput("must be an object", field="params")
         until = data.get("valid_until")
         return cls(
             id=_text(data["id"], "id"),
@@ -171,7 +174,7 @@ class Agreement:
             contract=_text(data["contract"], "contract"),
             contract_version=data["contract_version"],
             contract_sha256=_text(data["contract_sha256"], "contract_sha256"),
-            params=dict(data.get("params") or {}),
+            params=dict(params),
             valid_from=_date(data["valid_from"], "valid_from"),
             valid_until=_date(until, "valid_until") if until is not None else None,
             title=_text(data["title"], "title"),

@@ -137,9 +137,7 @@ class Replicator:
             if self.store.checkpoint_at(origin, size) == note:
                 return parsed  # held byte for byte: verified when it was stored
             checkpoint = open_checkpoint(note, log_name(origin), self.key_at(origin, size - 1))
-        except (InvalidInput, IntegrityError, ValueError) as exc:
-            # ValueError: int() refuses some sizes that pass the parser's isdigit() (superscript
-            # digits, numbers of thousands of digits).
+        except (InvalidInput, IntegrityError) as exc:
             if ahead and isinstance(exc, IntegrityError) and self.size(origin) < size:
                 return None
             raise PeerMisbehaved(f"a checkpoint of {origin} that does not verify: {exc}") from exc

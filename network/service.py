@@ -64,6 +64,7 @@ from node.errors import (
 )
 from node.home import NodeHome, load_signing_key
 from node.ledger import Clock, system_clock
+from node.log_budget import LogBudget
 from node.queries import checked_ids
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
@@ -215,8 +216,13 @@ class HttpsTransport:
         context.load_cert_chain(
             home.path / "tls.crt", tls_key, password=keyfiles.tls_password(tls_key)
         )
+        # A pooled connection is dropped well before the peer's server closes it (uvicorn's
+        # keep-alive is 5 s): reusing one as it closes fails the request.
         self._client = httpx.AsyncClient(
-            verify=context, timeout=httpx.Timeout(10.0, connect=3.0), http2=False
+            verify=context,
+            timeout=httpx.Timeout(10.0, connect=3.0),
+            limits=httpx.Limits(keepalive_expiry=2.0),
+            http2=False,
         )
 
     async def request(
@@ -359,6 +365,7 @@ class NetworkService:
             "mra_peer_refusals", "Peer messages refused", ["peer", "reason"], registry=registry
         )
         self._counted: weakref.WeakSet[BaseException] = weakref.WeakSet()
+        self._anonymous_lines = LogBudget(monotonic=monotonic)
         self.forks_found = Counter(
             "mra_forks_found", "Fork evidence found or received", ["origin"], registry=registry
         )
@@ -395,7 +402,16 @@ class NetworkService:
         self._counted.add(exc)
         reason = _reason(exc)
         self.refused.labels(peer, reason).inc()
-        log.warning("refused %s from %s (%s): %s", request, peer, reason, _detail(exc))
+        held_back = 0
+        if peer == "unknown":
+            # Anyone who can open a connection can send these: the metric counts every one,
+            # the log takes a bounded number of lines.
+            let_through = self._anonymous_lines.admit(reason)
+            if let_through is None:
+                return
+            held_back = let_through
+        more = f" ({held_back} more like it not logged)" if held_back else ""
+        log.warning("refused %s from %s (%s): %s%s", request, peer, reason, _detail(exc), more)
 
     def member_codes(self) -> frozenset[str]:
         return frozenset(m.code for m in self.membership.members)

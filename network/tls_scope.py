@@ -1,25 +1,52 @@
-"""Client certificates for the application: uvicorn's HTTP protocol, plus the ASGI TLS extension.
+"""The node's HTTP protocol: uvicorn's, plus the client certificate in the ASGI TLS extension and a
+deadline on request heads.
 
 Uvicorn verifies a client certificate against the network CA during the handshake but does not
 (yet) pass it to the application. This protocol adds ``scope["extensions"]["tls"]`` with the
 ``client_cert_chain`` field of the ASGI TLS extension (PEM, leaf first) to every request of a
 connection, so the peer endpoints can map the certificate to a member.
+
+Uvicorn's only timer is the keep-alive one, armed after a response and cancelled by the first
+byte of the next request: a client that sends its request line and headers a byte at a time
+(or opens a connection and sends nothing) holds the connection for ever. Here a connection has
+``MRA_HEAD_SECONDS`` from its opening, and each request from its first byte, to finish the
+request head; past that it is answered 408 and closed. The application counts and logs these
+through the ``mra.slow_head`` hook it puts in the lifespan state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["TlsScopeProtocol"]
+__all__ = ["HEAD_SECONDS", "SLOW_HEAD_HOOK", "TlsScopeProtocol"]
+
+HEAD_SECONDS = 10.0  # MRA_HEAD_SECONDS
+SLOW_HEAD_HOOK = "mra.slow_head"  # lifespan state: called once per connection timed out
+
+_TIMED_OUT = json.dumps(
+    {
+        "type": "about:blank",
+        "title": "Request Timeout",
+        "status": 408,
+        "detail": "the request line and headers took too long to arrive",
+    }
+).encode()
 
 
 class TlsScopeProtocol(HttpToolsProtocol):
+    head_timer: asyncio.TimerHandle | None = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.head_seconds = float(os.environ.get("MRA_HEAD_SECONDS", HEAD_SECONDS))
+        self._arm_head_timer()
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         chain = [ssl.DER_cert_to_PEM_cert(der)] if der else []
@@ -33,3 +60,39 @@ class TlsScopeProtocol(HttpToolsProtocol):
             await inner(scope, receive, send)
 
         self.app = app
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_head_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def _arm_head_timer(self) -> None:
+        if self.head_timer is None:
+            self.head_timer = self.loop.call_later(self.head_seconds, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self.head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a request is being answered: its head arrived in time
+        self.transport.write(
+            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TIMED_OUT), _TIMED_OUT)
+        )
+        self.transport.close()
+        hook: Callable[[], None] | None = self.app_state.get(SLOW_HEAD_HOOK)
+        if hook is not None:
+            hook()

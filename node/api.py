@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -29,6 +30,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.agreement import AGREEMENT_ID, Agreement
+from network.tls_scope import SLOW_HEAD_HOOK
 from node import agreements, erasure, keyfiles
 from node.apidoc import API_KEY, BEARER, CSV, EVENTS, PROBLEM, TEXT, document, operation, ref
 from node.apikeys import Caller, Role, check_key
@@ -48,6 +50,7 @@ from node.errors import (
 )
 from node.home import NodeHome
 from node.ledger import Ledger, system_clock
+from node.log_budget import LogBudget
 from node.queries import (
     ID_PATTERN,
     SCHEME_PATTERN,
@@ -131,6 +134,9 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+FAST_READ_KEY = "mra.endpoint"  # the route template FastReads answered, for endpoint_of
+
+
 class LimitAndCount:
     """Refuses a body declared over MAX_BODY before it is read (413) and counts responses per
     endpoint and status. Plain ASGI: it adds no task or stream per request."""
@@ -145,7 +151,9 @@ class LimitAndCount:
             await self.app(scope, receive, send)
             return
         length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        if length is not None and (
+            not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY
+        ):
             self.refusals.labels("too-large").inc()
             refused = problem(
                 413, "Body too large", f"request bodies are limited to {MAX_BODY} bytes"
@@ -163,8 +171,15 @@ class LimitAndCount:
         try:
             await self.app(scope, receive, counted)
         finally:
-            path: str = scope["path"]
-            self.requests.labels(path.split("/")[2] if "/v1/" in path else path, str(status)).inc()
+            self.requests.labels(endpoint_of(scope), str(status)).inc()
+
+
+def endpoint_of(scope: Scope) -> str:
+    """The metric label of a request: the template of the route that answered it (a bounded
+    set, whatever paths clients send), or "unmatched"."""
+    route = scope.get("route")
+    path = scope.get(FAST_READ_KEY) or getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
 
 
 def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> str:
@@ -205,6 +220,7 @@ class FastReads:
         ):
             body = self.read(Headers(scope=scope), path[8:])
             if body is not None:
+                scope[FAST_READ_KEY] = "/v1/aeo/{aeo_id}"
                 headers = [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
@@ -274,8 +290,17 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
                 log.warning("erasure work failed: %s", exc)
             await asyncio.sleep(ERASURE_POLL_SECONDS)
 
+    slow_head_lines = LogBudget(monotonic=time.monotonic)
+
+    def slow_head() -> None:
+        refusals.labels("slow-head").inc()
+        held_back = slow_head_lines.admit("slow-head")
+        if held_back is not None:
+            more = f" ({held_back} more like it not logged)" if held_back else ""
+            log.warning("closed a connection whose request head was too slow (408)%s", more)
+
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         if peers is not None:
             await peers.start()
         tasks = [
@@ -285,7 +310,8 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             asyncio.create_task(erasure_work()),
         ]
         try:
-            yield
+            # The server's HTTP protocol (network.tls_scope) reports slow request heads here.
+            yield {SLOW_HEAD_HOOK: slow_head}
         finally:
             if peers is not None:
                 await peers.stop()
@@ -543,9 +569,6 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         data = parse_json(await request.body())
         if not isinstance(data, dict):
             raise InvalidInput("an agreement document is a JSON object", field="body")
-        if not isinstance(data.get("params", {}), dict | None):
-            # Agreement.from_dict would take dict() of it: a crash, or a list of pairs accepted.
-            raise InvalidInput("must be an object", field="params")
         members = peers.member_codes() if peers else None
         document = Agreement.from_dict(data)
         entry = agreements.propose(ledger, store, document, members)
@@ -730,10 +753,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         url = data.get("url") if isinstance(data, dict) else None
         if not isinstance(url, str):
             raise InvalidInput("an http:// or https:// URL", field="url")
-        try:
-            hook = add_webhook(store, url, system_clock())
-        except ValueError as exc:  # urlsplit refuses some URLs outright ("http://[")
-            raise InvalidInput("an http:// or https:// URL", field="url") from exc
+        hook = add_webhook(store, url, system_clock())
         accessed(caller, "webhook.add", "POST /v1/webhooks")
         return hook
 

@@ -83,10 +83,17 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "":
             raise InvalidInput("checkpoint needs origin, size and root lines", field="checkpoint")
         origin, size_text, root_text, *extensions = lines[:-1]
-        if not size_text.isdigit() or (size_text.startswith("0") and size_text != "0"):
+        # C2SP: the size is an ASCII decimal uint64 without leading zeros (str.isdigit alone
+        # would let superscript digits through).
+        if not (size_text.isascii() and size_text.isdigit() and len(size_text) <= 20) or (
+            size_text.startswith("0") and size_text != "0"
+        ):
             raise InvalidInput("checkpoint size is not a decimal number", field="size")
+        size = int(size_text)
+        if size >= 2**64:
+            raise InvalidInput("checkpoint size is beyond 64 bits", field="size")
         root = unb64(root_text, "root")
-        return cls(origin=origin, size=int(size_text), root=root, extensions=tuple(extensions))
+        return cls(origin=origin, size=size, root=root, extensions=tuple(extensions))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -68,8 +68,13 @@ def event_document(row: dict[str, Any]) -> dict[str, Any]:
 
 def add_webhook(store: SqliteStore, url: str, now: int) -> dict[str, str]:
     """Subscribe ``url``; returns its id and the HMAC secret (shown once)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and len(url) <= 2000
+        parts.port  # noqa: B018 -- raises ValueError on a port out of range or not a number
+    except ValueError:  # urlsplit refuses some URLs outright ("http://[")
+        usable = False
+    if not usable:
         raise InvalidInput("an http:// or https:// URL", field="url")
     hook_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)

@@ -241,3 +241,38 @@ def test_erase_over_the_api(client: tuple[TestClient, dict[str, str]]) -> None:
     assert trail["erasures"][0]["reason"] == "GDPR Art. 17"
     admin_id = keys["admin"].split("_")[1]
     assert [r["actor"] for r in trail["erase_requests"]] == [f"key:{admin_id}"]
+
+
+def test_request_metrics_are_labelled_by_route_template(
+    client: tuple[TestClient, dict[str, str]],
+) -> None:
+    """Whatever paths clients send, the endpoint label takes one value per route: a scan of
+    random paths cannot grow the metrics without bound."""
+    http, keys = client
+    auth = {"Authorization": f"Bearer {keys['admin']}"}
+    http.post("/v1/aeo", json=RECORD, headers=auth)
+    for n in range(30):
+        http.get(f"/v1/aeo/BR{n:09d}", headers=auth)  # the fast path, found or not
+        http.get(f"/v1/scan-{n}/x", headers=auth)
+        http.get(f"/probe-{n}.php", headers=auth)
+    text = http.get("/metrics", headers=auth).text
+    endpoints = {
+        line.split('endpoint="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("mra_requests_total{")
+    }
+    assert endpoints == {"/v1/aeo", "/v1/aeo/{aeo_id}", "unmatched"}
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[", "http://host:99999/hook", "http://host:port/", "ftp://host/", "http:///"]
+)
+def test_unusable_webhook_urls_are_refused_by_name(
+    client: tuple[TestClient, dict[str, str]], url: str
+) -> None:
+    http, keys = client
+    auth = {"Authorization": f"Bearer {keys['admin']}"}
+    answer = http.post("/v1/webhooks", json={"url": url}, headers=auth)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == "url"
+    assert http.get("/v1/webhooks", headers=auth).json() == []

@@ -63,6 +63,7 @@ ROOT = Path(__file__).resolve().parents[2]
 AGREEMENT = "MRA-BR-UY"
 MIB = 1024 * 1024
 READ_SECONDS = 1.0  # MRA_PEER_READ_SECONDS of the node under test
+HEAD_SECONDS = 2.0  # MRA_HEAD_SECONDS of the node under test
 
 
 # -- the network and the node under test ----------------------------------------------------
@@ -269,6 +270,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
                 **os.environ,
                 "MRA_GOSSIP_INTERVAL": "1",
                 "MRA_PEER_READ_SECONDS": str(READ_SECONDS),
+                "MRA_HEAD_SECONDS": str(HEAD_SECONDS),
             },
         )
     net = Node(
@@ -830,13 +832,17 @@ def test_a_client_that_trickles_its_body_is_timed_out(node: Node) -> None:
     _assert_no_payload_in(seen.log)
 
 
-def test_clients_that_trickle_their_headers_do_not_stop_the_node_serving_others(
+def test_clients_that_trickle_their_headers_are_timed_out_and_others_served_meanwhile(
     node: Node,
 ) -> None:
     """Slowloris: many connections (no certificate needed to open one) that send a request
-    line and headers a byte at a time. Others are served meanwhile."""
-    slow = [_tls(node, None) for _ in range(50)]
-    request = b"GET /v1/peer/frontier HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100
+    line and headers a byte at a time, and some that send nothing. Others are served
+    meanwhile; each slow one is answered 408 and closed once MRA_HEAD_SECONDS have passed,
+    counted in full, and logged in a few lines."""
+    opened = time.monotonic()
+    slow = [_tls(node, None) for _ in range(40)]
+    silent = [_tls(node, None) for _ in range(10)]
+    request = b"GET /v1/peer/frontier HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 1000
     stop = threading.Event()
 
     def trickle() -> None:
@@ -847,19 +853,46 @@ def test_clients_that_trickle_their_headers_do_not_stop_the_node_serving_others(
             if stop.wait(0.02):
                 return
 
-    before = held(node)
+    before, refused, mark = held(node), counters(node, "mra_refusals"), node.log_path.stat().st_size
+    began = time.monotonic()
     sender = threading.Thread(target=trickle)
     sender.start()
     try:
-        for _ in range(10):  # each on a new connection
+        for _ in range(5):  # each on a new connection
             with node.connect("CL") as client:
                 assert client.get("/v1/peer/frontier").status_code == 200
+        answers = [
+            _read_to_close(sock, deadline=began + 5 * HEAD_SECONDS) for sock in slow + silent
+        ]
+        closed = time.monotonic()
     finally:
         stop.set()
         sender.join()
-        for sock in slow:
+        for sock in slow + silent:
             sock.close()
+    assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), answers
+    assert all(b"application/problem+json" in a for a in answers)
+    assert closed - opened >= HEAD_SECONDS and closed - began < 4 * HEAD_SECONDS
     assert held(node) == before
+    grown = counters(node, "mra_refusals")
+    assert grown[("slow-head",)] - refused[("slow-head",)] == 50
+    lines = [line for line in logged_since(node, mark).splitlines() if "too slow" in line]
+    assert 1 <= len(lines) <= 10
+
+
+def _read_to_close(sock: ssl.SSLSocket, *, deadline: float) -> bytes:
+    """Everything the node sends on ``sock`` until it closes it (or ``deadline`` passes)."""
+    answer = b""
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(4096)
+        except (TimeoutError, ssl.SSLError, OSError):
+            break
+        if not chunk:
+            break
+        answer += chunk
+    return answer
 
 
 def _tls(net: Node, who: str | None) -> ssl.SSLSocket:
@@ -927,3 +960,19 @@ def test_the_untampered_page_is_accepted(node: Node) -> None:
     again, seen = observe(node, lambda: node.push(node.page2))
     assert again.json() == {"size": node.s2, "cosignature": None}
     assert not seen.state_changed and seen.refusals == {}
+
+
+def test_a_flood_without_a_certificate_is_counted_in_full_and_logged_in_few_lines(
+    node: Node,
+) -> None:
+    """Anyone who can reach the port can send these: every one is counted, and the log takes
+    at most ten lines a minute of them (last in the module: it spends that allowance)."""
+
+    def flood() -> list[int]:
+        return [node.get("/v1/peer/frontier", who=None).status_code for _ in range(40)]
+
+    answers, seen = observe(node, flood)
+    assert answers == [401] * 40
+    assert seen.refusals == {("unknown", "no-certificate"): 40}
+    lines = [line for line in seen.log.splitlines() if "(no-certificate)" in line]
+    assert 1 <= len(lines) <= 10, seen.log

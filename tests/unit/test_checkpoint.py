@@ -136,6 +136,19 @@ def test_cosignatures_are_added_and_verified() -> None:
         pytest.param(b"mra-ledger/BR\n7\nAAAA\n\n\xe2\x80\x94 n AAAA\n", id="signature-too-short"),
         pytest.param(b"\xff\n7\nAAAA\n\n\xe2\x80\x94 n AAAAAAAA\n", id="not-utf8"),
         pytest.param(b"x" * 70000, id="too-large"),
+        pytest.param(
+            "mra-ledger/BR\n\u00b2\nAAAA\n\n\u2014 n AAAAAAAA\n".encode(), id="superscript"
+        ),
+        pytest.param(
+            "mra-ledger/BR\n\u0667\nAAAA\n\n\u2014 n AAAAAAAA\n".encode(), id="arabic-digit"
+        ),
+        pytest.param(
+            b"mra-ledger/BR\n18446744073709551616\nAAAA\n\n\xe2\x80\x94 n AAAAAAAA\n", id="2**64"
+        ),
+        pytest.param(
+            b"mra-ledger/BR\n" + b"9" * 5000 + b"\nAAAA\n\n\xe2\x80\x94 n AAAAAAAA\n",
+            id="5000-digits",
+        ),
     ],
 )
 def test_malformed_notes_are_refused(note: bytes) -> None:

@@ -196,3 +196,12 @@ def test_a_retention_period_is_part_of_the_approved_document() -> None:
     assert "retention_days" not in plain.to_dict()  # older documents hash as they did
     assert Agreement.from_dict(kept.to_dict()) == kept
     assert kept.hash != plain.hash
+
+
+@pytest.mark.parametrize("params", [[["certificates", ["AEOS"]]], "AEOS", 7])
+def test_params_that_are_not_an_object_are_refused_by_name(params: object) -> None:
+    """A list of pairs would pass dict(); it is not what the document means."""
+    document = {**agreement().to_dict(), "params": params}
+    with pytest.raises(InvalidInput) as caught:
+        Agreement.from_dict(document)
+    assert caught.value.field == "params"
