@@ -50,7 +50,7 @@ from network.wire import b64, unb64
 from node import keyfiles
 from node.audit import AccessLog
 from node.canonical import parse_json
-from node.checkpoint import Checkpoint, SignedNote
+from node.checkpoint import Checkpoint, SignedNote, open_checkpoint
 from node.crypto import SigningKey
 from node.entries import MAX_SEQ
 from node.errors import (
@@ -63,7 +63,7 @@ from node.errors import (
     PeerUnavailable,
 )
 from node.home import NodeHome, load_signing_key
-from node.ledger import Clock, system_clock
+from node.ledger import Clock, log_name, system_clock
 from node.log_budget import LogBudget
 from node.queries import checked_ids
 from node.sqlite_store import SqliteStore
@@ -87,6 +87,7 @@ log = logging.getLogger("mra.network")
 PAGE = 500
 MAX_RESPONSE = 16 * 1024 * 1024
 MAX_REQUEST = 8 * 1024 * 1024  # a push of PAGE entries with their deliveries is far below
+PROBE_SECONDS = 5.0  # how long a starting node waits for peers' view of its own log
 READ_SECONDS = 30.0  # how long a peer may take to send a request body (MRA_PEER_READ_SECONDS)
 MAX_BACKOFF = 30.0
 
@@ -336,6 +337,9 @@ class NetworkService:
         self.peers: dict[str, Member] = {}
         self.status: dict[str, PeerStatus] = {}
         self.reported: dict[str, dict[str, int]] = {}
+        # Per peer, the largest checkpoint of this node's own log, signed by this node, that
+        # the peer showed: more than is held here means acknowledged entries were lost here.
+        self.own_log_shown: dict[str, int] = {}
         self._take(self.membership)
         self.interval = interval or float(os.environ.get("MRA_GOSSIP_INTERVAL", "2"))
         self.read_timeout = read_timeout or float(
@@ -692,12 +696,14 @@ class NetworkService:
             },
             "lag": lag,
             "frozen": sorted(self.store.frozen_origins()),
+            "appends_refused": self.own_log_behind(),
         }
 
     # -- gossip ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.transport = HttpsTransport(self.home)
+        await self._probe_own_log()
         self._tasks = [
             asyncio.create_task(self._pull_loop(), name="mra-pull"),
             asyncio.create_task(self._push_loop(), name="mra-push"),
@@ -715,6 +721,57 @@ class NetworkService:
         """This node rotated its signing key: sign views and cosignatures with ``key``."""
         self.key = key
         self.replicator.use_key(key)
+
+    def own_log_behind(self) -> str | None:
+        """Why appending now would sign again a seq that a peer already holds, or None.
+
+        The ledger asks before every append (``Ledger.hold``). The answer lifts by itself once
+        the database holds the whole log again (restored from a backup)."""
+        if not self.own_log_shown:
+            return None
+        head = self.store.head(self.me)
+        held = head.size if head else 0
+        size, code = max((size, code) for code, size in self.own_log_shown.items())
+        if size <= held:
+            return None
+        return (
+            f"{code} holds a checkpoint of {size} entries of {self.me}'s log signed by this node,"
+            f" and this node holds {held}: entries it acknowledged were lost here (a torn WAL,"
+            f" an old backup). Appends are refused so that no seq is signed twice; restore the"
+            f" database from a backup that holds all {size} entries"
+        )
+
+    def _note_own_checkpoint(self, code: str, note: bytes) -> None:
+        """Remember the size of a checkpoint of this node's log that ``code`` showed, if this
+        node signed it (a size a peer merely claims could stop this node's appends)."""
+        try:
+            size = Checkpoint.parse(SignedNote.parse(note).text).size
+            if size <= self.own_log_shown.get(code, 0):
+                return
+            open_checkpoint(note, log_name(self.me), self.replicator.key_at(self.me, size - 1))
+        except MraError:
+            return
+        self.own_log_shown[code] = size
+        reason = self.own_log_behind()
+        if reason is not None:
+            log.error("appends refused: %s", reason)
+
+    async def _probe_own_log(self) -> None:
+        """Before the node serves, ask each peer (for a few seconds at most) for its checkpoint
+        of this node's log: a node that lost acknowledged entries must not append over them."""
+
+        async def probe(code: str) -> None:
+            frontier = await self._request("GET", code, "/v1/peer/frontier")
+            origins = frontier.get("origins") if isinstance(frontier, dict) else None
+            own = origins.get(self.me) if isinstance(origins, dict) else None
+            if isinstance(own, dict):
+                self._note_own_checkpoint(code, str(own.get("checkpoint", "")).encode())
+
+        probes = asyncio.gather(*(self._guarded(code, probe) for code in self.peers))
+        try:
+            await asyncio.wait_for(probes, PROBE_SECONDS)
+        except TimeoutError:
+            log.warning("peers did not all answer within %s s of starting", PROBE_SECONDS)
 
     def appended(self) -> None:
         """This node appended to its log: push now."""
@@ -816,6 +873,7 @@ class NetworkService:
             note = str(info.get("checkpoint", "")).encode()
             size = int(info.get("checkpoint_size", 0))
             if origin == self.me:
+                self._note_own_checkpoint(code, note)
                 self.replicator.receive_cosignatures(self.me, size, info.get("cosignatures", {}))
                 continue
             if origin in frozen or not note or size == 0:

@@ -351,6 +351,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "peers": {"type": "object"},
             "lag": {"type": "object", "additionalProperties": _SEQ},
             "frozen": _array(_STRING),
+            # why this node refuses to append (a peer holds more of its log), or null
+            "appends_refused": _nullable(_STRING),
         },
         required=("origin", "name", "schema", "logs"),
     ),

@@ -9,7 +9,8 @@
     ├── PeerUnavailable       a peer could not be reached (HTTP 503)
     ├── IntegrityError        stored data fails verification: the log is damaged (HTTP 500)
     └── StorageFailed         the database or file system failed (HTTP 503)
-        └── StorageFull       no space left to write: nothing was written (HTTP 507)
+        ├── StorageFull       no space left to write: nothing was written (HTTP 507)
+        └── OwnLogBehind      peers hold more of this node's log than it does (HTTP 503)
 
 Foreign exceptions are translated at the boundary (``raise ... from exc``) so callers only ever
 catch these.
@@ -96,3 +97,10 @@ class StorageFull(StorageFailed):
     """No space was left to write (a full disk, or the process's file-size limit reached).
 
     The transaction was rolled back whole; writing works again once space returns."""
+
+
+class OwnLogBehind(StorageFailed):
+    """A peer holds more of this node's own log than this node does: entries it acknowledged
+    were lost underneath it (a torn WAL, an old backup restored).
+
+    Appends are refused, so that no seq is ever signed twice, until the log is whole again."""

@@ -13,8 +13,9 @@ a view; gossip every 0.3 s. The tests share the network and run in file order:
    with EFBIG, as a full disk fails with ENOSPC; publishing gets a 507 problem document and
    writes nothing, reads go on, and writes resume once the limit is raised, without a restart;
 3. a torn WAL: a node killed mid-write loses the tail of its WAL; it starts again on a
-   consistent prefix of its log. Acknowledged commits in the lost tail are gone, and where its
-   peers already held them, the entries it signs again over those seqs are caught as a fork.
+   consistent prefix of its log. Acknowledged commits in the lost tail are gone from it; where
+   its peers already hold them, it refuses to append (503) rather than sign those seqs again,
+   until its database is restored from a backup that holds the whole log.
 """
 
 from __future__ import annotations
@@ -538,7 +539,7 @@ def own_size(home: Path, wal: bytes, origin: str, directory: Path) -> int:
         store.close()
 
 
-def test_a_torn_wal_leaves_a_consistent_prefix_and_peers_catch_the_lost_seqs(
+def test_a_torn_wal_leaves_a_consistent_prefix_and_no_seq_is_signed_twice(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     code, rng = "AR", random.Random(SEED)
@@ -587,26 +588,35 @@ def test_a_torn_wal_leaves_a_consistent_prefix_and_peers_catch_the_lost_seqs(
     assert {a.aeo_id: found["found"][a.aeo_id]["seq"] for a in kept} == {
         a.aeo_id: a.seq for a in kept
     }
-    shared = max(cluster.logs(peer)[code][0] for peer in ("BR", "UY"))
-    # The node signs again from ``size`` on. Where its peers hold more of its log, the new
-    # entries contradict what it signed before: each peer must catch that as a fork.
+    shared, torn = max(cluster.logs(peer)[code][0] for peer in ("BR", "UY")), size
+    if shared > torn:
+        # Its peers hold checkpoints it signed of more than it holds: signing from ``size`` on
+        # would contradict them. It refuses to append, says why, and nobody sees a fork.
+        with cluster.client(code) as client:
+            record = next(sample_dicts(code, 1, seed=8, start=950_000))
+            refused = client.post("/v1/aeo", json=record)
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["title"] == "OwnLogBehind"
+            assert f"holds {size}" in refused.json()["detail"]
+            assert client.get("/v1/health").json()["appends_refused"]
+        time.sleep(3)  # several gossip rounds
+        assert cluster.logs(code)[code][0] == size
+        assert all(cluster.get(p, "/v1/forks") == [] for p in CODES)
+        # The operator restores the database from a backup that holds the whole log.
+        cluster.kill(code)
+        for suffix in ("-wal", "-shm"):
+            (home / f"ledger.db{suffix}").unlink(missing_ok=True)
+        shutil.copy(tmp_path / "before" / "ledger.db", home / "ledger.db")
+        cluster.wait_up(code)
+        size = cluster.logs(code)[code][0]
+        assert size == full
     with cluster.client(code) as client:
         answer = client.post("/v1/aeo", json=next(sample_dicts(code, 1, seed=8, start=900_000)))
         assert answer.status_code == 200, answer.text
         assert answer.json()["appended"][0]["seq"] == size
-    if shared > size:
-        for peer in ("BR", "UY"):
-            wait_for(
-                lambda p=peer: any(
-                    f["origin"] == code and f["resolved_ts"] is None
-                    for f in cluster.get(p, "/v1/forks")
-                ),
-                30,
-                f"{peer} holds fork evidence against {code}",
-            )
-    else:
-        wait_for(lambda: converged(cluster), 30, "the peers follow AR's log")
-        assert all(cluster.get(p, "/v1/forks") == [] for p in CODES)
+        assert client.get("/v1/health").json()["appends_refused"] is None
+    wait_for(lambda: converged(cluster), 30, "the peers follow AR's log")
+    assert all(cluster.get(p, "/v1/forks") == [] for p in CODES)
     cluster.kill(code)
     verify_homes(cluster, code)
     # What it holds is a prefix of what it held before the tear, and of what its peers hold.
@@ -623,8 +633,8 @@ def test_a_torn_wal_leaves_a_consistent_prefix_and_peers_catch_the_lost_seqs(
             store.close()
     print(
         f"torn WAL: cut at byte {cut} of {len(wal)} ({committed - copied} frames not yet "
-        f"checkpointed, {lost_commits} commits cut): {code}'s log {full} -> {size} entries "
+        f"checkpointed, {lost_commits} commits cut): {code}'s log {full} -> {torn} entries "
         f"(at least {floor} before the tear); {len(lost)} acknowledged records lost, "
         f"{len(kept)} kept; peers held {shared}: "
-        f"{'fork caught by both peers' if shared > size else 'no fork'}"
+        f"{'appends refused until the backup was restored' if shared > torn else 'no refusal'}"
     )
