@@ -27,7 +27,7 @@ def canonical_json(value: object) -> bytes:
     Raises InvalidInput (``field`` is the JSON path) for NaN or infinite numbers, integers
     outside ±(2**53-1), non-string keys, lone surrogates and non-JSON types.
     """
-    if _fast_ok(value, "$"):
+    if _fast_ok(value):
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         except TypeError as exc:  # the only cause left: a lone surrogate in a string
@@ -62,8 +62,11 @@ def _as_doubles(value: Any) -> Any:
     return value
 
 
-def _fast_ok(value: object, path: str) -> bool:
-    """True when orjson's output equals RFC 8785 for ``value``; raises for non-JSON values.
+def _fast_ok(value: object) -> bool:
+    """True when orjson's output equals RFC 8785 for ``value``: objects whose string keys sort
+    alike in UTF-16 and code points, arrays, strings, booleans, null and integers in the exact
+    range. Anything else (floats, larger integers, other keys or types) is left to ``_encode``,
+    which encodes it or names where it is wrong.
 
     Strings, None and booleans are by far the most common leaves: they are skipped inline
     rather than through a call per value, which keeps this check cheaper than the encoding.
@@ -71,34 +74,32 @@ def _fast_ok(value: object, path: str) -> bool:
     kind = type(value)
     if kind is dict:
         for key, item in value.items():  # type: ignore[attr-defined]
-            if type(key) is not str:
-                raise InvalidInput("object keys must be strings", field=f"{path}.{key!r}")
             # UTF-16 ordering (§3.2.3) differs from code-point ordering only above U+FFFF.
-            if not key.isascii() and any(ord(c) > 0xFFFF for c in key):
+            if type(key) is not str or (not key.isascii() and any(ord(c) > 0xFFFF for c in key)):
                 return False
             leaf = type(item)
             if leaf is str or item is None or leaf is bool:
                 continue
-            if leaf is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
-                continue
-            if not _fast_ok(item, f"{path}.{key}"):
+            if leaf is int:
+                if -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                    continue
+                return False
+            if not _fast_ok(item):
                 return False
         return True
     if kind is list or kind is tuple:
-        for index, item in enumerate(value):  # type: ignore[arg-type]
+        for item in value:  # type: ignore[attr-defined]
             leaf = type(item)
             if leaf is str or item is None or leaf is bool:
                 continue
-            if not _fast_ok(item, f"{path}[{index}]"):
+            if not _fast_ok(item):
                 return False
         return True
     if kind is str or value is None or kind is bool:
         return True
     if kind is int:
-        return _int_is_safe(value, path)  # type: ignore[arg-type]
-    if kind is float:
-        return False
-    raise InvalidInput(f"{kind.__name__} is not a JSON type", field=path)
+        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER  # type: ignore[operator]
+    return False
 
 
 def _int_is_safe(value: int, path: str) -> bool:
