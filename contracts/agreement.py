@@ -162,7 +162,8 @@ class Agreement:
         parties = data["parties"]
         if not isinstance(parties, list | tuple) or not all(isinstance(p, str) for p in parties):
             raise InvalidInput("must be a list of ISO codes", field="parties")
-        params = data.get("params") or {}
+        params = data.get("params")
+        params = {} if params is None else params
         if not isinstance(params, Mapping):
             raise InvalidInput("must be an object", field="params")
         until = data.get("valid_until")

@@ -746,7 +746,7 @@ class NetworkService:
         node signed it (a size a peer merely claims could stop this node's appends)."""
         try:
             size = Checkpoint.parse(SignedNote.parse(note).text).size
-            if size <= self.own_log_shown.get(code, 0):
+            if size <= self.own_log_shown.get(code, 0) or size > MAX_SEQ + 1:
                 return
             open_checkpoint(note, log_name(self.me), self.replicator.key_at(self.me, size - 1))
         except MraError:

@@ -10,14 +10,17 @@ Uvicorn's only timer is the keep-alive one, armed after a response and cancelled
 byte of the next request: a client that sends its request line and headers a byte at a time
 (or opens a connection and sends nothing) holds the connection for ever. Here a connection has
 ``MRA_HEAD_SECONDS`` from its opening, and each request from its first byte, to finish the
-request head; past that it is answered 408 and closed. The application counts and logs these
-through the ``mra.slow_head`` hook it puts in the lifespan state.
+request head; past that it is answered 408 and closed (a connection with no request begun is
+closed without an answer). The application counts and logs these through the
+``mra.slow_head`` hook it puts in the lifespan state, with the reason "slow-head" or "idle".
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import math
 import os
 import ssl
 from collections.abc import Callable
@@ -25,10 +28,12 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["HEAD_SECONDS", "SLOW_HEAD_HOOK", "TlsScopeProtocol"]
+from node.errors import InvalidInput
+
+__all__ = ["HEAD_SECONDS", "SLOW_HEAD_HOOK", "TlsScopeProtocol", "head_seconds"]
 
 HEAD_SECONDS = 10.0  # MRA_HEAD_SECONDS
-SLOW_HEAD_HOOK = "mra.slow_head"  # lifespan state: called once per connection timed out
+SLOW_HEAD_HOOK = "mra.slow_head"  # lifespan state: called with the reason per connection closed
 
 _TIMED_OUT = json.dumps(
     {
@@ -40,12 +45,26 @@ _TIMED_OUT = json.dumps(
 ).encode()
 
 
+@functools.cache
+def head_seconds() -> float:
+    """``MRA_HEAD_SECONDS``: a positive number of seconds (``mra node run`` checks it first)."""
+    text = os.environ.get("MRA_HEAD_SECONDS", str(HEAD_SECONDS))
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidInput(f"a positive number of seconds, not {text!r}", field="MRA_HEAD_SECONDS")
+    return value
+
+
 class TlsScopeProtocol(HttpToolsProtocol):
     head_timer: asyncio.TimerHandle | None = None
+    head_started = False  # a request line has begun and its headers have not all arrived
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.head_seconds = float(os.environ.get("MRA_HEAD_SECONDS", HEAD_SECONDS))
+        self.head_seconds = head_seconds()
         self._arm_head_timer()
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
@@ -61,11 +80,20 @@ class TlsScopeProtocol(HttpToolsProtocol):
 
         self.app = app
 
+    def data_received(self, data: bytes) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            # Bytes of a next request (some, like a bare CRLF, begin no message), or of a body
+            # the answer no longer waits for: either way they have a deadline.
+            self._arm_head_timer()
+        super().data_received(data)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.head_started = True
         self._arm_head_timer()
 
     def on_headers_complete(self) -> None:
+        self.head_started = False
         self._disarm_head_timer()
         super().on_headers_complete()
 
@@ -87,12 +115,19 @@ class TlsScopeProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self.cycle is not None and not self.cycle.response_complete:
-            return  # a request is being answered: its head arrived in time
-        self.transport.write(
-            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TIMED_OUT), _TIMED_OUT)
-        )
+            # A request is being answered; a head pipelined behind it is judged afterwards.
+            self._arm_head_timer()
+            return
+        reason = "idle"
+        if self.head_started:
+            # Only a request that has begun is answered: a 408 written on an idle connection
+            # could be read as the answer to a request the client sends at that moment.
+            reason = "slow-head"
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
+                b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TIMED_OUT), _TIMED_OUT)
+            )
         self.transport.close()
-        hook: Callable[[], None] | None = self.app_state.get(SLOW_HEAD_HOOK)
+        hook: Callable[[str], None] | None = self.app_state.get(SLOW_HEAD_HOOK)
         if hook is not None:
-            hook()
+            hook(reason)

@@ -272,6 +272,8 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             except StorageFailed as exc:
                 log.warning("WAL checkpoint failed: %s", exc)
 
+    erasure_lines = LogBudget(lines=3, monotonic=time.monotonic)
+
     async def erasure_work() -> None:
         # Answer the erasures that reached this node within a second, and apply retention on
         # schedule (at start, then every RETENTION_SECONDS).
@@ -288,17 +290,27 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
                     log.info("erasure: appended %d purge or erasure entries", len(done))
                     appended()
             except MraError as exc:
-                log.warning("erasure work failed: %s", exc)
+                # Retried every poll: a lasting cause (OwnLogBehind, a full disk) is logged
+                # a few times a minute, not every second.
+                held_back = erasure_lines.admit(type(exc).__name__)
+                if held_back is not None:
+                    more = f" ({held_back} more like it not logged)" if held_back else ""
+                    log.warning("erasure work failed: %s%s", exc, more)
             await asyncio.sleep(ERASURE_POLL_SECONDS)
 
     slow_head_lines = LogBudget(monotonic=time.monotonic)
 
-    def slow_head() -> None:
-        refusals.labels("slow-head").inc()
-        held_back = slow_head_lines.admit("slow-head")
+    def slow_head(reason: str) -> None:
+        refusals.labels(reason).inc()
+        held_back = slow_head_lines.admit(reason)
         if held_back is not None:
             more = f" ({held_back} more like it not logged)" if held_back else ""
-            log.warning("closed a connection whose request head was too slow (408)%s", more)
+            what = (
+                "whose request head was too slow (408)"
+                if reason == "slow-head"
+                else "that sent no request in time"
+            )
+            log.warning("closed a connection %s%s", what, more)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:

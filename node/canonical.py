@@ -19,6 +19,7 @@ from node.errors import InvalidInput
 __all__ = ["canonical_json", "is_canonical", "parse_json", "unb64"]
 
 MAX_SAFE_INTEGER = 2**53 - 1
+_JSON_TYPES = frozenset({type(None), bool, str, int, float, list, tuple, dict})
 
 
 def canonical_json(value: object) -> bytes:
@@ -27,12 +28,15 @@ def canonical_json(value: object) -> bytes:
     Raises InvalidInput (``field`` is the JSON path) for NaN or infinite numbers, integers
     outside ±(2**53-1), non-string keys, lone surrogates and non-JSON types.
     """
-    if _fast_ok(value):
-        try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        except TypeError as exc:  # the only cause left: a lone surrogate in a string
-            raise InvalidInput(f"not encodable as UTF-8: {exc}", field="$") from exc
-    return _encode(value, "$").encode("utf-8")
+    try:
+        if _fast_ok(value):
+            try:
+                return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+            except TypeError as exc:  # a lone surrogate, or nesting past orjson's 255 levels
+                raise InvalidInput(f"not encodable: {exc}", field="$") from exc
+        return _encode(value, "$").encode("utf-8")
+    except RecursionError as exc:
+        raise InvalidInput("nested too deeply to encode", field="$") from exc
 
 
 def parse_json(data: bytes) -> Any:
@@ -47,7 +51,7 @@ def is_canonical(data: bytes) -> bool:
     """True when ``data`` is exactly the canonical form of the value it encodes; never raises."""
     try:
         return canonical_json(_as_doubles(parse_json(data))) == data
-    except (InvalidInput, OverflowError):
+    except (InvalidInput, OverflowError, RecursionError):
         return False
 
 
@@ -117,6 +121,9 @@ def _int_is_safe(value: int, path: str) -> bool:
 
 
 def _encode(value: object, path: str) -> str:
+    if type(value) not in _JSON_TYPES:
+        # Exact types only: a subclass may print itself as something that is not JSON.
+        raise InvalidInput(f"{type(value).__name__} is not a JSON type", field=path)
     if value is None:
         return "null"
     if value is True:
@@ -135,17 +142,16 @@ def _encode(value: object, path: str) -> str:
         return _number(value, path)
     if isinstance(value, list | tuple):
         return "[" + ",".join(_encode(v, f"{path}[{i}]") for i, v in enumerate(value)) + "]"
-    if isinstance(value, dict):
-        for key in value:
-            if not isinstance(key, str):
-                raise InvalidInput("object keys must be strings", field=f"{path}.{key!r}")
-        keys = sorted(value, key=lambda k: k.encode("utf-16-be", "surrogatepass"))
-        return (
-            "{"
-            + ",".join(_encode(k, path) + ":" + _encode(value[k], f"{path}.{k}") for k in keys)
-            + "}"
-        )
-    raise InvalidInput(f"{type(value).__name__} is not a JSON type", field=path)
+    assert isinstance(value, dict)
+    for key in value:
+        if not isinstance(key, str):
+            raise InvalidInput("object keys must be strings", field=f"{path}.{key!r}")
+    keys = sorted(value, key=lambda k: k.encode("utf-16-be", "surrogatepass"))
+    return (
+        "{"
+        + ",".join(_encode(k, path) + ":" + _encode(value[k], f"{path}.{k}") for k in keys)
+        + "}"
+    )
 
 
 def _number(value: float, path: str) -> str:

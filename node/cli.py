@@ -613,10 +613,11 @@ def node_run(
 
     import uvicorn
 
-    from network.tls_scope import TlsScopeProtocol
+    from network.tls_scope import TlsScopeProtocol, head_seconds
     from node.api import create_app
 
     with _reported():
+        head_seconds()  # a bad MRA_HEAD_SECONDS stops here, named, not at every connection
         node_home = NodeHome(path=home)
         cert, key, ca = (home / "tls.crt", home / "tls.key", home / "ca.crt")
         for path in (cert, key, ca):

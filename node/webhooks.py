@@ -71,6 +71,8 @@ def add_webhook(store: SqliteStore, url: str, now: int) -> dict[str, str]:
     try:
         parts = urlsplit(url)
         usable = parts.scheme in ("http", "https") and bool(parts.hostname) and len(url) <= 2000
+        # urlsplit drops tabs and line breaks silently; the URL stored must be the URL used.
+        usable = usable and not any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url)
         parts.port  # noqa: B018 -- raises ValueError on a port out of range or not a number
     except ValueError:  # urlsplit refuses some URLs outright ("http://[")
         usable = False
@@ -145,7 +147,9 @@ class WebhookDispatcher:
                 status = response.status_code
                 if not 200 <= status < 300:
                     error = f"answered {status}"
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                # InvalidURL is not an HTTPError: a hook stored before URLs were checked as
+                # they are now must fail alone, not stop the round for the hooks after it.
                 error = f"{type(exc).__name__}: {exc}"[:300]
             self._store.add_webhook_attempt(
                 hook["id"], row["id"], attempt, self._clock(), status, error

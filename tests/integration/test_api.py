@@ -265,7 +265,17 @@ def test_request_metrics_are_labelled_by_route_template(
 
 
 @pytest.mark.parametrize(
-    "url", ["http://[", "http://host:99999/hook", "http://host:port/", "ftp://host/", "http:///"]
+    "url",
+    [
+        "http://[",
+        "http://host:99999/hook",
+        "http://host:port/",
+        "ftp://host/",
+        "http:///",
+        "https://host/hook\n",
+        "https://ho\tst/hook",
+        "https://host/a b",
+    ],
 )
 def test_unusable_webhook_urls_are_refused_by_name(
     client: tuple[TestClient, dict[str, str]], url: str

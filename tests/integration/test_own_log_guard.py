@@ -95,16 +95,18 @@ def test_a_checkpoint_it_signed_of_more_than_it_holds_stops_its_appends(
         store.close()
 
 
-@pytest.mark.parametrize("forgery", ["signed-by-uy", "not-a-note"])
+@pytest.mark.parametrize("forgery", ["signed-by-uy", "not-a-note", "beyond-any-seq"])
 def test_a_size_a_peer_merely_claims_changes_nothing(
     br: tuple[NodeHome, bytes], forgery: str
 ) -> None:
     home, _ = br
     uy_key = load_signing_key(home.path.parent / "UY" / "signing.key")
     claimed = Checkpoint(origin=log_name("BR"), size=3, root=bytes(32))
+    huge = Checkpoint(origin=log_name("BR"), size=2**63, root=bytes(32))
     note = {
         "signed-by-uy": sign_checkpoint(claimed, log_name("BR"), uy_key),
         "not-a-note": b"BR holds 3",
+        "beyond-any-seq": sign_checkpoint(huge, log_name("BR"), uy_key),
     }[forgery]
     service, store = _probe(home, note)
     try:

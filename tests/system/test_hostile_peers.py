@@ -837,8 +837,8 @@ def test_clients_that_trickle_their_headers_are_timed_out_and_others_served_mean
 ) -> None:
     """Slowloris: many connections (no certificate needed to open one) that send a request
     line and headers a byte at a time, and some that send nothing. Others are served
-    meanwhile; each slow one is answered 408 and closed once MRA_HEAD_SECONDS have passed,
-    counted in full, and logged in a few lines."""
+    meanwhile; once MRA_HEAD_SECONDS have passed each slow one is answered 408 and closed,
+    each silent one closed, all counted in full and logged in a few lines."""
     opened = time.monotonic()
     slow = [_tls(node, None) for _ in range(40)]
     silent = [_tls(node, None) for _ in range(10)]
@@ -861,9 +861,8 @@ def test_clients_that_trickle_their_headers_are_timed_out_and_others_served_mean
         for _ in range(5):  # each on a new connection
             with node.connect("CL") as client:
                 assert client.get("/v1/peer/frontier").status_code == 200
-        answers = [
-            _read_to_close(sock, deadline=began + 5 * HEAD_SECONDS) for sock in slow + silent
-        ]
+        answers = [_read_to_close(sock, deadline=began + 5 * HEAD_SECONDS) for sock in slow]
+        unanswered = [_read_to_close(s, deadline=began + 5 * HEAD_SECONDS) for s in silent]
         closed = time.monotonic()
     finally:
         stop.set()
@@ -872,12 +871,36 @@ def test_clients_that_trickle_their_headers_are_timed_out_and_others_served_mean
             sock.close()
     assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), answers
     assert all(b"application/problem+json" in a for a in answers)
+    assert unanswered == [b""] * len(silent)  # closed: no request was begun to answer
     assert closed - opened >= HEAD_SECONDS and closed - began < 4 * HEAD_SECONDS
     assert held(node) == before
     grown = counters(node, "mra_refusals")
-    assert grown[("slow-head",)] - refused[("slow-head",)] == 50
+    assert grown[("slow-head",)] - refused[("slow-head",)] == 40
+    assert grown[("idle",)] - refused[("idle",)] >= 10
     lines = [line for line in logged_since(node, mark).splitlines() if "too slow" in line]
     assert 1 <= len(lines) <= 10
+
+
+def test_a_connection_that_sends_a_bare_line_break_after_a_request_is_closed(
+    node: Node,
+) -> None:
+    """A lone CRLF after a request begins no message (the parser skips it) but cancels the
+    server's keep-alive timer: without a deadline of its own the connection would stay open."""
+    with _tls(node, "UY") as sock:
+        sock.sendall(b"GET /v1/peer/frontier HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += sock.recv(65536)
+        length = int(re.search(rb"content-length: (\d+)", first.lower()).group(1))  # type: ignore[union-attr]
+        while len(first.split(b"\r\n\r\n", 1)[1]) < length:
+            first += sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 ")
+        began = time.monotonic()
+        sock.sendall(b"\r\n")
+        answer = _read_to_close(sock, deadline=began + 5 * HEAD_SECONDS)
+        closed = time.monotonic() - began
+    assert answer == b""  # closed, with nothing written that could pass for an answer
+    assert HEAD_SECONDS * 0.9 <= closed < 4 * HEAD_SECONDS
 
 
 def _read_to_close(sock: ssl.SSLSocket, *, deadline: float) -> bytes:

@@ -117,6 +117,22 @@ def _has_float(value: object) -> bool:
     return False
 
 
+class _Loud(int):
+    def __str__(self) -> str:
+        return "oops"
+
+
+class _Shout(str):
+    pass
+
+
+def _nested(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -128,6 +144,10 @@ def _has_float(value: object) -> bool:
         pytest.param({"a": {2, 3}}, id="set"),
         pytest.param(b"bytes", id="bytes"),
         pytest.param("\ud800", id="lone-surrogate"),
+        pytest.param({"a": _Loud(1), "f": 0.5}, id="int-subclass"),
+        pytest.param({"a": _Shout("x"), "f": 0.5}, id="str-subclass"),
+        pytest.param(_nested(2000), id="nested-past-the-recursion-limit"),
+        pytest.param(_nested(300), id="nested-past-orjson-depth"),
     ],
 )
 def test_non_json_values_are_refused(value: object) -> None:
@@ -150,3 +170,7 @@ def test_non_json_values_are_refused(value: object) -> None:
 )
 def test_is_canonical_refuses_other_spellings(data: bytes) -> None:
     assert is_canonical(data) is False
+
+
+def test_is_canonical_refuses_nesting_too_deep_to_check() -> None:
+    assert not is_canonical(b"[" * 1000 + b"]" * 1000)

@@ -198,7 +198,7 @@ def test_a_retention_period_is_part_of_the_approved_document() -> None:
     assert kept.hash != plain.hash
 
 
-@pytest.mark.parametrize("params", [[["certificates", ["AEOS"]]], "AEOS", 7])
+@pytest.mark.parametrize("params", [[["certificates", ["AEOS"]]], "AEOS", 7, [], 0, "", False])
 def test_params_that_are_not_an_object_are_refused_by_name(params: object) -> None:
     """A list of pairs would pass dict(); it is not what the document means."""
     document = {**agreement().to_dict(), "params": params}
