@@ -337,9 +337,9 @@ class NetworkService:
         self.peers: dict[str, Member] = {}
         self.status: dict[str, PeerStatus] = {}
         self.reported: dict[str, dict[str, int]] = {}
-        # Per peer, the largest checkpoint of this node's own log, signed by this node, that
-        # the peer showed: more than is held here means acknowledged entries were lost here.
-        self.own_log_shown: dict[str, int] = {}
+        # The largest checkpoint of this node's own log, signed by it, that a peer has shown
+        # (recorded in the home: more than the database holds means it lost entries).
+        self._log_seen = home.log_seen()[1]
         self._take(self.membership)
         self.interval = interval or float(os.environ.get("MRA_GOSSIP_INTERVAL", "2"))
         self.read_timeout = read_timeout or float(
@@ -723,35 +723,22 @@ class NetworkService:
         self.replicator.use_key(key)
 
     def own_log_behind(self) -> str | None:
-        """Why appending now would sign again a seq that a peer already holds, or None.
-
-        The ledger asks before every append (``Ledger.hold``). The answer lifts by itself once
-        the database holds the whole log again (restored from a backup)."""
-        if not self.own_log_shown:
-            return None
-        head = self.store.head(self.me)
-        held = head.size if head else 0
-        size, code = max((size, code) for code, size in self.own_log_shown.items())
-        if size <= held:
-            return None
-        return (
-            f"{code} holds a checkpoint of {size} entries of {self.me}'s log signed by this node,"
-            f" and this node holds {held}: entries it acknowledged were lost here (a torn WAL,"
-            f" an old backup). Appends are refused so that no seq is signed twice; restore the"
-            f" database from a backup that holds all {size} entries"
-        )
+        """Why appending now would sign again a seq that a peer already holds, or None (the
+        ledger asks the home the same before every append)."""
+        return self.home.log_behind(self.store, self.me)
 
     def _note_own_checkpoint(self, code: str, note: bytes) -> None:
         """Remember the size of a checkpoint of this node's log that ``code`` showed, if this
         node signed it (a size a peer merely claims could stop this node's appends)."""
         try:
             size = Checkpoint.parse(SignedNote.parse(note).text).size
-            if size <= self.own_log_shown.get(code, 0) or size > MAX_SEQ + 1:
+            if size <= self._log_seen or size > MAX_SEQ + 1:
                 return
             open_checkpoint(note, log_name(self.me), self.replicator.key_at(self.me, size - 1))
+            self.home.note_log_seen(code, size)
         except MraError:
             return
-        self.own_log_shown[code] = size
+        self._log_seen = size
         reason = self.own_log_behind()
         if reason is not None:
             log.error("appends refused: %s", reason)

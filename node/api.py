@@ -248,7 +248,6 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         from network.service import NetworkService
 
         peers = NetworkService(home, store, registry, access=access)
-        ledger.hold = peers.own_log_behind
     dispatcher = WebhookDispatcher(store, system_clock)
 
     def accessed(

@@ -5,6 +5,8 @@
                             passphrase (node.keyfiles)
     <home>/signing.key.next the key being rotated to, only until the rotation is complete
     <home>/ledger.db        the SQLite store (plus -wal and -shm beside it)
+    <home>/log-seen.json    the largest checkpoint of this node's own log, signed by it, that
+                            a peer has shown (kept outside the database, which may lose it)
 
 This is the composition root for local commands: ``open_node`` reads the settings once and wires
 the store, the key and the ledger together.
@@ -21,7 +23,7 @@ from node import keyfiles
 from node.countries import ISO_COUNTRIES
 from node.crypto import PublicKey, SigningKey
 from node.entries import SignedEntry
-from node.errors import Conflict, InvalidInput, NotFound
+from node.errors import Conflict, InvalidInput, NotFound, StorageFailed
 from node.ledger import LATEST, Clock, Ledger, system_clock
 from node.sqlite_store import SqliteStore
 
@@ -107,7 +109,48 @@ class NodeHome:
         key = load_signing_key(self.key_path)
         if key.public_key != config.public_key:
             raise Conflict("signing.key does not match the public key in node.json", field="key")
-        return Ledger(store=store, origin=config.origin, key=key, clock=clock)
+        ledger = Ledger(store=store, origin=config.origin, key=key, clock=clock)
+        ledger.hold = lambda: self.log_behind(store, config.origin)
+        return ledger
+
+    @property
+    def log_seen_path(self) -> Path:
+        return self.path / "log-seen.json"
+
+    def log_seen(self) -> tuple[str, int]:
+        """The peer that showed the largest checkpoint of this node's log, and its size."""
+        try:
+            data = json.loads(self.log_seen_path.read_text())
+            return str(data["peer"]), int(data["size"])
+        except FileNotFoundError:
+            return "", 0
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidInput(f"{self.log_seen_path} is unreadable: {exc}", field="home") from exc
+
+    def note_log_seen(self, peer: str, size: int) -> None:
+        """Record that ``peer`` showed a checkpoint of ``size`` entries of this node's log,
+        signed by this node (the caller verified it), when that is more than recorded."""
+        if size > self.log_seen()[1]:
+            try:
+                write_atomic(self.log_seen_path, json.dumps({"peer": peer, "size": size}) + "\n")
+            except OSError as exc:
+                raise StorageFailed(f"cannot write {self.log_seen_path}: {exc}") from exc
+
+    def log_behind(self, store: SqliteStore, origin: str) -> str | None:
+        """Why appending to ``origin``'s log in ``store`` would sign again a seq that a peer
+        already holds, or None. The answer lifts by itself once the database holds the whole
+        log again (restored from a backup)."""
+        peer, size = self.log_seen()
+        head = store.head(origin)
+        held = head.size if head else 0
+        if size <= held:
+            return None
+        return (
+            f"{peer} holds a checkpoint of {size} entries of {origin}'s log signed by this node,"
+            f" and this node holds {held}: entries it acknowledged were lost here (a torn WAL,"
+            f" an old backup). Appends are refused so that no seq is signed twice; restore the"
+            f" database from a backup that holds all {size} entries"
+        )
 
     def rotate_key(self, ledger: Ledger) -> tuple[SignedEntry, SigningKey]:
         """Rotate this node's signing key: the new key is written beside the old one, the

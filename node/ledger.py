@@ -79,7 +79,7 @@ class Ledger:
         self._key = key
         self._clock = clock
         self._signers = signers
-        # Set by the network service: names why appending now would sign a seq twice, if so.
+        # Names why appending now would sign a seq twice, if so (NodeHome.open_ledger sets it).
         self.hold: Callable[[], str | None] = lambda: None
         known = store.public_key(origin, 0)
         if known is None:

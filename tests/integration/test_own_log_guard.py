@@ -60,6 +60,7 @@ def br(tmp_path: Path) -> tuple[NodeHome, bytes]:
     note = store.latest_checkpoint("BR")
     store.close()
     assert note is not None
+    shutil.copy(home.db_path, tmp_path / "whole.db")  # closed: the WAL is folded in
     home.db_path.unlink()
     for suffix in ("-wal", "-shm"):
         home.db_path.with_name(home.db_path.name + suffix).unlink(missing_ok=True)
@@ -82,7 +83,6 @@ def test_a_checkpoint_it_signed_of_more_than_it_holds_stops_its_appends(
     service, store = _probe(home, note)
     try:
         ledger = home.open_ledger(store)
-        ledger.hold = service.own_log_behind
         reason = service.own_log_behind()
         assert reason is not None and "UY holds a checkpoint of 3 entries" in reason
         assert "this node holds 1" in reason
@@ -91,6 +91,31 @@ def test_a_checkpoint_it_signed_of_more_than_it_holds_stops_its_appends(
         head = store.head("BR")
         assert head is not None and head.size == 1
         assert service.freshness()["appends_refused"] == reason
+    finally:
+        store.close()
+    # What the peer showed is kept in the home: a ledger opened later (a restart whose peers
+    # do not answer, a CLI import while the node is down) refuses too.
+    store = SqliteStore.open(home.db_path)
+    try:
+        with pytest.raises(OwnLogBehind):
+            home.open_ledger(store).publish(sample_records("BR", 1, start=50))
+    finally:
+        store.close()
+
+
+def test_appends_resume_once_the_whole_log_is_restored(
+    br: tuple[NodeHome, bytes], tmp_path: Path
+) -> None:
+    home, note = br
+    _, store = _probe(home, note)
+    store.close()
+    shutil.copy(tmp_path / "whole.db", home.db_path)  # the operator restores a whole backup
+    store = SqliteStore.open(home.db_path)
+    try:
+        ledger = home.open_ledger(store)
+        assert ledger.hold() is None
+        [entry] = ledger.publish(sample_records("BR", 1, start=50)).entries
+        assert entry.header.seq == 3
     finally:
         store.close()
 
@@ -111,8 +136,8 @@ def test_a_size_a_peer_merely_claims_changes_nothing(
     service, store = _probe(home, note)
     try:
         ledger = home.open_ledger(store)
-        ledger.hold = service.own_log_behind
         assert service.own_log_behind() is None
+        assert not home.log_seen_path.exists()
         [entry] = ledger.publish(sample_records("BR", 1, start=50)).entries
         assert entry.header.seq == 1
     finally:
