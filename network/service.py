@@ -48,6 +48,7 @@ from network.replicator import Replicator, WireEntry
 from network.sharing import Sharing
 from network.wire import b64, unb64
 from node import keyfiles
+from node.apidoc import operation, ref
 from node.audit import AccessLog
 from node.canonical import parse_json
 from node.checkpoint import Checkpoint, SignedNote, open_checkpoint
@@ -632,38 +633,43 @@ class NetworkService:
 
         member = Depends(peer)
 
-        @router.get("/v1/peer/frontier")
+        @router.get("/v1/peer/frontier", **operation(ref("PeerFrontier")))
         async def frontier(who: str = member) -> dict[str, Any]:
             self.status[who].last_heard = self.clock()
             return self.frontier(who)
 
-        @router.get("/v1/peer/log/{origin}")
+        @router.get("/v1/peer/log/{origin}", **operation(ref("PeerLogPage"), errors=(404,)))
         async def log_page(origin: str, start: int, size: int, who: str = member) -> dict[str, Any]:
             return self.log_page(origin.upper(), _seq(start, "start"), _seq(size, "size"))
 
-        @router.get("/v1/peer/deliveries")
+        @router.get("/v1/peer/deliveries", **operation(ref("PeerDeliveries")))
         async def deliveries(start: int = 0, who: str = member) -> dict[str, Any]:
             return self.deliveries(who, _seq(start, "start"))
 
-        @router.post("/v1/peer/push")
+        @router.post(
+            "/v1/peer/push",
+            **operation(ref("PeerPushAnswer"), body="PeerPush", errors=(408, 409)),
+        )
         async def push(request: Request, who: str = member) -> dict[str, Any]:
             body = await self._json_body(request)
             if not isinstance(body, dict):
                 raise InvalidInput("a push is a JSON object", field="body")
             return self.receive_push(who, body)
 
-        @router.post("/v1/peer/query")
+        @router.post(
+            "/v1/peer/query", **operation(ref("PeerQueryAnswer"), body="PeerQuery", errors=(408,))
+        )
         async def query(request: Request, who: str = member) -> dict[str, Any]:
             body = await self._json_body(request)
             if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
                 raise InvalidInput("a JSON object with a list of AEO ids", field="ids")
             return self.query(who, body["ids"], evidence=body.get("evidence") is True)
 
-        @router.get("/v1/peer/membership")
+        @router.get("/v1/peer/membership", **operation(ref("PeerMembership")))
         async def membership(who: str = member) -> Any:
             return json.loads(self.membership_path.read_text())
 
-        @router.get("/v1/peer/forks")
+        @router.get("/v1/peer/forks", **operation(ref("PeerForks")))
         async def peer_forks(who: str = member) -> list[str]:
             return list(self.frontier(who)["forks"])
 

@@ -168,6 +168,20 @@ _EVIDENCE = _object(
     },
     required=("format", "origin", "seq", "entry", "checkpoint", "cosignatures", "inclusion"),
 )
+_B64 = {"type": "string", "contentEncoding": "base64"}
+_WIRE_ENTRY = _object(
+    {
+        "body": {**_B64, "description": "the entry header, as signed"},
+        "signature": _B64,
+        "salt": {**_B64, "description": "key rotations only"},
+        "payload": {**_B64, "description": "key rotations only"},
+    },
+    required=("body", "signature"),
+)
+_SEALED = _object(
+    {"seq": _SEQ, "sealed": {**_B64, "description": "a view sealed to the partner"}},
+    required=("seq", "sealed"),
+)
 _ACCESS = _object(
     {
         "seq": _SEQ,
@@ -460,12 +474,93 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         )
     ),
     "Removed": _object({"removed": _STRING}, required=("removed",)),
+    # -- the peer endpoints (member certificates; network.service) --------------------------
+    "PeerFrontier": _object(
+        {
+            "member": _COUNTRY,
+            "membership": {"type": "integer", "description": "version of the membership held"},
+            "origins": {
+                "type": "object",
+                "description": "per origin held here",
+                "additionalProperties": _object(
+                    {
+                        "size": _SEQ,
+                        "checkpoint": {**_STRING, "description": "a C2SP signed note"},
+                        "checkpoint_size": _SEQ,
+                        "cosignatures": {"type": "object", "additionalProperties": _STRING},
+                    },
+                    required=("size", "checkpoint", "checkpoint_size", "cosignatures"),
+                ),
+            },
+            "forks": _array({**_STRING, "description": "open fork evidence"}),
+            "sharing": _array({**_STRING, "description": "agreements sharing with the asker"}),
+        },
+        required=("member", "membership", "origins", "forks", "sharing"),
+    ),
+    "PeerLogPage": _object(
+        {
+            "origin": _COUNTRY,
+            "start": _SEQ,
+            "entries": _array(_WIRE_ENTRY),
+            "checkpoint": {**_STRING, "description": "the signed note the entries lead to"},
+            "proof": _array(_HEX32, description="consistency from start to the checkpoint"),
+        },
+        required=("origin", "start", "entries", "checkpoint", "proof"),
+    ),
+    "PeerDeliveries": _object(
+        {"start": _SEQ, "next": _SEQ, "items": _array(_SEALED)},
+        required=("start", "next", "items"),
+    ),
+    "PeerPush": _object(
+        {
+            "origin": _COUNTRY,
+            "start": _SEQ,
+            "entries": _array(_WIRE_ENTRY),
+            "checkpoint": _STRING,
+            "proof": _array(_HEX32),
+            "deliveries": _array(_SEALED),
+        },
+        required=("origin", "start", "entries", "checkpoint", "proof"),
+    ),
+    "PeerPushAnswer": _object(
+        {
+            "size": {**_SEQ, "description": "the size of the pusher's log held here now"},
+            "cosignature": _nullable({**_STRING, "description": "a cosignature line"}),
+        },
+        required=("size", "cosignature"),
+    ),
+    "PeerMembership": {"type": "object", "description": "the signed membership document"},
+    "PeerForks": _array({**_STRING, "description": "open fork evidence"}),
+    "PeerQuery": _object(
+        {"ids": _array(_STRING, maxItems=10_000), "evidence": {"type": "boolean"}},
+        required=("ids",),
+    ),
+    "PeerQueryAnswer": _object(
+        {
+            "found": {
+                "type": "object",
+                "additionalProperties": _object(
+                    {
+                        "origin": _COUNTRY,
+                        "seq": _SEQ,
+                        "agreements": _array(_STRING),
+                        "view": {"type": "object"},
+                        "evidence": _EVIDENCE,
+                    },
+                    required=("origin", "seq", "agreements", "view"),
+                ),
+            },
+            "unknown": _array(_STRING),
+        },
+        required=("found", "unknown"),
+    ),
 }
 
 _ERRORS = {
     401: "no API key, or an unknown or revoked one",
     403: "refused: the key's role is below the one needed, or a contract refuses it",
     404: "not held here",
+    408: "the request body took longer to arrive than the node allows",
     409: "valid on its own, but not in the ledger's current state",
     413: "the body is over the size limit",
     422: "malformed input; `field` names the offending part",

@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 import nacl.public
 import pytest
+import schemathesis
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.agreement import Agreement
@@ -983,6 +984,35 @@ def test_the_untampered_page_is_accepted(node: Node) -> None:
     again, seen = observe(node, lambda: node.push(node.page2))
     assert again.json() == {"size": node.s2, "cosignature": None}
     assert not seen.state_changed and seen.refusals == {}
+
+
+def test_every_peer_answer_matches_the_openapi_document(node: Node) -> None:
+    """The document states the peer endpoints' bodies and answers: real answers, read over
+    mutual TLS, are checked against it (status, media type and body)."""
+    schema = schemathesis.openapi.from_dict(node.api().get("/v1/openapi.json").json())
+    frontier = node.get("/v1/peer/frontier")
+    uy = frontier.json()["origins"]["UY"]
+    answers = {
+        ("GET", "/v1/peer/frontier"): frontier,
+        ("GET", "/v1/peer/log/{origin}"): node.get(
+            "/v1/peer/log/UY", start=0, size=uy["checkpoint_size"]
+        ),
+        ("GET", "/v1/peer/deliveries"): node.get("/v1/peer/deliveries", start=0),
+        ("POST", "/v1/peer/push"): node.push(node.first_push),
+        ("POST", "/v1/peer/query"): node.peer("UY").post(
+            "/v1/peer/query", json={"ids": ["BR000000001", "BR999999999"], "evidence": True}
+        ),
+        ("GET", "/v1/peer/membership"): node.get("/v1/peer/membership"),
+        ("GET", "/v1/peer/forks"): node.get("/v1/peer/forks"),
+    }
+    for (method, path), answer in answers.items():
+        assert answer.status_code == 200, (path, answer.text)
+        schema[path][method].validate_response(answer)
+    assert answers["GET", "/v1/peer/log/{origin}"].json()["entries"]
+    # and a refusal is a problem document the document names
+    refused = node.get("/v1/peer/log/ZZ", start=0, size=1)
+    assert refused.status_code == 404
+    schema["/v1/peer/log/{origin}"]["GET"].validate_response(refused)
 
 
 def test_a_flood_without_a_certificate_is_counted_in_full_and_logged_in_few_lines(
