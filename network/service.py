@@ -407,16 +407,11 @@ class NetworkService:
         self._counted.add(exc)
         reason = _reason(exc)
         self.refused.labels(peer, reason).inc()
-        held_back = 0
-        if peer == "unknown":
-            # Anyone who can open a connection can send these: the metric counts every one,
-            # the log takes a bounded number of lines.
-            let_through = self._anonymous_lines.admit(reason)
-            if let_through is None:
-                return
-            held_back = let_through
-        more = f" ({held_back} more like it not logged)" if held_back else ""
-        log.warning("refused %s from %s (%s): %s%s", request, peer, reason, _detail(exc), more)
+        # Anyone who can open a connection can send refusals from "unknown": the metric counts
+        # every one, the log takes a bounded number of lines.
+        more = self._anonymous_lines.suffix(reason) if peer == "unknown" else ""
+        if more is not None:
+            log.warning("refused %s from %s (%s): %s%s", request, peer, reason, _detail(exc), more)
 
     def member_codes(self) -> frozenset[str]:
         return frozenset(m.code for m in self.membership.members)

@@ -291,9 +291,8 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             except MraError as exc:
                 # Retried every poll: a lasting cause (OwnLogBehind, a full disk) is logged
                 # a few times a minute, not every second.
-                held_back = erasure_lines.admit(type(exc).__name__)
-                if held_back is not None:
-                    more = f" ({held_back} more like it not logged)" if held_back else ""
+                more = erasure_lines.suffix(type(exc).__name__)
+                if more is not None:
                     log.warning("erasure work failed: %s%s", exc, more)
             await asyncio.sleep(ERASURE_POLL_SECONDS)
 
@@ -301,9 +300,8 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
 
     def slow_head(reason: str) -> None:
         refusals.labels(reason).inc()
-        held_back = slow_head_lines.admit(reason)
-        if held_back is not None:
-            more = f" ({held_back} more like it not logged)" if held_back else ""
+        more = slow_head_lines.suffix(reason)
+        if more is not None:
             what = (
                 "whose request head was too slow (408)"
                 if reason == "slow-head"

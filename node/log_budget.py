@@ -28,3 +28,11 @@ class LogBudget:
             return None
         self._written[key] = [*recent, now]
         return self._held_back.pop(key, 0)
+
+    def suffix(self, key: str) -> str | None:
+        """``admit`` as the end of the next line: None to write nothing, else "" or how many
+        lines were held back."""
+        held_back = self.admit(key)
+        if held_back is None:
+            return None
+        return f" ({held_back} more like it not logged)" if held_back else ""
