@@ -10,8 +10,7 @@ node that relays it cannot read it.
 
 Byte layouts:
 
-- view signature = Ed25519(origin key, "mra-ledger/view-sig/v1" NUL || entry hash || recipient
-  || NUL || RFC 8785 view bytes)
+- view signature: see ``node.views``
 - sealed delivery = SealedBox(recipient sealing key, RFC 8785 JSON of the delivery)
 """
 
@@ -25,8 +24,9 @@ import nacl.public
 
 from network.wire import b64, unb64
 from node.canonical import canonical_json, parse_json
-from node.crypto import SALT_SIZE, Hash32, PublicKey, SigningKey
+from node.crypto import SALT_SIZE
 from node.errors import InvalidInput
+from node.views import sign_view, verify_view
 
 __all__ = [
     "Delivery",
@@ -35,23 +35,6 @@ __all__ = [
     "sign_view",
     "verify_view",
 ]
-
-VIEW_SIG_TAG = b"mra-ledger/view-sig/v1\x00"
-
-
-def _view_message(entry: Hash32, recipient: str, view: bytes) -> bytes:
-    return VIEW_SIG_TAG + entry + recipient.encode("ascii") + b"\x00" + view
-
-
-def sign_view(key: SigningKey, entry: Hash32, recipient: str, view: bytes) -> bytes:
-    return key.sign(_view_message(entry, recipient, view))
-
-
-def verify_view(
-    key: PublicKey, entry: Hash32, recipient: str, view: bytes, signature: bytes
-) -> bool:
-    """True when the origin signed this view of this entry for this recipient; never raises."""
-    return key.verify(_view_message(entry, recipient, view), signature)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from contracts.agreement import AGREEMENT_ID, Agreement
 from network.tls_scope import SLOW_HEAD_HOOK
 from node import agreements, erasure, keyfiles
+from node.access_anchor import ANCHOR_SECONDS, AccessAnchors
 from node.apidoc import API_KEY, BEARER, CSV, EVENTS, PROBLEM, TEXT, document, operation, ref
 from node.apikeys import Caller, Role, check_key
 from node.audit import AccessLog, rows_csv
@@ -271,6 +272,22 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             except StorageFailed as exc:
                 log.warning("WAL checkpoint failed: %s", exc)
 
+    anchors = AccessAnchors(ledger, store)
+
+    def anchor_access() -> None:
+        # The access log's head goes on the signed log, so a cut or rewritten row is caught.
+        try:
+            if anchors.anchor() is not None:
+                appended()
+        except MraError as exc:  # OwnLogBehind, a full disk: the next round tries again
+            log.warning("access log anchor not written: %s", exc)
+
+    async def access_anchors() -> None:
+        while True:
+            await asyncio.sleep(float(os.environ.get("MRA_ANCHOR_SECONDS", ANCHOR_SECONDS)))
+            access.flush()
+            anchor_access()
+
     erasure_lines = LogBudget(lines=3, monotonic=time.monotonic)
 
     async def erasure_work() -> None:
@@ -318,6 +335,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             asyncio.create_task(dispatcher.run()),
             asyncio.create_task(wal_checkpoints()),
             asyncio.create_task(erasure_work()),
+            asyncio.create_task(access_anchors()),
         ]
         try:
             # The server's HTTP protocol (network.tls_scope) reports slow request heads here.
@@ -329,6 +347,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             access.flush()
+            anchor_access()
             access_writer.close()
             store.close()
 

@@ -30,7 +30,6 @@ from node import agreements, bulk, erasure, keyfiles
 from node.audit import AccessLog, rows_csv
 from node.canonical import parse_json
 from node.errors import IntegrityError, InvalidInput, MraError, NotFound, StorageFailed
-from node.fsck import verify_store
 from node.home import NodeHome, write_atomic
 from node.ledger import system_clock
 from node.queries import as_of_ms, check_id
@@ -38,6 +37,7 @@ from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
 from node.status import StatusCode
 from node.trail import iso_time, record_trail
+from node.verification import verify_node
 
 __all__ = ["app"]
 
@@ -373,29 +373,43 @@ def audit_export(
 
 
 @ledger_app.command("verify")
-def ledger_verify(home: HomeOption = DEFAULT_HOME) -> None:
-    """Re-derive every hash, chain link, signature, Merkle node and checkpoint (fsck)."""
+def ledger_verify(
+    home: HomeOption = DEFAULT_HOME,
+    quick: Annotated[
+        bool, typer.Option(help="SQLite's quick_check instead of its full integrity_check.")
+    ] = False,
+) -> None:
+    """Re-derive every hash, chain link, signature, Merkle node and checkpoint, check every
+    view held, the derived tables, the schema and the access log (fsck). Names every damage
+    found and exits 1 if there is any."""
     with _reported(), _store(home) as store:
         own = NodeHome(path=home).config().origin
         heads = [store.head(origin) for origin in store.origins()]
         total = sum(head.size for head in heads if head is not None)
         with _progress() as progress, ThreadPoolExecutor(2) as pool:
             task = progress.add_task("verifying", total=total)
-            reports = verify_store(
+            result = verify_node(
                 store,
                 own=own,
+                quick=quick,
                 executor=pool,
                 processes=os.cpu_count() or 1,
                 progress=lambda n: progress.advance(task, n),
             )
-            accesses = store.access_size()
-    for report in reports:
+    for report in result.logs:
         out.print(
             f"[green]OK[/] {report.origin}: {report.size} entries, "
             f"{report.checkpoints} checkpoints, {report.payloads} payloads, "
             f"root {report.root.hex()}"
         )
-    out.print(f"[green]OK[/] access log: {accesses} rows, hash chain intact")
+    if not result.ok:
+        for damage in result.damages:
+            err.print(f"[bold red]DAMAGED[/] {damage}", soft_wrap=True)
+        err.print(f"{len(result.damages)} damage(s) found")
+        raise typer.Exit(1)
+    out.print(f"[green]OK[/] {result.views} views, each signed by its origin for {own}")
+    out.print("[green]OK[/] derived tables, schema and API keys as the log and migrations give")
+    out.print(f"[green]OK[/] access log: {result.access_rows} rows, hash chain intact")
 
 
 @ledger_app.command("info")
@@ -430,7 +444,7 @@ def ledger_checkpoint(home: HomeOption = DEFAULT_HOME) -> None:
 def ledger_rebuild(home: HomeOption = DEFAULT_HOME) -> None:
     """Recompute the derived tables (current state, identifier lookups) from the log."""
     with _reported(), _store(home) as store:
-        count = store.rebuild_derived()
+        count = store.rebuild_derived(NodeHome(path=home).config().origin)
     out.print(f"rebuilt derived tables from {count} record versions")
 
 

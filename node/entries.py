@@ -64,6 +64,7 @@ class EntryKind(StrEnum):
     AGREEMENT_APPROVE = "agreement.approve"
     AGREEMENT_WITHDRAW = "agreement.withdraw"
     KEY_ROTATE = "key.rotate"
+    ACCESS_ANCHOR = "access.anchor"  # the access log's head, so peers witness it (stays here)
 
 
 AGREEMENT_KINDS = frozenset(

@@ -13,7 +13,11 @@ keys and a full scan returns nodes in the order an append-only builder emits the
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -23,7 +27,7 @@ from typing import Any
 import sqlite_utils
 
 from node.audit import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
-from node.canonical import parse_json
+from node.canonical import canonical_json, parse_json
 from node.crypto import PublicKey
 from node.entries import ERASURE_KINDS, RECORD_KINDS, EntryHeader, EntryKind, entry_hash
 from node.erasure import Erasure, Purge
@@ -145,26 +149,48 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX purges_by_erasure ON purges (of_origin, erasure)",
         "CREATE INDEX purges_by_aeo ON purges (aeo_id)",
     ),
+    # version 8: received views are append-only like the log: a view is deleted only by the
+    # purge that names it, a payload only by the erasure or purge that names it; API keys carry
+    # an HMAC under a key kept in the node's home, so an edit of the file alone is refused
+    (
+        "CREATE TRIGGER views_no_update BEFORE UPDATE ON views "
+        "BEGIN SELECT RAISE(ABORT, 'views are append-only'); END",
+        "CREATE TRIGGER views_no_delete BEFORE DELETE ON views WHEN NOT EXISTS (SELECT 1"
+        " FROM purges p, json_each(p.entries) j WHERE p.of_origin = OLD.origin"
+        " AND p.aeo_id = OLD.aeo_id AND j.value = OLD.seq) "
+        "BEGIN SELECT RAISE(ABORT, 'views are deleted only by a purge naming them'); END",
+        "CREATE TRIGGER payloads_no_delete BEFORE DELETE ON payloads WHEN NOT EXISTS (SELECT 1"
+        " FROM erasures e, json_each(e.entries) j WHERE e.origin = OLD.origin"
+        " AND j.value = OLD.seq) AND NOT EXISTS (SELECT 1 FROM purges p, json_each(p.entries) j"
+        " WHERE p.of_origin = OLD.origin AND j.value = OLD.seq) "
+        "BEGIN SELECT RAISE(ABORT, 'payloads are deleted only by an erasure or purge'); END",
+        "ALTER TABLE api_keys ADD COLUMN mac BLOB",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-DERIVED_TABLES = (
-    "aeo_current",
-    "aeo_versions",
-    "trader_ids",
-    "agreement_entries",
-    "erasures",
-    "purges",
-)
+# Each derived table with the columns that name a row (its key, first in its columns).
+DERIVED_KEYS = {
+    "aeo_current": "aeo_id",
+    "aeo_versions": "aeo_id, seq",
+    "trader_ids": "scheme, value, aeo_id",
+    "agreement_entries": "origin, seq",
+    "erasures": "origin, seq",
+    "purges": "origin, seq",
+}
+DERIVED_TABLES = tuple(DERIVED_KEYS)
 
 
 class SqliteStore:
     """One node's SQLite file. Open with ``SqliteStore.open(path)``; close when done."""
 
-    def __init__(self, db: sqlite_utils.Database, path: Path | str = "") -> None:
+    def __init__(
+        self, db: sqlite_utils.Database, path: Path | str = "", *, mac_key: bytes | None = None
+    ) -> None:
         self.path = Path(path)
         self._db = db
         self._conn: sqlite3.Connection = db.conn
         self._write_lock = threading.Lock()
+        self._mac_key = mac_key
         self.scrub_pending = False
 
     @classmethod
@@ -196,10 +222,15 @@ class SqliteStore:
             # Deleted content is overwritten with zeros, so an erased payload leaves no bytes
             # in the file's free space.
             conn.execute("PRAGMA secure_delete=ON")
-            store = cls(db, path)
+            mac_key, new_mac_key = _api_key_mac_key(path)
+            store = cls(db, path, mac_key=mac_key)
             store.migrate()
+            if new_mac_key:
+                store._seal_api_keys()
         except sqlite3.Error as exc:
             raise StorageFailed(f"cannot open {path}: {exc}") from exc
+        except OSError as exc:
+            raise StorageFailed(f"cannot open {path}: {exc.strerror or exc}") from exc
         return store
 
     def close(self) -> None:
@@ -444,32 +475,145 @@ class SqliteStore:
             [(i.scheme.value, i.value, r.aeo_id) for r in latest.values() for i in r.identifiers],
         )
 
-    def rebuild_derived(self) -> int:
-        """Drop and recompute the derived tables from the log; returns records rebuilt."""
+    def rebuild_derived(self, own: str | None) -> int:
+        """Drop and recompute the derived tables from the log (``own``: the node's origin,
+        whose erased versions keep their place); returns the entries read."""
         with self._transaction():
             for table in DERIVED_TABLES:
                 self._conn.execute(f"DELETE FROM {table}")
-            rows = self._conn.execute(
-                "SELECT e.body, p.body FROM entries e JOIN payloads p"
-                " ON p.origin = e.origin AND p.seq = e.seq ORDER BY e.origin, e.seq"
-            ).fetchall()
+            return self._derive(self, own)
+
+    def derive_into(self, target: SqliteStore, own: str | None) -> int:
+        """Compute into ``target`` (a fresh store) the derived tables of this store's log,
+        exactly as ``rebuild_derived`` would: verification compares the two."""
+        with target._transaction():
+            return self._derive(target, own)
+
+    def _derive(self, target: SqliteStore, own: str | None) -> int:
+        count = 0
+        # Every entry whose payload is held, and every agreement entry (indexed whether or
+        # not its document reached this node).
+        cursor = self._conn.execute(
+            "SELECT e.body, p.body FROM entries e LEFT JOIN payloads p"
+            " ON p.origin = e.origin AND p.seq = e.seq WHERE p.seq IS NOT NULL"
+            ' OR instr(CAST(e.body AS TEXT), \'"kind":"agreement.\') > 0'
+            " ORDER BY e.origin, e.seq"
+        )
+        while rows := cursor.fetchmany(_DERIVE_CHUNK):
             headers = [(EntryHeader.from_bytes(body), payload) for body, payload in rows]
-            versions = [(h, _record(p)) for h, p in headers if h.kind in RECORD_KINDS]
-            self._apply_records(versions)
-            self._index_agreements([h for h, _ in headers])
-            self._index_erasures([(h, p) for h, p in headers if h.kind in ERASURE_KINDS])
-            # Versions of own records erased here keep their place in the trail.
-            for origin, entries, aeo_id in self._conn.execute(
-                "SELECT origin, entries, aeo_id FROM erasures WHERE origin_copy = 1"
-            ).fetchall():
-                self._conn.executemany(
-                    "INSERT OR IGNORE INTO aeo_versions (aeo_id, seq, ts) SELECT ?, seq,"
-                    " json_extract(CAST(body AS TEXT), '$.ts') FROM entries"
+            held = [(h, p) for h, p in headers if p is not None]
+            target._apply_records([(h, _record(p)) for h, p in held if h.kind in RECORD_KINDS])
+            target._index_agreements([h for h, _ in headers])
+            target._index_erasures([(h, p) for h, p in held if h.kind in ERASURE_KINDS])
+            count += len(headers)
+        # Versions of own records erased here keep their place in the trail.
+        for origin, entries, aeo_id in target._conn.execute(
+            "SELECT origin, entries, aeo_id FROM erasures WHERE origin_copy = 1 AND origin = ?",
+            (own,),
+        ).fetchall():
+            erased = [
+                (aeo_id, seq, ts)
+                for seq in json.loads(entries)
+                for (ts,) in self._conn.execute(
+                    "SELECT json_extract(CAST(body AS TEXT), '$.ts') FROM entries"
                     " WHERE origin = ? AND seq = ?",
-                    [(aeo_id, origin, seq) for seq in json.loads(entries)],
+                    (origin, seq),
                 )
-            count = len(headers)
+            ]
+            target._conn.executemany(
+                "INSERT OR IGNORE INTO aeo_versions (aeo_id, seq, ts) VALUES (?, ?, ?)", erased
+            )
         return count
+
+    # -- what verification reads ---------------------------------------------------------------
+
+    def schema_objects(self) -> dict[tuple[str, str], str | None]:
+        """Every table, index and trigger: (type, name) -> the SQL that created it."""
+        rows = self._conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        return {(kind, name): sql for kind, name, sql in rows}
+
+    def integrity_problems(self, *, quick: bool = False) -> list[str]:
+        """What SQLite's own check finds wrong with the file's pages and indexes (none: [])."""
+        pragma = "quick_check" if quick else "integrity_check"
+        rows = self._conn.execute(f"PRAGMA {pragma}(100)").fetchall()
+        found = [str(r[0]) for r in rows]
+        return [] if found == ["ok"] else found
+
+    def stray_origins(self) -> list[tuple[str, str]]:
+        """(table, origin) for rows filed under an origin that has neither keys nor entries."""
+        known = "SELECT origin FROM keys UNION SELECT origin FROM entries"
+        found: list[tuple[str, str]] = []
+        for table, column in _ORIGIN_COLUMNS:
+            found.extend(
+                (table, str(origin))
+                for (origin,) in self._conn.execute(
+                    f"SELECT DISTINCT {column} FROM {table} WHERE {column} NOT IN ({known})"
+                    f" ORDER BY {column}"
+                )
+            )
+        return found
+
+    def entry_seqs_of_kind(self, origin: str, kind: str) -> list[int]:
+        """Seqs of ``origin``'s entries whose header names ``kind`` (found in the signed bytes
+        themselves, not in a derived table; the caller parses each to be sure)."""
+        rows = self._conn.execute(
+            "SELECT seq FROM entries WHERE origin = ?"
+            " AND instr(CAST(body AS TEXT), ?) > 0 ORDER BY seq",
+            (origin, f'"kind":"{kind}"'),
+        )
+        return [seq for (seq,) in rows]
+
+    def all_cosignatures(self) -> Iterator[tuple[str, int, str, str]]:
+        """Every cosignature held: (origin, size, witness, signature line)."""
+        return iter(
+            self._conn.execute(
+                "SELECT origin, size, witness, line FROM cosignatures"
+                " ORDER BY origin, size, witness"
+            ).fetchall()
+        )
+
+    def derived_differences(
+        self, rebuilt: Path, *, limit: int
+    ) -> Iterator[tuple[str, list[tuple[str, str | None, str | None]]]]:
+        """For each derived table, the rows that differ from the same table in the database
+        at ``rebuilt``: (key, row held or None, row rebuilt or None), ``limit`` at most, the
+        last entry counting the rest."""
+        self._conn.execute("ATTACH DATABASE ? AS rebuilt", (str(rebuilt),))
+        try:
+            for table, key in DERIVED_KEYS.items():
+                held = self._differing(f"main.{table}", f"rebuilt.{table}", key, limit)
+                derived = self._differing(f"rebuilt.{table}", f"main.{table}", key, limit)
+                if held or derived:
+                    yield table, _pair_rows(held, derived, limit)
+        finally:
+            self._conn.execute("DETACH DATABASE rebuilt")
+
+    def _differing(self, one: str, other: str, key: str, limit: int) -> dict[str, str]:
+        rows = self._conn.execute(
+            f"SELECT * FROM (SELECT * FROM {one} EXCEPT SELECT * FROM {other})"
+            f" ORDER BY {key} LIMIT ?",
+            (limit + 1,),
+        )
+        names = [d[0] for d in rows.description]
+        width = len(key.split(","))
+        return {
+            " ".join(str(v) for v in row[:width]): ", ".join(
+                f"{n}={v!r}" for n, v in zip(names[width:], row[width:], strict=True)
+            )
+            for row in rows
+        }
+
+    def all_views(self) -> Iterator[tuple[str, int, str, str, bytes, bytes, bytes | None]]:
+        """Every view held, in (origin, seq) order: origin, seq, aeo_id, agreements, view
+        bytes, the origin's signature, and the entry header it is of (None: not held)."""
+        cursor = self._conn.execute(
+            "SELECT v.origin, v.seq, v.aeo_id, v.agreements, v.body, v.signature, e.body"
+            " FROM views v LEFT JOIN entries e ON e.origin = v.origin AND e.seq = v.seq"
+            " ORDER BY v.origin, v.seq"
+        )
+        yield from cursor
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -483,36 +627,93 @@ class SqliteStore:
         return [(EntryHeader.from_bytes(body), payload) for body, payload in rows]
 
     def add_api_key(self, key_id: str, key_hash: bytes, role: str, label: str, ts: int) -> None:
+        row = (key_id, key_hash, role, label, ts, 0)
         with self._transaction():
             self._conn.execute(
-                "INSERT INTO api_keys (key_id, key_hash, role, label, created_ts)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (key_id, key_hash, role, label, ts),
+                "INSERT INTO api_keys (key_id, key_hash, role, label, created_ts, revoked, mac)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*row, self._api_key_mac(row)),
             )
 
     def revoke_api_key(self, key_id: str) -> bool:
-        """Revoke a key (kept, so the access log's actors stay explained); False if unknown
-        or already revoked."""
+        """Revoke a key (kept, so the access log's actors stay explained); False if unknown,
+        already revoked, or altered outside this software."""
         with self._transaction():
-            cursor = self._conn.execute(
-                "UPDATE api_keys SET revoked = 1 WHERE key_id = ? AND revoked = 0", (key_id,)
+            found = self._conn.execute(
+                f"SELECT {_API_KEY_COLUMNS}, mac FROM api_keys WHERE key_id = ? AND revoked = 0",
+                (key_id,),
+            ).fetchone()
+            if found is None or not self._api_key_intact(found):
+                return False
+            revoked = (*found[:5], 1)
+            self._conn.execute(
+                "UPDATE api_keys SET revoked = 1, mac = ? WHERE key_id = ?",
+                (self._api_key_mac(revoked), key_id),
             )
-        return cursor.rowcount > 0
+        return True
 
     def api_keys(self) -> list[dict[str, Any]]:
-        """Every key: id, role, label, creation time and whether it is revoked (no hashes)."""
-        return list(
-            self._db.query(
-                "SELECT key_id, role, label, created_ts, revoked FROM api_keys ORDER BY created_ts"
-            )
-        )
+        """Every key: id, role, label, creation time, whether it is revoked, and whether its
+        row is as this software wrote it (``intact``; no hashes)."""
+        rows = self._conn.execute(
+            f"SELECT {_API_KEY_COLUMNS}, mac FROM api_keys ORDER BY created_ts, key_id"
+        ).fetchall()
+        return [
+            {
+                "key_id": r[0],
+                "role": r[2],
+                "label": r[3],
+                "created_ts": r[4],
+                "revoked": r[5],
+                "intact": self._api_key_intact(r),
+            }
+            for r in rows
+        ]
 
     def api_key(self, key_id: str) -> tuple[bytes, str] | None:
-        """The hash and role of a key that is not revoked."""
+        """The hash and role of a key that is not revoked and whose row is intact."""
         row = self._conn.execute(
-            "SELECT key_hash, role FROM api_keys WHERE key_id = ? AND revoked = 0", (key_id,)
+            f"SELECT {_API_KEY_COLUMNS}, mac FROM api_keys WHERE key_id = ? AND revoked = 0",
+            (key_id,),
         ).fetchone()
-        return (bytes(row[0]), str(row[1])) if row else None
+        if row is None or not self._api_key_intact(row):
+            return None
+        return bytes(row[1]), str(row[2])
+
+    def _api_key_mac(self, row: Sequence[Any]) -> bytes | None:
+        if self._mac_key is None:
+            return None
+        key_id, key_hash, role, label, created_ts, revoked = row
+        message = canonical_json(
+            {
+                "key_id": key_id,
+                "key_hash": bytes(key_hash).hex(),
+                "role": role,
+                "label": label,
+                "created_ts": created_ts,
+                "revoked": revoked,
+            }
+        )
+        return hmac.new(self._mac_key, API_KEY_MAC_TAG + message, hashlib.sha256).digest()
+
+    def _api_key_intact(self, row: Sequence[Any]) -> bool:
+        """Whether a row (the API key columns, then its mac) is as this software wrote it."""
+        expected = self._api_key_mac(row[:6])
+        if expected is None:
+            return True  # a store opened without a home (tests, benchmarks) checks nothing
+        return row[6] is not None and hmac.compare_digest(bytes(row[6]), expected)
+
+    def _seal_api_keys(self) -> None:
+        """Give rows written before this home had a MAC key (schema 7 and older) their MAC;
+        runs only when the key is created, so a row inserted later without one stays refused."""
+        with self._transaction():
+            rows = self._conn.execute(
+                f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE mac IS NULL"
+            ).fetchall()
+            self._conn.executemany(
+                "UPDATE api_keys SET mac = ? WHERE key_id = ?",
+                [(self._api_key_mac(r), r[0]) for r in rows],
+            )
 
     def change_mark(self) -> tuple[int, int]:
         """Changes whenever this store's database changes, by this connection or another:
@@ -891,6 +1092,11 @@ class SqliteStore:
         row = self._conn.execute("SELECT max(seq) FROM access_log").fetchone()
         return 0 if row[0] is None else int(row[0]) + 1
 
+    def access_hash(self, seq: int) -> bytes | None:
+        """The stored chain hash of access row ``seq``, if the row is held."""
+        row = self._conn.execute("SELECT hash FROM access_log WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else bytes(row[0])
+
     def access_chain(self) -> Iterator[tuple[int, Access, bytes]]:
         """Every access row in seq order, with its stored hash."""
         cursor = self._conn.execute(
@@ -1190,6 +1396,71 @@ class _Transaction:
             except sqlite3.Error:
                 if not quietly:
                     raise
+
+
+def _pair_rows(
+    held: dict[str, str], derived: dict[str, str], limit: int
+) -> list[tuple[str, str | None, str | None]]:
+    keys = sorted(set(held) | set(derived))
+    pairs = [(key, held.get(key), derived.get(key)) for key in keys[:limit]]
+    if len(keys) > limit:
+        pairs.append(("...", f"{len(keys) - limit} more rows differ", None))
+    return pairs
+
+
+_DERIVE_CHUNK = 5000
+# Every column that files a row under an origin (checked against the origins with keys or
+# entries: a row under any other is damage).
+_ORIGIN_COLUMNS = (
+    ("payloads", "origin"),
+    ("tree_nodes", "origin"),
+    ("checkpoints", "origin"),
+    ("views", "origin"),
+    ("cosignatures", "origin"),
+    ("forks", "origin"),
+    ("delivery_cursors", "origin"),
+    ("aeo_current", "origin"),
+    ("agreement_entries", "origin"),
+    ("erasures", "origin"),
+    ("purges", "origin"),
+    ("purges", "of_origin"),
+    ("events", "origin"),
+)
+_API_KEY_COLUMNS = "key_id, key_hash, role, label, created_ts, revoked"
+API_KEY_MAC_TAG = b"mra-ledger/api-key-row/v1\x00"
+API_KEY_MAC_FILE = "apikeys-mac.key"
+
+
+def _api_key_mac_key(path: Path | str) -> tuple[bytes, bool]:
+    """The HMAC key of the API key rows, kept beside the database file (created, mode 0600,
+    on first use): someone who can edit the database alone cannot forge a row. True when it
+    was created now."""
+    if str(path) in ("", ":memory:"):
+        return secrets.token_bytes(32), True
+    key_path = Path(path).parent / API_KEY_MAC_FILE
+    if not key_path.exists():
+        # Written whole under another name, then linked: a concurrent opener sees no file or
+        # the whole key, and exactly one link succeeds.
+        fresh = key_path.with_name(f"{API_KEY_MAC_FILE}.{os.getpid()}.tmp")
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, secrets.token_bytes(32))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(fresh, key_path)
+            created = True
+        except FileExistsError:
+            created = False
+        finally:
+            fresh.unlink()
+    else:
+        created = False
+    key = key_path.read_bytes()
+    if len(key) != 32:
+        raise StorageFailed(f"{key_path} is damaged: expected 32 bytes")
+    return key, created
 
 
 # Extended result codes of a write that found no room: SQLITE_FULL (ENOSPC), and the unix VFS's

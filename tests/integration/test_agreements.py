@@ -10,11 +10,11 @@ import pytest
 from contracts.agreement import Agreement
 from node import agreements
 from node.errors import Conflict, ContractRefused, NotFound, PeerMisbehaved
-from node.fsck import verify_store
 from node.ledger import Ledger
 from node.replica import accept
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
+from node.verification import verify_store
 from tests.factories import open_ledger, record
 from tests.unit.test_contracts import agreement
 

@@ -23,11 +23,10 @@ from typer.testing import CliRunner
 from node.api import create_app
 from node.apikeys import create_key
 from node.cli import app as cli
-from node.errors import IntegrityError
-from node.fsck import verify_store
 from node.home import NodeHome
 from node.sample import sample_dicts
 from node.sqlite_store import SqliteStore
+from node.verification import verify_node
 
 Keys = dict[str, str]
 
@@ -188,13 +187,15 @@ def test_access_log_chain_is_verified(node: tuple[TestClient, Keys, NodeHome]) -
     conn.close()
     store = SqliteStore.open(home.db_path)
     try:
-        with pytest.raises(IntegrityError) as found:
-            verify_store(store, own="BR")
+        found = verify_node(store, own="BR").damages
     finally:
         store.close()
-    assert (found.value.damage, found.value.seq) == ("access-mismatch", 2)
+    named = {(d.damage, d.seq) for d in found}
+    assert ("access-mismatch", 2) in named, found
+    assert any(d.damage == "schema-altered" and "access_log_no_update" in d.detail for d in found)
     broken = runner.invoke(cli, ["ledger", "verify", "--home", str(home.path)])
-    assert broken.exit_code != 0 and "access-mismatch" in broken.output
+    assert broken.exit_code == 1 and "access-mismatch" in broken.output
+    assert "trigger access_log_no_update missing" in broken.output
 
 
 def test_cli_trail_and_export(node: tuple[TestClient, Keys, NodeHome], tmp_path: Path) -> None:

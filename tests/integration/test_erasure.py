@@ -20,13 +20,13 @@ from node.checkpoint import Checkpoint, SignedNote
 from node.crypto import SigningKey
 from node.entries import EntryKind
 from node.errors import Conflict, InvalidInput, NotFound
-from node.fsck import verify_store
 from node.ledger import Ledger
 from node.replica import accept
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
 from node.trail import record_trail
 from node.tree import StoredTree
+from node.verification import verify_store
 from tests.factories import record
 from tests.unit.test_contracts import MERCOSUR, agreement
 

@@ -10,12 +10,12 @@ from node import merkle
 from node.checkpoint import open_checkpoint
 from node.crypto import SigningKey
 from node.errors import Conflict, InvalidInput
-from node.fsck import verify_store
 from node.ledger import Ledger, log_name
 from node.records import AeoRecord
 from node.sample import sample_records
 from node.sqlite_store import SqliteStore
 from node.tree import StoredTree
+from node.verification import verify_store
 from tests.factories import TickingClock, open_ledger, record
 
 

@@ -11,13 +11,13 @@ from node.checkpoint import open_checkpoint
 from node.crypto import SigningKey
 from node.entries import EntryKind, signing_message
 from node.errors import Conflict, IntegrityError, InvalidInput, PeerMisbehaved
-from node.fsck import verify_store
 from node.home import NodeHome, load_signing_key, write_signing_key
 from node.ledger import Ledger, log_name
 from node.replica import accept
 from node.sample import sample_records
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
+from node.verification import verify_store
 from tests.factories import TickingClock, open_ledger
 
 

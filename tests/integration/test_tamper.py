@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from node.errors import IntegrityError
-from node.fsck import verify_log_parallel, verify_store
+from node.fsck import verify_log_parallel
 from node.sample import sample_records
-from node.sqlite_store import SqliteStore
+from node.sqlite_store import API_KEY_MAC_FILE, SqliteStore
+from node.verification import verify_store
 from tests.factories import open_ledger
 
 Sql = Callable[[sqlite3.Connection], None]
@@ -36,13 +37,19 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tamper(pristine: Path, tmp_path: Path, change: Sql, *, processes: int = 1) -> IntegrityError:
-    """Apply ``change`` to a copy with the append-only triggers removed; return the damage."""
+    """Apply ``change`` to a copy as an insider covering their tracks would: the append-only
+    triggers dropped, the change made, the triggers created again as they were. Returns the
+    damage named first."""
     path = tmp_path / "ledger.db"
     shutil.copy(pristine, path)
+    shutil.copy(pristine.parent / API_KEY_MAC_FILE, tmp_path / API_KEY_MAC_FILE)
     conn = sqlite3.connect(path)
-    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+    triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    for name, _ in triggers:
         conn.execute(f"DROP TRIGGER {name}")
     change(conn)
+    for _, statement in triggers:
+        conn.execute(statement)
     conn.commit()
     conn.close()
     store = SqliteStore.open(path)

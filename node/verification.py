@@ -1,0 +1,357 @@
+"""Everything ``mra ledger verify`` checks: each damage named, every check run, never a crash.
+
+The logs are verified by ``node.fsck`` (fail closed per log, at its first damaged entry); this
+module runs that for each log and then checks what the node answers from besides the logs, in
+numbered steps, collecting every damage:
+
+1. SQLite's own check of the file's pages and indexes              -> ``sqlite-corrupt``
+2. every table, index and trigger is as the migrations created it  -> ``schema-altered``
+3. every log held (``node.fsck``, its steps 1-8)                    -> see there
+4. no payload without its entry; no row filed under an origin       -> ``orphan-payload``,
+   that has neither keys nor entries                                   ``stray-origin``
+5. every view held is of an entry held, signed by its origin for    -> ``view-orphan``,
+   this node under the key in force at that seq, and files the         ``view-signature``,
+   record it shows                                                     ``view-mismatch``
+6. every cosignature held verifies under one of its witness's keys, -> ``cosignature-invalid``
+   on a checkpoint held
+7. the derived tables equal a rebuild of them from the log          -> ``derived-mismatch``
+8. the access log's hash chain, and every anchor of it that the     -> ``access-mismatch``,
+   own log signs                                                       ``access-gap``,
+                                                                       ``access-anchor``
+9. every API key row carries the HMAC this software gave it         -> ``api-key-altered``
+
+A step that meets something it cannot even read names that too (``unreadable``): verification
+reports damage, it does not crash on it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from node.access_anchor import check_anchors
+from node.audit import check_access_chain
+from node.canonical import parse_json
+from node.checkpoint import SignedNote, verify_cosignature
+from node.entries import RECORD_KINDS, EntryHeader, entry_hash
+from node.errors import IntegrityError, MraError
+from node.fsck import LogReport, Progress, key_at, verify_log, verify_log_parallel
+from node.ledger import log_name
+from node.sqlite_store import MIGRATIONS, SqliteStore
+from node.views import verify_view
+
+__all__ = ["Verification", "verify_node", "verify_store"]
+
+VIEW_CHUNK = 2048
+MAX_NAMED = 20  # differences named per derived table; the count says how many more
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verification:
+    """What verification found: the logs that passed, and every damage, in step order."""
+
+    logs: list[LogReport] = field(default_factory=list)
+    damages: list[IntegrityError] = field(default_factory=list)
+    views: int = 0
+    access_rows: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.damages
+
+
+def verify_store(
+    store: SqliteStore,
+    *,
+    own: str | None = None,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+    processes: int = 1,
+) -> list[LogReport]:
+    """``verify_node``, raising the first damage (IntegrityError) if there is any."""
+    result = verify_node(store, own=own, executor=executor, progress=progress, processes=processes)
+    if result.damages:
+        raise result.damages[0]
+    return result.logs
+
+
+def verify_node(
+    store: SqliteStore,
+    *,
+    own: str | None = None,
+    quick: bool = False,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+    processes: int = 1,
+) -> Verification:
+    """Run every step of the module docstring over ``store`` (``own``: the node's origin).
+
+    ``quick`` runs SQLite's ``quick_check`` instead of ``integrity_check`` (it skips the
+    check that indexes match their tables). Never raises for damage: it is all in the result.
+    """
+    damages: list[IntegrityError] = []
+    logs: list[LogReport] = []
+    counts: dict[str, int] = {"views": 0, "access": 0}
+
+    def step(name: str, check: Callable[[], None]) -> None:
+        try:
+            check()
+        except IntegrityError as damage:
+            damages.append(damage)
+        except (MraError, sqlite3.Error, ValueError, TypeError, KeyError, OSError) as exc:
+            # Damage can make a row unreadable in ways no parser expects: name it, go on.
+            damages.append(IntegrityError("unreadable", f"{name}: {exc}"))
+
+    # 1. SQLite's own check
+    def sqlite_check() -> None:
+        damages.extend(
+            IntegrityError("sqlite-corrupt", problem)
+            for problem in store.integrity_problems(quick=quick)
+        )
+
+    step("integrity check", sqlite_check)
+    # 2. the schema
+    step("schema", lambda: damages.extend(_schema_damage(store)))
+
+    # 3. every log
+    def one_log(origin: str) -> None:
+        if processes > 1:
+            report = verify_log_parallel(
+                store, origin, own=origin == own, processes=processes, progress=progress
+            )
+        else:
+            report = verify_log(
+                store, origin, own=origin == own, executor=executor, progress=progress
+            )
+        logs.append(report)
+
+    origins: list[str] = []
+    step("origins", lambda: origins.extend(store.origins()))
+    for origin in origins:
+        step(f"log {origin}", lambda origin=origin: one_log(origin))  # type: ignore[misc]
+
+    # 4. orphans and strays
+    def orphans() -> None:
+        orphan = store.orphan_payload()
+        if orphan is not None:
+            damages.append(
+                IntegrityError(
+                    "orphan-payload",
+                    "a payload is stored without its entry",
+                    origin=orphan[0],
+                    seq=orphan[1],
+                )
+            )
+        damages.extend(
+            IntegrityError("stray-origin", f"{table} holds rows of {origin}, an unknown origin")
+            for table, origin in store.stray_origins()
+        )
+
+    step("orphans", orphans)
+
+    # 5. views
+    def views() -> None:
+        counts["views"] = _check_views(store, own, executor, damages)
+
+    step("views", views)
+    # 6. cosignatures
+    step("cosignatures", lambda: damages.extend(_cosignature_damage(store)))
+    # 7. derived tables
+    step("derived tables", lambda: damages.extend(derived_damage(store, own)))
+
+    # 8. the access log and its anchors
+    def access() -> None:
+        rows, _ = check_access_chain(store.access_chain())
+        counts["access"] = rows
+        if own is not None:
+            check_anchors(store, own)
+
+    step("access log", access)
+    # 9. API keys
+    step(
+        "api keys",
+        lambda: damages.extend(
+            IntegrityError("api-key-altered", f"the row of key {row['key_id']} was changed")
+            for row in store.api_keys()
+            if not row["intact"]
+        ),
+    )
+    return Verification(
+        logs=logs, damages=damages, views=counts["views"], access_rows=counts["access"]
+    )
+
+
+def _schema_damage(store: SqliteStore) -> Iterator[IntegrityError]:
+    """Step 2: the tables, indexes and triggers, each as the migrations wrote it."""
+    expected = _expected_schema()
+    held = store.schema_objects()
+    for (kind, name), sql in sorted(expected.items()):
+        if (kind, name) not in held:
+            yield IntegrityError("schema-altered", f"{kind} {name} missing")
+        elif held[(kind, name)] != sql:
+            yield IntegrityError("schema-altered", f"{kind} {name} differs from its migration")
+    for kind, name in sorted(set(held) - set(expected)):
+        yield IntegrityError("schema-altered", f"{kind} {name} was added")
+
+
+_schema_cache: dict[tuple[str, str], str | None] = {}
+
+
+def _expected_schema() -> dict[tuple[str, str], str | None]:
+    if not _schema_cache:
+        conn = sqlite3.connect(":memory:")
+        try:
+            for migration in MIGRATIONS:
+                for statement in migration:
+                    conn.execute(statement)
+            rows = conn.execute(
+                "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+        finally:
+            conn.close()
+        _schema_cache.update({(kind, name): sql for kind, name, sql in rows})
+    return _schema_cache
+
+
+def _check_views(
+    store: SqliteStore, own: str | None, executor: Executor | None, damages: list[IntegrityError]
+) -> int:
+    """Step 5; returns how many views are held. Signatures run a chunk at a time on
+    ``executor`` (PyNaCl releases the GIL)."""
+    keys: dict[str, Any] = {}
+    count = 0
+    views = store.all_views()
+    while True:
+        chunk = [v for _, v in zip(range(VIEW_CHUNK), views, strict=False)]
+        if not chunk:
+            return count
+        count += len(chunk)
+        jobs: list[tuple[str, int, Callable[[], bool]]] = []
+        for origin, seq, aeo_id, _, body, signature, header_bytes in chunk:
+            if header_bytes is None:
+                damages.append(
+                    IntegrityError(
+                        "view-orphan", "a view of an entry not held", origin=origin, seq=seq
+                    )
+                )
+                continue
+            try:
+                header = EntryHeader.from_bytes(header_bytes)
+                shown = parse_json(body)
+            except MraError as exc:
+                damages.append(IntegrityError("view-mismatch", str(exc), origin=origin, seq=seq))
+                continue
+            if header.kind not in RECORD_KINDS or not isinstance(shown, dict):
+                damages.append(
+                    IntegrityError(
+                        "view-mismatch",
+                        "a view of an entry that is no record",
+                        origin=origin,
+                        seq=seq,
+                    )
+                )
+                continue
+            if shown.get("aeo_id") != aeo_id or aeo_id[:2] != origin:
+                damages.append(
+                    IntegrityError(
+                        "view-mismatch",
+                        f"filed under {aeo_id}, shows {shown.get('aeo_id')!r}",
+                        origin=origin,
+                        seq=seq,
+                    )
+                )
+                continue
+            if origin not in keys:
+                keys[origin] = store.keys(origin)
+            if not keys[origin] or own is None:
+                damages.append(
+                    IntegrityError(
+                        "view-signature",
+                        "no key of its origin, or no recipient, to check it with",
+                        origin=origin,
+                        seq=seq,
+                    )
+                )
+                continue
+            key, hashed = key_at(keys[origin], seq), entry_hash(header_bytes)
+
+            def valid(
+                key: Any = key,
+                hashed: bytes = hashed,
+                body: bytes = body,
+                signature: bytes = signature,
+            ) -> bool:
+                return verify_view(key, hashed, own, body, signature)
+
+            jobs.append((origin, seq, valid))
+        results = (
+            list(executor.map(lambda job: job[2](), jobs))
+            if executor is not None
+            else [job[2]() for job in jobs]
+        )
+        damages.extend(
+            IntegrityError(
+                "view-signature",
+                "the view is not signed by its origin for this node",
+                origin=origin,
+                seq=seq,
+            )
+            for (origin, seq, _), ok in zip(jobs, results, strict=True)
+            if not ok
+        )
+
+
+def _cosignature_damage(store: SqliteStore) -> Iterator[IntegrityError]:
+    """Step 6: each cosignature line against the checkpoint it cosigns."""
+    for origin, size, witness, line in store.all_cosignatures():
+        note = store.checkpoint_at(origin, size)
+        keys = [key for _, key in store.keys(witness)]
+        valid = False
+        if note is not None:
+            try:
+                text = SignedNote.parse(note).text
+                cosigned = SignedNote.parse(text + b"\n" + line.encode())
+            except MraError:
+                cosigned = None
+            valid = cosigned is not None and any(
+                verify_cosignature(cosigned, log_name(witness), key) is not None for key in keys
+            )
+        if not valid:
+            yield IntegrityError(
+                "cosignature-invalid",
+                f"{witness}'s cosignature of size {size} does not verify",
+                origin=origin,
+                seq=size - 1,
+            )
+
+
+def derived_damage(store: SqliteStore, own: str | None) -> Iterator[IntegrityError]:
+    """Step 7: rebuild the derived tables from the log into a temporary file, and name each
+    row that differs (held but not derived, derived but not held, or both with other
+    values)."""
+    with tempfile.TemporaryDirectory(prefix="mra-verify-") as scratch:
+        rebuilt = SqliteStore.open(Path(scratch) / "derived.db")
+        try:
+            store.derive_into(rebuilt, own)
+        finally:
+            rebuilt.close()
+        for table, differences in store.derived_differences(
+            Path(scratch) / "derived.db", limit=MAX_NAMED
+        ):
+            for key, held, derived in differences:
+                if key == "...":
+                    yield IntegrityError("derived-mismatch", f"{table}: {held}")
+                    continue
+                what = (
+                    "is not explained by the log"
+                    if derived is None
+                    else "is missing"
+                    if held is None
+                    else f"holds {held}, the log gives {derived}"
+                )
+                yield IntegrityError("derived-mismatch", f"{table} {key} {what}")
