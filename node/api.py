@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -22,7 +24,7 @@ import orjson
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from pydantic import WithJsonSchema
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -31,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.agreement import AGREEMENT_ID, Agreement
 from network.tls_scope import SLOW_HEAD_HOOK
-from node import agreements, erasure, keyfiles
+from node import agreements, erasure, keyfiles, scrub
 from node.access_anchor import ANCHOR_SECONDS, AccessAnchors
 from node.apidoc import API_KEY, BEARER, CSV, EVENTS, PROBLEM, TEXT, document, operation, ref
 from node.apikeys import Caller, Role, check_key
@@ -219,7 +221,10 @@ class FastReads:
             and path.startswith("/v1/aeo/")
             and "/" not in path[8:]
         ):
-            body = self.read(Headers(scope=scope), path[8:])
+            try:
+                body = self.read(Headers(scope=scope), path[8:])
+            except MraError:
+                body = None  # the route reads it again and answers the error's problem document
             if body is not None:
                 scope[FAST_READ_KEY] = "/v1/aeo/{aeo_id}"
                 headers = [
@@ -232,6 +237,26 @@ class FastReads:
         await self.app(scope, receive, send)
 
 
+def _start_scrubber(home: NodeHome) -> subprocess.Popen[bytes] | None:
+    """Continuous verification beside this process (``node.scrub``); none when the budget is
+    0 (``MRA_VERIFY_BUDGET``)."""
+    if float(os.environ.get("MRA_VERIFY_BUDGET", scrub.DEFAULT_BUDGET)) <= 0:
+        return None
+    return subprocess.Popen(
+        [sys.executable, "-m", "node.scrub", str(home.path), str(os.getpid())],
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     """The API of the node in ``home`` (composition root: store, ledger, metrics, and the
     peer endpoints and gossip when the home belongs to a network)."""
@@ -242,6 +267,16 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     registry = CollectorRegistry()
     requests = Counter("mra_requests", "API requests", ["endpoint", "status"], registry=registry)
     refusals = Counter("mra_refusals", "Refused requests", ["reason"], registry=registry)
+    verify_last = Gauge(
+        "mra_verify_last_complete_timestamp",
+        "When continuous verification last completed a pass (seconds since the epoch; 0: never)",
+        registry=registry,
+    )
+    verify_damage = Gauge(
+        "mra_verify_damage_total",
+        "Damages named by the last complete verification pass and the one under way",
+        registry=registry,
+    )
     access_writer = SqliteStore.open(home.db_path, durable=False)
     access = AccessLog(access_writer, system_clock)
     peers: NetworkService | None = None
@@ -337,6 +372,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             asyncio.create_task(erasure_work()),
             asyncio.create_task(access_anchors()),
         ]
+        scrubber = _start_scrubber(home)
         try:
             # The server's HTTP protocol (network.tls_scope) reports slow request heads here.
             yield {SLOW_HEAD_HOOK: slow_head}
@@ -346,6 +382,10 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if scrubber is not None:
+                _stop(scrubber)
+            if scrubber is not None:
+                _stop(scrubber)
             access.flush()
             anchor_access()
             access_writer.close()
@@ -456,6 +496,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             "schema": store.schema_version,
             "logs": {o: (h.size if h else 0) for o, h in heads.items()},
             **(peers.freshness() if peers is not None else {}),
+            "verification": scrub.status(home.path),
         }
 
     @app.get("/v1/logs", **operation(ref("Logs")))
@@ -475,7 +516,15 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             shown["evidence"] = build_bundle(store, answer.origin, answer.seq, view)
         return shown
 
-    ui_routes(app, store=store, config=config, queries=queries, access=access, peers=peers)
+    ui_routes(
+        app,
+        store=store,
+        config=config,
+        queries=queries,
+        access=access,
+        peers=peers,
+        verification=lambda: scrub.status(home.path),
+    )
 
     @app.get("/v1/aeo/{aeo_id}", **operation(ref("Answer"), errors=(404, 409)))
     async def read_record(
@@ -814,6 +863,9 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
 
     @app.get("/metrics", **operation(TEXT, media="text/plain"))
     async def metrics(caller: Caller = admin) -> Response:
+        verified = scrub.status(home.path)
+        verify_last.set((verified["last_complete"] or 0) / 1000)
+        verify_damage.set(verified["damage_total"])
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
     return app

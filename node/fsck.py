@@ -16,8 +16,10 @@ For each origin, in seq order, fail closed at the first damage and name it:
    re-derived at its size, and none claims more than the log holds      ``checkpoint-mismatch``,
                                                                        ``checkpoint-beyond-log``
 8. the node's own log: every payload is held unless one of its      -> ``payload-missing``,
-   erasures names it, none that an erasure names is held, and the      ``erasure-incomplete``,
-   latest checkpoint covers the whole log (written with the entry)     ``checkpoint-missing``
+   erasures names it, none that an erasure names is held, the          ``erasure-incomplete``,
+   latest checkpoint covers the whole log (written with the entry),    ``checkpoint-missing``
+   and a checkpoint is held wherever the entries' time changes
+   (every append ends with one; a batch's entries share one time)
 
 Which of the own log's payloads were erased is read from the signed ``aeo.erase`` payloads
 themselves (found by their kind in the signed headers), never from the derived ``erasures``
@@ -103,6 +105,11 @@ def verify_log(
     ]
     next_checkpoint = 0
     erased = _erased_by_own_erasures(store, origin) if own else set()
+    # Every append writes its entries with one timestamp and ends with a checkpoint: in the own
+    # log, wherever the time changes between two entries a batch ended, so a checkpoint of
+    # that size was written and must still be held.
+    written = {size for size, _ in store.checkpoints(origin)} if own else set()
+    batch_ts = min_ts if start > 0 else None
     size, payloads = start, 0
     entries = store.entries(origin, start, end)
     while chunk := list(islice(entries, CHUNK)):
@@ -131,6 +138,15 @@ def verify_log(
                         origin=origin,
                         seq=stored.seq,
                     )
+                batch_ended = batch_ts is not None and header.ts != batch_ts
+                if own and batch_ended and stored.seq not in written:
+                    raise IntegrityError(
+                        "checkpoint-missing",
+                        f"no checkpoint of size {stored.seq}, where a batch ended",
+                        origin=origin,
+                        seq=stored.seq - 1,
+                    )
+                batch_ts = header.ts
                 if header.kind == EntryKind.KEY_ROTATE or stored.seq + 1 in key_changes:
                     _check_rotation(stored, header, keys, key_changes)
                 # 6. stored tree nodes

@@ -23,15 +23,24 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.request import pathname2url
 
+import orjson
 import sqlite_utils
 
 from node.audit import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
 from node.canonical import canonical_json, parse_json
 from node.crypto import PublicKey
-from node.entries import ERASURE_KINDS, RECORD_KINDS, EntryHeader, EntryKind, entry_hash
+from node.entries import (
+    ERASURE_KINDS,
+    RECORD_KINDS,
+    EntryHeader,
+    EntryKind,
+    entry_hash,
+    payload_commitment,
+)
 from node.erasure import Erasure, Purge
-from node.errors import InvalidInput, StorageFailed, StorageFull
+from node.errors import IntegrityError, InvalidInput, StorageFailed, StorageFull
 from node.records import AeoRecord
 from node.store import AppendBatch, Deletion, Head, StoredEntry
 
@@ -579,31 +588,22 @@ class SqliteStore:
     ) -> Iterator[tuple[str, list[tuple[str, str | None, str | None]]]]:
         """For each derived table, the rows that differ from the same table in the database
         at ``rebuilt``: (key, row held or None, row rebuilt or None), ``limit`` at most, the
-        last entry counting the rest."""
-        self._conn.execute("ATTACH DATABASE ? AS rebuilt", (str(rebuilt),))
+        last entry counting the rest. Reads this file on a connection of its own (read-only),
+        so no statement left open on this one can stand in the way."""
+        conn = sqlite3.connect(f"file:{pathname2url(str(rebuilt))}", uri=True)
         try:
+            held = f"file:{pathname2url(str(self.path.resolve()))}?mode=ro"
+            conn.execute("ATTACH DATABASE ? AS held", (held,))
             for table, key in DERIVED_KEYS.items():
-                held = self._differing(f"main.{table}", f"rebuilt.{table}", key, limit)
-                derived = self._differing(f"rebuilt.{table}", f"main.{table}", key, limit)
-                if held or derived:
-                    yield table, _pair_rows(held, derived, limit)
+                extra = _differing(conn, f"held.{table}", f"main.{table}", key, limit)
+                missing = _differing(conn, f"main.{table}", f"held.{table}", key, limit)
+                if extra or missing:
+                    yield table, _pair_rows(extra, missing, limit)
         finally:
-            self._conn.execute("DETACH DATABASE rebuilt")
+            conn.close()
 
-    def _differing(self, one: str, other: str, key: str, limit: int) -> dict[str, str]:
-        rows = self._conn.execute(
-            f"SELECT * FROM (SELECT * FROM {one} EXCEPT SELECT * FROM {other})"
-            f" ORDER BY {key} LIMIT ?",
-            (limit + 1,),
-        )
-        names = [d[0] for d in rows.description]
-        width = len(key.split(","))
-        return {
-            " ".join(str(v) for v in row[:width]): ", ".join(
-                f"{n}={v!r}" for n, v in zip(names[width:], row[width:], strict=True)
-            )
-            for row in rows
-        }
+    def count_views(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM views").fetchone()[0])
 
     def all_views(self) -> Iterator[tuple[str, int, str, str, bytes, bytes, bytes | None]]:
         """Every view held, in (origin, seq) order: origin, seq, aeo_id, agreements, view
@@ -832,21 +832,27 @@ class SqliteStore:
 
     def current_payload(self, aeo_id: str) -> tuple[str, int, bytes] | None:
         """(origin, seq, payload bytes) of the latest version held, as validated when it was
-        written (the read path serves it without building the record again)."""
+        written (the read path serves it without building the record again), checked against
+        its entry's commitment first.
+
+        Raises IntegrityError when the payload does not open its entry's commitment or is not
+        the record asked for (the file was changed underneath: nothing damaged is served)."""
         row = self._conn.execute(
-            "SELECT c.origin, c.seq, p.body FROM aeo_current c JOIN payloads p"
-            " ON p.origin = c.origin AND p.seq = c.seq WHERE c.aeo_id = ?",
+            "SELECT c.origin, c.seq, p.salt, p.body, e.body FROM aeo_current c JOIN payloads p"
+            " ON p.origin = c.origin AND p.seq = c.seq JOIN entries e"
+            " ON e.origin = c.origin AND e.seq = c.seq WHERE c.aeo_id = ?",
             (aeo_id,),
         ).fetchone()
-        return (row[0], row[1], bytes(row[2])) if row else None
+        return _served(aeo_id, *row) if row else None
 
     def current_payloads(self, aeo_ids: list[str]) -> dict[str, tuple[str, int, bytes]]:
         """``current_payload`` for many ids at once (those held)."""
         return {
-            aeo_id: (origin, seq, bytes(body))
-            for aeo_id, origin, seq, body in self._rows_for(
-                "SELECT c.aeo_id, c.origin, c.seq, p.body FROM aeo_current c JOIN payloads p"
-                " ON p.origin = c.origin AND p.seq = c.seq WHERE c.aeo_id IN ({marks})",
+            aeo_id: _served(aeo_id, *rest)
+            for aeo_id, *rest in self._rows_for(
+                "SELECT c.aeo_id, c.origin, c.seq, p.salt, p.body, e.body FROM aeo_current c"
+                " JOIN payloads p ON p.origin = c.origin AND p.seq = c.seq JOIN entries e"
+                " ON e.origin = c.origin AND e.seq = c.seq WHERE c.aeo_id IN ({marks})",
                 aeo_ids,
             )
         }
@@ -1398,6 +1404,24 @@ class _Transaction:
                     raise
 
 
+def _differing(
+    conn: sqlite3.Connection, one: str, other: str, key: str, limit: int
+) -> dict[str, str]:
+    """Rows of table ``one`` not in ``other`` (``limit`` + 1 at most): key -> the rest."""
+    rows = conn.execute(
+        f"SELECT * FROM (SELECT * FROM {one} EXCEPT SELECT * FROM {other}) ORDER BY {key} LIMIT ?",
+        (limit + 1,),
+    )
+    names = [d[0] for d in rows.description]
+    width = len(key.split(","))
+    return {
+        " ".join(str(v) for v in row[:width]): ", ".join(
+            f"{n}={v!r}" for n, v in zip(names[width:], row[width:], strict=True)
+        )
+        for row in rows
+    }
+
+
 def _pair_rows(
     held: dict[str, str], derived: dict[str, str], limit: int
 ) -> list[tuple[str, str | None, str | None]]:
@@ -1473,6 +1497,26 @@ def _storage_error(what: str, exc: sqlite3.Error) -> StorageFailed:
     if getattr(exc, "sqlite_errorcode", None) in _NO_SPACE:
         return StorageFull(f"{what}: {exc} (the disk is full or the file-size limit reached)")
     return StorageFailed(f"{what}: {exc}")
+
+
+def _served(
+    aeo_id: str, origin: str, seq: int, salt: bytes, payload: bytes, header: bytes
+) -> tuple[str, int, bytes]:
+    """The cheap check of every payload served: it opens its entry's commitment (one SHA-256)
+    and is the record asked for (canonical JSON names it exactly so)."""
+    try:
+        commitment = orjson.loads(header)["commitment"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        commitment = None
+    intact = commitment == payload_commitment(bytes(salt), bytes(payload)).hex()
+    if not intact or f'"aeo_id":"{aeo_id}"'.encode() not in payload:
+        raise IntegrityError(
+            "payload-mismatch",
+            f"the payload held for {aeo_id} does not open its entry's commitment",
+            origin=origin,
+            seq=seq,
+        )
+    return origin, seq, bytes(payload)
 
 
 def _record(payload: bytes) -> AeoRecord:

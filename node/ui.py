@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,7 @@ def ui_routes(
     queries: Queries,
     access: AccessLog,
     peers: NetworkService | None,
+    verification: Callable[[], dict[str, Any]],
 ) -> None:
     sessions = Sessions()
 
@@ -146,6 +148,7 @@ def ui_routes(
             lag=fresh.get("lag", {}),
             frozen=sorted(store.frozen_origins()),
             logs=logs,
+            verification=verification(),
         )
 
     @app.get("/ui/search", include_in_schema=False)

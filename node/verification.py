@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,9 @@ def verify_store(
     return result.logs
 
 
+Check = Callable[[SqliteStore, str | None, Executor | None], Iterable[IntegrityError]]
+
+
 def verify_node(
     store: SqliteStore,
     *,
@@ -95,98 +99,92 @@ def verify_node(
     check that indexes match their tables). Never raises for damage: it is all in the result.
     """
     damages: list[IntegrityError] = []
+    for name, check in before_logs(quick=quick):
+        damages += run_check(name, check, store, own, executor)
     logs: list[LogReport] = []
-    counts: dict[str, int] = {"views": 0, "access": 0}
-
-    def step(name: str, check: Callable[[], None]) -> None:
-        try:
-            check()
-        except IntegrityError as damage:
-            damages.append(damage)
-        except (MraError, sqlite3.Error, ValueError, TypeError, KeyError, OSError) as exc:
-            # Damage can make a row unreadable in ways no parser expects: name it, go on.
-            damages.append(IntegrityError("unreadable", f"{name}: {exc}"))
-
-    # 1. SQLite's own check
-    def sqlite_check() -> None:
-        damages.extend(
-            IntegrityError("sqlite-corrupt", problem)
-            for problem in store.integrity_problems(quick=quick)
-        )
-
-    step("integrity check", sqlite_check)
-    # 2. the schema
-    step("schema", lambda: damages.extend(_schema_damage(store)))
-
     # 3. every log
-    def one_log(origin: str) -> None:
-        if processes > 1:
-            report = verify_log_parallel(
-                store, origin, own=origin == own, processes=processes, progress=progress
-            )
-        else:
-            report = verify_log(
-                store, origin, own=origin == own, executor=executor, progress=progress
-            )
-        logs.append(report)
-
-    origins: list[str] = []
-    step("origins", lambda: origins.extend(store.origins()))
-    for origin in origins:
-        step(f"log {origin}", lambda origin=origin: one_log(origin))  # type: ignore[misc]
-
-    # 4. orphans and strays
-    def orphans() -> None:
-        orphan = store.orphan_payload()
-        if orphan is not None:
-            damages.append(
-                IntegrityError(
-                    "orphan-payload",
-                    "a payload is stored without its entry",
-                    origin=orphan[0],
-                    seq=orphan[1],
+    for origin in store.origins():
+        try:
+            if processes > 1:
+                logs.append(
+                    verify_log_parallel(
+                        store, origin, own=origin == own, processes=processes, progress=progress
+                    )
                 )
-            )
-        damages.extend(
-            IntegrityError("stray-origin", f"{table} holds rows of {origin}, an unknown origin")
-            for table, origin in store.stray_origins()
-        )
-
-    step("orphans", orphans)
-
-    # 5. views
-    def views() -> None:
-        counts["views"] = _check_views(store, own, executor, damages)
-
-    step("views", views)
-    # 6. cosignatures
-    step("cosignatures", lambda: damages.extend(_cosignature_damage(store)))
-    # 7. derived tables
-    step("derived tables", lambda: damages.extend(derived_damage(store, own)))
-
-    # 8. the access log and its anchors
-    def access() -> None:
-        rows, _ = check_access_chain(store.access_chain())
-        counts["access"] = rows
-        if own is not None:
-            check_anchors(store, own)
-
-    step("access log", access)
-    # 9. API keys
-    step(
-        "api keys",
-        lambda: damages.extend(
-            IntegrityError("api-key-altered", f"the row of key {row['key_id']} was changed")
-            for row in store.api_keys()
-            if not row["intact"]
-        ),
-    )
+            else:
+                logs.append(
+                    verify_log(
+                        store, origin, own=origin == own, executor=executor, progress=progress
+                    )
+                )
+        except IntegrityError as damage:
+            # Without its traceback, so the frames (and the cursors they hold open) go now.
+            damages.append(damage.with_traceback(None))
+        except _UNREADABLE as exc:
+            damages.append(IntegrityError("unreadable", f"log {origin}: {exc}"))
+    for name, check in AFTER_LOGS:
+        damages += run_check(name, check, store, own, executor)
     return Verification(
-        logs=logs, damages=damages, views=counts["views"], access_rows=counts["access"]
+        logs=logs, damages=damages, views=store.count_views(), access_rows=store.access_size()
     )
 
 
-def _schema_damage(store: SqliteStore) -> Iterator[IntegrityError]:
+# Damage can make a row unreadable in ways no parser expects: a check that meets it names it.
+_UNREADABLE = (MraError, sqlite3.Error, ValueError, TypeError, KeyError, OSError)
+
+
+def run_check(
+    name: str, check: Check, store: SqliteStore, own: str | None, executor: Executor | None
+) -> list[IntegrityError]:
+    """Every damage one check names; what stops it is named too, never raised."""
+    try:
+        return list(check(store, own, executor))
+    except IntegrityError as damage:
+        return [damage.with_traceback(None)]
+    except _UNREADABLE as exc:
+        return [IntegrityError("unreadable", f"{name}: {exc}")]
+
+
+def before_logs(*, quick: bool) -> list[tuple[str, Check]]:
+    """Steps 1-2: SQLite's own check (``quick_check`` with ``quick``), then the schema."""
+
+    def sqlite_damage(store: SqliteStore, *_: object) -> Iterator[IntegrityError]:
+        for problem in store.integrity_problems(quick=quick):
+            yield IntegrityError("sqlite-corrupt", problem)
+
+    return [("integrity check", sqlite_damage), ("schema", schema_damage)]
+
+
+def orphan_damage(store: SqliteStore, *_: object) -> Iterator[IntegrityError]:
+    """Step 4: payloads without entries, rows of unknown origins."""
+    orphan = store.orphan_payload()
+    if orphan is not None:
+        yield IntegrityError(
+            "orphan-payload",
+            "a payload is stored without its entry",
+            origin=orphan[0],
+            seq=orphan[1],
+        )
+    for table, origin in store.stray_origins():
+        yield IntegrityError("stray-origin", f"{table} holds rows of {origin}, an unknown origin")
+
+
+def access_damage(store: SqliteStore, own: str | None, _: object) -> Iterator[IntegrityError]:
+    """Step 8: the access log's chain, then its anchors in the own log."""
+    check_access_chain(store.access_chain())
+    if own is not None:
+        check_anchors(store, own)
+    return iter(())
+
+
+def api_key_damage(store: SqliteStore, *_: object) -> Iterator[IntegrityError]:
+    """Step 9: API key rows as this software wrote them."""
+    for row in store.api_keys():
+        if not row["intact"]:
+            yield IntegrityError("api-key-altered", f"the row of key {row['key_id']} was changed")
+
+
+def schema_damage(store: SqliteStore, *_: object) -> Iterator[IntegrityError]:
     """Step 2: the tables, indexes and triggers, each as the migrations wrote it."""
     expected = _expected_schema()
     held = store.schema_objects()
@@ -218,19 +216,14 @@ def _expected_schema() -> dict[tuple[str, str], str | None]:
     return _schema_cache
 
 
-def _check_views(
-    store: SqliteStore, own: str | None, executor: Executor | None, damages: list[IntegrityError]
-) -> int:
-    """Step 5; returns how many views are held. Signatures run a chunk at a time on
-    ``executor`` (PyNaCl releases the GIL)."""
+def view_damage(
+    store: SqliteStore, own: str | None, executor: Executor | None
+) -> Iterator[IntegrityError]:
+    """Step 5. Signatures run a chunk at a time on ``executor`` (PyNaCl releases the GIL)."""
     keys: dict[str, Any] = {}
-    count = 0
     views = store.all_views()
-    while True:
-        chunk = [v for _, v in zip(range(VIEW_CHUNK), views, strict=False)]
-        if not chunk:
-            return count
-        count += len(chunk)
+    while chunk := list(islice(views, VIEW_CHUNK)):
+        damages: list[IntegrityError] = []
         jobs: list[tuple[str, int, Callable[[], bool]]] = []
         for origin, seq, aeo_id, _, body, signature, header_bytes in chunk:
             if header_bytes is None:
@@ -304,9 +297,10 @@ def _check_views(
             for (origin, seq, _), ok in zip(jobs, results, strict=True)
             if not ok
         )
+        yield from sorted(damages, key=lambda d: (d.origin or "", d.seq or 0))
 
 
-def _cosignature_damage(store: SqliteStore) -> Iterator[IntegrityError]:
+def cosignature_damage(store: SqliteStore, *_: object) -> Iterator[IntegrityError]:
     """Step 6: each cosignature line against the checkpoint it cosigns."""
     for origin, size, witness, line in store.all_cosignatures():
         note = store.checkpoint_at(origin, size)
@@ -330,7 +324,7 @@ def _cosignature_damage(store: SqliteStore) -> Iterator[IntegrityError]:
             )
 
 
-def derived_damage(store: SqliteStore, own: str | None) -> Iterator[IntegrityError]:
+def derived_damage(store: SqliteStore, own: str | None, _: object) -> Iterator[IntegrityError]:
     """Step 7: rebuild the derived tables from the log into a temporary file, and name each
     row that differs (held but not derived, derived but not held, or both with other
     values)."""
@@ -355,3 +349,13 @@ def derived_damage(store: SqliteStore, own: str | None) -> Iterator[IntegrityErr
                     else f"holds {held}, the log gives {derived}"
                 )
                 yield IntegrityError("derived-mismatch", f"{table} {key} {what}")
+
+
+AFTER_LOGS: tuple[tuple[str, Check], ...] = (
+    ("orphans", orphan_damage),
+    ("views", view_damage),
+    ("cosignatures", cosignature_damage),
+    ("derived tables", derived_damage),
+    ("access log", access_damage),
+    ("api keys", api_key_damage),
+)

@@ -136,6 +136,11 @@ ROW_CASES = {
         "checkpoint-missing",
         29,
     ),
+    "delete-middle-checkpoint": (
+        sql("DELETE FROM checkpoints WHERE size = 14"),
+        "checkpoint-missing",
+        13,
+    ),
     "delete-key": (sql("DELETE FROM keys"), "missing-key", 0),
     "swap-entries": (
         lambda c: _swap(c, "entries", ("body", "signature"), 4, 5),

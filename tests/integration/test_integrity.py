@@ -1,0 +1,443 @@
+"""What the node answers from is verified as strictly as its log: received views, derived
+tables, erasure bookkeeping, the schema, the access log's tail, API key rows, cosignatures and
+SQLite's own pages. Each case edits the file as an insider would (dropping the guards, making
+the change, putting the guards back) and checks that verification names the damage, without
+ever crashing."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from node import erasure
+from node.api import create_app
+from node.apikeys import check_key, create_key
+from node.audit import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
+from node.errors import IntegrityError
+from node.home import NodeHome
+from node.sample import sample_dicts
+from node.sqlite_store import API_KEY_MAC_FILE, DERIVED_KEYS, SqliteStore
+from node.verification import verify_node
+from tests.factories import record
+from tests.integration.test_erasure import Node, gossip, net
+
+__all__ = ["net"]  # the fixture, shared with the erasure tests
+
+Edit = Callable[[sqlite3.Connection], object]
+
+
+def covertly(path: Path, edit: Edit) -> None:
+    """Change the database at ``path`` with its triggers dropped, then put them back."""
+    conn = sqlite3.connect(path)
+    triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    for name, _ in triggers:
+        conn.execute(f"DROP TRIGGER {name}")
+    edit(conn)
+    for _, statement in triggers:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+def damages_of(path: Path, own: str) -> list[IntegrityError]:
+    store = SqliteStore.open(path)
+    try:
+        return verify_node(store, own=own).damages
+    finally:
+        store.close()
+
+
+def copy_of(node: Node, tmp_path: Path, name: str) -> Path:
+    """A copy of ``node``'s database (and the MAC key beside it) to tamper with."""
+    node.store.scrub()
+    target = tmp_path / name
+    target.mkdir()
+    shutil.copy(node.store.path, target / "ledger.db")
+    shutil.copy(node.store.path.parent / API_KEY_MAC_FILE, target / API_KEY_MAC_FILE)
+    return target / "ledger.db"
+
+
+@pytest.fixture
+def held(net: dict[str, Node]) -> dict[str, Node]:
+    """BR publishes three traders, suspends one and erases another; UY and AR receive views,
+    purge the erased one, and every node is verified clean."""
+    br = net["BR"]
+    traders = [record("BR", n, certificate="AEOS", consent=["AR", "UY"]) for n in (1, 2, 3)]
+    br.ledger.publish(traders)
+    suspended = traders[0].status.__class__.from_dict(
+        {"code": "suspended", "reason": "audit", "effective": "2026-06-01"}
+    )
+    br.ledger.publish([traders[0].with_status(suspended)])
+    gossip(net)
+    erasure.erase(br.ledger, br.store, traders[2].aeo_id, "GDPR Art. 17 request")
+    gossip(net)
+    for node in net.values():
+        assert verify_node(node.store, own=node.code).damages == [], node.code
+    return net
+
+
+def test_views_refuse_update_and_delete_outside_a_purge(held: dict[str, Node]) -> None:
+    conn = sqlite3.connect(held["UY"].store.path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE views SET body = x'00'")
+        with pytest.raises(sqlite3.IntegrityError, match="only by a purge"):
+            conn.execute("DELETE FROM views")
+        with pytest.raises(sqlite3.IntegrityError, match="only by an erasure or purge"):
+            conn.execute("DELETE FROM payloads")
+    finally:
+        conn.close()
+
+
+def test_a_rewritten_view_is_named(held: dict[str, Node], tmp_path: Path) -> None:
+    path = copy_of(held["UY"], tmp_path, "uy")
+    conn = sqlite3.connect(path)
+    origin, seq, body = conn.execute(
+        "SELECT origin, seq, body FROM views WHERE aeo_id = 'BR000000002'"
+    ).fetchone()
+    conn.close()
+    view = json.loads(body)
+    view["status"]["code"] = "revoked"
+    forged = json.dumps(view, separators=(",", ":"), sort_keys=True).encode()
+    covertly(
+        path,
+        lambda c: c.execute(
+            "UPDATE views SET body = ? WHERE origin = ? AND seq = ?", (forged, origin, seq)
+        ),
+    )
+    found = damages_of(path, "UY")
+    assert [(d.damage, d.origin, d.seq) for d in found] == [("view-signature", origin, seq)]
+
+
+def test_a_view_filed_under_another_record_is_named(held: dict[str, Node], tmp_path: Path) -> None:
+    path = copy_of(held["UY"], tmp_path, "uy")
+    covertly(
+        path,
+        lambda c: c.execute("UPDATE views SET aeo_id = 'BR000000001' WHERE aeo_id = 'BR000000002'"),
+    )
+    assert {d.damage for d in damages_of(path, "UY")} == {"view-mismatch"}
+
+
+def _one_edit_per_column(path: Path) -> Iterator[tuple[str, str, Edit]]:
+    conn = sqlite3.connect(path)
+    try:
+        for table in DERIVED_KEYS:
+            columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+            first = conn.execute(f"SELECT * FROM {table} LIMIT 1").fetchone()
+            if first is None:
+                continue  # the caller checks which tables are empty
+            key = dict(zip(columns, first, strict=True))
+            where = " AND ".join(f"{c} = ?" for c in columns)
+            for column in columns:
+                value = key[column]
+                changed = value + 1 if isinstance(value, int) else f"{value}X"
+
+                def edit(
+                    c: sqlite3.Connection,
+                    table: str = table,
+                    column: str = column,
+                    changed: object = changed,
+                    where: str = where,
+                    key: dict = key,  # type: ignore[type-arg]
+                ) -> None:
+                    c.execute(
+                        f"UPDATE {table} SET {column} = ? WHERE {where}", (changed, *key.values())
+                    )
+
+                yield table, column, edit
+
+            def delete(
+                c: sqlite3.Connection,
+                table: str = table,
+                where: str = where,
+                key: dict = key,  # type: ignore[type-arg]
+            ) -> None:
+                c.execute(f"DELETE FROM {table} WHERE {where}", tuple(key.values()))
+
+            yield table, "(row deleted)", delete
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("code", ["BR", "UY"])
+def test_every_edit_of_a_derived_table_is_named(
+    held: dict[str, Node], tmp_path: Path, code: str
+) -> None:
+    pristine = copy_of(held[code], tmp_path, "pristine")
+    conn = sqlite3.connect(pristine)
+    empty = [t for t in DERIVED_KEYS if not conn.execute(f"SELECT 1 FROM {t}").fetchone()]
+    conn.close()
+    # BR holds rows of every derived table; UY (no records of its own) of agreements, erasures
+    # and purges.
+    expected_empty = {"BR": set(), "UY": {"aeo_current", "aeo_versions", "trader_ids"}}
+    assert set(empty) == expected_empty[code]
+    for t in empty:  # a row where none belongs is damage too
+        path = copy_of(held[code], tmp_path, f"insert-{t}")
+        covertly(path, lambda c, t=t: _insert_a_row(c, t))  # type: ignore[misc]
+        assert any(d.damage == "derived-mismatch" and t in d.detail for d in damages_of(path, code))
+    for number, (table, column, edit) in enumerate(_one_edit_per_column(pristine)):
+        path = copy_of(held[code], tmp_path, f"edit-{number}")
+        covertly(path, edit)
+        found = damages_of(path, code)
+        assert found, f"{table}.{column}: not named"
+        assert {d.damage for d in found} <= {"derived-mismatch", "stray-origin"}, found
+        assert any(table in d.detail for d in found), (table, column, found)
+
+
+def _insert_a_row(conn: sqlite3.Connection, table: str) -> None:
+    columns = [row for row in conn.execute(f"PRAGMA table_info({table})")]
+    values = [1 if "INT" in c[2] else "BR000000009" for c in columns]
+    marks = ",".join("?" * len(values))
+    conn.execute(f"INSERT INTO {table} VALUES ({marks})", values)
+
+
+def test_current_state_pointed_at_an_older_version_is_named(
+    held: dict[str, Node], tmp_path: Path
+) -> None:
+    path = copy_of(held["BR"], tmp_path, "br")
+    covertly(
+        path,
+        lambda c: c.execute(
+            "UPDATE aeo_current SET seq = (SELECT min(seq) FROM aeo_versions"
+            " WHERE aeo_id = 'BR000000001'), status = 'valid' WHERE aeo_id = 'BR000000001'"
+        ),
+    )
+    found = damages_of(path, "BR")
+    assert [d.damage for d in found] == ["derived-mismatch"]
+    assert "aeo_current BR000000001" in found[0].detail
+
+
+def test_erasure_bookkeeping_comes_from_the_signed_erasures(
+    held: dict[str, Node], tmp_path: Path
+) -> None:
+    """A payload deleted and an ``erasures`` row edited to excuse it: still named."""
+    path = copy_of(held["BR"], tmp_path, "br")
+    conn = sqlite3.connect(path)
+    (seq,) = conn.execute(
+        "SELECT seq FROM aeo_versions WHERE aeo_id = 'BR000000001' ORDER BY seq"
+    ).fetchone()
+    conn.close()
+
+    def excuse(c: sqlite3.Connection) -> None:
+        c.execute("DELETE FROM payloads WHERE origin = 'BR' AND seq = ?", (seq,))
+        entries = json.loads(c.execute("SELECT entries FROM erasures").fetchone()[0])
+        c.execute("UPDATE erasures SET entries = ?", (json.dumps(sorted([*entries, seq])),))
+
+    covertly(path, excuse)
+    found = {(d.damage, d.seq) for d in damages_of(path, "BR")}
+    assert ("payload-missing", seq) in found
+    assert "derived-mismatch" in {damage for damage, _ in found}, damages_of(path, "BR")
+
+
+def test_a_malformed_erasures_row_is_named_not_a_crash(
+    held: dict[str, Node], tmp_path: Path
+) -> None:
+    path = copy_of(held["BR"], tmp_path, "br")
+    covertly(path, lambda c: c.execute("UPDATE erasures SET entries = '[1, 2'"))
+    found = damages_of(path, "BR")
+    assert found and all(d.damage == "derived-mismatch" for d in found)
+
+
+def test_schema_changes_are_named(held: dict[str, Node], tmp_path: Path) -> None:
+    cases = {
+        "DROP TRIGGER entries_no_update": "trigger entries_no_update missing",
+        "DROP INDEX views_by_aeo": "index views_by_aeo missing",
+        "CREATE TRIGGER sneaky AFTER INSERT ON entries BEGIN SELECT 1; END": (
+            "trigger sneaky was added"
+        ),
+    }
+    for number, (statement, named) in enumerate(cases.items()):
+        path = copy_of(held["UY"], tmp_path, f"schema-{number}")
+        conn = sqlite3.connect(path)
+        conn.execute(statement)
+        conn.commit()
+        conn.close()
+        found = damages_of(path, "UY")
+        assert [(d.damage, d.detail) for d in found] == [("schema-altered", named)]
+
+
+def test_rows_of_an_unknown_origin_and_forged_cosignatures_are_named(
+    held: dict[str, Node], tmp_path: Path
+) -> None:
+    br, uy = held["BR"], held["UY"]
+    note = br.store.latest_checkpoint("BR")
+    assert note is not None
+    size = br.store.size("BR")
+    assert br.replicator.receive_cosignatures("BR", size, {"UY": uy.replicator.cosign("BR", note)})
+    assert damages_of(copy_of(br, tmp_path, "cosigned"), "BR") == []
+    path = copy_of(br, tmp_path, "br")
+    conn = sqlite3.connect(path)
+    origin, size, witness, line = conn.execute(
+        "SELECT origin, size, witness, line FROM cosignatures LIMIT 1"
+    ).fetchone()
+    conn.close()
+    flipped = line[:-5] + ("A" if line[-5] != "A" else "B") + line[-4:]
+
+    def edit(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO delivery_cursors VALUES ('ZZ', 0)")
+        c.execute(
+            "UPDATE cosignatures SET line = ? WHERE origin = ? AND size = ? AND witness = ?",
+            (flipped, origin, size, witness),
+        )
+
+    covertly(path, edit)
+    found = {(d.damage, d.origin) for d in damages_of(path, "BR")}
+    assert found == {("stray-origin", None), ("cosignature-invalid", origin)}
+
+
+def test_raw_page_flips_never_crash_verification(held: dict[str, Node], tmp_path: Path) -> None:
+    """Random bytes flipped anywhere in the file: whatever SQLite itself reports as corrupt is
+    named, and verification always returns."""
+    pristine = copy_of(held["BR"], tmp_path, "pristine")
+    size = pristine.stat().st_size
+    rng = random.Random(19)
+    reported = 0
+    for number in range(40):
+        path = copy_of(held["BR"], tmp_path, f"flip-{number}")
+        data = bytearray(path.read_bytes())
+        at = rng.randrange(100, size)  # past the file header: pages
+        data[at] ^= 1 << rng.randrange(8)
+        path.write_bytes(bytes(data))
+        conn = sqlite3.connect(path)
+        try:
+            corrupt = conn.execute("PRAGMA integrity_check").fetchall() != [("ok",)]
+        except sqlite3.DatabaseError:
+            corrupt = True
+        finally:
+            conn.close()
+        try:
+            store = SqliteStore.open(path)
+        except Exception:
+            continue
+        try:
+            found = verify_node(store, own="BR").damages
+        finally:
+            store.close()
+        if corrupt:
+            reported += 1
+            assert found, f"flip at byte {at}: SQLite reports corruption, verify named none"
+    assert reported > 0
+
+
+def test_api_key_rows_are_sealed(tmp_path: Path) -> None:
+    home = NodeHome(path=tmp_path / "br")
+    home.init("BR", "Receita Federal do Brasil")
+    store = home.open_store()
+    viewer = create_key(store, "viewer", "border system", 0)
+    revoked = create_key(store, "admin", "old admin", 0)
+    assert store.revoke_api_key(revoked.split("_")[1])
+    assert check_key(store, viewer) is not None
+    store.close()
+    assert damages_of(home.db_path, "BR") == []
+
+    def promote(c: sqlite3.Connection) -> None:
+        c.execute("UPDATE api_keys SET role = 'admin' WHERE label = 'border system'")
+        c.execute("UPDATE api_keys SET revoked = 0 WHERE label = 'old admin'")
+        c.execute(
+            "INSERT INTO api_keys (key_id, key_hash, role, label, created_ts)"
+            " VALUES ('feedfeedfeed', x'00', 'admin', 'planted', 0)"
+        )
+
+    covertly(home.db_path, promote)
+    found = sorted(d.detail for d in damages_of(home.db_path, "BR"))
+    assert len(found) == 3 and all("was changed" in d for d in found)
+    store = home.open_store()
+    try:
+        assert check_key(store, viewer) is None  # an altered row lets nobody in
+        assert check_key(store, revoked) is None
+        assert not any(row["intact"] for row in store.api_keys())
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[NodeHome, dict[str, str]]]:
+    """A node that published, was read and stopped (its access log anchored at shutdown)."""
+    home = NodeHome(path=tmp_path / "br")
+    home.init("BR", "Receita Federal do Brasil")
+    store = home.open_store()
+    keys = {role: create_key(store, role, role, 0) for role in ("viewer", "publisher")}
+    store.close()
+    with TestClient(create_app(home)) as client:
+        published = client.post(
+            "/v1/aeo",
+            json={"records": list(sample_dicts("BR", 3))},
+            headers={"Authorization": f"Bearer {keys['publisher']}"},
+        )
+        assert published.status_code == 200
+        for n in (1, 2, 3, 1):
+            answer = client.get(
+                f"/v1/aeo/BR00000000{n}", headers={"Authorization": f"Bearer {keys['viewer']}"}
+            )
+            assert answer.status_code == 200
+    yield home, keys
+
+
+def test_the_access_log_tail_is_anchored(served: tuple[NodeHome, dict[str, str]]) -> None:
+    home, _ = served
+    assert damages_of(home.db_path, "BR") == []
+    conn = sqlite3.connect(home.db_path)
+    rows = conn.execute("SELECT count(*) FROM access_log").fetchone()[0]
+    anchors = conn.execute(
+        "SELECT count(*) FROM entries WHERE origin = 'BR' AND CAST(body AS TEXT)"
+        ' LIKE \'%"kind":"access.anchor"%\''
+    ).fetchone()[0]
+    conn.close()
+    assert rows >= 5 and anchors == 1
+    shutil.copytree(home.path, home.path.with_name("cut"))
+    shutil.copytree(home.path, home.path.with_name("rewritten"))
+
+    # The last two rows cut: the chain alone still fits together.
+    cut = home.path.with_name("cut") / "ledger.db"
+    covertly(cut, lambda c: c.execute("DELETE FROM access_log WHERE seq >= ?", (rows - 2,)))
+    assert [d.damage for d in damages_of(cut, "BR")] == ["access-anchor"]
+
+    # Row 1 rewritten and every hash after it re-derived with the published formula.
+    rewritten = home.path.with_name("rewritten") / "ledger.db"
+    covertly(rewritten, lambda c: _rewrite_access_row(c, 1, actor="key:someone-else"))
+    assert [d.damage for d in damages_of(rewritten, "BR")] == ["access-anchor"]
+
+
+def _rewrite_access_row(conn: sqlite3.Connection, seq: int, **changes: str) -> None:
+    columns = ", ".join(ACCESS_FIELDS)
+    rows = conn.execute(f"SELECT seq, {columns} FROM access_log ORDER BY seq").fetchall()
+    prev = ACCESS_GENESIS
+    for number, *values in rows:
+        access = Access(**dict(zip(ACCESS_FIELDS, values, strict=True)))
+        if number == seq:
+            access = Access(**{**dict(zip(ACCESS_FIELDS, values, strict=True)), **changes})
+            sets = ", ".join(f"{k} = ?" for k in changes)
+            conn.execute(f"UPDATE access_log SET {sets} WHERE seq = ?", (*changes.values(), seq))
+        prev = access_hash(prev, number, access)
+        conn.execute("UPDATE access_log SET hash = ? WHERE seq = ?", (prev, number))
+
+
+def test_a_damaged_payload_is_never_served(served: tuple[NodeHome, dict[str, str]]) -> None:
+    home, keys = served
+
+    def flip(c: sqlite3.Connection) -> None:
+        (body,) = c.execute(
+            "SELECT p.body FROM payloads p JOIN aeo_current a ON a.origin = p.origin"
+            " AND a.seq = p.seq WHERE a.aeo_id = 'BR000000002'"
+        ).fetchone()
+        damaged = body.replace(b'"valid"', b'"VALID"')
+        assert damaged != body
+        c.execute("UPDATE payloads SET body = ? WHERE body = ?", (damaged, body))
+
+    covertly(home.db_path, flip)
+    with TestClient(create_app(home)) as client:
+        viewer = {"Authorization": f"Bearer {keys['viewer']}"}
+        answer = client.get("/v1/aeo/BR000000002", headers=viewer)
+        assert answer.status_code == 500
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert b"VALID" not in answer.content
+        batch = client.post("/v1/aeo/query", json={"ids": ["BR000000002"]}, headers=viewer)
+        assert batch.status_code == 500 and b"VALID" not in batch.content
+        assert client.get("/v1/aeo/BR000000001", headers=viewer).status_code == 200
