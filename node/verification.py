@@ -233,6 +233,11 @@ def view_damage(
                     )
                 )
                 continue
+            if not all(isinstance(v, bytes) for v in (header_bytes, body, signature)):
+                damages.append(
+                    IntegrityError("view-mismatch", "not stored as bytes", origin=origin, seq=seq)
+                )
+                continue
             try:
                 header = EntryHeader.from_bytes(header_bytes)
                 shown = parse_json(body)

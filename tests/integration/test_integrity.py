@@ -11,12 +11,13 @@ import random
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from node import erasure
+from node import erasure, scrub
 from node.api import create_app
 from node.apikeys import check_key, create_key
 from node.audit import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
@@ -441,3 +442,41 @@ def test_a_damaged_payload_is_never_served(served: tuple[NodeHome, dict[str, str
         batch = client.post("/v1/aeo/query", json={"ids": ["BR000000002"]}, headers=viewer)
         assert batch.status_code == 500 and b"VALID" not in batch.content
         assert client.get("/v1/aeo/BR000000001", headers=viewer).status_code == 200
+
+
+def _pass(store: SqliteStore, own: str, state: scrub.ScrubState) -> int:
+    """Steps until ``state``'s pass completes."""
+    for steps in range(1, 1000):
+        if scrub.scrub_step(store, own, state, now=steps):
+            return steps
+    raise AssertionError("the pass never completed")
+
+
+def test_a_scrub_pass_checks_everything_in_pieces_and_resumes(
+    held: dict[str, Node], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scrub, "RANGE", 2)
+    uy = held["UY"]
+    state = scrub.ScrubState()
+    whole = _pass(uy.store, "UY", state)
+    assert state.last_complete == whole and state.last_found == []
+    assert whole > 10  # logs of three origins, two entries at a time, then every other step
+
+    # Stopped half-way (the state as scrub.json keeps it), then resumed: the same pieces.
+    half = scrub.ScrubState()
+    for _ in range(whole // 2):
+        assert not scrub.scrub_step(uy.store, "UY", half, now=0)
+    resumed = scrub.ScrubState(**json.loads(json.dumps(asdict(half))))
+    assert _pass(uy.store, "UY", resumed) == whole - whole // 2
+
+    # Damage is found by the next pass, and kept as known until a pass no longer finds it.
+    path = copy_of(uy, tmp_path, "uy")
+    covertly(path, lambda c: c.execute("UPDATE views SET received_ts = 1, body = body || ' '"))
+    damaged = SqliteStore.open(path)
+    try:
+        state = scrub.ScrubState()
+        _pass(damaged, "UY", state)
+    finally:
+        damaged.close()
+    assert state.last_found and all("view-" in d for d in state.last_found)
+    assert state.damages == state.last_found
