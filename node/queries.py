@@ -11,7 +11,9 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from node.canonical import parse_json
+from node.chain import check_payload
 from node.checkpoint import Checkpoint, SignedNote
+from node.entries import EntryHeader
 from node.errors import InvalidInput
 from node.sqlite_store import SqliteStore
 from node.tree import StoredTree
@@ -86,8 +88,10 @@ class Queries:
         origin, seq = found
         if origin == self._me:
             entry = self._store.entry(origin, seq)
-            if entry is None or entry.payload is None:
+            if entry is None or entry.payload is None or entry.salt is None:
                 return None
+            # The cheap check of every payload served (as for the latest version).
+            check_payload(EntryHeader.from_bytes(entry.body), entry.salt, entry.payload)
             return _own(aeo_id, origin, seq, entry.payload)
         held = self._store.view_at(origin, seq)
         return None if held is None else _viewed(aeo_id, origin, seq, *held)

@@ -441,6 +441,10 @@ def test_a_damaged_payload_is_never_served(served: tuple[NodeHome, dict[str, str
         assert b"VALID" not in answer.content
         batch = client.post("/v1/aeo/query", json={"ids": ["BR000000002"]}, headers=viewer)
         assert batch.status_code == 500 and b"VALID" not in batch.content
+        back_then = client.get(
+            "/v1/aeo/BR000000002", params={"as_of": "2099-01-01"}, headers=viewer
+        )
+        assert back_then.status_code == 500 and b"VALID" not in back_then.content
         assert client.get("/v1/aeo/BR000000001", headers=viewer).status_code == 200
 
 
