@@ -454,34 +454,40 @@ class SqliteStore:
 
     def _apply_records(self, versions: list[tuple[EntryHeader, AeoRecord]]) -> None:
         """Make each record version the current state of its AEO (in log order)."""
+        self._apply_versions(
+            [
+                (
+                    h.origin,
+                    h.seq,
+                    h.ts,
+                    r.aeo_id,
+                    r.status.code.value,
+                    r.certificate.value,
+                    r.legal_name,
+                    [(i.scheme.value, i.value) for i in r.identifiers],
+                )
+                for h, r in versions
+            ]
+        )
+
+    def _apply_versions(self, versions: list[_Version]) -> None:
         self._conn.executemany(
             "INSERT OR REPLACE INTO aeo_current"
             " (aeo_id, origin, seq, ts, status, certificate, legal_name)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r.aeo_id,
-                    h.origin,
-                    h.seq,
-                    h.ts,
-                    r.status.code.value,
-                    r.certificate.value,
-                    r.legal_name,
-                )
-                for h, r in versions
-            ],
+            [(v[3], v[0], v[1], v[2], v[4], v[5], v[6]) for v in versions],
         )
         self._conn.executemany(
             "INSERT OR IGNORE INTO aeo_versions (aeo_id, seq, ts) VALUES (?, ?, ?)",
-            [(r.aeo_id, h.seq, h.ts) for h, r in versions],
+            [(v[3], v[1], v[2]) for v in versions],
         )
         self._conn.executemany(
-            "DELETE FROM trader_ids WHERE aeo_id = ?", [(r.aeo_id,) for _, r in versions]
+            "DELETE FROM trader_ids WHERE aeo_id = ?", [(v[3],) for v in versions]
         )
-        latest = {r.aeo_id: r for _, r in versions}
+        latest = {v[3]: v[7] for v in versions}
         self._conn.executemany(
             "INSERT OR IGNORE INTO trader_ids (scheme, value, aeo_id) VALUES (?, ?, ?)",
-            [(i.scheme.value, i.value, r.aeo_id) for r in latest.values() for i in r.identifiers],
+            [(scheme, value, aeo_id) for aeo_id, ids in latest.items() for scheme, value in ids],
         )
 
     def rebuild_derived(self, own: str | None) -> int:
@@ -509,11 +515,20 @@ class SqliteStore:
             " ORDER BY e.origin, e.seq"
         )
         while rows := cursor.fetchmany(_DERIVE_CHUNK):
-            headers = [(EntryHeader.from_bytes(body), payload) for body, payload in rows]
-            held = [(h, p) for h, p in headers if p is not None]
-            target._apply_records([(h, _record(p)) for h, p in held if h.kind in RECORD_KINDS])
-            target._index_agreements([h for h, _ in headers])
-            target._index_erasures([(h, p) for h, p in held if h.kind in ERASURE_KINDS])
+            headers = [(orjson.loads(body), body, payload) for body, payload in rows]
+            target._apply_versions(
+                [_version(h, p) for h, _, p in headers if p is not None and h["kind"] in _RECORDS]
+            )
+            # Documents are few: these are parsed (and validated) whole.
+            documents = [
+                (EntryHeader.from_bytes(body), p)
+                for h, body, p in headers
+                if h["kind"] not in _RECORDS
+            ]
+            target._index_agreements([h for h, _ in documents])
+            target._index_erasures(
+                [(h, p) for h, p in documents if p is not None and h.kind in ERASURE_KINDS]
+            )
             count += len(headers)
         # Versions of own records erased here keep their place in the trail.
         for origin, entries, aeo_id in target._conn.execute(
@@ -1517,6 +1532,29 @@ def _served(
             seq=seq,
         )
     return origin, seq, bytes(payload)
+
+
+# A record version as the derived tables hold it: origin, seq, ts, aeo_id, status code,
+# certificate, legal name, [(scheme, value)].
+_Version = tuple[str, int, int, str, str, str, str, list[tuple[str, str]]]
+_RECORDS = frozenset(kind.value for kind in RECORD_KINDS)
+
+
+def _version(header: dict[str, Any], payload: bytes) -> _Version:
+    """A version's derived row read straight from its signed header and payload: both were
+    validated when written and the payload opens the header's commitment (verification checks
+    that), so rebuilding needs no second validation, only the fields."""
+    record = orjson.loads(payload)
+    return (
+        header["origin"],
+        header["seq"],
+        header["ts"],
+        record["aeo_id"],
+        record["status"]["code"],
+        record["certificate"],
+        record["legal_name"],
+        [(i["scheme"], i["value"]) for i in record["identifiers"]],
+    )
 
 
 def _record(payload: bytes) -> AeoRecord:
