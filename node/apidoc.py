@@ -367,8 +367,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "frozen": _array(_STRING),
             # why this node refuses to append (a peer holds more of its log), or null
             "appends_refused": _nullable(_STRING),
+            # continuous verification: when it last completed a pass (ms), what it found
+            "verification": _object(
+                {
+                    "last_complete": _nullable(_SEQ),
+                    "damage_total": _SEQ,
+                    "first_damage": _nullable(_STRING),
+                },
+                required=("last_complete", "damage_total", "first_damage"),
+            ),
         },
-        required=("origin", "name", "schema", "logs"),
+        required=("origin", "name", "schema", "logs", "verification"),
     ),
     "Logs": _array(
         _object(

@@ -203,6 +203,33 @@ class SqliteStore:
         self.scrub_pending = False
 
     @classmethod
+    def open_read_only(cls, path: Path | str) -> SqliteStore:
+        """Open an existing node database for reading only (continuous verification): this
+        connection never writes, so it never checkpoints the WAL either, even on close.
+
+        Raises StorageFailed when the file cannot be opened or its schema is not this
+        software's."""
+        try:
+            conn = sqlite3.connect(
+                f"file:{pathname2url(str(Path(path).resolve()))}?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA cache_size=-16384")
+            store = cls(sqlite_utils.Database(conn), path, mac_key=_api_key_mac_key(path)[0])
+            found = store.schema_version
+            if found != SCHEMA_VERSION:
+                conn.close()
+                raise StorageFailed(f"{path} has schema {found}, not {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise StorageFailed(f"cannot open {path}: {exc}") from exc
+        except OSError as exc:
+            raise StorageFailed(f"cannot open {path}: {exc.strerror or exc}") from exc
+        return store
+
+    @classmethod
     def open(cls, path: Path | str, *, durable: bool = True) -> SqliteStore:
         """Open (creating and migrating when needed) the node database at ``path``.
 
