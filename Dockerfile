@@ -11,6 +11,7 @@ ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 
+LABEL org.opencontainers.image.title=mra-ledger
 RUN useradd --create-home --uid 10001 mra
 WORKDIR /app
 
