@@ -5,8 +5,9 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
 # Optional, for sites whose package index is a mirror, or whose outbound TLS goes through an
-# intercepting proxy: PIP_INDEX_URL (and PIP_TRUSTED_HOST) as build arguments, and the proxy's
-# CA bundle placed at build/ca-certificates.crt in the build context (used to build, then removed).
+# intercepting proxy: PIP_INDEX_URL (and PIP_TRUSTED_HOST) as build arguments, and a CA bundle
+# that holds the proxy's CA at build/ca-certificates.crt in the build context. pip uses it, then
+# it is deleted; it stays in the COPY layer below (public certificates only).
 ARG PIP_INDEX_URL
 ARG PIP_TRUSTED_HOST
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -19,7 +20,8 @@ WORKDIR /app
 # file's hash checked; setuptools comes from the lock too, so nothing unpinned is fetched.
 COPY requirements/runtime.lock build/ca-certificates.cr[t] /tmp/build/
 RUN python3 -m venv /opt/mra \
- && if [ -f /tmp/build/ca-certificates.crt ]; then export PIP_CERT=/tmp/build/ca-certificates.crt; fi \
+ && if [ -f /tmp/build/ca-certificates.crt ]; then \
+      export PIP_CERT=/tmp/build/ca-certificates.crt; fi \
  && /opt/mra/bin/pip install --quiet --require-hashes -r /tmp/build/runtime.lock \
  && rm -rf /tmp/build
 
