@@ -43,10 +43,12 @@ from node.errors import (
     InvalidInput,
     MraError,
     NotFound,
+    OwnLogUnconfirmed,
     PeerMisbehaved,
     PeerUnavailable,
     StorageFailed,
     StorageFull,
+    WriteRaced,
 )
 from node.home import NodeHome
 from node.ledger import Ledger, system_clock
@@ -110,6 +112,8 @@ _STATUS: list[tuple[type[MraError], int]] = [
     (StorageFull, 507),
     (StorageFailed, 503),
 ]
+# The 503s that go away by themselves: when to ask again (RFC 9110 §10.2.3), in seconds.
+_RETRY_AFTER: list[tuple[type[MraError], str]] = [(WriteRaced, "1"), (OwnLogUnconfirmed, "5")]
 
 
 def _server_errors() -> dict[int, str]:
@@ -248,6 +252,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         from network.service import NetworkService
 
         peers = NetworkService(home, store, registry, access=access)
+        ledger.hold = peers.guard.hold  # after a start, appends wait for a peer (node.guard)
     dispatcher = WebhookDispatcher(store, system_clock)
 
     def accessed(
@@ -404,7 +409,12 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     async def mra_error(request: Request, exc: MraError) -> JSONResponse:
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
         field = getattr(exc, "field", None)
-        return problem(status, type(exc).__name__, str(exc), **({"field": field} if field else {}))
+        named = {"field": field} if field else {}
+        answer = problem(status, type(exc).__name__, str(exc), **named)
+        retry = next((after for kind, after in _RETRY_AFTER if isinstance(exc, kind)), None)
+        if retry is not None:
+            answer.headers["Retry-After"] = retry
+        return answer
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
