@@ -28,6 +28,7 @@ import time
 import weakref
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -91,6 +92,7 @@ PAGE = 500
 MAX_RESPONSE = 16 * 1024 * 1024
 MAX_REQUEST = 8 * 1024 * 1024  # a push of PAGE entries with their deliveries is far below
 PROBE_SECONDS = 5.0  # how long a starting node waits for peers' view of its own log
+ASK_SECONDS = 1.0  # until one answers, each peer is asked again this often
 READ_SECONDS = 30.0  # how long a peer may take to send a request body (MRA_PEER_READ_SECONDS)
 MAX_BACKOFF = 30.0
 
@@ -367,6 +369,7 @@ class NetworkService:
         self._take(self.membership)
         # Appends wait for the first peer's answer (or the operator's acceptance) after a start.
         self.guard = StartGuard(home, store, needs_peer=bool(self.peers), clock=clock)
+        self._vouched = asyncio.Event()
         self.interval = interval or float(os.environ.get("MRA_GOSSIP_INTERVAL", "2"))
         self.read_timeout = read_timeout or float(
             os.environ.get("MRA_PEER_READ_SECONDS", str(READ_SECONDS))
@@ -734,6 +737,8 @@ class NetworkService:
             asyncio.create_task(self._pull_loop(), name="mra-pull"),
             asyncio.create_task(self._push_loop(), name="mra-push"),
         ]
+        if self.guard.vouched is None:
+            self._tasks.append(asyncio.create_task(self._ask_until_vouched(), name="mra-ask"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -780,17 +785,39 @@ class NetworkService:
         if isinstance(own, dict):
             self._note_own_checkpoint(code, str(own.get("checkpoint", "")).encode())
         self.guard.peer_answered(code)
+        self._vouched.set()
+
+    async def _ask_own_view(self, code: str) -> None:
+        frontier = await self._request("GET", code, "/v1/peer/frontier")
+        self._take_own_view(code, frontier.get("origins") if isinstance(frontier, dict) else None)
+
+    async def _ask_until_vouched(self) -> None:
+        """After a start that no peer answered (nodes of a network started together, or
+        peers away), ask every peer again each ASK_SECONDS, whatever their backoff, until one
+        answers or the operator accepts the risk: appends wait for it."""
+        while not self.guard.confirmed():
+            asks = [asyncio.wait_for(self._ask_own_view(c), ASK_SECONDS) for c in self.peers]
+            started = asyncio.get_running_loop().time()
+            await asyncio.gather(*asks, return_exceptions=True)
+            if not self.guard.confirmed():
+                spent = asyncio.get_running_loop().time() - started
+                await asyncio.sleep(max(0.0, ASK_SECONDS - spent))
+        self._vouched.set()
+
+    async def appends_settled(self, timeout: float) -> None:
+        """Return once appends no longer wait for a peer's first answer, or after ``timeout``
+        seconds: a write that arrives while a started node waits for its peers waits with it,
+        rather than being refused at once."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not self.guard.confirmed() and (left := end - loop.time()) > 0:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._vouched.wait(), min(left, 0.25))
 
     async def _probe_own_log(self) -> None:
         """Before the node serves, ask each peer (for a few seconds at most) for its checkpoint
         of this node's log: a node that lost acknowledged entries must not append over them."""
-
-        async def probe(code: str) -> None:
-            frontier = await self._request("GET", code, "/v1/peer/frontier")
-            origins = frontier.get("origins") if isinstance(frontier, dict) else None
-            self._take_own_view(code, origins)
-
-        probes = asyncio.gather(*(self._guarded(code, probe) for code in self.peers))
+        probes = asyncio.gather(*(self._guarded(code, self._ask_own_view) for code in self.peers))
         try:
             await asyncio.wait_for(probes, PROBE_SECONDS)
         except TimeoutError:

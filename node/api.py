@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -76,6 +76,7 @@ __all__ = ["MAX_BODY", "create_app"]
 MAX_BODY = 8 * 1024 * 1024
 WAL_CHECKPOINT_SECONDS = 5.0
 ERASURE_POLL_SECONDS = 1.0
+SETTLE_SECONDS = 5.0  # how long a write waits for a started node's first peer answer
 RETENTION_SECONDS = 3600.0  # how often retention runs (MRA_RETENTION_SECONDS overrides)
 log = logging.getLogger("mra.api")
 MAX_BATCH = 10_000
@@ -176,6 +177,24 @@ class LimitAndCount:
             await self.app(scope, receive, counted)
         finally:
             self.requests.labels(endpoint_of(scope), str(status)).inc()
+
+
+class SettleWrites:
+    """Holds a write that arrives while a started node still waits for its peers' first
+    answer (node.guard) until appends are settled, SETTLE_SECONDS at most, rather than refusing
+    it at once (nodes of a network started together answer each other within seconds). Reads,
+    batch queries and peer requests pass straight on."""
+
+    def __init__(self, app: ASGIApp, *, settled: Callable[[float], Awaitable[None]]) -> None:
+        self.app = app
+        self.settled = settled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            path: str = scope.get("path", "")
+            if not path.startswith("/v1/peer/") and path != "/v1/aeo/query":
+                await self.settled(SETTLE_SECONDS)
+        await self.app(scope, receive, send)
 
 
 def endpoint_of(scope: Scope) -> str:
@@ -384,6 +403,8 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         accessed(caller, "query", "GET /v1/aeo/{aeo_id}", aeo_id)
         return orjson.dumps(answer.to_dict())
 
+    if peers is not None:
+        app.add_middleware(SettleWrites, settled=peers.appends_settled)
     app.add_middleware(FastReads, read=fast_read)
     app.add_middleware(LimitAndCount, requests=requests, refusals=refusals)
 

@@ -173,23 +173,30 @@ class StartGuard:
             if self._refused:
                 log.warning("appends resume: %s showed its view of this node's log", code)
 
+    def confirmed(self) -> bool:
+        """Whether a peer or the operator has vouched for the log (an acceptance found valid
+        now is taken, and logged)."""
+        if self.vouched is not None:
+            return True
+        now = datetime.fromtimestamp(self._clock() / 1000, UTC)
+        accepted = acceptance_of(self._home, self._store, now)
+        if accepted is None:
+            return False
+        self.vouched = f"operator ({accepted.describe()})"
+        log.warning(
+            "appends allowed without a peer's confirmation: %s, for the log of %d entries"
+            " this node holds (restore-accepted.json)",
+            accepted.describe(),
+            accepted.size,
+        )
+        return True
+
     def hold(self) -> StorageFailed | None:
         """The error an append now would raise, or None when appending is safe."""
         behind = self._home.log_behind(self._store, self._origin)
         if behind is not None:
             return OwnLogBehind(behind)
-        if self.vouched is not None:
-            return None
-        now = datetime.fromtimestamp(self._clock() / 1000, UTC)
-        accepted = acceptance_of(self._home, self._store, now)
-        if accepted is not None:
-            self.vouched = f"operator ({accepted.describe()})"
-            log.warning(
-                "appends allowed without a peer's confirmation: %s, for the log of %d entries"
-                " this node holds (restore-accepted.json)",
-                accepted.describe(),
-                accepted.size,
-            )
+        if self.confirmed():
             return None
         if not self._refused:
             log.warning("appends refused until a peer answers (or 'mra ledger accept-restore')")
