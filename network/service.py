@@ -738,6 +738,10 @@ class NetworkService:
             asyncio.create_task(self._push_loop(), name="mra-push"),
         ]
         if self.guard.vouched is None:
+            log.warning(
+                "no peer answered the start-up probe: appends wait until one does"
+                " (or 'mra ledger accept-restore')"
+            )
             self._tasks.append(asyncio.create_task(self._ask_until_vouched(), name="mra-ask"))
 
     async def stop(self) -> None:
@@ -803,6 +807,7 @@ class NetworkService:
                 spent = asyncio.get_running_loop().time() - started
                 await asyncio.sleep(max(0.0, ASK_SECONDS - spent))
         self._vouched.set()
+        log.warning("appends allowed: %s vouched for this node's log", self.guard.vouched)
 
     async def appends_settled(self, timeout: float) -> None:
         """Return once appends no longer wait for a peer's first answer, or after ``timeout``

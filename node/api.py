@@ -76,7 +76,8 @@ __all__ = ["MAX_BODY", "create_app"]
 MAX_BODY = 8 * 1024 * 1024
 WAL_CHECKPOINT_SECONDS = 5.0
 ERASURE_POLL_SECONDS = 1.0
-SETTLE_SECONDS = 5.0  # how long a write waits for a started node's first peer answer
+SETTLE_SECONDS = 3.0  # how long a write waits for a started node's first peer answer (< 5 s,
+# the read timeout of many clients, httpx's included: they get the 503 and its reason)
 RETENTION_SECONDS = 3600.0  # how often retention runs (MRA_RETENTION_SECONDS overrides)
 log = logging.getLogger("mra.api")
 MAX_BATCH = 10_000

@@ -164,14 +164,11 @@ class StartGuard:
         self._origin = home.config().origin
         self._clock = clock
         self.vouched: str | None = None if needs_peer else "no peers"
-        self._refused = False
 
     def peer_answered(self, code: str) -> None:
         """``code`` answered with its view of this node's log (already noted in the home)."""
         if self.vouched is None:
             self.vouched = f"peer {code}"
-            if self._refused:
-                log.warning("appends resume: %s showed its view of this node's log", code)
 
     def confirmed(self) -> bool:
         """Whether a peer or the operator has vouched for the log (an acceptance found valid
@@ -198,9 +195,6 @@ class StartGuard:
             return OwnLogBehind(behind)
         if self.confirmed():
             return None
-        if not self._refused:
-            log.warning("appends refused until a peer answers (or 'mra ledger accept-restore')")
-        self._refused = True
         return OwnLogUnconfirmed(
             f"no peer has shown its checkpoint of {self._origin}'s log since this node started,"
             " so this node cannot tell whether its home was restored from an older copy;"
