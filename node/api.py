@@ -43,6 +43,7 @@ from node.errors import (
     InvalidInput,
     MraError,
     NotFound,
+    OwnLogBehind,
     OwnLogUnconfirmed,
     PeerMisbehaved,
     PeerUnavailable,
@@ -112,6 +113,9 @@ _STATUS: list[tuple[type[MraError], int]] = [
     (PeerUnavailable, 503),
     (IntegrityError, 500),
     (StorageFull, 507),
+    (WriteRaced, 503),
+    (OwnLogBehind, 503),
+    (OwnLogUnconfirmed, 503),
     (StorageFailed, 503),
 ]
 # The 503s that go away by themselves: when to ask again (RFC 9110 §10.2.3), in seconds.
@@ -184,7 +188,7 @@ class SettleWrites:
     """Holds a write that arrives while a started node still waits for its peers' first
     answer (node.guard) until appends are settled, SETTLE_SECONDS at most, rather than refusing
     it at once (nodes of a network started together answer each other within seconds). Reads,
-    batch queries and peer requests pass straight on."""
+    batch queries, peer requests and the web UI pass straight on."""
 
     def __init__(self, app: ASGIApp, *, settled: Callable[[float], Awaitable[None]]) -> None:
         self.app = app
@@ -193,7 +197,8 @@ class SettleWrites:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             path: str = scope.get("path", "")
-            if not path.startswith("/v1/peer/") and path != "/v1/aeo/query":
+            api = path.startswith("/v1/") and not path.startswith("/v1/peer/")
+            if api and path != "/v1/aeo/query":
                 await self.settled(SETTLE_SECONDS)
         await self.app(scope, receive, send)
 

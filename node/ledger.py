@@ -101,6 +101,10 @@ class Ledger:
         idempotent). Without ``skip_invalid`` any refused record refuses the whole batch and
         raises its error (InvalidInput / Conflict naming ``records[i].field``); with it, refused
         records are reported in ``rejected`` and the rest is written.
+
+        Before signing anything, raises the error ``hold`` names (OwnLogBehind,
+        OwnLogUnconfirmed); raises WriteRaced when another writer on the same database appended
+        first (nothing written: retry).
         """
         accepted, unchanged, rejected = self._validate(records)
         if rejected and not skip_invalid:
