@@ -7,6 +7,8 @@
     <home>/ledger.db        the SQLite store (plus -wal and -shm beside it)
     <home>/log-seen.json    the largest checkpoint of this node's own log, signed by it, that
                             a peer has shown (kept outside the database, which may lose it)
+    <home>/node.lock, restore-accepted.json   one node process per home, and the operator's
+                            acceptance to append without a peer's confirmation (node.guard)
 
 This is the composition root for local commands: ``open_node`` reads the settings once and wires
 the store, the key and the ledger together.
