@@ -28,6 +28,7 @@ import time
 import weakref
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,6 +64,7 @@ from node.errors import (
     PeerMisbehaved,
     PeerUnavailable,
 )
+from node.guard import StartGuard
 from node.home import NodeHome, load_signing_key
 from node.ledger import Clock, log_name, system_clock
 from node.log_budget import LogBudget
@@ -77,6 +79,7 @@ __all__ = [
     "NetworkService",
     "PeerDenied",
     "Transport",
+    "confirm_own_log",
     "entries_of",
     "hashes_of",
     "load_membership",
@@ -89,6 +92,7 @@ PAGE = 500
 MAX_RESPONSE = 16 * 1024 * 1024
 MAX_REQUEST = 8 * 1024 * 1024  # a push of PAGE entries with their deliveries is far below
 PROBE_SECONDS = 5.0  # how long a starting node waits for peers' view of its own log
+ASK_SECONDS = 1.0  # until one answers, each peer is asked again this often
 READ_SECONDS = 30.0  # how long a peer may take to send a request body (MRA_PEER_READ_SECONDS)
 MAX_BACKOFF = 30.0
 
@@ -298,6 +302,27 @@ def hashes_of(value: object, field: str) -> list[bytes]:
         raise InvalidInput("hex hashes", field=field) from exc
 
 
+def confirm_own_log(home: NodeHome, store: SqliteStore) -> StartGuard:
+    """For a command that appends outside the node process (the CLI): ask the peers of the
+    node in ``home`` for their checkpoints of its log, as a starting node does (PROBE_SECONDS
+    at most), and return the guard that says whether appending is safe now."""
+    service = NetworkService(home, store, CollectorRegistry())
+
+    async def probe() -> None:
+        service.transport = HttpsTransport(home)
+        try:
+            await service._probe_own_log()
+        finally:
+            await service.transport.aclose()
+
+    try:
+        if service.peers:
+            asyncio.run(probe())
+    finally:
+        service._verifiers.shutdown(wait=False)
+    return service.guard
+
+
 class NetworkService:
     """Peer endpoints and gossip for the node in ``home``."""
 
@@ -342,6 +367,9 @@ class NetworkService:
         # (recorded in the home: more than the database holds means it lost entries).
         self._log_seen = home.log_seen()[1]
         self._take(self.membership)
+        # Appends wait for the first peer's answer (or the operator's acceptance) after a start.
+        self.guard = StartGuard(home, store, needs_peer=bool(self.peers), clock=clock)
+        self._vouched = asyncio.Event()
         self.interval = interval or float(os.environ.get("MRA_GOSSIP_INTERVAL", "2"))
         self.read_timeout = read_timeout or float(
             os.environ.get("MRA_PEER_READ_SECONDS", str(READ_SECONDS))
@@ -709,6 +737,12 @@ class NetworkService:
             asyncio.create_task(self._pull_loop(), name="mra-pull"),
             asyncio.create_task(self._push_loop(), name="mra-push"),
         ]
+        if self.guard.vouched is None:
+            log.warning(
+                "no peer answered the start-up probe: appends wait until one does"
+                " (or 'mra ledger accept-restore')"
+            )
+            self._tasks.append(asyncio.create_task(self._ask_until_vouched(), name="mra-ask"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -724,9 +758,10 @@ class NetworkService:
         self.replicator.use_key(key)
 
     def own_log_behind(self) -> str | None:
-        """Why appending now would sign again a seq that a peer already holds, or None (the
-        ledger asks the home the same before every append)."""
-        return self.home.log_behind(self.store, self.me)
+        """Why appending now could sign again a seq that a peer already holds, or None (the
+        node's ledger asks ``guard`` the same before every append)."""
+        refused = self.guard.hold()
+        return None if refused is None else str(refused)
 
     def _note_own_checkpoint(self, code: str, note: bytes) -> None:
         """Remember the size of a checkpoint of this node's log that ``code`` showed, if this
@@ -744,18 +779,50 @@ class NetworkService:
         if reason is not None:
             log.error("appends refused: %s", reason)
 
+    def _take_own_view(self, code: str, origins: object) -> None:
+        """Note ``code``'s checkpoint of this node's log from its frontier's ``origins``; then
+        appends may proceed (unless that showed a loss): a peer answered, and holding none of
+        this node's log is an answer too."""
+        if not isinstance(origins, dict):
+            return
+        own = origins.get(self.me)
+        if isinstance(own, dict):
+            self._note_own_checkpoint(code, str(own.get("checkpoint", "")).encode())
+        self.guard.peer_answered(code)
+        self._vouched.set()
+
+    async def _ask_own_view(self, code: str) -> None:
+        frontier = await self._request("GET", code, "/v1/peer/frontier")
+        self._take_own_view(code, frontier.get("origins") if isinstance(frontier, dict) else None)
+
+    async def _ask_until_vouched(self) -> None:
+        """After a start that no peer answered (nodes of a network started together, or
+        peers away), ask every peer again each ASK_SECONDS, whatever their backoff, until one
+        answers or the operator accepts the risk: appends wait for it."""
+        while not self.guard.confirmed():
+            asks = [asyncio.wait_for(self._ask_own_view(c), ASK_SECONDS) for c in self.peers]
+            started = asyncio.get_running_loop().time()
+            await asyncio.gather(*asks, return_exceptions=True)
+            if not self.guard.confirmed():
+                spent = asyncio.get_running_loop().time() - started
+                await asyncio.sleep(max(0.0, ASK_SECONDS - spent))
+        self._vouched.set()
+        log.warning("appends allowed: %s vouched for this node's log", self.guard.vouched)
+
+    async def appends_settled(self, timeout: float) -> None:
+        """Return once appends no longer wait for a peer's first answer, or after ``timeout``
+        seconds: a write that arrives while a started node waits for its peers waits with it,
+        rather than being refused at once."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not self.guard.confirmed() and (left := end - loop.time()) > 0:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._vouched.wait(), min(left, 0.25))
+
     async def _probe_own_log(self) -> None:
         """Before the node serves, ask each peer (for a few seconds at most) for its checkpoint
         of this node's log: a node that lost acknowledged entries must not append over them."""
-
-        async def probe(code: str) -> None:
-            frontier = await self._request("GET", code, "/v1/peer/frontier")
-            origins = frontier.get("origins") if isinstance(frontier, dict) else None
-            own = origins.get(self.me) if isinstance(origins, dict) else None
-            if isinstance(own, dict):
-                self._note_own_checkpoint(code, str(own.get("checkpoint", "")).encode())
-
-        probes = asyncio.gather(*(self._guarded(code, probe) for code in self.peers))
+        probes = asyncio.gather(*(self._guarded(code, self._ask_own_view) for code in self.peers))
         try:
             await asyncio.wait_for(probes, PROBE_SECONDS)
         except TimeoutError:
@@ -845,6 +912,7 @@ class NetworkService:
         frontier = await self._request("GET", code, "/v1/peer/frontier")
         if not isinstance(frontier, dict) or not isinstance(frontier.get("origins", {}), dict):
             raise PeerMisbehaved(f"{code} sent a frontier that is not an object of origins")
+        self._take_own_view(code, frontier.get("origins", {}))
         if int(frontier.get("membership", 0)) > self.membership.version:
             await self._adopt_membership(code)
         for evidence in frontier.get("forks", [])[:100]:
@@ -861,7 +929,6 @@ class NetworkService:
             note = str(info.get("checkpoint", "")).encode()
             size = int(info.get("checkpoint_size", 0))
             if origin == self.me:
-                self._note_own_checkpoint(code, note)
                 self.replicator.receive_cosignatures(self.me, size, info.get("cosignatures", {}))
                 continue
             if origin in frozen or not note or size == 0:

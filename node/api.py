@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -46,10 +46,13 @@ from node.errors import (
     InvalidInput,
     MraError,
     NotFound,
+    OwnLogBehind,
+    OwnLogUnconfirmed,
     PeerMisbehaved,
     PeerUnavailable,
     StorageFailed,
     StorageFull,
+    WriteRaced,
 )
 from node.home import NodeHome
 from node.ledger import Ledger, system_clock
@@ -77,6 +80,8 @@ __all__ = ["MAX_BODY", "create_app"]
 MAX_BODY = 8 * 1024 * 1024
 WAL_CHECKPOINT_SECONDS = 5.0
 ERASURE_POLL_SECONDS = 1.0
+SETTLE_SECONDS = 3.0  # how long a write waits for a started node's first peer answer (< 5 s,
+# the read timeout of many clients, httpx's included: they get the 503 and its reason)
 RETENTION_SECONDS = 3600.0  # how often retention runs (MRA_RETENTION_SECONDS overrides)
 log = logging.getLogger("mra.api")
 MAX_BATCH = 10_000
@@ -111,8 +116,13 @@ _STATUS: list[tuple[type[MraError], int]] = [
     (PeerUnavailable, 503),
     (IntegrityError, 500),
     (StorageFull, 507),
+    (WriteRaced, 503),
+    (OwnLogBehind, 503),
+    (OwnLogUnconfirmed, 503),
     (StorageFailed, 503),
 ]
+# The 503s that go away by themselves: when to ask again (RFC 9110 §10.2.3), in seconds.
+_RETRY_AFTER: list[tuple[type[MraError], str]] = [(WriteRaced, "1"), (OwnLogUnconfirmed, "5")]
 
 
 def _server_errors() -> dict[int, str]:
@@ -175,6 +185,25 @@ class LimitAndCount:
             await self.app(scope, receive, counted)
         finally:
             self.requests.labels(endpoint_of(scope), str(status)).inc()
+
+
+class SettleWrites:
+    """Holds a write that arrives while a started node still waits for its peers' first
+    answer (node.guard) until appends are settled, SETTLE_SECONDS at most, rather than refusing
+    it at once (nodes of a network started together answer each other within seconds). Reads,
+    batch queries, peer requests and the web UI pass straight on."""
+
+    def __init__(self, app: ASGIApp, *, settled: Callable[[float], Awaitable[None]]) -> None:
+        self.app = app
+        self.settled = settled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            path: str = scope.get("path", "")
+            api = path.startswith("/v1/") and not path.startswith("/v1/peer/")
+            if api and path != "/v1/aeo/query":
+                await self.settled(SETTLE_SECONDS)
+        await self.app(scope, receive, send)
 
 
 def endpoint_of(scope: Scope) -> str:
@@ -284,6 +313,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         from network.service import NetworkService
 
         peers = NetworkService(home, store, registry, access=access)
+        ledger.hold = peers.guard.hold  # after a start, appends wait for a peer (node.guard)
     dispatcher = WebhookDispatcher(store, system_clock)
 
     def accessed(
@@ -438,6 +468,8 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         accessed(caller, "query", "GET /v1/aeo/{aeo_id}", aeo_id)
         return orjson.dumps(answer.to_dict())
 
+    if peers is not None:
+        app.add_middleware(SettleWrites, settled=peers.appends_settled)
     app.add_middleware(FastReads, read=fast_read)
     app.add_middleware(LimitAndCount, requests=requests, refusals=refusals)
 
@@ -463,7 +495,12 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     async def mra_error(request: Request, exc: MraError) -> JSONResponse:
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
         field = getattr(exc, "field", None)
-        return problem(status, type(exc).__name__, str(exc), **({"field": field} if field else {}))
+        named = {"field": field} if field else {}
+        answer = problem(status, type(exc).__name__, str(exc), **named)
+        retry = next((after for kind, after in _RETRY_AFTER if isinstance(exc, kind)), None)
+        if retry is not None:
+            answer.headers["Retry-After"] = retry
+        return answer
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

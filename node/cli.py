@@ -31,7 +31,7 @@ from node.audit import AccessLog, rows_csv
 from node.canonical import parse_json
 from node.errors import IntegrityError, InvalidInput, MraError, NotFound, StorageFailed
 from node.home import NodeHome, write_atomic
-from node.ledger import system_clock
+from node.ledger import Ledger, system_clock
 from node.queries import as_of_ms, check_id
 from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
@@ -115,6 +115,20 @@ def _store(home: Path) -> Iterator[SqliteStore]:
         store.close()
 
 
+def _ledger(home: Path, store: SqliteStore) -> Ledger:
+    """The ledger of the node in ``home``, for a command that appends. In a home with peers
+    it appends only once one of them has shown its checkpoint of this node's log (asked now,
+    as a starting node does, for a few seconds at most) or an operator has accepted the risk
+    (``mra ledger accept-restore``): the home may be an older copy (node.guard)."""
+    node_home = NodeHome(path=home)
+    ledger = node_home.open_ledger(store)
+    if (home / "membership.json").exists():
+        from network.service import confirm_own_log
+
+        ledger.hold = confirm_own_log(node_home, store).hold
+    return ledger
+
+
 @app.command()
 def init(
     origin: Annotated[str, typer.Argument(help="ISO 3166-1 alpha-2 code of the administration.")],
@@ -141,7 +155,7 @@ def aeo_publish(
             raise InvalidInput("an AEO record is a JSON object", field="record")
         record = AeoRecord.from_dict(data)
         with _store(home) as store:
-            result = NodeHome(path=home).open_ledger(store).publish([record])
+            result = _ledger(home, store).publish([record])
     _print_result(result.entries, result.unchanged)
 
 
@@ -175,7 +189,7 @@ def aeo_import(
             _refuse(file, [(r.line, str(r.error)) for r in bad], "invalid line(s)")
         records = [r.record for r in good if r.record is not None]
         with _store(home) as store:
-            ledger = NodeHome(path=home).open_ledger(store)
+            ledger = _ledger(home, store)
             refused = [(good[i].line, str(e)) for i, e in ledger.validate(records)]
             if refused and not skip_invalid:
                 _refuse(file, refused, "line(s) refused by the ledger")
@@ -220,7 +234,7 @@ def aeo_status(
                 }
             )
         )
-        result = NodeHome(path=home).open_ledger(store).publish([record])
+        result = _ledger(home, store).publish([record])
     _print_result(result.entries, result.unchanged)
 
 
@@ -237,7 +251,7 @@ def aeo_erase(
     copies and confirm. Proofs and verification still hold."""
     with _reported(), _store(home) as store:
         wanted = check_id(aeo_id, "aeo_id")
-        entry, done = erasure.erase(NodeHome(path=home).open_ledger(store), store, wanted, reason)
+        entry, done = erasure.erase(_ledger(home, store), store, wanted, reason)
         trail = AccessLog(store, system_clock)
         trail.record(f"cli:{getpass.getuser()}", "erase", "mra aeo erase", wanted)
         trail.flush()
@@ -253,7 +267,7 @@ def retention_run(home: HomeOption = DEFAULT_HOME) -> None:
     retention period agreed, and purge what was received under agreements that ended.
     A running node does this by itself every hour."""
     with _reported(), _store(home) as store:
-        ledger = NodeHome(path=home).open_ledger(store)
+        ledger = _ledger(home, store)
         done = erasure.run_retention(ledger, store, system_clock())
     for entry in done:
         out.print(f"{entry.header.kind.value} at seq {entry.header.seq}")
@@ -440,6 +454,31 @@ def ledger_checkpoint(home: HomeOption = DEFAULT_HOME) -> None:
     sys.stdout.write(note.decode())
 
 
+@ledger_app.command("accept-restore")
+def ledger_accept_restore(
+    by: Annotated[str | None, typer.Option(help="Who accepts (default: the OS user).")] = None,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Let this node append to its log without a peer's confirmation, accepting the risk that
+    its home is an older copy whose seqs peers already hold (after a start while every peer is
+    away). Recorded in the home and the audit trail, logged by the node when it resumes; it
+    covers the log as it is now, for an hour. Refused when a peer has shown more of the log."""
+    from datetime import UTC, datetime
+
+    from node.guard import accept_restore
+
+    who = by or getpass.getuser()
+    with _reported(), _store(home) as store:
+        accepted = accept_restore(NodeHome(path=home), store, who, datetime.now(UTC))
+        trail = AccessLog(store, system_clock)
+        trail.record(f"cli:{getpass.getuser()}", "accept-restore", "mra ledger accept-restore")
+        trail.flush()
+    out.print(
+        f"{accepted.describe()}: appends resume on this node's log of {accepted.size} entries"
+        " without waiting for a peer (recorded in restore-accepted.json)"
+    )
+
+
 @ledger_app.command("rebuild")
 def ledger_rebuild(home: HomeOption = DEFAULT_HOME) -> None:
     """Recompute the derived tables (current state, identifier lookups) from the log."""
@@ -452,7 +491,7 @@ def ledger_rebuild(home: HomeOption = DEFAULT_HOME) -> None:
 def key_rotate(home: HomeOption = DEFAULT_HOME) -> None:
     """Rotate this node's signing key (stop the node first, or use POST /v1/keys/rotate)."""
     with _reported(), _store(home) as store:
-        entry, key = NodeHome(path=home).rotate_key(NodeHome(path=home).open_ledger(store))
+        entry, key = NodeHome(path=home).rotate_key(_ledger(home, store))
     out.print(f"rotated at {entry.header.origin}#{entry.header.seq}")
     out.print(f"public key {key.public_key.hex()} signs from seq {entry.header.seq + 1}")
 
@@ -495,7 +534,7 @@ def agreement_propose(
             data["contract_sha256"] = SOURCE_HASHES[ref]
         doc = Agreement.from_dict(data)
         with _store(home) as store:
-            entry = agreements.propose(NodeHome(path=home).open_ledger(store), store, doc)
+            entry = agreements.propose(_ledger(home, store), store, doc)
     out.print(
         f"proposed {doc.id} v{doc.version} ({doc.hash.hex()[:16]}) as "
         f"{entry.header.origin}#{entry.header.seq}"
@@ -510,9 +549,7 @@ def agreement_approve(
 ) -> None:
     """Approve a proposed agreement on this node's own log."""
     with _reported(), _store(home) as store:
-        entry = agreements.approve(
-            NodeHome(path=home).open_ledger(store), store, agreement_id, version
-        )
+        entry = agreements.approve(_ledger(home, store), store, agreement_id, version)
     out.print(f"approved {agreement_id} as {entry.header.origin}#{entry.header.seq}")
 
 
@@ -523,7 +560,7 @@ def agreement_withdraw(
 ) -> None:
     """Withdraw from an agreement: it ends for every party from this entry's time."""
     with _reported(), _store(home) as store:
-        entry = agreements.withdraw(NodeHome(path=home).open_ledger(store), store, agreement_id)
+        entry = agreements.withdraw(_ledger(home, store), store, agreement_id)
     out.print(f"withdrew from {agreement_id} as {entry.header.origin}#{entry.header.seq}")
 
 
@@ -629,10 +666,13 @@ def node_run(
 
     from network.tls_scope import TlsScopeProtocol, head_seconds
     from node.api import create_app
+    from node.guard import HomeLock
 
     with _reported():
         head_seconds()  # a bad MRA_HEAD_SECONDS stops here, named, not at every connection
         node_home = NodeHome(path=home)
+        node_home.config()
+        lock = HomeLock.take(home)  # one node process per home, until this one ends
         cert, key, ca = (home / "tls.crt", home / "tls.key", home / "ca.crt")
         for path in (cert, key, ca):
             if not path.exists():
@@ -654,6 +694,7 @@ def node_run(
         http=TlsScopeProtocol,
         log_level="warning",
     )
+    lock.release()
 
 
 @network_app.command("init")

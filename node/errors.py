@@ -10,7 +10,10 @@
     ├── IntegrityError        stored data fails verification: the log is damaged (HTTP 500)
     └── StorageFailed         the database or file system failed (HTTP 503)
         ├── StorageFull       no space left to write: nothing was written (HTTP 507)
-        └── OwnLogBehind      peers hold more of this node's log than it does (HTTP 503)
+        ├── WriteRaced        another writer appended to the log first: retry (HTTP 503)
+        ├── OwnLogBehind      peers hold more of this node's log than it does (HTTP 503)
+        └── OwnLogUnconfirmed no peer has shown its view of this node's log since it started,
+                              and no operator accepted the risk (HTTP 503)
 
 Foreign exceptions are translated at the boundary (``raise ... from exc``) so callers only ever
 catch these.
@@ -25,10 +28,13 @@ __all__ = [
     "InvalidInput",
     "MraError",
     "NotFound",
+    "OwnLogBehind",
+    "OwnLogUnconfirmed",
     "PeerMisbehaved",
     "PeerUnavailable",
     "StorageFailed",
     "StorageFull",
+    "WriteRaced",
 ]
 
 
@@ -104,3 +110,20 @@ class OwnLogBehind(StorageFailed):
     were lost underneath it (a torn WAL, an old backup restored).
 
     Appends are refused, so that no seq is ever signed twice, until the log is whole again."""
+
+
+class OwnLogUnconfirmed(StorageFailed):
+    """Since this node started, no peer has shown its checkpoint of this node's own log, and no
+    operator accepted the risk: its home may have been restored from an older copy, and an
+    append could sign a seq that peers already hold.
+
+    Appends are refused until a peer answers (then OwnLogBehind decides) or an operator runs
+    ``mra ledger accept-restore``; retrying later is the remedy."""
+
+
+class WriteRaced(StorageFailed):
+    """Another writer on the same database (a CLI command beside the running node) appended to
+    the log between this write's validation and its transaction.
+
+    Nothing of this write was stored; the same request, retried, is checked against the new
+    state."""

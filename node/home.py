@@ -7,6 +7,8 @@
     <home>/ledger.db        the SQLite store (plus -wal and -shm beside it)
     <home>/log-seen.json    the largest checkpoint of this node's own log, signed by it, that
                             a peer has shown (kept outside the database, which may lose it)
+    <home>/node.lock, restore-accepted.json   one node process per home, and the operator's
+                            acceptance to append without a peer's confirmation (node.guard)
 
 This is the composition root for local commands: ``open_node`` reads the settings once and wires
 the store, the key and the ledger together.
@@ -23,7 +25,7 @@ from node import keyfiles
 from node.countries import ISO_COUNTRIES
 from node.crypto import PublicKey, SigningKey
 from node.entries import SignedEntry
-from node.errors import Conflict, InvalidInput, NotFound, StorageFailed
+from node.errors import Conflict, InvalidInput, NotFound, OwnLogBehind, StorageFailed
 from node.ledger import LATEST, Clock, Ledger, system_clock
 from node.sqlite_store import SqliteStore
 
@@ -110,7 +112,7 @@ class NodeHome:
         if key.public_key != config.public_key:
             raise Conflict("signing.key does not match the public key in node.json", field="key")
         ledger = Ledger(store=store, origin=config.origin, key=key, clock=clock)
-        ledger.hold = lambda: self.log_behind(store, config.origin)
+        ledger.hold = lambda: _behind(self.log_behind(store, config.origin))
         return ledger
 
     @property
@@ -186,6 +188,10 @@ class NodeHome:
             "public_key": config.public_key.hex(),
         }
         write_atomic(self.config_path, json.dumps(document, indent=2) + "\n")
+
+
+def _behind(reason: str | None) -> OwnLogBehind | None:
+    return None if reason is None else OwnLogBehind(reason)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -28,7 +28,7 @@ from node.entries import (
     signing_message,
 )
 from node.erasure import Erasure, consent_erasure
-from node.errors import Conflict, InvalidInput, MraError, OwnLogBehind
+from node.errors import Conflict, InvalidInput, MraError, StorageFailed
 from node.records import AeoRecord, check_update
 from node.rotation import rotation_document
 from node.sqlite_store import SqliteStore
@@ -79,8 +79,9 @@ class Ledger:
         self._key = key
         self._clock = clock
         self._signers = signers
-        # Names why appending now would sign a seq twice, if so (NodeHome.open_ledger sets it).
-        self.hold: Callable[[], str | None] = lambda: None
+        # The error appending now would raise, if any: why it could sign a seq twice
+        # (NodeHome.open_ledger and node.guard.StartGuard set it).
+        self.hold: Callable[[], StorageFailed | None] = lambda: None
         known = store.public_key(origin, 0)
         if known is None:
             store.add_key(origin, 0, key.public_key)
@@ -100,6 +101,10 @@ class Ledger:
         idempotent). Without ``skip_invalid`` any refused record refuses the whole batch and
         raises its error (InvalidInput / Conflict naming ``records[i].field``); with it, refused
         records are reported in ``rejected`` and the rest is written.
+
+        Before signing anything, raises the error ``hold`` names (OwnLogBehind,
+        OwnLogUnconfirmed); raises WriteRaced when another writer on the same database appended
+        first (nothing written: retry).
         """
         accepted, unchanged, rejected = self._validate(records)
         if rejected and not skip_invalid:
@@ -239,7 +244,7 @@ class Ledger:
     ) -> tuple[list[SignedEntry], list[Payload | None], list[TreeNode], bytes, int]:
         held_back = self.hold()
         if held_back is not None:
-            raise OwnLogBehind(held_back)
+            raise held_back
         if self._store.public_key(self._origin, LATEST) != self._key.public_key:
             raise Conflict(
                 f"{self._origin}'s signing key was rotated by another process; restart the node",

@@ -40,7 +40,7 @@ from node.entries import (
     payload_commitment,
 )
 from node.erasure import Erasure, Purge
-from node.errors import IntegrityError, InvalidInput, StorageFailed, StorageFull
+from node.errors import IntegrityError, StorageFailed, StorageFull, WriteRaced
 from node.records import AeoRecord
 from node.store import AppendBatch, Deletion, Head, StoredEntry
 
@@ -332,17 +332,19 @@ class SqliteStore:
         """Write a batch in one durable transaction; nothing of it is visible if it fails.
 
         Raises StorageFull when no space is left (nothing of the batch is written),
-        StorageFailed on other database errors; InvalidInput if the batch does not continue
-        the stored log (a concurrent writer got there first).
+        StorageFailed on other database errors; WriteRaced if the batch does not continue the
+        stored log (a concurrent writer on the same database got there first: nothing of this
+        batch is written, and the caller may build it again and retry).
         """
         origin = batch.origin
         with self._transaction():
             head = self.head(origin)
             expected = head.size if head else 0
             if batch.entries and batch.entries[0].header.seq != expected:
-                raise InvalidInput(
-                    f"batch starts at seq {batch.entries[0].header.seq}, log size is {expected}",
-                    field="seq",
+                raise WriteRaced(
+                    f"another writer appended to {origin}'s log first (this batch starts at seq"
+                    f" {batch.entries[0].header.seq}, the log now holds {expected}); nothing was"
+                    " written: retry"
                 )
             self._conn.executemany(
                 "INSERT INTO entries (origin, seq, body, signature) VALUES (?, ?, ?, ?)",

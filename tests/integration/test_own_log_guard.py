@@ -1,27 +1,35 @@
 """A node whose database lost entries it had acknowledged (a torn WAL, an old backup) must not
 sign those seqs again: when a peer shows a checkpoint of its log that it signed, of more entries
-than it holds, its ledger refuses to append. A size a peer merely claims changes nothing."""
+than it holds, its ledger refuses to append. A size a peer merely claims changes nothing. After
+a start, a node with peers appends only once one has answered, or an operator accepted the risk;
+a write that loses the race with another writer on the same database is told to retry."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from network.bootstrap import MemberSpec, init_network
 from network.membership import Member
 from network.service import NetworkService
+from node.api import create_app
+from node.apikeys import create_key
 from node.checkpoint import Checkpoint, sign_checkpoint
-from node.errors import OwnLogBehind
+from node.errors import OwnLogBehind, OwnLogUnconfirmed, PeerUnavailable, WriteRaced
+from node.guard import ACCEPT_SECONDS, StartGuard, accept_restore
 from node.home import NodeHome, load_signing_key
-from node.ledger import log_name
-from node.sample import sample_records
+from node.ledger import Ledger, log_name, system_clock
+from node.sample import sample_dicts, sample_records
 from node.sqlite_store import SqliteStore
+from node.store import AppendBatch
 
 MEMBERS = [
     MemberSpec(code="BR", name="Receita Federal do Brasil", endpoint="https://127.0.0.1:7441"),
@@ -140,5 +148,177 @@ def test_a_size_a_peer_merely_claims_changes_nothing(
         assert not home.log_seen_path.exists()
         [entry] = ledger.publish(sample_records("BR", 1, start=50)).entries
         assert entry.header.seq == 1
+    finally:
+        store.close()
+
+
+# -- after a start: no append before a peer answers or an operator accepts (node.guard) -----
+
+
+class Hung:
+    """Every peer hangs or is away: no request gets an answer."""
+
+    async def request(self, method: str, peer: Member, path: str, **_: Any) -> Any:
+        raise PeerUnavailable(f"{peer.code} did not answer")
+
+    async def aclose(self) -> None:
+        return None
+
+
+class Empty:
+    """Every peer answers its frontier, holding nothing of BR's log."""
+
+    async def request(self, method: str, peer: Member, path: str, **_: Any) -> Any:
+        return {"origins": {}}
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.fixture
+def started(tmp_path: Path) -> NodeHome:
+    """BR's home in a two-member network, holding 2 entries of its own log."""
+    init_network(tmp_path / "net", "Test network", MEMBERS, now=datetime.now(UTC))
+    home = NodeHome(path=tmp_path / "net" / "BR")
+    store = SqliteStore.open(home.db_path)
+    home.open_ledger(store).publish(sample_records("BR", 2, start=1))
+    store.close()
+    return home
+
+
+def _start(home: NodeHome, store: SqliteStore, transport: Any, clock: Any = None) -> Ledger:
+    """The node's ledger as ``create_app`` wires it, after the start-up probe over
+    ``transport``."""
+    service = NetworkService(home, store, CollectorRegistry(), clock=clock or system_clock)
+    service.transport = transport
+    asyncio.run(service._probe_own_log())
+    ledger = home.open_ledger(store)
+    ledger.hold = service.guard.hold
+    return ledger
+
+
+def test_a_started_node_appends_once_a_peer_has_answered(started: NodeHome) -> None:
+    store = SqliteStore.open(started.db_path)
+    try:
+        ledger = _start(started, store, Hung())
+        with pytest.raises(OwnLogUnconfirmed, match="no peer has shown its checkpoint"):
+            ledger.publish(sample_records("BR", 1, start=50))
+        assert "mra ledger accept-restore" in str(ledger.hold())
+        head = store.head("BR")
+        assert head is not None and head.size == 2
+        # A peer that holds nothing of BR's log answered: that is its view, and enough.
+        ledger = _start(started, store, Empty())
+        [entry] = ledger.publish(sample_records("BR", 1, start=50)).entries
+        assert entry.header.seq == 2
+    finally:
+        store.close()
+
+
+def test_the_operator_accepts_the_risk_for_the_log_as_it_is(
+    started: NodeHome, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SqliteStore.open(started.db_path)
+    try:
+        ledger = _start(started, store, Hung())
+        assert isinstance(ledger.hold(), OwnLogUnconfirmed)
+        accepted = accept_restore(started, store, "ops on duty", datetime.now(UTC))
+        assert (accepted.by, accepted.size) == ("ops on duty", 2)
+        with caplog.at_level(logging.WARNING, logger="mra.guard"):
+            [entry] = ledger.publish(sample_records("BR", 1, start=50)).entries
+        assert entry.header.seq == 2
+        assert "ops on duty accepted the risk" in caplog.text
+        # It covered the log of 2 entries: the next start waits for a peer again.
+        assert isinstance(_start(started, store, Hung()).hold(), OwnLogUnconfirmed)
+        # And one that no process used lapses after an hour.
+        accept_restore(started, store, "ops on duty", datetime.now(UTC))
+        later = system_clock() + (ACCEPT_SECONDS + 60) * 1000
+        assert isinstance(_start(started, store, Hung(), lambda: later).hold(), OwnLogUnconfirmed)
+    finally:
+        store.close()
+
+
+def test_accepting_is_refused_once_a_peer_has_shown_more_of_the_log(
+    br: tuple[NodeHome, bytes],
+) -> None:
+    home, note = br
+    _, store = _probe(home, note)
+    try:
+        with pytest.raises(OwnLogBehind, match="UY holds a checkpoint of 3 entries"):
+            accept_restore(home, store, "ops on duty", datetime.now(UTC))
+        assert not (home.path / "restore-accepted.json").exists()
+    finally:
+        store.close()
+
+
+def test_a_home_without_peers_appends_at_once(tmp_path: Path) -> None:
+    home = NodeHome(path=tmp_path / "br")
+    home.init("BR", "Receita Federal do Brasil")
+    store = SqliteStore.open(home.db_path)
+    try:
+        assert StartGuard(home, store, needs_peer=False).hold() is None
+    finally:
+        store.close()
+
+
+# -- two writers on one database: the loser is told to retry, never that its data is bad ----
+
+
+def test_a_write_that_loses_the_race_is_retryable(started: NodeHome) -> None:
+    node_store, cli_store = SqliteStore.open(started.db_path), SqliteStore.open(started.db_path)
+    try:
+        cli = started.open_ledger(cli_store)
+        raced = False
+
+        def clock() -> int:
+            # Read while the node builds its batch, after it read the log's head: the CLI's
+            # import lands in between.
+            nonlocal raced
+            if not raced:
+                raced = True
+                cli.publish(sample_records("BR", 1, start=60))
+            return system_clock()
+
+        key = load_signing_key(started.key_path)
+        racing = Ledger(store=node_store, origin="BR", key=key, clock=clock)
+        with pytest.raises(WriteRaced, match="another writer appended to BR's log first"):
+            racing.publish(sample_records("BR", 1, start=61))
+        head = node_store.head("BR")
+        assert head is not None and head.size == 3  # the CLI's entry; nothing of the loser's
+        [entry] = racing.publish(sample_records("BR", 1, start=61)).entries  # the retry
+        assert entry.header.seq == 3
+    finally:
+        node_store.close()
+        cli_store.close()
+
+
+def test_the_api_answers_a_lost_race_with_a_retryable_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = NodeHome(path=tmp_path / "br")
+    home.init("BR", "Receita Federal do Brasil")
+    store = SqliteStore.open(home.db_path)
+    key = create_key(store, "publisher", "test", 0)
+    cli = home.open_ledger(store)
+    append = SqliteStore.append
+    racing = [True]
+
+    def raced_append(self: SqliteStore, batch: AppendBatch) -> None:
+        if racing and self is not store:
+            racing.clear()
+            cli.publish(sample_records("BR", 1, start=70))  # another process got there first
+        append(self, batch)
+
+    monkeypatch.setattr(SqliteStore, "append", raced_append)
+    try:
+        with TestClient(create_app(home)) as client:
+            record = next(sample_dicts("BR", 1, start=71))
+            lost = client.post("/v1/aeo", json=record, headers={"Authorization": f"Bearer {key}"})
+            assert lost.status_code == 503, lost.text
+            assert lost.headers["Retry-After"] == "1"
+            assert lost.headers["content-type"] == "application/problem+json"
+            assert lost.json()["title"] == "WriteRaced"
+            again = client.post("/v1/aeo", json=record, headers={"Authorization": f"Bearer {key}"})
+            assert again.status_code == 200, again.text
+            assert again.json()["appended"][0]["seq"] == 1
     finally:
         store.close()
