@@ -46,7 +46,7 @@ from network.onboarding import install
 from network.pki import member_of
 from network.replicator import Replicator, WireEntry
 from network.sharing import Sharing
-from network.wire import b64, unb64
+from network.wire import b64, encoded_size, unb64
 from node import keyfiles
 from node.apidoc import operation, ref
 from node.audit import AccessLog
@@ -73,6 +73,7 @@ from node.tree import StoredTree
 
 __all__ = [
     "PAGE",
+    "PAGE_BYTES",
     "HttpsTransport",
     "NetworkService",
     "PeerDenied",
@@ -87,7 +88,14 @@ log = logging.getLogger("mra.network")
 
 PAGE = 500
 MAX_RESPONSE = 16 * 1024 * 1024
-MAX_REQUEST = 8 * 1024 * 1024  # a push of PAGE entries with their deliveries is far below
+MAX_REQUEST = 8 * 1024 * 1024
+# A page of entries, of deliveries, or a push of both holds at most PAGE items and about
+# PAGE_BYTES of encoded bytes: it stops before the item that would pass the bound (one item is
+# at most a record's 64 KiB, node.records.MAX_RECORD_BYTES, sealed and in base64), so every
+# page is far below what a receiver reads (MAX_REQUEST, MAX_RESPONSE), however large the
+# records of a backlog. A larger item than any record now allowed (published before the limit)
+# still travels alone in a page of deliveries, and is left out of pushes.
+PAGE_BYTES = 4 * 1024 * 1024
 PROBE_SECONDS = 5.0  # how long a starting node waits for peers' view of its own log
 READ_SECONDS = 30.0  # how long a peer may take to send a request body (MRA_PEER_READ_SECONDS)
 MAX_BACKOFF = 30.0
@@ -152,10 +160,13 @@ def load_membership(path: Path, store: SqliteStore) -> Membership:
     return signed.membership
 
 
-def log_page(store: SqliteStore, origin: str, start: int, size: int) -> dict[str, Any]:
+def log_page(
+    store: SqliteStore, origin: str, start: int, size: int, budget: int = PAGE_BYTES
+) -> dict[str, Any]:
     """Entries of ``origin`` from ``start`` leading to its checkpoint at ``size``, or to the
     checkpoint right after the first key rotation on the way: the receiver learns the new
-    key from that rotation before it checks anything the new key signed."""
+    key from that rotation before it checks anything the new key signed. At most PAGE
+    entries, and no more than ``budget`` bytes of them encoded (at least one)."""
     if not 0 <= start < size:
         raise InvalidInput(f"start must be in [0, {size})", field="start")
     key_changes = [since for since, _ in store.keys(origin) if start < since <= size]
@@ -163,21 +174,36 @@ def log_page(store: SqliteStore, origin: str, start: int, size: int) -> dict[str
     note = store.checkpoint_at(origin, size)
     if note is None:
         raise NotFound(f"no checkpoint of {origin} at size {size} is held here", field="size")
-    entries = list(store.entries(origin, start, min(size, start + PAGE)))
+    wired: list[dict[str, str]] = []
+    used = 0
+    for entry in store.entries(origin, start, min(size, start + PAGE)):
+        rotation = entry.seq + 1 in key_changes
+        used += encoded_size(entry.body, entry.signature, *_opened(entry, rotation))
+        if wired and used > budget:
+            break
+        wired.append(_wire(entry, rotation))
     proof = StoredTree(store, origin).consistency_proof(start, size) if start else []
     return {
         "origin": origin,
         "start": start,
-        "entries": [_wire(e, e.seq + 1 in key_changes) for e in entries],
+        "entries": wired,
         "checkpoint": note.decode(),
         "proof": [p.hex() for p in proof],
     }
 
 
+def _opened(entry: StoredEntry, rotation: bool) -> tuple[bytes, bytes] | tuple[()]:
+    """The salt and payload a page carries in clear: a key rotation's only (a public key)."""
+    if rotation and entry.salt is not None and entry.payload is not None:
+        return entry.salt, entry.payload
+    return ()
+
+
 def _wire(entry: StoredEntry, rotation: bool) -> dict[str, str]:
     wire = {"body": b64(entry.body), "signature": b64(entry.signature)}
-    if rotation and entry.salt is not None and entry.payload is not None:
-        wire.update(salt=b64(entry.salt), payload=b64(entry.payload))  # public: a key
+    opened = _opened(entry, rotation)
+    if opened:
+        wire.update(salt=b64(opened[0]), payload=b64(opened[1]))
     return wire
 
 
@@ -499,16 +525,33 @@ class NetworkService:
     def log_page(self, origin: str, start: int, size: int) -> dict[str, Any]:
         return log_page(self.store, origin, start, size)
 
-    def deliveries(self, partner: str, start: int, end: int | None = None) -> dict[str, Any]:
+    def deliveries(
+        self,
+        partner: str,
+        start: int,
+        end: int | None = None,
+        *,
+        budget: int = PAGE_BYTES,
+        at_least_one: bool = True,
+    ) -> dict[str, Any]:
+        """The deliveries sealed to ``partner`` for this node's entries from ``start`` (to
+        ``end``, or a page), bounded by PAGE items and ``budget`` encoded bytes; ``next`` is
+        the seq the following page starts from."""
         member = self.membership.member(partner)
         assert member is not None
         head = self.store.head(self.me)
         size = head.size if head else 0
         stop = min(size, start + PAGE) if end is None else min(size, end)
         sharing = Sharing(self.store, self.me, self.key, self.clock())
-        sealed = sharing.sealed(
-            self.store.entries(self.me, start, stop), partner, bytes.fromhex(member.sealing_key)
+        sealed, left_out = sharing.sealed_page(
+            self.store.entries(self.me, start, stop),
+            partner,
+            bytes.fromhex(member.sealing_key),
+            budget=budget,
+            at_least_one=at_least_one,
         )
+        if left_out is not None:
+            stop = left_out
         for delivery, _ in sealed:
             if delivery.view is not None:
                 self.access.record(
@@ -816,7 +859,19 @@ class NetworkService:
             if known >= head.size:
                 break
             page = self.log_page(self.me, known, head.size)
-            delivered = self.deliveries(code, known, known + len(page["entries"]))
+            # The deliveries share the page's byte budget with its entries; the entries are cut
+            # where the deliveries stop, so that each push is whole and under MAX_REQUEST. A
+            # first delivery that alone is over the budget (a record published before the size
+            # limit) is left to the peer's pull, which reads up to MAX_RESPONSE.
+            room = PAGE_BYTES - sum(len(e["body"]) + len(e["signature"]) for e in page["entries"])
+            delivered = self.deliveries(
+                code,
+                known,
+                known + len(page["entries"]),
+                budget=max(room, 0),
+                at_least_one=False,
+            )
+            page["entries"] = page["entries"][: max(1, int(delivered["next"]) - known)]
             answer = await self._request(
                 "POST",
                 code,
