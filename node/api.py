@@ -4,8 +4,11 @@ Errors are RFC 9457 problem documents (``application/problem+json``) with the HT
 their class in ``node.errors``: 422 bad input, 404 unknown, 409 conflict, 403 refused by a
 contract or the caller's role, 401 no or bad credentials, 413 a body over the limit, 503
 storage. The OpenAPI document (``GET /v1/openapi.json``, completed by ``node.apidoc``) states
-each operation's body, answers and errors. Endpoints are ``async``: they run on the event loop
-thread, which serialises access to the node's one SQLite connection.
+each operation's body, answers and errors. Endpoints are ``async`` and read on the event loop
+thread; what appends to the node's own log (publications, status changes, agreements, keys,
+erasures) runs on one writer thread, in order, so that reads keep their latency while a large
+batch is validated, signed and written (the store gives each thread its own read connection,
+which never sees a transaction in progress).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import orjson
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
@@ -49,7 +53,7 @@ from node.errors import (
     StorageFull,
 )
 from node.home import NodeHome
-from node.ledger import Ledger, system_clock
+from node.ledger import Ledger, PublishResult, system_clock
 from node.log_budget import LogBudget
 from node.queries import (
     ID_PATTERN,
@@ -72,6 +76,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_BODY", "create_app"]
 
 MAX_BODY = 8 * 1024 * 1024
+_T = TypeVar("_T")
 WAL_CHECKPOINT_SECONDS = 5.0
 ERASURE_POLL_SECONDS = 1.0
 RETENTION_SECONDS = 3600.0  # how often retention runs (MRA_RETENTION_SECONDS overrides)
@@ -249,6 +254,12 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
 
         peers = NetworkService(home, store, registry, access=access)
     dispatcher = WebhookDispatcher(store, system_clock)
+    # One thread appends to the node's own log, one write after the other, in order.
+    writer = ThreadPoolExecutor(1, thread_name_prefix="mra-write")
+
+    async def written(work: Callable[[], _T]) -> _T:
+        """Run ``work`` (which appends) on the writer thread; the event loop keeps serving."""
+        return await asyncio.get_running_loop().run_in_executor(writer, work)
 
     def accessed(
         caller: Caller, action: str, channel: str, *ids: str, agreements: str = ""
@@ -281,10 +292,12 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         next_retention = loop.time()
         while True:
             try:
-                done = erasure.acknowledge(ledger, store)
+                done = await written(lambda: erasure.acknowledge(ledger, store))
                 if loop.time() >= next_retention:
                     next_retention = loop.time() + every
-                    done += erasure.run_retention(ledger, store, system_clock())
+                    done += await written(
+                        lambda: erasure.run_retention(ledger, store, system_clock())
+                    )
                 if done:
                     log.info("erasure: appended %d purge or erasure entries", len(done))
                     appended()
@@ -328,6 +341,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            writer.shutdown(wait=True)
             access.flush()
             access_writer.close()
             store.close()
@@ -510,33 +524,29 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         return Response(orjson.dumps(answers), media_type="application/json")
 
     @app.post("/v1/aeo", **operation(ref("Published"), body="Publish", errors=(409,)))
-    async def publish(request: Request, caller: Caller = publisher) -> dict[str, Any]:
-        data = parse_json(await request.body())
-        items = data.get("records") if isinstance(data, dict) and "records" in data else [data]
-        if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
-            raise InvalidInput(f"send one record or 1 to {MAX_BATCH} in 'records'", field="records")
-        records = []
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise InvalidInput("a record is a JSON object", field=f"records[{i}]")
-            try:
-                records.append(AeoRecord.from_dict(item))
-            except InvalidInput as exc:
-                raise InvalidInput(exc.reason, field=f"records[{i}].{exc.field}") from None
-        result = ledger.publish(records)
-        if result.entries:
+    async def publish(request: Request, caller: Caller = publisher) -> Response:
+        body = await request.body()
+
+        def work() -> tuple[bytes, bool]:
+            # Parsing, validating, signing and writing up to 10,000 records, logging the
+            # access and encoding the answer take seconds: all of it off the event loop.
+            records, result = _publish(ledger, body)
+            if result.entries:
+                unchanged = set(result.unchanged)
+                accessed(
+                    caller,
+                    "publish",
+                    "POST /v1/aeo",
+                    *(r.aeo_id for r in records if r.aeo_id not in unchanged),
+                )
+            done = [{"seq": e.header.seq, "kind": e.header.kind.value} for e in result.entries]
+            answer = {"appended": done, "unchanged": list(result.unchanged)}
+            return orjson.dumps(answer), bool(done)
+
+        answer, grew = await written(work)
+        if grew:
             appended()
-            unchanged = set(result.unchanged)
-            accessed(
-                caller,
-                "publish",
-                "POST /v1/aeo",
-                *(r.aeo_id for r in records if r.aeo_id not in unchanged),
-            )
-        return {
-            "appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in result.entries],
-            "unchanged": list(result.unchanged),
-        }
+        return Response(answer, media_type="application/json")
 
     @app.post(
         "/v1/aeo/{aeo_id}/status", **operation(ref("Appended"), body="Status", errors=(404, 409))
@@ -549,7 +559,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         if found is None:
             raise NotFound(f"no AEO {wanted} is held here", field="aeo_id")
         status = Status.from_dict(parse_json(await request.body()))
-        result = ledger.publish([found[1].with_status(status)])
+        result = await written(lambda: ledger.publish([found[1].with_status(status)]))
         if result.entries:
             appended()
             accessed(caller, "status", "POST /v1/aeo/{aeo_id}/status", wanted)
@@ -581,7 +591,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             raise InvalidInput("an agreement document is a JSON object", field="body")
         members = peers.member_codes() if peers else None
         document = Agreement.from_dict(data)
-        entry = agreements.propose(ledger, store, document, members)
+        entry = await written(lambda: agreements.propose(ledger, store, document, members))
         appended()
         accessed(caller, "agreement.propose", "POST /v1/agreements", agreements=document.id)
         return {"seq": entry.header.seq, "kind": entry.header.kind}
@@ -592,7 +602,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         version: Version = None,
         caller: Caller = admin,
     ) -> Any:
-        entry = agreements.approve(ledger, store, agreement_id, version)
+        entry = await written(lambda: agreements.approve(ledger, store, agreement_id, version))
         appended()
         accessed(
             caller, "agreement.approve", "POST /v1/agreements/{id}/approve", agreements=agreement_id
@@ -603,7 +613,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         "/v1/agreements/{agreement_id}/withdraw", **operation(ref("Entry"), errors=(404, 409))
     )
     async def withdraw(agreement_id: AgreementId, caller: Caller = admin) -> dict[str, Any]:
-        entry = agreements.withdraw(ledger, store, agreement_id)
+        entry = await written(lambda: agreements.withdraw(ledger, store, agreement_id))
         appended()
         accessed(
             caller,
@@ -617,7 +627,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     async def rotate_key(caller: Caller = admin) -> dict[str, Any]:
         """Replace this node's signing key: a rotation entry signed with the old key names the
         new one, which signs everything after it. Partners learn it with the entry."""
-        entry, key = home.rotate_key(ledger)
+        entry, key = await written(lambda: home.rotate_key(ledger))
         if peers is not None:
             peers.use_key(key)
         appended()
@@ -666,7 +676,8 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         data = parse_json(await request.body())
         if not isinstance(data, dict) or set(data) != {"reason"}:
             raise InvalidInput('send {"reason": "the legal reason"}', field="reason")
-        entry, done = erasure.erase(ledger, store, wanted, data["reason"])
+        reason = data["reason"]
+        entry, done = await written(lambda: erasure.erase(ledger, store, wanted, reason))
         appended()
         accessed(caller, "erase", "POST /v1/aeo/{aeo_id}/erase", wanted)
         return {
@@ -679,7 +690,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     async def retention(caller: Caller = admin) -> dict[str, Any]:
         """Apply retention now: erase own records past their period, purge what was received
         under agreements that ended."""
-        done = erasure.run_retention(ledger, store, system_clock())
+        done = await written(lambda: erasure.run_retention(ledger, store, system_clock()))
         if done:
             appended()
         return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in done]}
@@ -798,3 +809,21 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _publish(ledger: Ledger, body: bytes) -> tuple[list[AeoRecord], PublishResult]:
+    """Parse ``POST /v1/aeo``'s body (one record, or ``{"records": [...]}``) and publish it as
+    one batch. Raises InvalidInput naming ``records[i].field``, or what ``publish`` raises."""
+    data = parse_json(body)
+    items = data.get("records") if isinstance(data, dict) and "records" in data else [data]
+    if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
+        raise InvalidInput(f"send one record or 1 to {MAX_BATCH} in 'records'", field="records")
+    records = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidInput("a record is a JSON object", field=f"records[{i}]")
+        try:
+            records.append(AeoRecord.from_dict(item))
+        except InvalidInput as exc:
+            raise InvalidInput(exc.reason, field=f"records[{i}].{exc.field}") from None
+    return records, ledger.publish(records)
