@@ -26,11 +26,12 @@ import random
 import ssl
 import time
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import nacl.public
@@ -76,6 +77,7 @@ __all__ = [
     "PAGE_BYTES",
     "HttpsTransport",
     "NetworkService",
+    "Offload",
     "PeerDenied",
     "Transport",
     "entries_of",
@@ -99,6 +101,19 @@ PAGE_BYTES = 4 * 1024 * 1024
 PROBE_SECONDS = 5.0  # how long a starting node waits for peers' view of its own log
 READ_SECONDS = 30.0  # how long a peer may take to send a request body (MRA_PEER_READ_SECONDS)
 MAX_BACKOFF = 30.0
+_T = TypeVar("_T")
+
+
+class Offload(Protocol):
+    """Where what gossip stores is written: the node's writer thread (``node.api``), so that a
+    write waiting for a large append does not hold up the event loop; inline by default (the
+    simulation keeps its virtual time)."""
+
+    def __call__(self, work: Callable[[], _T], /) -> Awaitable[_T]: ...
+
+
+async def _inline(work: Callable[[], _T]) -> _T:
+    return work()
 
 
 class PeerDenied(Exception):
@@ -339,14 +354,17 @@ class NetworkService:
         clock: Clock = system_clock,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        offload: Offload | None = None,
     ) -> None:
         """``clock``, ``monotonic`` and ``rng`` (wall time in ms, the time retries are
         scheduled by, and the backoff jitter) are the process's own unless a simulation
-        drives the node (``network.simulation``)."""
+        drives the node (``network.simulation``); ``offload`` runs what stores what peers
+        sent (inline unless given)."""
         self.home = home
         self.clock = clock
         self.monotonic = monotonic
         self.rng = rng or random.Random()
+        self.offload: Offload = offload or _inline
         self.access = access if access is not None else AccessLog(store, clock)
         self.store = store
         self.me = home.config().origin
@@ -692,7 +710,7 @@ class NetworkService:
             body = await self._json_body(request)
             if not isinstance(body, dict):
                 raise InvalidInput("a push is a JSON object", field="body")
-            return self.receive_push(who, body)
+            return await self.offload(partial(self.receive_push, who, body))
 
         @router.post(
             "/v1/peer/query", **operation(ref("PeerQueryAnswer"), body="PeerQuery", errors=(408,))
@@ -892,8 +910,9 @@ class NetworkService:
                 break
             if answer.get("cosignature"):
                 text = SignedNote.parse(page["checkpoint"].encode()).text
-                self.replicator.receive_cosignatures(
-                    self.me, Checkpoint.parse(text).size, {code: str(answer["cosignature"])}
+                size, line = Checkpoint.parse(text).size, str(answer["cosignature"])
+                await self.offload(
+                    partial(self.replicator.receive_cosignatures, self.me, size, {code: line})
                 )
 
     async def _sync_with(self, code: str) -> None:
@@ -903,7 +922,9 @@ class NetworkService:
         if int(frontier.get("membership", 0)) > self.membership.version:
             await self._adopt_membership(code)
         for evidence in frontier.get("forks", [])[:100]:
-            fork = self.replicator.receive_fork(str(evidence).encode(), code)
+            fork = await self.offload(
+                partial(self.replicator.receive_fork, str(evidence).encode(), code)
+            )
             if fork is not None:
                 self.forks_found.labels(fork.origin).inc()
                 log.error("fork evidence against %s received from %s", fork.origin, code)
@@ -917,24 +938,30 @@ class NetworkService:
             size = int(info.get("checkpoint_size", 0))
             if origin == self.me:
                 self._note_own_checkpoint(code, note)
-                self.replicator.receive_cosignatures(self.me, size, info.get("cosignatures", {}))
+                lines = info.get("cosignatures", {})
+                await self.offload(
+                    partial(self.replicator.receive_cosignatures, self.me, size, lines)
+                )
                 continue
             if origin in frozen or not note or size == 0:
                 continue
             if note != self.store.latest_checkpoint(origin) or self.replicator.size(origin) < size:
                 await self._pull_log(code, origin, note, size)
-            self.replicator.receive_cosignatures(origin, size, info.get("cosignatures", {}))
+            lines = info.get("cosignatures", {})
+            await self.offload(partial(self.replicator.receive_cosignatures, origin, size, lines))
         sharing = [str(i) for i in frontier.get("sharing", [])]
         if sharing != self._sharing_seen.get(code):
             # What this peer shares with us changed (an agreement came into force or ended):
             # its deliveries are fetched again from the start; the stored ones are kept.
-            self.store.set_delivery_cursor(code, 0)
+            await self.offload(partial(self.store.set_delivery_cursor, code, 0))
             self._sharing_seen[code] = sharing
         if code in origins:
             await self._pull_deliveries(code)
 
     async def _pull_log(self, code: str, origin: str, note: bytes, size: int) -> None:
-        found = self.replicator.check_checkpoint(origin, note, code, ahead=True)
+        found = await self.offload(
+            partial(self.replicator.check_checkpoint, origin, note, code, ahead=True)
+        )
         if isinstance(found, Fork):
             self.forks_found.labels(origin).inc()
             log.error("fork: %s signed two histories (reported via %s)", origin, code)
@@ -944,13 +971,19 @@ class NetworkService:
             page = await self._request(
                 "GET", code, f"/v1/peer/log/{origin}", params={"start": held, "size": size}
             )
-            received = self.replicator.receive_entries(
-                origin,
-                int(page["start"]),
-                entries_of(page["entries"]),
-                str(page["checkpoint"]).encode(),
-                hashes_of(page["proof"], "proof"),
-                code,
+            start, entries = int(page["start"]), entries_of(page["entries"])
+            note_of_page = str(page["checkpoint"]).encode()
+            proof = hashes_of(page["proof"], "proof")
+            received = await self.offload(
+                partial(
+                    self.replicator.receive_entries,
+                    origin,
+                    start,
+                    entries,
+                    note_of_page,
+                    proof,
+                    code,
+                )
             )
             self._count(origin, received.stored, received.fork)
             if received.fork is not None or received.stored == 0:
@@ -962,12 +995,13 @@ class NetworkService:
         cursor = self.store.delivery_cursor(code)
         while cursor < held:
             page = await self._request("GET", code, "/v1/peer/deliveries", params={"start": cursor})
-            self.replicator.receive_deliveries(code, _sealed(page["items"]))
+            sealed = _sealed(page["items"])
+            await self.offload(partial(self.replicator.receive_deliveries, code, sealed))
             following = min(int(page["next"]), held)
             if following <= cursor:
                 break
             cursor = following
-            self.store.set_delivery_cursor(code, cursor)
+            await self.offload(partial(self.store.set_delivery_cursor, code, following))
 
     def _count(self, origin: str, stored: int, fork: Fork | None) -> None:
         if stored:

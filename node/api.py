@@ -248,18 +248,19 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     refusals = Counter("mra_refusals", "Refused requests", ["reason"], registry=registry)
     access_writer = SqliteStore.open(home.db_path, durable=False)
     access = AccessLog(access_writer, system_clock)
+    dispatcher = WebhookDispatcher(store, system_clock)
+    # One thread writes the node's log and what peers send, one write after the other.
+    writer = ThreadPoolExecutor(1, thread_name_prefix="mra-write")
+
+    async def written(work: Callable[[], _T]) -> _T:
+        """Run ``work`` (which writes) on the writer thread; the event loop keeps serving."""
+        return await asyncio.get_running_loop().run_in_executor(writer, work)
+
     peers: NetworkService | None = None
     if network and (home.path / "membership.json").exists():
         from network.service import NetworkService
 
-        peers = NetworkService(home, store, registry, access=access)
-    dispatcher = WebhookDispatcher(store, system_clock)
-    # One thread appends to the node's own log, one write after the other, in order.
-    writer = ThreadPoolExecutor(1, thread_name_prefix="mra-write")
-
-    async def written(work: Callable[[], _T]) -> _T:
-        """Run ``work`` (which appends) on the writer thread; the event loop keeps serving."""
-        return await asyncio.get_running_loop().run_in_executor(writer, work)
+        peers = NetworkService(home, store, registry, access=access, offload=written)
 
     def accessed(
         caller: Caller, action: str, channel: str, *ids: str, agreements: str = ""
