@@ -278,7 +278,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             await asyncio.sleep(WAL_CHECKPOINT_SECONDS)
             try:
                 if store.scrub_pending:
-                    store.scrub()  # an erasure's WAL truncation that a reader held up
+                    await written(store.scrub)  # an erasure's WAL truncation a reader held up
                 await asyncio.to_thread(SqliteStore.checkpoint_wal, home.db_path)
             except StorageFailed as exc:
                 log.warning("WAL checkpoint failed: %s", exc)
@@ -662,7 +662,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         reason = data.get("resolution") if isinstance(data, dict) else None
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("say what was decided", field="resolution")
-        count = store.resolve_forks(origin.upper(), reason, system_clock())
+        count = await written(lambda: store.resolve_forks(origin.upper(), reason, system_clock()))
         if count == 0:
             raise NotFound(f"no open fork evidence against {origin}", field="origin")
         return {"resolved": count}
@@ -775,7 +775,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         url = data.get("url") if isinstance(data, dict) else None
         if not isinstance(url, str):
             raise InvalidInput("an http:// or https:// URL", field="url")
-        hook = add_webhook(store, url, system_clock())
+        hook = await written(lambda: add_webhook(store, url, system_clock()))
         accessed(caller, "webhook.add", "POST /v1/webhooks")
         return hook
 
@@ -789,7 +789,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
 
     @app.delete("/v1/webhooks/{hook_id}", **operation(ref("Removed"), errors=(404,)))
     async def remove_hook(hook_id: str, caller: Caller = admin) -> dict[str, Any]:
-        if not store.remove_webhook(hook_id):
+        if not await written(lambda: store.remove_webhook(hook_id)):
             raise NotFound(f"no webhook {hook_id}", field="hook_id")
         accessed(caller, "webhook.remove", "DELETE /v1/webhooks/{id}")
         return {"removed": hook_id}
