@@ -701,7 +701,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         """Every version of the record held here (signer, time, changed fields), every delivery
         of it to a partner and every query of it."""
         wanted = check_id(aeo_id, "aeo_id")
-        access.flush()  # the trail shows every access up to this one
+        await asyncio.to_thread(access.flush)  # the trail shows every access up to this one
         found = record_trail(store, wanted)
         accessed(caller, "audit", "GET /v1/aeo/{aeo_id}/trail", wanted)
         if found is None:
@@ -725,7 +725,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         member code), oldest first; JSON pages (``next`` for ``after``) or CSV."""
         if partner is not None and actor is not None:
             raise InvalidInput("give partner or actor, not both", field="partner")
-        access.flush()
+        await asyncio.to_thread(access.flush)
         rows = store.access_rows(
             since=None if since is None else as_of_ms(since, "since", day_end=False),
             until=None if until is None else as_of_ms(until, "until"),
