@@ -7,6 +7,11 @@ on the log tables; payloads may only be deleted (erasure). Derived tables can be
 rebuilt from the log at any time (``rebuild_derived``). The schema version lives in
 ``PRAGMA user_version`` and ``MIGRATIONS`` moves a file forward one version at a time.
 
+Connections: every transaction runs on one writer connection, one thread at a time; a thread's
+reads outside a transaction run on a read-only connection of that thread's own. A batch being
+written on the node's writer thread is thus invisible to, and never waited for by, the reads
+on the event loop (WAL: a reader sees the last commit).
+
 Tree nodes are keyed by the leaf that completes them (``last_leaf``), so appends write sequential
 keys and a full scan returns nodes in the order an append-only builder emits them.
 """
