@@ -26,12 +26,13 @@ import random
 import ssl
 import time
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import nacl.public
@@ -47,7 +48,7 @@ from network.onboarding import install
 from network.pki import member_of
 from network.replicator import Replicator, WireEntry
 from network.sharing import Sharing
-from network.wire import b64, unb64
+from network.wire import b64, encoded_size, unb64
 from node import keyfiles
 from node.apidoc import operation, ref
 from node.audit import AccessLog
@@ -75,8 +76,10 @@ from node.tree import StoredTree
 
 __all__ = [
     "PAGE",
+    "PAGE_BYTES",
     "HttpsTransport",
     "NetworkService",
+    "Offload",
     "PeerDenied",
     "Transport",
     "confirm_own_log",
@@ -90,11 +93,31 @@ log = logging.getLogger("mra.network")
 
 PAGE = 500
 MAX_RESPONSE = 16 * 1024 * 1024
-MAX_REQUEST = 8 * 1024 * 1024  # a push of PAGE entries with their deliveries is far below
+MAX_REQUEST = 8 * 1024 * 1024
+# A page of entries, of deliveries, or a push of both holds at most PAGE items and about
+# PAGE_BYTES of encoded bytes: it stops before the item that would pass the bound (one item is
+# at most a record's 64 KiB, node.records.MAX_RECORD_BYTES, sealed and in base64), so every
+# page is far below what a receiver reads (MAX_REQUEST, MAX_RESPONSE), however large the
+# records of a backlog. A larger item than any record now allowed (published before the limit)
+# still travels alone in a page of deliveries, and is left out of pushes.
+PAGE_BYTES = 4 * 1024 * 1024
 PROBE_SECONDS = 5.0  # how long a starting node waits for peers' view of its own log
 ASK_SECONDS = 1.0  # until one answers, each peer is asked again this often
 READ_SECONDS = 30.0  # how long a peer may take to send a request body (MRA_PEER_READ_SECONDS)
 MAX_BACKOFF = 30.0
+_T = TypeVar("_T")
+
+
+class Offload(Protocol):
+    """Where what gossip stores is written: the node's writer thread (``node.api``), so that a
+    write waiting for a large append does not hold up the event loop; inline by default (the
+    simulation keeps its virtual time)."""
+
+    def __call__(self, work: Callable[[], _T], /) -> Awaitable[_T]: ...
+
+
+async def _inline(work: Callable[[], _T]) -> _T:
+    return work()
 
 
 class PeerDenied(Exception):
@@ -156,10 +179,13 @@ def load_membership(path: Path, store: SqliteStore) -> Membership:
     return signed.membership
 
 
-def log_page(store: SqliteStore, origin: str, start: int, size: int) -> dict[str, Any]:
+def log_page(
+    store: SqliteStore, origin: str, start: int, size: int, budget: int = PAGE_BYTES
+) -> dict[str, Any]:
     """Entries of ``origin`` from ``start`` leading to its checkpoint at ``size``, or to the
     checkpoint right after the first key rotation on the way: the receiver learns the new
-    key from that rotation before it checks anything the new key signed."""
+    key from that rotation before it checks anything the new key signed. At most PAGE
+    entries, and no more than ``budget`` bytes of them encoded (at least one)."""
     if not 0 <= start < size:
         raise InvalidInput(f"start must be in [0, {size})", field="start")
     key_changes = [since for since, _ in store.keys(origin) if start < since <= size]
@@ -167,21 +193,36 @@ def log_page(store: SqliteStore, origin: str, start: int, size: int) -> dict[str
     note = store.checkpoint_at(origin, size)
     if note is None:
         raise NotFound(f"no checkpoint of {origin} at size {size} is held here", field="size")
-    entries = list(store.entries(origin, start, min(size, start + PAGE)))
+    wired: list[dict[str, str]] = []
+    used = 0
+    for entry in store.entries(origin, start, min(size, start + PAGE)):
+        rotation = entry.seq + 1 in key_changes
+        used += encoded_size(entry.body, entry.signature, *_opened(entry, rotation))
+        if wired and used > budget:
+            break
+        wired.append(_wire(entry, rotation))
     proof = StoredTree(store, origin).consistency_proof(start, size) if start else []
     return {
         "origin": origin,
         "start": start,
-        "entries": [_wire(e, e.seq + 1 in key_changes) for e in entries],
+        "entries": wired,
         "checkpoint": note.decode(),
         "proof": [p.hex() for p in proof],
     }
 
 
+def _opened(entry: StoredEntry, rotation: bool) -> tuple[bytes, bytes] | tuple[()]:
+    """The salt and payload a page carries in clear: a key rotation's only (a public key)."""
+    if rotation and entry.salt is not None and entry.payload is not None:
+        return entry.salt, entry.payload
+    return ()
+
+
 def _wire(entry: StoredEntry, rotation: bool) -> dict[str, str]:
     wire = {"body": b64(entry.body), "signature": b64(entry.signature)}
-    if rotation and entry.salt is not None and entry.payload is not None:
-        wire.update(salt=b64(entry.salt), payload=b64(entry.payload))  # public: a key
+    opened = _opened(entry, rotation)
+    if opened:
+        wire.update(salt=b64(opened[0]), payload=b64(opened[1]))
     return wire
 
 
@@ -338,14 +379,17 @@ class NetworkService:
         clock: Clock = system_clock,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        offload: Offload | None = None,
     ) -> None:
         """``clock``, ``monotonic`` and ``rng`` (wall time in ms, the time retries are
         scheduled by, and the backoff jitter) are the process's own unless a simulation
-        drives the node (``network.simulation``)."""
+        drives the node (``network.simulation``); ``offload`` runs what stores what peers
+        sent (inline unless given)."""
         self.home = home
         self.clock = clock
         self.monotonic = monotonic
         self.rng = rng or random.Random()
+        self.offload: Offload = offload or _inline
         self.access = access if access is not None else AccessLog(store, clock)
         self.store = store
         self.me = home.config().origin
@@ -527,16 +571,33 @@ class NetworkService:
     def log_page(self, origin: str, start: int, size: int) -> dict[str, Any]:
         return log_page(self.store, origin, start, size)
 
-    def deliveries(self, partner: str, start: int, end: int | None = None) -> dict[str, Any]:
+    def deliveries(
+        self,
+        partner: str,
+        start: int,
+        end: int | None = None,
+        *,
+        budget: int = PAGE_BYTES,
+        at_least_one: bool = True,
+    ) -> dict[str, Any]:
+        """The deliveries sealed to ``partner`` for this node's entries from ``start`` (to
+        ``end``, or a page), bounded by PAGE items and ``budget`` encoded bytes; ``next`` is
+        the seq the following page starts from."""
         member = self.membership.member(partner)
         assert member is not None
         head = self.store.head(self.me)
         size = head.size if head else 0
         stop = min(size, start + PAGE) if end is None else min(size, end)
         sharing = Sharing(self.store, self.me, self.key, self.clock())
-        sealed = sharing.sealed(
-            self.store.entries(self.me, start, stop), partner, bytes.fromhex(member.sealing_key)
+        sealed, left_out = sharing.sealed_page(
+            self.store.entries(self.me, start, stop),
+            partner,
+            bytes.fromhex(member.sealing_key),
+            budget=budget,
+            at_least_one=at_least_one,
         )
+        if left_out is not None:
+            stop = left_out
         for delivery, _ in sealed:
             if delivery.view is not None:
                 self.access.record(
@@ -677,7 +738,7 @@ class NetworkService:
             body = await self._json_body(request)
             if not isinstance(body, dict):
                 raise InvalidInput("a push is a JSON object", field="body")
-            return self.receive_push(who, body)
+            return await self.offload(partial(self.receive_push, who, body))
 
         @router.post(
             "/v1/peer/query", **operation(ref("PeerQueryAnswer"), body="PeerQuery", errors=(408,))
@@ -883,7 +944,19 @@ class NetworkService:
             if known >= head.size:
                 break
             page = self.log_page(self.me, known, head.size)
-            delivered = self.deliveries(code, known, known + len(page["entries"]))
+            # The deliveries share the page's byte budget with its entries; the entries are cut
+            # where the deliveries stop, so that each push is whole and under MAX_REQUEST. A
+            # first delivery that alone is over the budget (a record published before the size
+            # limit) is left to the peer's pull, which reads up to MAX_RESPONSE.
+            room = PAGE_BYTES - sum(len(e["body"]) + len(e["signature"]) for e in page["entries"])
+            delivered = self.deliveries(
+                code,
+                known,
+                known + len(page["entries"]),
+                budget=max(room, 0),
+                at_least_one=False,
+            )
+            page["entries"] = page["entries"][: max(1, int(delivered["next"]) - known)]
             answer = await self._request(
                 "POST",
                 code,
@@ -904,8 +977,9 @@ class NetworkService:
                 break
             if answer.get("cosignature"):
                 text = SignedNote.parse(page["checkpoint"].encode()).text
-                self.replicator.receive_cosignatures(
-                    self.me, Checkpoint.parse(text).size, {code: str(answer["cosignature"])}
+                size, line = Checkpoint.parse(text).size, str(answer["cosignature"])
+                await self.offload(
+                    partial(self.replicator.receive_cosignatures, self.me, size, {code: line})
                 )
 
     async def _sync_with(self, code: str) -> None:
@@ -916,7 +990,9 @@ class NetworkService:
         if int(frontier.get("membership", 0)) > self.membership.version:
             await self._adopt_membership(code)
         for evidence in frontier.get("forks", [])[:100]:
-            fork = self.replicator.receive_fork(str(evidence).encode(), code)
+            fork = await self.offload(
+                partial(self.replicator.receive_fork, str(evidence).encode(), code)
+            )
             if fork is not None:
                 self.forks_found.labels(fork.origin).inc()
                 log.error("fork evidence against %s received from %s", fork.origin, code)
@@ -929,24 +1005,31 @@ class NetworkService:
             note = str(info.get("checkpoint", "")).encode()
             size = int(info.get("checkpoint_size", 0))
             if origin == self.me:
-                self.replicator.receive_cosignatures(self.me, size, info.get("cosignatures", {}))
+                # (what the peer holds of this node's log was taken by _take_own_view above)
+                lines = info.get("cosignatures", {})
+                await self.offload(
+                    partial(self.replicator.receive_cosignatures, self.me, size, lines)
+                )
                 continue
             if origin in frozen or not note or size == 0:
                 continue
             if note != self.store.latest_checkpoint(origin) or self.replicator.size(origin) < size:
                 await self._pull_log(code, origin, note, size)
-            self.replicator.receive_cosignatures(origin, size, info.get("cosignatures", {}))
+            lines = info.get("cosignatures", {})
+            await self.offload(partial(self.replicator.receive_cosignatures, origin, size, lines))
         sharing = [str(i) for i in frontier.get("sharing", [])]
         if sharing != self._sharing_seen.get(code):
             # What this peer shares with us changed (an agreement came into force or ended):
             # its deliveries are fetched again from the start; the stored ones are kept.
-            self.store.set_delivery_cursor(code, 0)
+            await self.offload(partial(self.store.set_delivery_cursor, code, 0))
             self._sharing_seen[code] = sharing
         if code in origins:
             await self._pull_deliveries(code)
 
     async def _pull_log(self, code: str, origin: str, note: bytes, size: int) -> None:
-        found = self.replicator.check_checkpoint(origin, note, code, ahead=True)
+        found = await self.offload(
+            partial(self.replicator.check_checkpoint, origin, note, code, ahead=True)
+        )
         if isinstance(found, Fork):
             self.forks_found.labels(origin).inc()
             log.error("fork: %s signed two histories (reported via %s)", origin, code)
@@ -956,13 +1039,19 @@ class NetworkService:
             page = await self._request(
                 "GET", code, f"/v1/peer/log/{origin}", params={"start": held, "size": size}
             )
-            received = self.replicator.receive_entries(
-                origin,
-                int(page["start"]),
-                entries_of(page["entries"]),
-                str(page["checkpoint"]).encode(),
-                hashes_of(page["proof"], "proof"),
-                code,
+            start, entries = int(page["start"]), entries_of(page["entries"])
+            note_of_page = str(page["checkpoint"]).encode()
+            proof = hashes_of(page["proof"], "proof")
+            received = await self.offload(
+                partial(
+                    self.replicator.receive_entries,
+                    origin,
+                    start,
+                    entries,
+                    note_of_page,
+                    proof,
+                    code,
+                )
             )
             self._count(origin, received.stored, received.fork)
             if received.fork is not None or received.stored == 0:
@@ -974,12 +1063,13 @@ class NetworkService:
         cursor = self.store.delivery_cursor(code)
         while cursor < held:
             page = await self._request("GET", code, "/v1/peer/deliveries", params={"start": cursor})
-            self.replicator.receive_deliveries(code, _sealed(page["items"]))
+            sealed = _sealed(page["items"])
+            await self.offload(partial(self.replicator.receive_deliveries, code, sealed))
             following = min(int(page["next"]), held)
             if following <= cursor:
                 break
             cursor = following
-            self.store.set_delivery_cursor(code, cursor)
+            await self.offload(partial(self.store.set_delivery_cursor, code, following))
 
     def _count(self, origin: str, stored: int, fork: Fork | None) -> None:
         if stored:

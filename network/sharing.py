@@ -24,6 +24,7 @@ from contracts.agreement import Agreement
 from contracts.lifecycle import AgreementState
 from contracts.registry import resolve
 from network.sealing import Delivery, seal_delivery, sign_view
+from network.wire import encoded_size
 from node import agreements
 from node.canonical import canonical_json, parse_json
 from node.crypto import SigningKey
@@ -87,12 +88,33 @@ class Sharing:
         self, entries: Iterable[StoredEntry], partner: str, sealing_key: bytes
     ) -> list[tuple[Delivery, bytes]]:
         """Each delivery ``partner`` receives of ``entries``, and its sealed form."""
-        found = []
+        return self.sealed_page(entries, partner, sealing_key)[0]
+
+    def sealed_page(
+        self,
+        entries: Iterable[StoredEntry],
+        partner: str,
+        sealing_key: bytes,
+        *,
+        budget: int | None = None,
+        at_least_one: bool = True,
+    ) -> tuple[list[tuple[Delivery, bytes]], int | None]:
+        """The deliveries ``partner`` receives of ``entries`` whose sealed forms take at most
+        ``budget`` bytes of JSON together (``network.wire.encoded_size``), and the seq of the
+        first entry left out (None: every entry was covered). ``at_least_one`` keeps the first
+        delivery even when it alone is over the budget, so a page always moves forward."""
+        found: list[tuple[Delivery, bytes]] = []
+        used = 0
         for entry in entries:
             delivery = self.delivery(entry, partner)
-            if delivery is not None:
-                found.append((delivery, seal_delivery(delivery, sealing_key)))
-        return found
+            if delivery is None:
+                continue
+            blob = seal_delivery(delivery, sealing_key)
+            used += encoded_size(blob)
+            if budget is not None and used > budget and (found or not at_least_one):
+                return found, entry.seq
+            found.append((delivery, blob))
+        return found, None
 
     def _view(self, entry: StoredEntry, header: EntryHeader, partner: str) -> Delivery | None:
         assert entry.payload is not None

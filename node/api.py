@@ -4,8 +4,11 @@ Errors are RFC 9457 problem documents (``application/problem+json``) with the HT
 their class in ``node.errors``: 422 bad input, 404 unknown, 409 conflict, 403 refused by a
 contract or the caller's role, 401 no or bad credentials, 413 a body over the limit, 503
 storage. The OpenAPI document (``GET /v1/openapi.json``, completed by ``node.apidoc``) states
-each operation's body, answers and errors. Endpoints are ``async``: they run on the event loop
-thread, which serialises access to the node's one SQLite connection.
+each operation's body, answers and errors. Endpoints are ``async`` and read on the event loop
+thread; what appends to the node's own log (publications, status changes, agreements, keys,
+erasures) runs on one writer thread, in order, so that reads keep their latency while a large
+batch is validated, signed and written (the store gives each thread its own read connection,
+which never sees a transaction in progress).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import orjson
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
@@ -55,7 +59,7 @@ from node.errors import (
     WriteRaced,
 )
 from node.home import NodeHome
-from node.ledger import Ledger, system_clock
+from node.ledger import Ledger, PublishResult, system_clock
 from node.log_budget import LogBudget
 from node.queries import (
     ID_PATTERN,
@@ -78,6 +82,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_BODY", "create_app"]
 
 MAX_BODY = 8 * 1024 * 1024
+_T = TypeVar("_T")
 WAL_CHECKPOINT_SECONDS = 5.0
 ERASURE_POLL_SECONDS = 1.0
 SETTLE_SECONDS = 3.0  # how long a write waits for a started node's first peer answer (< 5 s,
@@ -308,13 +313,20 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     )
     access_writer = SqliteStore.open(home.db_path, durable=False)
     access = AccessLog(access_writer, system_clock)
+    dispatcher = WebhookDispatcher(store, system_clock)
+    # One thread writes the node's log and what peers send, one write after the other.
+    writer = ThreadPoolExecutor(1, thread_name_prefix="mra-write")
+
+    async def written(work: Callable[[], _T]) -> _T:
+        """Run ``work`` (which writes) on the writer thread; the event loop keeps serving."""
+        return await asyncio.get_running_loop().run_in_executor(writer, work)
+
     peers: NetworkService | None = None
     if network and (home.path / "membership.json").exists():
         from network.service import NetworkService
 
-        peers = NetworkService(home, store, registry, access=access)
+        peers = NetworkService(home, store, registry, access=access, offload=written)
         ledger.hold = peers.guard.hold  # after a start, appends wait for a peer (node.guard)
-    dispatcher = WebhookDispatcher(store, system_clock)
 
     def accessed(
         caller: Caller, action: str, channel: str, *ids: str, agreements: str = ""
@@ -332,7 +344,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             await asyncio.sleep(WAL_CHECKPOINT_SECONDS)
             try:
                 if store.scrub_pending:
-                    store.scrub()  # an erasure's WAL truncation that a reader held up
+                    await written(store.scrub)  # an erasure's WAL truncation a reader held up
                 await asyncio.to_thread(SqliteStore.checkpoint_wal, home.db_path)
             except StorageFailed as exc:
                 log.warning("WAL checkpoint failed: %s", exc)
@@ -350,8 +362,8 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     async def access_anchors() -> None:
         while True:
             await asyncio.sleep(float(os.environ.get("MRA_ANCHOR_SECONDS", ANCHOR_SECONDS)))
-            access.flush()
-            anchor_access()
+            await asyncio.to_thread(access.flush)
+            await written(anchor_access)  # an append: on the writer thread, like every other
 
     erasure_lines = LogBudget(lines=3, monotonic=time.monotonic)
 
@@ -363,10 +375,12 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         next_retention = loop.time()
         while True:
             try:
-                done = erasure.acknowledge(ledger, store)
+                done = await written(lambda: erasure.acknowledge(ledger, store))
                 if loop.time() >= next_retention:
                     next_retention = loop.time() + every
-                    done += erasure.run_retention(ledger, store, system_clock())
+                    done += await written(
+                        lambda: erasure.run_retention(ledger, store, system_clock())
+                    )
                 if done:
                     log.info("erasure: appended %d purge or erasure entries", len(done))
                     appended()
@@ -414,10 +428,9 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             await asyncio.gather(*tasks, return_exceptions=True)
             if scrubber is not None:
                 _stop(scrubber)
-            if scrubber is not None:
-                _stop(scrubber)
+            writer.shutdown(wait=True)
             access.flush()
-            anchor_access()
+            anchor_access()  # the writer thread is done: nothing else appends now
             access_writer.close()
             store.close()
 
@@ -615,33 +628,29 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         return Response(orjson.dumps(answers), media_type="application/json")
 
     @app.post("/v1/aeo", **operation(ref("Published"), body="Publish", errors=(409,)))
-    async def publish(request: Request, caller: Caller = publisher) -> dict[str, Any]:
-        data = parse_json(await request.body())
-        items = data.get("records") if isinstance(data, dict) and "records" in data else [data]
-        if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
-            raise InvalidInput(f"send one record or 1 to {MAX_BATCH} in 'records'", field="records")
-        records = []
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise InvalidInput("a record is a JSON object", field=f"records[{i}]")
-            try:
-                records.append(AeoRecord.from_dict(item))
-            except InvalidInput as exc:
-                raise InvalidInput(exc.reason, field=f"records[{i}].{exc.field}") from None
-        result = ledger.publish(records)
-        if result.entries:
+    async def publish(request: Request, caller: Caller = publisher) -> Response:
+        body = await request.body()
+
+        def work() -> tuple[bytes, bool]:
+            # Parsing, validating, signing and writing up to 10,000 records, logging the
+            # access and encoding the answer take seconds: all of it off the event loop.
+            records, result = _publish(ledger, body)
+            if result.entries:
+                unchanged = set(result.unchanged)
+                accessed(
+                    caller,
+                    "publish",
+                    "POST /v1/aeo",
+                    *(r.aeo_id for r in records if r.aeo_id not in unchanged),
+                )
+            done = [{"seq": e.header.seq, "kind": e.header.kind.value} for e in result.entries]
+            answer = {"appended": done, "unchanged": list(result.unchanged)}
+            return orjson.dumps(answer), bool(done)
+
+        answer, grew = await written(work)
+        if grew:
             appended()
-            unchanged = set(result.unchanged)
-            accessed(
-                caller,
-                "publish",
-                "POST /v1/aeo",
-                *(r.aeo_id for r in records if r.aeo_id not in unchanged),
-            )
-        return {
-            "appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in result.entries],
-            "unchanged": list(result.unchanged),
-        }
+        return Response(answer, media_type="application/json")
 
     @app.post(
         "/v1/aeo/{aeo_id}/status", **operation(ref("Appended"), body="Status", errors=(404, 409))
@@ -654,7 +663,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         if found is None:
             raise NotFound(f"no AEO {wanted} is held here", field="aeo_id")
         status = Status.from_dict(parse_json(await request.body()))
-        result = ledger.publish([found[1].with_status(status)])
+        result = await written(lambda: ledger.publish([found[1].with_status(status)]))
         if result.entries:
             appended()
             accessed(caller, "status", "POST /v1/aeo/{aeo_id}/status", wanted)
@@ -686,7 +695,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             raise InvalidInput("an agreement document is a JSON object", field="body")
         members = peers.member_codes() if peers else None
         document = Agreement.from_dict(data)
-        entry = agreements.propose(ledger, store, document, members)
+        entry = await written(lambda: agreements.propose(ledger, store, document, members))
         appended()
         accessed(caller, "agreement.propose", "POST /v1/agreements", agreements=document.id)
         return {"seq": entry.header.seq, "kind": entry.header.kind}
@@ -697,7 +706,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         version: Version = None,
         caller: Caller = admin,
     ) -> Any:
-        entry = agreements.approve(ledger, store, agreement_id, version)
+        entry = await written(lambda: agreements.approve(ledger, store, agreement_id, version))
         appended()
         accessed(
             caller, "agreement.approve", "POST /v1/agreements/{id}/approve", agreements=agreement_id
@@ -708,7 +717,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         "/v1/agreements/{agreement_id}/withdraw", **operation(ref("Entry"), errors=(404, 409))
     )
     async def withdraw(agreement_id: AgreementId, caller: Caller = admin) -> dict[str, Any]:
-        entry = agreements.withdraw(ledger, store, agreement_id)
+        entry = await written(lambda: agreements.withdraw(ledger, store, agreement_id))
         appended()
         accessed(
             caller,
@@ -722,7 +731,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     async def rotate_key(caller: Caller = admin) -> dict[str, Any]:
         """Replace this node's signing key: a rotation entry signed with the old key names the
         new one, which signs everything after it. Partners learn it with the entry."""
-        entry, key = home.rotate_key(ledger)
+        entry, key = await written(lambda: home.rotate_key(ledger))
         if peers is not None:
             peers.use_key(key)
         appended()
@@ -756,7 +765,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         reason = data.get("resolution") if isinstance(data, dict) else None
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("say what was decided", field="resolution")
-        count = store.resolve_forks(origin.upper(), reason, system_clock())
+        count = await written(lambda: store.resolve_forks(origin.upper(), reason, system_clock()))
         if count == 0:
             raise NotFound(f"no open fork evidence against {origin}", field="origin")
         return {"resolved": count}
@@ -771,7 +780,8 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         data = parse_json(await request.body())
         if not isinstance(data, dict) or set(data) != {"reason"}:
             raise InvalidInput('send {"reason": "the legal reason"}', field="reason")
-        entry, done = erasure.erase(ledger, store, wanted, data["reason"])
+        reason = data["reason"]
+        entry, done = await written(lambda: erasure.erase(ledger, store, wanted, reason))
         appended()
         accessed(caller, "erase", "POST /v1/aeo/{aeo_id}/erase", wanted)
         return {
@@ -784,7 +794,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
     async def retention(caller: Caller = admin) -> dict[str, Any]:
         """Apply retention now: erase own records past their period, purge what was received
         under agreements that ended."""
-        done = erasure.run_retention(ledger, store, system_clock())
+        done = await written(lambda: erasure.run_retention(ledger, store, system_clock()))
         if done:
             appended()
         return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in done]}
@@ -794,7 +804,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         """Every version of the record held here (signer, time, changed fields), every delivery
         of it to a partner and every query of it."""
         wanted = check_id(aeo_id, "aeo_id")
-        access.flush()  # the trail shows every access up to this one
+        await asyncio.to_thread(access.flush)  # the trail shows every access up to this one
         found = record_trail(store, wanted)
         accessed(caller, "audit", "GET /v1/aeo/{aeo_id}/trail", wanted)
         if found is None:
@@ -818,7 +828,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         member code), oldest first; JSON pages (``next`` for ``after``) or CSV."""
         if partner is not None and actor is not None:
             raise InvalidInput("give partner or actor, not both", field="partner")
-        access.flush()
+        await asyncio.to_thread(access.flush)
         rows = store.access_rows(
             since=None if since is None else as_of_ms(since, "since", day_end=False),
             until=None if until is None else as_of_ms(until, "until"),
@@ -868,7 +878,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         url = data.get("url") if isinstance(data, dict) else None
         if not isinstance(url, str):
             raise InvalidInput("an http:// or https:// URL", field="url")
-        hook = add_webhook(store, url, system_clock())
+        hook = await written(lambda: add_webhook(store, url, system_clock()))
         accessed(caller, "webhook.add", "POST /v1/webhooks")
         return hook
 
@@ -882,7 +892,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
 
     @app.delete("/v1/webhooks/{hook_id}", **operation(ref("Removed"), errors=(404,)))
     async def remove_hook(hook_id: str, caller: Caller = admin) -> dict[str, Any]:
-        if not store.remove_webhook(hook_id):
+        if not await written(lambda: store.remove_webhook(hook_id)):
             raise NotFound(f"no webhook {hook_id}", field="hook_id")
         accessed(caller, "webhook.remove", "DELETE /v1/webhooks/{id}")
         return {"removed": hook_id}
@@ -906,3 +916,21 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _publish(ledger: Ledger, body: bytes) -> tuple[list[AeoRecord], PublishResult]:
+    """Parse ``POST /v1/aeo``'s body (one record, or ``{"records": [...]}``) and publish it as
+    one batch. Raises InvalidInput naming ``records[i].field``, or what ``publish`` raises."""
+    data = parse_json(body)
+    items = data.get("records") if isinstance(data, dict) and "records" in data else [data]
+    if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
+        raise InvalidInput(f"send one record or 1 to {MAX_BATCH} in 'records'", field="records")
+    records = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidInput("a record is a JSON object", field=f"records[{i}]")
+        try:
+            records.append(AeoRecord.from_dict(item))
+        except InvalidInput as exc:
+            raise InvalidInput(exc.reason, field=f"records[{i}].{exc.field}") from None
+    return records, ledger.publish(records)

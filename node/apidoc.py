@@ -33,7 +33,7 @@ from contracts.agreement import (
 from node.apikeys import Role
 from node.countries import ISO_COUNTRIES
 from node.queries import MAX_BATCH
-from node.records import AEO_ID, Certificate, IdScheme
+from node.records import AEO_ID, MAX_RECORD_BYTES, Certificate, IdScheme
 from node.records import Role as SupplyChainRole
 from node.status import StatusCode
 
@@ -109,12 +109,18 @@ _AEO_ID = {
 }
 _DATE = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 # Text is trimmed and NFC-normalised before its length (at most 512) is checked; no control
-# characters or line separators.
+# characters or line separators, nor characters that spoof (node.records): the pattern states
+# those of the Basic Multilingual Plane, the description the rest.
 _TEXT = {
     "type": "string",
     "minLength": 1,
-    "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$",
-    "description": "1 to 512 characters once trimmed; no control characters or line breaks",
+    "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u061c\\u180e\\u200b-\\u200f"
+    "\\u202a-\\u202e\\u2060\\u2066-\\u2069\\ufeff\\ufdd0-\\ufdef\\ufffe\\uffff]*$",
+    "description": "1 to 512 characters once trimmed, with at least one visible character"
+    " (not only combining marks, spaces or invisible ones); no control characters or line"
+    " breaks, no bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E,"
+    " U+2066-U+2069), zero-width characters (U+180E, U+200B-U+200D, U+2060), U+FEFF, tag"
+    " characters (U+E0000-U+E007F) or noncharacters; refused with a 422 naming the field",
 }
 _STATUS_CODE = {"type": "string", "enum": [c.value for c in StatusCode]}
 _ADDRESS = _object(
@@ -218,19 +224,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         required=("code", "effective"),
     ),
-    "Record": _object(
-        _RECORD_FIELDS,
-        required=(
-            "aeo_id",
-            "identifiers",
-            "legal_name",
-            "address",
-            "certificate",
-            "status",
-            "authorised",
-            "roles",
+    "Record": {
+        **_object(
+            _RECORD_FIELDS,
+            required=(
+                "aeo_id",
+                "identifiers",
+                "legal_name",
+                "address",
+                "certificate",
+                "status",
+                "authorised",
+                "roles",
+            ),
         ),
-    ),
+        "description": f"at most {MAX_RECORD_BYTES:,} bytes as RFC 8785 canonical JSON"
+        " (only a record with many identifiers comes near); a larger one is refused with a 422"
+        " naming identifiers",
+    },
     "View": _object(
         {
             **_RECORD_FIELDS,
@@ -506,6 +517,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         required=("member", "membership", "origins", "forks", "sharing"),
     ),
+    # Pages hold at most 500 items and about 4 MiB encoded (network.service.PAGE_BYTES).
     "PeerLogPage": _object(
         {
             "origin": _COUNTRY,

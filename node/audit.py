@@ -21,6 +21,7 @@ import asyncio
 import csv
 import io
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol
@@ -105,13 +106,19 @@ class AccessLog:
         self._sink = sink
         self._clock = clock
         self._pending: list[Access] = []
+        # ``run`` writes on a worker thread (a write waits while another connection holds the
+        # database's write lock, for the length of a large batch): one flush at a time, so
+        # rows are chained in the order they were recorded.
+        self._flushing = threading.Lock()
 
     def record(
         self, actor: str, action: str, channel: str, *aeo_ids: str, agreements: str = ""
     ) -> None:
         """One row per record id, or one row naming no record, all at the same time."""
         now = self._clock()
-        self._pending.extend(
+        # Built first, then added in one step: a flush on another thread takes either all of
+        # these rows or none of them.
+        rows = [
             Access(
                 ts=now,
                 actor=actor,
@@ -121,22 +128,25 @@ class AccessLog:
                 agreements=agreements,
             )
             for aeo_id in aeo_ids or ("",)
-        )
+        ]
+        self._pending.extend(rows)
 
     @property
     def pending(self) -> int:
         return len(self._pending)
 
     def flush(self) -> int:
-        """Write every pending row in one transaction; returns how many."""
-        rows, self._pending = self._pending, []
-        if rows:
-            try:
-                self._sink.append_access(rows)
-            except Exception:
-                self._pending[:0] = rows  # kept for the next attempt, in order
-                raise
-        return len(rows)
+        """Write every pending row in one transaction; returns how many. Safe from any
+        thread while others record."""
+        with self._flushing:
+            rows, self._pending = self._pending, []
+            if rows:
+                try:
+                    self._sink.append_access(rows)
+                except Exception:
+                    self._pending[:0] = rows  # kept for the next attempt, in order
+                    raise
+            return len(rows)
 
     async def run(self, interval: float = FLUSH_INTERVAL) -> None:
         """Flush every ``interval`` seconds until cancelled, then once more."""
@@ -144,7 +154,8 @@ class AccessLog:
             while True:
                 await asyncio.sleep(interval)
                 try:
-                    self.flush()
+                    if self._pending:
+                        await asyncio.to_thread(self.flush)
                 except Exception as exc:  # kept pending; the next round tries again
                     log.warning("access log flush failed: %s", exc)
         finally:

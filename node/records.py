@@ -21,11 +21,13 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from node.canonical import canonical_json
 from node.countries import EORI_PREFIXES, ISO_COUNTRIES
 from node.errors import Conflict, InvalidInput
 from node.status import FINAL, StatusCode, check_transition
 
 __all__ = [
+    "MAX_RECORD_BYTES",
     "Address",
     "AeoRecord",
     "Certificate",
@@ -40,9 +42,36 @@ __all__ = [
 # issuer's ISO code followed by 1 to 15 upper-case letters or digits.
 AEO_ID = re.compile(r"[A-Z]{2}[A-Z0-9]{1,15}")
 MAX_TEXT = 512
+# A record's RFC 8785 form is at most 64 KiB: far under the API's 8 MiB body and the 16 MiB a
+# peer reads, so one record can always travel in one page of gossip (network.service).
+MAX_RECORD_BYTES = 64 * 1024
+# Every field but the identifiers is bounded (texts of at most MAX_TEXT characters, ten roles,
+# one consent per country): below this many identifiers a record cannot reach the limit
+# (tests/unit/test_records.py builds the largest one), so only larger ones are measured.
+_MEASURE_FROM = 128
 # C0 and C1 controls, line and paragraph separators, lone surrogates: none belongs in a name or
 # an address, and each would break a CSV cell, a line count or UTF-8 encoding.
 _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# U+FDD0..U+FDEF and the last two code points of each of the 17 planes.
+_NONCHARACTERS = (
+    "[\ufdd0-\ufdef"
+    + "".join(f"{chr(plane << 16 | 0xFFFE)}-{chr(plane << 16 | 0xFFFF)}" for plane in range(17))
+    + "]"
+)
+# Characters that make a name or an address read other than it is (Unicode TR #36, UTS #39,
+# CVE-2021-42574 "Trojan Source"): bidirectional controls reorder what follows them, zero-width
+# characters and U+FEFF hide inside a word so that two different names look the same, tag
+# characters carry invisible text, and noncharacters are not for interchange (Unicode §23.7).
+_SPOOFING: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"), "bidirectional controls"),
+    (re.compile("[\u180e\u200b-\u200d\u2060]"), "zero-width characters"),
+    (re.compile("\ufeff"), "a byte order mark"),
+    (re.compile("[\U000e0000-\U000e007f]"), "tag characters"),
+    (re.compile(_NONCHARACTERS), "noncharacters"),
+)
+# Letters that render as nothing (Hangul fillers, the blank Braille pattern): a text made of
+# them, of combining marks, format characters and spaces shows no name at all.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _E = TypeVar("_E", bound=StrEnum)
 _T = TypeVar("_T")
@@ -111,7 +140,21 @@ def _text(value: object, field: str, limit: int = MAX_TEXT) -> str:
         raise InvalidInput(f"longer than {limit} characters", field=field)
     if _FORBIDDEN.search(text):
         raise InvalidInput("must not contain control characters or line breaks", field=field)
+    for pattern, what in _SPOOFING:
+        found = pattern.search(text)
+        if found:
+            raise InvalidInput(f"must not contain {what} (U+{ord(found.group()):04X})", field=field)
+    if not any(_visible(c) for c in text):
+        raise InvalidInput(
+            "must contain a visible character, not only combining or invisible ones",
+            field=field,
+        )
     return text
+
+
+def _visible(char: str) -> bool:
+    """A letter, digit, punctuation mark or symbol that renders as something."""
+    return unicodedata.category(char)[0] in "LNPS" and char not in _BLANK_LETTERS
 
 
 def _enum(kind: type[_E], value: object, field: str) -> _E:
@@ -341,6 +384,14 @@ class AeoRecord:
                     "the issuer needs no consent to hold its own data", field=f"consent[{i}]"
                 )
         _set(self, "consent", _sorted_unique(partners, "consent", "duplicate partner"))
+        if len(identifiers) > _MEASURE_FROM:
+            size = len(canonical_json(self.to_dict()))
+            if size > MAX_RECORD_BYTES:
+                raise InvalidInput(
+                    f"the record is {size} bytes of canonical JSON; the limit is "
+                    f"{MAX_RECORD_BYTES} (MAX_RECORD_BYTES)",
+                    field="identifiers",
+                )
 
     @property
     def issuer(self) -> str:

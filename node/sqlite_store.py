@@ -7,6 +7,11 @@ on the log tables; payloads may only be deleted (erasure). Derived tables can be
 rebuilt from the log at any time (``rebuild_derived``). The schema version lives in
 ``PRAGMA user_version`` and ``MIGRATIONS`` moves a file forward one version at a time.
 
+Connections: every transaction runs on one writer connection, one thread at a time; a thread's
+reads outside a transaction run on a read-only connection of that thread's own. A batch being
+written on the node's writer thread is thus invisible to, and never waited for by, the reads
+on the event loop (WAL: a reader sees the last commit).
+
 Tree nodes are keyed by the leaf that completes them (``last_leaf``), so appends write sequential
 keys and a full scan returns nodes in the order an append-only builder emits them.
 """
@@ -195,12 +200,53 @@ class SqliteStore:
     def __init__(
         self, db: sqlite_utils.Database, path: Path | str = "", *, mac_key: bytes | None = None
     ) -> None:
+        """``db``: the connection every transaction runs on. With a ``path``, reads outside a
+        transaction run on a connection of their own per thread (see ``_connection``).
+        ``mac_key``: the key of the API key rows' HMAC (None: rows are not checked)."""
         self.path = Path(path)
-        self._db = db
-        self._conn: sqlite3.Connection = db.conn
+        self._writer_db = db
+        self._writer: sqlite3.Connection = db.conn
         self._write_lock = threading.Lock()
         self._mac_key = mac_key
+        self._writing: int | None = None  # the thread inside a transaction on ``_writer``
+        self._separate_reads = str(path) not in ("", ":memory:")
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self.scrub_pending = False
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self._connection().conn
+
+    @property
+    def _db(self) -> sqlite_utils.Database:
+        return self._connection()
+
+    def _connection(self) -> sqlite_utils.Database:
+        """The connection for the calling thread: the writer's inside a transaction that this
+        thread holds, otherwise this thread's reader. A write may run on a worker thread for
+        seconds (a batch of 10,000 records): readers on other threads must neither see its
+        uncommitted rows, which they would on the writer's connection, nor wait for it, and
+        WAL gives each reader the last committed state without waiting."""
+        if not self._separate_reads or self._writing == threading.get_ident():
+            return self._writer_db
+        reader: sqlite_utils.Database | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._local.reader = self._open_reader()
+        return reader
+
+    def _open_reader(self) -> sqlite_utils.Database:
+        try:
+            conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA query_only=ON")  # a write outside a transaction is a bug
+        except sqlite3.Error as exc:
+            raise StorageFailed(f"cannot open {self.path} for reading: {exc}") from exc
+        with self._readers_lock:
+            self._readers.append(conn)
+        return sqlite_utils.Database(conn)
 
     @classmethod
     def open_read_only(cls, path: Path | str) -> SqliteStore:
@@ -270,7 +316,11 @@ class SqliteStore:
         return store
 
     def close(self) -> None:
-        self._conn.close()
+        with self._readers_lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
+        self._writer.close()
 
     @staticmethod
     def checkpoint_wal(path: Path | str) -> None:
@@ -289,13 +339,14 @@ class SqliteStore:
     def scrub(self) -> bool:
         """Copy the WAL into the database and truncate it to zero bytes, so no old copy of an
         erased row stays in it; False when a reader kept it from completing (try again)."""
-        try:
-            self._conn.execute("PRAGMA busy_timeout=2000")
-            busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        except sqlite3.Error as exc:
-            raise StorageFailed(f"cannot checkpoint {self.path}: {exc}") from exc
-        finally:
-            self._conn.execute("PRAGMA busy_timeout=10000")
+        with self._write_lock:  # on the writer's connection, with no transaction open on it
+            try:
+                self._writer.execute("PRAGMA busy_timeout=2000")
+                busy = self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise StorageFailed(f"cannot checkpoint {self.path}: {exc}") from exc
+            finally:
+                self._writer.execute("PRAGMA busy_timeout=10000")
         self.scrub_pending = bool(busy)
         return not busy
 
@@ -1398,16 +1449,18 @@ class SqliteStore:
             yield from self._conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._conn, self._write_lock)
+        return _Transaction(self)
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception; sqlite errors -> StorageFailed
-    (StorageFull when the write found no space)."""
+    """BEGIN IMMEDIATE ... COMMIT on the store's writer connection, by one thread at a time,
+    rolled back on any exception; sqlite errors -> StorageFailed (StorageFull when the write
+    found no space)."""
 
-    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
-        self._conn = conn
-        self._lock = lock
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._conn = store._writer
+        self._lock = store._write_lock
 
     def __enter__(self) -> None:
         self._lock.acquire()
@@ -1419,6 +1472,7 @@ class _Transaction:
         except sqlite3.Error as exc:
             self._lock.release()
             raise _storage_error("cannot start a transaction", exc) from exc
+        self._store._writing = threading.get_ident()
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
@@ -1433,6 +1487,7 @@ class _Transaction:
                 if isinstance(exc, sqlite3.Error):
                     raise _storage_error("database error", exc) from exc
         finally:
+            self._store._writing = None
             self._lock.release()
 
     def _rollback(self, *, quietly: bool = False) -> None:

@@ -9,6 +9,7 @@ the access log like an API read.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -188,7 +189,7 @@ def ui_routes(
         verified, problem = _verify(store, config.origin, answer, peers)
         trail = None
         if caller.allows(Role.AUDITOR):
-            access.flush()
+            await asyncio.to_thread(access.flush)
             trail = record_trail(store, wanted)
         status = answer.document.get("status", {})
         return page(

@@ -151,8 +151,16 @@ class WebhookDispatcher:
                 # InvalidURL is not an HTTPError: a hook stored before URLs were checked as
                 # they are now must fail alone, not stop the round for the hooks after it.
                 error = f"{type(exc).__name__}: {exc}"[:300]
-            self._store.add_webhook_attempt(
-                hook["id"], row["id"], attempt, self._clock(), status, error
+            # A durable write: on a worker thread, so that the event loop neither waits for
+            # its fsync nor for a large append holding the database's write lock.
+            await asyncio.to_thread(
+                self._store.add_webhook_attempt,
+                hook["id"],
+                row["id"],
+                attempt,
+                self._clock(),
+                status,
+                error,
             )
             if error:
                 backoff = min(MAX_BACKOFF, self._first_backoff * 2 ** (attempt - 1))

@@ -1,13 +1,15 @@
 """Hypothesis strategies for valid AEO records, shared by the tests.
 
 ``aeo_records(issuer="BR")`` draws records issued by Brazil; ``aeo_records(issuer=None)`` draws
-records of any issuer. Text fields draw from all of Unicode except the characters a record
-refuses (controls, line separators, surrogates), so round trips meet quotes, commas, accents
-and non-Latin scripts.
+records of any issuer. Text fields draw from all of Unicode except what a record refuses
+(controls, format characters such as bidirectional controls and zero-width characters,
+noncharacters, line separators, surrogates, text with nothing visible), so round trips meet
+quotes, commas, accents and non-Latin scripts.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, timedelta
 
 from hypothesis import strategies as st
@@ -40,8 +42,16 @@ _ID_VALUES = {
 
 def texts(max_size: int = 60) -> st.SearchStrategy[str]:
     """Non-blank text a record accepts (it is trimmed and NFC-normalised on the way in)."""
-    chars = st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp"))
-    return st.text(chars, min_size=1, max_size=max_size).filter(lambda s: bool(s.strip()))
+    chars = st.characters(exclude_categories=("Cc", "Cf", "Cn", "Cs", "Zl", "Zp"))
+    return st.text(chars, min_size=1, max_size=max_size).filter(_shows_something)
+
+
+def _shows_something(text: str) -> bool:
+    # A record refuses text with no letter, digit, punctuation or symbol that renders.
+    return any(
+        unicodedata.category(c)[0] in "LNPS" and c not in "\u115f\u1160\u3164\uffa0\u2800"
+        for c in text.strip()
+    )
 
 
 def identifiers() -> st.SearchStrategy[TraderIdentifier]:

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from node.canonical import canonical_json, parse_json
 from node.errors import Conflict, InvalidInput
 from node.records import (
+    MAX_RECORD_BYTES,
     Address,
     AeoRecord,
     Certificate,
@@ -48,6 +49,8 @@ GOOD: dict[str, Any] = {
     "consent": ["UY", "AR"],
 }
 DELETE = object()
+# About 1,100 identifiers of 35 characters: some 75 KB of canonical JSON.
+MANY_IDS = [{"scheme": "OTHER", "value": f"{i:06d}" + "X" * 29} for i in range(1100)]
 CTPAT_LOWER = {"scheme": "CTPAT", "value": "abc1"}
 NO_REASON = {"code": "suspended", "effective": "2021-01-01"}
 BLANK_REASON = {"code": "revoked", "reason": " ", "effective": "2021-01-01"}
@@ -122,6 +125,39 @@ BAD = [
     bad("name-line-separator", "legal_name", "Atlântica\u2028Ltda"),
     bad("name-c1-control", "legal_name", "Atlântica\x85Ltda"),
     bad("name-lone-surrogate", "legal_name", "Atlântica\ud800"),
+    # names that spoof: bidirectional controls, zero-width characters, U+FEFF, tags,
+    # noncharacters, and nothing visible
+    bad("name-rlo", "legal_name", "Atlântica \u202eadtL"),
+    bad("name-lre", "legal_name", "\u202aAtlântica Ltda"),
+    bad("name-pdf", "legal_name", "Atlântica Ltda\u202c"),
+    bad("name-lri", "legal_name", "Atlântica \u2066Ltda\u2069"),
+    bad("name-fsi", "legal_name", "Atlântica \u2068Ltda"),
+    bad("name-pdi", "legal_name", "Atlântica\u2069 Ltda"),
+    bad("name-rlm", "legal_name", "Atlântica\u200f Ltda"),
+    bad("name-arabic-letter-mark", "legal_name", "Atlântica\u061c Ltda"),
+    bad("name-zero-width-space", "legal_name", "Atlân\u200btica Ltda"),
+    bad("name-zero-width-non-joiner", "legal_name", "Atlân\u200ctica Ltda"),
+    bad("name-zero-width-joiner", "legal_name", "Atlân\u200dtica Ltda"),
+    bad("name-word-joiner", "legal_name", "Atlân\u2060tica Ltda"),
+    bad("name-byte-order-mark", "legal_name", "\ufeffAtlântica Ltda"),
+    bad("name-tag-characters", "legal_name", "Atlântica Ltda\U000e0041\U000e0042"),
+    bad("name-noncharacter-fdd0", "legal_name", "Atlântica\ufdd0 Ltda"),
+    bad("name-noncharacter-fffe", "legal_name", "Atlântica\ufffe Ltda"),
+    bad("name-noncharacter-plane-1", "legal_name", "Atlântica\U0001ffff Ltda"),
+    bad("name-noncharacter-plane-16", "legal_name", "Atlântica\U0010fffe Ltda"),
+    bad("name-only-combining-marks", "legal_name", "\u0301\u0308\u0327"),
+    bad("name-only-hangul-filler", "legal_name", "\u3164\u3164"),
+    bad("name-only-braille-blank", "legal_name", "\u2800"),
+    bad("name-only-soft-hyphen", "legal_name", "\u00ad"),
+    bad("name-only-marks-and-spaces", "legal_name", "\u0301\u00a0\u0301"),
+    bad("street-rlo", "address.street", "Avenida \u202eoiR 100"),
+    bad("street-zero-width-space", "address.street", "Avenida\u200b Rio 100"),
+    bad("street-only-combining-marks", "address.street", "\u0300"),
+    bad("city-lri", "address.city", "\u2066Santos"),
+    bad("city-byte-order-mark", "address.city", "San\ufefftos"),
+    bad("postcode-zero-width-joiner", "address.postcode", "110\u200d10"),
+    bad("postcode-noncharacter", "address.postcode", "11010\ufdef"),
+    bad("reason-rlo", "status", {**NO_REASON, "reason": "audit \u202e"}, "status.reason"),
     # address
     bad("address-missing", "address", DELETE),
     bad("address-not-object", "address", "Avenida Rio 100, Santos"),
@@ -168,6 +204,8 @@ BAD = [
     bad("consent-eu", "consent[1]", "EU"),
     bad("consent-issuer-itself", "consent[1]", "BR"),
     bad("consent-duplicate", "consent", ["AR", "UY", "AR"], "consent[2]"),
+    # size: a record's canonical JSON is at most MAX_RECORD_BYTES
+    bad("record-over-64-kib", "identifiers", MANY_IDS),
 ]  # fmt: skip
 
 
@@ -204,10 +242,41 @@ def test_a_record_is_an_object(data: Any) -> None:
         ("identifiers[0]", {"scheme": "OTHER", "value": "JP:AEO-0042"}),
         ("aeo_id", "BR" + "Z" * 15),
         ("expires", "2020-03-01"),
+        ("legal_name", "Ame\u0301lie Transportes"),  # a combining accent (NFC composes it)
+        ("legal_name", "شركة الأمل للتجارة"),  # right-to-left text needs no controls
+        ("legal_name", 'א.ב. סחר בע"מ'),
+        ("legal_name", "प्रगति निर्यात"),  # viramas and vowel signs are combining marks
+        ("address.street", "Rua \u00a0Direita 1"),
+        ("identifiers", MANY_IDS[:128]),
     ],
 )
 def test_optional_and_edge_values_are_accepted(path: str, value: object) -> None:
     AeoRecord.from_dict(changed(path, value))
+
+
+def test_only_records_with_many_identifiers_can_reach_the_size_limit() -> None:
+    # The largest record with 128 identifiers: every text at its limit in 4-byte characters,
+    # every role, consent for every other country. It must be under MAX_RECORD_BYTES, or the
+    # record would have to measure itself always (records.py measures from 129 identifiers).
+    from node.countries import ISO_COUNTRIES
+
+    wide = "\U0001f600"
+    data = copy.deepcopy(GOOD)
+    data.update(
+        legal_name=wide * 512,
+        identifiers=MANY_IDS[:128],
+        roles=[r.value for r in Role],
+        consent=sorted(ISO_COUNTRIES - {"BR"}),
+        status={"code": "suspended", "reason": wide * 512, "effective": "2021-01-01"},
+        address={"street": wide * 512, "city": wide * 128, "postcode": wide * 16, "country": "BR"},
+    )
+    assert len(canonical_json(AeoRecord.from_dict(data).to_dict())) < MAX_RECORD_BYTES
+
+
+def test_an_oversized_record_names_the_limit() -> None:
+    with pytest.raises(InvalidInput, match=f"the limit is {MAX_RECORD_BYTES}") as info:
+        AeoRecord.from_dict(changed("identifiers", MANY_IDS))
+    assert info.value.field == "identifiers"
 
 
 def test_to_dict_is_the_normalised_stable_form() -> None:
