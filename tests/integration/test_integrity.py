@@ -10,7 +10,7 @@ import json
 import random
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,23 +28,9 @@ from node.sqlite_store import API_KEY_MAC_FILE, DERIVED_KEYS, SqliteStore
 from node.verification import verify_node
 from tests.factories import record
 from tests.integration.test_erasure import Node, gossip, net
+from tests.tampering import Edit, covertly
 
 __all__ = ["net"]  # the fixture, shared with the erasure tests
-
-Edit = Callable[[sqlite3.Connection], object]
-
-
-def covertly(path: Path, edit: Edit) -> None:
-    """Change the database at ``path`` with its triggers dropped, then put them back."""
-    conn = sqlite3.connect(path)
-    triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
-    for name, _ in triggers:
-        conn.execute(f"DROP TRIGGER {name}")
-    edit(conn)
-    for _, statement in triggers:
-        conn.execute(statement)
-    conn.commit()
-    conn.close()
 
 
 def damages_of(path: Path, own: str) -> list[IntegrityError]:

@@ -17,6 +17,7 @@ from node.sample import sample_records
 from node.sqlite_store import API_KEY_MAC_FILE, SqliteStore
 from node.verification import verify_store
 from tests.factories import open_ledger
+from tests.tampering import covertly
 
 Sql = Callable[[sqlite3.Connection], None]
 
@@ -43,15 +44,7 @@ def tamper(pristine: Path, tmp_path: Path, change: Sql, *, processes: int = 1) -
     path = tmp_path / "ledger.db"
     shutil.copy(pristine, path)
     shutil.copy(pristine.parent / API_KEY_MAC_FILE, tmp_path / API_KEY_MAC_FILE)
-    conn = sqlite3.connect(path)
-    triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
-    for name, _ in triggers:
-        conn.execute(f"DROP TRIGGER {name}")
-    change(conn)
-    for _, statement in triggers:
-        conn.execute(statement)
-    conn.commit()
-    conn.close()
+    covertly(path, change)
     store = SqliteStore.open(path)
     try:
         with pytest.raises(IntegrityError) as caught:
