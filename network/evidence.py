@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from network.evidence_input import check_answer, split_answer
-from network.evidence_keys import OriginKeys, Rotation, cosigner_keys, open_rotations, quorum
+from network.evidence_keys import OriginKeys, Rotation, cosigner_key, open_rotations, quorum
 from network.membership import Membership, SignedMembership
 from network.onboarding import own_rotations
 from network.wire import b64, unb64
@@ -36,7 +36,7 @@ from node.canonical import is_canonical, parse_json
 from node.chain import check_payload, signature_valid
 from node.checkpoint import Checkpoint, SignedNote, open_checkpoint, verify_cosignature
 from node.entries import RECORD_KINDS, EntryHeader, SignedEntry
-from node.errors import Conflict, IntegrityError, InvalidInput
+from node.errors import Conflict, IntegrityError, InvalidInput, MraError
 from node.ledger import log_name
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
@@ -84,18 +84,32 @@ def build_bundle(
         raise Conflict(f"{origin}#{seq} is not held here", field="seq")
     needed = quorum(membership, origin) if membership else 0
     best = 0
+    held_rotations: dict[str, list[tuple[int, dict[str, str]]]] = {}
     for size, note in reversed(store.checkpoints(origin)):
         if size <= seq:
             break
-        held = store.cosignatures(origin, size)
-        lines = {
-            w: line
-            for w, line in sorted(held.items())
-            if w != origin and (membership is None or membership.member(w) is not None)
-        }
+        text = SignedNote.parse(note).text
+        lines: dict[str, str] = {}
+        cosigner_rotations: dict[str, list[dict[str, str]]] = {}
+        for witness, line in sorted(store.cosignatures(origin, size).items()):
+            if witness not in held_rotations:
+                held_rotations[witness] = [
+                    (EntryHeader.from_bytes(unb64(w["body"], "body")).ts // 1000, w)
+                    for w in own_rotations(store, witness)
+                ]
+            second = _cosignature_second(line)
+            kept = [wire for at, wire in held_rotations[witness] if at <= second]
+            if membership is not None:
+                try:  # kept only if it counts: under the key in force at its time (step 7)
+                    _cosigned(membership, origin, text, witness, line, kept or None, {})
+                except MraError:
+                    continue
+            lines[witness] = line
+            if kept:
+                cosigner_rotations[witness] = kept
         best = max(best, len(lines))
         if len(lines) >= needed:
-            return _bundle(store, entry, note, size, lines, view)
+            return _bundle(store, entry, note, size, lines, cosigner_rotations, view)
     raise Conflict(
         f"no checkpoint of {origin} held here covers #{seq} with the cosignatures of {needed}"
         f" members yet (at most {best}): ask again after the next gossip rounds",
@@ -109,6 +123,7 @@ def _bundle(
     note: bytes,
     size: int,
     lines: dict[str, str],
+    cosigner_rotations: dict[str, list[dict[str, str]]],
     view: tuple[str, bytes, bytes] | None,
 ) -> dict[str, Any]:
     origin, seq = entry.origin, entry.seq
@@ -116,19 +131,9 @@ def _bundle(
     rotations = []
     for wire in own_rotations(store, origin):
         at = EntryHeader.from_bytes(unb64(wire["body"], "body")).seq
-        if at < size:
+        if at < size - 1:  # a rotation at size - 1 changes no key the bundle uses
             proof = [h.hex() for h in tree.inclusion_proof(at, size)]
             rotations.append({**wire, "inclusion": proof})
-    cosigner_rotations = {}
-    for witness, line in lines.items():
-        second = _cosignature_second(line)
-        kept = [
-            wire
-            for wire in own_rotations(store, witness)
-            if EntryHeader.from_bytes(unb64(wire["body"], "body")).ts // 1000 <= second
-        ]
-        if kept:
-            cosigner_rotations[witness] = kept
     bundle: dict[str, Any] = {
         "format": FORMAT,
         "origin": origin,
@@ -205,11 +210,11 @@ def verify_bundle(bundle: Mapping[str, Any], membership: Membership | SignedMemb
     # 3. The origin's keys, every rotation proven in the checkpoint's tree.
     wires = _list(bundle["rotations"], "rotations")
     rotations = open_rotations(member, wires, "rotations", WIRE | {"inclusion"})
-    if any(rotation.seq >= size for rotation in rotations):
-        raise InvalidInput("only rotations inside the checkpoint", field="rotations")
+    if any(rotation.seq >= size - 1 for rotation in rotations):
+        raise InvalidInput("only rotations below the checkpoint's size - 1", field="rotations")
     for i, (wire, rotation) in enumerate(zip(wires, rotations, strict=True)):
         _included(rotation.entry, rotation.seq, wire["inclusion"], checkpoint, f"rotations[{i}]")
-    _extends(known.get(origin, []), rotations, lambda at, _: at < size, "rotations")
+    _extends(known.get(origin, []), rotations, lambda at, _: at < size - 1, "rotations")
     keys = OriginKeys(first=member.public_key(), rotations=tuple(rotations))
 
     # 4. The checkpoint's signature, by the key in force at size - 1.
@@ -325,10 +330,7 @@ def _cosigned(
     _extends(known.get(witness, []), rotations, lambda _, at: at <= second, where)
     note = SignedNote.parse(text + b"\n" + line.encode())
     name = log_name(witness)
-    if not any(
-        verify_cosignature(note, name, k) is not None
-        for k in cosigner_keys(rotations, cosigner.public_key(), second)
-    ):
+    if verify_cosignature(note, name, cosigner_key(rotations, cosigner.public_key())) is None:
         raise IntegrityError("cosignature", f"{witness}'s cosignature does not verify")
 
 

@@ -8,7 +8,7 @@ This module owns the trust rules of evidence bundles (docs/evidence.md, "Keys" a
   can replace it here without touching the verifier.
 - ``OriginKeys``: the origin's keys by seq, from its first key (the membership's
   ``signing_key``) through rotation entries, each signed by the key before it.
-- ``cosigner_key``: a cosigner's keys by time: a rotation entry's ``ts`` starts its new key, so a
+- ``cosigner_key``: a cosigner's key by time: a rotation entry's ``ts`` starts its new key, so a
   cosignature dated after a rotation must be under the key it introduced.
 
 Pure: no I/O. Raises InvalidInput for malformed rotation entries, IntegrityError for ones that
@@ -31,7 +31,7 @@ from node.errors import IntegrityError, InvalidInput
 __all__ = [
     "OriginKeys",
     "Rotation",
-    "cosigner_keys",
+    "cosigner_key",
     "open_rotations",
     "quorum",
 ]
@@ -140,11 +140,9 @@ class OriginKeys:
         return keys
 
 
-def cosigner_keys(rotations: Sequence[Rotation], first: PublicKey, second: int) -> list[PublicKey]:
-    """The keys a cosignature dated ``second`` may be under, given the cosigner's rotations
-    dated at or before it: the newest key, and also the one before it when the cosignature is
-    dated in the very second of the newest rotation (the two cannot be ordered within it)."""
-    keys = [first, *(r.key for r in rotations)]
-    if rotations and rotations[-1].second == second:
-        return keys[-2:]
-    return keys[-1:]
+def cosigner_key(rotations: Sequence[Rotation], first: PublicKey) -> PublicKey:
+    """The key a cosignature must be under, given the cosigner's rotations dated at or before
+    it (all of them, so that the list has one form): the newest one they lead to. A
+    cosignature made with the old key within the second of a rotation does not count (rare:
+    the builder leaves it out and others, or a later checkpoint, make the quorum)."""
+    return rotations[-1].key if rotations else first
