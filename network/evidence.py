@@ -4,17 +4,19 @@ specified in docs/evidence.md; this module builds bundles from a store and verif
 verification is pure). Who must sign lives in ``network.evidence_keys``; reading a file
 strictly and checking an API answer against its bundle in ``network.evidence_input``.
 
-Verification, in the numbered steps of docs/evidence.md:
+Verification, in the numbered steps of docs/evidence.md (step 1, reading the file strictly and
+telling a bundle from an answer, is ``network.evidence_input``; step 9 is ``verify_answer``):
 
-1. shape: the members, the origin a member, ``seq`` an integer;
-2. the checkpoint: one line of text per field, exactly one signature line, by the origin;
-3. the origin's keys: its rotations, each signed by the key before it and included in the
-   checkpoint's tree, and every rotation the membership carries among them;
-4. the checkpoint's signature, by the key in force at its size - 1;
-5. the entry's signature, by the key in force at ``seq``, and its inclusion;
-6. the record (opens the commitment) or the view (signed for a member other than the origin);
-7. the cosignatures: each by a member other than the origin, under its key in force at the
-   cosignature's time; at least ``quorum`` distinct cosigners.
+2. shape: the members, the origin a member, ``seq`` an integer;
+3. the checkpoint: three lines of text, exactly one signature line;
+4. the origin's keys: its rotations below size - 1, each signed by the key before it and
+   included in the checkpoint's tree, every rotation the membership carries among them;
+5. the checkpoint's signature, by the key in force at its size - 1;
+6. the entry's signature, by the key in force at ``seq``, and its inclusion;
+7. the record (opens the commitment) or the view (signed for a member other than the origin);
+8. the cosignatures: each by a member other than the origin, under its key in force at the
+   cosignature's time; at least ``quorum`` distinct cosigners;
+9. an answer's ``origin``, ``seq`` and record or view are the ones proven.
 
 Errors: InvalidInput for a malformed bundle, IntegrityError for one that does not verify.
 """
@@ -100,7 +102,7 @@ def build_bundle(
             second = _cosignature_second(line)
             kept = [wire for at, wire in held_rotations[witness] if at <= second]
             if membership is not None:
-                try:  # kept only if it counts: under the key in force at its time (step 7)
+                try:  # kept only if it counts: under the key in force at its time (step 8)
                     _cosigned(membership, origin, text, witness, line, kept or None, {})
                 except MraError:
                     continue
@@ -180,7 +182,7 @@ def verify_bundle(bundle: Mapping[str, Any], membership: Membership | SignedMemb
     known = membership.rotations if isinstance(membership, SignedMembership) else {}
     members = membership.membership if isinstance(membership, SignedMembership) else membership
 
-    # 1. Shape.
+    # 2. Shape.
     shown = set(bundle) - MEMBERS
     if bundle.get("format") != FORMAT:
         raise InvalidInput(f"format must be {FORMAT!r}", field="format")
@@ -193,7 +195,7 @@ def verify_bundle(bundle: Mapping[str, Any], membership: Membership | SignedMemb
     if member is None:
         raise IntegrityError("unknown-origin", f"{origin} is not a member of this network")
 
-    # 2. The checkpoint note: its text and exactly one signature line, the origin's.
+    # 3. The checkpoint note: its text and exactly one signature line, the origin's.
     if not isinstance(bundle["checkpoint"], str):
         raise InvalidInput("signed-note text", field="checkpoint")
     note = bundle["checkpoint"].encode()
@@ -207,7 +209,7 @@ def verify_bundle(bundle: Mapping[str, Any], membership: Membership | SignedMemb
     if not seq < size:
         raise IntegrityError("inclusion", f"a checkpoint of size {size} does not hold #{seq}")
 
-    # 3. The origin's keys, every rotation proven in the checkpoint's tree.
+    # 4. The origin's keys, every rotation proven in the checkpoint's tree.
     wires = _list(bundle["rotations"], "rotations")
     rotations = open_rotations(member, wires, "rotations", WIRE | {"inclusion"})
     if any(rotation.seq >= size - 1 for rotation in rotations):
@@ -217,10 +219,10 @@ def verify_bundle(bundle: Mapping[str, Any], membership: Membership | SignedMemb
     _extends(known.get(origin, []), rotations, lambda at, _: at < size - 1, "rotations")
     keys = OriginKeys(first=member.public_key(), rotations=tuple(rotations))
 
-    # 4. The checkpoint's signature, by the key in force at size - 1.
+    # 5. The checkpoint's signature, by the key in force at size - 1.
     open_checkpoint(note, log_name(origin), keys.at(size - 1))
 
-    # 5. The entry: signed by the key in force at seq, included at seq.
+    # 6. The entry: signed by the key in force at seq, included at seq.
     wire_entry = _exact(bundle["entry"], {"body", "signature"}, "entry")
     entry = SignedEntry.parse(
         unb64(wire_entry["body"], "entry.body"), unb64(wire_entry["signature"], "entry.signature")
@@ -233,7 +235,7 @@ def verify_bundle(bundle: Mapping[str, Any], membership: Membership | SignedMemb
         raise IntegrityError("bad-signature", f"{origin}#{seq} is not signed by its key at #{seq}")
     _included(entry, seq, bundle["inclusion"], checkpoint, "inclusion")
 
-    # 6. The record, or the view signed for one recipient.
+    # 7. The record, or the view signed for one recipient.
     recipient: str | None = None
     if "payload" in bundle:
         opened = _exact(bundle["payload"], {"salt", "body"}, "payload")
@@ -257,7 +259,7 @@ def verify_bundle(bundle: Mapping[str, Any], membership: Membership | SignedMemb
     if not str(document.get("aeo_id", "")).startswith(origin):
         raise InvalidInput(f"an AEO of {origin}", field="aeo_id")
 
-    # 7. Cosignatures: each valid under its cosigner's key in force at its time; a quorum.
+    # 8. Cosignatures: each valid under its cosigner's key in force at its time; a quorum.
     lines = _object(bundle["cosignatures"], "cosignatures")
     more = _object(bundle["cosigner_rotations"], "cosigner_rotations")
     if set(more) - set(lines):
@@ -307,7 +309,7 @@ def _cosigned(
     known: Mapping[str, list[dict[str, str]]],
 ) -> None:
     """Raise unless ``line`` is ``witness``'s valid cosignature of ``text``, under the key in
-    force at its time (step 7)."""
+    force at its time (step 8)."""
     cosigner = members.member(witness)
     if cosigner is None or witness == origin:
         raise IntegrityError("cosignature", f"{witness} is not a member other than {origin}")
