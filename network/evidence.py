@@ -23,6 +23,7 @@ Errors: InvalidInput for a malformed bundle, IntegrityError for one that does no
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -101,11 +102,9 @@ def build_bundle(
                 ]
             second = _cosignature_second(line)
             kept = [wire for at, wire in held_rotations[witness] if at <= second]
-            if membership is not None:
-                try:  # kept only if it counts: under the key in force at its time (step 8)
-                    _cosigned(membership, origin, text, witness, line, kept or None, {})
-                except MraError:
-                    continue
+            wires = tuple(tuple(sorted(w.items())) for w in kept)
+            if membership is not None and not _counts(membership, text, witness, line, wires):
+                continue
             lines[witness] = line
             if kept:
                 cosigner_rotations[witness] = kept
@@ -117,6 +116,24 @@ def build_bundle(
         f" members yet (at most {best}): ask again after the next gossip rounds",
         field="seq",
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _counts(
+    membership: Membership,
+    text: bytes,
+    witness: str,
+    line: str,
+    wires: tuple[tuple[tuple[str, str], ...], ...],
+) -> bool:
+    """Does this cosignature count (step 8)? Remembered: a batch query with evidence asks the
+    same few questions about the newest checkpoints for every record."""
+    origin = Checkpoint.parse(text).origin.removeprefix("mra-ledger/")
+    try:
+        _cosigned(membership, origin, text, witness, line, [dict(w) for w in wires] or None, {})
+    except MraError:
+        return False
+    return True
 
 
 def _bundle(
