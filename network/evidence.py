@@ -25,12 +25,18 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from network.evidence_input import check_answer, split_answer
-from network.evidence_keys import OriginKeys, Rotation, cosigner_key, open_rotations, quorum
+from network.evidence_keys import (
+    OriginKeys,
+    cosigner_key,
+    open_rotations,
+    quorum,
+    require_known,
+)
 from network.membership import Membership, SignedMembership
 from network.onboarding import own_rotations
 from network.wire import b64, unb64
@@ -233,7 +239,7 @@ def verify_bundle(bundle: Mapping[str, Any], membership: Membership | SignedMemb
         raise InvalidInput("only rotations below the checkpoint's size - 1", field="rotations")
     for i, (wire, rotation) in enumerate(zip(wires, rotations, strict=True)):
         _included(rotation.entry, rotation.seq, wire["inclusion"], checkpoint, f"rotations[{i}]")
-    _extends(known.get(origin, []), rotations, lambda at, _: at < size - 1, "rotations")
+    require_known(known.get(origin, []), rotations, lambda at, _: at < size - 1, "rotations")
     keys = OriginKeys(first=member.public_key(), rotations=tuple(rotations))
 
     # 5. The checkpoint's signature, by the key in force at size - 1.
@@ -346,31 +352,11 @@ def _cosigned(
             "only rotations dated at or before the cosignature",
             field=f"cosigner_rotations.{witness}",
         )
-    _extends(known.get(witness, []), rotations, lambda _, at: at <= second, where)
+    require_known(known.get(witness, []), rotations, lambda _, at: at <= second, where)
     note = SignedNote.parse(text + b"\n" + line.encode())
     name = log_name(witness)
     if verify_cosignature(note, name, cosigner_key(rotations, cosigner.public_key())) is None:
         raise IntegrityError("cosignature", f"{witness}'s cosignature does not verify")
-
-
-def _extends(
-    known: list[dict[str, str]],
-    listed: list[Rotation],
-    applies: Callable[[int, int], bool],
-    field: str,
-) -> None:
-    """Every rotation that the membership document carries and that ``applies(seq, second)``
-    here must be listed, in its place: a rotation the members signed for cannot be left out."""
-    headers = [(unb64(w.get("body"), field), w) for w in known]
-    wanted = [
-        body
-        for body, _ in headers
-        if applies(EntryHeader.from_bytes(body).seq, EntryHeader.from_bytes(body).ts // 1000)
-    ]
-    if [r.entry.body for r in listed[: len(wanted)]] != wanted:
-        raise IntegrityError(
-            "rotation-missing", f"{field} leaves out a rotation the membership document holds"
-        )
 
 
 def _included(

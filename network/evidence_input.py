@@ -3,7 +3,7 @@ bundle it carries.
 
 A bundle has one byte form (docs/evidence.md, "Encoding"), so the file is read strictly: UTF-8
 without a byte order mark, no member name twice in one object, numbers only as integers
-(``1.0``, ``1e0``, ``NaN`` are refused). An API answer shows ``origin``, ``seq`` and the
+(``1.0``, ``1e0``, ``-0``, ``NaN`` are refused). An API answer shows ``origin``, ``seq`` and the
 ``record`` or ``view``: each must be exactly what its ``evidence`` proves, or it is refused.
 ``agreements`` (a partner's answer) is the answering node's own statement, which no bundle
 covers: it is returned so that the caller can say so.
@@ -46,9 +46,18 @@ def read_strict_json(data: bytes) -> Any:
     def no_float(text: str) -> Any:
         raise InvalidInput(f"only integer numbers are allowed, not {text}", field="json")
 
+    def integer(text: str) -> int:
+        if text == "-0":  # the same integer as 0: one value, one form
+            raise InvalidInput("-0 is written 0", field="json")
+        return int(text)
+
     try:
         return json.loads(
-            text, object_pairs_hook=pairs, parse_float=no_float, parse_constant=no_float
+            text,
+            object_pairs_hook=pairs,
+            parse_float=no_float,
+            parse_int=integer,
+            parse_constant=no_float,
         )
     except ValueError as exc:  # json.JSONDecodeError; InvalidInput is not a ValueError
         raise InvalidInput(f"not JSON: {exc}", field="json") from None

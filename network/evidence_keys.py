@@ -8,6 +8,7 @@ This module owns the trust rules of evidence bundles (docs/evidence.md, "Keys" a
   can replace it here without touching the verifier.
 - ``OriginKeys``: the origin's keys by seq, from its first key (the membership's
   ``signing_key``) through rotation entries, each signed by the key before it.
+- ``require_known``: the rotations the membership document carries cannot be left out.
 - ``cosigner_key``: a cosigner's key by time: a rotation entry's ``ts`` starts its new key, so a
   cosignature dated after a rotation must be under the key it introduced.
 
@@ -17,7 +18,7 @@ do not verify.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from network.membership import Member, Membership
 from node.canonical import canonical_json, parse_json, unb64
 from node.chain import check_payload
 from node.crypto import PublicKey
-from node.entries import EntryKind, SignedEntry, signing_message
+from node.entries import EntryHeader, EntryKind, SignedEntry, signing_message
 from node.errors import IntegrityError, InvalidInput
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "cosigner_key",
     "open_rotations",
     "quorum",
+    "require_known",
 ]
 
 
@@ -146,3 +148,24 @@ def cosigner_key(rotations: Sequence[Rotation], first: PublicKey) -> PublicKey:
     cosignature made with the old key within the second of a rotation does not count (rare:
     the builder leaves it out and others, or a later checkpoint, make the quorum)."""
     return rotations[-1].key if rotations else first
+
+
+def require_known(
+    known: Sequence[Mapping[str, Any]],
+    listed: Sequence[Rotation],
+    applies: Callable[[int, int], bool],
+    field: str,
+) -> None:
+    """Every rotation that the membership document carries (``known``, wire form) and that
+    ``applies(seq, second)`` here must be listed first in ``listed``, in its place: a rotation
+    the members signed for cannot be left out. Raises IntegrityError ``rotation-missing``."""
+    bodies = [unb64(w.get("body"), field) for w in known]
+    wanted = [
+        body
+        for body in bodies
+        if applies(EntryHeader.from_bytes(body).seq, EntryHeader.from_bytes(body).ts // 1000)
+    ]
+    if [r.entry.body for r in listed[: len(wanted)]] != wanted:
+        raise IntegrityError(
+            "rotation-missing", f"{field} leaves out a rotation the membership document holds"
+        )

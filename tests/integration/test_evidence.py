@@ -5,6 +5,8 @@ answer edited around a valid bundle refused by ``mra evidence verify``."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,17 @@ def test_an_edited_answer_is_refused_and_a_true_one_says_what_was_checked(tmp_pa
             verify_answer(
                 edited, SignedMembership.from_json((VECTORS / "membership.json").read_text())
             )
+
+
+def test_the_vectors_are_what_the_script_writes(tmp_path: Path) -> None:
+    """docs/evidence-vectors/ is rebuilt byte for byte by scripts/evidence-vectors from the
+    node's own code (deterministic keys and salts): the committed vectors are this code's."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "evidence-vectors"
+    subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path)], check=True, capture_output=True
+    )
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.json"))
+    committed = sorted(p.relative_to(VECTORS) for p in VECTORS.rglob("*.json"))
+    assert written == committed
+    for path in written:
+        assert (tmp_path / path).read_bytes() == (VECTORS / path).read_bytes(), path

@@ -45,8 +45,18 @@ def strict_json(data: bytes) -> Any:
     def number(_: str) -> Any:
         raise Refused("not an integer")
 
+    def integer(text: str) -> int:
+        need(text != "-0", "minus zero")
+        return int(text)
+
     try:
-        return json.loads(text, object_pairs_hook=pairs, parse_float=number, parse_constant=number)
+        return json.loads(
+            text,
+            object_pairs_hook=pairs,
+            parse_float=number,
+            parse_int=integer,
+            parse_constant=number,
+        )
     except ValueError:
         raise Refused("not JSON") from None
 
