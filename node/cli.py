@@ -864,7 +864,7 @@ def evidence_verify(
         f"[green]VALID[/] {verified.origin}#{verified.seq}: {what} of "
         f"{verified.document.get('aeo_id', '?')}, in {verified.origin}'s log at checkpoint "
         f"{verified.checkpoint_size}; cosigned by {', '.join(verified.cosigners)} "
-        f"(quorum {verified.quorum})",
+        f"({verified.quorum} needed)",
         highlight=False,
     )
     if agreements:
