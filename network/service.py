@@ -638,7 +638,12 @@ class NetworkService:
             }
             if evidence:
                 signed = (partner, delivery.view, delivery.signature)
-                answer["evidence"] = build_bundle(self.store, self.me, entry.seq, signed)
+                try:
+                    answer["evidence"] = build_bundle(
+                        self.store, self.me, entry.seq, signed, self.membership
+                    )
+                except Conflict as exc:  # the quorum has not cosigned a covering checkpoint yet
+                    answer["evidence_pending"] = exc.reason
             found[aeo_id] = answer
         return {"found": found, "unknown": unknown}
 

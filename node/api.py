@@ -563,7 +563,8 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             from network.evidence import build_bundle
 
             view = None if answer.view is None else (config.origin, *answer.view)
-            shown["evidence"] = build_bundle(store, answer.origin, answer.seq, view)
+            members = peers.membership if peers is not None else None
+            shown["evidence"] = build_bundle(store, answer.origin, answer.seq, view, members)
         return shown
 
     ui_routes(

@@ -161,7 +161,7 @@ _RECORD_FIELDS: dict[str, Any] = {
 _ENTRY = _object({"seq": _SEQ, "kind": _STRING}, required=("seq", "kind"))
 _EVIDENCE = _object(
     {
-        "format": {"const": "mra-evidence/v1"},
+        "format": {"const": "mra-evidence/v2"},
         "origin": _STRING,
         "seq": _SEQ,
         "entry": {"type": "object"},
@@ -170,9 +170,20 @@ _EVIDENCE = _object(
         "checkpoint": _STRING,
         "cosignatures": {"type": "object"},
         "inclusion": _array(_HEX32),
-        "rotations": {"type": "object"},
+        "rotations": _array({"type": "object"}),
+        "cosigner_rotations": {"type": "object"},
     },
-    required=("format", "origin", "seq", "entry", "checkpoint", "cosignatures", "inclusion"),
+    required=(
+        "format",
+        "origin",
+        "seq",
+        "entry",
+        "checkpoint",
+        "cosignatures",
+        "inclusion",
+        "rotations",
+        "cosigner_rotations",
+    ),
 )
 _B64 = {"type": "string", "contentEncoding": "base64"}
 _WIRE_ENTRY = _object(
@@ -567,6 +578,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                         "agreements": _array(_STRING),
                         "view": {"type": "object"},
                         "evidence": _EVIDENCE,
+                        "evidence_pending": {
+                            **_STRING,
+                            "description": "why no bundle yet: no checkpoint covering the"
+                            " record is cosigned by the quorum (docs/evidence.md)",
+                        },
                     },
                     required=("origin", "seq", "agreements", "view"),
                 ),

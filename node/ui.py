@@ -243,7 +243,7 @@ def _verify(
 
     view = None if answer.view is None else (me, *answer.view)
     try:
-        bundle = build_bundle(store, answer.origin, answer.seq, view)
+        bundle = build_bundle(store, answer.origin, answer.seq, view, peers.membership)
         return verify_bundle(bundle, peers.membership), None
     except MraError as exc:
         return None, str(exc)

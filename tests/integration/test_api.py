@@ -149,7 +149,7 @@ def test_status_queries_single_by_identifier_and_batch(
         "/v1/aeo/query", json={"ids": ids[:2], "evidence": True}, headers=auth
     ).json()
     assert all(
-        a["evidence"]["format"] == "mra-evidence/v1" for a in with_evidence["found"].values()
+        a["evidence"]["format"] == "mra-evidence/v2" for a in with_evidence["found"].values()
     )
 
     over = http.post("/v1/aeo/query", json={"ids": ["BR1"] * 10_001}, headers=auth)

@@ -91,7 +91,8 @@ ROLES = ("viewer", "auditor", "publisher", "admin")
 
 class Member:
     """One member's home with its ledger open, and gossip done by hand with the pieces the
-    network service uses (``accept`` for entries, ``Sharing`` and ``Replicator`` for views)."""
+    network service uses (``accept`` for entries, ``Sharing`` and ``Replicator`` for views and
+    cosignatures)."""
 
     def __init__(self, home: NodeHome) -> None:
         self.home = home
@@ -139,6 +140,10 @@ class Member:
         )
         replicator.receive_deliveries(origin, [(d.seq, blob) for d, blob in sealed])
         other.store.set_delivery_cursor(origin, checkpoint.size)
+        # A push's answer carries the receiver's cosignature of the checkpoint, and both keep
+        # it: evidence bundles need the quorum's (docs/evidence.md).
+        line = replicator.cosign(origin, note)
+        self.store.add_cosignature(origin, checkpoint.size, other.code, line)
 
 
 @dataclass(frozen=True)

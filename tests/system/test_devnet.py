@@ -403,6 +403,27 @@ def test_an_evidence_bundle_verifies_offline_and_any_changed_byte_is_refused(
         verified = mra("evidence", "verify", str(saved), *membership)
         assert f"VALID BR#{answer['seq']}" in verified
         assert ("the view for UY" if code == "UY" else "the full record") in verified
+    # The same answer with its view edited around the valid bundle is refused (exit 1).
+    edited = json.loads(json.dumps(at_uy))
+    edited["view"]["status"]["code"] = "revoked"
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    refused_cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "node",
+            "evidence",
+            "verify",
+            str(tmp_path / "edited.json"),
+            *membership,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert refused_cli.returncode == 1 and "INVALID" in refused_cli.stderr, refused_cli.stderr
     # CL is in no agreement with BR: its answer is the one for an unknown id.
     with net.api("CL") as client:
         refused = client.get(path)
