@@ -19,14 +19,14 @@ from network.membership import Membership, key_history
 from network.onboarding import own_rotations
 from network.sealing import verify_view
 from network.wire import b64, unb64
-from node import merkle
-from node.canonical import parse_json
-from node.chain import check_payload, signature_valid
-from node.checkpoint import Checkpoint, SignedNote, open_checkpoint, verify_cosignature
-from node.crypto import PublicKey
-from node.entries import SignedEntry
-from node.errors import Conflict, IntegrityError, InvalidInput
-from node.ledger import log_name
+from node.core import merkle
+from node.core.canonical import parse_json
+from node.core.chain import check_payload, signature_valid
+from node.core.checkpoint import Checkpoint, SignedNote, open_checkpoint, verify_cosignature
+from node.core.crypto import PublicKey
+from node.core.entries import SignedEntry
+from node.core.errors import Conflict, IntegrityError, InvalidInput
+from node.core.logs import log_name
 from node.sqlite_store import SqliteStore
 from node.tree import StoredTree
 
