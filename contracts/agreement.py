@@ -15,10 +15,10 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from node.canonical import canonical_json
-from node.countries import ISO_COUNTRIES
-from node.crypto import Hash32, tagged_hash
-from node.errors import InvalidInput
+from node.core.canonical import canonical_json
+from node.core.countries import ISO_COUNTRIES
+from node.core.crypto import Hash32, tagged_hash
+from node.core.errors import InvalidInput
 
 __all__ = ["Agreement", "AgreementKind"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from contracts.agreement import Agreement
-from node.records import AeoRecord
+from node.core.records import AeoRecord
 
 __all__ = ["Contract", "Rule", "RuleContract", "project"]
 

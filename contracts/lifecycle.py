@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from contracts.agreement import Agreement
-from node.crypto import Hash32
+from node.core.crypto import Hash32
 
 __all__ = ["TRANSITIONS", "Action", "AgreementState", "Event", "Phase", "derive"]
 

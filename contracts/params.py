@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from node.errors import InvalidInput
+from node.core.errors import InvalidInput
 
 __all__ = ["bool_param", "only_known", "subset_param"]
 

@@ -14,7 +14,7 @@ from types import ModuleType
 from contracts import mra_full, mra_status_only
 from contracts.agreement import Agreement
 from contracts.base import Contract
-from node.errors import ContractRefused, InvalidInput
+from node.core.errors import ContractRefused, InvalidInput
 
 __all__ = ["CONTRACTS", "SOURCE_HASHES", "check_agreement", "resolve"]
 

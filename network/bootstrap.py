@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from network.membership import Member, Membership, SignedMembership, sign_membership
 from network.pki import new_ca
-from node.errors import Conflict, InvalidInput
+from node.core.errors import Conflict, InvalidInput
 from node.home import NodeHome, load_signing_key
 from node.keyfiles import write_private
 from node.sqlite_store import SqliteStore

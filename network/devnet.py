@@ -27,9 +27,9 @@ import httpx
 from contracts.registry import SOURCE_HASHES
 from network.bootstrap import MemberSpec, init_network
 from node.apikeys import create_key
-from node.errors import Conflict, InvalidInput, PeerUnavailable
-from node.ledger import system_clock
-from node.sample import sample_dicts
+from node.core.clock import system_clock
+from node.core.errors import Conflict, InvalidInput, PeerUnavailable
+from node.core.sample import sample_dicts
 from node.sqlite_store import SqliteStore
 
 __all__ = ["MEMBERS", "Devnet", "agreements_for"]

@@ -40,17 +40,17 @@ from network.evidence_keys import (
 from network.membership import Membership, SignedMembership
 from network.onboarding import own_rotations
 from network.wire import b64, unb64
-from node import merkle
-from node.canonical import is_canonical, parse_json
-from node.chain import check_payload, signature_valid
-from node.checkpoint import Checkpoint, SignedNote, open_checkpoint, verify_cosignature
-from node.entries import RECORD_KINDS, EntryHeader, SignedEntry
-from node.errors import Conflict, IntegrityError, InvalidInput, MraError
-from node.ledger import log_name
+from node.core import merkle
+from node.core.canonical import is_canonical, parse_json
+from node.core.chain import check_payload, signature_valid
+from node.core.checkpoint import Checkpoint, SignedNote, open_checkpoint, verify_cosignature
+from node.core.entries import RECORD_KINDS, EntryHeader, SignedEntry
+from node.core.errors import Conflict, IntegrityError, InvalidInput, MraError
+from node.core.logs import log_name
+from node.core.views import verify_view
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
 from node.tree import StoredTree
-from node.views import verify_view
 
 __all__ = ["FORMAT", "Verified", "build_bundle", "verify_answer", "verify_bundle"]
 

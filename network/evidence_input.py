@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from node.canonical import canonical_json
-from node.errors import IntegrityError, InvalidInput
+from node.core.canonical import canonical_json
+from node.core.errors import IntegrityError, InvalidInput
 
 __all__ = ["ANSWER_MEMBERS", "Given", "read_strict_json", "split_answer"]
 

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from network.membership import Member, Membership
-from node.canonical import canonical_json, parse_json, unb64
-from node.chain import check_payload
-from node.crypto import PublicKey
-from node.entries import EntryHeader, EntryKind, SignedEntry, signing_message
-from node.errors import IntegrityError, InvalidInput
+from node.core.canonical import canonical_json, parse_json, unb64
+from node.core.chain import check_payload
+from node.core.crypto import PublicKey
+from node.core.entries import EntryHeader, EntryKind, SignedEntry, signing_message
+from node.core.errors import IntegrityError, InvalidInput
 
 __all__ = [
     "OriginKeys",

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from network.wire import b64, unb64
-from node import merkle
-from node.canonical import canonical_json, parse_json
-from node.checkpoint import Checkpoint, SignedNote, open_checkpoint
-from node.crypto import PublicKey
-from node.entries import EntryHeader, signing_message
-from node.errors import IntegrityError, InvalidInput
-from node.ledger import log_name
+from node.core import merkle
+from node.core.canonical import canonical_json, parse_json
+from node.core.checkpoint import Checkpoint, SignedNote, open_checkpoint
+from node.core.crypto import PublicKey
+from node.core.entries import EntryHeader, signing_message
+from node.core.errors import IntegrityError, InvalidInput
+from node.core.logs import log_name
 
 __all__ = ["Fork", "checkpoint_fork", "entries_fork", "verify_fork"]
 

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from network.wire import unb64
-from node.canonical import canonical_json
-from node.countries import ISO_COUNTRIES
-from node.crypto import Hash32, PublicKey, SigningKey, tagged_hash
-from node.entries import SignedEntry, signing_message
-from node.errors import IntegrityError, InvalidInput
-from node.rotation import rotated_key
+from node.core.canonical import canonical_json
+from node.core.countries import ISO_COUNTRIES
+from node.core.crypto import Hash32, PublicKey, SigningKey, tagged_hash
+from node.core.entries import SignedEntry, signing_message
+from node.core.errors import IntegrityError, InvalidInput
+from node.core.rotation import rotated_key
 
 __all__ = [
     "Member",

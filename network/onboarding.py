@@ -29,7 +29,7 @@ from network.bootstrap import cert_sha256, new_sealing_key, tls_hosts
 from network.membership import Member, Membership, SignedMembership
 from network.pki import CertificateAuthority, certificate_request, member_of
 from network.wire import b64
-from node.errors import Conflict, InvalidInput, NotFound
+from node.core.errors import Conflict, InvalidInput, NotFound
 from node.home import NodeHome, load_signing_key, write_atomic
 from node.keyfiles import write_private
 from node.sqlite_store import SqliteStore

@@ -2,7 +2,7 @@
 
 No external PKI is needed: the administrations that form a network create one CA for it, and
 every node certificate carries its member code, which peer endpoints map to a member. TLS keys
-are ECDSA P-256, which every TLS stack accepts; ledger signatures stay Ed25519 (node.crypto).
+are ECDSA P-256, which every TLS stack accepts; ledger signatures stay Ed25519 (node.core.crypto).
 Everything here works in memory and returns PEM bytes; callers decide where files go.
 """
 
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from node.errors import InvalidInput
+from node.core.errors import InvalidInput
 
 __all__ = [
     "CertificateAuthority",

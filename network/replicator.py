@@ -24,17 +24,18 @@ import nacl.public
 
 from network.forks import Fork, checkpoint_fork, entries_fork, verify_fork
 from network.sealing import open_delivery, verify_view
-from node import merkle
-from node.canonical import parse_json
-from node.checkpoint import (
+from node.core import merkle
+from node.core.canonical import parse_json
+from node.core.checkpoint import (
     Checkpoint,
     SignedNote,
     cosign_checkpoint,
     open_checkpoint,
     verify_cosignature,
 )
-from node.crypto import PublicKey, SigningKey
-from node.entries import (
+from node.core.crypto import PublicKey, SigningKey
+from node.core.documents import Erasure, Purge
+from node.core.entries import (
     DOCUMENT_KINDS,
     MAX_SEQ,
     EntryHeader,
@@ -43,9 +44,8 @@ from node.entries import (
     payload_matches,
     signing_message,
 )
-from node.erasure import Erasure, Purge
-from node.errors import Conflict, IntegrityError, InvalidInput, MraError, PeerMisbehaved
-from node.ledger import LATEST, log_name
+from node.core.errors import Conflict, IntegrityError, InvalidInput, MraError, PeerMisbehaved
+from node.core.logs import LATEST, log_name
 from node.replica import accept
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry

@@ -10,7 +10,7 @@ node that relays it cannot read it.
 
 Byte layouts:
 
-- view signature: see ``node.views``
+- view signature: see ``node.core.views``
 - sealed delivery = SealedBox(recipient sealing key, RFC 8785 JSON of the delivery)
 """
 
@@ -23,10 +23,10 @@ import nacl.exceptions
 import nacl.public
 
 from network.wire import b64, unb64
-from node.canonical import canonical_json, parse_json
-from node.crypto import SALT_SIZE
-from node.errors import InvalidInput
-from node.views import sign_view, verify_view
+from node.core.canonical import canonical_json, parse_json
+from node.core.crypto import SALT_SIZE
+from node.core.errors import InvalidInput
+from node.core.views import sign_view, verify_view
 
 __all__ = [
     "Delivery",

@@ -52,11 +52,12 @@ from network.wire import b64, encoded_size, unb64
 from node import keyfiles
 from node.apidoc import operation, ref
 from node.audit import AccessLog
-from node.canonical import parse_json
-from node.checkpoint import Checkpoint, SignedNote, open_checkpoint
-from node.crypto import SigningKey
-from node.entries import MAX_SEQ
-from node.errors import (
+from node.core.canonical import parse_json
+from node.core.checkpoint import Checkpoint, SignedNote, open_checkpoint
+from node.core.clock import Clock, system_clock
+from node.core.crypto import SigningKey
+from node.core.entries import MAX_SEQ
+from node.core.errors import (
     Conflict,
     IntegrityError,
     InvalidInput,
@@ -65,9 +66,9 @@ from node.errors import (
     PeerMisbehaved,
     PeerUnavailable,
 )
+from node.core.logs import log_name
 from node.guard import StartGuard
 from node.home import NodeHome, load_signing_key
-from node.ledger import Clock, log_name, system_clock
 from node.log_budget import LogBudget
 from node.queries import checked_ids
 from node.sqlite_store import SqliteStore
@@ -96,7 +97,7 @@ MAX_RESPONSE = 16 * 1024 * 1024
 MAX_REQUEST = 8 * 1024 * 1024
 # A page of entries, of deliveries, or a push of both holds at most PAGE items and about
 # PAGE_BYTES of encoded bytes: it stops before the item that would pass the bound (one item is
-# at most a record's 64 KiB, node.records.MAX_RECORD_BYTES, sealed and in base64), so every
+# at most a record's 64 KiB, node.core.records.MAX_RECORD_BYTES, sealed and in base64), so every
 # page is far below what a receiver reads (MAX_REQUEST, MAX_RESPONSE), however large the
 # records of a backlog. A larger item than any record now allowed (published before the limit)
 # still travels alone in a page of deliveries, and is left out of pushes.

@@ -26,12 +26,12 @@ from contracts.registry import resolve
 from network.sealing import Delivery, seal_delivery, sign_view
 from network.wire import encoded_size
 from node import agreements
-from node.canonical import canonical_json, parse_json
-from node.crypto import SigningKey
-from node.entries import RECORD_KINDS, EntryHeader, EntryKind, entry_hash
-from node.erasure import Erasure, Purge
-from node.errors import ContractRefused
-from node.records import AeoRecord
+from node.core.canonical import canonical_json, parse_json
+from node.core.crypto import SigningKey
+from node.core.documents import Erasure, Purge
+from node.core.entries import RECORD_KINDS, EntryHeader, EntryKind, entry_hash
+from node.core.errors import ContractRefused
+from node.core.records import AeoRecord
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
 

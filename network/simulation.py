@@ -55,15 +55,21 @@ from network.membership import Member
 from network.service import NetworkService, PeerDenied
 from network.sharing import Sharing
 from node import agreements
-from node.canonical import parse_json
-from node.entries import RECORD_KINDS, EntryHeader, entry_hash
-from node.errors import IntegrityError, MraError, PeerMisbehaved, PeerUnavailable, StorageFailed
+from node.core.canonical import parse_json
+from node.core.entries import RECORD_KINDS, EntryHeader, entry_hash
+from node.core.errors import (
+    IntegrityError,
+    MraError,
+    PeerMisbehaved,
+    PeerUnavailable,
+    StorageFailed,
+)
+from node.core.records import AeoRecord, Status
+from node.core.sample import sample_dicts
+from node.core.status import StatusCode
 from node.home import NodeHome, load_signing_key
 from node.ledger import Ledger
-from node.records import AeoRecord, Status
-from node.sample import sample_dicts
 from node.sqlite_store import SqliteStore
-from node.status import StatusCode
 
 __all__ = ["Faults", "Outcome", "Simulation", "run_seed"]
 

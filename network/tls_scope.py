@@ -28,7 +28,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from node.errors import InvalidInput
+from node.core.errors import InvalidInput
 
 __all__ = ["HEAD_SECONDS", "SLOW_HEAD_HOOK", "TlsScopeProtocol", "head_seconds"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-from node.canonical import unb64
+from node.core.canonical import unb64
 
 __all__ = ["b64", "encoded_size", "unb64"]
 

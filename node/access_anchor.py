@@ -12,46 +12,15 @@ vouch for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-from node.canonical import parse_json
-from node.entries import EntryHeader, EntryKind, SignedEntry, payload_matches
-from node.errors import IntegrityError, InvalidInput
+from node.core.documents import AccessAnchor
+from node.core.entries import EntryHeader, EntryKind, SignedEntry, payload_matches
+from node.core.errors import IntegrityError, InvalidInput
 from node.ledger import Ledger
 from node.sqlite_store import SqliteStore
 
-__all__ = ["ANCHOR_SECONDS", "AccessAnchor", "AccessAnchors", "check_anchors"]
+__all__ = ["ANCHOR_SECONDS", "AccessAnchors", "check_anchors"]
 
 ANCHOR_SECONDS = 60.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AccessAnchor:
-    """The payload of an ``access.anchor`` entry: the access log held ``rows`` rows, the last
-    of which hashes to ``head``."""
-
-    rows: int
-    head: bytes
-
-    def __post_init__(self) -> None:
-        if isinstance(self.rows, bool) or not isinstance(self.rows, int) or self.rows < 1:
-            raise InvalidInput("must be a positive integer", field="rows")
-        if not isinstance(self.head, bytes) or len(self.head) != 32:
-            raise InvalidInput("must be 32 bytes", field="head")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "head": self.head.hex()}
-
-    @classmethod
-    def from_bytes(cls, payload: bytes) -> AccessAnchor:
-        data = parse_json(payload)
-        if not isinstance(data, dict) or set(data) != {"rows", "head"}:
-            raise InvalidInput("an anchor has exactly the members rows and head")
-        head = data["head"]
-        if not isinstance(head, str) or len(head) != 64 or head != head.lower():
-            raise InvalidInput("64 lower-case hex digits", field="head")
-        return cls(rows=data["rows"], head=bytes.fromhex(head))
 
 
 def _anchors(store: SqliteStore, own: str) -> list[tuple[int, AccessAnchor | None]]:

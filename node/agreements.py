@@ -13,10 +13,10 @@ from typing import Any
 from contracts.agreement import Agreement
 from contracts.lifecycle import Action, AgreementState, Event, derive
 from contracts.registry import check_agreement
-from node.canonical import parse_json
-from node.crypto import Hash32
-from node.entries import EntryKind, SignedEntry
-from node.errors import Conflict, NotFound
+from node.core.canonical import parse_json
+from node.core.crypto import Hash32
+from node.core.entries import EntryKind, SignedEntry
+from node.core.errors import Conflict, NotFound
 from node.ledger import Ledger
 from node.sqlite_store import SqliteStore
 

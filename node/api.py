@@ -1,7 +1,7 @@
 """The node's local HTTP API (FastAPI), versioned under ``/v1``; every endpoint needs an API key.
 
 Errors are RFC 9457 problem documents (``application/problem+json``) with the HTTP status of
-their class in ``node.errors``: 422 bad input, 404 unknown, 409 conflict, 403 refused by a
+their class in ``node.core.errors``: 422 bad input, 404 unknown, 409 conflict, 403 refused by a
 contract or the caller's role, 401 no or bad credentials, 413 a body over the limit, 503
 storage. The OpenAPI document (``GET /v1/openapi.json``, completed by ``node.apidoc``) states
 each operation's body, answers and errors. Endpoints are ``async`` and read on the event loop
@@ -42,8 +42,9 @@ from node.access_anchor import ANCHOR_SECONDS, AccessAnchors
 from node.apidoc import API_KEY, BEARER, CSV, EVENTS, PROBLEM, TEXT, document, operation, ref
 from node.apikeys import Caller, Role, check_key
 from node.audit import AccessLog, rows_csv
-from node.canonical import parse_json
-from node.errors import (
+from node.core.canonical import parse_json
+from node.core.clock import system_clock
+from node.core.errors import (
     Conflict,
     ContractRefused,
     IntegrityError,
@@ -58,8 +59,9 @@ from node.errors import (
     StorageFull,
     WriteRaced,
 )
+from node.core.records import AEO_ID, AeoRecord, Status
 from node.home import NodeHome
-from node.ledger import Ledger, PublishResult, system_clock
+from node.ledger import Ledger, PublishResult
 from node.log_budget import LogBudget
 from node.queries import (
     ID_PATTERN,
@@ -70,7 +72,6 @@ from node.queries import (
     check_id,
     log_states,
 )
-from node.records import AEO_ID, AeoRecord, Status
 from node.sqlite_store import SqliteStore
 from node.trail import record_trail
 from node.ui import ui_routes

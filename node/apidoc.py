@@ -31,11 +31,11 @@ from contracts.agreement import (
     AgreementKind,
 )
 from node.apikeys import Role
-from node.countries import ISO_COUNTRIES
+from node.core.countries import ISO_COUNTRIES
+from node.core.records import AEO_ID, MAX_RECORD_BYTES, Certificate, IdScheme
+from node.core.records import Role as SupplyChainRole
+from node.core.status import StatusCode
 from node.queries import MAX_BATCH
-from node.records import AEO_ID, MAX_RECORD_BYTES, Certificate, IdScheme
-from node.records import Role as SupplyChainRole
-from node.status import StatusCode
 
 __all__ = [
     "API_KEY",
@@ -109,7 +109,7 @@ _AEO_ID = {
 }
 _DATE = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 # Text is trimmed and NFC-normalised before its length (at most 512) is checked; no control
-# characters or line separators, nor characters that spoof (node.records): the pattern states
+# characters or line separators, nor characters that spoof (node.core.records): the pattern states
 # those of the Basic Multilingual Plane, the description the rest.
 _TEXT = {
     "type": "string",

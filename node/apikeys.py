@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from node.errors import InvalidInput
+from node.core.errors import InvalidInput
 from node.sqlite_store import SqliteStore
 
 __all__ = ["Caller", "Role", "check_key", "create_key"]

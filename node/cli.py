@@ -26,16 +26,18 @@ from rich.table import Table
 
 from contracts.agreement import Agreement
 from contracts.registry import SOURCE_HASHES
-from node import agreements, bulk, erasure, keyfiles
+from node import agreements, erasure, keyfiles
 from node.audit import AccessLog, rows_csv
-from node.canonical import parse_json
-from node.errors import IntegrityError, InvalidInput, MraError, NotFound, StorageFailed
+from node.core import bulk
+from node.core.canonical import parse_json
+from node.core.clock import system_clock
+from node.core.errors import IntegrityError, InvalidInput, MraError, NotFound, StorageFailed
+from node.core.records import AeoRecord, Status
+from node.core.status import StatusCode
 from node.home import NodeHome, write_atomic
-from node.ledger import Ledger, system_clock
+from node.ledger import Ledger
 from node.queries import as_of_ms, check_id
-from node.records import AeoRecord, Status
 from node.sqlite_store import SqliteStore
-from node.status import StatusCode
 from node.trail import iso_time, record_trail
 from node.verification import verify_node
 
@@ -620,7 +622,7 @@ def apikey_create(
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
     from node.apikeys import create_key
-    from node.ledger import system_clock
+    from node.core.clock import system_clock
 
     with _reported(), _store(home) as store:
         key = create_key(store, role, label, system_clock())

@@ -17,20 +17,18 @@ erasure itself evidenced on the ledgers.
   period set by its agreements has passed since that status was recorded.
 
 Deleted rows leave no bytes behind: the store deletes with ``secure_delete`` and truncates the
-WAL after a purge (``SqliteStore.scrub``).
+WAL after a purge (``SqliteStore.scrub``). The erase and purge documents themselves are in
+``node.core.documents``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from node.canonical import canonical_json, parse_json
-from node.countries import ISO_COUNTRIES
-from node.entries import EntryKind, SignedEntry
-from node.errors import Conflict, InvalidInput, NotFound
-from node.records import AEO_ID, AeoRecord
+from node.core.canonical import parse_json
+from node.core.documents import MAX_REASON, Basis, Erasure, Purge, check_reason
+from node.core.entries import EntryKind, SignedEntry
+from node.core.errors import Conflict, NotFound
 from node.store import Deletion
 
 if TYPE_CHECKING:
@@ -39,11 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DAY_MS",
-    "Basis",
-    "Erasure",
-    "Purge",
     "acknowledge",
-    "consent_erasure",
     "erase",
     "erasure_status",
     "partners_of",
@@ -54,126 +48,6 @@ __all__ = [
 
 DAY_MS = 86_400_000
 FINAL = ("revoked", "annulled")
-MAX_REASON = 512
-
-
-class Basis(StrEnum):
-    REQUEST = "request"  # the trader's right to erasure, or another legal order
-    RETENTION = "retention"  # the agreed retention period has passed
-    CONSENT = "consent"  # the trader withdrew consent for the partners named
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Erasure:
-    """The payload of an ``aeo.erase`` entry."""
-
-    aeo_id: str
-    entries: tuple[int, ...]
-    basis: Basis
-    reason: str
-    partners: tuple[str, ...]
-    origin_copy: bool = True
-
-    def __post_init__(self) -> None:
-        _aeo_id(self.aeo_id)
-        _seqs(self.entries)
-        object.__setattr__(self, "basis", _basis(self.basis))
-        _reason(self.reason)
-        for i, partner in enumerate(self.partners):
-            if partner not in ISO_COUNTRIES or partner == self.aeo_id[:2]:
-                raise InvalidInput("a partner's ISO 3166-1 code", field=f"partners[{i}]")
-        object.__setattr__(self, "partners", tuple(sorted(set(self.partners))))
-        if not isinstance(self.origin_copy, bool):
-            raise InvalidInput("must be true or false", field="origin_copy")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "aeo_id": self.aeo_id,
-            "entries": list(self.entries),
-            "basis": self.basis.value,
-            "reason": self.reason,
-            "partners": list(self.partners),
-            "origin_copy": self.origin_copy,
-        }
-
-    @classmethod
-    def from_bytes(cls, payload: bytes) -> Erasure:
-        data = _object(payload, {"aeo_id", "entries", "basis", "reason", "partners", "origin_copy"})
-        return cls(
-            aeo_id=data["aeo_id"],
-            entries=tuple(_list(data["entries"], "entries")),
-            basis=data["basis"],
-            reason=data["reason"],
-            partners=tuple(_list(data["partners"], "partners")),
-            origin_copy=data["origin_copy"],
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Purge:
-    """The payload of an ``aeo.purge`` entry: this node deleted its copies of ``origin``'s
-    entries ``entries`` of ``aeo_id`` (``views`` of them were held), answering the erasure at
-    ``origin#erasure`` or, with ``erasure`` None, on its own account."""
-
-    origin: str
-    aeo_id: str
-    entries: tuple[int, ...]
-    erasure: int | None
-    reason: str
-    views: int
-
-    def __post_init__(self) -> None:
-        _aeo_id(self.aeo_id)
-        if self.origin != self.aeo_id[:2]:
-            raise InvalidInput("the record's issuer", field="origin")
-        _seqs(self.entries)
-        for name in ("erasure", "views"):
-            value = getattr(self, name)
-            if value is None and name == "erasure":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidInput("must be a non-negative integer", field=name)
-        _reason(self.reason)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "origin": self.origin,
-            "aeo_id": self.aeo_id,
-            "entries": list(self.entries),
-            "erasure": self.erasure,
-            "reason": self.reason,
-            "views": self.views,
-        }
-
-    @classmethod
-    def from_bytes(cls, payload: bytes) -> Purge:
-        data = _object(payload, {"origin", "aeo_id", "entries", "erasure", "reason", "views"})
-        return cls(
-            origin=data["origin"],
-            aeo_id=data["aeo_id"],
-            entries=tuple(_list(data["entries"], "entries")),
-            erasure=data["erasure"],
-            reason=data["reason"],
-            views=data["views"],
-        )
-
-
-# -- decisions (pure) ------------------------------------------------------------------------
-
-
-def consent_erasure(previous: AeoRecord, record: AeoRecord, seqs: list[int]) -> Erasure | None:
-    """The erasure of partners' copies that a new version withdrawing their consent calls for."""
-    withdrawn = sorted(set(previous.consent) - set(record.consent))
-    if not withdrawn or not seqs:
-        return None
-    return Erasure(
-        aeo_id=record.aeo_id,
-        entries=tuple(seqs),
-        basis=Basis.CONSENT,
-        reason="the trader withdrew consent to disclosure to " + ", ".join(withdrawn),
-        partners=tuple(withdrawn),
-        origin_copy=False,
-    )
 
 
 # -- at the origin ---------------------------------------------------------------------------
@@ -203,7 +77,7 @@ def erase(
     Raises NotFound for a record this node does not issue, Conflict when it is already erased,
     InvalidInput for an empty or overlong reason.
     """
-    _reason(reason)
+    check_reason(reason)
     wanted = aeo_id.upper()
     if wanted[:2] != ledger.origin:
         raise NotFound(f"{ledger.origin} does not issue {wanted}", field="aeo_id")
@@ -356,48 +230,3 @@ def erasure_status(store: SqliteStore, aeo_id: str) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-# -- parsing helpers -------------------------------------------------------------------------
-
-
-def _object(payload: bytes, names: set[str]) -> dict[str, Any]:
-    data = parse_json(payload)
-    if not isinstance(data, dict) or set(data) != names:
-        raise InvalidInput(f"an object with exactly {sorted(names)}", field="payload")
-    if canonical_json(data) != payload:
-        raise InvalidInput("not canonical JSON", field="payload")
-    return data
-
-
-def _list(value: object, name: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise InvalidInput("must be a list", field=name)
-    return value
-
-
-def _aeo_id(value: object) -> None:
-    if not isinstance(value, str) or not AEO_ID.fullmatch(value):
-        raise InvalidInput("an AEO id", field="aeo_id")
-
-
-def _seqs(seqs: tuple[int, ...]) -> None:
-    if not seqs:
-        raise InvalidInput("names at least one entry", field="entries")
-    for i, seq in enumerate(seqs):
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-            raise InvalidInput("an entry's seq", field=f"entries[{i}]")
-    if list(seqs) != sorted(set(seqs)):
-        raise InvalidInput("in increasing order, without repeats", field="entries")
-
-
-def _basis(value: object) -> Basis:
-    try:
-        return Basis(str(value))
-    except ValueError:
-        raise InvalidInput(f"one of {', '.join(b.value for b in Basis)}", field="basis") from None
-
-
-def _reason(value: object) -> None:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_REASON:
-        raise InvalidInput(f"the legal reason, 1 to {MAX_REASON} characters", field="reason")

@@ -4,7 +4,7 @@ For each origin, in seq order, fail closed at the first damage and name it:
 
 1. the origin has a registered public key                          -> ``missing-key``
 2. seqs are gapless from 0                                         -> ``missing-entry``
-3. each header is canonical, in place, chained and in time order    -> see ``node.chain``
+3. each header is canonical, in place, chained and in time order    -> see ``node.core.chain``
 4. each signature verifies under the key in force at that seq      -> ``bad-signature``
 5. each payload still held opens its entry's commitment             -> ``payload-mismatch``
    the key changes exactly after each key rotation, to the key it    -> ``unexplained-key``,
@@ -40,15 +40,15 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from node import merkle
-from node.chain import check_payload, start_signature_checks, verify_entry
-from node.checkpoint import open_checkpoint
-from node.crypto import Hash32, PublicKey
-from node.entries import GENESIS_PREV, EntryHeader, EntryKind, entry_hash, payload_matches
-from node.erasure import Erasure
-from node.errors import IntegrityError, InvalidInput, StorageFailed
-from node.ledger import log_name
-from node.rotation import rotated_key
+from node.core import merkle
+from node.core.chain import check_payload, start_signature_checks, verify_entry
+from node.core.checkpoint import open_checkpoint
+from node.core.crypto import Hash32, PublicKey
+from node.core.documents import Erasure
+from node.core.entries import GENESIS_PREV, EntryHeader, EntryKind, entry_hash, payload_matches
+from node.core.errors import IntegrityError, InvalidInput, StorageFailed
+from node.core.logs import log_name
+from node.core.rotation import rotated_key
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
 from node.tree import StoredTree

@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from node.errors import Conflict, InvalidInput, OwnLogBehind, OwnLogUnconfirmed, StorageFailed
+from node.core.clock import Clock, system_clock
+from node.core.errors import Conflict, InvalidInput, OwnLogBehind, OwnLogUnconfirmed, StorageFailed
 from node.home import NodeHome, write_atomic
-from node.ledger import Clock, system_clock
 from node.sqlite_store import SqliteStore
 
 __all__ = ["Acceptance", "HomeLock", "StartGuard", "accept_restore", "acceptance_of"]

@@ -22,11 +22,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from node import keyfiles
-from node.countries import ISO_COUNTRIES
-from node.crypto import PublicKey, SigningKey
-from node.entries import SignedEntry
-from node.errors import Conflict, InvalidInput, NotFound, OwnLogBehind, StorageFailed
-from node.ledger import LATEST, Clock, Ledger, system_clock
+from node.core.clock import Clock, system_clock
+from node.core.countries import ISO_COUNTRIES
+from node.core.crypto import PublicKey, SigningKey
+from node.core.entries import SignedEntry
+from node.core.errors import Conflict, InvalidInput, NotFound, OwnLogBehind, StorageFailed
+from node.core.logs import LATEST
+from node.ledger import Ledger
 from node.sqlite_store import SqliteStore
 
 __all__ = ["NodeConfig", "NodeHome", "load_signing_key", "write_atomic", "write_signing_key"]

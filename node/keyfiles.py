@@ -26,7 +26,7 @@ import nacl.secret
 import nacl.utils
 from cryptography.hazmat.primitives import serialization
 
-from node.errors import InvalidInput, NotFound
+from node.core.errors import InvalidInput, NotFound
 
 __all__ = [
     "PRIVATE_FILES",

@@ -9,16 +9,17 @@ durable when ``publish`` returns, or none of it is written.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.canonical import canonical_json
-from node.checkpoint import Checkpoint, sign_checkpoint
-from node.crypto import SigningKey, new_salt
-from node.entries import (
+from node.core.canonical import canonical_json
+from node.core.checkpoint import Checkpoint, sign_checkpoint
+from node.core.clock import Clock, system_clock
+from node.core.crypto import SigningKey, new_salt
+from node.core.documents import Erasure, consent_erasure
+from node.core.entries import (
     GENESIS_PREV,
     EntryHeader,
     EntryKind,
@@ -27,29 +28,17 @@ from node.entries import (
     entry_hash,
     signing_message,
 )
-from node.erasure import Erasure, consent_erasure
-from node.errors import Conflict, InvalidInput, MraError, StorageFailed
-from node.records import AeoRecord, check_update
-from node.rotation import rotation_document
+from node.core.errors import Conflict, InvalidInput, MraError, StorageFailed
+from node.core.logs import LATEST, log_name
+from node.core.records import AeoRecord, check_update
+from node.core.rotation import rotation_document
 from node.sqlite_store import SqliteStore
 from node.store import AppendBatch, Deletion, TreeNode
 from node.tree import StoredTree, grow
 
-__all__ = ["LATEST", "Clock", "Ledger", "PublishResult", "log_name", "system_clock"]
+__all__ = ["Ledger", "PublishResult"]
 
-Clock = Callable[[], int]
 PARALLEL_SIGN_THRESHOLD = 512
-LATEST = 2**53  # a seq past any log's end: the key in force now
-
-
-def system_clock() -> int:
-    """Wall-clock milliseconds since the Unix epoch."""
-    return time.time_ns() // 1_000_000
-
-
-def log_name(origin: str) -> str:
-    """The C2SP checkpoint origin line and key name of an origin's log."""
-    return f"mra-ledger/{origin}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from node.canonical import parse_json
-from node.chain import check_payload
-from node.checkpoint import Checkpoint, SignedNote
-from node.entries import EntryHeader
-from node.errors import InvalidInput
+from node.core.canonical import parse_json
+from node.core.chain import check_payload
+from node.core.checkpoint import Checkpoint, SignedNote
+from node.core.entries import EntryHeader
+from node.core.errors import InvalidInput
 from node.sqlite_store import SqliteStore
 from node.tree import StoredTree
 

@@ -13,13 +13,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Executor
 
-from node.canonical import parse_json
-from node.chain import SignatureJob, check_payload, start_signature_checks, verify_entry
-from node.crypto import PublicKey
-from node.entries import GENESIS_PREV, RECORD_KINDS, EntryKind, Payload, SignedEntry, entry_hash
-from node.errors import IntegrityError, InvalidInput, PeerMisbehaved
-from node.records import AeoRecord
-from node.rotation import rotated_key
+from node.core.canonical import parse_json
+from node.core.chain import SignatureJob, check_payload, start_signature_checks, verify_entry
+from node.core.crypto import PublicKey
+from node.core.entries import (
+    GENESIS_PREV,
+    RECORD_KINDS,
+    EntryKind,
+    Payload,
+    SignedEntry,
+    entry_hash,
+)
+from node.core.errors import IntegrityError, InvalidInput, PeerMisbehaved
+from node.core.records import AeoRecord
+from node.core.rotation import rotated_key
 from node.sqlite_store import SqliteStore
 from node.store import AppendBatch, StoredEntry, TreeNode
 from node.tree import StoredTree, grow

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node.errors import IntegrityError, MraError
+from node.core.errors import IntegrityError, MraError
 from node.fsck import verify_log
 from node.home import NodeHome, write_atomic
 from node.sqlite_store import SqliteStore

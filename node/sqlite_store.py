@@ -33,10 +33,11 @@ from urllib.request import pathname2url
 import orjson
 import sqlite_utils
 
-from node.audit import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
-from node.canonical import canonical_json, parse_json
-from node.crypto import PublicKey
-from node.entries import (
+from node.core.access import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
+from node.core.canonical import canonical_json, parse_json
+from node.core.crypto import PublicKey
+from node.core.documents import Erasure, Purge
+from node.core.entries import (
     ERASURE_KINDS,
     RECORD_KINDS,
     EntryHeader,
@@ -44,9 +45,8 @@ from node.entries import (
     entry_hash,
     payload_commitment,
 )
-from node.erasure import Erasure, Purge
-from node.errors import IntegrityError, StorageFailed, StorageFull, WriteRaced
-from node.records import AeoRecord
+from node.core.errors import IntegrityError, StorageFailed, StorageFull, WriteRaced
+from node.core.records import AeoRecord
 from node.store import AppendBatch, Deletion, Head, StoredEntry
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore"]

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from node.crypto import Hash32, PublicKey
-from node.entries import Payload, SignedEntry
-from node.records import AeoRecord
+from node.core.crypto import Hash32, PublicKey
+from node.core.entries import Payload, SignedEntry
+from node.core.records import AeoRecord
 
 __all__ = ["AppendBatch", "Deletion", "Head", "Store", "StoredEntry", "TreeNode"]
 

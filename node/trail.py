@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from node.audit import field_diff
-from node.canonical import parse_json
-from node.entries import EntryHeader
+from node.core.canonical import parse_json
+from node.core.entries import EntryHeader
 from node.erasure import erasure_status
 from node.sqlite_store import SqliteStore
 

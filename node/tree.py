@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from node import merkle
-from node.entries import SignedEntry
-from node.errors import IntegrityError
+from node.core import merkle
+from node.core.entries import SignedEntry
+from node.core.errors import IntegrityError
 from node.store import Store, TreeNode
 
 __all__ = ["StoredTree", "grow"]

@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from node import agreements
 from node.apikeys import Caller, Role, check_key
 from node.audit import AccessLog, flatten
-from node.errors import InvalidInput, MraError
+from node.core.errors import InvalidInput, MraError
 from node.home import NodeConfig
 from node.queries import Answer, Queries, check_id, log_states
 from node.sqlite_store import SqliteStore

@@ -36,15 +36,15 @@ from pathlib import Path
 from typing import Any
 
 from node.access_anchor import check_anchors
-from node.audit import check_access_chain
-from node.canonical import parse_json
-from node.checkpoint import SignedNote, verify_cosignature
-from node.entries import RECORD_KINDS, EntryHeader, entry_hash
-from node.errors import IntegrityError, MraError
+from node.core.access import check_access_chain
+from node.core.canonical import parse_json
+from node.core.checkpoint import SignedNote, verify_cosignature
+from node.core.entries import RECORD_KINDS, EntryHeader, entry_hash
+from node.core.errors import IntegrityError, MraError
+from node.core.logs import log_name
+from node.core.views import verify_view
 from node.fsck import LogReport, Progress, key_at, verify_log, verify_log_parallel
-from node.ledger import log_name
 from node.sqlite_store import MIGRATIONS, SqliteStore
-from node.views import verify_view
 
 __all__ = ["Verification", "verify_node", "verify_store"]
 

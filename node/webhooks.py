@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from node.canonical import canonical_json
-from node.errors import InvalidInput
+from node.core.canonical import canonical_json
+from node.core.errors import InvalidInput
 from node.sqlite_store import SqliteStore
 from node.trail import iso_time
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from node.core.sample import sample_records
 from node.home import NodeHome, load_signing_key
 from node.ledger import Ledger
-from node.sample import sample_records
 from node.sqlite_store import SqliteStore
 
 __all__ = ["fill_ledger", "free_ports", "listening", "percentile", "resident_mib", "wait_until"]
@@ -54,9 +54,9 @@ def free_ports(count: int, low: int = 10_000, high: int = 20_000) -> int:
 def fill_ledger(
     home: NodeHome, count: int, *, start: int = 1, signers: ThreadPoolExecutor | None = None
 ) -> list[tuple[int, float]]:
-    """Publish ``count`` sample records (``node.sample``, seed 1, numbers from ``start``) on the
-    ledger of the stopped node in ``home``, in batches of 5,000; returns, per batch, the records
-    in the ledger after it and its append rate (records/s)."""
+    """Publish ``count`` sample records (``node.core.sample``, seed 1, numbers from ``start``) on
+    the ledger of the stopped node in ``home``, in batches of 5,000; returns, per batch, the
+    records in the ledger after it and its append rate (records/s)."""
     config = home.config()
     store = SqliteStore.open(home.db_path)
     try:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from node import apikeys
-from node.crypto import SigningKey
+from node.core.crypto import SigningKey
 from tests import leaks
 
 _generate = SigningKey.generate.__func__  # type: ignore[attr-defined]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from node.crypto import SigningKey
+from node.core.crypto import SigningKey
+from node.core.records import AeoRecord
+from node.core.sample import sample_dicts
 from node.ledger import Ledger
-from node.records import AeoRecord
-from node.sample import sample_dicts
 from node.sqlite_store import SqliteStore
 
 

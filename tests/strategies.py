@@ -14,8 +14,8 @@ from datetime import date, timedelta
 
 from hypothesis import strategies as st
 
-from node.countries import EORI_PREFIXES, ISO_COUNTRIES
-from node.records import (
+from node.core.countries import EORI_PREFIXES, ISO_COUNTRIES
+from node.core.records import (
     Address,
     AeoRecord,
     Certificate,
@@ -24,7 +24,7 @@ from node.records import (
     Status,
     TraderIdentifier,
 )
-from node.status import StatusCode
+from node.core.status import StatusCode
 
 __all__ = ["addresses", "aeo_records", "identifiers", "statuses", "texts"]
 

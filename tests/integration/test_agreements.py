@@ -9,7 +9,7 @@ import pytest
 
 from contracts.agreement import Agreement
 from node import agreements
-from node.errors import Conflict, ContractRefused, NotFound, PeerMisbehaved
+from node.core.errors import Conflict, ContractRefused, NotFound, PeerMisbehaved
 from node.ledger import Ledger
 from node.replica import accept
 from node.sqlite_store import SqliteStore

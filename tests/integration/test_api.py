@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from node.api import MAX_BODY, create_app
 from node.apikeys import create_key
+from node.core.sample import sample_dicts
 from node.home import NodeHome
-from node.sample import sample_dicts
 from node.sqlite_store import SqliteStore
 
 

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 from node.api import create_app
 from node.apikeys import create_key
 from node.cli import app as cli
+from node.core.sample import sample_dicts
 from node.home import NodeHome
-from node.sample import sample_dicts
 from node.sqlite_store import SqliteStore
 from node.verification import verify_node
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from node.canonical import canonical_json
-from node.sample import sample_dicts
+from node.core.canonical import canonical_json
+from node.core.sample import sample_dicts
 
 MRA = [sys.executable, "-m", "node"]
 

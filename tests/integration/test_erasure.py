@@ -15,11 +15,12 @@ import pytest
 
 from network.replicator import Replicator
 from network.sharing import Sharing
-from node import agreements, erasure, merkle
-from node.checkpoint import Checkpoint, SignedNote
-from node.crypto import SigningKey
-from node.entries import EntryKind
-from node.errors import Conflict, InvalidInput, NotFound
+from node import agreements, erasure
+from node.core import merkle
+from node.core.checkpoint import Checkpoint, SignedNote
+from node.core.crypto import SigningKey
+from node.core.entries import EntryKind
+from node.core.errors import Conflict, InvalidInput, NotFound
 from node.ledger import Ledger
 from node.replica import accept
 from node.sqlite_store import SqliteStore

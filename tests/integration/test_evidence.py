@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 
 from network.evidence import build_bundle, verify_answer, verify_bundle
 from network.membership import Member, Membership, SignedMembership
-from node.checkpoint import SignedNote, cosign_checkpoint, sign_note
 from node.cli import app
-from node.crypto import SigningKey
-from node.errors import Conflict, IntegrityError
-from node.ledger import log_name
+from node.core.checkpoint import SignedNote, cosign_checkpoint, sign_note
+from node.core.crypto import SigningKey
+from node.core.errors import Conflict, IntegrityError
+from node.core.logs import log_name
 from node.sqlite_store import SqliteStore
 from tests.factories import open_ledger, record
 

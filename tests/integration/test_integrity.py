@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from node import erasure, scrub
 from node.api import create_app
 from node.apikeys import check_key, create_key
-from node.audit import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
-from node.errors import IntegrityError
+from node.core.access import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
+from node.core.errors import IntegrityError
+from node.core.sample import sample_dicts
 from node.home import NodeHome
-from node.sample import sample_dicts
 from node.sqlite_store import API_KEY_MAC_FILE, DERIVED_KEYS, SqliteStore
 from node.verification import verify_node
 from tests.factories import record

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from node import merkle
-from node.checkpoint import open_checkpoint
-from node.crypto import SigningKey
-from node.errors import Conflict, InvalidInput
-from node.ledger import Ledger, log_name
-from node.records import AeoRecord
-from node.sample import sample_records
+from node.core import merkle
+from node.core.checkpoint import open_checkpoint
+from node.core.crypto import SigningKey
+from node.core.errors import Conflict, InvalidInput
+from node.core.logs import log_name
+from node.core.records import AeoRecord
+from node.core.sample import sample_records
+from node.ledger import Ledger
 from node.sqlite_store import SqliteStore
 from node.tree import StoredTree
 from node.verification import verify_store

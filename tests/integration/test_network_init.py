@@ -15,7 +15,7 @@ import pytest
 from network.bootstrap import MemberSpec, init_network
 from network.membership import Member, Membership, verify_membership
 from network.pki import member_of, new_ca
-from node.errors import Conflict, IntegrityError, InvalidInput
+from node.core.errors import Conflict, IntegrityError, InvalidInput
 from node.sqlite_store import SqliteStore
 
 MEMBERS = [

@@ -15,9 +15,9 @@ from network.bootstrap import MemberSpec, init_network
 from network.membership import Membership, SignedMembership, rotation_chain
 from network.onboarding import certify, install, installed, join, propose_member, sign
 from network.pki import certificate_request
-from node.crypto import SigningKey
-from node.entries import signing_message
-from node.errors import Conflict, IntegrityError, InvalidInput
+from node.core.crypto import SigningKey
+from node.core.entries import signing_message
+from node.core.errors import Conflict, IntegrityError, InvalidInput
 from node.home import NodeHome, load_signing_key
 from node.sqlite_store import SqliteStore
 

@@ -22,12 +22,14 @@ from network.membership import Member
 from network.service import NetworkService
 from node.api import create_app
 from node.apikeys import create_key
-from node.checkpoint import Checkpoint, sign_checkpoint
-from node.errors import OwnLogBehind, OwnLogUnconfirmed, PeerUnavailable, WriteRaced
+from node.core.checkpoint import Checkpoint, sign_checkpoint
+from node.core.clock import system_clock
+from node.core.errors import OwnLogBehind, OwnLogUnconfirmed, PeerUnavailable, WriteRaced
+from node.core.logs import log_name
+from node.core.sample import sample_dicts, sample_records
 from node.guard import ACCEPT_SECONDS, StartGuard, accept_restore
 from node.home import NodeHome, load_signing_key
-from node.ledger import Ledger, log_name, system_clock
-from node.sample import sample_dicts, sample_records
+from node.ledger import Ledger
 from node.sqlite_store import SqliteStore
 from node.store import AppendBatch
 

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from node.checkpoint import open_checkpoint
-from node.crypto import SigningKey
-from node.entries import EntryKind, signing_message
-from node.errors import Conflict, IntegrityError, InvalidInput, PeerMisbehaved
+from node.core.checkpoint import open_checkpoint
+from node.core.crypto import SigningKey
+from node.core.entries import EntryKind, signing_message
+from node.core.errors import Conflict, IntegrityError, InvalidInput, PeerMisbehaved
+from node.core.logs import log_name
+from node.core.sample import sample_records
 from node.home import NodeHome, load_signing_key, write_signing_key
-from node.ledger import Ledger, log_name
+from node.ledger import Ledger
 from node.replica import accept
-from node.sample import sample_records
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
 from node.verification import verify_store

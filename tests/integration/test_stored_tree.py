@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node import merkle
-from node.errors import StorageFailed
-from node.sample import sample_records
+from node.core import merkle
+from node.core.errors import StorageFailed
+from node.core.sample import sample_records
 from node.sqlite_store import SCHEMA_VERSION, SqliteStore
 from node.tree import StoredTree
 from tests.factories import open_ledger

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from node.errors import IntegrityError
+from node.core.errors import IntegrityError
+from node.core.sample import sample_records
 from node.fsck import verify_log_parallel
-from node.sample import sample_records
 from node.sqlite_store import API_KEY_MAC_FILE, SqliteStore
 from node.verification import verify_store
 from tests.factories import open_ledger

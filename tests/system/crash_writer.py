@@ -10,9 +10,9 @@ import random
 import sys
 from pathlib import Path
 
+from node.core.sample import sample_records
 from node.home import load_signing_key
 from node.ledger import Ledger
-from node.sample import sample_records
 from node.sqlite_store import SqliteStore
 
 

@@ -53,13 +53,14 @@ from node import agreements, keyfiles
 from node.api import create_app
 from node.apidoc import PROBLEM
 from node.apikeys import create_key
-from node.checkpoint import Checkpoint, SignedNote
+from node.core.checkpoint import Checkpoint, SignedNote
+from node.core.clock import system_clock
+from node.core.records import Status
+from node.core.sample import sample_dicts
 from node.guard import accept_restore
 from node.home import NodeHome, load_signing_key
-from node.ledger import Ledger, system_clock
-from node.records import Status
+from node.ledger import Ledger
 from node.replica import accept
-from node.sample import sample_dicts
 from node.store import StoredEntry
 from node.webhooks import add_webhook
 from tests.factories import record

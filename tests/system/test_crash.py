@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from node.crypto import SigningKey
+from node.core.crypto import SigningKey
 from node.home import write_signing_key
 from node.sqlite_store import SqliteStore
 from node.verification import verify_store

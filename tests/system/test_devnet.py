@@ -28,13 +28,13 @@ import pytest
 from network.devnet import Devnet
 from network.evidence import verify_bundle
 from network.membership import SignedMembership
-from node.checkpoint import Checkpoint, SignedNote, sign_checkpoint
-from node.crypto import SigningKey
-from node.entries import signing_message
-from node.errors import MraError
+from node.core.checkpoint import Checkpoint, SignedNote, sign_checkpoint
+from node.core.crypto import SigningKey
+from node.core.entries import signing_message
+from node.core.errors import MraError
+from node.core.logs import log_name
+from node.core.sample import sample_dicts
 from node.home import load_signing_key
-from node.ledger import log_name
-from node.sample import sample_dicts
 
 ROOT = Path(__file__).resolve().parents[2]
 CODES = ("AR", "BR", "CL", "PY", "UY")

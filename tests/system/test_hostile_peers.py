@@ -50,14 +50,15 @@ from network.sealing import Delivery, seal_delivery, sign_view
 from network.service import log_page
 from network.sharing import Sharing
 from node import agreements, apikeys, keyfiles
-from node.checkpoint import Checkpoint, SignedNote, sign_checkpoint, sign_note
-from node.crypto import SigningKey
-from node.entries import EntryHeader, entry_hash, signing_message
+from node.core.checkpoint import Checkpoint, SignedNote, sign_checkpoint, sign_note
+from node.core.clock import system_clock
+from node.core.crypto import SigningKey
+from node.core.entries import EntryHeader, entry_hash, signing_message
+from node.core.logs import log_name
+from node.core.records import AeoRecord
+from node.core.sample import sample_dicts
 from node.home import NodeHome, load_signing_key
-from node.ledger import log_name, system_clock
-from node.records import AeoRecord
 from node.replica import accept
-from node.sample import sample_dicts
 from node.sqlite_store import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]

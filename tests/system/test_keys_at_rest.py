@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from node.core.sample import sample_dicts
 from node.home import KEY_HEADER
-from node.sample import sample_dicts
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "correct horse battery staple 7"

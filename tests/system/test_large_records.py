@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from network.devnet import Devnet, agreements_for
-from node.records import MAX_RECORD_BYTES
-from node.sample import sample_dicts
+from node.core.records import MAX_RECORD_BYTES
+from node.core.sample import sample_dicts
 
 LARGE = 260  # records of about 60 KB
 SMALL = 5  # published after them

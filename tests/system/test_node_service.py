@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from node.sample import sample_dicts
+from node.core.sample import sample_dicts
 
 ROOT = Path(__file__).resolve().parents[2]
 

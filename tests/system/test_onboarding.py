@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from node.sample import sample_dicts
+from node.core.sample import sample_dicts
 from tests.system.test_node_service import ROOT, free_port
 
 NAMES = {"BR": "Receita Federal", "UY": "Aduanas", "PE": "SUNAT"}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from network.devnet import MEMBERS, Devnet
-from node.sample import sample_dicts
+from node.core.sample import sample_dicts
 from tests.system.partition import Partitioner
 from tests.system.test_devnet import _free_base, wait_for
 

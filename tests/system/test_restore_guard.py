@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from node.sample import sample_dicts
+from node.core.sample import sample_dicts
 from tests.system.test_crash_campaign import ROOT, Cluster
 from tests.system.test_devnet import wait_for
 

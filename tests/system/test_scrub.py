@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from node import scrub
-from node.sample import sample_dicts
+from node.core.sample import sample_dicts
 from tests.system.test_node_service import ROOT, free_port, mra
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.bulk import (
+from node.core.bulk import (
     CSV_COLUMNS,
     REQUIRED_COLUMNS,
     LineResult,
@@ -21,9 +21,9 @@ from node.bulk import (
     write_csv,
     write_jsonl,
 )
-from node.errors import InvalidInput
-from node.records import AeoRecord
-from node.sample import sample_records
+from node.core.errors import InvalidInput
+from node.core.records import AeoRecord
+from node.core.sample import sample_records
 from tests.strategies import aeo_records
 
 HEADER = ",".join(CSV_COLUMNS)

@@ -10,8 +10,8 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.canonical import canonical_json, is_canonical, parse_json
-from node.errors import InvalidInput
+from node.core.canonical import canonical_json, is_canonical, parse_json
+from node.core.errors import InvalidInput
 
 # RFC 8785 Appendix B: IEEE 754 values and their ECMAScript serialisation.
 NUMBERS = [

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.checkpoint import (
+from node.core.checkpoint import (
     Checkpoint,
     SignedNote,
     add_signature,
@@ -19,8 +19,8 @@ from node.checkpoint import (
     verify_cosignature,
     verify_signature,
 )
-from node.crypto import PublicKey, SigningKey
-from node.errors import IntegrityError, InvalidInput
+from node.core.crypto import PublicKey, SigningKey
+from node.core.errors import IntegrityError, InvalidInput
 
 KEY = SigningKey(bytes(range(32)))
 NAME = "mra-ledger/BR"

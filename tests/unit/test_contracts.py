@@ -8,7 +8,7 @@ import pytest
 
 from contracts.agreement import Agreement
 from contracts.registry import SOURCE_HASHES, check_agreement, resolve
-from node.errors import ContractRefused, InvalidInput
+from node.core.errors import ContractRefused, InvalidInput
 from tests.factories import record
 
 

@@ -7,10 +7,10 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.canonical import canonical_json
-from node.chain import verify_entry
-from node.crypto import Hash32, SigningKey, new_salt
-from node.entries import (
+from node.core.canonical import canonical_json
+from node.core.chain import verify_entry
+from node.core.crypto import Hash32, SigningKey, new_salt
+from node.core.entries import (
     GENESIS_PREV,
     EntryHeader,
     EntryKind,
@@ -19,7 +19,7 @@ from node.entries import (
     entry_hash,
     signing_message,
 )
-from node.errors import IntegrityError, InvalidInput
+from node.core.errors import IntegrityError, InvalidInput
 
 
 def header(**changes: object) -> EntryHeader:

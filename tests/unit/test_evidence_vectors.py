@@ -20,9 +20,9 @@ import pytest
 from network.evidence import verify_answer
 from network.evidence_input import read_strict_json
 from network.membership import Membership, SignedMembership
-from node.checkpoint import SignedNote, cosign_checkpoint
-from node.crypto import SigningKey
-from node.errors import MraError
+from node.core.checkpoint import SignedNote, cosign_checkpoint
+from node.core.crypto import SigningKey
+from node.core.errors import MraError
 from tests.unit import blind_evidence
 
 VECTORS = Path(__file__).resolve().parents[2] / "docs" / "evidence-vectors"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node import merkle
-from node.errors import InvalidInput
+from node.core import merkle
+from node.core.errors import InvalidInput
 
 
 def sha(data: bytes) -> bytes:

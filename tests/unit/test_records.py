@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from node.canonical import canonical_json, parse_json
-from node.errors import Conflict, InvalidInput
-from node.records import (
+from node.core.canonical import canonical_json, parse_json
+from node.core.errors import Conflict, InvalidInput
+from node.core.records import (
     MAX_RECORD_BYTES,
     Address,
     AeoRecord,
@@ -25,7 +25,7 @@ from node.records import (
     TraderIdentifier,
     check_update,
 )
-from node.status import StatusCode
+from node.core.status import StatusCode
 from tests.strategies import aeo_records
 
 GOOD: dict[str, Any] = {
@@ -258,7 +258,7 @@ def test_only_records_with_many_identifiers_can_reach_the_size_limit() -> None:
     # The largest record with 128 identifiers: every text at its limit in 4-byte characters,
     # every role, consent for every other country. It must be under MAX_RECORD_BYTES, or the
     # record would have to measure itself always (records.py measures from 129 identifiers).
-    from node.countries import ISO_COUNTRIES
+    from node.core.countries import ISO_COUNTRIES
 
     wide = "\U0001f600"
     data = copy.deepcopy(GOOD)

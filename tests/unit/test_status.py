@@ -6,12 +6,12 @@ import itertools
 
 import pytest
 
-from node.errors import Conflict
-from node.status import FINAL, TRANSITIONS, StatusCode, check_transition
+from node.core.errors import Conflict
+from node.core.status import FINAL, TRANSITIONS, StatusCode, check_transition
 
 V, S, R, A = (StatusCode(c) for c in ("valid", "suspended", "revoked", "annulled"))
 
-# Written independently of node.status: (old, new) pairs that are allowed. Staying put is
+# Written independently of node.core.status: (old, new) pairs that are allowed. Staying put is
 # allowed unless final; revoked and annulled have no way out.
 ALLOWED = {
     (V, V), (V, S), (V, R), (V, A),

@@ -12,7 +12,7 @@ can check it later (evidence bundles).
 
 from __future__ import annotations
 
-from node.crypto import Hash32, PublicKey, SigningKey
+from node.core.crypto import Hash32, PublicKey, SigningKey
 
 __all__ = ["VIEW_SIG_TAG", "sign_view", "verify_view"]
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 
-from node.crypto import Hash32, PublicKey
-from node.entries import EntryHeader, payload_matches, signing_message
-from node.errors import IntegrityError, InvalidInput
+from node.core.crypto import Hash32, PublicKey
+from node.core.entries import EntryHeader, payload_matches, signing_message
+from node.core.errors import IntegrityError, InvalidInput
 
 __all__ = [
     "SignatureJob",

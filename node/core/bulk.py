@@ -4,7 +4,7 @@ Parsing is pure: it takes lines of text (a list, or a text stream opened with ``
 and never opens a file. Line numbers are the file's physical lines, counted from 1.
 
 JSON Lines: one record per line, as a JSON object in the ``AeoRecord.to_dict`` form (see
-``python -m node.sample``). Blank lines are skipped.
+``python -m node.core.sample``). Blank lines are skipped.
 
 CSV: the header is line 1 and names the columns, in any order (names are matched without case
 or surrounding spaces; an optional column may be left out). An empty cell means absent.
@@ -41,9 +41,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from node.canonical import canonical_json
-from node.errors import InvalidInput
-from node.records import AeoRecord
+from node.core.canonical import canonical_json
+from node.core.errors import InvalidInput
+from node.core.records import AeoRecord
 
 __all__ = [
     "CSV_COLUMNS",

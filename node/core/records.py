@@ -21,10 +21,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from node.canonical import canonical_json
-from node.countries import EORI_PREFIXES, ISO_COUNTRIES
-from node.errors import Conflict, InvalidInput
-from node.status import FINAL, StatusCode, check_transition
+from node.core.canonical import canonical_json
+from node.core.countries import EORI_PREFIXES, ISO_COUNTRIES
+from node.core.errors import Conflict, InvalidInput
+from node.core.status import FINAL, StatusCode, check_transition
 
 __all__ = [
     "MAX_RECORD_BYTES",
@@ -464,7 +464,7 @@ def check_update(previous: AeoRecord | None, new: AeoRecord) -> None:
 
     Rules, whatever the agreement: the AEO id is kept; a record in a final status never changes
     (a new authorisation gets a new AEO id); the authorisation date is fixed; the status moves
-    along the transition table (node.status); a status change does not take effect before the
+    along the transition table (node.core.status); a status change does not take effect before the
     current status did. Raises Conflict naming the field at fault.
     """
     if previous is None or new == previous:

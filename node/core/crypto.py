@@ -3,7 +3,8 @@
 Every hash or signature input of the ledger starts with a tag ``mra-ledger/<purpose>/v<N>`` and a
 NUL byte, so bytes hashed or signed for one purpose can never be replayed for another. The two
 exceptions are fixed by external specs: RFC 9162 Merkle hashing (0x00/0x01 prefixes, in
-``node.merkle``) and C2SP signed notes (the note text itself is signed, in ``node.checkpoint``).
+``node.core.merkle``) and C2SP signed notes (the note text itself is signed, in
+``node.core.checkpoint``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import NewType
 import nacl.bindings
 import nacl.exceptions
 
-from node.errors import InvalidInput
+from node.core.errors import InvalidInput
 
 __all__ = [
     "HASH_SIZE",

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from node.errors import InvalidInput
+from node.core.errors import InvalidInput
 
 __all__ = ["canonical_json", "is_canonical", "parse_json", "unb64"]
 

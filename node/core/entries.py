@@ -5,7 +5,7 @@ hash of the previous header, a timestamp (milliseconds since the Unix epoch, nev
 kind and a salted commitment to the payload. It names no trader: identifiers live only in the
 payload, which can be erased while the header, the chain and every Merkle proof still verify.
 
-Byte layouts (each hash and signature input starts with a versioned tag, see ``node.crypto``):
+Byte layouts (each hash and signature input starts with a versioned tag, see ``node.core.crypto``):
 
 - header bytes      = RFC 8785 canonical JSON of the header; stored exactly as signed
 - signature         = Ed25519(origin key, "mra-ledger/entry-sig/v1" NUL || header bytes)
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from node.canonical import canonical_json, parse_json
-from node.crypto import HASH_SIZE, SALT_SIZE, SIGNATURE_SIZE, Hash32, tagged_hash
-from node.errors import InvalidInput
+from node.core.canonical import canonical_json, parse_json
+from node.core.crypto import HASH_SIZE, SALT_SIZE, SIGNATURE_SIZE, Hash32, tagged_hash
+from node.core.errors import InvalidInput
 
 __all__ = [
     "AGREEMENT_KINDS",

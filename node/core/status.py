@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
 
-from node.errors import Conflict
+from node.core.errors import Conflict
 
 __all__ = ["FINAL", "TRANSITIONS", "StatusCode", "check_transition"]
 

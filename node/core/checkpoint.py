@@ -15,9 +15,9 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
-from node.canonical import unb64
-from node.crypto import HASH_SIZE, PublicKey, SigningKey
-from node.errors import IntegrityError, InvalidInput
+from node.core.canonical import unb64
+from node.core.crypto import HASH_SIZE, PublicKey, SigningKey
+from node.core.errors import IntegrityError, InvalidInput
 
 __all__ = [
     "Checkpoint",

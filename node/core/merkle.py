@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
-from node.errors import InvalidInput
+from node.core.errors import InvalidInput
 
 __all__ = [
     "EMPTY_ROOT",

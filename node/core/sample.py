@@ -1,7 +1,7 @@
 """Deterministic synthetic AEO records for demos, benchmarks and tests.
 
-``python -m node.sample --origin BR --count 1000`` prints JSON Lines. The same seed always gives
-the same records; ids are ``<origin><9 digits>`` counting from 1.
+``python -m node.core.sample --origin BR --count 1000`` prints JSON Lines. The same seed always
+gives the same records; ids are ``<origin><9 digits>`` counting from 1.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import random
 import sys
 from collections.abc import Iterator
 
-from node.canonical import canonical_json
-from node.records import AeoRecord
+from node.core.canonical import canonical_json
+from node.core.records import AeoRecord
 
 __all__ = ["sample_dicts", "sample_records"]
 

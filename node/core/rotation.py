@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.canonical import parse_json
-from node.chain import check_payload
-from node.crypto import PublicKey
-from node.entries import EntryHeader, EntryKind
-from node.errors import InvalidInput
+from node.core.canonical import parse_json
+from node.core.chain import check_payload
+from node.core.crypto import PublicKey
+from node.core.entries import EntryHeader, EntryKind
+from node.core.errors import InvalidInput
 
 __all__ = ["rotated_key", "rotation_document"]
 

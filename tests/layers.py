@@ -1,0 +1,78 @@
+"""The layers of the code, lowest first, and the modules of each, found by walking the folders
+(ARCHITECTURE.md). ``tests/unit/test_layers.py`` checks the imports of every module against
+this table; ``tests/unit/test_pure_core.py`` checks that the pure layers load no I/O library.
+
+A new layer is one more row: its package and the third-party libraries it may import.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Lowest first. A module may import the standard library, the libraries of its own row, and
+# the modules of its own layer and of the layers before it: nothing above.
+LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("node.core", frozenset({"nacl", "orjson"})),
+    ("contracts", frozenset()),
+)
+PURE = ("node.core", "contracts")  # import no database, network or event loop, even indirectly
+IO_MODULES = ("sqlite3", "sqlite_utils", "asyncio", "httpx", "fastapi", "uvicorn", "socket")
+
+
+def modules(package: str) -> list[str]:
+    """Every module of ``package`` and its sub-packages, the package itself included."""
+    names = []
+    for file in sorted((ROOT / package.replace(".", "/")).rglob("*.py")):
+        parts = file.relative_to(ROOT).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def _is_module(name: str) -> bool:
+    path = ROOT / name.replace(".", "/")
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def imports(module: str) -> Iterator[tuple[int, str]]:
+    """(line, module imported) for every import in ``module``, at any depth (function-level and
+    ``TYPE_CHECKING`` imports count too). ``from a import b`` names ``a.b`` when that is a
+    module of this repository, else ``a``."""
+    path = ROOT / module.replace(".", "/")
+    file = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    package = module if path.is_dir() else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(file.read_text(), str(file))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolved against this module's package
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}".rstrip(".")
+            for alias in node.names:
+                name = f"{base}.{alias.name}"
+                yield node.lineno, name if _is_module(name) else base
+
+
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of the layer that holds ``module``; None outside every layer."""
+    for index, (package, _) in enumerate(LAYERS):
+        if module == package or module.startswith(package + "."):
+            return index
+    return None
+
+
+def allowed(importer: str, imported: str) -> bool:
+    """May ``importer`` (a module of a layer) import ``imported``?"""
+    index = layer_of(importer)
+    assert index is not None, f"{importer} is in no layer"
+    top = imported.partition(".")[0]
+    if top in ("node", "contracts", "network"):
+        target = layer_of(imported)
+        return target is not None and target <= index
+    return top in sys.stdlib_module_names or top in LAYERS[index][1]
