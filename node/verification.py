@@ -33,12 +33,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
 
 from node.access_anchor import check_anchors
 from node.core.access import check_access_chain
 from node.core.canonical import parse_json
 from node.core.checkpoint import SignedNote, verify_cosignature
+from node.core.crypto import PublicKey
 from node.core.entries import RECORD_KINDS, EntryHeader, entry_hash
 from node.core.errors import IntegrityError, MraError
 from node.core.logs import log_name
@@ -220,78 +220,25 @@ def view_damage(
     store: SqliteStore, own: str | None, executor: Executor | None
 ) -> Iterator[IntegrityError]:
     """Step 5. Signatures run a chunk at a time on ``executor`` (PyNaCl releases the GIL)."""
-    keys: dict[str, Any] = {}
+    schedules: dict[str, list[tuple[int, PublicKey]]] = {}
     views = store.all_views()
     while chunk := list(islice(views, VIEW_CHUNK)):
         damages: list[IntegrityError] = []
-        jobs: list[tuple[str, int, Callable[[], bool]]] = []
-        for origin, seq, aeo_id, _, body, signature, header_bytes in chunk:
-            if header_bytes is None:
-                damages.append(
-                    IntegrityError(
-                        "view-orphan", "a view of an entry not held", origin=origin, seq=seq
-                    )
-                )
+        jobs: list[tuple[str, int, _ViewJob]] = []
+        for origin, seq, aeo_id, _, body, signature, header in chunk:
+            if origin not in schedules:
+                schedules[origin] = store.keys(origin)
+            problem = _view_problem(origin, aeo_id, body, signature, header)
+            if problem is None and (not schedules[origin] or own is None):
+                problem = "view-signature", "no key of its origin, or no recipient, to check it"
+            if problem is not None:
+                damages.append(IntegrityError(*problem, origin=origin, seq=seq))
                 continue
-            if not all(isinstance(v, bytes) for v in (header_bytes, body, signature)):
-                damages.append(
-                    IntegrityError("view-mismatch", "not stored as bytes", origin=origin, seq=seq)
-                )
-                continue
-            try:
-                header = EntryHeader.from_bytes(header_bytes)
-                shown = parse_json(body)
-            except MraError as exc:
-                damages.append(IntegrityError("view-mismatch", str(exc), origin=origin, seq=seq))
-                continue
-            if header.kind not in RECORD_KINDS or not isinstance(shown, dict):
-                damages.append(
-                    IntegrityError(
-                        "view-mismatch",
-                        "a view of an entry that is no record",
-                        origin=origin,
-                        seq=seq,
-                    )
-                )
-                continue
-            if shown.get("aeo_id") != aeo_id or aeo_id[:2] != origin:
-                damages.append(
-                    IntegrityError(
-                        "view-mismatch",
-                        f"filed under {aeo_id}, shows {shown.get('aeo_id')!r}",
-                        origin=origin,
-                        seq=seq,
-                    )
-                )
-                continue
-            if origin not in keys:
-                keys[origin] = store.keys(origin)
-            if not keys[origin] or own is None:
-                damages.append(
-                    IntegrityError(
-                        "view-signature",
-                        "no key of its origin, or no recipient, to check it with",
-                        origin=origin,
-                        seq=seq,
-                    )
-                )
-                continue
-            key, hashed = key_at(keys[origin], seq), entry_hash(header_bytes)
-
-            def valid(
-                key: Any = key,
-                hashed: bytes = hashed,
-                body: bytes = body,
-                signature: bytes = signature,
-            ) -> bool:
-                return verify_view(key, hashed, own, body, signature)
-
-            jobs.append((origin, seq, valid))
-        results = (
-            list(executor.map(lambda job: job[2](), jobs))
-            if executor is not None
-            else [job[2]() for job in jobs]
-        )
+            assert isinstance(header, bytes)  # _view_problem saw to it
+            key = key_at(schedules[origin], seq)
+            jobs.append((origin, seq, (key, entry_hash(header), str(own), body, signature)))
+        checks = [job for _, _, job in jobs]
+        signed = executor.map(_view_signed, checks) if executor else map(_view_signed, checks)
         damages.extend(
             IntegrityError(
                 "view-signature",
@@ -299,10 +246,38 @@ def view_damage(
                 origin=origin,
                 seq=seq,
             )
-            for (origin, seq, _), ok in zip(jobs, results, strict=True)
+            for (origin, seq, _), ok in zip(jobs, signed, strict=True)
             if not ok
         )
         yield from sorted(damages, key=lambda d: (d.origin or "", d.seq or 0))
+
+
+# (origin's key in force, entry hash, recipient, view bytes, signature)
+_ViewJob = tuple[PublicKey, bytes, str, bytes, bytes]
+
+
+def _view_signed(job: _ViewJob) -> bool:
+    return verify_view(*job)
+
+
+def _view_problem(
+    origin: str, aeo_id: str, body: object, signature: object, header: object
+) -> tuple[str, str] | None:
+    """What is wrong with a view held, before its signature is checked: (damage, detail)."""
+    if header is None:
+        return "view-orphan", "a view of an entry not held"
+    if not (isinstance(header, bytes) and isinstance(body, bytes) and isinstance(signature, bytes)):
+        return "view-mismatch", "not stored as bytes"
+    try:
+        kind = EntryHeader.from_bytes(header).kind
+        shown = parse_json(body)
+    except MraError as exc:
+        return "view-mismatch", str(exc)
+    if kind not in RECORD_KINDS or not isinstance(shown, dict):
+        return "view-mismatch", "a view of an entry that is no record"
+    if shown.get("aeo_id") != aeo_id or aeo_id[:2] != origin:
+        return "view-mismatch", f"filed under {aeo_id}, shows {shown.get('aeo_id')!r}"
+    return None
 
 
 def cosignature_damage(store: SqliteStore, *_: object) -> Iterator[IntegrityError]:
