@@ -12,7 +12,8 @@ telling a bundle from an answer, is ``network.evidence_input``; step 9 is ``veri
 4. the origin's keys: its rotations below size - 1, each signed by the key before it and
    included in the checkpoint's tree, every rotation the membership carries among them;
 5. the checkpoint's signature, by the key in force at its size - 1;
-6. the entry's signature, by the key in force at ``seq``, and its inclusion;
+6. the entry's signature, by the key in force at ``seq`` (one step of the core's chain walk),
+   and its inclusion;
 7. the record (opens the commitment) or the view (signed for a member other than the origin);
 8. the cosignatures: each by a member other than the origin, under its key in force at the
    cosignature's time; at least ``quorum`` distinct cosigners;
@@ -42,12 +43,13 @@ from network.onboarding import own_rotations
 from network.wire import b64, unb64
 from node.core import merkle
 from node.core.canonical import is_canonical, parse_json
-from node.core.chain import check_payload, signature_valid
+from node.core.chain import check_payload
 from node.core.checkpoint import Checkpoint, SignedNote, open_checkpoint, verify_cosignature
 from node.core.entries import RECORD_KINDS, EntryHeader, SignedEntry
 from node.core.errors import Conflict, IntegrityError, InvalidInput, MraError
 from node.core.logs import log_name
 from node.core.views import verify_view
+from node.core.walk import ChainWalk, Link
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
 from node.tree import StoredTree
@@ -70,6 +72,11 @@ MEMBERS = frozenset(
 )
 WIRE = frozenset({"body", "signature", "salt", "payload"})
 HASH_HEX = re.compile(r"[0-9a-f]{64}\Z")
+# A bundle's refusals name the entry the bundle claims, not a stored position.
+ENTRY_DAMAGE = {
+    "wrong-position": "the entry is not {origin}#{seq}",
+    "bad-signature": "{origin}#{seq} is not signed by its key at #{seq}",
+}
 LINE = re.compile(r"\u2014 mra-ledger/([A-Z]{2}) ([A-Za-z0-9+/]+={0,2})\n\Z")
 
 
@@ -250,12 +257,20 @@ def verify_bundle(bundle: Mapping[str, Any], membership: Membership | SignedMemb
     entry = SignedEntry.parse(
         unb64(wire_entry["body"], "entry.body"), unb64(wire_entry["signature"], "entry.signature")
     )
-    if (entry.header.origin, entry.header.seq) != (origin, seq):
-        raise IntegrityError("wrong-position", f"the entry is not {origin}#{seq}")
-    if entry.header.kind not in RECORD_KINDS:
-        raise InvalidInput("an entry of kind aeo.upsert or aeo.status", field="entry.body")
-    if not signature_valid(entry.body, entry.signature, keys.at(seq)):
-        raise IntegrityError("bad-signature", f"{origin}#{seq} is not signed by its key at #{seq}")
+    # The core's walk, one step from a link with no previous hash (inclusion places the entry).
+    chain = ChainWalk(
+        Link(origin=origin, seq=seq, prev=None, min_ts=0), keys.schedule, defer_signatures=True
+    )
+    try:
+        chain.step(entry.body, entry.signature)
+        if entry.header.kind not in RECORD_KINDS:
+            raise InvalidInput("an entry of kind aeo.upsert or aeo.status", field="entry.body")
+        chain.check_signatures()()
+    except IntegrityError as exc:
+        detail = ENTRY_DAMAGE.get(exc.damage)
+        if detail is None:
+            raise
+        raise IntegrityError(exc.damage, detail.format(origin=origin, seq=seq)) from exc
     _included(entry, seq, bundle["inclusion"], checkpoint, "inclusion")
 
     # 7. The record, or the view signed for one recipient.

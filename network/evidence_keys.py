@@ -6,8 +6,10 @@ This module owns the trust rules of evidence bundles (docs/evidence.md, "Keys" a
   is the one place the rule lives; today it is a default derived from the membership (a
   majority of the members other than the origin), so a rule stated in the membership document
   can replace it here without touching the verifier.
-- ``OriginKeys``: the origin's keys by seq, from its first key (the membership's
-  ``signing_key``) through rotation entries, each signed by the key before it.
+- ``OriginKeys``: the origin's key schedule, from its first key (the membership's
+  ``signing_key``) through rotation entries, each signed by the key in force before it; the
+  key in force at a seq is the core's ``key_in_force`` (``node.core.walk``), as for fsck and
+  replication.
 - ``require_known``: the rotations the membership document carries cannot be left out.
 - ``cosigner_key``: a cosigner's key by time: a rotation entry's ``ts`` starts its new key, so a
   cosignature dated after a rotation must be under the key it introduced.
@@ -28,6 +30,7 @@ from node.core.chain import check_payload
 from node.core.crypto import PublicKey
 from node.core.entries import EntryHeader, EntryKind, SignedEntry, signing_message
 from node.core.errors import IntegrityError, InvalidInput
+from node.core.walk import key_in_force, keys_in_force
 
 __all__ = [
     "OriginKeys",
@@ -36,6 +39,7 @@ __all__ = [
     "open_rotations",
     "quorum",
     "require_known",
+    "schedule",
 ]
 
 
@@ -81,7 +85,7 @@ def open_rotations(
     Raises InvalidInput naming ``field[i]`` for a malformed one, IntegrityError for one that
     the key before it did not sign.
     """
-    keys = [member.public_key()]
+    first = member.public_key()
     opened: list[Rotation] = []
     for i, wire in enumerate(wires):
         name = f"{field}[{i}]"
@@ -95,7 +99,8 @@ def open_rotations(
             raise InvalidInput(f"not a key rotation of {member.code}", field=name)
         if opened and header.seq <= opened[-1].seq:
             raise InvalidInput("rotations are listed in increasing seq", field=name)
-        if not keys[-1].verify(signing_message(entry.body), entry.signature):
+        before = key_in_force(schedule(first, opened), header.seq) or first
+        if not before.verify(signing_message(entry.body), entry.signature):
             raise IntegrityError(
                 "rotation-signature",
                 f"{member.code}'s rotation at seq {header.seq} is not signed by the key before it",
@@ -115,31 +120,34 @@ def open_rotations(
         ):
             raise InvalidInput('RFC 8785 {"key": <64 lower-case hex>}', field=f"{name}.payload")
         opened.append(Rotation(entry=entry, key=PublicKey.from_hex(key)))
-        keys.append(opened[-1].key)
     return opened
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OriginKeys:
-    """The origin's keys by seq: the first key signs from seq 0, each rotation's key from the
-    rotation's seq + 1."""
+    """The origin's key schedule: the first key signs from seq 0, each rotation's key from the
+    rotation's seq + 1. Which key is in force where is the core's ``key_in_force``."""
 
     first: PublicKey
     rotations: tuple[Rotation, ...]
 
+    @property
+    def schedule(self) -> list[tuple[int, PublicKey]]:
+        """``(since_seq, key)`` for each key, oldest first."""
+        return schedule(self.first, self.rotations)
+
     def at(self, seq: int) -> PublicKey:
-        """The key in force at ``seq``: the last one whose start is at most ``seq``."""
-        key = self.first
-        for rotation in self.rotations:
-            if rotation.seq + 1 <= seq:
-                key = rotation.key
-        return key
+        """The key in force at ``seq``."""
+        return key_in_force(self.schedule, seq) or self.first
 
     def between(self, first: int, last: int) -> list[PublicKey]:
         """Every key in force at some seq in ``first..last``."""
-        keys = [self.at(first)]
-        keys += [r.key for r in self.rotations if first <= r.seq + 1 <= last]
-        return keys
+        return keys_in_force(self.schedule, first, last)
+
+
+def schedule(first: PublicKey, rotations: Sequence[Rotation]) -> list[tuple[int, PublicKey]]:
+    """The key schedule that ``first`` (in force from seq 0) and ``rotations`` make."""
+    return [(0, first), *((r.seq + 1, r.key) for r in rotations)]
 
 
 def cosigner_key(rotations: Sequence[Rotation], first: PublicKey) -> PublicKey:

@@ -4,7 +4,7 @@ For each origin, in seq order, fail closed at the first damage and name it:
 
 1. the origin has a registered public key                          -> ``missing-key``
 2. seqs are gapless from 0                                         -> ``missing-entry``
-3. each header is canonical, in place, chained and in time order    -> see ``node.core.chain``
+3. each header is canonical, in place, chained and in time order    -> see ``node.core.walk``
 4. each signature verifies under the key in force at that seq      -> ``bad-signature``
 5. each payload still held opens its entry's commitment             -> ``payload-mismatch``
    the key changes exactly after each key rotation, to the key it    -> ``unexplained-key``,
@@ -26,8 +26,10 @@ themselves (found by their kind in the signed headers), never from the derived `
 table. What lies beyond the logs (views, derived tables, the schema, the access log) is checked
 by ``node.verification``, which runs this for every log.
 
-Signatures (the costly step) are checked a chunk at a time on a thread pool, since PyNaCl
-releases the GIL; the first damage in seq order is still the one reported.
+Steps 3 and 4 are the core's one chain walk (``node.core.walk.ChainWalk``, shared with
+replication and evidence verification) with its signatures deferred: they are checked a chunk
+at a time on a thread pool, since PyNaCl releases the GIL; the first damage in seq order is
+still the one reported.
 """
 
 from __future__ import annotations
@@ -41,22 +43,22 @@ from itertools import islice
 from typing import Any
 
 from node.core import merkle
-from node.core.chain import check_payload, start_signature_checks, verify_entry
+from node.core.chain import check_payload
 from node.core.checkpoint import open_checkpoint
-from node.core.crypto import Hash32, PublicKey
+from node.core.crypto import PublicKey
 from node.core.documents import Erasure
-from node.core.entries import GENESIS_PREV, EntryHeader, EntryKind, entry_hash, payload_matches
+from node.core.entries import EntryHeader, EntryKind, entry_hash, payload_matches
 from node.core.errors import IntegrityError, InvalidInput, StorageFailed
 from node.core.logs import log_name
 from node.core.rotation import rotated_key
+from node.core.walk import ChainWalk, KeySchedule, Link, key_in_force
 from node.sqlite_store import SqliteStore
 from node.store import StoredEntry
 from node.tree import StoredTree
 
-__all__ = ["LogReport", "Progress", "key_at", "verify_log", "verify_log_parallel"]
+__all__ = ["LogReport", "Progress", "verify_log", "verify_log_parallel"]
 
 CHUNK = 4096
-GENESIS_TS = 0
 PARALLEL_MIN_ENTRIES = 20_000
 Progress = Callable[[int], None]
 
@@ -96,7 +98,8 @@ def verify_log(
             "missing-key", "no public key registered from seq 0", origin=origin, seq=0
         )
     key_changes = {since for since, _ in keys if since > 0}
-    prev, min_ts, tree = _resume(store, origin, start)
+    link, tree = _resume(store, origin, start)
+    chain = ChainWalk(link, keys, defer_signatures=True)
     stored_nodes = store.all_tree_nodes(origin, start, end)
     checkpoints = [
         (size, note)
@@ -109,15 +112,14 @@ def verify_log(
     # log, wherever the time changes between two entries a batch ended, so a checkpoint of
     # that size was written and must still be held.
     written = {size for size, _ in store.checkpoints(origin)} if own else set()
-    batch_ts = min_ts if start > 0 else None
+    batch_ts = link.min_ts if start > 0 else None
     size, payloads = start, 0
     entries = store.entries(origin, start, end)
     while chunk := list(islice(entries, CHUNK)):
-        headers, damage = _check_structure(chunk, size, prev, min_ts)
+        headers, damage = _check_structure(chain, chunk)
         sound = chunk[: len(headers)]
         # 4. signatures run on the pool while this thread checks payloads and the tree
-        jobs = [(e.body, e.signature, key_at(keys, e.seq)) for e in sound]
-        signatures = start_signature_checks(jobs, executor)
+        signatures = chain.check_signatures(executor)
         try:
             for stored, header in zip(sound, headers, strict=True):
                 # 5. payload commitment
@@ -163,13 +165,12 @@ def verify_log(
                         size,
                         tree.root(),
                         checkpoints[next_checkpoint][1],
-                        key_at(keys, size - 1),
+                        _key(keys, size - 1),
                     )
                     next_checkpoint += 1
         except IntegrityError as error:
             damage = error
-        _raise_first(_bad_signature(sound, signatures()), damage)
-        prev, min_ts = entry_hash(chunk[-1].body), headers[-1].ts
+        _raise_first(_bad_signature(signatures), damage)
         if progress:
             progress(len(chunk))
     if end is not None and size < end:
@@ -228,10 +229,10 @@ def _erased_by_own_erasures(store: SqliteStore, origin: str) -> set[int]:
     return erased
 
 
-def _resume(store: SqliteStore, origin: str, start: int) -> tuple[Hash32, int, merkle.CompactRange]:
-    """Chain link, time and tree state just before ``start`` (what the previous range ends on)."""
+def _resume(store: SqliteStore, origin: str, start: int) -> tuple[Link, merkle.CompactRange]:
+    """Chain link and tree state just before ``start`` (what the previous range ends on)."""
     if start == 0:
-        return GENESIS_PREV, GENESIS_TS, merkle.CompactRange()
+        return Link.genesis(origin), merkle.CompactRange()
     before = next(store.entries(origin, start - 1, start), None)
     if before is None:
         raise IntegrityError("missing-entry", "entry is missing", origin=origin, seq=start - 1)
@@ -240,7 +241,7 @@ def _resume(store: SqliteStore, origin: str, start: int) -> tuple[Hash32, int, m
     except InvalidInput as exc:
         raise IntegrityError("malformed-entry", str(exc), origin=origin, seq=start - 1) from exc
     tree = StoredTree(store, origin).compact_range(start)
-    return entry_hash(before.body), ts, tree
+    return Link(origin=origin, seq=start, prev=entry_hash(before.body), min_ts=ts), tree
 
 
 def verify_log_parallel(
@@ -320,12 +321,12 @@ def _verify_range(path: str, origin: str, own: bool, start: int, end: int | None
 
 
 def _check_structure(
-    chunk: list[StoredEntry], start: int, prev: Hash32, min_ts: int
+    chain: ChainWalk, chunk: list[StoredEntry]
 ) -> tuple[list[EntryHeader], IntegrityError | None]:
     """Steps 2-3 for one chunk: the headers of the sound prefix, and the damage that ended it."""
     headers: list[EntryHeader] = []
-    for offset, stored in enumerate(chunk):
-        expected = start + offset
+    for stored in chunk:
+        expected = chain.seq
         try:
             # 2. gapless
             if stored.seq != expected:
@@ -335,29 +336,18 @@ def _check_structure(
                     origin=stored.origin,
                     seq=expected,
                 )
-            # 3. header, position, chain, time
-            header = verify_entry(
-                stored.body,
-                stored.signature,
-                origin=stored.origin,
-                seq=expected,
-                prev=prev,
-                min_ts=min_ts,
-                key=None,
-            )
+            # 3. header, position, chain, time (the signature is queued for step 4)
+            headers.append(chain.step(stored.body, stored.signature))
         except IntegrityError as error:
             return headers, error
-        prev, min_ts = entry_hash(stored.body), header.ts
-        headers.append(header)
     return headers, None
 
 
-def _bad_signature(sound: list[StoredEntry], results: list[bool]) -> IntegrityError | None:
-    for stored, ok in zip(sound, results, strict=True):
-        if not ok:
-            return IntegrityError(
-                "bad-signature", "signature does not verify", origin=stored.origin, seq=stored.seq
-            )
+def _bad_signature(signatures: Callable[[], None]) -> IntegrityError | None:
+    try:
+        signatures()
+    except IntegrityError as error:
+        return error
     return None
 
 
@@ -417,7 +407,7 @@ def _check_checkpoint(origin: str, size: int, root: bytes, note: bytes, key: Pub
 
 
 def _check_rotation(
-    stored: StoredEntry, header: EntryHeader, keys: list[tuple[int, PublicKey]], changes: set[int]
+    stored: StoredEntry, header: EntryHeader, keys: KeySchedule, changes: set[int]
 ) -> None:
     origin, seq = stored.origin, stored.seq
     if header.kind != EntryKind.KEY_ROTATE or seq + 1 not in changes:
@@ -429,7 +419,7 @@ def _check_rotation(
         )
     if stored.salt is None or stored.payload is None:
         return  # not held here: the signatures after it still check the key in force
-    if rotated_key(header, stored.salt, stored.payload) != key_at(keys, seq + 1):
+    if rotated_key(header, stored.salt, stored.payload) != key_in_force(keys, seq + 1):
         raise IntegrityError(
             "rotation-mismatch",
             "the key in force is not the one the rotation names",
@@ -438,10 +428,8 @@ def _check_rotation(
         )
 
 
-def key_at(keys: list[tuple[int, PublicKey]], seq: int) -> PublicKey:
-    current = keys[0][1]
-    for since, key in keys:
-        if since > seq:
-            break
-        current = key
-    return current
+def _key(keys: KeySchedule, seq: int) -> PublicKey:
+    """The key in force at ``seq`` (step 1 made sure one is in force from seq 0)."""
+    key = key_in_force(keys, seq)
+    assert key is not None
+    return key

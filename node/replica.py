@@ -14,19 +14,13 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 
 from node.core.canonical import parse_json
-from node.core.chain import SignatureJob, check_payload, start_signature_checks, verify_entry
+from node.core.chain import check_payload
 from node.core.crypto import PublicKey
-from node.core.entries import (
-    GENESIS_PREV,
-    RECORD_KINDS,
-    EntryKind,
-    Payload,
-    SignedEntry,
-    entry_hash,
-)
+from node.core.entries import RECORD_KINDS, EntryKind, Payload, SignedEntry
 from node.core.errors import IntegrityError, InvalidInput, PeerMisbehaved
 from node.core.records import AeoRecord
 from node.core.rotation import rotated_key
+from node.core.walk import ChainWalk, Link
 from node.sqlite_store import SqliteStore
 from node.store import AppendBatch, StoredEntry, TreeNode
 from node.tree import StoredTree, grow
@@ -44,37 +38,31 @@ def accept(
     """Verify and store ``incoming`` (consecutive entries of ``origin``); returns how many.
 
     ``checkpoint`` is (size, root, signed note), already verified: when the entries end at its
-    size, their tree must have its root, and the note is stored with them. Signatures are
-    checked after everything else, in two halves on ``executor`` when one is given.
+    size, their tree must have its root, and the note is stored with them. The entries are
+    checked by the core's ``ChainWalk``; their signatures after everything else, in two halves
+    on ``executor`` when one is given.
     Raises PeerMisbehaved naming the first entry that fails, and stores nothing then.
     """
     head = store.head(origin)
     size = head.size if head else 0
-    prev = head.last_hash if head else GENESIS_PREV
-    min_ts = head.last_ts if head else 0
+    link = (
+        Link(origin=origin, seq=size, prev=head.last_hash, min_ts=head.last_ts)
+        if head
+        else Link.genesis(origin)
+    )
     tree = StoredTree(store, origin).compact_range(size)
     entries: list[SignedEntry] = []
     payloads: list[Payload | None] = []
     records: list[AeoRecord | None] = []
     nodes: list[TreeNode] = []
     rotations: list[tuple[int, PublicKey]] = []
-    signatures: list[SignatureJob] = []
     key = store.public_key(origin, size)  # in force from ``size`` on, until a rotation here
+    chain = ChainWalk(link, [] if key is None else [(size, key)], defer_signatures=True)
     try:
+        if incoming and key is None:
+            raise IntegrityError("missing-key", f"no key known for {origin}")
         for offset, item in enumerate(incoming):
-            key = rotations[-1][1] if rotations else key
-            if key is None:
-                raise IntegrityError("missing-key", f"no key known for {origin}")
-            header = verify_entry(
-                item.body,
-                item.signature,
-                origin=origin,
-                seq=size + offset,
-                prev=prev,
-                min_ts=min_ts,
-                key=None,
-            )
-            signatures.append((item.body, item.signature, key))
+            header = chain.step(item.body, item.signature)
             payload = None
             record = None
             if item.salt is not None and item.payload is not None:
@@ -99,13 +87,13 @@ def accept(
                         seq=size + offset,
                     )
                 rotations.append((size + offset + 1, rotated_key(header, item.salt, item.payload)))
+                chain.rotate(*rotations[-1])
             entry = SignedEntry(body=item.body, signature=item.signature, header=header)
             entries.append(entry)
             payloads.append(payload)
             records.append(record)
             nodes.extend(grow(tree, [entry]))
-            prev, min_ts = entry_hash(item.body), header.ts
-        _check_signatures(signatures, origin, size, executor)
+        chain.check_signatures(executor)()
     except (IntegrityError, InvalidInput) as exc:
         raise PeerMisbehaved(f"refused {origin} entries: {exc}") from exc
     note, note_size = None, 0
@@ -128,14 +116,3 @@ def accept(
         )
     )
     return len(entries)
-
-
-def _check_signatures(
-    jobs: list[SignatureJob], origin: str, start: int, executor: Executor | None
-) -> None:
-    """Raise ``bad-signature`` for the first job (entry ``start`` + index) that fails."""
-    for offset, ok in enumerate(start_signature_checks(jobs, executor)()):
-        if not ok:
-            raise IntegrityError(
-                "bad-signature", "signature does not verify", origin=origin, seq=start + offset
-            )

@@ -47,6 +47,7 @@ from node.core.entries import (
 )
 from node.core.errors import IntegrityError, StorageFailed, StorageFull, WriteRaced
 from node.core.records import AeoRecord
+from node.core.walk import key_in_force
 from node.store import AppendBatch, Deletion, Head, StoredEntry
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore"]
@@ -890,12 +891,8 @@ class SqliteStore:
         return (row[0], row[1]) if row else None
 
     def public_key(self, origin: str, seq: int) -> PublicKey | None:
-        row = self._conn.execute(
-            "SELECT public_key FROM keys WHERE origin = ? AND since_seq <= ?"
-            " ORDER BY since_seq DESC LIMIT 1",
-            (origin, seq),
-        ).fetchone()
-        return PublicKey(row[0]) if row else None
+        """``origin``'s key in force at ``seq`` (``node.core.walk.key_in_force`` over its keys)."""
+        return key_in_force(self.keys(origin), seq)
 
     def keys(self, origin: str) -> list[tuple[int, PublicKey]]:
         rows = self._conn.execute(

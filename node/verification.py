@@ -43,7 +43,8 @@ from node.core.entries import RECORD_KINDS, EntryHeader, entry_hash
 from node.core.errors import IntegrityError, MraError
 from node.core.logs import log_name
 from node.core.views import verify_view
-from node.fsck import LogReport, Progress, key_at, verify_log, verify_log_parallel
+from node.core.walk import key_in_force
+from node.fsck import LogReport, Progress, verify_log, verify_log_parallel
 from node.sqlite_store import MIGRATIONS, SqliteStore
 
 __all__ = ["Verification", "verify_node", "verify_store"]
@@ -235,7 +236,9 @@ def view_damage(
                 damages.append(IntegrityError(*problem, origin=origin, seq=seq))
                 continue
             assert isinstance(header, bytes)  # _view_problem saw to it
-            key = key_at(schedules[origin], seq)
+            # A keys table whose first key starts past ``seq`` is fsck's ``missing-key``; the
+            # view is still checked, under that first key.
+            key = key_in_force(schedules[origin], seq) or schedules[origin][0][1]
             jobs.append((origin, seq, (key, entry_hash(header), str(own), body, signature)))
         checks = [job for _, _, job in jobs]
         signed = executor.map(_view_signed, checks) if executor else map(_view_signed, checks)

@@ -4,12 +4,13 @@
 
 1. the header bytes are a canonical, well-formed header          -> ``malformed-entry``
 2. the header sits where it is stored (origin and seq)           -> ``wrong-position``
-3. ``prev`` is the hash of the previous header                   -> ``broken-chain``
+3. ``prev`` is the hash of the previous header (when given)      -> ``broken-chain``
 4. the timestamp does not go backwards                           -> ``time-regressed``
 5. the signature verifies under the origin's key for that seq    -> ``bad-signature``
 
 Step 5 is the expensive one; bulk verifiers may run it separately and in parallel through
-``signature_valid`` (PyNaCl releases the GIL), after steps 1-4 passed.
+``signature_valid`` (PyNaCl releases the GIL), after steps 1-4 passed. The walk along a whole
+chain, with the key in force at each seq, is ``node.core.walk``.
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ def verify_entry(
     *,
     origin: str,
     seq: int,
-    prev: Hash32,
+    prev: Hash32 | None,
     min_ts: int,
     key: PublicKey | None,
 ) -> EntryHeader:
     """Verify one stored or received entry against its expected place in the chain.
 
-    ``key`` None skips step 5 (the caller checks signatures in bulk). Returns the parsed header.
+    ``prev`` None skips step 3 (a lone entry, placed by an inclusion proof instead); ``key``
+    None skips step 5 (the caller checks signatures in bulk). Returns the parsed header.
     Raises IntegrityError naming the damage.
     """
     # 1. canonical, well-formed header
@@ -62,7 +64,7 @@ def verify_entry(
             seq=seq,
         )
     # 3. chained to its predecessor
-    if header.prev != prev:
+    if prev is not None and header.prev != prev:
         raise IntegrityError(
             "broken-chain", "prev does not match the previous entry", origin=origin, seq=seq
         )
