@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
-import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -25,24 +23,11 @@ import pytest
 from network.devnet import Devnet, agreements_for
 from node.core.records import MAX_RECORD_BYTES
 from node.core.sample import sample_dicts
+from tests.system.test_devnet import _free_base
 
 LARGE = 260  # records of about 60 KB
 SMALL = 5  # published after them
 IDS_PER_RECORD = 900  # 900 identifiers of 35 characters: about 60 KB of canonical JSON
-
-
-def _free_base() -> int:
-    """The first of five consecutive free ports (the devnet numbers its members' ports)."""
-    for _ in range(50):
-        base = random.randint(20_000, 30_000)
-        try:
-            for port in range(base, base + 5):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no five free ports")
 
 
 def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
