@@ -3,7 +3,7 @@
     DIR/ca.crt, DIR/ca.key (0600)        the network CA (keep ca.key offline after onboarding)
     DIR/membership.json                  membership v1 with every member's signature
     DIR/<CODE>/                          one node home per member:
-        node.json, signing.key (0600)    identity and Ed25519 ledger key (node.home)
+        node.json, signing.key (0600)    identity and Ed25519 ledger key (node.host.home)
         sealing.key (0600)               X25519 key that partners seal payloads to
         tls.key (0600), tls.crt, ca.crt  TLS identity, issued by the network CA
         membership.json                  the signed membership document
@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from network.membership import Member, Membership, SignedMembership, sign_membership
 from network.pki import new_ca
 from node.core.errors import Conflict, InvalidInput
-from node.home import NodeHome, load_signing_key
-from node.keyfiles import write_private
-from node.sqlite_store import SqliteStore
+from node.host.home import NodeHome, load_signing_key
+from node.host.keyfiles import write_private
+from node.store.sqlite import SqliteStore
 
 __all__ = [
     "MemberSpec",

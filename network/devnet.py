@@ -26,11 +26,11 @@ import httpx
 
 from contracts.registry import SOURCE_HASHES
 from network.bootstrap import MemberSpec, init_network
-from node.apikeys import create_key
 from node.core.clock import system_clock
 from node.core.errors import Conflict, InvalidInput, PeerUnavailable
 from node.core.sample import sample_dicts
-from node.sqlite_store import SqliteStore
+from node.host.apikeys import create_key
+from node.store.sqlite import SqliteStore
 
 __all__ = ["MEMBERS", "Devnet", "agreements_for"]
 

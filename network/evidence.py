@@ -50,9 +50,9 @@ from node.core.errors import Conflict, IntegrityError, InvalidInput, MraError
 from node.core.logs import log_name
 from node.core.views import verify_view
 from node.core.walk import ChainWalk, Link
-from node.sqlite_store import SqliteStore
-from node.store import StoredEntry
-from node.tree import StoredTree
+from node.ledger.tree import StoredTree
+from node.store.protocols import StoredEntry
+from node.store.sqlite import SqliteStore
 
 __all__ = ["FORMAT", "Verified", "build_bundle", "verify_answer", "verify_bundle"]
 

@@ -30,9 +30,9 @@ from network.membership import Member, Membership, SignedMembership
 from network.pki import CertificateAuthority, certificate_request, member_of
 from network.wire import b64
 from node.core.errors import Conflict, InvalidInput, NotFound
-from node.home import NodeHome, load_signing_key, write_atomic
-from node.keyfiles import write_private
-from node.sqlite_store import SqliteStore
+from node.host.home import NodeHome, load_signing_key, write_atomic
+from node.host.keyfiles import write_private
+from node.store.sqlite import SqliteStore
 
 __all__ = [
     "JoinRequest",

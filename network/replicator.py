@@ -3,7 +3,7 @@ it is stored.
 
 - A checkpoint must carry its origin's signature and agree with every checkpoint and entry of
   that origin held here; a contradiction becomes fork evidence and freezes the origin here.
-- Entries continue the held log (chain, signatures, timestamps, via ``node.replica.accept``),
+- Entries continue the held log (chain, signatures, timestamps, via ``node.ledger.replica.accept``),
   come with a consistency proof from the held tree to the checkpoint they lead to, and must
   reach that checkpoint's root. Entries relayed by a third node are checked the same way.
 - A delivery must be sealed to this node and match the held entry: a payload opens the entry's
@@ -46,10 +46,10 @@ from node.core.entries import (
 )
 from node.core.errors import Conflict, IntegrityError, InvalidInput, MraError, PeerMisbehaved
 from node.core.logs import LATEST, log_name
-from node.replica import accept
-from node.sqlite_store import SqliteStore
-from node.store import StoredEntry
-from node.tree import StoredTree
+from node.ledger.replica import accept
+from node.ledger.tree import StoredTree
+from node.store.protocols import StoredEntry
+from node.store.sqlite import SqliteStore
 
 __all__ = ["Received", "Replicator", "WireEntry"]
 

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import os
 import random
 import ssl
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -36,9 +35,8 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 import nacl.public
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from network.evidence import build_bundle
@@ -49,9 +47,6 @@ from network.pki import member_of
 from network.replicator import Replicator, WireEntry
 from network.sharing import Sharing
 from network.wire import b64, encoded_size, unb64
-from node import keyfiles
-from node.apidoc import operation, ref
-from node.audit import AccessLog
 from node.core.canonical import parse_json
 from node.core.checkpoint import Checkpoint, SignedNote, open_checkpoint
 from node.core.clock import Clock, system_clock
@@ -66,14 +61,16 @@ from node.core.errors import (
     PeerMisbehaved,
     PeerUnavailable,
 )
+from node.core.log_budget import LogBudget
 from node.core.logs import log_name
-from node.guard import StartGuard
-from node.home import NodeHome, load_signing_key
-from node.log_budget import LogBudget
-from node.queries import checked_ids
-from node.sqlite_store import SqliteStore
-from node.store import StoredEntry
-from node.tree import StoredTree
+from node.host import keyfiles
+from node.host.access_log import AccessLog
+from node.host.guard import StartGuard
+from node.host.home import NodeHome, load_signing_key
+from node.ledger.queries import checked_ids
+from node.ledger.tree import StoredTree
+from node.store.protocols import StoredEntry
+from node.store.sqlite import SqliteStore
 
 __all__ = [
     "PAGE",
@@ -110,7 +107,7 @@ _T = TypeVar("_T")
 
 
 class Offload(Protocol):
-    """Where what gossip stores is written: the node's writer thread (``node.api``), so that a
+    """Where what gossip stores is written: the node's writer thread (``node.app.api``), so that a
     write waiting for a large append does not hold up the event loop; inline by default (the
     simulation keeps its virtual time)."""
 
@@ -165,7 +162,7 @@ def _detail(exc: BaseException) -> str:
     return ascii(text[:300])
 
 
-def _seq(value: object, field: str) -> int:
+def checked_seq(value: object, field: str) -> int:
     """A seq or a size as peers send it: an integer in [0, MAX_SEQ]; raises InvalidInput."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
         raise InvalidInput(f"an integer in [0, {MAX_SEQ}]", field=field)
@@ -330,7 +327,7 @@ def _sealed(value: object) -> list[tuple[int, bytes]]:
     for i, item in enumerate(value):
         if not isinstance(item, dict):
             raise InvalidInput("a delivery has a seq and a sealed box", field=f"deliveries[{i}]")
-        seq = _seq(item.get("seq"), f"deliveries[{i}].seq")
+        seq = checked_seq(item.get("seq"), f"deliveries[{i}].seq")
         items.append((seq, unb64(item.get("sealed"), f"deliveries[{i}].sealed")))
     return items
 
@@ -661,7 +658,7 @@ class NetworkService:
         if body.get("origin") != peer:
             raise PeerDenied(403, f"{peer} may push its own log only", "wrong-origin")
         # Everything is parsed before anything is stored: a malformed part refuses it whole.
-        start = _seq(body.get("start"), "start")
+        start = checked_seq(body.get("start"), "start")
         entries = entries_of(body.get("entries"))
         proof = hashes_of(body.get("proof"), "proof")
         sealed = _sealed(body.get("deliveries", []))
@@ -675,7 +672,7 @@ class NetworkService:
 
     # -- routes ----------------------------------------------------------------------------
 
-    async def _json_body(self, request: Request) -> Any:
+    async def json_body(self, request: Request) -> Any:
         """The request's JSON body, read up to MAX_REQUEST bytes within ``read_timeout``
         seconds: a chunked body declares no length that the API could refuse up front, and
         a peer that trickles its body must not hold a request open."""
@@ -694,76 +691,6 @@ class NetworkService:
                 408, f"the request body did not arrive within {self.read_timeout:g} s"
             ) from None
         return parse_json(b"".join(chunks))
-
-    def routes(self, app: FastAPI) -> None:
-        """The peer endpoints. Every refusal (identity, a request that does not match the API,
-        a body over the limit or too slow, anything that does not verify) is counted in
-        ``mra_peer_refusals`` and logged, by the route class below, in one place."""
-        service = self
-
-        class PeerRoute(APIRoute):
-            def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-                handler = super().get_route_handler()
-                name = f"{','.join(sorted(self.methods or ()))} {self.path}"
-
-                async def counted(request: Request) -> Response:
-                    try:
-                        return await handler(request)
-                    except REFUSALS as exc:
-                        service.refuse(getattr(request.state, "peer", "unknown"), name, exc)
-                        raise
-
-                return counted
-
-        router = APIRouter(route_class=PeerRoute, tags=["peer"])
-
-        async def peer(request: Request) -> str:
-            request.state.peer = self.peer_of(request)
-            return str(request.state.peer)
-
-        member = Depends(peer)
-
-        @router.get("/v1/peer/frontier", **operation(ref("PeerFrontier")))
-        async def frontier(who: str = member) -> dict[str, Any]:
-            self.status[who].last_heard = self.clock()
-            return self.frontier(who)
-
-        @router.get("/v1/peer/log/{origin}", **operation(ref("PeerLogPage"), errors=(404,)))
-        async def log_page(origin: str, start: int, size: int, who: str = member) -> dict[str, Any]:
-            return self.log_page(origin.upper(), _seq(start, "start"), _seq(size, "size"))
-
-        @router.get("/v1/peer/deliveries", **operation(ref("PeerDeliveries")))
-        async def deliveries(start: int = 0, who: str = member) -> dict[str, Any]:
-            return self.deliveries(who, _seq(start, "start"))
-
-        @router.post(
-            "/v1/peer/push",
-            **operation(ref("PeerPushAnswer"), body="PeerPush", errors=(408, 409)),
-        )
-        async def push(request: Request, who: str = member) -> dict[str, Any]:
-            body = await self._json_body(request)
-            if not isinstance(body, dict):
-                raise InvalidInput("a push is a JSON object", field="body")
-            return await self.offload(partial(self.receive_push, who, body))
-
-        @router.post(
-            "/v1/peer/query", **operation(ref("PeerQueryAnswer"), body="PeerQuery", errors=(408,))
-        )
-        async def query(request: Request, who: str = member) -> dict[str, Any]:
-            body = await self._json_body(request)
-            if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
-                raise InvalidInput("a JSON object with a list of AEO ids", field="ids")
-            return self.query(who, body["ids"], evidence=body.get("evidence") is True)
-
-        @router.get("/v1/peer/membership", **operation(ref("PeerMembership")))
-        async def membership(who: str = member) -> Any:
-            return json.loads(self.membership_path.read_text())
-
-        @router.get("/v1/peer/forks", **operation(ref("PeerForks")))
-        async def peer_forks(who: str = member) -> list[str]:
-            return list(self.frontier(who)["forks"])
-
-        app.include_router(router)
 
     # -- freshness -------------------------------------------------------------------------
 

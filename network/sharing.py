@@ -25,15 +25,15 @@ from contracts.lifecycle import AgreementState
 from contracts.registry import resolve
 from network.sealing import Delivery, seal_delivery, sign_view
 from network.wire import encoded_size
-from node import agreements
 from node.core.canonical import canonical_json, parse_json
 from node.core.crypto import SigningKey
 from node.core.documents import Erasure, Purge
 from node.core.entries import RECORD_KINDS, EntryHeader, EntryKind, entry_hash
 from node.core.errors import ContractRefused
 from node.core.records import AeoRecord
-from node.sqlite_store import SqliteStore
-from node.store import StoredEntry
+from node.ledger import agreements
+from node.store.protocols import StoredEntry
+from node.store.sqlite import SqliteStore
 
 __all__ = ["Sharing", "merge_views"]
 

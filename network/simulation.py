@@ -54,7 +54,6 @@ from network.bootstrap import MemberSpec, init_network
 from network.membership import Member
 from network.service import NetworkService, PeerDenied
 from network.sharing import Sharing
-from node import agreements
 from node.core.canonical import parse_json
 from node.core.entries import RECORD_KINDS, EntryHeader, entry_hash
 from node.core.errors import (
@@ -67,9 +66,10 @@ from node.core.errors import (
 from node.core.records import AeoRecord, Status
 from node.core.sample import sample_dicts
 from node.core.status import StatusCode
-from node.home import NodeHome, load_signing_key
-from node.ledger import Ledger
-from node.sqlite_store import SqliteStore
+from node.host.home import NodeHome, load_signing_key
+from node.ledger import agreements
+from node.ledger.writer import Ledger
+from node.store.sqlite import SqliteStore
 
 __all__ = ["Faults", "Outcome", "Simulation", "run_seed"]
 

@@ -1,5 +1,5 @@
 """``python -m node`` runs the ``mra`` command line."""
 
-from node.cli import app
+from node.app.cli import app
 
 app()

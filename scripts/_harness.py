@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from node.core.sample import sample_records
-from node.home import NodeHome, load_signing_key
-from node.ledger import Ledger
-from node.sqlite_store import SqliteStore
+from node.host.home import NodeHome, load_signing_key
+from node.ledger.writer import Ledger
+from node.store.sqlite import SqliteStore
 
 __all__ = ["fill_ledger", "free_ports", "listening", "percentile", "resident_mib", "wait_until"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from node import apikeys
 from node.core.crypto import SigningKey
+from node.host import apikeys
 from tests import leaks
 
 _generate = SigningKey.generate.__func__  # type: ignore[attr-defined]

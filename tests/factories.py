@@ -8,8 +8,8 @@ from pathlib import Path
 from node.core.crypto import SigningKey
 from node.core.records import AeoRecord
 from node.core.sample import sample_dicts
-from node.ledger import Ledger
-from node.sqlite_store import SqliteStore
+from node.ledger.writer import Ledger
+from node.store.sqlite import SqliteStore
 
 
 class TickingClock:

@@ -19,6 +19,29 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("node.core", frozenset({"nacl", "orjson"})),
     ("contracts", frozenset()),
+    ("node.store", frozenset({"orjson", "sqlite_utils"})),
+    ("node.ledger", frozenset()),
+    ("node.host", frozenset({"cryptography", "httpx", "nacl"})),
+    (
+        "network",
+        frozenset({"cryptography", "fastapi", "httpx", "nacl", "prometheus_client", "uvicorn"}),
+    ),
+    (
+        "node.app",
+        frozenset(
+            {
+                "fastapi",
+                "jinja2",
+                "orjson",
+                "prometheus_client",
+                "pydantic",
+                "rich",
+                "starlette",
+                "typer",
+                "uvicorn",
+            }
+        ),
+    ),
 )
 PURE = ("node.core", "contracts")  # import no database, network or event loop, even indirectly
 IO_MODULES = ("sqlite3", "sqlite_utils", "asyncio", "httpx", "fastapi", "uvicorn", "socket")
@@ -61,10 +84,12 @@ def imports(module: str) -> Iterator[tuple[int, str]]:
 
 def layer_of(module: str) -> int | None:
     """The index in LAYERS of the layer that holds ``module``; None outside every layer."""
-    for index, (package, _) in enumerate(LAYERS):
-        if module == package or module.startswith(package + "."):
-            return index
-    return None
+    found = [
+        (len(package), index)
+        for index, (package, _) in enumerate(LAYERS)
+        if module == package or module.startswith(package + ".")
+    ]
+    return max(found)[1] if found else None  # the most specific package: network.sim over network
 
 
 def allowed(importer: str, imported: str) -> bool:

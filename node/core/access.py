@@ -1,7 +1,7 @@
 """The access log's rows and their hash chain: one ``Access`` per read, delivery or write, each
 row's hash covering the previous row's hash and its own fields (canonically encoded). Pure:
-``node.audit`` records and writes the rows, the store keeps them, verification re-derives the
-chain with ``check_access_chain``.
+``node.host.access_log`` records and writes the rows, the store keeps them, verification
+re-derives the chain with ``check_access_chain``.
 """
 
 from __future__ import annotations

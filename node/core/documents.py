@@ -1,7 +1,7 @@
 """The payloads of erase, purge and anchor entries: ``Erasure`` (``aeo.erase``), ``Purge``
 (``aeo.purge``) and ``AccessAnchor`` (``access.anchor``, the access log's head pinned on the own
 log). Each validates itself on construction and parses only its canonical bytes; the services
-that write and answer them are ``node.erasure`` and ``node.access_anchor``.
+that write and answer them are ``node.ledger.erasure`` and ``node.ledger.access_anchor``.
 """
 
 from __future__ import annotations

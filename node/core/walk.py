@@ -1,6 +1,6 @@
 """The one walk along an origin's chain of headers, and the key in force at a seq (pure).
 
-Replication (``node.replica``), fsck (``node.fsck``) and evidence verification
+Replication (``node.ledger.replica``), fsck (``node.ledger.fsck``) and evidence verification
 (``network.evidence``) all check entries through ``ChainWalk``; every "which key signs seq n"
 question is ``key_in_force`` over a key schedule, a list of ``(since_seq, key)`` in increasing
 ``since_seq`` (the ``keys`` table, or the first key and the rotations a bundle proves).

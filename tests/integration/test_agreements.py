@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from contracts.agreement import Agreement
-from node import agreements
 from node.core.errors import Conflict, ContractRefused, NotFound, PeerMisbehaved
-from node.ledger import Ledger
-from node.replica import accept
-from node.sqlite_store import SqliteStore
-from node.store import StoredEntry
-from node.verification import verify_store
+from node.ledger import agreements
+from node.ledger.replica import accept
+from node.ledger.verification import verify_store
+from node.ledger.writer import Ledger
+from node.store.protocols import StoredEntry
+from node.store.sqlite import SqliteStore
 from tests.factories import open_ledger, record
 from tests.unit.test_contracts import agreement
 

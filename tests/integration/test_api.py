@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from node.api import MAX_BODY, create_app
-from node.apikeys import create_key
+from node.app.api import MAX_BODY, create_app
 from node.core.sample import sample_dicts
-from node.home import NodeHome
-from node.sqlite_store import SqliteStore
+from node.host.apikeys import create_key
+from node.host.home import NodeHome
+from node.store.sqlite import SqliteStore
 
 
 @pytest.fixture

@@ -20,13 +20,13 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from node.api import create_app
-from node.apikeys import create_key
-from node.cli import app as cli
+from node.app.api import create_app
+from node.app.cli import app as cli
 from node.core.sample import sample_dicts
-from node.home import NodeHome
-from node.sqlite_store import SqliteStore
-from node.verification import verify_node
+from node.host.apikeys import create_key
+from node.host.home import NodeHome
+from node.ledger.verification import verify_node
+from node.store.sqlite import SqliteStore
 
 Keys = dict[str, str]
 

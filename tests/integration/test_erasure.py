@@ -15,19 +15,19 @@ import pytest
 
 from network.replicator import Replicator
 from network.sharing import Sharing
-from node import agreements, erasure
 from node.core import merkle
 from node.core.checkpoint import Checkpoint, SignedNote
 from node.core.crypto import SigningKey
 from node.core.entries import EntryKind
 from node.core.errors import Conflict, InvalidInput, NotFound
-from node.ledger import Ledger
-from node.replica import accept
-from node.sqlite_store import SqliteStore
-from node.store import StoredEntry
-from node.trail import record_trail
-from node.tree import StoredTree
-from node.verification import verify_store
+from node.ledger import agreements, erasure
+from node.ledger.replica import accept
+from node.ledger.trail import record_trail
+from node.ledger.tree import StoredTree
+from node.ledger.verification import verify_store
+from node.ledger.writer import Ledger
+from node.store.protocols import StoredEntry
+from node.store.sqlite import SqliteStore
 from tests.factories import record
 from tests.unit.test_contracts import MERCOSUR, agreement
 

@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 from network.evidence import build_bundle, verify_answer, verify_bundle
 from network.membership import Member, Membership, SignedMembership
-from node.cli import app
+from node.app.cli import app
 from node.core.checkpoint import SignedNote, cosign_checkpoint, sign_note
 from node.core.crypto import SigningKey
 from node.core.errors import Conflict, IntegrityError
 from node.core.logs import log_name
-from node.sqlite_store import SqliteStore
+from node.store.sqlite import SqliteStore
 from tests.factories import open_ledger, record
 
 VECTORS = Path(__file__).resolve().parents[2] / "docs" / "evidence-vectors"

@@ -17,15 +17,16 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from node import erasure, scrub
-from node.api import create_app
-from node.apikeys import check_key, create_key
+from node.app.api import create_app
 from node.core.access import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
 from node.core.errors import IntegrityError
 from node.core.sample import sample_dicts
-from node.home import NodeHome
-from node.sqlite_store import API_KEY_MAC_FILE, DERIVED_KEYS, SqliteStore
-from node.verification import verify_node
+from node.host import scrub
+from node.host.apikeys import check_key, create_key
+from node.host.home import NodeHome
+from node.ledger import erasure
+from node.ledger.verification import verify_node
+from node.store.sqlite import API_KEY_MAC_FILE, DERIVED_KEYS, SqliteStore
 from tests.factories import record
 from tests.integration.test_erasure import Node, gossip, net
 from tests.tampering import Edit, covertly

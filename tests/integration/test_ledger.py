@@ -13,10 +13,10 @@ from node.core.errors import Conflict, InvalidInput
 from node.core.logs import log_name
 from node.core.records import AeoRecord
 from node.core.sample import sample_records
-from node.ledger import Ledger
-from node.sqlite_store import SqliteStore
-from node.tree import StoredTree
-from node.verification import verify_store
+from node.ledger.tree import StoredTree
+from node.ledger.verification import verify_store
+from node.ledger.writer import Ledger
+from node.store.sqlite import SqliteStore
 from tests.factories import TickingClock, open_ledger, record
 
 

@@ -16,7 +16,7 @@ from network.bootstrap import MemberSpec, init_network
 from network.membership import Member, Membership, verify_membership
 from network.pki import member_of, new_ca
 from node.core.errors import Conflict, IntegrityError, InvalidInput
-from node.sqlite_store import SqliteStore
+from node.store.sqlite import SqliteStore
 
 MEMBERS = [
     MemberSpec(code="BR", name="Receita Federal do Brasil", endpoint="https://127.0.0.1:7441"),

@@ -18,8 +18,8 @@ from network.pki import certificate_request
 from node.core.crypto import SigningKey
 from node.core.entries import signing_message
 from node.core.errors import Conflict, IntegrityError, InvalidInput
-from node.home import NodeHome, load_signing_key
-from node.sqlite_store import SqliteStore
+from node.host.home import NodeHome, load_signing_key
+from node.store.sqlite import SqliteStore
 
 NOW = datetime.now(UTC)
 

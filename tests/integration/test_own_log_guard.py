@@ -20,18 +20,18 @@ from prometheus_client import CollectorRegistry
 from network.bootstrap import MemberSpec, init_network
 from network.membership import Member
 from network.service import NetworkService
-from node.api import create_app
-from node.apikeys import create_key
+from node.app.api import create_app
 from node.core.checkpoint import Checkpoint, sign_checkpoint
 from node.core.clock import system_clock
 from node.core.errors import OwnLogBehind, OwnLogUnconfirmed, PeerUnavailable, WriteRaced
 from node.core.logs import log_name
 from node.core.sample import sample_dicts, sample_records
-from node.guard import ACCEPT_SECONDS, StartGuard, accept_restore
-from node.home import NodeHome, load_signing_key
-from node.ledger import Ledger
-from node.sqlite_store import SqliteStore
-from node.store import AppendBatch
+from node.host.apikeys import create_key
+from node.host.guard import ACCEPT_SECONDS, StartGuard, accept_restore
+from node.host.home import NodeHome, load_signing_key
+from node.ledger.writer import Ledger
+from node.store.protocols import AppendBatch
+from node.store.sqlite import SqliteStore
 
 MEMBERS = [
     MemberSpec(code="BR", name="Receita Federal do Brasil", endpoint="https://127.0.0.1:7441"),
@@ -154,7 +154,7 @@ def test_a_size_a_peer_merely_claims_changes_nothing(
         store.close()
 
 
-# -- after a start: no append before a peer answers or an operator accepts (node.guard) -----
+# -- after a start: no append before a peer answers or an operator accepts (node.host.guard) -----
 
 
 class Hung:

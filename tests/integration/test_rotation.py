@@ -13,12 +13,12 @@ from node.core.entries import EntryKind, signing_message
 from node.core.errors import Conflict, IntegrityError, InvalidInput, PeerMisbehaved
 from node.core.logs import log_name
 from node.core.sample import sample_records
-from node.home import NodeHome, load_signing_key, write_signing_key
-from node.ledger import Ledger
-from node.replica import accept
-from node.sqlite_store import SqliteStore
-from node.store import StoredEntry
-from node.verification import verify_store
+from node.host.home import NodeHome, load_signing_key, write_signing_key
+from node.ledger.replica import accept
+from node.ledger.verification import verify_store
+from node.ledger.writer import Ledger
+from node.store.protocols import StoredEntry
+from node.store.sqlite import SqliteStore
 from tests.factories import TickingClock, open_ledger
 
 

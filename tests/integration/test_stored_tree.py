@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from node.core import merkle
 from node.core.errors import StorageFailed
 from node.core.sample import sample_records
-from node.sqlite_store import SCHEMA_VERSION, SqliteStore
-from node.tree import StoredTree
+from node.ledger.tree import StoredTree
+from node.store.sqlite import SCHEMA_VERSION, SqliteStore
 from tests.factories import open_ledger
 
 SIZE = 1030

@@ -13,9 +13,9 @@ import pytest
 
 from node.core.errors import IntegrityError
 from node.core.sample import sample_records
-from node.fsck import verify_log_parallel
-from node.sqlite_store import API_KEY_MAC_FILE, SqliteStore
-from node.verification import verify_store
+from node.ledger.fsck import verify_log_parallel
+from node.ledger.verification import verify_store
+from node.store.sqlite import API_KEY_MAC_FILE, SqliteStore
 from tests.factories import open_ledger
 from tests.tampering import covertly
 

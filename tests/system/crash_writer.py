@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from node.core.sample import sample_records
-from node.home import load_signing_key
-from node.ledger import Ledger
-from node.sqlite_store import SqliteStore
+from node.host.home import load_signing_key
+from node.ledger.writer import Ledger
+from node.store.sqlite import SqliteStore
 
 
 def main() -> None:

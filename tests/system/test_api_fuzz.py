@@ -49,20 +49,21 @@ from schemathesis.python import asgi
 from network.bootstrap import MemberSpec, init_network
 from network.replicator import Replicator
 from network.sharing import Sharing
-from node import agreements, keyfiles
-from node.api import create_app
-from node.apidoc import PROBLEM
-from node.apikeys import create_key
+from node.app.api import create_app
+from node.app.apidoc import PROBLEM
 from node.core.checkpoint import Checkpoint, SignedNote
 from node.core.clock import system_clock
 from node.core.records import Status
 from node.core.sample import sample_dicts
-from node.guard import accept_restore
-from node.home import NodeHome, load_signing_key
-from node.ledger import Ledger
-from node.replica import accept
-from node.store import StoredEntry
-from node.webhooks import add_webhook
+from node.host import keyfiles
+from node.host.apikeys import create_key
+from node.host.guard import accept_restore
+from node.host.home import NodeHome, load_signing_key
+from node.host.webhooks import add_webhook
+from node.ledger import agreements
+from node.ledger.replica import accept
+from node.ledger.writer import Ledger
+from node.store.protocols import StoredEntry
 from tests.factories import record
 from tests.unit.test_contracts import agreement
 
@@ -178,7 +179,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Network:
     assert br.store.view_of("UY000000001") is not None  # a partner's record is held as a view
     identifier = record("BR", 2).identifiers[0]
     # UY never answers (offline): without the operator's acceptance, BR's copies would refuse
-    # every append until a peer vouched for the log (node.guard).
+    # every append until a peer vouched for the log (node.host.guard).
     accept_restore(br.home, br.store, "fuzz test", datetime.now(UTC))
     for member in (br, uy):
         member.store.close()

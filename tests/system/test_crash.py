@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from node.core.crypto import SigningKey
-from node.home import write_signing_key
-from node.sqlite_store import SqliteStore
-from node.verification import verify_store
+from node.host.home import write_signing_key
+from node.ledger.verification import verify_store
+from node.store.sqlite import SqliteStore
 
 KILLS = int(os.environ.get("MRA_CRASH_KILLS", "20"))
 ROOT = Path(__file__).resolve().parents[2]

@@ -44,13 +44,13 @@ import pytest
 
 from contracts.registry import SOURCE_HASHES
 from network.bootstrap import MemberSpec, init_network
-from node.apikeys import create_key
 from node.core.canonical import canonical_json
 from node.core.clock import system_clock
 from node.core.entries import RECORD_KINDS, EntryHeader
 from node.core.records import AeoRecord
 from node.core.sample import sample_dicts
-from node.sqlite_store import SqliteStore
+from node.host.apikeys import create_key
+from node.store.sqlite import SqliteStore
 from tests.system.test_devnet import _free_base, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

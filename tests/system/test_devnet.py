@@ -34,7 +34,7 @@ from node.core.entries import signing_message
 from node.core.errors import MraError
 from node.core.logs import log_name
 from node.core.sample import sample_dicts
-from node.home import load_signing_key
+from node.host.home import load_signing_key
 
 ROOT = Path(__file__).resolve().parents[2]
 CODES = ("AR", "BR", "CL", "PY", "UY")

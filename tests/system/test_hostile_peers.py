@@ -49,7 +49,6 @@ from network.replicator import Replicator
 from network.sealing import Delivery, seal_delivery, sign_view
 from network.service import log_page
 from network.sharing import Sharing
-from node import agreements, apikeys, keyfiles
 from node.core.checkpoint import Checkpoint, SignedNote, sign_checkpoint, sign_note
 from node.core.clock import system_clock
 from node.core.crypto import SigningKey
@@ -57,9 +56,11 @@ from node.core.entries import EntryHeader, entry_hash, signing_message
 from node.core.logs import log_name
 from node.core.records import AeoRecord
 from node.core.sample import sample_dicts
-from node.home import NodeHome, load_signing_key
-from node.replica import accept
-from node.sqlite_store import SqliteStore
+from node.host import apikeys, keyfiles
+from node.host.home import NodeHome, load_signing_key
+from node.ledger import agreements
+from node.ledger.replica import accept
+from node.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 AGREEMENT = "MRA-BR-UY"
@@ -798,7 +799,7 @@ def _assert_no_payload_in(log: str) -> None:
 
 
 def test_a_body_declared_over_the_limit_is_refused_before_it_is_read(node: Node) -> None:
-    """The API's own check (``node.api``): refused on its Content-Length, before the peer
+    """The API's own check (``node.app.api``): refused on its Content-Length, before the peer
     endpoint or the client certificate is looked at; counted among the API's refusals."""
     before = counters(node, "mra_refusals")
     answer, seen = observe(node, lambda: node.post("/v1/peer/push", b"x" * (9 * MIB)))

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from node.core.sample import sample_dicts
-from node.home import KEY_HEADER
+from node.host.home import KEY_HEADER
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "correct horse battery staple 7"

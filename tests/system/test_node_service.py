@@ -92,7 +92,7 @@ def test_tls_api_with_keys(node: tuple[str, Path, str]) -> None:
         assert client.get("/v1/health").status_code == 401
         auth = {"Authorization": f"Bearer {key}"}
         # Its only peer never answers: nothing vouches for the log this home holds, so appends
-        # wait, until the operator accepts the risk (node.guard).
+        # wait, until the operator accepts the risk (node.host.guard).
         held = client.post("/v1/aeo", json=next(sample_dicts("BR", 1)), headers=auth)
         assert held.status_code == 503 and held.json()["title"] == "OwnLogUnconfirmed", held.text
         assert held.headers["Retry-After"] == "5"

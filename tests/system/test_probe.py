@@ -1,4 +1,5 @@
-"""``python -m node.probe``, the Compose healthcheck, against a real ``mra node run`` over TLS."""
+"""``python -m node.app.probe``, the Compose healthcheck, against a real ``mra node run``
+over TLS."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from node.probe import alive, main
+from node.app.probe import alive, main
 
 ROOT = Path(__file__).resolve().parents[2]
 

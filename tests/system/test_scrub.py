@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from node import scrub
 from node.core.sample import sample_dicts
+from node.host import scrub
 from tests.system.test_node_service import ROOT, free_port, mra
 
 
@@ -107,7 +107,7 @@ def wait_for(predicate: object, seconds: float = 40) -> None:
 
 def scrubbers(home: Path) -> list[int]:
     found = subprocess.run(
-        ["pgrep", "-f", f"node.scrub {home}"], capture_output=True, text=True, check=False
+        ["pgrep", "-f", f"node.host.scrub {home}"], capture_output=True, text=True, check=False
     )
     return [int(pid) for pid in found.stdout.split()]
 

@@ -41,12 +41,12 @@ def test_no_import_cycles() -> None:
         ("node.core.records", "node.core.errors", True),
         ("node.core.records", "collections.abc", True),
         ("node.core.crypto", "nacl.bindings", True),
-        ("node.core.records", "node.ledger", False),  # above the core
+        ("node.core.records", "node.ledger.writer", False),  # above the core
         ("node.core.records", "contracts.base", False),  # a higher layer
         ("node.core.records", "network.wire", False),
         ("node.core.records", "httpx", False),  # a library the layer does not allow
         ("contracts.base", "node.core.records", True),
-        ("contracts.base", "node.sqlite_store", False),
+        ("contracts.base", "node.store.sqlite", False),
         ("contracts.base", "orjson", False),
     ],
 )

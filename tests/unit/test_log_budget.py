@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.log_budget import LogBudget
+from node.core.log_budget import LogBudget
 
 
 def test_lines_past_the_budget_are_held_back_and_reported_with_the_next_line() -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 from node.core.documents import AccessAnchor
 from node.core.entries import EntryHeader, EntryKind, SignedEntry, payload_matches
 from node.core.errors import IntegrityError, InvalidInput
-from node.ledger import Ledger
-from node.sqlite_store import SqliteStore
+from node.ledger.writer import Ledger
+from node.store.sqlite import SqliteStore
 
 __all__ = ["ANCHOR_SECONDS", "AccessAnchors", "check_anchors"]
 

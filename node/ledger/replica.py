@@ -21,9 +21,9 @@ from node.core.errors import IntegrityError, InvalidInput, PeerMisbehaved
 from node.core.records import AeoRecord
 from node.core.rotation import rotated_key
 from node.core.walk import ChainWalk, Link
-from node.sqlite_store import SqliteStore
-from node.store import AppendBatch, StoredEntry, TreeNode
-from node.tree import StoredTree, grow
+from node.ledger.tree import StoredTree, grow
+from node.store.protocols import AppendBatch, StoredEntry, TreeNode
+from node.store.sqlite import SqliteStore
 
 __all__ = ["accept"]
 

@@ -24,7 +24,7 @@ For each origin, in seq order, fail closed at the first damage and name it:
 Which of the own log's payloads were erased is read from the signed ``aeo.erase`` payloads
 themselves (found by their kind in the signed headers), never from the derived ``erasures``
 table. What lies beyond the logs (views, derived tables, the schema, the access log) is checked
-by ``node.verification``, which runs this for every log.
+by ``node.ledger.verification``, which runs this for every log.
 
 Steps 3 and 4 are the core's one chain walk (``node.core.walk.ChainWalk``, shared with
 replication and evidence verification) with its signatures deferred: they are checked a chunk
@@ -52,9 +52,9 @@ from node.core.errors import IntegrityError, InvalidInput, StorageFailed
 from node.core.logs import log_name
 from node.core.rotation import rotated_key
 from node.core.walk import ChainWalk, KeySchedule, Link, key_in_force
-from node.sqlite_store import SqliteStore
-from node.store import StoredEntry
-from node.tree import StoredTree
+from node.ledger.tree import StoredTree
+from node.store.protocols import StoredEntry
+from node.store.sqlite import SqliteStore
 
 __all__ = ["LogReport", "Progress", "verify_log", "verify_log_parallel"]
 

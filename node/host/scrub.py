@@ -1,7 +1,7 @@
 """Continuous verification: a running node re-verifies itself in the background.
 
-The node starts ``python -m node.scrub HOME`` beside itself. It runs the steps of
-``node.verification`` one small piece at a time (each log in ranges of ``RANGE`` entries,
+The node starts ``python -m node.host.scrub HOME`` beside itself. It runs the steps of
+``node.ledger.verification`` one small piece at a time (each log in ranges of ``RANGE`` entries,
 then views, cosignatures, derived tables, access log, API keys) and, after each piece, sleeps
 long enough that its CPU time stays within a budget (``MRA_VERIFY_BUDGET``, a fraction of one
 core, default 0.05). It is a separate process, at the lowest priority, so that it never holds
@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from node.core.errors import IntegrityError, MraError
-from node.fsck import verify_log
-from node.home import NodeHome, write_atomic
-from node.sqlite_store import SqliteStore
-from node.verification import AFTER_LOGS, Check, before_logs, run_check
+from node.host.home import NodeHome, write_atomic
+from node.ledger.fsck import verify_log
+from node.ledger.verification import AFTER_LOGS, Check, before_logs, run_check
+from node.store.sqlite import SqliteStore
 
 __all__ = ["STATE_FILE", "ScrubState", "read_state", "scrub_step"]
 
@@ -173,7 +173,7 @@ def _die_with_parent() -> None:
         pass  # elsewhere the parent check alone ends it
 
 
-if __name__ == "__main__":  # the node starts this: python -m node.scrub HOME PARENT_PID
+if __name__ == "__main__":  # the node starts this: python -m node.host.scrub HOME PARENT_PID
     _die_with_parent()
     os.nice(19)
     run(

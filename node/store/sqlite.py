@@ -48,7 +48,7 @@ from node.core.entries import (
 from node.core.errors import IntegrityError, StorageFailed, StorageFull, WriteRaced
 from node.core.records import AeoRecord
 from node.core.walk import key_in_force
-from node.store import AppendBatch, Deletion, Head, StoredEntry
+from node.store.protocols import AppendBatch, Deletion, Head, StoredEntry
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore"]
 

@@ -17,8 +17,8 @@ from node.core.canonical import parse_json
 from node.core.crypto import Hash32
 from node.core.entries import EntryKind, SignedEntry
 from node.core.errors import Conflict, NotFound
-from node.ledger import Ledger
-from node.sqlite_store import SqliteStore
+from node.ledger.writer import Ledger
+from node.store.sqlite import SqliteStore
 
 __all__ = ["approve", "events", "propose", "states", "withdraw"]
 

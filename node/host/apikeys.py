@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from node.core.errors import InvalidInput
-from node.sqlite_store import SqliteStore
+from node.store.sqlite import SqliteStore
 
 __all__ = ["Caller", "Role", "check_key", "create_key"]
 

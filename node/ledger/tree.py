@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from node.core import merkle
 from node.core.entries import SignedEntry
 from node.core.errors import IntegrityError
-from node.store import Store, TreeNode
+from node.store.protocols import Store, TreeNode
 
 __all__ = ["StoredTree", "grow"]
 

@@ -2,13 +2,13 @@
 
     <home>/node.json        origin code, name, public key (readable)
     <home>/signing.key      Ed25519 seed, mode 0600, never logged; optionally sealed with a
-                            passphrase (node.keyfiles)
+                            passphrase (node.host.keyfiles)
     <home>/signing.key.next the key being rotated to, only until the rotation is complete
     <home>/ledger.db        the SQLite store (plus -wal and -shm beside it)
     <home>/log-seen.json    the largest checkpoint of this node's own log, signed by it, that
                             a peer has shown (kept outside the database, which may lose it)
     <home>/node.lock, restore-accepted.json   one node process per home, and the operator's
-                            acceptance to append without a peer's confirmation (node.guard)
+                            acceptance to append without a peer's confirmation (node.host.guard)
 
 This is the composition root for local commands: ``open_node`` reads the settings once and wires
 the store, the key and the ledger together.
@@ -21,15 +21,15 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from node import keyfiles
 from node.core.clock import Clock, system_clock
 from node.core.countries import ISO_COUNTRIES
 from node.core.crypto import PublicKey, SigningKey
 from node.core.entries import SignedEntry
 from node.core.errors import Conflict, InvalidInput, NotFound, OwnLogBehind, StorageFailed
 from node.core.logs import LATEST
-from node.ledger import Ledger
-from node.sqlite_store import SqliteStore
+from node.host import keyfiles
+from node.ledger.writer import Ledger
+from node.store.sqlite import SqliteStore
 
 __all__ = ["NodeConfig", "NodeHome", "load_signing_key", "write_atomic", "write_signing_key"]
 

@@ -18,22 +18,14 @@ window, never a write to the ledger.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
-from node.core.access import ACCESS_FIELDS, Access
+from node.core.access import Access
 
-__all__ = [
-    "FLUSH_INTERVAL",
-    "AccessLog",
-    "field_diff",
-    "flatten",
-    "rows_csv",
-]
+__all__ = ["FLUSH_INTERVAL", "AccessLog", "AccessSink"]
 
 log = logging.getLogger("mra.access")
 FLUSH_INTERVAL = 0.05
@@ -104,48 +96,3 @@ class AccessLog:
                     log.warning("access log flush failed: %s", exc)
         finally:
             self.flush()
-
-
-def field_diff(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]]:
-    """The fields that differ between two versions of a record, by dotted path: a list of
-    ``{"field", "from", "to"}`` (``from`` is absent for the first version's fields)."""
-    before, after = flatten(old or {}), flatten(new)
-    changed = []
-    for path in sorted(before.keys() | after.keys()):
-        if before.get(path, _ABSENT) != after.get(path, _ABSENT):
-            change: dict[str, Any] = {"field": path, "to": after.get(path)}
-            if path in before:
-                change["from"] = before[path]
-            changed.append(change)
-    return changed
-
-
-_ABSENT = object()
-
-
-def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested document as ``{dotted.path: value}``."""
-    out: dict[str, Any] = {}
-    for name, item in value.items():
-        path = f"{prefix}{name}"
-        if isinstance(item, dict) and item:
-            out.update(flatten(item, path + "."))
-        else:
-            out[path] = item
-    return out
-
-
-CSV_COLUMNS = ("seq", *ACCESS_FIELDS, "hash")
-
-
-def rows_csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """Access rows as CSV text, a header line first."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    yield buffer.getvalue()
-    for row in rows:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(row)
-        yield buffer.getvalue()

@@ -26,20 +26,22 @@ from rich.table import Table
 
 from contracts.agreement import Agreement
 from contracts.registry import SOURCE_HASHES
-from node import agreements, erasure, keyfiles
-from node.audit import AccessLog, rows_csv
 from node.core import bulk
 from node.core.canonical import parse_json
 from node.core.clock import system_clock
 from node.core.errors import IntegrityError, InvalidInput, MraError, NotFound, StorageFailed
 from node.core.records import AeoRecord, Status
+from node.core.reports import rows_csv
 from node.core.status import StatusCode
-from node.home import NodeHome, write_atomic
-from node.ledger import Ledger
-from node.queries import as_of_ms, check_id
-from node.sqlite_store import SqliteStore
-from node.trail import iso_time, record_trail
-from node.verification import verify_node
+from node.host import keyfiles
+from node.host.access_log import AccessLog
+from node.host.home import NodeHome, write_atomic
+from node.ledger import agreements, erasure
+from node.ledger.queries import as_of_ms, check_id
+from node.ledger.trail import iso_time, record_trail
+from node.ledger.verification import verify_node
+from node.ledger.writer import Ledger
+from node.store.sqlite import SqliteStore
 
 __all__ = ["app"]
 
@@ -121,7 +123,7 @@ def _ledger(home: Path, store: SqliteStore) -> Ledger:
     """The ledger of the node in ``home``, for a command that appends. In a home with peers
     it appends only once one of them has shown its checkpoint of this node's log (asked now,
     as a starting node does, for a few seconds at most) or an operator has accepted the risk
-    (``mra ledger accept-restore``): the home may be an older copy (node.guard)."""
+    (``mra ledger accept-restore``): the home may be an older copy (node.host.guard)."""
     node_home = NodeHome(path=home)
     ledger = node_home.open_ledger(store)
     if (home / "membership.json").exists():
@@ -467,7 +469,7 @@ def ledger_accept_restore(
     covers the log as it is now, for an hour. Refused when a peer has shown more of the log."""
     from datetime import UTC, datetime
 
-    from node.guard import accept_restore
+    from node.host.guard import accept_restore
 
     who = by or getpass.getuser()
     with _reported(), _store(home) as store:
@@ -621,8 +623,8 @@ def apikey_create(
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
-    from node.apikeys import create_key
     from node.core.clock import system_clock
+    from node.host.apikeys import create_key
 
     with _reported(), _store(home) as store:
         key = create_key(store, role, label, system_clock())
@@ -667,8 +669,8 @@ def node_run(
     import uvicorn
 
     from network.tls_scope import TlsScopeProtocol, head_seconds
-    from node.api import create_app
-    from node.guard import HomeLock
+    from node.app.api import create_app
+    from node.host.guard import HomeLock
 
     with _reported():
         head_seconds()  # a bad MRA_HEAD_SECONDS stops here, named, not at every connection

@@ -15,8 +15,8 @@ from node.core.chain import check_payload
 from node.core.checkpoint import Checkpoint, SignedNote
 from node.core.entries import EntryHeader
 from node.core.errors import InvalidInput
-from node.sqlite_store import SqliteStore
-from node.tree import StoredTree
+from node.ledger.tree import StoredTree
+from node.store.sqlite import SqliteStore
 
 __all__ = [
     "ID_PATTERN",

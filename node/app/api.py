@@ -3,7 +3,7 @@
 Errors are RFC 9457 problem documents (``application/problem+json``) with the HTTP status of
 their class in ``node.core.errors``: 422 bad input, 404 unknown, 409 conflict, 403 refused by a
 contract or the caller's role, 401 no or bad credentials, 413 a body over the limit, 503
-storage. The OpenAPI document (``GET /v1/openapi.json``, completed by ``node.apidoc``) states
+storage. The OpenAPI document (``GET /v1/openapi.json``, completed by ``node.app.apidoc``) states
 each operation's body, answers and errors. Endpoints are ``async`` and read on the event loop
 thread; what appends to the node's own log (publications, status changes, agreements, keys,
 erasures) runs on one writer thread, in order, so that reads keep their latency while a large
@@ -37,11 +37,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.agreement import AGREEMENT_ID, Agreement
 from network.tls_scope import SLOW_HEAD_HOOK
-from node import agreements, erasure, keyfiles, scrub
-from node.access_anchor import ANCHOR_SECONDS, AccessAnchors
-from node.apidoc import API_KEY, BEARER, CSV, EVENTS, PROBLEM, TEXT, document, operation, ref
-from node.apikeys import Caller, Role, check_key
-from node.audit import AccessLog, rows_csv
+from node.app.apidoc import API_KEY, BEARER, CSV, EVENTS, PROBLEM, TEXT, document, operation, ref
+from node.app.peer import peer_routes
+from node.app.ui import ui_routes
 from node.core.canonical import parse_json
 from node.core.clock import system_clock
 from node.core.errors import (
@@ -59,11 +57,17 @@ from node.core.errors import (
     StorageFull,
     WriteRaced,
 )
+from node.core.log_budget import LogBudget
 from node.core.records import AEO_ID, AeoRecord, Status
-from node.home import NodeHome
-from node.ledger import Ledger, PublishResult
-from node.log_budget import LogBudget
-from node.queries import (
+from node.core.reports import rows_csv
+from node.host import keyfiles, scrub
+from node.host.access_log import AccessLog
+from node.host.apikeys import Caller, Role, check_key
+from node.host.home import NodeHome
+from node.host.webhooks import WebhookDispatcher, add_webhook, event_document, event_stream
+from node.ledger import agreements, erasure
+from node.ledger.access_anchor import ANCHOR_SECONDS, AccessAnchors
+from node.ledger.queries import (
     ID_PATTERN,
     SCHEME_PATTERN,
     Answer,
@@ -72,10 +76,9 @@ from node.queries import (
     check_id,
     log_states,
 )
-from node.sqlite_store import SqliteStore
-from node.trail import record_trail
-from node.ui import ui_routes
-from node.webhooks import WebhookDispatcher, add_webhook, event_document, event_stream
+from node.ledger.trail import record_trail
+from node.ledger.writer import Ledger, PublishResult
+from node.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from network.service import NetworkService
@@ -195,7 +198,7 @@ class LimitAndCount:
 
 class SettleWrites:
     """Holds a write that arrives while a started node still waits for its peers' first
-    answer (node.guard) until appends are settled, SETTLE_SECONDS at most, rather than refusing
+    answer (node.host.guard) until appends are settled, SETTLE_SECONDS at most, rather than refusing
     it at once (nodes of a network started together answer each other within seconds). Reads,
     batch queries, peer requests and the web UI pass straight on."""
 
@@ -273,12 +276,12 @@ class FastReads:
 
 
 def _start_scrubber(home: NodeHome) -> subprocess.Popen[bytes] | None:
-    """Continuous verification beside this process (``node.scrub``); none when the budget is
+    """Continuous verification beside this process (``node.host.scrub``); none when the budget is
     0 (``MRA_VERIFY_BUDGET``)."""
     if float(os.environ.get("MRA_VERIFY_BUDGET", scrub.DEFAULT_BUDGET)) <= 0:
         return None
     return subprocess.Popen(
-        [sys.executable, "-m", "node.scrub", str(home.path), str(os.getpid())],
+        [sys.executable, "-m", "node.host.scrub", str(home.path), str(os.getpid())],
         stdin=subprocess.DEVNULL,
     )
 
@@ -327,7 +330,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         from network.service import NetworkService
 
         peers = NetworkService(home, store, registry, access=access, offload=written)
-        ledger.hold = peers.guard.hold  # after a start, appends wait for a peer (node.guard)
+        ledger.hold = peers.guard.hold  # after a start, appends wait for a peer (node.host.guard)
 
     def accessed(
         caller: Caller, action: str, channel: str, *ids: str, agreements: str = ""
@@ -503,7 +506,7 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
             title = "Unauthorized" if exc.status == 401 else "Forbidden"
             return problem(exc.status, title, exc.detail)
 
-        peers.routes(app)
+        peer_routes(app, peers)
 
     @app.exception_handler(MraError)
     async def mra_error(request: Request, exc: MraError) -> JSONResponse:

@@ -1,12 +1,12 @@
 """Everything ``mra ledger verify`` checks: each damage named, every check run, never a crash.
 
-The logs are verified by ``node.fsck`` (fail closed per log, at its first damaged entry); this
-module runs that for each log and then checks what the node answers from besides the logs, in
-numbered steps, collecting every damage:
+The logs are verified by ``node.ledger.fsck`` (fail closed per log, at its first damaged entry);
+this module runs that for each log and then checks what the node answers from besides the
+logs, in numbered steps, collecting every damage:
 
 1. SQLite's own check of the file's pages and indexes              -> ``sqlite-corrupt``
 2. every table, index and trigger is as the migrations created it  -> ``schema-altered``
-3. every log held (``node.fsck``, its steps 1-8)                    -> see there
+3. every log held (``node.ledger.fsck``, its steps 1-8)                    -> see there
 4. no payload without its entry; no row filed under an origin       -> ``orphan-payload``,
    that has neither keys nor entries                                   ``stray-origin``
 5. every view held is of an entry held, signed by its origin for    -> ``view-orphan``,
@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from node.access_anchor import check_anchors
 from node.core.access import check_access_chain
 from node.core.canonical import parse_json
 from node.core.checkpoint import SignedNote, verify_cosignature
@@ -44,8 +43,9 @@ from node.core.errors import IntegrityError, MraError
 from node.core.logs import log_name
 from node.core.views import verify_view
 from node.core.walk import key_in_force
-from node.fsck import LogReport, Progress, verify_log, verify_log_parallel
-from node.sqlite_store import MIGRATIONS, SqliteStore
+from node.ledger.access_anchor import check_anchors
+from node.ledger.fsck import LogReport, Progress, verify_log, verify_log_parallel
+from node.store.sqlite import MIGRATIONS, SqliteStore
 
 __all__ = ["Verification", "verify_node", "verify_store"]
 

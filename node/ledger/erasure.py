@@ -29,11 +29,11 @@ from node.core.canonical import parse_json
 from node.core.documents import MAX_REASON, Basis, Erasure, Purge, check_reason
 from node.core.entries import EntryKind, SignedEntry
 from node.core.errors import Conflict, NotFound
-from node.store import Deletion
+from node.store.protocols import Deletion
 
 if TYPE_CHECKING:
-    from node.ledger import Ledger
-    from node.sqlite_store import SqliteStore
+    from node.ledger.writer import Ledger
+    from node.store.sqlite import SqliteStore
 
 __all__ = [
     "DAY_MS",
@@ -56,7 +56,7 @@ FINAL = ("revoked", "annulled")
 def partners_of(store: SqliteStore, me: str) -> tuple[str, ...]:
     """Every other party of every agreement known here that names ``me``: every node that can
     have received a copy of one of ``me``'s records."""
-    from node import agreements
+    from node.ledger import agreements
 
     found: set[str] = set()
     for state in agreements.states(store).values():
@@ -106,7 +106,7 @@ def retention_due(store: SqliteStore, me: str, now: int) -> list[tuple[str, int]
     """Own records due for erasure at ``now``: (aeo_id, retention days) for each record whose
     last status is final and was recorded longer ago than the longest retention period set by
     an agreement naming ``me`` (none set: records are kept)."""
-    from node import agreements
+    from node.ledger import agreements
 
     periods = [
         doc.retention_days
@@ -169,7 +169,7 @@ def purge_ended(ledger: Ledger, store: SqliteStore, now: int) -> list[SignedEntr
     """Purge the views held that were received under an agreement no longer in force at
     ``now``. Deliveries from their origin are fetched again from the first purged entry, so
     what an agreement still in force grants comes back as a view under that agreement only."""
-    from node import agreements
+    from node.ledger import agreements
 
     states = agreements.states(store)
 

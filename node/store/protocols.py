@@ -1,6 +1,6 @@
 """The storage seam: what the ledger needs from a store, and the values that cross it.
 
-``SqliteStore`` (node.sqlite_store) is the real implementation. The protocol stays narrow so that
+``SqliteStore`` (node.store.sqlite) is the real implementation. The protocol stays narrow so that
 an in-memory twin for simulations only needs a handful of methods.
 """
 

@@ -30,12 +30,12 @@ from contracts.agreement import (
     SHA256_HEX,
     AgreementKind,
 )
-from node.apikeys import Role
 from node.core.countries import ISO_COUNTRIES
 from node.core.records import AEO_ID, MAX_RECORD_BYTES, Certificate, IdScheme
 from node.core.records import Role as SupplyChainRole
 from node.core.status import StatusCode
-from node.queries import MAX_BATCH
+from node.host.apikeys import Role
+from node.ledger.queries import MAX_BATCH
 
 __all__ = [
     "API_KEY",

@@ -32,9 +32,9 @@ from node.core.errors import Conflict, InvalidInput, MraError, StorageFailed
 from node.core.logs import LATEST, log_name
 from node.core.records import AeoRecord, check_update
 from node.core.rotation import rotation_document
-from node.sqlite_store import SqliteStore
-from node.store import AppendBatch, Deletion, TreeNode
-from node.tree import StoredTree, grow
+from node.ledger.tree import StoredTree, grow
+from node.store.protocols import AppendBatch, Deletion, TreeNode
+from node.store.sqlite import SqliteStore
 
 __all__ = ["Ledger", "PublishResult"]
 
@@ -69,7 +69,7 @@ class Ledger:
         self._clock = clock
         self._signers = signers
         # The error appending now would raise, if any: why it could sign a seq twice
-        # (NodeHome.open_ledger and node.guard.StartGuard set it).
+        # (NodeHome.open_ledger and node.host.guard.StartGuard set it).
         self.hold: Callable[[], StorageFailed | None] = lambda: None
         known = store.public_key(origin, 0)
         if known is None:

@@ -1,4 +1,4 @@
-"""A liveness probe for container healthchecks: ``python -m node.probe --home DIR [--port N]``.
+"""A liveness probe for container healthchecks: ``python -m node.app.probe --home DIR [--port N]``.
 
 It connects to the node's own port on the loopback over TLS, verifies the server certificate
 against the home's ``ca.crt``, and sends ``GET /v1/health`` without an API key. The node alive
@@ -43,7 +43,7 @@ def alive(home: Path, port: int, *, timeout: float = 3.0) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m node.probe", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m node.app.probe", description=__doc__)
     parser.add_argument("--home", type=Path, required=True, help="the node's home (ca.crt)")
     parser.add_argument("--port", type=int, default=7441, help="the port the node listens on")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds")

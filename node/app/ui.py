@@ -22,14 +22,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from node import agreements
-from node.apikeys import Caller, Role, check_key
-from node.audit import AccessLog, flatten
 from node.core.errors import InvalidInput, MraError
-from node.home import NodeConfig
-from node.queries import Answer, Queries, check_id, log_states
-from node.sqlite_store import SqliteStore
-from node.trail import record_trail
+from node.core.reports import flatten
+from node.host.access_log import AccessLog
+from node.host.apikeys import Caller, Role, check_key
+from node.host.home import NodeConfig
+from node.ledger import agreements
+from node.ledger.queries import Answer, Queries, check_id, log_states
+from node.ledger.trail import record_trail
+from node.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from network.service import NetworkService

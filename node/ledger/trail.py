@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from node.audit import field_diff
 from node.core.canonical import parse_json
 from node.core.entries import EntryHeader
-from node.erasure import erasure_status
-from node.sqlite_store import SqliteStore
+from node.core.reports import field_diff
+from node.ledger.erasure import erasure_status
+from node.store.sqlite import SqliteStore
 
 __all__ = ["iso_time", "record_trail"]
 

@@ -27,8 +27,8 @@ import httpx
 
 from node.core.canonical import canonical_json
 from node.core.errors import InvalidInput
-from node.sqlite_store import SqliteStore
-from node.trail import iso_time
+from node.ledger.trail import iso_time
+from node.store.sqlite import SqliteStore
 
 __all__ = [
     "MAX_BACKOFF",

@@ -30,8 +30,8 @@ from typing import IO
 
 from node.core.clock import Clock, system_clock
 from node.core.errors import Conflict, InvalidInput, OwnLogBehind, OwnLogUnconfirmed, StorageFailed
-from node.home import NodeHome, write_atomic
-from node.sqlite_store import SqliteStore
+from node.host.home import NodeHome, write_atomic
+from node.store.sqlite import SqliteStore
 
 __all__ = ["Acceptance", "HomeLock", "StartGuard", "accept_restore", "acceptance_of"]
 

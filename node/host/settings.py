@@ -1,0 +1,76 @@
+"""Every setting a node takes from its environment, read once into one frozen value.
+
+Only ``Settings.from_environ`` reads ``os.environ``; everything else is given the value it needs.
+A bad value is refused when the node starts, naming the variable, not at first use.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from node.core.errors import InvalidInput
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    gossip_interval: float = 2.0  # MRA_GOSSIP_INTERVAL: seconds between gossip rounds
+    peer_read_seconds: float = 30.0  # MRA_PEER_READ_SECONDS: a peer's request body must arrive
+    head_seconds: float = 10.0  # MRA_HEAD_SECONDS: a TLS client's request line and headers
+    anchor_seconds: float = 60.0  # MRA_ANCHOR_SECONDS: the access log is anchored this often
+    retention_seconds: float = 3600.0  # MRA_RETENTION_SECONDS: how often retention runs
+    verify_budget: float = 0.05  # MRA_VERIFY_BUDGET: a fraction of one core; 0 turns it off
+    verify_start_seconds: float = 10.0  # MRA_VERIFY_START_SECONDS: the scrubber's first pause
+    # MRA_KEY_PASSPHRASE, or the file named by MRA_KEY_PASSPHRASE_FILE; never in a repr or a log
+    key_passphrase: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+
+        def seconds(name: str, default: float, *, zero: bool = False) -> float:
+            text = env.get(name)
+            if text is None or text == "":
+                return default
+            try:
+                value = float(text)
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+                wanted = "a number of seconds, 0 or more" if zero else "a positive number"
+                raise InvalidInput(f"{wanted}, not {text!r}", field=name)
+            return value
+
+        return cls(
+            gossip_interval=seconds("MRA_GOSSIP_INTERVAL", defaults.gossip_interval),
+            peer_read_seconds=seconds("MRA_PEER_READ_SECONDS", defaults.peer_read_seconds),
+            head_seconds=seconds("MRA_HEAD_SECONDS", defaults.head_seconds),
+            anchor_seconds=seconds("MRA_ANCHOR_SECONDS", defaults.anchor_seconds),
+            retention_seconds=seconds("MRA_RETENTION_SECONDS", defaults.retention_seconds),
+            verify_budget=seconds("MRA_VERIFY_BUDGET", defaults.verify_budget, zero=True),
+            verify_start_seconds=seconds(
+                "MRA_VERIFY_START_SECONDS", defaults.verify_start_seconds, zero=True
+            ),
+            key_passphrase=_passphrase(env),
+        )
+
+
+def _passphrase(env: Mapping[str, str]) -> bytes | None:
+    named = env.get("MRA_KEY_PASSPHRASE_FILE")
+    if named:
+        try:
+            text = Path(named).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot read MRA_KEY_PASSPHRASE_FILE ({named}): {exc.strerror}",
+                field="passphrase",
+            ) from None
+        return text.encode()
+    value = env.get("MRA_KEY_PASSPHRASE")
+    return value.encode() if value else None
