@@ -19,11 +19,11 @@ from node.core.access import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
 from node.core.canonical import parse_json
 from node.core.crypto import PublicKey
 from node.core.entries import EntryHeader, Payload, entry_hash
-from node.core.errors import StorageFailed, WriteRaced
+from node.core.errors import StorageFailed
 from node.core.records import AeoRecord
 from node.core.walk import key_in_force
 from node.store.protocols import AppendBatch, Head, StoredEntry
-from node.store.rows import document_row, record_of, served, version_row
+from node.store.rows import check_continues, document_row, record_of, served, version_row
 
 if TYPE_CHECKING:
     from node.store.protocols import Store
@@ -64,12 +64,7 @@ class MemoryStore:
         """As ``SqliteStore.append``: all of the batch, or (raising) nothing of it."""
         origin = batch.origin
         log = self._entries.get(origin, [])
-        if batch.entries and batch.entries[0].header.seq != len(log):
-            raise WriteRaced(
-                f"another writer appended to {origin}'s log first (this batch starts at seq"
-                f" {batch.entries[0].header.seq}, the log now holds {len(log)}); nothing was"
-                " written: retry"
-            )
+        check_continues(batch, len(log))
         held = zip(batch.entries, batch.payloads, strict=True)
         documents = [document_row(e.header, p.body) for e, p in held if p is not None]
         checkpoints = self._checkpoints.get(origin, {})

@@ -1,5 +1,6 @@
 """What both stores compute alike from what they hold: the derived rows an entry yields
-(a record version, an erasure, a purge) and the check of every payload served.
+(a record version, an erasure, a purge), the check that a batch continues the log, and the check
+of every payload served.
 
 ``SqliteStore`` writes these rows to its derived tables and ``MemoryStore`` keeps them in
 containers; computing them here once is what makes the two answer alike.
@@ -15,10 +16,19 @@ import orjson
 from node.core.canonical import parse_json
 from node.core.documents import Erasure, Purge
 from node.core.entries import EntryHeader, EntryKind, payload_commitment
-from node.core.errors import IntegrityError
+from node.core.errors import IntegrityError, WriteRaced
 from node.core.records import AeoRecord
+from node.store.protocols import AppendBatch
 
-__all__ = ["Version", "document_row", "record_of", "served", "version_of", "version_row"]
+__all__ = [
+    "Version",
+    "check_continues",
+    "document_row",
+    "record_of",
+    "served",
+    "version_of",
+    "version_row",
+]
 
 # A record version as the derived tables hold it: origin, seq, ts, aeo_id, status code,
 # certificate, legal name, [(scheme, value)].
@@ -86,6 +96,17 @@ def document_row(header: EntryHeader, payload: bytes) -> tuple[str, tuple[Any, .
             json.dumps(list(purge.entries)),
         )
     return None
+
+
+def check_continues(batch: AppendBatch, held: int) -> None:
+    """Raise WriteRaced unless ``batch`` starts where the ``held`` entries of its log end (a
+    concurrent writer on the same store got there first: the caller may build it again)."""
+    if batch.entries and batch.entries[0].header.seq != held:
+        raise WriteRaced(
+            f"another writer appended to {batch.origin}'s log first (this batch starts at seq"
+            f" {batch.entries[0].header.seq}, the log now holds {held}); nothing was"
+            " written: retry"
+        )
 
 
 def served(

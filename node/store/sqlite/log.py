@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from node.core.crypto import PublicKey
 from node.core.entries import EntryHeader, entry_hash
-from node.core.errors import WriteRaced
 from node.core.walk import key_in_force
 from node.store.protocols import AppendBatch, Deletion, Head, StoredEntry
+from node.store.rows import check_continues
 from node.store.sqlite import derived
 from node.store.sqlite.connection import Connection
 
@@ -63,13 +63,7 @@ def append(db: Connection, batch: AppendBatch) -> None:
     origin = batch.origin
     with db.transaction():
         found = head(db, origin)
-        expected = found.size if found else 0
-        if batch.entries and batch.entries[0].header.seq != expected:
-            raise WriteRaced(
-                f"another writer appended to {origin}'s log first (this batch starts at seq"
-                f" {batch.entries[0].header.seq}, the log now holds {expected}); nothing was"
-                " written: retry"
-            )
+        check_continues(batch, found.size if found else 0)
         db.conn.executemany(
             "INSERT INTO entries (origin, seq, body, signature) VALUES (?, ?, ?, ?)",
             [(origin, e.header.seq, e.body, e.signature) for e in batch.entries],
