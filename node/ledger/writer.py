@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from node.core.canonical import canonical_json
 from node.core.checkpoint import Checkpoint, sign_checkpoint
@@ -33,12 +33,15 @@ from node.core.logs import LATEST, log_name
 from node.core.records import AeoRecord, check_update
 from node.core.rotation import rotation_document
 from node.ledger.tree import StoredTree, grow
-from node.store.protocols import AppendBatch, Deletion, TreeNode
-from node.store.sqlite import SqliteStore
+from node.store.protocols import AppendBatch, Deletion, Erasures, Log, Records, TreeNode
 
-__all__ = ["Ledger", "PublishResult"]
+__all__ = ["Ledger", "LedgerStore", "PublishResult"]
 
 PARALLEL_SIGN_THRESHOLD = 512
+
+
+class LedgerStore(Log, Records, Erasures, Protocol):
+    """The parts of a store the writer reads (current records, erasures) and appends to."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,7 +60,7 @@ class Ledger:
     def __init__(
         self,
         *,
-        store: SqliteStore,
+        store: LedgerStore,
         origin: str,
         key: SigningKey,
         clock: Clock = system_clock,
