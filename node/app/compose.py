@@ -14,12 +14,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from network.service import NetworkService
+from network.service import NetworkService, Offload
 from node.app.metrics import ApiMetrics
 from node.core.clock import system_clock
 from node.core.errors import MraError
@@ -41,22 +41,33 @@ _T = TypeVar("_T")
 log = logging.getLogger("mra.api")
 
 
-class Appends:
-    """The writer's ``on_append``: notes, on the writer thread, that the own log grew;
-    ``Node.written`` then wakes the push to peers on the serving loop once the write it ran is
-    done (the push waits on an asyncio event, which only that loop may set). What the handler
+class Writer:
+    """The one thread that writes the node's log and what peers send, one write after the
+    other. ``appended`` is the ledger's ``on_append``: it notes, on this thread, that the own log
+    grew; once the write that grew it is done, ``run`` calls ``wake`` on the serving loop (the
+    push to peers waits on an asyncio event, which only that loop may set), so what a handler
     does right after the write (a rotated key given to the peers) comes before the push runs."""
 
     def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="mra-write")
         self._grew = False
+        self.wake: Callable[[], None] = lambda: None  # set once the peers exist
 
-    def __call__(self) -> None:
+    def appended(self) -> None:
         self._grew = True
 
-    def taken(self) -> bool:
-        """Whether the log grew since the last call."""
-        grew, self._grew = self._grew, False
-        return grew
+    async def run(self, work: Callable[[], _T]) -> _T:
+        """Run ``work`` (which writes) on the writer thread; the event loop keeps serving."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+        finally:
+            if self._grew:
+                self._grew = False
+                self.wake()
+
+    def shutdown(self) -> None:
+        """Wait for the writes under way; nothing is written after."""
+        self._thread.shutdown(wait=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,8 +87,7 @@ class Node:
     peers: NetworkService | None  # None: a node that belongs to no network
     registry: CollectorRegistry
     metrics: ApiMetrics  # what the API counts
-    writer: ThreadPoolExecutor  # the one thread that writes
-    appends: Appends  # the writer's on_append
+    writer: Writer
 
     @property
     def guard(self) -> StartGuard | None:
@@ -87,11 +97,7 @@ class Node:
     async def written(self, work: Callable[[], _T]) -> _T:
         """Run ``work`` (which writes) on the writer thread; the event loop keeps serving. When
         it appended to the own log, the push to peers wakes."""
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self.writer, work)
-        finally:
-            if self.appends.taken() and self.peers is not None:
-                self.peers.appended()
+        return await self.writer.run(work)
 
     def accessed(
         self, caller: Caller, action: str, channel: str, *ids: str, agreements: str = ""
@@ -119,7 +125,7 @@ class Node:
 
     def close(self) -> None:
         """Let the writer thread finish, flush and anchor the access log, close the stores."""
-        self.writer.shutdown(wait=True)
+        self.writer.shutdown()
         self.access.flush()
         self.anchor_access()  # the writer thread is done: nothing else appends now
         self.access_writer.close()
@@ -136,15 +142,18 @@ def open_node(home: NodeHome, settings: Settings, *, network: bool = True) -> No
     config = home.config()
     keyfiles.check_home(home.path)  # no start with private keys others may read
     store = SqliteStore.open(home.db_path)
-    appends = Appends()
-    ledger = home.open_ledger(store, settings=settings, on_append=appends)
+    writer = Writer()
+    ledger = home.open_ledger(store, settings=settings, on_append=writer.appended)
     registry = CollectorRegistry()
     metrics = ApiMetrics.register(registry)
     access_writer = SqliteStore.open(home.db_path, durable=False)
     access = AccessLog(access_writer, system_clock)
-    # One thread writes the node's log and what peers send, one write after the other.
-    writer = ThreadPoolExecutor(1, thread_name_prefix="mra-write")
-    node = Node(
+    peers = None
+    if network and (home.path / "membership.json").exists():
+        peers = _network_service(home, settings, store, registry, access, writer.run)
+        writer.wake = peers.appended  # each append to the own log is pushed to the peers
+        ledger.hold = peers.guard.hold  # after a start, appends wait for a peer (node.host.guard)
+    return Node(
         home=home,
         settings=settings,
         config=config,
@@ -155,27 +164,28 @@ def open_node(home: NodeHome, settings: Settings, *, network: bool = True) -> No
         access_writer=access_writer,
         anchors=AccessAnchors(ledger, store),
         webhooks=WebhookDispatcher(store, system_clock),
-        peers=None,
+        peers=peers,
         registry=registry,
         metrics=metrics,
         writer=writer,
-        appends=appends,
     )
-    if not (network and (home.path / "membership.json").exists()):
-        return node
-    peers = _network_service(node)
-    ledger.hold = peers.guard.hold  # after a start, appends wait for a peer (node.host.guard)
-    return replace(node, peers=peers)
 
 
-def _network_service(node: Node) -> NetworkService:
-    """The peer endpoints and gossip of ``node``: the one place that builds them."""
+def _network_service(
+    home: NodeHome,
+    settings: Settings,
+    store: SqliteStore,
+    registry: CollectorRegistry,
+    access: AccessLog,
+    offload: Offload,
+) -> NetworkService:
+    """The peer endpoints and gossip of the node in ``home``: the one place that builds them."""
     return NetworkService(
-        node.home,
-        node.store,
-        node.registry,
-        interval=node.settings.gossip_interval,
-        read_timeout=node.settings.peer_read_seconds,
-        access=node.access,
-        offload=node.written,
+        home,
+        store,
+        registry,
+        interval=settings.gossip_interval,
+        read_timeout=settings.peer_read_seconds,
+        access=access,
+        offload=offload,
     )
