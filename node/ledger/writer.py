@@ -65,12 +65,16 @@ class Ledger:
         key: SigningKey,
         clock: Clock = system_clock,
         signers: ThreadPoolExecutor | None = None,
+        on_append: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._origin = origin
         self._key = key
         self._clock = clock
         self._signers = signers
+        # Called after each committed append, on the thread that wrote it (the node wakes its
+        # push to peers: node.app.compose).
+        self._on_append = on_append
         # The error appending now would raise, if any: why it could sign a seq twice
         # (NodeHome.open_ledger and node.host.guard.StartGuard set it).
         self.hold: Callable[[], StorageFailed | None] = lambda: None
@@ -125,6 +129,7 @@ class Ledger:
                 checkpoint_size=size,
             )
         )
+        self._on_append()
         return PublishResult(
             entries=tuple(entries),
             unchanged=tuple(unchanged),
@@ -160,6 +165,7 @@ class Ledger:
                 redeliver=redeliver or {},
             )
         )
+        self._on_append()
         return tuple(entries)
 
     def rotate_key(self, new_key: SigningKey) -> SignedEntry:
@@ -181,6 +187,7 @@ class Ledger:
             )
         )
         self._key = new_key
+        self._on_append()
         return entries[0]
 
     def validate(self, records: Sequence[AeoRecord]) -> list[tuple[int, MraError]]:
