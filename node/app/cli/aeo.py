@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from node.app.cli.common import DEFAULT_HOME, HomeOption, err, out, progress, read_text, reported
-from node.app.cli.context import opened
+from node.app.cli.context import OpenNode, opened
 from node.core import bulk
 from node.core.canonical import parse_json
 from node.core.errors import InvalidInput
@@ -22,7 +22,6 @@ from node.core.status import StatusCode
 from node.host.home import write_atomic
 from node.ledger import erasure
 from node.ledger.queries import check_id
-from node.store.sqlite import SqliteStore
 
 __all__ = ["app"]
 
@@ -101,7 +100,7 @@ def aeo_status(
 ) -> None:
     """Change the status of one of this node's AEOs (suspend, reinstate, revoke, annul)."""
     with opened(home) as node:
-        current = _current(node.store, aeo_id)
+        current = _current(node, aeo_id)
         record = current[1].with_status(
             Status.from_dict(
                 {
@@ -143,7 +142,7 @@ def aeo_show(
 ) -> None:
     """Print the current version of an AEO record as JSON."""
     with opened(home) as node:
-        seq, record = _current(node.store, aeo_id)
+        seq, record = _current(node, aeo_id)
     out.print_json(json.dumps({"seq": seq, "record": record.to_dict()}))
 
 
@@ -193,9 +192,9 @@ def aeo_list(
     out.print(table)
 
 
-def _current(store: SqliteStore, aeo_id: str) -> tuple[int, AeoRecord]:
+def _current(node: OpenNode, aeo_id: str) -> tuple[int, AeoRecord]:
     """The current version of ``aeo_id`` held here; raises InvalidInput when there is none."""
-    current = store.current_record(aeo_id.upper())
+    current = node.store.current_record(aeo_id.upper())
     if current is None:
         raise InvalidInput(f"no AEO {aeo_id} on this ledger", field="aeo_id")
     return current

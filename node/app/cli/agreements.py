@@ -12,11 +12,10 @@ from rich.table import Table
 from contracts.agreement import Agreement
 from contracts.registry import SOURCE_HASHES
 from node.app.cli.common import DEFAULT_HOME, HomeOption, out, read_text, reported
-from node.app.cli.context import opened
+from node.app.cli.context import OpenNode, opened
 from node.core.canonical import parse_json
 from node.core.errors import InvalidInput, NotFound
 from node.ledger import agreements
-from node.store.sqlite import SqliteStore
 
 __all__ = ["app"]
 
@@ -81,7 +80,7 @@ def agreement_list(home: HomeOption = DEFAULT_HOME) -> None:
     """Agreements known to this node and their state now (as of its latest entry)."""
     with opened(home) as node:
         states = agreements.states(node.store)
-        now = _latest_ts(node.store)
+        now = _latest_ts(node)
     table = Table("id", "version", "parties", "contract", "state", "approvals")
     for agreement_id, state in sorted(states.items()):
         doc = state.current
@@ -104,7 +103,7 @@ def agreement_show(agreement_id: IdArgument, home: HomeOption = DEFAULT_HOME) ->
     """The agreement document in force (or proposed), its approvals and state, as JSON."""
     with opened(home) as node:
         state = agreements.states(node.store).get(agreement_id)
-        now = _latest_ts(node.store)
+        now = _latest_ts(node)
         if state is None or state.current is None:
             raise NotFound(f"no agreement {agreement_id} is held here", field="id")
     doc = state.current
@@ -121,7 +120,7 @@ def agreement_show(agreement_id: IdArgument, home: HomeOption = DEFAULT_HOME) ->
     )
 
 
-def _latest_ts(store: SqliteStore) -> int:
+def _latest_ts(node: OpenNode) -> int:
     """Now, as the ledger knows it: the latest entry time held (never the wall clock)."""
-    heads = [store.head(origin) for origin in store.origins()]
+    heads = [node.store.head(origin) for origin in node.store.origins()]
     return max((h.last_ts for h in heads if h is not None), default=0)
