@@ -36,26 +36,18 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.agreement import AGREEMENT_ID, Agreement
+from network.problems import STATUS, problem_of
 from network.tls_scope import SLOW_HEAD_HOOK
 from node.app.apidoc import API_KEY, BEARER, CSV, EVENTS, PROBLEM, TEXT, document, operation, ref
-from node.app.peer import peer_routes
+from node.app.peer import peer_routes, problem_response
 from node.app.ui import ui_routes
 from node.core.canonical import parse_json
 from node.core.clock import system_clock
 from node.core.errors import (
-    Conflict,
-    ContractRefused,
-    IntegrityError,
     InvalidInput,
     MraError,
     NotFound,
-    OwnLogBehind,
-    OwnLogUnconfirmed,
-    PeerMisbehaved,
-    PeerUnavailable,
     StorageFailed,
-    StorageFull,
-    WriteRaced,
 )
 from node.core.log_budget import LogBudget
 from node.core.records import AEO_ID, AeoRecord, Status
@@ -64,6 +56,7 @@ from node.host import keyfiles, scrub
 from node.host.access_log import AccessLog
 from node.host.apikeys import Caller, Role, check_key
 from node.host.home import NodeHome
+from node.host.settings import Settings
 from node.host.webhooks import WebhookDispatcher, add_webhook, event_document, event_stream
 from node.ledger import agreements, erasure
 from node.ledger.access_anchor import ANCHOR_SECONDS, AccessAnchors
@@ -116,29 +109,13 @@ EventId = Annotated[
     Header(alias="Last-Event-ID", pattern=_EVENT_ID),
     WithJsonSchema({"type": "string", "pattern": _EVENT_ID}),
 ]
-_STATUS: list[tuple[type[MraError], int]] = [
-    (NotFound, 404),
-    (Conflict, 409),
-    (InvalidInput, 422),
-    (ContractRefused, 403),
-    (PeerMisbehaved, 400),
-    (PeerUnavailable, 503),
-    (IntegrityError, 500),
-    (StorageFull, 507),
-    (WriteRaced, 503),
-    (OwnLogBehind, 503),
-    (OwnLogUnconfirmed, 503),
-    (StorageFailed, 503),
-]
-# The 503s that go away by themselves: when to ask again (RFC 9110 §10.2.3), in seconds.
-_RETRY_AFTER: list[tuple[type[MraError], str]] = [(WriteRaced, "1"), (OwnLogUnconfirmed, "5")]
 
 
 def _server_errors() -> dict[int, str]:
     """The statuses of the errors that are nobody's fault but the node's, each described by
     its class: any operation can answer them."""
     found: dict[int, list[str]] = {}
-    for kind, status in _STATUS:
+    for kind, status in STATUS:
         if status >= 500:
             found.setdefault(status, []).append((kind.__doc__ or kind.__name__).split("\n")[0])
     return {status: " Or: ".join(why) for status, why in found.items()}
@@ -327,9 +304,10 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
 
     peers: NetworkService | None = None
     if network and (home.path / "membership.json").exists():
-        from network.service import NetworkService
+        from network.service import open_network
 
-        peers = NetworkService(home, store, registry, access=access, offload=written)
+        settings = Settings.from_environ()  # (compose.open_node will pass its own)
+        peers = open_network(home, store, settings, registry, access=access, offload=written)
         ledger.hold = peers.guard.hold  # after a start, appends wait for a peer (node.host.guard)
 
     def accessed(
@@ -499,42 +477,25 @@ def create_app(home: NodeHome, *, network: bool = True) -> FastAPI:
         return response
 
     if peers is not None:
-        from network.service import PeerDenied
-
-        @app.exception_handler(PeerDenied)
-        async def peer_denied(request: Request, exc: PeerDenied) -> JSONResponse:
-            title = "Unauthorized" if exc.status == 401 else "Forbidden"
-            return problem(exc.status, title, exc.detail)
-
         peer_routes(app, peers)
 
     @app.exception_handler(MraError)
-    async def mra_error(request: Request, exc: MraError) -> JSONResponse:
-        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-        field = getattr(exc, "field", None)
-        named = {"field": field} if field else {}
-        answer = problem(status, type(exc).__name__, str(exc), **named)
-        retry = next((after for kind, after in _RETRY_AFTER if isinstance(exc, kind)), None)
-        if retry is not None:
-            answer.headers["Retry-After"] = retry
-        return answer
+    async def mra_error(request: Request, exc: MraError) -> Response:
+        found = problem_of(exc)
+        assert found is not None
+        return problem_response(found)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        named = [str(part) for part in errors[0]["loc"][1:]] if errors else []
-        return problem(
-            422,
-            "InvalidInput",
-            "the request does not match the API",
-            **({"field": ".".join(named)} if named else {}),
-            errors=errors,
-        )
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        found = problem_of(exc)
+        assert found is not None
+        return problem_response(found)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = problem(exc.status_code, "HTTP error", str(exc.detail))
-        response.headers.update(exc.headers or {})
+        found = problem_of(exc)
+        assert found is not None
+        response = problem_response(found)
         if exc.status_code == 405:  # RFC 9110 §15.5.6: a 405 names the methods allowed
             response.headers["Allow"] = allowed_methods(app.router.routes, request.scope) or (
                 response.headers.get("Allow", "")

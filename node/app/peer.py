@@ -1,27 +1,63 @@
-"""The peer endpoints (``/v1/peer/...``) on the node's HTTP app: what a member may ask of this
-node over mutual TLS, answered by its ``NetworkService``."""
+"""The peer endpoints (``/v1/peer/...``) on the node's HTTP app: the route table of
+``network.endpoints`` mounted on FastAPI, each route documented from its table row
+(``node.app.apidoc``). What FastAPI adds is HTTP: the member named by the client certificate,
+query parameters validated, a body read within its bounds, refusals answered as problem
+documents (``network.problems``)."""
 
 from __future__ import annotations
 
-import json
+import asyncio
+import inspect
 from collections.abc import Callable, Coroutine
-from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from network.service import REFUSALS, NetworkService, checked_seq
+from network.endpoints import ROUTES, Call, PeerEndpoints, Route
+from network.problems import REFUSALS, PeerDenied, Problem, problem_of
+from network.service import NetworkService
+from network.wire import MAX_REQUEST
 from node.app.apidoc import operation, ref
-from node.core.errors import InvalidInput
+from node.core.canonical import parse_json
 
-__all__ = ["peer_routes"]
+__all__ = ["json_body", "peer_routes", "problem_response"]
+
+PROBLEM = "application/problem+json"
+
+
+def problem_response(found: Problem) -> JSONResponse:
+    """A problem document as the API sends it (RFC 9457)."""
+    response = JSONResponse(found.body, status_code=found.status, media_type=PROBLEM)
+    response.headers.update(found.headers)
+    return response
+
+
+async def json_body(request: Request, read_seconds: float) -> Any:
+    """The request's JSON body, read up to MAX_REQUEST bytes within ``read_seconds``: a
+    chunked body declares no length that the API could refuse up front, and a peer that
+    trickles its body must not hold a request open."""
+    chunks, total = [], 0
+    try:
+        async with asyncio.timeout(read_seconds):
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > MAX_REQUEST:
+                    raise HTTPException(413, f"peer requests are limited to {MAX_REQUEST} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise HTTPException(
+            408, f"the request body did not arrive within {read_seconds:g} s"
+        ) from None
+    return parse_json(b"".join(chunks))
 
 
 def peer_routes(app: FastAPI, service: NetworkService) -> None:
-    """The peer endpoints. Every refusal (identity, a request that does not match the API,
-    a body over the limit or too slow, anything that does not verify) is counted in
-    ``mra_peer_refusals`` and logged, by the route class below, in one place."""
+    """The peer endpoints of ``service``. Every refusal (identity, a request that does not
+    match the API, a body over the limit or too slow, anything that does not verify) is
+    counted in ``mra_peer_refusals`` and logged, by the route class below, in one place."""
+    endpoints = service.endpoints
 
     class PeerRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -32,58 +68,62 @@ def peer_routes(app: FastAPI, service: NetworkService) -> None:
                 try:
                     return await handler(request)
                 except REFUSALS as exc:
-                    service.refuse(getattr(request.state, "peer", "unknown"), name, exc)
+                    endpoints.refuse(getattr(request.state, "peer", "unknown"), name, exc)
                     raise
 
             return counted
 
-    router = APIRouter(route_class=PeerRoute, tags=["peer"])
-
     async def peer(request: Request) -> str:
-        request.state.peer = service.peer_of(request)
+        tls = (request.scope.get("extensions") or {}).get("tls") or {}
+        request.state.peer = endpoints.peer_of(tls.get("client_cert_chain") or [])
         return str(request.state.peer)
 
-    member = Depends(peer)
+    @app.exception_handler(PeerDenied)
+    async def peer_denied(request: Request, exc: PeerDenied) -> Response:
+        found = problem_of(exc)
+        assert found is not None
+        return problem_response(found)
 
-    @router.get("/v1/peer/frontier", **operation(ref("PeerFrontier")))
-    async def frontier(who: str = member) -> dict[str, Any]:
-        service.status[who].last_heard = service.clock()
-        return service.frontier(who)
-
-    @router.get("/v1/peer/log/{origin}", **operation(ref("PeerLogPage"), errors=(404,)))
-    async def log_page(origin: str, start: int, size: int, who: str = member) -> dict[str, Any]:
-        first, count = checked_seq(start, "start"), checked_seq(size, "size")
-        return service.log_page(origin.upper(), first, count)
-
-    @router.get("/v1/peer/deliveries", **operation(ref("PeerDeliveries")))
-    async def deliveries(start: int = 0, who: str = member) -> dict[str, Any]:
-        return service.deliveries(who, checked_seq(start, "start"))
-
-    @router.post(
-        "/v1/peer/push",
-        **operation(ref("PeerPushAnswer"), body="PeerPush", errors=(408, 409)),
-    )
-    async def push(request: Request, who: str = member) -> dict[str, Any]:
-        body = await service.json_body(request)
-        if not isinstance(body, dict):
-            raise InvalidInput("a push is a JSON object", field="body")
-        return await service.offload(partial(service.receive_push, who, body))
-
-    @router.post(
-        "/v1/peer/query", **operation(ref("PeerQueryAnswer"), body="PeerQuery", errors=(408,))
-    )
-    async def query(request: Request, who: str = member) -> dict[str, Any]:
-        body = await service.json_body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
-            raise InvalidInput("a JSON object with a list of AEO ids", field="ids")
-        return service.query(who, body["ids"], evidence=body.get("evidence") is True)
-
-    @router.get("/v1/peer/membership", **operation(ref("PeerMembership")))
-    async def membership(who: str = member) -> Any:
-        return json.loads(service.membership_path.read_text())
-
-    @router.get("/v1/peer/forks", **operation(ref("PeerForks")))
-    async def peer_forks(who: str = member) -> list[str]:
-        return list(service.frontier(who)["forks"])
-
+    router = APIRouter(route_class=PeerRoute, tags=["peer"])
+    for route in ROUTES:
+        router.add_api_route(
+            route.path,
+            _endpoint(route, endpoints, Depends(peer), service.settings.peer_read_seconds),
+            methods=[route.method],
+            name=route.name,
+            **operation(ref(route.answer), body=route.body, errors=route.errors),
+        )
     app.include_router(router)
+
+
+def _endpoint(
+    route: Route, endpoints: PeerEndpoints, member: Any, read_seconds: float
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """The FastAPI endpoint of ``route``: its signature declares the path and query
+    parameters (FastAPI validates and documents them), the request when there is a body to
+    read, and the member asking (``member``, a dependency)."""
+
+    async def endpoint(**given: Any) -> Any:
+        body = None
+        if route.body is not None:
+            body = await json_body(given["request"], read_seconds)
+        call = Call(
+            peer=given["who"],
+            path={name: given[name] for name in route.path_params},
+            query={name: given[name] for name, _ in route.query},
+            body=body,
+        )
+        return await route.handler(endpoints, call)
+
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = []
+    if route.body is not None:
+        params.append(inspect.Parameter("request", keyword, annotation=Request))
+    params += [inspect.Parameter(name, keyword, annotation=str) for name in route.path_params]
+    for name, default in route.query:
+        fallback = inspect.Parameter.empty if default is None else default
+        params.append(inspect.Parameter(name, keyword, annotation=int, default=fallback))
+    params.append(inspect.Parameter("who", keyword, annotation=str, default=member))
+    endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    endpoint.__name__ = route.name
+    return endpoint
