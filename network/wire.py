@@ -9,6 +9,7 @@ what it asks for is read with them by ``network.gossip``.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,14 +92,22 @@ def wire_entry(entry: StoredEntry, rotation: bool) -> dict[str, str]:
     return wire
 
 
+def _objects(value: object, field: str, each: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The items of a list of at most PAGE JSON objects, numbered, one by one; raises
+    InvalidInput naming ``field``, or the first item that is not an object (``each`` says
+    what it should be) when the reader reaches it."""
+    if not isinstance(value, list) or len(value) > PAGE:
+        raise InvalidInput(f"a list of at most {PAGE} {field}", field=field)
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise InvalidInput(each, field=f"{field}[{i}]")
+        yield i, item
+
+
 def entries_of(value: object) -> list[WireEntry]:
     """The entries of a page or a push; raises InvalidInput naming the first bad one."""
-    if not isinstance(value, list) or len(value) > PAGE:
-        raise InvalidInput(f"a list of at most {PAGE} entries", field="entries")
     entries = []
-    for i, entry in enumerate(value):
-        if not isinstance(entry, dict):
-            raise InvalidInput("an entry is {body, signature}", field=f"entries[{i}]")
+    for i, entry in _objects(value, "entries", "an entry is {body, signature}"):
         clear = "payload" in entry
         entries.append(
             WireEntry(
@@ -113,12 +122,8 @@ def entries_of(value: object) -> list[WireEntry]:
 
 def sealed_of(value: object) -> list[tuple[int, bytes]]:
     """The (seq, sealed box) deliveries of a page or a push; raises InvalidInput."""
-    if not isinstance(value, list) or len(value) > PAGE:
-        raise InvalidInput(f"a list of at most {PAGE} deliveries", field="deliveries")
     items = []
-    for i, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise InvalidInput("a delivery has a seq and a sealed box", field=f"deliveries[{i}]")
+    for i, item in _objects(value, "deliveries", "a delivery has a seq and a sealed box"):
         seq = checked_seq(item.get("seq"), f"deliveries[{i}].seq")
         items.append((seq, unb64(item.get("sealed"), f"deliveries[{i}].sealed")))
     return items
