@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from network.endpoints import Offload, PeerEndpoints, inline
+from network.answers import Offload, PeerEndpoints, inline
 from network.files import MembershipFile
 from network.forks import Fork
 from network.membership import SignedMembership

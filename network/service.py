@@ -19,7 +19,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from network.endpoints import Offload, PeerEndpoints, inline
+from network.answers import Offload, PeerEndpoints, inline
 from network.files import NetworkFiles, client_tls, load_network
 from network.gossip import Gossip
 from network.membership import Member, Membership

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from network.endpoints import ROUTES, Call, PeerEndpoints, Route
+from network.answers import PeerEndpoints
+from network.endpoints import ROUTES, Call, Route
 from network.problems import REFUSALS, PeerDenied, Problem, problem_of
 from network.service import NetworkService
 from network.wire import MAX_REQUEST

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from network.endpoints import log_page
+from network.answers import log_page
 from network.sharing import Sharing
 from network.wire import encoded_size
 from tests.factories import record

@@ -43,8 +43,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.agreement import Agreement
 from contracts.registry import SOURCE_HASHES
+from network.answers import log_page
 from network.bootstrap import MemberSpec, init_network
-from network.endpoints import log_page
 from network.pki import CertificateAuthority, new_ca
 from network.replicator import Replicator
 from network.sealing import Delivery, seal_delivery, sign_view
