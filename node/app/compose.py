@@ -19,7 +19,8 @@ from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from network.service import NetworkService, Offload
+from network.answers import Offload
+from network.service import NetworkService, confirm_own_log, open_network
 from node.app.metrics import ApiMetrics
 from node.core.clock import system_clock
 from node.core.errors import MraError
@@ -180,12 +181,23 @@ def _network_service(
     offload: Offload,
 ) -> NetworkService:
     """The peer endpoints and gossip of the node in ``home``: the one place that builds them."""
-    return NetworkService(
-        home,
-        store,
-        registry,
-        interval=settings.gossip_interval,
-        read_timeout=settings.peer_read_seconds,
-        access=access,
-        offload=offload,
-    )
+    return open_network(home, store, settings, registry, access=access, offload=offload)
+
+
+def open_for_command(home: NodeHome) -> tuple[SqliteStore, Callable[[], Ledger]]:
+    """The node in ``home`` opened for one ``mra`` command: its store, and its ledger opened on
+    first use (a command that only reads loads no key and asks no peer).
+
+    In a home with peers the ledger appends only once one of them has shown its checkpoint of
+    this node's log (asked then, as a starting node does, for a few seconds at most) or an
+    operator has accepted the risk (``mra ledger accept-restore``): the home may be an older
+    copy (node.host.guard)."""
+    store = home.open_store()
+
+    def open_ledger() -> Ledger:
+        ledger = home.open_ledger(store)
+        if (home.path / "membership.json").exists():
+            ledger.hold = confirm_own_log(home, store).hold
+        return ledger
+
+    return store, open_ledger

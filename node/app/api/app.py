@@ -21,9 +21,9 @@ from network.tls_scope import SLOW_HEAD_HOOK
 from node.app import workers
 from node.app.api import admin, agreements, audit, health, openapi, records
 from node.app.api.middleware import FastReads, LimitAndCount, SettleWrites, SlowHeads
-from node.app.api.problems import handle_errors, handle_peer_denied
+from node.app.api.peer import peer_routes
+from node.app.api.problems import handle_errors
 from node.app.compose import Node, open_node
-from node.app.peer import peer_routes
 from node.app.ui import ui_routes
 from node.host import scrub
 from node.host.home import NodeHome
@@ -76,7 +76,6 @@ def build_app(node: Node) -> FastAPI:
     )
     handle_errors(app)
     if node.peers is not None:
-        handle_peer_denied(app)
         peer_routes(app, node.peers)
     # In the order of the OpenAPI document's paths.
     app.include_router(health.router)

@@ -1,5 +1,5 @@
 """Problem documents (RFC 9457, ``application/problem+json``): what the API answers for an error,
-and the one map from the error classes of ``node.core.errors`` to HTTP statuses.
+answered from the one map of error classes to HTTP statuses (``network.problems``).
 
 422 bad input, 404 unknown, 409 conflict, 403 refused by a contract or the caller's role, 401 no
 or bad credentials, 413 a body over the limit, 503 storage (``STATUS``); the 503s that go away by
@@ -18,51 +18,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
-from network.service import PeerDenied
-from node.core.errors import (
-    Conflict,
-    ContractRefused,
-    IntegrityError,
-    InvalidInput,
-    MraError,
-    NotFound,
-    OwnLogBehind,
-    OwnLogUnconfirmed,
-    PeerMisbehaved,
-    PeerUnavailable,
-    StorageFailed,
-    StorageFull,
-    WriteRaced,
-)
+from network.problems import STATUS, Problem, problem_of
+from node.core.errors import MraError
 
 __all__ = [
     "PROBLEM",
-    "STATUS",
     "AccessDenied",
     "allowed_methods",
     "handle_errors",
-    "handle_peer_denied",
     "problem",
+    "problem_response",
     "server_errors",
 ]
 
 PROBLEM = "application/problem+json"
-STATUS: list[tuple[type[MraError], int]] = [
-    (NotFound, 404),
-    (Conflict, 409),
-    (InvalidInput, 422),
-    (ContractRefused, 403),
-    (PeerMisbehaved, 400),
-    (PeerUnavailable, 503),
-    (IntegrityError, 500),
-    (StorageFull, 507),
-    (WriteRaced, 503),
-    (OwnLogBehind, 503),
-    (OwnLogUnconfirmed, 503),
-    (StorageFailed, 503),
-]
-# The 503s that go away by themselves: when to ask again (RFC 9110 §10.2.3), in seconds.
-RETRY_AFTER: list[tuple[type[MraError], str]] = [(WriteRaced, "1"), (OwnLogUnconfirmed, "5")]
 
 
 def server_errors() -> dict[int, str]:
@@ -118,52 +87,27 @@ async def _denied(request: Request, exc: AccessDenied) -> JSONResponse:
     return response
 
 
-async def _mra_error(request: Request, exc: MraError) -> JSONResponse:
-    status = next((code for kind, code in STATUS if isinstance(exc, kind)), 500)
-    field = getattr(exc, "field", None)
-    named = {"field": field} if field else {}
-    answer = problem(status, type(exc).__name__, str(exc), **named)
-    retry = next((after for kind, after in RETRY_AFTER if isinstance(exc, kind)), None)
-    if retry is not None:
-        answer.headers["Retry-After"] = retry
-    return answer
+def problem_response(found: Problem) -> JSONResponse:
+    """A problem document as the API sends it (RFC 9457)."""
+    response = JSONResponse(found.body, status_code=found.status, media_type=PROBLEM)
+    response.headers.update(found.headers)
+    return response
 
 
-async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-    named = [str(part) for part in errors[0]["loc"][1:]] if errors else []
-    return problem(
-        422,
-        "InvalidInput",
-        "the request does not match the API",
-        **({"field": ".".join(named)} if named else {}),
-        errors=errors,
-    )
-
-
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    response = problem(exc.status_code, "HTTP error", str(exc.detail))
-    response.headers.update(exc.headers or {})
-    if exc.status_code == 405:  # RFC 9110 §15.5.6: a 405 names the methods allowed
+async def _answer(request: Request, exc: Exception) -> JSONResponse:
+    """The problem document of ``network.problems.problem_of``: the one error -> status map."""
+    found = problem_of(exc)
+    assert found is not None  # registered only for the classes it answers
+    response = problem_response(found)
+    if found.status == 405:  # RFC 9110 §15.5.6: a 405 names the methods allowed
         response.headers["Allow"] = allowed_methods(request.app.router.routes, request.scope) or (
             response.headers.get("Allow", "")
         )
     return response
 
 
-async def _peer_denied(request: Request, exc: PeerDenied) -> JSONResponse:
-    title = "Unauthorized" if exc.status == 401 else "Forbidden"
-    return problem(exc.status, title, exc.detail)
-
-
 def handle_errors(app: FastAPI) -> None:
     """Answer every error with its problem document."""
     app.exception_handler(AccessDenied)(_denied)
-    app.exception_handler(MraError)(_mra_error)
-    app.exception_handler(RequestValidationError)(_invalid)
-    app.exception_handler(StarletteHTTPException)(_http_error)
-
-
-def handle_peer_denied(app: FastAPI) -> None:
-    """Answer a peer request refused for who sent it (the peer endpoints: node.app.peer)."""
-    app.exception_handler(PeerDenied)(_peer_denied)
+    for kind in (MraError, RequestValidationError, StarletteHTTPException):
+        app.exception_handler(kind)(_answer)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from node.app.cli.common import reported
+from node.app.compose import open_for_command
 from node.core.clock import system_clock
 from node.host.access_log import AccessLog
 from node.host.home import NodeHome
@@ -66,20 +67,7 @@ def opened(home: Path) -> Iterator[OpenNode]:
     close the store when the block ends. Raises typer.Exit with the error's code."""
     with reported():
         node_home = home_of(home)
-        store = node_home.open_store()
-
-        def open_ledger() -> Ledger:
-            # In a home with peers the ledger appends only once one of them has shown its
-            # checkpoint of this node's log (asked now, as a starting node does, for a few
-            # seconds at most) or an operator has accepted the risk (mra ledger
-            # accept-restore): the home may be an older copy (node.host.guard).
-            ledger = node_home.open_ledger(store)
-            if (home / "membership.json").exists():
-                from network.service import confirm_own_log
-
-                ledger.hold = confirm_own_log(node_home, store).hold
-            return ledger
-
+        store, open_ledger = open_for_command(node_home)
         try:
             yield OpenNode(node_home, store, open_ledger)
         finally:

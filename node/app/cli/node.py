@@ -39,12 +39,13 @@ def node_run(
 
     import uvicorn
 
-    from network.tls_scope import TlsScopeProtocol, head_seconds
+    from network.tls_scope import tls_scope_protocol
     from node.app.api import create_app
     from node.host.guard import HomeLock
+    from node.host.settings import Settings
 
     with reported():
-        head_seconds()  # a bad MRA_HEAD_SECONDS stops here, named, not at every connection
+        settings = Settings.from_environ()  # read once; a bad value stops here, named
         node_home = home_of(home)
         node_home.config()
         lock = HomeLock.take(home)  # one node process per home, until this one ends
@@ -55,8 +56,8 @@ def node_run(
                     f"{path} is missing: TLS is always on (see 'mra network init')", field="home"
                 )
         keyfiles.check_home(home)
-        password = keyfiles.tls_password(key)
-        app_ = create_app(node_home)
+        password = keyfiles.tls_password(key, settings)
+        app_ = create_app(node_home, settings=settings)
     uvicorn.run(
         app_,
         host=host,
@@ -66,7 +67,7 @@ def node_run(
         ssl_keyfile_password=password.decode() if password else None,
         ssl_ca_certs=str(ca),
         ssl_cert_reqs=ssl.CERT_OPTIONAL,
-        http=TlsScopeProtocol,
+        http=tls_scope_protocol(settings.head_seconds),
         log_level="warning",
     )
     lock.release()
