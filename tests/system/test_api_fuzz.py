@@ -397,6 +397,11 @@ def aim(case: schemathesis.Case, data: st.DataObject | None, network: Network) -
     if data is None or (case.meta is not None and case.meta.generation.mode.is_negative):
         return
     often = st.integers(0, 3).map(bool)  # 3 times in 4
+    accepted = network.bodies.get(case.operation.label)
+    if accepted:
+        # A write has few positive examples: aimed always, so that one meets real data (the
+        # negative and coverage modes still send it everything else).
+        often = st.just(True)
     for place in (case.path_parameters or {}, case.query or {}):
         for name in [name for name in place if name in network.known]:
             if data.draw(often, label=f"aim {name}"):
@@ -404,7 +409,6 @@ def aim(case: schemathesis.Case, data: st.DataObject | None, network: Network) -
     ids = case.body.get("ids") if isinstance(case.body, dict) else None
     if isinstance(ids, list) and data.draw(often, label="aim ids"):
         case.body["ids"] = data.draw(st.lists(st.sampled_from(network.known["aeo_id"])))
-    accepted = network.bodies.get(case.operation.label)
     if accepted and data.draw(often, label="aim body"):
         case.body = data.draw(st.sampled_from(accepted), label="body")
 
