@@ -250,9 +250,13 @@ class SqliteStore:
         return sqlite_utils.Database(conn)
 
     @classmethod
-    def open_read_only(cls, path: Path | str) -> SqliteStore:
-        """Open an existing node database for reading only (continuous verification): this
-        connection never writes, so it never checkpoints the WAL either, even on close.
+    def open_read_only(
+        cls, path: Path | str, *, mac_key_of: Path | str | None = None
+    ) -> SqliteStore:
+        """Open an existing node database for reading only (continuous verification, a
+        backup's check): this connection never writes, so it never checkpoints the WAL either,
+        even on close, and it creates no file. API key rows are checked with the HMAC key kept
+        beside ``mac_key_of`` (default: beside ``path``), when there is one.
 
         Raises StorageFailed when the file cannot be opened or its schema is not this
         software's."""
@@ -265,7 +269,9 @@ class SqliteStore:
             )
             conn.execute("PRAGMA busy_timeout=10000")
             conn.execute("PRAGMA cache_size=-16384")
-            store = cls(sqlite_utils.Database(conn), path, mac_key=_api_key_mac_key(path)[0])
+            store = cls(
+                sqlite_utils.Database(conn), path, mac_key=_existing_mac_key(mac_key_of or path)
+            )
             found = store.schema_version
             if found != SCHEMA_VERSION:
                 conn.close()
@@ -1581,6 +1587,13 @@ def _api_key_mac_key(path: Path | str) -> tuple[bytes, bool]:
     if len(key) != 32:
         raise StorageFailed(f"{key_path} is damaged: expected 32 bytes")
     return key, created
+
+
+def _existing_mac_key(path: Path | str) -> bytes | None:
+    """The HMAC key of the API key rows kept beside ``path``, if there is one (never created)."""
+    if not (Path(path).parent / API_KEY_MAC_FILE).exists():
+        return None
+    return _api_key_mac_key(path)[0]
 
 
 # Extended result codes of a write that found no room: SQLITE_FULL (ENOSPC), and the unix VFS's
