@@ -24,6 +24,7 @@ import nacl.public
 
 from network.forks import Fork, checkpoint_fork, entries_fork, verify_fork
 from network.sealing import open_delivery, verify_view
+from network.wire import WireEntry
 from node.core import merkle
 from node.core.canonical import parse_json
 from node.core.checkpoint import (
@@ -52,16 +53,6 @@ from node.store.protocols import StoredEntry
 from node.store.sqlite import SqliteStore
 
 __all__ = ["Received", "Replicator", "WireEntry"]
-
-
-@dataclass(frozen=True, slots=True)
-class WireEntry:
-    """An entry as gossip carries it; a key rotation also carries its payload in clear."""
-
-    body: bytes
-    signature: bytes
-    salt: bytes | None = None
-    payload: bytes | None = None
 
 
 def _kind(body: bytes) -> EntryKind | None:

@@ -20,17 +20,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import math
-import os
 import ssl
 from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from node.core.errors import InvalidInput
+from node.host.settings import Settings
 
-__all__ = ["HEAD_SECONDS", "SLOW_HEAD_HOOK", "TlsScopeProtocol", "head_seconds"]
+__all__ = [
+    "HEAD_SECONDS",
+    "SLOW_HEAD_HOOK",
+    "TlsScopeProtocol",
+    "head_seconds",
+    "tls_scope_protocol",
+]
 
 HEAD_SECONDS = 10.0  # MRA_HEAD_SECONDS
 SLOW_HEAD_HOOK = "mra.slow_head"  # lifespan state: called with the reason per connection closed
@@ -47,24 +51,26 @@ _TIMED_OUT = json.dumps(
 
 @functools.cache
 def head_seconds() -> float:
-    """``MRA_HEAD_SECONDS``: a positive number of seconds (``mra node run`` checks it first)."""
-    text = os.environ.get("MRA_HEAD_SECONDS", str(HEAD_SECONDS))
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise InvalidInput(f"a positive number of seconds, not {text!r}", field="MRA_HEAD_SECONDS")
-    return value
+    """``MRA_HEAD_SECONDS`` as ``Settings`` reads it: a positive number of seconds (``mra node
+    run`` checks it first). Raises InvalidInput naming the variable. A composition root that
+    holds its Settings passes ``settings.head_seconds`` to ``tls_scope_protocol`` instead."""
+    return Settings.from_environ().head_seconds
+
+
+def tls_scope_protocol(seconds: float) -> type[TlsScopeProtocol]:
+    """The protocol class for uvicorn (``http=``), with a deadline of ``seconds`` on request
+    heads (``Settings.head_seconds``)."""
+    return type("TlsScopeProtocol", (TlsScopeProtocol,), {"deadline": seconds})
 
 
 class TlsScopeProtocol(HttpToolsProtocol):
+    deadline: float | None = None  # seconds for a request head; None: MRA_HEAD_SECONDS
     head_timer: asyncio.TimerHandle | None = None
     head_started = False  # a request line has begun and its headers have not all arrived
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.head_seconds = head_seconds()
+        self.head_seconds = self.deadline if self.deadline is not None else head_seconds()
         self._arm_head_timer()
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None

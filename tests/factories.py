@@ -1,4 +1,5 @@
-"""Small factories shared by tests: a node's store and ledger in a temporary directory."""
+"""Small factories shared by tests: a node's store and ledger, in a temporary directory or in
+memory."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from node.core.crypto import SigningKey
 from node.core.records import AeoRecord
 from node.core.sample import sample_dicts
 from node.ledger.writer import Ledger
+from node.store.memory import MemoryStore
 from node.store.sqlite import SqliteStore
 
 
@@ -26,6 +28,15 @@ def open_ledger(
     path: Path, origin: str = "BR", key: SigningKey | None = None
 ) -> tuple[SqliteStore, Ledger]:
     store = SqliteStore.open(path)
+    ledger = Ledger(
+        store=store, origin=origin, key=key or SigningKey.generate(), clock=TickingClock()
+    )
+    return store, ledger
+
+
+def memory_ledger(origin: str = "BR", key: SigningKey | None = None) -> tuple[MemoryStore, Ledger]:
+    """A ledger on a ``MemoryStore``: the services without SQLite."""
+    store = MemoryStore()
     ledger = Ledger(
         store=store, origin=origin, key=key or SigningKey.generate(), clock=TickingClock()
     )

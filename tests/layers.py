@@ -24,7 +24,17 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("node.host", frozenset({"cryptography", "httpx", "nacl"})),
     (
         "network",
-        frozenset({"cryptography", "fastapi", "httpx", "nacl", "prometheus_client", "uvicorn"}),
+        frozenset(
+            {
+                "cryptography",
+                "fastapi",
+                "httpx",
+                "nacl",
+                "prometheus_client",
+                "starlette",
+                "uvicorn",
+            }
+        ),
     ),
     (
         "node.app",

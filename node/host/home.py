@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from node.core.entries import SignedEntry
 from node.core.errors import Conflict, InvalidInput, NotFound, OwnLogBehind, StorageFailed
 from node.core.logs import LATEST
 from node.host import keyfiles
+from node.host.settings import Settings
 from node.ledger.writer import Ledger
 from node.store.sqlite import SqliteStore
 
@@ -108,12 +110,23 @@ class NodeHome:
     def next_key_path(self) -> Path:
         return self.path / "signing.key.next"
 
-    def open_ledger(self, store: SqliteStore, clock: Clock = system_clock) -> Ledger:
-        config = self._settle_rotation(store)
-        key = load_signing_key(self.key_path)
+    def open_ledger(
+        self,
+        store: SqliteStore,
+        clock: Clock = system_clock,
+        *,
+        settings: Settings | None = None,
+        on_append: Callable[[], None] = lambda: None,
+    ) -> Ledger:
+        """The writer of this node's log in ``store``, with its key (opened with the passphrase
+        of ``settings``: node.host.keyfiles); ``on_append`` is called after each append."""
+        config = self._settle_rotation(store, settings)
+        key = load_signing_key(self.key_path, settings)
         if key.public_key != config.public_key:
             raise Conflict("signing.key does not match the public key in node.json", field="key")
-        ledger = Ledger(store=store, origin=config.origin, key=key, clock=clock)
+        ledger = Ledger(
+            store=store, origin=config.origin, key=key, clock=clock, on_append=on_append
+        )
         ledger.hold = lambda: _behind(self.log_behind(store, config.origin))
         return ledger
 
@@ -156,29 +169,32 @@ class NodeHome:
             f" database from a backup that holds all {size} entries"
         )
 
-    def rotate_key(self, ledger: Ledger) -> tuple[SignedEntry, SigningKey]:
+    def rotate_key(
+        self, ledger: Ledger, settings: Settings | None = None
+    ) -> tuple[SignedEntry, SigningKey]:
         """Rotate this node's signing key: the new key is written beside the old one, the
         rotation entry is appended (signed by the old key), then the new key replaces the old
         file. After a crash at any step, ``open_ledger`` completes or drops the rotation."""
         new = SigningKey.generate()
         self.next_key_path.unlink(missing_ok=True)
-        write_signing_key(self.next_key_path, new, sealed=keyfiles.is_sealed(self.key_path))
+        sealed = keyfiles.is_sealed(self.key_path)
+        write_signing_key(self.next_key_path, new, sealed=sealed, settings=settings)
         entry = ledger.rotate_key(new)
         os.replace(self.next_key_path, self.key_path)
         self._write_config(replace(self.config(), public_key=new.public_key))
         return entry, new
 
-    def _settle_rotation(self, store: SqliteStore) -> NodeConfig:
+    def _settle_rotation(self, store: SqliteStore, settings: Settings | None) -> NodeConfig:
         """Finish a rotation the ledger recorded, or drop one it never did."""
         config = self.config()
         current = store.public_key(config.origin, LATEST)
         if self.next_key_path.exists():
-            if load_signing_key(self.next_key_path).public_key == current:
+            if load_signing_key(self.next_key_path, settings).public_key == current:
                 os.replace(self.next_key_path, self.key_path)
             else:
                 self.next_key_path.unlink()
         stale = current is not None and config.public_key != current
-        if stale and load_signing_key(self.key_path).public_key == current:
+        if stale and load_signing_key(self.key_path, settings).public_key == current:
             config = replace(config, public_key=current)
             self._write_config(config)
         return config
@@ -207,21 +223,24 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def write_signing_key(path: Path, key: SigningKey, *, sealed: bool = False) -> None:
-    """Write a new key file readable by its owner only (sealed with the environment's
-    passphrase when ``sealed``); never overwrites."""
-    keyfiles.write_private(path, f"{KEY_HEADER}\n{key.seed.hex()}\n".encode(), sealed=sealed)
+def write_signing_key(
+    path: Path, key: SigningKey, *, sealed: bool = False, settings: Settings | None = None
+) -> None:
+    """Write a new key file readable by its owner only (sealed with the passphrase of
+    ``settings`` when ``sealed``: node.host.keyfiles); never overwrites."""
+    content = f"{KEY_HEADER}\n{key.seed.hex()}\n".encode()
+    keyfiles.write_private(path, content, sealed=sealed, settings=settings)
 
 
-def load_signing_key(path: Path) -> SigningKey:
+def load_signing_key(path: Path, settings: Settings | None = None) -> SigningKey:
     """Read a key file, refusing one that others may read (it would no longer be secret) and
-    opening a sealed one with the environment's passphrase.
+    opening a sealed one with the passphrase of ``settings`` (node.host.keyfiles).
 
     Raises NotFound, InvalidInput (bad permissions, format or passphrase). The key never
     appears in errors.
     """
     try:
-        lines = keyfiles.read_private(path).decode("ascii").split()
+        lines = keyfiles.read_private(path, settings).decode("ascii").split()
     except UnicodeDecodeError:
         raise InvalidInput(f"{path} is not an MRA Ledger key file", field="key") from None
     if len(lines) < 2 or " ".join(lines[:-1]) != KEY_HEADER:

@@ -27,6 +27,7 @@ import nacl.utils
 from cryptography.hazmat.primitives import serialization
 
 from node.core.errors import InvalidInput, NotFound
+from node.host.settings import Settings, key_passphrase
 
 __all__ = [
     "PRIVATE_FILES",
@@ -46,19 +47,11 @@ PASSPHRASE_FILE_ENV = "MRA_KEY_PASSPHRASE_FILE"
 MIN_PASSPHRASE = 12
 
 
-def passphrase() -> bytes | None:
-    """The key passphrase from the environment, if one is set."""
-    named = os.environ.get(PASSPHRASE_FILE_ENV)
-    if named:
-        try:
-            text = Path(named).read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise InvalidInput(
-                f"cannot read {PASSPHRASE_FILE_ENV} ({named}): {exc.strerror}", field="passphrase"
-            ) from None
-        return text.encode()
-    value = os.environ.get(PASSPHRASE_ENV)
-    return value.encode() if value else None
+def passphrase(settings: Settings | None = None) -> bytes | None:
+    """The key passphrase of ``settings``. Without them it is read from the environment now:
+    only for the callers not yet given their Settings (``mra`` commands, ``network.service``);
+    a node reads it once, at start."""
+    return key_passphrase() if settings is None else settings.key_passphrase
 
 
 def check_owner_only(path: Path) -> None:
@@ -84,8 +77,9 @@ def is_sealed(path: Path) -> bool:
         return handle.read(len(SEALED_HEADER)) == SEALED_HEADER
 
 
-def read_private(path: Path) -> bytes:
-    """The content of a private key file, opened with the passphrase when it is sealed.
+def read_private(path: Path, settings: Settings | None = None) -> bytes:
+    """The content of a private key file, opened with the passphrase (``passphrase``) when it
+    is sealed.
 
     Raises NotFound, or InvalidInput for a file others may read, a missing or wrong passphrase.
     """
@@ -96,7 +90,7 @@ def read_private(path: Path) -> bytes:
         raise NotFound(f"no key file at {path}", field="key") from exc
     if not data.startswith(SEALED_HEADER):
         return data
-    secret = passphrase()
+    secret = passphrase(settings)
     if secret is None:
         raise InvalidInput(
             f"{path} is encrypted: set {PASSPHRASE_ENV} or {PASSPHRASE_FILE_ENV}",
@@ -105,10 +99,12 @@ def read_private(path: Path) -> bytes:
     return _unseal(path, data, secret)
 
 
-def write_private(path: Path, data: bytes, *, sealed: bool = False) -> None:
-    """Write a new owner-only key file (never replacing one), sealed with the passphrase of
-    the environment when ``sealed``."""
-    content = _seal(data, _required_passphrase()) if sealed else data
+def write_private(
+    path: Path, data: bytes, *, sealed: bool = False, settings: Settings | None = None
+) -> None:
+    """Write a new owner-only key file (never replacing one), sealed with the passphrase
+    (``passphrase``) when ``sealed``."""
+    content = _seal(data, _required_passphrase(settings)) if sealed else data
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(content)
@@ -144,15 +140,15 @@ def encrypt_home(home: Path, secret: bytes) -> list[str]:
     return changed
 
 
-def tls_password(key_file: Path) -> bytes | None:
-    """The passphrase to open ``tls.key`` with, when it is encrypted."""
+def tls_password(key_file: Path, settings: Settings | None = None) -> bytes | None:
+    """The passphrase (``passphrase``) to open ``tls.key`` with, when it is encrypted."""
     if b"ENCRYPTED" not in key_file.read_bytes():
         return None
-    return _required_passphrase(key_file)
+    return _required_passphrase(settings, key_file)
 
 
-def _required_passphrase(path: Path | None = None) -> bytes:
-    secret = passphrase()
+def _required_passphrase(settings: Settings | None, path: Path | None = None) -> bytes:
+    secret = passphrase(settings)
     if secret is None:
         where = f"{path} is encrypted: " if path else "a passphrase is needed: "
         raise InvalidInput(where + f"set {PASSPHRASE_ENV} or {PASSPHRASE_FILE_ENV}", field="key")

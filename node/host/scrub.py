@@ -1,10 +1,11 @@
 """Continuous verification: a running node re-verifies itself in the background.
 
-The node starts ``python -m node.host.scrub HOME`` beside itself. It runs the steps of
-``node.ledger.verification`` one small piece at a time (each log in ranges of ``RANGE`` entries,
-then views, cosignatures, derived tables, access log, API keys) and, after each piece, sleeps
-long enough that its CPU time stays within a budget (``MRA_VERIFY_BUDGET``, a fraction of one
-core, default 0.05). It is a separate process, at the lowest priority, so that it never holds
+The node starts ``python -m node.host.scrub HOME PARENT BUDGET START`` beside itself. It waits
+START seconds, then runs the steps of ``node.ledger.verification`` one small piece at a time
+(each log in ranges of ``RANGE`` entries, then views, cosignatures, derived tables, access log,
+API keys) and, after each piece, sleeps long enough that its CPU time stays within BUDGET, a
+fraction of one core (the node's ``Settings``: ``MRA_VERIFY_START_SECONDS``,
+``MRA_VERIFY_BUDGET``). It is a separate process, at the lowest priority, so that it never holds
 the serving process's interpreter lock. It writes where it is and what it found to
 ``scrub.json`` in the home after every piece, so a restarted node resumes its pass where it
 stopped; the node reads that file for ``/v1/health``, ``/metrics`` and the UI. It exits when
@@ -34,8 +35,6 @@ __all__ = ["STATE_FILE", "ScrubState", "read_state", "scrub_step"]
 
 STATE_FILE = "scrub.json"
 RANGE = 5_000
-DEFAULT_BUDGET = 0.05
-START_DELAY = 10.0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -126,14 +125,22 @@ def _next_range(store: SqliteStore, own: str, state: ScrubState) -> None:
         state.origin, state.seq = origin, seq + RANGE
 
 
-def run(home: Path, *, budget: float, parent: int, clock: Callable[[], float] = time.time) -> None:
-    """Scrub ``home``'s database until the process ``parent`` is gone."""
+def run(
+    home: Path,
+    *,
+    budget: float,
+    parent: int,
+    start_delay: float,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Scrub ``home``'s database until the process ``parent`` is gone, after ``start_delay``
+    seconds, spending ``budget`` of one core."""
     node = NodeHome(path=home)
     own = node.config().origin
     state = read_state(home)
     store = SqliteStore.open_read_only(node.db_path)
     try:
-        _sleep_while(parent, float(os.environ.get("MRA_VERIFY_START_SECONDS", START_DELAY)))
+        _sleep_while(parent, start_delay)
         while os.getppid() == parent:
             started = time.process_time()
             scrub_step(store, own, state, int(clock() * 1000))
@@ -173,11 +180,14 @@ def _die_with_parent() -> None:
         pass  # elsewhere the parent check alone ends it
 
 
-if __name__ == "__main__":  # the node starts this: python -m node.host.scrub HOME PARENT_PID
+# The node starts this with its settings (node.app.workers):
+# python -m node.host.scrub HOME PARENT_PID BUDGET START_SECONDS
+if __name__ == "__main__":
     _die_with_parent()
     os.nice(19)
     run(
         Path(sys.argv[1]),
-        budget=float(os.environ.get("MRA_VERIFY_BUDGET", DEFAULT_BUDGET)),
         parent=int(sys.argv[2]),
+        budget=float(sys.argv[3]),
+        start_delay=float(sys.argv[4]),
     )

@@ -1,7 +1,8 @@
 """Every setting a node takes from its environment, read once into one frozen value.
 
-Only ``Settings.from_environ`` reads ``os.environ``; everything else is given the value it needs.
-A bad value is refused when the node starts, naming the variable, not at first use.
+Only this module reads ``os.environ`` (``Settings.from_environ``, and ``key_passphrase`` for the
+commands not yet given their Settings); everything else is given the value it needs. A bad value
+is refused when the node starts, naming the variable, not at first use.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from node.core.errors import InvalidInput
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "key_passphrase"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,11 +58,15 @@ class Settings:
             verify_start_seconds=seconds(
                 "MRA_VERIFY_START_SECONDS", defaults.verify_start_seconds, zero=True
             ),
-            key_passphrase=_passphrase(env),
+            key_passphrase=key_passphrase(env),
         )
 
 
-def _passphrase(env: Mapping[str, str]) -> bytes | None:
+def key_passphrase(environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The key passphrase: ``MRA_KEY_PASSPHRASE``, or the content of the file
+    ``MRA_KEY_PASSPHRASE_FILE`` names (its last line break removed). Raises InvalidInput for a
+    file it cannot read."""
+    env = os.environ if environ is None else environ
     named = env.get("MRA_KEY_PASSPHRASE_FILE")
     if named:
         try:

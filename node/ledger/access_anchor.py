@@ -12,18 +12,24 @@ vouch for.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from node.core.documents import AccessAnchor
 from node.core.entries import EntryHeader, EntryKind, SignedEntry, payload_matches
 from node.core.errors import IntegrityError, InvalidInput
 from node.ledger.writer import Ledger
-from node.store.sqlite import SqliteStore
+from node.store.protocols import AccessTrail, Log, LogHistory
 
-__all__ = ["ANCHOR_SECONDS", "AccessAnchors", "check_anchors"]
+__all__ = ["ANCHOR_SECONDS", "AccessAnchors", "AnchorStore", "check_anchors"]
 
 ANCHOR_SECONDS = 60.0
 
 
-def _anchors(store: SqliteStore, own: str) -> list[tuple[int, AccessAnchor | None]]:
+class AnchorStore(Log, LogHistory, AccessTrail, Protocol):
+    """The parts of a store anchoring the access log reads: the own log and the access log."""
+
+
+def _anchors(store: AnchorStore, own: str) -> list[tuple[int, AccessAnchor | None]]:
     """Each anchor entry of the own log: (seq, its document, or None when its payload is not
     held or does not open its commitment: the pass over the log names that)."""
     found: list[tuple[int, AccessAnchor | None]] = []
@@ -51,7 +57,7 @@ def _anchors(store: SqliteStore, own: str) -> list[tuple[int, AccessAnchor | Non
     return found
 
 
-def check_anchors(store: SqliteStore, own: str) -> int:
+def check_anchors(store: AnchorStore, own: str) -> int:
     """Check every anchor of the access log in the own log; returns how many rows the last
     one covers. Raises IntegrityError ``access-anchor`` at the first that the access log no
     longer matches (run after the chain itself is re-derived: a matching last-row hash then
@@ -76,7 +82,7 @@ def check_anchors(store: SqliteStore, own: str) -> int:
 class AccessAnchors:
     """Writes anchors of the access log on ``ledger`` when it grew since the last one."""
 
-    def __init__(self, ledger: Ledger, store: SqliteStore) -> None:
+    def __init__(self, ledger: Ledger, store: AnchorStore) -> None:
         self._ledger = ledger
         self._store = store
         anchors = [a for _, a in _anchors(store, ledger.origin) if a is not None]

@@ -18,7 +18,7 @@ from node.core.crypto import Hash32
 from node.core.entries import EntryKind, SignedEntry
 from node.core.errors import Conflict, NotFound
 from node.ledger.writer import Ledger
-from node.store.sqlite import SqliteStore
+from node.store.protocols import AgreementLog
 
 __all__ = ["approve", "events", "propose", "states", "withdraw"]
 
@@ -29,7 +29,7 @@ _ACTIONS = {
 }
 
 
-def events(store: SqliteStore) -> list[Event]:
+def events(store: AgreementLog) -> list[Event]:
     """The lifecycle events in every agreement entry held whose payload is held."""
     found: list[Event] = []
     for header, payload in store.agreement_entries():
@@ -57,12 +57,12 @@ def _hash(text: object) -> Hash32 | None:
     return Hash32(bytes.fromhex(text)) if isinstance(text, str) else None
 
 
-def states(store: SqliteStore) -> dict[str, AgreementState]:
+def states(store: AgreementLog) -> dict[str, AgreementState]:
     return derive(events(store))
 
 
 def propose(
-    ledger: Ledger, store: SqliteStore, doc: Agreement, members: frozenset[str] | None = None
+    ledger: Ledger, store: AgreementLog, doc: Agreement, members: frozenset[str] | None = None
 ) -> SignedEntry:
     """Record a proposal (or an amendment: same id, higher version) on this node's log.
 
@@ -87,7 +87,7 @@ def propose(
 
 
 def approve(
-    ledger: Ledger, store: SqliteStore, agreement_id: str, version: int | None = None
+    ledger: Ledger, store: AgreementLog, agreement_id: str, version: int | None = None
 ) -> SignedEntry:
     """Approve the proposed document (latest version unless ``version``) on this node's log,
     after checking it as a proposer would. Raises NotFound, Conflict, ContractRefused."""
@@ -111,7 +111,7 @@ def approve(
     return entry
 
 
-def withdraw(ledger: Ledger, store: SqliteStore, agreement_id: str) -> SignedEntry:
+def withdraw(ledger: Ledger, store: AgreementLog, agreement_id: str) -> SignedEntry:
     """Withdraw from an agreement; it ends from this entry's time. Raises NotFound, Conflict."""
     state = _state(store, agreement_id)
     parties = {p for doc in state.documents.values() for p in doc.parties}
@@ -123,7 +123,7 @@ def withdraw(ledger: Ledger, store: SqliteStore, agreement_id: str) -> SignedEnt
     return entry
 
 
-def _state(store: SqliteStore, agreement_id: str) -> AgreementState:
+def _state(store: AgreementLog, agreement_id: str) -> AgreementState:
     state = states(store).get(agreement_id)
     if state is None:
         raise NotFound(f"no agreement {agreement_id} is held here", field="id")

@@ -17,26 +17,26 @@ erasure itself evidenced on the ledgers.
   period set by its agreements has passed since that status was recorded.
 
 Deleted rows leave no bytes behind: the store deletes with ``secure_delete`` and truncates the
-WAL after a purge (``SqliteStore.scrub``). The erase and purge documents themselves are in
+WAL after a purge (``scrub``). The erase and purge documents themselves are in
 ``node.core.documents``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from node.core.canonical import parse_json
 from node.core.documents import MAX_REASON, Basis, Erasure, Purge, check_reason
 from node.core.entries import EntryKind, SignedEntry
 from node.core.errors import Conflict, NotFound
-from node.store.protocols import Deletion
+from node.store.protocols import AgreementLog, Deletion, Erasures, Records, Retention
 
 if TYPE_CHECKING:
     from node.ledger.writer import Ledger
-    from node.store.sqlite import SqliteStore
 
 __all__ = [
     "DAY_MS",
+    "ErasureStore",
     "acknowledge",
     "erase",
     "erasure_status",
@@ -50,10 +50,14 @@ DAY_MS = 86_400_000
 FINAL = ("revoked", "annulled")
 
 
+class ErasureStore(AgreementLog, Records, Erasures, Retention, Protocol):
+    """The parts of a store erasing, purging and retention read."""
+
+
 # -- at the origin ---------------------------------------------------------------------------
 
 
-def partners_of(store: SqliteStore, me: str) -> tuple[str, ...]:
+def partners_of(store: AgreementLog, me: str) -> tuple[str, ...]:
     """Every other party of every agreement known here that names ``me``: every node that can
     have received a copy of one of ``me``'s records."""
     from node.ledger import agreements
@@ -68,7 +72,7 @@ def partners_of(store: SqliteStore, me: str) -> tuple[str, ...]:
 
 
 def erase(
-    ledger: Ledger, store: SqliteStore, aeo_id: str, reason: str, basis: Basis = Basis.REQUEST
+    ledger: Ledger, store: ErasureStore, aeo_id: str, reason: str, basis: Basis = Basis.REQUEST
 ) -> tuple[SignedEntry, Erasure]:
     """Erase an own record: delete the payload and salt of every version here, and append the
     signed erasure that tells every partner to delete its copies. Returns the entry and the
@@ -102,7 +106,7 @@ def erase(
     return entry, doc
 
 
-def retention_due(store: SqliteStore, me: str, now: int) -> list[tuple[str, int]]:
+def retention_due(store: ErasureStore, me: str, now: int) -> list[tuple[str, int]]:
     """Own records due for erasure at ``now``: (aeo_id, retention days) for each record whose
     last status is final and was recorded longer ago than the longest retention period set by
     an agreement naming ``me`` (none set: records are kept)."""
@@ -120,7 +124,7 @@ def retention_due(store: SqliteStore, me: str, now: int) -> list[tuple[str, int]
     return [(aeo_id, days) for aeo_id in store.final_records(me, FINAL, now - days * DAY_MS)]
 
 
-def run_retention(ledger: Ledger, store: SqliteStore, now: int) -> list[SignedEntry]:
+def run_retention(ledger: Ledger, store: ErasureStore, now: int) -> list[SignedEntry]:
     """Erase what retention makes due, and purge what was received under ended agreements."""
     done = [
         erase(
@@ -138,7 +142,7 @@ def run_retention(ledger: Ledger, store: SqliteStore, now: int) -> list[SignedEn
 # -- at partners -------------------------------------------------------------------------------
 
 
-def acknowledge(ledger: Ledger, store: SqliteStore) -> list[SignedEntry]:
+def acknowledge(ledger: Ledger, store: ErasureStore) -> list[SignedEntry]:
     """Carry out every erasure held here that names this node and is not answered yet: delete
     the copies and append the purge that answers it, in one transaction each."""
     done: list[SignedEntry] = []
@@ -165,7 +169,7 @@ def acknowledge(ledger: Ledger, store: SqliteStore) -> list[SignedEntry]:
     return done
 
 
-def purge_ended(ledger: Ledger, store: SqliteStore, now: int) -> list[SignedEntry]:
+def purge_ended(ledger: Ledger, store: ErasureStore, now: int) -> list[SignedEntry]:
     """Purge the views held that were received under an agreement no longer in force at
     ``now``. Deliveries from their origin are fetched again from the first purged entry, so
     what an agreement still in force grants comes back as a view under that agreement only."""
@@ -208,7 +212,7 @@ def purge_ended(ledger: Ledger, store: SqliteStore, now: int) -> list[SignedEntr
     return done
 
 
-def erasure_status(store: SqliteStore, aeo_id: str) -> list[dict[str, Any]]:
+def erasure_status(store: Erasures, aeo_id: str) -> list[dict[str, Any]]:
     """The erasures of ``aeo_id`` held here, each with the partners it names and the purges
     that answered it (at the origin: a signed confirmation from each partner)."""
     out = []

@@ -40,7 +40,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol
 
 from node.core import merkle
 from node.core.chain import check_payload
@@ -53,14 +53,18 @@ from node.core.logs import log_name
 from node.core.rotation import rotated_key
 from node.core.walk import ChainWalk, KeySchedule, Link, key_in_force
 from node.ledger.tree import StoredTree
-from node.store.protocols import StoredEntry
+from node.store.protocols import Log, LogHistory, StoredEntry
 from node.store.sqlite import SqliteStore
 
-__all__ = ["LogReport", "Progress", "verify_log", "verify_log_parallel"]
+__all__ = ["LogReport", "LogStore", "Progress", "verify_log", "verify_log_parallel"]
 
 CHUNK = 4096
 PARALLEL_MIN_ENTRIES = 20_000
 Progress = Callable[[int], None]
+
+
+class LogStore(Log, LogHistory, Protocol):
+    """The parts of a store verifying one log reads."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,7 +79,7 @@ class LogReport:
 
 
 def verify_log(
-    store: SqliteStore,
+    store: LogStore,
     origin: str,
     *,
     own: bool = False,
@@ -206,7 +210,7 @@ def verify_log(
     )
 
 
-def _erased_by_own_erasures(store: SqliteStore, origin: str) -> set[int]:
+def _erased_by_own_erasures(store: LogStore, origin: str) -> set[int]:
     """The own entries whose payloads an own, signed erasure deleted here. An erasure entry
     whose payload is missing or does not open its commitment explains nothing (the pass over
     the log names it)."""
@@ -229,7 +233,7 @@ def _erased_by_own_erasures(store: SqliteStore, origin: str) -> set[int]:
     return erased
 
 
-def _resume(store: SqliteStore, origin: str, start: int) -> tuple[Link, merkle.CompactRange]:
+def _resume(store: LogStore, origin: str, start: int) -> tuple[Link, merkle.CompactRange]:
     """Chain link and tree state just before ``start`` (what the previous range ends on)."""
     if start == 0:
         return Link.genesis(origin), merkle.CompactRange()

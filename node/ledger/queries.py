@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, Protocol
 
 from node.core.canonical import parse_json
 from node.core.chain import check_payload
@@ -16,7 +16,7 @@ from node.core.checkpoint import Checkpoint, SignedNote
 from node.core.entries import EntryHeader
 from node.core.errors import InvalidInput
 from node.ledger.tree import StoredTree
-from node.store.sqlite import SqliteStore
+from node.store.protocols import Log, LogHistory, Records, Views
 
 __all__ = [
     "ID_PATTERN",
@@ -24,6 +24,7 @@ __all__ = [
     "SCHEME_PATTERN",
     "Answer",
     "Queries",
+    "QueryStore",
     "as_of_ms",
     "check_id",
     "checked_ids",
@@ -64,8 +65,16 @@ class Answer:
         }
 
 
+class QueryStore(Log, Records, Views, Protocol):
+    """The parts of a store queries read: own records, their entries, partners' views."""
+
+
+class LogStateStore(Log, LogHistory, Protocol):
+    """The parts of a store ``log_states`` reads."""
+
+
 class Queries:
-    def __init__(self, store: SqliteStore, me: str) -> None:
+    def __init__(self, store: QueryStore, me: str) -> None:
         self._store = store
         self._me = me
 
@@ -187,7 +196,7 @@ def check_id(value: object, field: str) -> str:
     return value.strip().upper()
 
 
-def log_states(store: SqliteStore) -> list[dict[str, Any]]:
+def log_states(store: LogStateStore) -> list[dict[str, Any]]:
     """Per origin held: size and Merkle root, and the latest checkpoint with its cosigners;
     two nodes hold the same log of an origin when (size, root) agree."""
     out = []

@@ -22,14 +22,13 @@ from node.core.records import AeoRecord
 from node.core.rotation import rotated_key
 from node.core.walk import ChainWalk, Link
 from node.ledger.tree import StoredTree, grow
-from node.store.protocols import AppendBatch, StoredEntry, TreeNode
-from node.store.sqlite import SqliteStore
+from node.store.protocols import AppendBatch, Log, StoredEntry, TreeNode
 
 __all__ = ["accept"]
 
 
 def accept(
-    store: SqliteStore,
+    store: Log,
     origin: str,
     incoming: Sequence[StoredEntry],
     checkpoint: tuple[int, bytes, bytes] | None = None,

@@ -7,15 +7,19 @@ views received, each with when it arrived and under which agreements."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from node.core.canonical import parse_json
 from node.core.entries import EntryHeader
 from node.core.reports import field_diff
 from node.ledger.erasure import erasure_status
-from node.store.sqlite import SqliteStore
+from node.store.protocols import AccessTrail, Erasures, Log, Records, Views
 
-__all__ = ["iso_time", "record_trail"]
+__all__ = ["TrailStore", "iso_time", "record_trail"]
+
+
+class TrailStore(Log, Records, Views, Erasures, AccessTrail, Protocol):
+    """The parts of a store a record's trail reads."""
 
 
 def iso_time(ms: int | None) -> str | None:
@@ -25,7 +29,7 @@ def iso_time(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
-def record_trail(store: SqliteStore, aeo_id: str) -> dict[str, Any] | None:
+def record_trail(store: TrailStore, aeo_id: str) -> dict[str, Any] | None:
     """The trail of ``aeo_id``, or None when this node holds no trace of it."""
     erasures = erasure_status(store, aeo_id)
     purges = store.purges_of(aeo_id)
@@ -71,12 +75,12 @@ def _purge(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _entry_ts(store: SqliteStore, origin: str, seq: int) -> int | None:
+def _entry_ts(store: TrailStore, origin: str, seq: int) -> int | None:
     entry = store.entry(origin, seq)
     return None if entry is None else EntryHeader.from_bytes(entry.body).ts
 
 
-def _own_versions(store: SqliteStore, aeo_id: str) -> list[dict[str, Any]]:
+def _own_versions(store: TrailStore, aeo_id: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     before: dict[str, Any] | None = None
     for origin, seq, ts, payload in store.own_versions(aeo_id):
@@ -86,7 +90,7 @@ def _own_versions(store: SqliteStore, aeo_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def _received_versions(store: SqliteStore, aeo_id: str) -> list[dict[str, Any]]:
+def _received_versions(store: TrailStore, aeo_id: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     before: dict[str, Any] | None = None
     for held in store.views_held(aeo_id):
@@ -100,7 +104,7 @@ def _received_versions(store: SqliteStore, aeo_id: str) -> list[dict[str, Any]]:
 
 
 def _version(
-    store: SqliteStore,
+    store: TrailStore,
     origin: str,
     seq: int,
     ts: int | None,
@@ -121,7 +125,7 @@ def _version(
     }
 
 
-def _accesses(store: SqliteStore, aeo_id: str, action: str) -> list[dict[str, Any]]:
+def _accesses(store: TrailStore, aeo_id: str, action: str) -> list[dict[str, Any]]:
     rows = store.access_rows(aeo_id=aeo_id, action=action, limit=10_000)
     return [
         {

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from node.core import merkle
 from node.core.entries import SignedEntry
 from node.core.errors import IntegrityError
-from node.store.protocols import Store, TreeNode
+from node.store.protocols import Subtrees, TreeNode
 
 __all__ = ["StoredTree", "grow"]
 
@@ -25,7 +25,7 @@ def grow(tree: merkle.CompactRange, entries: Iterable[SignedEntry]) -> list[Tree
 class StoredTree:
     """Roots and RFC 9162 proofs of ``origin``'s log as held in ``store``."""
 
-    def __init__(self, store: Store, origin: str) -> None:
+    def __init__(self, store: Subtrees, origin: str) -> None:
         self._store = store
         self._origin = origin
 

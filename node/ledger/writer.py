@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from node.core.canonical import canonical_json
 from node.core.checkpoint import Checkpoint, sign_checkpoint
@@ -33,12 +33,15 @@ from node.core.logs import LATEST, log_name
 from node.core.records import AeoRecord, check_update
 from node.core.rotation import rotation_document
 from node.ledger.tree import StoredTree, grow
-from node.store.protocols import AppendBatch, Deletion, TreeNode
-from node.store.sqlite import SqliteStore
+from node.store.protocols import AppendBatch, Deletion, Erasures, Log, Records, TreeNode
 
-__all__ = ["Ledger", "PublishResult"]
+__all__ = ["Ledger", "LedgerStore", "PublishResult"]
 
 PARALLEL_SIGN_THRESHOLD = 512
+
+
+class LedgerStore(Log, Records, Erasures, Protocol):
+    """The parts of a store the writer reads (current records, erasures) and appends to."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,17 +60,21 @@ class Ledger:
     def __init__(
         self,
         *,
-        store: SqliteStore,
+        store: LedgerStore,
         origin: str,
         key: SigningKey,
         clock: Clock = system_clock,
         signers: ThreadPoolExecutor | None = None,
+        on_append: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._origin = origin
         self._key = key
         self._clock = clock
         self._signers = signers
+        # Called after each committed append, on the thread that wrote it (the node wakes its
+        # push to peers: node.app.compose).
+        self._on_append = on_append
         # The error appending now would raise, if any: why it could sign a seq twice
         # (NodeHome.open_ledger and node.host.guard.StartGuard set it).
         self.hold: Callable[[], StorageFailed | None] = lambda: None
@@ -122,6 +129,7 @@ class Ledger:
                 checkpoint_size=size,
             )
         )
+        self._on_append()
         return PublishResult(
             entries=tuple(entries),
             unchanged=tuple(unchanged),
@@ -157,6 +165,7 @@ class Ledger:
                 redeliver=redeliver or {},
             )
         )
+        self._on_append()
         return tuple(entries)
 
     def rotate_key(self, new_key: SigningKey) -> SignedEntry:
@@ -178,6 +187,7 @@ class Ledger:
             )
         )
         self._key = new_key
+        self._on_append()
         return entries[0]
 
     def validate(self, records: Sequence[AeoRecord]) -> list[tuple[int, MraError]]:

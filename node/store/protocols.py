@@ -1,20 +1,41 @@
-"""The storage seam: what the ledger needs from a store, and the values that cross it.
+"""The storage seam: what the ledger services need from a store, and the values that cross it.
 
-``SqliteStore`` (node.store.sqlite) is the real implementation. The protocol stays narrow so that
-an in-memory twin for simulations only needs a handful of methods.
+Each protocol is one part of a store, a handful of methods: the log (``Log``, ``LogHistory``),
+the record read model (``Records``), partners' views (``Views``), erasures and what retention
+selects (``Erasures``, ``Retention``), the agreement entries (``AgreementLog``) and the access
+log (``AccessTrail``). A service takes the parts it uses. ``SqliteStore`` (node.store.sqlite)
+and ``MemoryStore`` (node.store.memory) implement them all (``Store``), and one contract test
+suite holds them to answering alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from node.core.access import Access
 from node.core.crypto import Hash32, PublicKey
-from node.core.entries import Payload, SignedEntry
+from node.core.entries import EntryHeader, Payload, SignedEntry
 from node.core.records import AeoRecord
 
-__all__ = ["AppendBatch", "Deletion", "Head", "Store", "StoredEntry", "TreeNode"]
+__all__ = [
+    "AccessTrail",
+    "AgreementLog",
+    "AppendBatch",
+    "Deletion",
+    "Erasures",
+    "Head",
+    "Log",
+    "LogHistory",
+    "Records",
+    "Retention",
+    "Store",
+    "StoredEntry",
+    "Subtrees",
+    "TreeNode",
+    "Views",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,25 +95,155 @@ class AppendBatch:
     redeliver: Mapping[str, int] = field(default_factory=dict)  # origin -> fetch again from seq
 
 
-class Store(Protocol):
-    """What the ledger core reads and writes."""
-
-    def head(self, origin: str) -> Head | None: ...
-
-    def append(self, batch: AppendBatch) -> None: ...
-
-    def entries(
-        self, origin: str, start: int = 0, end: int | None = None
-    ) -> Iterator[StoredEntry]: ...
+class Subtrees(Protocol):
+    """The stored Merkle tree of each log (``node.ledger.tree.StoredTree`` reads it)."""
 
     def tree_nodes(
         self, origin: str, wanted: Iterable[tuple[int, int]]
     ) -> Mapping[tuple[int, int], bytes]: ...
 
+
+class Log(Subtrees, Protocol):
+    """Each origin's append-only log: what writing and replicating entries need."""
+
+    def head(self, origin: str) -> Head | None: ...
+
+    def append(self, batch: AppendBatch) -> None: ...
+
+    def add_key(self, origin: str, since_seq: int, key: PublicKey) -> None: ...
+
     def public_key(self, origin: str, seq: int) -> PublicKey | None: ...
+
+    def entries(
+        self, origin: str, start: int = 0, end: int | None = None
+    ) -> Iterator[StoredEntry]: ...
+
+    def entry(self, origin: str, seq: int) -> StoredEntry | None: ...
+
+
+class LogHistory(Protocol):
+    """What verifying and reporting a log reads beside its entries."""
+
+    def origins(self) -> list[str]: ...
+
+    def keys(self, origin: str) -> list[tuple[int, PublicKey]]: ...
+
+    def checkpoints(self, origin: str) -> list[tuple[int, bytes]]: ...
+
+    def latest_checkpoint(self, origin: str) -> bytes | None: ...
+
+    def cosignatures(self, origin: str, size: int) -> dict[str, str]: ...
+
+    def all_tree_nodes(
+        self, origin: str, start: int = 0, end: int | None = None
+    ) -> Iterator[tuple[int, int, bytes]]: ...
+
+    def entry_seqs_of_kind(self, origin: str, kind: str) -> list[int]: ...
+
+
+class Records(Protocol):
+    """The record read model: each AEO's current version, its versions, identifier lookups."""
 
     def current_record(self, aeo_id: str) -> tuple[int, AeoRecord] | None: ...
 
     def current_records(self, aeo_ids: Iterable[str]) -> dict[str, tuple[int, AeoRecord]]: ...
 
-    def latest_checkpoint(self, origin: str) -> bytes | None: ...
+    def current_payload(self, aeo_id: str) -> tuple[str, int, bytes] | None: ...
+
+    def current_payloads(self, aeo_ids: list[str]) -> dict[str, tuple[str, int, bytes]]: ...
+
+    def own_versions(self, aeo_id: str) -> list[tuple[str, int, int, bytes | None]]: ...
+
+    def version_at(self, aeo_id: str, ts: int) -> tuple[str, int] | None: ...
+
+    def find_by_identifier(self, scheme: str, value: str) -> list[str]: ...
+
+
+class Views(Protocol):
+    """Views of partners' records, as received (signed by their origin)."""
+
+    def add_views(self, rows: Iterable[tuple[str, int, str, str, bytes, bytes, int]]) -> int: ...
+
+    def view_of(self, aeo_id: str) -> tuple[str, int, str, bytes, bytes] | None: ...
+
+    def views_of(self, aeo_ids: list[str]) -> dict[str, tuple[str, int, str, bytes, bytes]]: ...
+
+    def view_at(self, origin: str, seq: int) -> tuple[str, bytes, bytes] | None: ...
+
+    def views_by_identifier(self, scheme: str, value: str) -> list[str]: ...
+
+    def views_held(self, aeo_id: str) -> list[dict[str, Any]]: ...
+
+
+class Erasures(Protocol):
+    """The erasures and purges held, and the scrub that leaves no copy of what they deleted."""
+
+    def erasure_of(self, aeo_id: str) -> dict[str, Any] | None: ...
+
+    def erasures_of(self, aeo_id: str) -> list[dict[str, Any]]: ...
+
+    def erased_among(self, aeo_ids: Iterable[str]) -> set[str]: ...
+
+    def pending_erasures(self, me: str) -> list[dict[str, Any]]: ...
+
+    def purges_answering(self, origin: str, erasure: int) -> list[dict[str, Any]]: ...
+
+    def purges_of(self, aeo_id: str) -> list[dict[str, Any]]: ...
+
+    def scrub(self) -> bool: ...
+
+
+class Retention(Protocol):
+    """What erasing on schedule and purging after an agreement ended select."""
+
+    def final_records(self, origin: str, statuses: Iterable[str], before: int) -> list[str]: ...
+
+    def view_agreements(self) -> list[str]: ...
+
+    def views_by_record(
+        self, agreements: list[str]
+    ) -> dict[tuple[str, str], list[tuple[int, str]]]: ...
+
+    def views_count(self, origin: str, seqs: Iterable[int]) -> int: ...
+
+
+class AgreementLog(Protocol):
+    """The agreement entries held, whichever log they are in."""
+
+    def agreement_entries(self) -> list[tuple[EntryHeader, bytes | None]]: ...
+
+
+class AccessTrail(Protocol):
+    """The hash-chained access log: who was given or asked for what."""
+
+    def append_access(self, rows: list[Access]) -> None: ...
+
+    def access_size(self) -> int: ...
+
+    def access_hash(self, seq: int) -> bytes | None: ...
+
+    def access_rows(
+        self,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        actor: str | None = None,
+        aeo_id: str | None = None,
+        action: str | None = None,
+        after: int = -1,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]: ...
+
+
+class Store(
+    Log,
+    LogHistory,
+    Records,
+    Views,
+    Erasures,
+    Retention,
+    AgreementLog,
+    AccessTrail,
+    Protocol,
+):
+    """Every part a ledger service may ask for: what both stores implement."""

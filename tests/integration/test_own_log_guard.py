@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from network.bootstrap import MemberSpec, init_network
 from network.membership import Member
-from network.service import NetworkService
+from network.service import NetworkService, open_network
 from node.app.api import create_app
 from node.core.checkpoint import Checkpoint, sign_checkpoint
 from node.core.clock import system_clock
@@ -29,6 +29,7 @@ from node.core.sample import sample_dicts, sample_records
 from node.host.apikeys import create_key
 from node.host.guard import ACCEPT_SECONDS, StartGuard, accept_restore
 from node.host.home import NodeHome, load_signing_key
+from node.host.settings import Settings
 from node.ledger.writer import Ledger
 from node.store.protocols import AppendBatch
 from node.store.sqlite import SqliteStore
@@ -80,9 +81,10 @@ def br(tmp_path: Path) -> tuple[NodeHome, bytes]:
 
 def _probe(home: NodeHome, note: bytes) -> tuple[NetworkService, SqliteStore]:
     store = SqliteStore.open(home.db_path)
-    service = NetworkService(home, store, CollectorRegistry())
-    service.transport = Frontiers({"UY": note})
-    asyncio.run(service._probe_own_log())
+    service = open_network(
+        home, store, Settings(), CollectorRegistry(), transport=Frontiers({"UY": note})
+    )
+    asyncio.run(service.gossip.probe_own_log())
     return service, store
 
 
@@ -191,9 +193,15 @@ def started(tmp_path: Path) -> NodeHome:
 def _start(home: NodeHome, store: SqliteStore, transport: Any, clock: Any = None) -> Ledger:
     """The node's ledger as ``create_app`` wires it, after the start-up probe over
     ``transport``."""
-    service = NetworkService(home, store, CollectorRegistry(), clock=clock or system_clock)
-    service.transport = transport
-    asyncio.run(service._probe_own_log())
+    service = open_network(
+        home,
+        store,
+        Settings(),
+        CollectorRegistry(),
+        transport=transport,
+        clock=clock or system_clock,
+    )
+    asyncio.run(service.gossip.probe_own_log())
     ledger = home.open_ledger(store)
     ledger.hold = service.guard.hold
     return ledger

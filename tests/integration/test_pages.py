@@ -1,4 +1,4 @@
-"""Pages of gossip are bounded by encoded bytes as well as by count (network.service.PAGE_BYTES):
+"""Pages of gossip are bounded by encoded bytes as well as by count (network.wire.PAGE_BYTES):
 a page stops before the item that would pass its budget, keeps at least one item so that it
 moves forward (except a push's deliveries), and says where the next page starts. Real SQLite
 files and real sealed deliveries between BR and UY (the ``net`` of test_erasure)."""
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from network.service import log_page
+from network.answers import log_page
 from network.sharing import Sharing
 from network.wire import encoded_size
 from tests.factories import record

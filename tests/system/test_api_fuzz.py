@@ -50,7 +50,7 @@ from network.bootstrap import MemberSpec, init_network
 from network.replicator import Replicator
 from network.sharing import Sharing
 from node.app.api import create_app
-from node.app.apidoc import PROBLEM
+from node.app.api.problems import PROBLEM
 from node.core.checkpoint import Checkpoint, SignedNote
 from node.core.clock import system_clock
 from node.core.records import Status

@@ -43,11 +43,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.agreement import Agreement
 from contracts.registry import SOURCE_HASHES
+from network.answers import log_page
 from network.bootstrap import MemberSpec, init_network
 from network.pki import CertificateAuthority, new_ca
 from network.replicator import Replicator
 from network.sealing import Delivery, seal_delivery, sign_view
-from network.service import log_page
 from network.sharing import Sharing
 from node.core.checkpoint import Checkpoint, SignedNote, sign_checkpoint, sign_note
 from node.core.clock import system_clock
@@ -143,7 +143,7 @@ class Member:
 
     def push_body(self, partner: Member, start: int, size: int) -> dict[str, Any]:
         """The push this member's node sends ``partner``: entries [start, size), checkpoint,
-        consistency proof and deliveries (``network.service`` builds the same)."""
+        consistency proof and deliveries (``network.gossip`` builds the same)."""
         page = log_page(self.store, self.code, start, size)
         return {**page, "deliveries": self.sealed_for(partner, start, size)}
 

@@ -1,4 +1,4 @@
-"""The seeded network simulation (``network.simulation``): 20 real node stores and the real
+"""The seeded network simulation (``network.sim``): 20 real node stores and the real
 gossip steps over a lossy in-memory network in virtual time. CI runs 200 seeds with
 ``scripts/simulate`` (``.ci/run``, beside the test command: at ~4 s a seed they would not fit
 its 10 minutes); the suite replays the pinned seeds (any that ever failed), runs one seed with
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from network.simulation import Faults, run_seed
+from network.sim import Faults, run_seed
 
 PINNED = [int(s) for s in (Path(__file__).parent / "simulation_pinned.txt").read_text().split()]
 

@@ -1,27 +1,19 @@
-"""What the API's OpenAPI document says beyond what FastAPI infers from the handlers.
+"""The JSON Schemas of the API's bodies and answers (``SCHEMAS``): the data of the OpenAPI
+document that FastAPI cannot infer (node.app.api.openapi attaches them).
 
 The handlers read raw JSON bodies and return plain dicts (so that bad input is refused by the
-records' own rules, with the field named), so FastAPI cannot see their shapes. This module
-holds them, once: the JSON Schemas of the bodies and answers (``SCHEMAS``), the keyword
-arguments that attach them to a route (``operation``), and ``document``, which completes
-FastAPI's document with the credentials and the errors every operation can answer.
-
-The document is kept true by ``tests/system/test_api_fuzz.py``, which fuzzes every operation
-against it. A schema here is never stricter than the server: what it refuses, the server
-refuses too. Rules the JSON Schema cannot state (a status cannot take effect before the
-authorisation; text is trimmed and NFC-normalised before its length is checked) are in the
-descriptions, and the server answers 422 naming the field.
+records' own rules, with the field named), so FastAPI cannot see their shapes: they are here,
+once. A schema here is never stricter than the server: what it refuses, the server refuses too
+(``tests/system/test_api_fuzz.py`` fuzzes every operation against the document). Rules the JSON
+Schema cannot state (a status cannot take effect before the authorisation; text is trimmed and
+NFC-normalised before its length is checked) are in the descriptions, and the server answers 422
+naming the field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from fastapi.responses import Response
-from fastapi.security import APIKeyHeader, HTTPBearer
 
 from contracts.agreement import (
     AGREEMENT_ID,
@@ -34,46 +26,16 @@ from node.core.countries import ISO_COUNTRIES
 from node.core.records import AEO_ID, MAX_RECORD_BYTES, Certificate, IdScheme
 from node.core.records import Role as SupplyChainRole
 from node.core.status import StatusCode
-from node.host.apikeys import Role
 from node.ledger.queries import MAX_BATCH
 
-__all__ = [
-    "API_KEY",
-    "BEARER",
-    "CSV",
-    "EVENTS",
-    "JSON",
-    "PROBLEM",
-    "SCHEMAS",
-    "TEXT",
-    "document",
-    "operation",
-    "ref",
-]
+__all__ = ["JSON", "REF", "SCHEMAS"]
 
 JSON = "application/json"
-PROBLEM = "application/problem+json"
-CSV = "text/csv"
-EVENTS = "text/event-stream"
-TEXT: Mapping[str, Any] = {"type": "string"}
-_REF = "#/components/schemas/"
-# The two ways to present an API key, as security schemes (never raising: the API's own check
-# answers a missing or bad key with its problem document).
-BEARER = HTTPBearer(scheme_name="bearer", description="an API key", auto_error=False)
-API_KEY = APIKeyHeader(
-    name="X-API-Key", scheme_name="apiKey", description="an API key", auto_error=False
-)
-
-
-def ref(name: str) -> dict[str, str]:
-    """A reference to the component schema ``name``; raises KeyError for an unknown one."""
-    if name not in SCHEMAS:
-        raise KeyError(name)
-    return _ref(name)
+REF = "#/components/schemas/"
 
 
 def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF + name}
+    return {"$ref": REF + name}
 
 
 def _object(
@@ -592,104 +554,3 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         required=("found", "unknown"),
     ),
 }
-
-_ERRORS = {
-    401: "no API key, or an unknown or revoked one",
-    403: "refused: the key's role is below the one needed, or a contract refuses it",
-    404: "not held here",
-    408: "the request body took longer to arrive than the node allows",
-    409: "valid on its own, but not in the ledger's current state",
-    413: "the body is over the size limit",
-    422: "malformed input; `field` names the offending part",
-}
-
-
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM: {"schema": _ref("Problem")}}}
-
-
-def operation(
-    answer: Mapping[str, Any],
-    *,
-    status: int = 200,
-    media: str = JSON,
-    also: Mapping[str, Any] | None = None,
-    body: str | None = None,
-    errors: Iterable[int] = (),
-) -> dict[str, Any]:
-    """Keyword arguments for a route decorator: the ``answer`` schema sent as ``media`` with
-    ``status`` (``also``: other media types of that answer; for ``text/event-stream``, the
-    schema of one event), the request ``body`` (a component name) and the ``errors`` this
-    operation can answer besides the ones ``document`` adds to every operation."""
-    # OpenAPI 3.2: itemSchema describes each item of a sequential media type (each event).
-    key = "itemSchema" if media == EVENTS else "schema"
-    responses: dict[int | str, Any] = {
-        status: {"content": {media: {key: dict(answer)}, **(also or {})}},
-        **{code: _problem(_ERRORS[code]) for code in errors},
-    }
-    extra = None
-    if body is not None:
-        extra = {"requestBody": {"required": True, "content": {JSON: {"schema": ref(body)}}}}
-    kwargs: dict[str, Any] = {
-        "response_model": None,
-        "responses": responses,
-        "openapi_extra": extra,
-    }
-    if media != JSON:
-        kwargs["response_class"] = Response  # the handler sends its own; FastAPI adds no JSON
-    return kwargs
-
-
-def document(app: FastAPI, *, server_errors: Mapping[int, str]) -> dict[str, Any]:
-    """The OpenAPI document of ``app``: FastAPI's, with the schemas above, and on every
-    operation the problem documents it can answer: 401 and 403 for its credentials (an API key
-    of the role its security requirement names, or a member certificate for the peer
-    endpoints), 422 when it takes input, 413 when it takes a body, and ``server_errors``.
-
-    Raises RuntimeError for an operation that needs no credentials: none may exist.
-    """
-    doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
-    components = doc.setdefault("components", {})
-    schemas = components.setdefault("schemas", {})
-    for fastapi_default in ("HTTPValidationError", "ValidationError"):
-        schemas.pop(fastapi_default, None)
-    schemas.update(SCHEMAS)
-    components.setdefault("securitySchemes", {})["memberCertificate"] = {
-        "type": "mutualTLS",
-        "description": "a client certificate from the network CA naming another member",
-    }
-    for path, item in doc["paths"].items():
-        for method, op in item.items():
-            _credentials(op, f"{method.upper()} {path}")
-            responses = op.setdefault("responses", {})
-            if op.get("parameters") or "requestBody" in op:
-                responses["422"] = _problem(_ERRORS[422])
-            if "requestBody" in op:
-                responses["413"] = _problem(_ERRORS[413])
-            for code, why in server_errors.items():
-                responses[str(code)] = _problem(why)
-    return doc
-
-
-def _credentials(op: dict[str, Any], label: str) -> None:
-    responses = op.setdefault("responses", {})
-    # OpenAPI 3.1 (Security Requirement Object): for schemes other than OAuth2, the list
-    # names the roles needed.
-    roles = {role for need in op.get("security", []) for role in need.get(BEARER.scheme_name, [])}
-    if len(roles) == 1:
-        role = Role(roles.pop())
-        unauthorized = _problem(_ERRORS[401])
-        unauthorized["headers"] = {"WWW-Authenticate": {"schema": {"const": "Bearer"}}}
-        responses["401"] = unauthorized
-        if role is not Role.VIEWER:
-            responses["403"] = _problem(_ERRORS[403])
-        op["description"] = (
-            op.get("description", "") + f"\n\nNeeds an API key with role {role} or above."
-        ).strip()
-    elif "peer" in op.get("tags", ()):
-        op["security"] = [{"memberCertificate": []}]
-        responses["400"] = _problem("the message fails verification")
-        responses["401"] = _problem("no client certificate")
-        responses["403"] = _problem("the certificate names no other member of the network")
-    else:
-        raise RuntimeError(f"{label} names no credentials ({op.get('security')})")

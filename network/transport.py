@@ -1,0 +1,111 @@
+"""The one seam between gossip and the wire: ``Transport`` sends one request to a peer and
+returns its parsed JSON answer. ``HttpsTransport`` goes over mutual TLS to the endpoint the
+membership names; ``MemoryTransport`` hands the request to a function in the same process (the
+simulation's network, or a test's fake peers)."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import httpx
+
+from network.membership import Member
+from network.wire import MAX_RESPONSE
+from node.core.canonical import parse_json
+from node.core.errors import PeerMisbehaved, PeerUnavailable
+
+__all__ = ["Deliver", "HttpsTransport", "MemoryTransport", "Transport"]
+
+
+class Transport(Protocol):
+    """How gossip reaches a peer: one request, answered with the peer's parsed JSON.
+
+    Raises PeerUnavailable when the peer cannot be reached or failed (5xx) and PeerMisbehaved
+    when it refused the request (4xx) or answered more than ``MAX_RESPONSE`` bytes."""
+
+    async def request(
+        self,
+        method: str,
+        peer: Member,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any: ...
+
+    async def aclose(self) -> None: ...
+
+
+class HttpsTransport:
+    """Requests over mutual TLS with ``context`` (this node's certificate and the network CA,
+    ``network.files.client_tls``), to the endpoint the membership names; responses are read
+    up to ``MAX_RESPONSE`` bytes."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        # A pooled connection is dropped well before the peer's server closes it (uvicorn's
+        # keep-alive is 5 s): reusing one as it closes fails the request.
+        self._client = httpx.AsyncClient(
+            verify=context,
+            timeout=httpx.Timeout(10.0, connect=3.0),
+            limits=httpx.Limits(keepalive_expiry=2.0),
+            http2=False,
+        )
+
+    async def request(
+        self,
+        method: str,
+        peer: Member,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        url = peer.endpoint.rstrip("/") + path
+        try:
+            async with self._client.stream(method, url, params=params, json=json) as response:
+                chunks, total = [], 0
+                async for chunk in response.aiter_bytes():
+                    total += len(chunk)
+                    if total > MAX_RESPONSE:
+                        raise PeerMisbehaved(f"{peer.code} sent more than {MAX_RESPONSE} bytes")
+                    chunks.append(chunk)
+        except httpx.TransportError as exc:
+            raise PeerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        data = b"".join(chunks)
+        if response.status_code >= 500:
+            raise PeerUnavailable(f"{peer.code} answered {response.status_code}")
+        if response.status_code >= 400:
+            raise PeerMisbehaved(f"{peer.code} refused {path}: {data[:300]!r}")
+        return parse_json(data)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+# (caller, target, method, path, query parameters, JSON body) -> the target's parsed answer
+Deliver = Callable[[str, str, str, str, dict[str, Any], Any], Awaitable[Any]]
+
+
+class MemoryTransport:
+    """The requests of node ``caller``, handed to ``deliver`` in this process; ``deliver``
+    raises as ``Transport.request`` does."""
+
+    def __init__(self, caller: str, deliver: Deliver) -> None:
+        self.caller = caller
+        self._deliver = deliver
+
+    async def request(
+        self,
+        method: str,
+        peer: Member,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        return await self._deliver(self.caller, peer.code, method, path, params or {}, json)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,104 @@
+"""What an administrator does to the node: rotate its signing key, read the keys and fork
+evidence held here (auditors too), resolve a fork, erase a record, run retention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from node.app.api.auth import Opened, admin, auditor
+from node.app.api.openapi import operation, ref
+from node.app.api.params import AeoId
+from node.core.canonical import parse_json
+from node.core.clock import system_clock
+from node.core.errors import InvalidInput, NotFound
+from node.host.apikeys import Caller
+from node.ledger import erasure
+from node.ledger.queries import check_id
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.post("/v1/keys/rotate", **operation(ref("Rotation")))
+async def rotate_key(node: Opened, caller: Caller = admin) -> dict[str, Any]:
+    """Replace this node's signing key: a rotation entry signed with the old key names the
+    new one, which signs everything after it. Partners learn it with the entry."""
+    entry, key = await node.written(lambda: node.home.rotate_key(node.ledger, node.settings))
+    if node.peers is not None:
+        node.peers.use_key(key)
+    node.accessed(caller, "key.rotate", "POST /v1/keys/rotate")
+    return {
+        "seq": entry.header.seq,
+        "public_key": key.public_key.hex(),
+        "since": entry.header.seq + 1,
+    }
+
+
+@router.get("/v1/keys", **operation(ref("Keys")))
+async def keys(node: Opened, origin: str | None = None, caller: Caller = auditor) -> dict[str, Any]:
+    """Every key each origin has signed with, and the seq from which it is in force."""
+    wanted = [origin.upper()] if origin else node.store.origins()
+    return {
+        o: [{"since": since, "public_key": key.hex()} for since, key in node.store.keys(o)]
+        for o in wanted
+    }
+
+
+@router.get("/v1/forks", **operation(ref("Forks")))
+async def forks(node: Opened, caller: Caller = auditor) -> list[dict[str, Any]]:
+    """Fork evidence held here: each open one freezes its origin at this node."""
+    return [{**row, "evidence": parse_json(row["evidence"])} for row in node.store.forks()]
+
+
+@router.post(
+    "/v1/forks/{origin}/resolve", **operation(ref("Resolved"), body="Resolution", errors=(404,))
+)
+async def resolve_fork(
+    node: Opened, origin: str, request: Request, caller: Caller = admin
+) -> dict[str, Any]:
+    """An operator's decision after a fork: unfreeze the origin (the evidence is kept)."""
+    data = parse_json(await request.body())
+    reason = data.get("resolution") if isinstance(data, dict) else None
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput("say what was decided", field="resolution")
+    count = await node.written(
+        lambda: node.store.resolve_forks(origin.upper(), reason, system_clock())
+    )
+    if count == 0:
+        raise NotFound(f"no open fork evidence against {origin}", field="origin")
+    return {"resolved": count}
+
+
+@router.post(
+    "/v1/aeo/{aeo_id}/erase",
+    **operation(ref("Erasure"), body="EraseRequest", errors=(404, 409)),
+)
+async def erase(
+    node: Opened, aeo_id: AeoId, request: Request, caller: Caller = admin
+) -> dict[str, Any]:
+    """Erase an own record here and at every partner: body ``{"reason": "..."}``."""
+    wanted = check_id(aeo_id, "aeo_id")
+    data = parse_json(await request.body())
+    if not isinstance(data, dict) or set(data) != {"reason"}:
+        raise InvalidInput('send {"reason": "the legal reason"}', field="reason")
+    reason = data["reason"]
+    entry, done = await node.written(lambda: erasure.erase(node.ledger, node.store, wanted, reason))
+    node.accessed(caller, "erase", "POST /v1/aeo/{aeo_id}/erase", wanted)
+    return {
+        "seq": entry.header.seq,
+        "entries": list(done.entries),
+        "partners": list(done.partners),
+    }
+
+
+@router.post("/v1/retention/run", **operation(ref("Appended")))
+async def retention(node: Opened, caller: Caller = admin) -> dict[str, Any]:
+    """Apply retention now: erase own records past their period, purge what was received
+    under agreements that ended."""
+    done = await node.written(
+        lambda: erasure.run_retention(node.ledger, node.store, system_clock())
+    )
+    return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in done]}

@@ -1,0 +1,96 @@
+"""The node's local HTTP API (FastAPI), versioned under ``/v1``; every endpoint needs an API key.
+
+``build_app`` serves an opened node (``node.app.compose``) through the routers of this package,
+one per area; ``create_app`` opens the node in a home and builds its app, which closes the node
+when it stops. Errors are RFC 9457 problem documents (``node.app.api.problems``); the OpenAPI
+document (``GET /v1/openapi.json``: ``node.app.api.openapi``) states each operation's body,
+answers and errors. Endpoints are ``async`` and read on the event loop thread; what appends runs
+on the node's one writer thread (``Node.written``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+from fastapi import FastAPI
+
+from network.tls_scope import SLOW_HEAD_HOOK
+from node.app import workers
+from node.app.api import admin, agreements, audit, health, openapi, records
+from node.app.api.middleware import FastReads, LimitAndCount, SettleWrites, SlowHeads
+from node.app.api.peer import peer_routes
+from node.app.api.problems import handle_errors
+from node.app.compose import Node, open_node
+from node.app.ui import ui_routes
+from node.host import scrub
+from node.host.home import NodeHome
+from node.host.settings import Settings
+
+__all__ = ["build_app", "create_app"]
+
+
+def create_app(
+    home: NodeHome, *, network: bool = True, settings: Settings | None = None
+) -> FastAPI:
+    """The API of the node in ``home``, opened with ``settings`` (read from the environment
+    when not given), with the peer endpoints and gossip when the home belongs to a network
+    and ``network``. The node is closed when the app's lifespan ends."""
+    node = open_node(home, settings or Settings.from_environ(), network=network)
+    return build_app(node)
+
+
+def build_app(node: Node) -> FastAPI:
+    """The API serving ``node``: its lifespan starts gossip and the workers, and at its end
+    stops them and closes the node."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        await node.start()
+        running = workers.Workers.start(node)
+        try:
+            # The server's HTTP protocol (network.tls_scope) reports slow request heads here.
+            yield {SLOW_HEAD_HOOK: SlowHeads(node.metrics.refusals)}
+        finally:
+            await node.stop()
+            await running.stop()
+            node.close()
+
+    # No endpoint answers without a key: the generated docs are served only behind one.
+    app = FastAPI(
+        title=f"MRA Ledger node {node.config.origin}",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.node = node  # what the handlers reach through node.app.api.auth.opened
+    if node.peers is not None:
+        app.add_middleware(SettleWrites, settled=node.peers.appends_settled)
+    app.add_middleware(FastReads, read=partial(records.fast_read, node))
+    app.add_middleware(
+        LimitAndCount, requests=node.metrics.requests, refusals=node.metrics.refusals
+    )
+    handle_errors(app)
+    if node.peers is not None:
+        peer_routes(app, node.peers)
+    # In the order of the OpenAPI document's paths.
+    app.include_router(health.router)
+    ui_routes(
+        app,
+        store=node.store,
+        config=node.config,
+        queries=node.queries,
+        access=node.access,
+        peers=node.peers,
+        verification=lambda: scrub.status(node.home.path),
+    )
+    for router in (records.router, agreements.router, admin.router, audit.router):
+        app.include_router(router)
+    app.include_router(openapi.router)
+    app.include_router(health.metrics_router)
+    openapi.serve_document(app)
+    return app

@@ -1,0 +1,168 @@
+"""Records: read one (``GET /v1/aeo/{aeo_id}``, also answered by ``FastReads``), find by an
+identifier, query a batch, publish, and change a record's status. Every record read or written
+is noted in the access log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from starlette.datastructures import Headers
+
+from node.app.api.auth import Opened, presented_key, publisher, viewer
+from node.app.api.openapi import operation, ref
+from node.app.api.params import AeoId
+from node.app.compose import Node
+from node.core.canonical import parse_json
+from node.core.errors import InvalidInput, NotFound
+from node.core.records import AEO_ID, AeoRecord, Status
+from node.host.apikeys import Caller, Role, check_key
+from node.ledger.queries import SCHEME_PATTERN, Answer, as_of_ms, check_id
+from node.ledger.writer import Ledger, PublishResult
+
+__all__ = ["MAX_BATCH", "fast_read", "router"]
+
+MAX_BATCH = 10_000
+router = APIRouter()
+
+
+def fast_read(node: Node, headers: Headers, aeo_id: str) -> bytes | None:
+    """``GET /v1/aeo/{aeo_id}``'s answer when it is the common case (a valid key, a record held
+    here), or None: then the route answers (node.app.api.middleware.FastReads)."""
+    caller = check_key(node.store, presented_key(headers))
+    if caller is None or not caller.allows(Role.VIEWER) or not AEO_ID.fullmatch(aeo_id):
+        return None
+    answer = node.queries.one(aeo_id)
+    if answer is None:
+        return None
+    node.accessed(caller, "query", "GET /v1/aeo/{aeo_id}", aeo_id)
+    return orjson.dumps(answer.to_dict())
+
+
+def _answered(node: Node, answer: Answer, evidence: bool) -> dict[str, Any]:
+    shown = answer.to_dict()
+    if evidence:
+        from network.evidence import build_bundle
+
+        view = None if answer.view is None else (node.config.origin, *answer.view)
+        members = node.peers.membership if node.peers is not None else None
+        shown["evidence"] = build_bundle(node.store, answer.origin, answer.seq, view, members)
+    return shown
+
+
+@router.get("/v1/aeo/{aeo_id}", **operation(ref("Answer"), errors=(404, 409)))
+async def read_record(
+    node: Opened,
+    aeo_id: AeoId,
+    evidence: bool = False,
+    as_of: str | None = None,
+    caller: Caller = viewer,
+) -> dict[str, Any]:
+    """An own record in full, or the view of a partner's record this node received; as it
+    stood at ``as_of`` (ISO 8601); with ``evidence=true``, a bundle that proves it offline
+    (docs/evidence.md)."""
+    answer = node.queries.one(aeo_id, None if as_of is None else as_of_ms(as_of))
+    node.accessed(caller, "query", "GET /v1/aeo/{aeo_id}", check_id(aeo_id, "aeo_id"))
+    if answer is None:
+        raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
+    return _answered(node, answer, evidence)
+
+
+@router.get("/v1/aeo", **operation(ref("Results"), errors=(409,)))
+async def find_by_identifier(
+    node: Opened,
+    scheme: Annotated[str, Query(json_schema_extra={"pattern": SCHEME_PATTERN})],
+    value: Annotated[str, Query(json_schema_extra={"minLength": 1, "maxLength": 64})],
+    evidence: bool = False,
+    caller: Caller = viewer,
+) -> dict[str, Any]:
+    """Every record held of the trader with this identifier (e.g. scheme=EORI)."""
+    found = node.queries.by_identifier(scheme, value)
+    if found:  # the records found are logged, never the identifier searched for
+        node.accessed(
+            caller,
+            "query",
+            f"GET /v1/aeo?scheme={scheme.strip().upper()}",
+            *(a.aeo_id for a in found),
+        )
+    return {"results": [_answered(node, a, evidence) for a in found]}
+
+
+@router.post("/v1/aeo/query", **operation(ref("Found"), body="Query", errors=(409,)))
+async def query_batch(node: Opened, request: Request, caller: Caller = viewer) -> Response:
+    """``{"ids": [...], "evidence": false, "as_of": null}``, up to 10,000 ids: the answers
+    found, and the ids answered as unknown."""
+    body = parse_json(await request.body())
+    if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
+        raise InvalidInput("a JSON object with a list of AEO ids", field="ids")
+    evidence = body.get("evidence", False)
+    if not isinstance(evidence, bool):
+        raise InvalidInput("true or false", field="evidence")
+    as_of = body.get("as_of")
+    found, unknown = node.queries.many(body["ids"], None if as_of is None else as_of_ms(as_of))
+    node.accessed(caller, "query", "POST /v1/aeo/query", *found, *unknown)
+    answers = {
+        "found": {aeo_id: _answered(node, a, evidence) for aeo_id, a in found.items()},
+        "unknown": unknown,
+    }
+    # Up to 10,000 answers: encoded once, directly (the documents are plain JSON already).
+    return Response(orjson.dumps(answers), media_type="application/json")
+
+
+@router.post("/v1/aeo", **operation(ref("Published"), body="Publish", errors=(409,)))
+async def publish(node: Opened, request: Request, caller: Caller = publisher) -> Response:
+    body = await request.body()
+
+    def work() -> bytes:
+        # Parsing, validating, signing and writing up to 10,000 records, logging the
+        # access and encoding the answer take seconds: all of it off the event loop.
+        records, result = _publish(node.ledger, body)
+        if result.entries:
+            unchanged = set(result.unchanged)
+            node.accessed(
+                caller,
+                "publish",
+                "POST /v1/aeo",
+                *(r.aeo_id for r in records if r.aeo_id not in unchanged),
+            )
+        done = [{"seq": e.header.seq, "kind": e.header.kind.value} for e in result.entries]
+        return orjson.dumps({"appended": done, "unchanged": list(result.unchanged)})
+
+    return Response(await node.written(work), media_type="application/json")
+
+
+@router.post(
+    "/v1/aeo/{aeo_id}/status", **operation(ref("Appended"), body="Status", errors=(404, 409))
+)
+async def change_status(
+    node: Opened, aeo_id: AeoId, request: Request, caller: Caller = publisher
+) -> dict[str, Any]:
+    wanted = check_id(aeo_id, "aeo_id")
+    found = node.store.current_record(wanted)
+    if found is None:
+        raise NotFound(f"no AEO {wanted} is held here", field="aeo_id")
+    status = Status.from_dict(parse_json(await request.body()))
+    result = await node.written(lambda: node.ledger.publish([found[1].with_status(status)]))
+    if result.entries:
+        node.accessed(caller, "status", "POST /v1/aeo/{aeo_id}/status", wanted)
+    return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in result.entries]}
+
+
+def _publish(ledger: Ledger, body: bytes) -> tuple[list[AeoRecord], PublishResult]:
+    """Parse ``POST /v1/aeo``'s body (one record, or ``{"records": [...]}``) and publish it as
+    one batch. Raises InvalidInput naming ``records[i].field``, or what ``publish`` raises."""
+    data = parse_json(body)
+    items = data.get("records") if isinstance(data, dict) and "records" in data else [data]
+    if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
+        raise InvalidInput(f"send one record or 1 to {MAX_BATCH} in 'records'", field="records")
+    records = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidInput("a record is a JSON object", field=f"records[{i}]")
+        try:
+            records.append(AeoRecord.from_dict(item))
+        except InvalidInput as exc:
+            raise InvalidInput(exc.reason, field=f"records[{i}].{exc.field}") from None
+    return records, ledger.publish(records)

@@ -1,0 +1,231 @@
+"""``mra aeo``: publish, import, change, erase, show, export and list AEO records."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from node.app.cli.common import DEFAULT_HOME, HomeOption, err, out, progress, read_text, reported
+from node.app.cli.context import OpenNode, opened
+from node.core import bulk
+from node.core.canonical import parse_json
+from node.core.errors import InvalidInput
+from node.core.records import AeoRecord, Status
+from node.core.status import StatusCode
+from node.host.home import write_atomic
+from node.ledger import erasure
+from node.ledger.queries import check_id
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Publish and read AEO records on this node's ledger.", no_args_is_help=True)
+
+FormatOption = Annotated[
+    str | None, typer.Option("--format", help="jsonl or csv (default: from the suffix).")
+]
+
+
+@app.command("publish")
+def aeo_publish(
+    file: Annotated[Path, typer.Argument(help="A JSON file with one AEO record, or - for stdin.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Publish one AEO record (new, or a new version of an existing one)."""
+    with reported():
+        text = sys.stdin.read() if str(file) == "-" else read_text(file)
+        data = parse_json(text.encode())
+        if not isinstance(data, dict):
+            raise InvalidInput("an AEO record is a JSON object", field="record")
+        record = AeoRecord.from_dict(data)
+        with opened(home) as node:
+            result = node.ledger.publish([record])
+    _print_result(result.entries, result.unchanged)
+
+
+@app.command("import")
+def aeo_import(
+    file: Annotated[Path, typer.Argument(help="A .jsonl or .csv file of AEO records.")],
+    fmt: FormatOption = None,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Write the valid lines even if some are invalid.")
+    ] = False,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Import AEO records in bulk, all in one transaction. Any bad line writes nothing unless
+    --skip-invalid is given; every bad line is reported with its line number and field."""
+    with reported():
+        kind = _bulk_format(file, fmt)
+        # newline="": split on line ends only, not on U+2028 & co, so line numbers stay true.
+        lines = list(io.StringIO(read_text(file), newline=""))
+        parse = bulk.parse_jsonl if kind == "jsonl" else bulk.parse_csv
+        results = []
+        with progress() as bar:
+            task = bar.add_task(f"reading {file.name}", total=len(lines))
+            for result in parse(lines):
+                results.append(result)
+                bar.update(task, completed=result.line)
+        bad = [r for r in results if r.error is not None]
+        good = [r for r in results if r.record is not None]
+        if bad and not skip_invalid:
+            _refuse(file, [(r.line, str(r.error)) for r in bad], "invalid line(s)")
+        records = [r.record for r in good if r.record is not None]
+        with opened(home) as node:
+            refused = [(good[i].line, str(e)) for i, e in node.ledger.validate(records)]
+            if refused and not skip_invalid:
+                _refuse(file, refused, "line(s) refused by the ledger")
+            published = node.ledger.publish(records, skip_invalid=skip_invalid)
+    _print_bad_lines(file, [(r.line, str(r.error)) for r in bad] + refused)
+    out.print(
+        f"{file}: {len(published.entries)} appended, {len(published.unchanged)} unchanged, "
+        f"{len(bad) + len(refused)} invalid"
+    )
+
+
+@app.command("status")
+def aeo_status(
+    aeo_id: Annotated[str, typer.Argument(help="The AEO id, e.g. BR1234567.")],
+    status: Annotated[str, typer.Argument(help="valid, suspended, revoked or annulled.")],
+    reason: Annotated[str | None, typer.Option(help="Why (required unless valid).")] = None,
+    effective: Annotated[
+        str | None, typer.Option(help="Date the status takes effect (YYYY-MM-DD, default today).")
+    ] = None,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Change the status of one of this node's AEOs (suspend, reinstate, revoke, annul)."""
+    with opened(home) as node:
+        current = _current(node, aeo_id)
+        record = current[1].with_status(
+            Status.from_dict(
+                {
+                    "code": status,
+                    "reason": reason,
+                    "effective": effective or date.today().isoformat(),
+                }
+            )
+        )
+        result = node.ledger.publish([record])
+    _print_result(result.entries, result.unchanged)
+
+
+@app.command("erase")
+def aeo_erase(
+    aeo_id: Annotated[str, typer.Argument(help="The AEO id, e.g. BR1234567.")],
+    reason: Annotated[
+        str, typer.Option(help="The legal reason, e.g. 'GDPR Art. 17 request of 2026-11-02'.")
+    ],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Erase one of this node's AEO records here and at every partner: the payloads of all
+    its versions are deleted, and a signed erasure entry tells each partner to delete its
+    copies and confirm. Proofs and verification still hold."""
+    with opened(home) as node:
+        wanted = check_id(aeo_id, "aeo_id")
+        entry, done = erasure.erase(node.ledger, node.store, wanted, reason)
+        node.audit("erase", "mra aeo erase", wanted)
+    out.print(
+        f"erased {wanted}: {len(done.entries)} versions; erasure entry {entry.header.seq};"
+        f" partners to confirm: {', '.join(done.partners) or 'none'}"
+    )
+
+
+@app.command("show")
+def aeo_show(
+    aeo_id: Annotated[str, typer.Argument(help="The AEO id.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Print the current version of an AEO record as JSON."""
+    with opened(home) as node:
+        seq, record = _current(node, aeo_id)
+    out.print_json(json.dumps({"seq": seq, "record": record.to_dict()}))
+
+
+@app.command("export")
+def aeo_export(
+    file: Annotated[Path, typer.Argument(help="The .jsonl or .csv file to write.")],
+    fmt: FormatOption = None,
+    status: Annotated[str | None, typer.Option(help="Only AEOs with this status.")] = None,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Export this node's AEO records, current versions, in the format 'import' reads:
+    importing the file again changes nothing."""
+    with reported():
+        kind = _bulk_format(file, fmt)
+        if status is not None and status not in {s.value for s in StatusCode}:
+            raise InvalidInput("valid, suspended, revoked or annulled", field="status")
+        records: list[AeoRecord] = []
+        with opened(home) as node, progress() as bar:
+            own = node.origin
+            task = bar.add_task("exporting", total=None)
+            after = ""
+            while page := node.store.list_records(status=status, limit=1000, after=after):
+                ids = [row["aeo_id"] for row in page if row["origin"] == own]
+                found = node.store.current_records(ids)
+                records.extend(found[i][1] for i in ids if i in found)
+                bar.update(task, completed=len(records))
+                after = page[-1]["aeo_id"]
+        text = bulk.write_jsonl(records) if kind == "jsonl" else bulk.write_csv(records)
+        write_atomic(file, text)
+    out.print(f"{file}: {len(records)} records")
+
+
+@app.command("list")
+def aeo_list(
+    status: Annotated[str | None, typer.Option(help="Only AEOs with this status.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """List AEOs and their current status."""
+    with opened(home) as node:
+        rows = node.store.list_records(status=status, limit=limit)
+    table = Table("aeo_id", "status", "certificate", "legal name", "seq")
+    for row in rows:
+        table.add_row(
+            row["aeo_id"], row["status"], row["certificate"], row["legal_name"], str(row["seq"])
+        )
+    out.print(table)
+
+
+def _current(node: OpenNode, aeo_id: str) -> tuple[int, AeoRecord]:
+    """The current version of ``aeo_id`` held here; raises InvalidInput when there is none."""
+    current = node.store.current_record(aeo_id.upper())
+    if current is None:
+        raise InvalidInput(f"no AEO {aeo_id} on this ledger", field="aeo_id")
+    return current
+
+
+def _bulk_format(file: Path, fmt: str | None) -> str:
+    """jsonl or csv, from ``--format`` or else the file's suffix."""
+    kind = (fmt or file.suffix.lstrip(".")).lower()
+    if kind not in ("jsonl", "csv"):
+        raise InvalidInput("use a .jsonl or .csv file, or --format", field="format")
+    return kind
+
+
+def _refuse(file: Path, bad: list[tuple[int, str]], what: str) -> None:
+    _print_bad_lines(file, bad)
+    err.print(
+        f"[red]nothing written:[/] {len(bad)} {what} in {file}"
+        " (use --skip-invalid to write the others)"
+    )
+    raise typer.Exit(2)
+
+
+def _print_bad_lines(file: Path, bad: list[tuple[int, str]]) -> None:
+    for line, message in sorted(bad)[:200]:
+        err.print(f"{file}:{line}: {message}", markup=False, highlight=False)
+    if len(bad) > 200:
+        err.print(f"... and {len(bad) - 200} more")
+
+
+def _print_result(entries: Any, unchanged: Any) -> None:
+    for entry in entries:
+        out.print(f"appended {entry.header.origin}#{entry.header.seq} ({entry.header.kind})")
+    for aeo_id in unchanged:
+        out.print(f"{aeo_id} unchanged (identical to the current version)")

@@ -1,0 +1,74 @@
+"""``mra audit``: a record's trail, and the access log exported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from node.app.cli.common import DEFAULT_HOME, HomeOption, out, reported
+from node.app.cli.context import opened
+from node.core.errors import InvalidInput
+from node.core.reports import rows_csv
+from node.host.home import write_atomic
+from node.ledger.queries import as_of_ms, check_id
+from node.ledger.trail import record_trail
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="The audit trail: who published, received and read what, and when.",
+    no_args_is_help=True,
+)
+
+
+@app.command("trail")
+def audit_trail(
+    aeo_id: Annotated[str, typer.Argument(help="The AEO id.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Print a record's trail as JSON: versions with signer, time and changed fields,
+    deliveries to partners, and queries."""
+    with opened(home) as node:
+        found = record_trail(node.store, check_id(aeo_id, "aeo_id"))
+        if found is None:
+            raise InvalidInput(f"no AEO {aeo_id} is held here", field="aeo_id")
+    out.print_json(json.dumps(found))
+
+
+@app.command("export")
+def audit_export(
+    file: Annotated[Path, typer.Argument(help="The .json or .csv file to write.")],
+    since: Annotated[str | None, typer.Option(help="From this time (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this time (ISO 8601).")] = None,
+    partner: Annotated[str | None, typer.Option(help="Only this partner's accesses.")] = None,
+    aeo: Annotated[str | None, typer.Option(help="Only this AEO id.")] = None,
+    action: Annotated[str | None, typer.Option(help="query, deliver, publish...")] = None,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Export the access log (hash-chained rows, oldest first), filtered."""
+    with reported():
+        kind = file.suffix.lstrip(".").lower()
+        if kind not in ("json", "csv"):
+            raise InvalidInput("use a .json or .csv file", field="file")
+        start = None if since is None else as_of_ms(since, "since", day_end=False)
+        end = None if until is None else as_of_ms(until, "until")
+        actor = None if partner is None else f"peer:{partner.strip().upper()}"
+        aeo_id = None if aeo is None else check_id(aeo, "aeo")
+        rows: list[dict[str, Any]] = []
+        with opened(home) as node:
+            while page := node.store.access_rows(
+                since=start,
+                until=end,
+                actor=actor,
+                aeo_id=aeo_id,
+                action=action,
+                after=rows[-1]["seq"] if rows else -1,
+                limit=5000,
+            ):
+                rows.extend(page)
+        text = "".join(rows_csv(rows)) if kind == "csv" else json.dumps(rows, indent=1) + "\n"
+        write_atomic(file, text)
+    out.print(f"{file}: {len(rows)} rows")

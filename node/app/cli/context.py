@@ -1,0 +1,74 @@
+"""The one place the ``mra`` commands open a node: ``opened(home)``.
+
+A command that works on a node's ledger does all of it inside ``with opened(home) as node:``:
+the store is open for the block and closed after it, our errors are reported as one line and
+an exit code (common.reported), and the ledger, which loads the signing key and asks the
+peers whether this home may append (node.host.guard), is opened only by the commands that
+append, when they first ask for it. Commands that create a home, or that only hand it on to
+the network layer, take it from ``home_of``.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from node.app.cli.common import reported
+from node.app.compose import open_for_command
+from node.core.clock import system_clock
+from node.host.access_log import AccessLog
+from node.host.home import NodeHome
+from node.ledger.writer import Ledger
+from node.store.sqlite import SqliteStore
+
+__all__ = ["OpenNode", "home_of", "opened"]
+
+
+def home_of(home: Path) -> NodeHome:
+    """The node home a command names (``--home``, else ``MRA_HOME``, else ``./.mra``)."""
+    return NodeHome(path=home)
+
+
+class OpenNode:
+    """One node opened for one command: its home and store; its ledger once asked for."""
+
+    __slots__ = ("_ledger", "_open_ledger", "home", "store")
+
+    def __init__(self, home: NodeHome, store: SqliteStore, open_ledger: Callable[[], Ledger]):
+        self.home = home
+        self.store = store
+        self._open_ledger = open_ledger
+        self._ledger: Ledger | None = None
+
+    @property
+    def origin(self) -> str:
+        """This node's origin code (node.json)."""
+        return self.home.config().origin
+
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger, for a command that appends; opened on first use."""
+        if self._ledger is None:
+            self._ledger = self._open_ledger()
+        return self._ledger
+
+    def audit(self, action: str, channel: str, *aeo_ids: str) -> None:
+        """Record in the access log that the operator at this terminal did ``action``."""
+        trail = AccessLog(self.store, system_clock)
+        trail.record(f"cli:{getpass.getuser()}", action, channel, *aeo_ids)
+        trail.flush()
+
+
+@contextmanager
+def opened(home: Path) -> Iterator[OpenNode]:
+    """Open the node in ``home`` for one command, report our errors (common.reported) and
+    close the store when the block ends. Raises typer.Exit with the error's code."""
+    with reported():
+        node_home = home_of(home)
+        store, open_ledger = open_for_command(node_home)
+        try:
+            yield OpenNode(node_home, store, open_ledger)
+        finally:
+            store.close()

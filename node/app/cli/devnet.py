@@ -1,0 +1,120 @@
+"""``mra devnet``: a local 5-node network (BR, UY, AR, PY, CL) on 127.0.0.1 (network.devnet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from node.app.cli.common import out, reported
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="A local 5-node network (BR, UY, AR, PY, CL) on 127.0.0.1.", no_args_is_help=True
+)
+
+DevnetDir = Annotated[Path, typer.Option("--dir", help="Where the devnet lives.")]
+DEFAULT_DEVNET = Path(".devnet")
+
+
+@app.command("up")
+def devnet_up(
+    directory: DevnetDir = DEFAULT_DEVNET,
+    base_port: Annotated[int, typer.Option(help="BR listens here, the others next.")] = 7441,
+    records: Annotated[int, typer.Option(help="Demo AEO records per node (first start).")] = 200,
+    detach: Annotated[bool, typer.Option(help="Leave the nodes running and return.")] = False,
+) -> None:
+    """Start the devnet: five nodes with TLS, two agreements, demo data. Ctrl-C stops it."""
+    import signal
+    import time
+    from datetime import UTC, datetime
+
+    from network.devnet import Devnet
+
+    devnet = Devnet(directory, base_port=base_port)
+    with reported():
+        created = devnet.create()
+        devnet.start()
+        try:
+            devnet.wait_healthy()
+            if created:
+                out.print("recording the agreements MRA-BR-UY and MERCOSUR-AEO ...")
+                devnet.setup_agreements(datetime.now(UTC).date())
+                loaded = devnet.load_demo(records)
+                out.print(f"loaded demo records: {loaded}")
+        except BaseException:
+            devnet.stop()
+            raise
+    table = Table("node", "URL")
+    table.add_column("admin API key", overflow="fold")
+    for node in devnet.nodes():
+        table.add_row(node.code, node.url, node.api_key)
+    out.print(table)
+    out.print(f"CA certificate: {directory / 'ca.crt'}  logs: {directory}/<CODE>/node.log")
+    if detach:
+        out.print(f"running in the background; stop with: mra devnet down --dir {directory}")
+        return
+    out.print("running; press Ctrl-C to stop")
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        while not stopping and devnet.running():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    out.print(f"stopped: {', '.join(devnet.stop())}")
+
+
+@app.command("create")
+def devnet_create(
+    directory: DevnetDir = DEFAULT_DEVNET,
+    endpoint: Annotated[
+        str, typer.Option(help="Each node's URL; {code} is its lower-case code.")
+    ] = "https://{code}:7441",
+) -> None:
+    """Only create the devnet's network material (for containers: see docker-compose.yml)."""
+    from network.devnet import Devnet
+
+    with reported():
+        created = Devnet(directory).create(endpoint)
+    out.print(f"{'created' if created else 'kept the existing'} network in {directory}")
+
+
+@app.command("setup")
+def devnet_setup(
+    directory: DevnetDir = DEFAULT_DEVNET,
+    records: Annotated[int, typer.Option(help="Demo AEO records per node.")] = 200,
+) -> None:
+    """Record the agreements and load demo data into running nodes (once per network)."""
+    from datetime import UTC, datetime
+
+    from network.devnet import Devnet
+
+    devnet = Devnet(directory)
+    marker = directory / "setup.done"
+    with reported():
+        devnet.wait_healthy(timeout=120)
+        if marker.exists():
+            out.print("agreements and demo data were set up before")
+            return
+        devnet.setup_agreements(datetime.now(UTC).date())
+        loaded = devnet.load_demo(records)
+        marker.write_text("done\n")
+    out.print(f"agreements in force; demo records loaded: {loaded}")
+
+
+@app.command("down")
+def devnet_down(directory: DevnetDir = DEFAULT_DEVNET) -> None:
+    """Stop the devnet's nodes (their data stays; 'up' starts them again)."""
+    from network.devnet import Devnet
+
+    stopped = Devnet(directory).stop()
+    out.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")

@@ -1,0 +1,115 @@
+"""``mra ledger``: verify (fsck), inspect and maintain the ledger of this node."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated
+
+import typer
+
+from node.app.cli.common import DEFAULT_HOME, HomeOption, err, out, progress
+from node.app.cli.context import opened
+from node.ledger.verification import verify_node
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Inspect, verify and maintain the ledger.", no_args_is_help=True)
+
+
+@app.command("verify")
+def ledger_verify(
+    home: HomeOption = DEFAULT_HOME,
+    quick: Annotated[
+        bool, typer.Option(help="SQLite's quick_check instead of its full integrity_check.")
+    ] = False,
+) -> None:
+    """Re-derive every hash, chain link, signature, Merkle node and checkpoint, check every
+    view held, the derived tables, the schema and the access log (fsck). Names every damage
+    found and exits 1 if there is any."""
+    with opened(home) as node:
+        own = node.origin
+        heads = [node.store.head(origin) for origin in node.store.origins()]
+        total = sum(head.size for head in heads if head is not None)
+        with progress() as bar, ThreadPoolExecutor(2) as pool:
+            task = bar.add_task("verifying", total=total)
+            result = verify_node(
+                node.store,
+                own=own,
+                quick=quick,
+                executor=pool,
+                processes=os.cpu_count() or 1,
+                progress=lambda n: bar.advance(task, n),
+            )
+    for report in result.logs:
+        out.print(
+            f"[green]OK[/] {report.origin}: {report.size} entries, "
+            f"{report.checkpoints} checkpoints, {report.payloads} payloads, "
+            f"root {report.root.hex()}"
+        )
+    if not result.ok:
+        for damage in result.damages:
+            err.print(f"[bold red]DAMAGED[/] {damage}", soft_wrap=True)
+        err.print(f"{len(result.damages)} damage(s) found")
+        raise typer.Exit(1)
+    out.print(f"[green]OK[/] {result.views} views, each signed by its origin for {own}")
+    out.print("[green]OK[/] derived tables, schema and API keys as the log and migrations give")
+    out.print(f"[green]OK[/] access log: {result.access_rows} rows, hash chain intact")
+
+
+@app.command("info")
+def ledger_info(home: HomeOption = DEFAULT_HOME) -> None:
+    """Show this node's identity and the size of each log it holds."""
+    with opened(home) as node:
+        config = node.home.config()
+        heads = {o: node.store.head(o) for o in node.store.origins()}
+        schema = node.store.schema_version
+    out.print(
+        f"node {config.origin} ({config.name}), key {config.public_key.hex()}, schema v{schema}"
+    )
+    for origin, head in heads.items():
+        out.print(f"  {origin}: {head.size if head else 0} entries")
+
+
+@app.command("checkpoint")
+def ledger_checkpoint(home: HomeOption = DEFAULT_HOME) -> None:
+    """Print this node's latest signed checkpoint (C2SP signed note)."""
+    with opened(home) as node:
+        note = node.store.latest_checkpoint(node.origin)
+    if note is None:
+        err.print("no checkpoint yet: the log is empty")
+        raise typer.Exit(2)
+    sys.stdout.write(note.decode())
+
+
+@app.command("accept-restore")
+def ledger_accept_restore(
+    by: Annotated[str | None, typer.Option(help="Who accepts (default: the OS user).")] = None,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Let this node append to its log without a peer's confirmation, accepting the risk that
+    its home is an older copy whose seqs peers already hold (after a start while every peer is
+    away). Recorded in the home and the audit trail, logged by the node when it resumes; it
+    covers the log as it is now, for an hour. Refused when a peer has shown more of the log."""
+    from datetime import UTC, datetime
+
+    from node.host.guard import accept_restore
+
+    who = by or getpass.getuser()
+    with opened(home) as node:
+        accepted = accept_restore(node.home, node.store, who, datetime.now(UTC))
+        node.audit("accept-restore", "mra ledger accept-restore")
+    out.print(
+        f"{accepted.describe()}: appends resume on this node's log of {accepted.size} entries"
+        " without waiting for a peer (recorded in restore-accepted.json)"
+    )
+
+
+@app.command("rebuild")
+def ledger_rebuild(home: HomeOption = DEFAULT_HOME) -> None:
+    """Recompute the derived tables (current state, identifier lookups) from the log."""
+    with opened(home) as node:
+        count = node.store.rebuild_derived(node.origin)
+    out.print(f"rebuilt derived tables from {count} record versions")

@@ -1,0 +1,146 @@
+"""``mra network``: create a network, let a member join, and install its membership."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from node.app.cli.common import DEFAULT_HOME, HomeOption, out, read_text, reported
+from node.app.cli.context import home_of, opened
+from node.host.home import write_atomic
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Create and inspect the network of nodes.", no_args_is_help=True)
+
+ProposalArgument = Annotated[Path, typer.Argument(help="A membership proposal file.")]
+RequestArgument = Annotated[Path, typer.Argument(help="The new member's join-request.json.")]
+
+
+@app.command("init")
+def network_init(
+    directory: Annotated[Path, typer.Argument(help="Where to write the network material.")],
+    member: Annotated[
+        list[str], typer.Option(help="CODE,Name,https://host:port (repeat for each member).")
+    ],
+    network: Annotated[str, typer.Option(help="The network's name.")] = "MRA Ledger network",
+) -> None:
+    """Create a network: its CA, each member's keys, TLS certificate and node home, and the
+    membership document signed by every member."""
+    from datetime import UTC, datetime
+
+    from network.bootstrap import MemberSpec, init_network
+
+    with reported():
+        specs = [MemberSpec.parse(text) for text in member]
+        membership = init_network(directory, network, specs, now=datetime.now(UTC))
+    for m in membership.members:
+        out.print(f"{m.code}: {directory / m.code}  {m.endpoint}  key {m.signing_key[:16]}...")
+    out.print(
+        f"membership v{membership.version} signed by all {len(membership.members)} "
+        f"members; keep {directory / 'ca.key'} offline"
+    )
+
+
+@app.command("join")
+def network_join(
+    code: Annotated[str, typer.Option(help="The new member's ISO 3166-1 alpha-2 code.")],
+    name: Annotated[str, typer.Option(help="The administration's name.")],
+    endpoint: Annotated[str, typer.Option(help="Its node's URL, https://host:port.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """As a new member: create this node's keys and a join request for the network."""
+    from network.onboarding import join
+
+    with reported():
+        path = join(home_of(home), code.upper(), name, endpoint)
+    out.print(f"wrote {path}; send it to the holder of the network CA (mra network certify)")
+
+
+@app.command("certify")
+def network_certify(
+    request: RequestArgument,
+    ca_dir: Annotated[Path, typer.Option(help="Holds ca.key and ca.crt.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where to write tls.crt and ca.crt.")
+    ] = None,
+) -> None:
+    """As the CA holder: issue the new member's TLS certificate."""
+    from datetime import UTC, datetime
+
+    from network.onboarding import certify
+
+    with reported():
+        cert = certify(ca_dir, request, out_dir or request.parent, now=datetime.now(UTC))
+    out.print(f"wrote {cert} and {cert.parent / 'ca.crt'}")
+
+
+@app.command("propose")
+def network_propose(
+    request: RequestArgument,
+    cert: Annotated[Path, typer.Option(help="The new member's certificate (certify).")],
+    out_file: Annotated[Path, typer.Option("--out", help="The proposal to write.")] = Path(
+        "membership-proposal.json"
+    ),
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """As a member: propose the next membership version with the new member, signed by you."""
+    from network.onboarding import propose_member
+
+    with reported():
+        proposal = propose_member(home_of(home), request, cert)
+        write_atomic(out_file, proposal.to_json())
+    _print_signatures(out_file, proposal)
+
+
+@app.command("sign")
+def network_sign(proposal_file: ProposalArgument, home: HomeOption = DEFAULT_HOME) -> None:
+    """As a member (the new one included): add your signature to a proposal, in place."""
+    from network.membership import SignedMembership
+    from network.onboarding import sign
+
+    with reported():
+        proposal = sign(home_of(home), SignedMembership.from_json(read_text(proposal_file)))
+        write_atomic(proposal_file, proposal.to_json())
+    _print_signatures(proposal_file, proposal)
+
+
+@app.command("install")
+def network_install(proposal_file: ProposalArgument, home: HomeOption = DEFAULT_HOME) -> None:
+    """Make a proposal signed by every member this node's membership. A running node takes it
+    up in its next gossip round and passes it on to its peers."""
+    from network.membership import SignedMembership
+    from network.onboarding import install
+
+    with reported():
+        signed = SignedMembership.from_json(read_text(proposal_file))
+        with opened(home) as node:
+            membership = install(node.home, node.store, signed)
+    codes = ", ".join(m.code for m in membership.members)
+    out.print(f"installed membership v{membership.version}: {codes}")
+
+
+@app.command("members")
+def network_members(home: HomeOption = DEFAULT_HOME) -> None:
+    """The membership installed at this node."""
+    from network.onboarding import installed
+
+    with reported():
+        membership = installed(home_of(home)).membership
+    table = Table("code", "name", "endpoint", title=f"{membership.network} v{membership.version}")
+    for m in membership.members:
+        table.add_row(m.code, m.name, m.endpoint)
+    out.print(table)
+
+
+def _print_signatures(path: Path, proposal: Any) -> None:
+    members = [m.code for m in proposal.membership.members]
+    missing = [code for code in members if code not in proposal.signatures]
+    out.print(
+        f"{path}: membership v{proposal.membership.version}; signed by "
+        f"{', '.join(sorted(proposal.signatures)) or 'nobody'}; "
+        + (f"still to sign: {', '.join(missing)}" if missing else "complete: mra network install")
+    )

@@ -1,0 +1,73 @@
+"""``mra init`` and ``mra node``: create this node's identity, serve its API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from node.app.cli.common import DEFAULT_HOME, HomeOption, out, reported
+from node.app.cli.context import home_of
+from node.core.errors import InvalidInput
+from node.host import keyfiles
+
+__all__ = ["app", "init"]
+
+app = typer.Typer(help="Run this node's service.", no_args_is_help=True)
+
+
+def init(
+    origin: Annotated[str, typer.Argument(help="ISO 3166-1 alpha-2 code of the administration.")],
+    name: Annotated[str, typer.Option(help="The administration's name.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Create this node's identity (Ed25519 key, mode 0600) and an empty ledger."""
+    with reported():
+        config = home_of(home).init(origin.upper(), name)
+    out.print(f"Node {config.origin} ({config.name}) created in {home}")
+    out.print(f"public key {config.public_key.hex()}")
+
+
+@app.command("run")
+def node_run(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7441,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Serve the node's API over TLS (tls.crt and tls.key from the home; always on)."""
+    import ssl
+
+    import uvicorn
+
+    from network.tls_scope import tls_scope_protocol
+    from node.app.api import create_app
+    from node.host.guard import HomeLock
+    from node.host.settings import Settings
+
+    with reported():
+        settings = Settings.from_environ()  # read once; a bad value stops here, named
+        node_home = home_of(home)
+        node_home.config()
+        lock = HomeLock.take(home)  # one node process per home, until this one ends
+        cert, key, ca = (home / "tls.crt", home / "tls.key", home / "ca.crt")
+        for path in (cert, key, ca):
+            if not path.exists():
+                raise InvalidInput(
+                    f"{path} is missing: TLS is always on (see 'mra network init')", field="home"
+                )
+        keyfiles.check_home(home)
+        password = keyfiles.tls_password(key, settings)
+        app_ = create_app(node_home, settings=settings)
+    uvicorn.run(
+        app_,
+        host=host,
+        port=port,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        ssl_keyfile_password=password.decode() if password else None,
+        ssl_ca_certs=str(ca),
+        ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        http=tls_scope_protocol(settings.head_seconds),
+        log_level="warning",
+    )
+    lock.release()

@@ -1,0 +1,21 @@
+"""The node's SQLite file, split by table family over one shared connection: ``schema``
+(migrations), ``connection`` (opening, reads per thread, transactions), ``log`` (entries,
+payloads, Merkle nodes, checkpoints, the append), ``derived`` and ``records`` (record state
+derived from the log), ``erasures``, ``replication`` (views, cosignatures, forks, deliveries),
+``local`` (access log, events, webhooks), ``apikeys`` and ``inspection`` (what verification
+reads about the file); ``SqliteStore`` (``store``) names them all as one object's methods.
+"""
+
+from node.store.sqlite.apikeys import API_KEY_MAC_FILE, API_KEY_MAC_TAG
+from node.store.sqlite.schema import DERIVED_KEYS, DERIVED_TABLES, MIGRATIONS, SCHEMA_VERSION
+from node.store.sqlite.store import SqliteStore
+
+__all__ = [
+    "API_KEY_MAC_FILE",
+    "API_KEY_MAC_TAG",
+    "DERIVED_KEYS",
+    "DERIVED_TABLES",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SqliteStore",
+]

@@ -1,0 +1,177 @@
+"""Writing the derived tables: current state and versions per AEO, trader identifiers, the
+agreement entry index, erasures and purges, and status events. Each is written with the entries
+it derives from (in their transaction), and ``rebuild_derived`` recomputes them all from the
+log at any time.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from node.core.entries import ERASURE_KINDS, RECORD_KINDS, EntryHeader
+from node.core.records import AeoRecord
+from node.store.rows import Version, document_row, version_of, version_row
+from node.store.sqlite.connection import Connection
+from node.store.sqlite.schema import DERIVED_TABLES
+
+__all__ = [
+    "add_status_events",
+    "apply_records",
+    "derive_into",
+    "index_agreements",
+    "index_erasures",
+    "rebuild_derived",
+]
+
+_DERIVE_CHUNK = 5000
+_RECORDS = frozenset(kind.value for kind in RECORD_KINDS)
+_DOCUMENT_COLUMNS = {
+    "erasures": "origin, seq, ts, aeo_id, basis, reason, partners, origin_copy, entries",
+    "purges": "origin, seq, ts, of_origin, aeo_id, erasure, reason, views, entries",
+}
+
+
+def index_erasures(db: Connection, documents: list[tuple[EntryHeader, bytes]]) -> None:
+    """File each erasure and purge among ``documents`` (header, payload) in its table."""
+    for header, payload in documents:
+        found = document_row(header, payload)
+        if found is not None:
+            table, row = found
+            db.conn.execute(
+                f"INSERT OR IGNORE INTO {table} ({_DOCUMENT_COLUMNS[table]})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+
+def add_status_events(db: Connection, versions: list[tuple[str, int, int, str, Any]]) -> None:
+    """An event for each version (origin, seq, ts, aeo_id, status) whose status code
+    differs from the version before it held here (a first version is an event too)."""
+    last = _statuses_before(db, versions)
+    events = []
+    for origin, seq, ts, aeo_id, status in versions:
+        if not isinstance(status, dict) or not isinstance(status.get("code"), str):
+            continue
+        if status["code"] != last.get(aeo_id):
+            effective = status.get("effective")
+            events.append((ts, aeo_id, origin, seq, status["code"], last.get(aeo_id), effective))
+            last[aeo_id] = status["code"]
+    db.conn.executemany(
+        "INSERT INTO events (ts, aeo_id, origin, seq, status, previous, effective)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        events,
+    )
+
+
+def _statuses_before(
+    db: Connection, versions: list[tuple[str, int, int, str, Any]]
+) -> dict[str, str]:
+    """The status of the latest event held for each record of ``versions``, as it stood
+    before the first of them (one query per 500 records)."""
+    first: dict[str, tuple[str, int]] = {}
+    for origin, seq, _, aeo_id, _ in versions:
+        first.setdefault(aeo_id, (origin, seq))
+    found: dict[str, str] = {}
+    for aeo_id, origin, seq, status in db.rows_for(
+        "SELECT aeo_id, origin, seq, status FROM events"
+        " WHERE aeo_id IN ({marks}) ORDER BY aeo_id, origin, seq",
+        sorted(first),
+    ):
+        if (origin, seq) < first[aeo_id] and origin == first[aeo_id][0]:
+            found[aeo_id] = status
+    return found
+
+
+def index_agreements(db: Connection, headers: list[EntryHeader]) -> None:
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO agreement_entries (origin, seq) VALUES (?, ?)",
+        [(h.origin, h.seq) for h in headers if h.kind.value.startswith("agreement.")],
+    )
+
+
+def apply_records(db: Connection, versions: list[tuple[EntryHeader, AeoRecord]]) -> None:
+    """Make each record version the current state of its AEO (in log order)."""
+    _apply_versions(db, [version_row(h, r) for h, r in versions])
+
+
+def _apply_versions(db: Connection, versions: list[Version]) -> None:
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO aeo_current"
+        " (aeo_id, origin, seq, ts, status, certificate, legal_name)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(v[3], v[0], v[1], v[2], v[4], v[5], v[6]) for v in versions],
+    )
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO aeo_versions (aeo_id, seq, ts) VALUES (?, ?, ?)",
+        [(v[3], v[1], v[2]) for v in versions],
+    )
+    db.conn.executemany("DELETE FROM trader_ids WHERE aeo_id = ?", [(v[3],) for v in versions])
+    latest = {v[3]: v[7] for v in versions}
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO trader_ids (scheme, value, aeo_id) VALUES (?, ?, ?)",
+        [(scheme, value, aeo_id) for aeo_id, ids in latest.items() for scheme, value in ids],
+    )
+
+
+def rebuild_derived(db: Connection, own: str | None) -> int:
+    """Drop and recompute the derived tables from the log (``own``: the node's origin,
+    whose erased versions keep their place); returns the entries read."""
+    with db.transaction():
+        for table in DERIVED_TABLES:
+            db.conn.execute(f"DELETE FROM {table}")
+        return _derive(db, db, own)
+
+
+def derive_into(db: Connection, target: Connection, own: str | None) -> int:
+    """Compute into ``target`` (a fresh store) the derived tables of this store's log,
+    exactly as ``rebuild_derived`` would: verification compares the two."""
+    with target.transaction():
+        return _derive(db, target, own)
+
+
+def _derive(db: Connection, target: Connection, own: str | None) -> int:
+    count = 0
+    # Every entry whose payload is held, and every agreement entry (indexed whether or
+    # not its document reached this node).
+    cursor = db.conn.execute(
+        "SELECT e.body, p.body FROM entries e LEFT JOIN payloads p"
+        " ON p.origin = e.origin AND p.seq = e.seq WHERE p.seq IS NOT NULL"
+        ' OR instr(CAST(e.body AS TEXT), \'"kind":"agreement.\') > 0'
+        " ORDER BY e.origin, e.seq"
+    )
+    while rows := cursor.fetchmany(_DERIVE_CHUNK):
+        headers = [(orjson.loads(body), body, payload) for body, payload in rows]
+        _apply_versions(
+            target,
+            [version_of(h, p) for h, _, p in headers if p is not None and h["kind"] in _RECORDS],
+        )
+        # Documents are few: these are parsed (and validated) whole.
+        documents = [
+            (EntryHeader.from_bytes(body), p) for h, body, p in headers if h["kind"] not in _RECORDS
+        ]
+        index_agreements(target, [h for h, _ in documents])
+        index_erasures(
+            target, [(h, p) for h, p in documents if p is not None and h.kind in ERASURE_KINDS]
+        )
+        count += len(headers)
+    # Versions of own records erased here keep their place in the trail.
+    for origin, entries, aeo_id in target.conn.execute(
+        "SELECT origin, entries, aeo_id FROM erasures WHERE origin_copy = 1 AND origin = ?",
+        (own,),
+    ).fetchall():
+        erased = [
+            (aeo_id, seq, ts)
+            for seq in json.loads(entries)
+            for (ts,) in db.conn.execute(
+                "SELECT json_extract(CAST(body AS TEXT), '$.ts') FROM entries"
+                " WHERE origin = ? AND seq = ?",
+                (origin, seq),
+            )
+        ]
+        target.conn.executemany(
+            "INSERT OR IGNORE INTO aeo_versions (aeo_id, seq, ts) VALUES (?, ?, ?)", erased
+        )
+    return count
