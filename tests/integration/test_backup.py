@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -179,3 +181,30 @@ def _sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _mra(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "node", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_the_cli_backs_up_and_restores_and_says_what_was_lost(tmp_path: Path) -> None:
+    home = _home(tmp_path / "br", records=5)
+    taken = _mra("backup", str(tmp_path / "backup"), "--home", str(home.path))
+    assert taken.returncode == 0, taken.stderr
+    said = " ".join(taken.stdout.split())
+    assert "backup of BR" in said and "own log 5 entries" in said, said
+    _publish(home, 2, start=100)
+
+    done = _mra("restore", str(tmp_path / "backup"), "--home", str(home.path))
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())
+    assert "own log 5 entries" in said and "before-restore" in said, said
+    assert "LOST 2 entries" in " ".join(done.stderr.split())
+    assert _own_size(home.db_path) == 5
+
+    again = _mra("backup", str(tmp_path / "backup"), "--home", str(home.path))
+    assert again.returncode == 2 and "is not an empty" in " ".join(again.stderr.split())
+    missing = _mra("restore", str(tmp_path / "nothing"), "--home", str(home.path))
+    assert missing.returncode == 2 and "not a backup" in " ".join(missing.stderr.split())
