@@ -15,6 +15,7 @@ from node.app.cli import (
     agreements,
     apikeys,
     audit,
+    backup,
     devnet,
     evidence,
     keys,
@@ -44,3 +45,5 @@ app.add_typer(evidence.app, name="evidence")
 app.add_typer(audit.app, name="audit")
 app.add_typer(retention.app, name="retention")
 app.add_typer(devnet.app, name="devnet")
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)

@@ -21,6 +21,7 @@ __all__ = [
     "add_api_key",
     "api_key",
     "api_keys",
+    "existing_mac_key",
     "mac_key_for",
     "revoke_api_key",
     "seal_api_keys",
@@ -127,6 +128,13 @@ def seal_api_keys(db: Connection) -> None:
             "UPDATE api_keys SET mac = ? WHERE key_id = ?",
             [(_mac(db, r), r[0]) for r in rows],
         )
+
+
+def existing_mac_key(path: Path | str) -> bytes | None:
+    """The HMAC key of the API key rows kept beside ``path``, if there is one (never created)."""
+    if not (Path(path).parent / API_KEY_MAC_FILE).exists():
+        return None
+    return mac_key_for(path)[0]
 
 
 def mac_key_for(path: Path | str) -> tuple[bytes, bool]:

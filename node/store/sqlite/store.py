@@ -61,15 +61,17 @@ class SqliteStore(Connection):
         return store
 
     @classmethod
-    def open_read_only(cls, path: Path | str) -> Self:
-        """Open an existing node database for reading only (continuous verification): this
-        connection never writes, so it never checkpoints the WAL either, even on close.
+    def open_read_only(cls, path: Path | str, *, mac_key_of: Path | str | None = None) -> Self:
+        """Open an existing node database for reading only (continuous verification, a
+        backup's check): this connection never writes, so it never checkpoints the WAL either,
+        even on close, and it creates no file. API key rows are checked with the HMAC key kept
+        beside ``mac_key_of`` (default: beside ``path``), when there is one.
 
         Raises StorageFailed when the file cannot be opened or its schema is not this
         software's."""
         try:
             db = connect_read_only(path)
-            store = cls(db, path, mac_key=apikeys.mac_key_for(path)[0])
+            store = cls(db, path, mac_key=apikeys.existing_mac_key(mac_key_of or path))
             found = store.schema_version
             if found != SCHEMA_VERSION:
                 db.conn.close()

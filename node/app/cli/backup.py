@@ -1,0 +1,64 @@
+"""``mra backup`` and ``mra restore``: an online copy of the node's database with its manifest,
+and its checked installation in a stopped node's home (node.host.backup)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from node.app.cli.common import DEFAULT_HOME, HomeOption, err, out, reported
+from node.app.cli.context import home_of
+from node.host import backup as backups
+
+__all__ = ["backup", "restore"]
+
+
+def backup(
+    dest: Annotated[Path, typer.Argument(help="A new (or empty) directory for the copy.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Copy the node's database while it runs (one consistent snapshot; reads and writes go
+    on) into DEST, with a manifest. Key files are not copied: back them up separately."""
+    with reported():
+        manifest = backups.take_backup(home_of(home), dest)
+    out.print(
+        f"backup of {manifest.origin} in {dest}: own log {manifest.log_size} entries,"
+        f" schema {manifest.schema_version}, {manifest.bytes} bytes, sha256 {manifest.sha256}",
+        soft_wrap=True,
+    )
+
+
+def restore(
+    source: Annotated[Path, typer.Argument(help="A directory written by 'mra backup'.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Install a backup in this (stopped) node's home, after checking its manifest and file and
+    verifying it as 'mra ledger verify' does. The replaced database is kept beside it. After a
+    restore, appends wait until a peer has shown that nothing signed was lost."""
+    with reported():
+        restored = backups.restore(home_of(home), source)
+    manifest = restored.manifest
+    out.print(
+        f"restored {manifest.origin} from {source} (taken {manifest.taken_at}):"
+        f" own log {manifest.log_size} entries",
+        soft_wrap=True,
+    )
+    if restored.kept is not None:
+        out.print(f"the replaced database is kept as {restored.kept}", soft_wrap=True)
+    if restored.lost:
+        peer, seen = restored.seen_by_peer
+        known = f"; {peer} has seen {seen} signed entries" if peer else ""
+        err.print(
+            f"[bold yellow]LOST[/] {restored.lost} entries of the own log signed after the"
+            f" backup (the replaced database held {restored.replaced_size}{known}). Appends stay"
+            " refused while a peer holds more of this log than the node: no seq is signed twice.",
+            soft_wrap=True,
+        )
+    else:
+        out.print(
+            "appends resume once a peer has shown its checkpoint of this node's log"
+            " (or 'mra ledger accept-restore')",
+            soft_wrap=True,
+        )

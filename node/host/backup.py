@@ -1,0 +1,266 @@
+"""Online backups of a node's database, and their restore.
+
+    mra backup DEST     DEST/ledger.db, a consistent copy taken while the node runs, and
+                        DEST/manifest.json: node, schema version, the own log's size and latest
+                        signed checkpoint in the copy, the copy's SHA-256 and size
+    mra restore DEST    the manifest and the file checked, the copy verified as
+                        ``mra ledger verify`` would, then installed in place of the node's
+                        database (kept beside it, renamed), with the node stopped
+
+The copy is ``VACUUM INTO`` on a read-only connection: one read transaction on a WAL database,
+so writers go on while it runs and the copy is the database as of one commit (SQLite's backup
+API would restart on every write made through another connection). Key files are not in a
+backup: they are backed up separately, sealed (README, Operations).
+
+A restored home may hold a shorter own log than its peers have seen signed. It cannot fork: the
+start guard (``node.host.guard``) refuses appends until a peer has shown its checkpoint of the
+own log, and for good when that checkpoint is longer than the restored log. What the restore
+loses is reported from what this home knows: the database it replaces and the largest
+checkpoint a peer has shown (``log-seen.json``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.request import pathname2url
+
+from node.core.clock import Clock, system_clock
+from node.core.errors import Conflict, InvalidInput, MraError, NotFound, StorageFailed
+from node.host.guard import HomeLock
+from node.host.home import NodeHome, write_atomic
+from node.ledger.verification import Verification, verify_node
+from node.store.sqlite import MIGRATIONS, SqliteStore
+
+__all__ = ["FORMAT", "Manifest", "Restored", "check_backup", "restore", "take_backup"]
+
+FORMAT = "mra-ledger backup v1"
+DATABASE = "ledger.db"
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest:
+    """What a backup holds, written beside its copy."""
+
+    format: str
+    origin: str
+    schema_version: int
+    log_size: int  # entries of the own log in the copy
+    checkpoint: str | None  # the latest signed checkpoint of the own log in the copy
+    sha256: str  # of DEST/ledger.db
+    bytes: int
+    taken_at: str  # ISO 8601 UTC
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        """Raises InvalidInput naming the file or the field that is wrong."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NotFound(f"{path} does not exist: not a backup", field="backup") from None
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"{path} is unreadable: {exc}", field="backup") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise InvalidInput(f"{path} is not a manifest of {FORMAT!r}", field="format")
+        types = {"origin": str, "schema_version": int, "log_size": int, "sha256": str}
+        types |= {"bytes": int, "taken_at": str}
+        for name, kind in types.items():
+            if not isinstance(data.get(name), kind):
+                raise InvalidInput(
+                    f"{path}: {name} is missing or not a {kind.__name__}", field=name
+                )
+        if data.get("checkpoint") is not None and not isinstance(data["checkpoint"], str):
+            raise InvalidInput(f"{path}: checkpoint is not text", field="checkpoint")
+        return cls(
+            format=FORMAT,
+            origin=data["origin"],
+            schema_version=data["schema_version"],
+            log_size=data["log_size"],
+            checkpoint=data.get("checkpoint"),
+            sha256=data["sha256"],
+            bytes=data["bytes"],
+            taken_at=data["taken_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Restored:
+    """What a restore installed and what it lost, as far as this home can tell."""
+
+    manifest: Manifest
+    kept: Path | None  # the replaced database, renamed
+    replaced_size: int | None  # entries of the own log in the replaced database (None: unreadable)
+    seen_by_peer: tuple[str, int]  # the largest checkpoint of the own log a peer has shown
+
+    @property
+    def lost(self) -> int:
+        """Entries of the own log that were signed but are not in the restored copy."""
+        known = max(self.replaced_size or 0, self.seen_by_peer[1])
+        return max(0, known - self.manifest.log_size)
+
+
+def take_backup(home: NodeHome, dest: Path, *, clock: Clock = system_clock) -> Manifest:
+    """Copy the node's database into the new directory ``dest``, with its manifest.
+
+    Raises Conflict when ``dest`` exists and is not empty, NotFound when the home holds no
+    node, StorageFailed when the copy cannot be made."""
+    origin = home.config().origin
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise Conflict(f"{dest} exists and is not an empty directory", field="dest")
+    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
+    partial = dest / f"{DATABASE}.partial"
+    try:
+        source = sqlite3.connect(
+            f"file:{pathname2url(str(home.db_path.resolve()))}?mode=ro", uri=True
+        )
+        with contextlib.closing(source):
+            source.execute("VACUUM INTO ?", (str(partial),))
+        _fsync(partial)
+        os.replace(partial, dest / DATABASE)
+        _fsync(dest)
+    except (OSError, sqlite3.Error) as exc:
+        partial.unlink(missing_ok=True)
+        raise StorageFailed(f"cannot copy {home.db_path} into {dest}: {exc}") from exc
+    copy = dest / DATABASE
+    size, checkpoint = _own_log(copy, origin)
+    manifest = Manifest(
+        format=FORMAT,
+        origin=origin,
+        schema_version=_schema_version(copy),
+        log_size=size,
+        checkpoint=checkpoint,
+        sha256=_sha256(copy),
+        bytes=copy.stat().st_size,
+        taken_at=datetime.fromtimestamp(clock() / 1000, UTC).isoformat(timespec="milliseconds"),
+    )
+    write_atomic(dest / MANIFEST, json.dumps(asdict(manifest), indent=2) + "\n")
+    return manifest
+
+
+def check_backup(home: NodeHome, source: Path) -> tuple[Manifest, Verification]:
+    """The backup at ``source`` read and checked for ``home``: its manifest, the file against
+    it, and the copy verified step by step (damage is in the Verification, never raised).
+
+    Raises InvalidInput when the manifest or the file does not match, or the backup is of
+    another node or of a newer schema than this software's."""
+    manifest = Manifest.read(source / MANIFEST)
+    copy = source / DATABASE
+    origin = home.config().origin
+    if manifest.origin != origin:
+        raise InvalidInput(
+            f"the backup is of node {manifest.origin}, this home is {origin}", field="origin"
+        )
+    if not copy.is_file():
+        raise InvalidInput(f"{copy} is missing", field="backup")
+    if (actual := _sha256(copy)) != manifest.sha256:
+        raise InvalidInput(
+            f"{copy} has SHA-256 {actual}, the manifest says {manifest.sha256}", field="sha256"
+        )
+    if manifest.schema_version > len(MIGRATIONS):
+        raise InvalidInput(
+            f"the backup has schema version {manifest.schema_version}; this software knows"
+            f" {len(MIGRATIONS)}",
+            field="schema_version",
+        )
+    store = SqliteStore.open_read_only(copy, mac_key_of=home.db_path)
+    try:
+        return manifest, verify_node(store, own=origin)
+    finally:
+        store.close()
+
+
+def restore(home: NodeHome, source: Path) -> Restored:
+    """Install the backup at ``source`` as the node's database; the node must be stopped.
+
+    Raises Conflict while a node process serves the home, IntegrityError-free backups only:
+    InvalidInput when ``check_backup`` refuses it or finds damage (each damage named)."""
+    lock = HomeLock.take(home.path)  # Conflict when the node runs
+    try:
+        manifest, verification = check_backup(home, source)
+        if not verification.ok:
+            named = "; ".join(str(damage) for damage in verification.damages)
+            raise InvalidInput(f"the backup does not verify: {named}", field="backup")
+        replaced_size = _replaced_size(home, manifest.origin)
+        kept = _set_aside(home)
+        staged = home.db_path.with_name(f"{DATABASE}.restoring")
+        try:
+            staged.write_bytes((source / DATABASE).read_bytes())
+            _fsync(staged)
+            os.replace(staged, home.db_path)
+            _fsync(home.path)
+        except OSError as exc:
+            raise StorageFailed(f"cannot install {source / DATABASE}: {exc}") from exc
+        return Restored(
+            manifest=manifest,
+            kept=kept,
+            replaced_size=replaced_size,
+            seen_by_peer=home.log_seen(),
+        )
+    finally:
+        lock.release()
+
+
+def _set_aside(home: NodeHome) -> Path | None:
+    """Rename the database being replaced (and its WAL) so nothing is deleted by a restore."""
+    if not home.db_path.exists():
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = home.db_path.with_name(f"{DATABASE}.before-restore-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        old = Path(f"{home.db_path}{suffix}")
+        if old.exists():
+            os.replace(old, Path(f"{kept}{suffix}"))
+    return kept
+
+
+def _replaced_size(home: NodeHome, origin: str) -> int | None:
+    if not home.db_path.exists():
+        return None
+    try:
+        return _own_log(home.db_path, origin)[0]
+    except (MraError, OSError, sqlite3.Error):
+        return None  # a damaged database is what a restore is for
+
+
+def _own_log(path: Path, origin: str) -> tuple[int, str | None]:
+    store = SqliteStore.open_read_only(path)
+    try:
+        head = store.head(origin)
+        note = store.latest_checkpoint(origin)
+    finally:
+        store.close()
+    return (head.size if head else 0), (note.decode() if note is not None else None)
+
+
+def _schema_version(path: Path) -> int:
+    with contextlib.closing(
+        sqlite3.connect(f"file:{pathname2url(str(path))}?mode=ro", uri=True)
+    ) as db:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{pathname2url(str(path.resolve()))}?mode=ro", uri=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

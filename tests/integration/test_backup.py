@@ -1,0 +1,210 @@
+"""Online backups and restores of a node's database (node.host.backup), on real SQLite files:
+a backup taken while a writer appends is one consistent, verifiable copy; a restore checks the
+manifest, the file and the copy before it installs anything, keeps what it replaces, and says how
+many signed entries of the own log it could not bring back; the start guard then refuses to sign
+those seqs again."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from node.core.errors import Conflict, InvalidInput, OwnLogBehind
+from node.core.sample import sample_records
+from node.host.backup import DATABASE, MANIFEST, Manifest, check_backup, restore, take_backup
+from node.host.guard import HomeLock, StartGuard
+from node.host.home import NodeHome
+from node.store.sqlite import SqliteStore
+
+
+def _home(path: Path, origin: str = "BR", records: int = 20) -> NodeHome:
+    home = NodeHome(path=path)
+    home.init(origin, "test node")
+    _publish(home, records)
+    return home
+
+
+def _publish(home: NodeHome, count: int, start: int = 1) -> None:
+    store = home.open_store()
+    try:
+        home.open_ledger(store).publish(sample_records(home.config().origin, count, start=start))
+    finally:
+        store.close()
+
+
+def _own_size(path: Path, origin: str = "BR") -> int:
+    store = SqliteStore.open_read_only(path)
+    try:
+        head = store.head(origin)
+        return head.size if head else 0
+    finally:
+        store.close()
+
+
+def test_a_backup_taken_during_writes_is_one_consistent_verifiable_copy(tmp_path: Path) -> None:
+    home = _home(tmp_path / "br", records=50)
+    writing = threading.Event()
+    stop = threading.Event()
+
+    def writer() -> None:
+        store = home.open_store()
+        ledger = home.open_ledger(store)
+        number = 1000
+        try:
+            while not stop.is_set():
+                ledger.publish(sample_records("BR", 20, start=number))
+                number += 20
+                writing.set()
+        finally:
+            store.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert writing.wait(10)
+        manifest = take_backup(home, tmp_path / "backup")
+    finally:
+        stop.set()
+        thread.join()
+    copy = tmp_path / "backup" / DATABASE
+    assert Manifest.read(tmp_path / "backup" / MANIFEST) == manifest
+    assert manifest.origin == "BR" and manifest.bytes == copy.stat().st_size
+    assert manifest.log_size == _own_size(copy) >= 51  # the key entry and 50 records at least
+    assert manifest.checkpoint is not None and manifest.checkpoint.startswith("mra-ledger/BR")
+    checked, verification = check_backup(home, tmp_path / "backup")
+    assert checked == manifest
+    assert verification.ok, verification.damages
+    # No key file travels with the database.
+    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == [DATABASE, MANIFEST]
+
+
+def test_restore_installs_the_copy_keeps_the_old_database_and_reports_the_lost_tail(
+    tmp_path: Path,
+) -> None:
+    home = _home(tmp_path / "br", records=10)
+    manifest = take_backup(home, tmp_path / "backup")
+    _publish(home, 5, start=100)  # signed after the backup: lost by the restore
+    home.note_log_seen("UY", manifest.log_size + 5)  # and UY has seen them
+    before = _own_size(home.db_path)
+
+    restored = restore(home, tmp_path / "backup")
+
+    assert _own_size(home.db_path) == manifest.log_size == before - 5
+    assert restored.replaced_size == before
+    assert restored.lost == 5
+    assert restored.seen_by_peer == ("UY", before)
+    assert restored.kept is not None and _own_size(restored.kept) == before
+    # Appending now would sign again seqs UY holds: refused, however the node is started.
+    store = home.open_store()
+    try:
+        guard = StartGuard(home, store, needs_peer=False)
+        assert isinstance(guard.hold(), OwnLogBehind)
+        with pytest.raises(OwnLogBehind):
+            home.open_ledger(store).publish(sample_records("BR", 1, start=500))
+    finally:
+        store.close()
+    assert _own_size(home.db_path) == manifest.log_size
+
+
+def test_a_restore_is_refused_while_the_node_runs(tmp_path: Path) -> None:
+    home = _home(tmp_path / "br")
+    take_backup(home, tmp_path / "backup")
+    lock = HomeLock.take(home.path)
+    try:
+        with pytest.raises(Conflict):
+            restore(home, tmp_path / "backup")
+    finally:
+        lock.release()
+
+
+def _corrupt_manifest(backup: Path, **changes: object) -> None:
+    data = json.loads((backup / MANIFEST).read_text())
+    data.update(changes)
+    (backup / MANIFEST).write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"origin": "UY"}, "origin"),
+        ({"sha256": "00" * 32}, "sha256"),
+        ({"schema_version": 999}, "schema_version"),
+        ({"format": "something else"}, "format"),
+        ({"log_size": "ten"}, "log_size"),
+    ],
+)
+def test_a_backup_that_does_not_match_its_manifest_changes_nothing(
+    tmp_path: Path, change: dict[str, object], field: str
+) -> None:
+    home = _home(tmp_path / "br")
+    take_backup(home, tmp_path / "backup")
+    _publish(home, 3, start=100)
+    before = home.db_path.read_bytes()
+    _corrupt_manifest(tmp_path / "backup", **change)
+    with pytest.raises(InvalidInput) as refused:
+        restore(home, tmp_path / "backup")
+    assert refused.value.field == field
+    assert home.db_path.read_bytes() == before
+
+
+def test_a_damaged_copy_is_refused_with_each_damage_named(tmp_path: Path) -> None:
+    home = _home(tmp_path / "br")
+    take_backup(home, tmp_path / "backup")
+    copy = tmp_path / "backup" / DATABASE
+    db = sqlite3.connect(copy)
+    db.execute("DROP TRIGGER entries_no_update")
+    db.execute("UPDATE entries SET signature = zeroblob(64) WHERE origin = 'BR' AND seq = 3")
+    db.commit()
+    db.close()
+    _corrupt_manifest(tmp_path / "backup", sha256=_sha256(copy), bytes=copy.stat().st_size)
+    before = home.db_path.read_bytes()
+    with pytest.raises(InvalidInput, match="schema-altered") as refused:
+        restore(home, tmp_path / "backup")
+    assert "BR#3: bad-signature" in str(refused.value), refused.value
+    assert home.db_path.read_bytes() == before
+
+
+def test_a_backup_is_never_written_over_another(tmp_path: Path) -> None:
+    home = _home(tmp_path / "br")
+    take_backup(home, tmp_path / "backup")
+    with pytest.raises(Conflict):
+        take_backup(home, tmp_path / "backup")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _mra(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "node", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_the_cli_backs_up_and_restores_and_says_what_was_lost(tmp_path: Path) -> None:
+    home = _home(tmp_path / "br", records=5)
+    taken = _mra("backup", str(tmp_path / "backup"), "--home", str(home.path))
+    assert taken.returncode == 0, taken.stderr
+    said = " ".join(taken.stdout.split())
+    assert "backup of BR" in said and "own log 5 entries" in said, said
+    _publish(home, 2, start=100)
+
+    done = _mra("restore", str(tmp_path / "backup"), "--home", str(home.path))
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())
+    assert "own log 5 entries" in said and "before-restore" in said, said
+    assert "LOST 2 entries" in " ".join(done.stderr.split())
+    assert _own_size(home.db_path) == 5
+
+    again = _mra("backup", str(tmp_path / "backup"), "--home", str(home.path))
+    assert again.returncode == 2 and "is not an empty" in " ".join(again.stderr.split())
+    missing = _mra("restore", str(tmp_path / "nothing"), "--home", str(home.path))
+    assert missing.returncode == 2 and "not a backup" in " ".join(missing.stderr.split())
