@@ -54,6 +54,16 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ),
 )
 PURE = ("node.core", "contracts")  # import no database, network or event loop, even indirectly
+# The pure modules of the network layer: the wire format, membership, sealing, fork evidence and
+# the evidence rules, checked like the pure packages.
+PURE_NETWORK = (
+    "network.evidence_input",
+    "network.evidence_keys",
+    "network.forks",
+    "network.membership",
+    "network.sealing",
+    "network.wire",
+)
 IO_MODULES = ("sqlite3", "sqlite_utils", "asyncio", "httpx", "fastapi", "uvicorn", "socket")
 
 
