@@ -46,6 +46,8 @@ def aeo_publish(
         record = AeoRecord.from_dict(data)
         with opened(home) as node:
             result = node.ledger.publish([record])
+            if result.entries:
+                node.audit("publish", "mra aeo publish", record.aeo_id)
     _print_result(result.entries, result.unchanged)
 
 
@@ -81,6 +83,16 @@ def aeo_import(
             if refused and not skip_invalid:
                 _refuse(file, refused, "line(s) refused by the ledger")
             published = node.ledger.publish(records, skip_invalid=skip_invalid)
+            refused_lines = {line for line, _ in refused}
+            written = [
+                r.record.aeo_id
+                for r in good
+                if r.record is not None
+                and r.line not in refused_lines
+                and r.record.aeo_id not in published.unchanged
+            ]
+            if published.entries:
+                node.audit("publish", "mra aeo import", *written)
     _print_bad_lines(file, [(r.line, str(r.error)) for r in bad] + refused)
     out.print(
         f"{file}: {len(published.entries)} appended, {len(published.unchanged)} unchanged, "
@@ -111,6 +123,8 @@ def aeo_status(
             )
         )
         result = node.ledger.publish([record])
+        if result.entries:
+            node.audit("status", "mra aeo status", record.aeo_id)
     _print_result(result.entries, result.unchanged)
 
 

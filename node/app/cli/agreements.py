@@ -49,6 +49,7 @@ def agreement_propose(
         doc = Agreement.from_dict(data)
         with opened(home) as node:
             entry = agreements.propose(node.ledger, node.store, doc)
+            node.audit("agreement.propose", "mra agreement propose", agreements=doc.id)
     out.print(
         f"proposed {doc.id} v{doc.version} ({doc.hash.hex()[:16]}) as "
         f"{entry.header.origin}#{entry.header.seq}"
@@ -64,6 +65,7 @@ def agreement_approve(
     """Approve a proposed agreement on this node's own log."""
     with opened(home) as node:
         entry = agreements.approve(node.ledger, node.store, agreement_id, version)
+        node.audit("agreement.approve", "mra agreement approve", agreements=agreement_id)
     out.print(f"approved {agreement_id} as {entry.header.origin}#{entry.header.seq}")
 
 
@@ -72,6 +74,7 @@ def agreement_withdraw(agreement_id: IdArgument, home: HomeOption = DEFAULT_HOME
     """Withdraw from an agreement: it ends for every party from this entry's time."""
     with opened(home) as node:
         entry = agreements.withdraw(node.ledger, node.store, agreement_id)
+        node.audit("agreement.withdraw", "mra agreement withdraw", agreements=agreement_id)
     out.print(f"withdrew from {agreement_id} as {entry.header.origin}#{entry.header.seq}")
 
 

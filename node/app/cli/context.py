@@ -11,6 +11,7 @@ the network layer, take it from ``home_of``.
 from __future__ import annotations
 
 import getpass
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,10 +55,12 @@ class OpenNode:
             self._ledger = self._open_ledger()
         return self._ledger
 
-    def audit(self, action: str, channel: str, *aeo_ids: str) -> None:
-        """Record in the access log that the operator at this terminal did ``action``."""
+    def audit(self, action: str, channel: str, *aeo_ids: str, agreements: str = "") -> None:
+        """Record in the access log that the operator at this terminal did ``action``, named
+        ``cli:<os user>@<host>`` as an API write names its key."""
         trail = AccessLog(self.store, system_clock)
-        trail.record(f"cli:{getpass.getuser()}", action, channel, *aeo_ids)
+        actor = f"cli:{getpass.getuser()}@{socket.gethostname()}"
+        trail.record(actor, action, channel, *aeo_ids, agreements=agreements)
         trail.flush()
 
 

@@ -18,6 +18,7 @@ def key_rotate(home: HomeOption = DEFAULT_HOME) -> None:
     """Rotate this node's signing key (stop the node first, or use POST /v1/keys/rotate)."""
     with opened(home) as node:
         entry, key = node.home.rotate_key(node.ledger)
+        node.audit("key.rotate", "mra key rotate")
     out.print(f"rotated at {entry.header.origin}#{entry.header.seq}")
     out.print(f"public key {key.public_key.hex()} signs from seq {entry.header.seq + 1}")
 

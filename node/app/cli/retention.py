@@ -24,6 +24,8 @@ def retention_run(home: HomeOption = DEFAULT_HOME) -> None:
     A running node does this by itself every hour."""
     with opened(home) as node:
         done = erasure.run_retention(node.ledger, node.store, system_clock())
+        if done:
+            node.audit("retention", "mra retention run")
     for entry in done:
         out.print(f"{entry.header.kind.value} at seq {entry.header.seq}")
     out.print(f"{len(done)} erasure or purge entries appended")
