@@ -64,7 +64,7 @@ def halt(net: Cluster, code: str) -> None:
     """Stop ``code``'s node as an operator does (SIGTERM), and wait for it to end."""
     process = net.processes.pop(code)
     process.terminate()
-    process.wait(timeout=30)
+    process.wait(timeout=60)  # a loaded CI machine: the stop itself is bounded by the node
 
 
 def signal_peers(net: Cluster, sig: signal.Signals) -> None:

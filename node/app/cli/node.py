@@ -11,6 +11,8 @@ from node.app.cli.context import home_of
 from node.core.errors import InvalidInput
 from node.host import keyfiles
 
+SHUTDOWN_SECONDS = 5
+
 __all__ = ["app", "init"]
 
 app = typer.Typer(help="Run this node's service.", no_args_is_help=True)
@@ -68,6 +70,9 @@ def node_run(
         ssl_ca_certs=str(ca),
         ssl_cert_reqs=ssl.CERT_OPTIONAL,
         http=tls_scope_protocol(settings.head_seconds),
+        # On SIGTERM, requests still in flight after this long are cut: a peer holding a
+        # connection open must not keep the node from stopping (its lifespan then closes it).
+        timeout_graceful_shutdown=SHUTDOWN_SECONDS,
         log_level="warning",
     )
     lock.release()
