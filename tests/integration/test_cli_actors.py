@@ -71,6 +71,11 @@ def test_as_names_who_acts_beside_the_os_account(tmp_path: Path) -> None:
         (f"{ACTOR} as Ana Souza", "publish"),
         (f"{ACTOR} as Auditoria Fiscal nº 7", "status"),
     ]
+    # The record's trail names who wrote each version.
+    trail = mra(home, "audit", "trail", str(one["aeo_id"]))
+    assert trail.returncode == 0, trail.stderr
+    writers = [v["writer"] for v in json.loads(trail.stdout)["versions"]]
+    assert writers == [f"{ACTOR} as Ana Souza", f"{ACTOR} as Auditoria Fiscal nº 7"]
 
     # A name that is empty, too long or holds a line break is refused, naming --as, and
     # nothing is written: no entry, no access row.

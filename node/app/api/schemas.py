@@ -408,7 +408,21 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "aeo_id": _AEO_ID,
             "origin": _STRING,
-            "versions": _array({"type": "object"}, minItems=1),
+            "versions": _array(
+                {
+                    "type": "object",
+                    "properties": {
+                        "writer": {
+                            **_STRING,
+                            "description": "who wrote the version: the access log's actor of"
+                            " its write (key:<id>, cli:<os user>@<host>[ as NAME]), peer <code>"
+                            " for a partner's record, or unknown (written before actors were"
+                            " logged)",
+                        }
+                    },
+                },
+                minItems=1,
+            ),
             "deliveries": _array(_ACCESS),
             "queries": _array(_ACCESS),
             "erasures": _array({"type": "object"}),
