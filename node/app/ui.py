@@ -31,7 +31,7 @@ from node.ledger import agreements
 from node.ledger.queries import (
     Answer,
     Queries,
-    as_of_ms,
+    as_of_instant,
     check_id,
     in_force_date,
     log_states,
@@ -191,7 +191,7 @@ def ui_routes(
         try:
             wanted = check_id(aeo_id, "aeo_id")
             on = in_force_date(clocks["in_force_on"]) if clocks["in_force_on"] else None
-            at = as_of_ms(clocks["as_of"]) if clocks["as_of"] else None
+            at = as_of_instant(clocks["as_of"]) if clocks["as_of"] else None
         except InvalidInput as exc:
             return page("search.html", caller, 422, q=aeo_id, results=[], error=_said(exc))
         answer = queries.one(wanted, at, on)

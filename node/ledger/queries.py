@@ -33,6 +33,7 @@ __all__ = [
     "Answer",
     "Queries",
     "QueryStore",
+    "as_of_instant",
     "as_of_ms",
     "check_id",
     "checked_ids",
@@ -249,6 +250,17 @@ def as_of_ms(value: object, field: str = "as_of", *, day_end: bool = True) -> in
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+def as_of_instant(value: object, field: str = "as_of") -> int:
+    """``as_of_ms`` for a query's ledger instant, refusing one that cannot be echoed back in
+    ISO 8601 (outside years 1 to 9999 UTC). Raises InvalidInput naming ``field``."""
+    try:
+        ms = as_of_ms(value, field)
+        instant_text(ms)
+    except OverflowError:
+        raise InvalidInput("an instant between the years 1 and 9999 UTC", field=field) from None
+    return ms
 
 
 def in_force_date(value: object, field: str = "in_force_on") -> date:

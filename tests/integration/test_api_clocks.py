@@ -172,6 +172,10 @@ def test_a_bad_instant_is_a_problem_naming_as_of(http: TestClient) -> None:
     ):
         assert answer.status_code == 422
     assert http.get("/v1/aeo/BR1", params=both).json()["field"] == "as_of"
+    # An instant that cannot be echoed back in ISO 8601 is refused too, not a server error.
+    for edge in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"):
+        answer = http.get("/v1/aeo/BR1", params={"as_of": edge})
+        assert answer.status_code == 422 and answer.json()["field"] == "as_of"
 
 
 def test_the_openapi_document_states_both_clocks(http: TestClient) -> None:

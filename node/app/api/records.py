@@ -24,7 +24,7 @@ from node.ledger.queries import (
     DAY_PATTERN,
     SCHEME_PATTERN,
     Answer,
-    as_of_ms,
+    as_of_instant,
     check_id,
     in_force_date,
 )
@@ -57,7 +57,7 @@ InForceOn = Annotated[
 def _clocks(as_of: object, in_force_on: object) -> dict[str, Any]:
     """The clocks a query asked for, checked: InvalidInput names ``as_of`` or ``in_force_on``."""
     return {
-        "as_of": None if as_of is None else as_of_ms(as_of),
+        "as_of": None if as_of is None else as_of_instant(as_of),
         "in_force_on": None if in_force_on is None else in_force_date(in_force_on),
     }
 

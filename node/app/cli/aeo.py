@@ -30,7 +30,7 @@ from node.core.records import AeoRecord, Status
 from node.core.status import StatusCode
 from node.host.home import write_atomic
 from node.ledger import erasure
-from node.ledger.queries import Queries, as_of_ms, check_id, in_force_date
+from node.ledger.queries import Queries, as_of_instant, check_id, in_force_date
 
 __all__ = ["app"]
 
@@ -193,7 +193,7 @@ def aeo_show(
         return
     with opened(home) as node:
         on = None if in_force_on is None else in_force_date(in_force_on, "--in-force-on")
-        at = None if as_of is None else as_of_ms(as_of, "--as-of")
+        at = None if as_of is None else as_of_instant(as_of, "--as-of")
         answer = Queries(node.store, node.origin).one(aeo_id, at, on)
         if answer is None:
             when = "" if on is None else f" in force on {on.isoformat()}"
