@@ -41,6 +41,8 @@ from node.core.status import StatusCode
 
 __all__ = ["Version", "answering", "legal_start", "version_of"]
 
+_CODES = {code.value: code for code in StatusCode}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Version:
@@ -61,7 +63,7 @@ def version_of(seq: int, recorded: int, document: Mapping[str, Any]) -> Version:
     code = effective = None
     if isinstance(status, Mapping):
         value = status.get("code")
-        code = StatusCode(value) if isinstance(value, str) and value in set(StatusCode) else None
+        code = _CODES.get(value) if isinstance(value, str) else None
         effective = _date(status.get("effective"))
     return Version(
         seq=seq,
