@@ -28,7 +28,14 @@ from node.host.access_log import AccessLog
 from node.host.apikeys import Caller, Role, check_key
 from node.host.home import NodeConfig
 from node.ledger import agreements
-from node.ledger.queries import Answer, Queries, check_id, log_states
+from node.ledger.queries import (
+    Answer,
+    Queries,
+    as_of_instant,
+    check_id,
+    in_force_date,
+    log_states,
+)
 from node.ledger.trail import record_trail
 from node.store.sqlite import SqliteStore
 
@@ -175,17 +182,30 @@ def ui_routes(
         return page("search.html", caller, q=q, results=[_row(a) for a in found])
 
     @app.get("/ui/aeo/{aeo_id}", include_in_schema=False)
-    async def record(request: Request, aeo_id: str) -> Response:
+    async def record(
+        request: Request, aeo_id: str, in_force_on: str = "", as_of: str = ""
+    ) -> Response:
         caller = signed_in(request)
+        # The two clocks (node.core.clocks); an empty form field means "not asked".
+        clocks = {"in_force_on": in_force_on.strip(), "as_of": as_of.strip()}
         try:
             wanted = check_id(aeo_id, "aeo_id")
+            on = in_force_date(clocks["in_force_on"]) if clocks["in_force_on"] else None
+            at = as_of_instant(clocks["as_of"]) if clocks["as_of"] else None
         except InvalidInput as exc:
             return page("search.html", caller, 422, q=aeo_id, results=[], error=_said(exc))
-        answer = queries.one(wanted)
+        answer = queries.one(wanted, at, on)
         read(caller, "UI /ui/aeo/{aeo_id}", wanted)
         if answer is None:
+            when = f" in force on {on.isoformat()}" if on else ""
+            when += f" as the ledger showed it at {clocks['as_of']}" if at is not None else ""
             return page(
-                "search.html", caller, 404, q=wanted, results=[], error=f"no AEO {wanted} here"
+                "search.html",
+                caller,
+                404,
+                q=wanted,
+                results=[],
+                error=f"no AEO {wanted}{when} here",
             )
         verified, problem = _verify(store, config.origin, answer, peers)
         trail = None
@@ -208,6 +228,7 @@ def ui_routes(
             verified=verified,
             problem=problem,
             trail=trail,
+            clocks=clocks,
         )
 
     @app.get("/ui/agreements", include_in_schema=False)

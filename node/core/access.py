@@ -29,7 +29,8 @@ ACCESS_GENESIS = Hash32(bytes(32))
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Access:
-    """One access: ``actor`` is ``key:<API key id>`` or ``peer:<member code>``; ``action`` is
+    """One access: ``actor`` is ``key:<API key id>``, ``peer:<member code>`` or, for the CLI,
+    ``cli:<os user>@<host>[ as NAME]``; ``action`` is
     query, deliver, publish, status, agreement, audit...; ``channel`` the endpoint."""
 
     ts: int

@@ -2,7 +2,15 @@
 and field-level changes; every delivery of it to a partner; every query of it; erasures.
 
 At the issuing node the versions are the record's own entries; at a partner's node they are the
-views received, each with when it arrived and under which agreements."""
+views received, each with when it arrived and under which agreements.
+
+Each version names who wrote it (``writer``): at the issuing node, the actor of the access-log
+row of the write that appended it (``key:<id>`` for an API key, ``cli:<os user>@<host>[ as
+NAME]`` for the command line): the first publish or status row for the record recorded at or
+after the version's time and before the next version's, since a write is logged just after its
+entry is appended. A version with no such row was written before writes were logged:
+``unknown (written before actors were logged)``. At a partner's node, ``peer <origin>``: the
+origin's administration wrote it, and this node only received it."""
 
 from __future__ import annotations
 
@@ -15,7 +23,10 @@ from node.core.reports import field_diff
 from node.ledger.erasure import erasure_status
 from node.store.protocols import AccessTrail, Erasures, Log, Records, Views
 
-__all__ = ["TrailStore", "iso_time", "record_trail"]
+__all__ = ["UNKNOWN_WRITER", "WRITES", "TrailStore", "iso_time", "record_trail"]
+
+WRITES = ("publish", "status")  # the access-log actions that append a version of a record
+UNKNOWN_WRITER = "unknown (written before actors were logged)"
 
 
 class TrailStore(Log, Records, Views, Erasures, AccessTrail, Protocol):
@@ -39,7 +50,8 @@ def record_trail(store: TrailStore, aeo_id: str) -> dict[str, Any] | None:
         named = {(e["origin"], s) for e in erasures for s in e["entries"]}
         named |= {(p["of_origin"], s) for p in purges for s in parse_json(p["entries"])}
         versions = [
-            _version(store, o, s, _entry_ts(store, o, s), None, None) for o, s in sorted(named)
+            {**_version(store, o, s, _entry_ts(store, o, s), None, None), "writer": f"peer {o}"}
+            for o, s in sorted(named)
         ]
     if not versions:
         return None
@@ -83,11 +95,44 @@ def _entry_ts(store: TrailStore, origin: str, seq: int) -> int | None:
 def _own_versions(store: TrailStore, aeo_id: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     before: dict[str, Any] | None = None
-    for origin, seq, ts, payload in store.own_versions(aeo_id):
+    held = store.own_versions(aeo_id)
+    writers = _writers(store, aeo_id, [ts for _, _, ts, _ in held])
+    for (origin, seq, ts, payload), writer in zip(held, writers, strict=True):
         document = None if payload is None else parse_json(payload)
-        out.append(_version(store, origin, seq, ts, document, before))
+        out.append({**_version(store, origin, seq, ts, document, before), "writer": writer})
         before = document if document is not None else before
     return out
+
+
+def _writers(store: TrailStore, aeo_id: str, times: list[int]) -> list[str]:
+    """Who wrote each version recorded at ``times`` (in seq order), from the access log."""
+    if not times:
+        return []
+    rows = sorted(
+        (
+            r
+            for action in WRITES
+            for r in store.access_rows(aeo_id=aeo_id, action=action, limit=10_000)
+        ),
+        key=lambda r: int(r["seq"]),
+    )
+    writers, used = [], set()
+    for i, start in enumerate(times):
+        end = times[i + 1] if i + 1 < len(times) else None
+        row = next(
+            (
+                r
+                for r in rows
+                if r["seq"] not in used and start <= r["ts"] and (end is None or r["ts"] < end)
+            ),
+            None,
+        )
+        if row is None:
+            writers.append(UNKNOWN_WRITER)
+        else:
+            used.add(row["seq"])
+            writers.append(str(row["actor"]))
+    return writers
 
 
 def _received_versions(store: TrailStore, aeo_id: str) -> list[dict[str, Any]]:
@@ -96,6 +141,7 @@ def _received_versions(store: TrailStore, aeo_id: str) -> list[dict[str, Any]]:
     for held in store.views_held(aeo_id):
         view = parse_json(held["body"])
         version = _version(store, held["origin"], held["seq"], held["ts"], view, before)
+        version["writer"] = f"peer {held['origin']}"
         version["received"] = iso_time(held["received_ts"])
         version["agreements"] = held["agreements"].split(",") if held["agreements"] else []
         out.append(version)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date, timedelta
 
 import pytest
 
@@ -114,6 +115,23 @@ def test_queries_answer_own_records_by_id_time_and_identifier() -> None:
     assert [a.aeo_id for a in answers] == [first.aeo_id]
     [state] = log_states(store)
     assert (state["origin"], state["size"], state["checkpoint_size"]) == ("BR", 3, 3)
+
+
+def test_queries_read_legal_time_on_the_memory_store() -> None:
+    store, ledger = memory_ledger()
+    first = record()
+    ledger.publish([first])
+    [entry] = ledger.publish([record(status=SUSPENDED)]).entries
+    queries = Queries(store, "BR")
+    effective = first.status.effective
+    on_authorisation = queries.one(first.aeo_id, in_force_on=effective)
+    assert on_authorisation is not None and on_authorisation.seq == 0
+    assert on_authorisation.to_dict()["in_force_on"] == effective.isoformat()
+    suspended = queries.one(first.aeo_id, in_force_on=date(2026, 1, 5))
+    assert suspended is not None and suspended.seq == 1
+    known_before = queries.one(first.aeo_id, entry.header.ts - 1, date(2026, 1, 5))
+    assert known_before is not None and known_before.seq == 0
+    assert queries.one(first.aeo_id, in_force_on=effective - timedelta(days=1)) is None
 
 
 def test_the_trail_shows_each_version_with_its_changes() -> None:

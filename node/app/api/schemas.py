@@ -70,6 +70,14 @@ _AEO_ID = {
     "description": "the issuer's ISO 3166-1 code and 1 to 15 upper-case letters or digits",
 }
 _DATE = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+# The clocks an answer read (node.core.clocks), echoed when the query named them.
+_CLOCKS = {
+    "in_force_on": {**_DATE, "description": "legal time: the date the status was in force"},
+    "as_of": {
+        **_TIME,
+        "description": "ledger time: the instant read, ISO 8601 UTC with milliseconds",
+    },
+}
 # Text is trimmed and NFC-normalised before its length (at most 512) is checked; no control
 # characters or line separators, nor characters that spoof (node.core.records): the pattern states
 # those of the Basic Multilingual Plane, the description the rest.
@@ -227,7 +235,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Answer": {
         "oneOf": [
             _object(
-                {"origin": _STRING, "seq": _SEQ, "record": _ref("Record"), "evidence": _EVIDENCE},
+                {
+                    "origin": _STRING,
+                    "seq": _SEQ,
+                    "record": _ref("Record"),
+                    "evidence": _EVIDENCE,
+                    **_CLOCKS,
+                },
                 required=("origin", "seq", "record"),
             ),
             _object(
@@ -237,18 +251,33 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                     "agreements": _array(_STRING),
                     "view": _ref("View"),
                     "evidence": _EVIDENCE,
+                    **_CLOCKS,
                 },
                 required=("origin", "seq", "agreements", "view"),
             ),
         ],
-        "description": "an own record in full, or the view of a partner's record received",
+        "description": "an own record in full, or the view of a partner's record received;"
+        " in_force_on and as_of echo the clocks the query read (absent: the latest version)",
     },
     "Results": _object({"results": _array(_ref("Answer"))}, required=("results",)),
     "Query": _object(
         {
             "ids": _array({**_STRING, "description": "an AEO id"}, maxItems=MAX_BATCH),
             "evidence": {"type": "boolean"},
-            "as_of": _nullable({**_STRING, "description": "ISO 8601 date or date-time"}),
+            "as_of": _nullable(
+                {
+                    **_STRING,
+                    "description": "ledger time: each version as the ledger showed it at this"
+                    " instant (ISO 8601 date or date-time; a date means its end)",
+                }
+            ),
+            "in_force_on": _nullable(
+                {
+                    **_DATE,
+                    "description": "legal time: the version whose status was in force on this"
+                    " date, as now known, or as known at as_of when both are given",
+                }
+            ),
         },
         required=("ids",),
         closed=False,
@@ -379,7 +408,21 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "aeo_id": _AEO_ID,
             "origin": _STRING,
-            "versions": _array({"type": "object"}, minItems=1),
+            "versions": _array(
+                {
+                    "type": "object",
+                    "properties": {
+                        "writer": {
+                            **_STRING,
+                            "description": "who wrote the version: the access log's actor of"
+                            " its write (key:<id>, cli:<os user>@<host>[ as NAME]), peer <code>"
+                            " for a partner's record, or unknown (written before actors were"
+                            " logged)",
+                        }
+                    },
+                },
+                minItems=1,
+            ),
             "deliveries": _array(_ACCESS),
             "queries": _array(_ACCESS),
             "erasures": _array({"type": "object"}),

@@ -12,16 +12,25 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from node.app.cli.common import DEFAULT_HOME, HomeOption, err, out, progress, read_text, reported
+from node.app.cli.common import (
+    DEFAULT_HOME,
+    AsOption,
+    HomeOption,
+    err,
+    out,
+    progress,
+    read_text,
+    reported,
+)
 from node.app.cli.context import OpenNode, opened
 from node.core import bulk
 from node.core.canonical import parse_json
-from node.core.errors import InvalidInput
+from node.core.errors import InvalidInput, NotFound
 from node.core.records import AeoRecord, Status
 from node.core.status import StatusCode
 from node.host.home import write_atomic
 from node.ledger import erasure
-from node.ledger.queries import check_id
+from node.ledger.queries import Queries, as_of_instant, check_id, in_force_date
 
 __all__ = ["app"]
 
@@ -35,6 +44,7 @@ FormatOption = Annotated[
 @app.command("publish")
 def aeo_publish(
     file: Annotated[Path, typer.Argument(help="A JSON file with one AEO record, or - for stdin.")],
+    acting: AsOption = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """Publish one AEO record (new, or a new version of an existing one)."""
@@ -44,7 +54,7 @@ def aeo_publish(
         if not isinstance(data, dict):
             raise InvalidInput("an AEO record is a JSON object", field="record")
         record = AeoRecord.from_dict(data)
-        with opened(home) as node:
+        with opened(home, acting) as node:
             result = node.ledger.publish([record])
             if result.entries:
                 node.audit("publish", "mra aeo publish", record.aeo_id)
@@ -58,6 +68,7 @@ def aeo_import(
     skip_invalid: Annotated[
         bool, typer.Option(help="Write the valid lines even if some are invalid.")
     ] = False,
+    acting: AsOption = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """Import AEO records in bulk, all in one transaction. Any bad line writes nothing unless
@@ -78,7 +89,7 @@ def aeo_import(
         if bad and not skip_invalid:
             _refuse(file, [(r.line, str(r.error)) for r in bad], "invalid line(s)")
         records = [r.record for r in good if r.record is not None]
-        with opened(home) as node:
+        with opened(home, acting) as node:
             refused = [(good[i].line, str(e)) for i, e in node.ledger.validate(records)]
             if refused and not skip_invalid:
                 _refuse(file, refused, "line(s) refused by the ledger")
@@ -108,10 +119,11 @@ def aeo_status(
     effective: Annotated[
         str | None, typer.Option(help="Date the status takes effect (YYYY-MM-DD, default today).")
     ] = None,
+    acting: AsOption = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """Change the status of one of this node's AEOs (suspend, reinstate, revoke, annul)."""
-    with opened(home) as node:
+    with opened(home, acting) as node:
         current = _current(node, aeo_id)
         record = current[1].with_status(
             Status.from_dict(
@@ -134,12 +146,13 @@ def aeo_erase(
     reason: Annotated[
         str, typer.Option(help="The legal reason, e.g. 'GDPR Art. 17 request of 2026-11-02'.")
     ],
+    acting: AsOption = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """Erase one of this node's AEO records here and at every partner: the payloads of all
     its versions are deleted, and a signed erasure entry tells each partner to delete its
     copies and confirm. Proofs and verification still hold."""
-    with opened(home) as node:
+    with opened(home, acting) as node:
         wanted = check_id(aeo_id, "aeo_id")
         entry, done = erasure.erase(node.ledger, node.store, wanted, reason)
         node.audit("erase", "mra aeo erase", wanted)
@@ -152,12 +165,41 @@ def aeo_erase(
 @app.command("show")
 def aeo_show(
     aeo_id: Annotated[str, typer.Argument(help="The AEO id.")],
+    in_force_on: Annotated[
+        str | None,
+        typer.Option(
+            "--in-force-on",
+            help="Legal time: the version whose status was in force on this date (YYYY-MM-DD),"
+            " as now known (or as known at --as-of).",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Ledger time: the version this ledger showed at this instant (ISO 8601 date"
+            " or date-time, UTC unless it says otherwise; a date means its end).",
+        ),
+    ] = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
-    """Print the current version of an AEO record as JSON."""
+    """Print an AEO record as JSON: the current version of one of this node's records; or,
+    with --in-force-on and/or --as-of, the answer GET /v1/aeo/{id} gives for those clocks
+    (own records in full, partners' records as the views received), naming the clocks read."""
+    if in_force_on is None and as_of is None:
+        with opened(home) as node:
+            seq, record = _current(node, aeo_id)
+        out.print_json(json.dumps({"seq": seq, "record": record.to_dict()}))
+        return
     with opened(home) as node:
-        seq, record = _current(node, aeo_id)
-    out.print_json(json.dumps({"seq": seq, "record": record.to_dict()}))
+        on = None if in_force_on is None else in_force_date(in_force_on, "--in-force-on")
+        at = None if as_of is None else as_of_instant(as_of, "--as-of")
+        answer = Queries(node.store, node.origin).one(aeo_id, at, on)
+        if answer is None:
+            when = "" if on is None else f" in force on {on.isoformat()}"
+            when += "" if at is None else f" as the ledger showed it at {as_of}"
+            raise NotFound(f"no AEO {aeo_id}{when} on this ledger", field="aeo_id")
+    out.print_json(json.dumps(answer.to_dict()))
 
 
 @app.command("export")
