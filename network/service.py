@@ -2,8 +2,9 @@
 (``network.gossip``) wired together over one transport, started and stopped with the node.
 
 ``open_network`` is where a node's network part is built, from what ``network.files`` reads of
-its home: the node's API (``node.app.api``) and the simulation (``network.sim``) both build
-theirs with it, over HTTPS and over the in-memory transport. ``confirm_own_log`` asks the peers
+its home: the composition root (``node.app.compose.open_node``) builds with it the network part
+of every node, served (``mra node run``, over HTTPS) or simulated (``sim``, over the in-memory
+transport). ``confirm_own_log`` asks the peers
 of a node that is not running (the CLI appending) for their view of its log.
 """
 
