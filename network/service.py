@@ -33,7 +33,7 @@ from node.core.crypto import SigningKey
 from node.host.access_log import AccessLog
 from node.host.guard import StartGuard
 from node.host.home import NodeHome
-from node.host.settings import Settings
+from node.host.settings import Settings, key_passphrase
 from node.store.sqlite import SqliteStore
 
 __all__ = ["NetworkService", "confirm_own_log", "open_network"]
@@ -206,14 +206,16 @@ def open_network(
     """The network part of the node in ``home``: its files read (``load_network``) and its
     service built over ``transport`` (HTTPS with the home's TLS material unless given).
     Raises what ``load_network`` raises."""
-    files = load_network(home, store)
+    files = load_network(home, store, settings)
+    if transport is None:
+        transport = HttpsTransport(client_tls(home, settings))
     return NetworkService(
         home=home,
         store=store,
         files=files,
         settings=settings,
         registry=registry,
-        transport=transport if transport is not None else HttpsTransport(client_tls(home)),
+        transport=transport,
         access=access,
         clock=clock,
         monotonic=monotonic,
@@ -225,8 +227,10 @@ def open_network(
 def confirm_own_log(home: NodeHome, store: SqliteStore) -> StartGuard:
     """For a command that appends outside the node process (the CLI): ask the peers of the
     node in ``home`` for their checkpoints of its log, as a starting node does (PROBE_SECONDS
-    at most), and return the guard that says whether appending is safe now."""
-    service = open_network(home, store, Settings(), CollectorRegistry())
+    at most), and return the guard that says whether appending is safe now. Sealed keys are
+    opened with the environment's passphrase (a command is given no Settings)."""
+    settings = Settings(key_passphrase=key_passphrase())
+    service = open_network(home, store, settings, CollectorRegistry())
 
     async def probe() -> None:
         try:
