@@ -23,6 +23,7 @@ from network.onboarding import install
 from node.core.crypto import SigningKey
 from node.host import keyfiles
 from node.host.home import NodeHome, load_signing_key
+from node.host.settings import Settings
 from node.store.sqlite import SqliteStore
 
 __all__ = ["MembershipFile", "NetworkFiles", "client_tls", "load_membership", "load_network"]
@@ -84,28 +85,31 @@ class NetworkFiles:
     log_seen: int  # the largest checkpoint of this node's log a peer showed (node.host.home)
 
 
-def load_network(home: NodeHome, store: SqliteStore) -> NetworkFiles:
-    """Read what gossip needs from ``home`` (membership checked against the keys in ``store``).
+def load_network(home: NodeHome, store: SqliteStore, settings: Settings) -> NetworkFiles:
+    """Read what gossip needs from ``home`` (membership checked against the keys in ``store``;
+    sealed keys opened with the passphrase of ``settings``).
 
     Raises NotFound or InvalidInput for a missing or unreadable file, IntegrityError for a
     membership that does not verify."""
     stamp = (home.path / "membership.json").stat().st_mtime_ns
-    sealing_hex = keyfiles.read_private(home.path / "sealing.key").decode("ascii").strip()
+    sealing = keyfiles.read_private(home.path / "sealing.key", settings)
+    sealing_hex = sealing.decode("ascii").strip()
     return NetworkFiles(
         me=home.config().origin,
         membership=load_membership(home, store),
         membership_file=MembershipFile(home, stamp),
         ca_pem=(home.path / "ca.crt").read_bytes(),
-        signing_key=load_signing_key(home.key_path),
+        signing_key=load_signing_key(home.key_path, settings),
         sealing_key=nacl.public.PrivateKey(bytes.fromhex(sealing_hex)),
         log_seen=home.log_seen()[1],
     )
 
 
-def client_tls(home: NodeHome) -> ssl.SSLContext:
+def client_tls(home: NodeHome, settings: Settings) -> ssl.SSLContext:
     """The TLS context of this node's requests to peers: the network CA, and this node's
-    certificate and key (opened with the environment's passphrase when sealed)."""
+    certificate and key (opened with the passphrase of ``settings`` when sealed)."""
     context = ssl.create_default_context(cafile=str(home.path / "ca.crt"))
     tls_key = home.path / "tls.key"
-    context.load_cert_chain(home.path / "tls.crt", tls_key, password=keyfiles.tls_password(tls_key))
+    password = keyfiles.tls_password(tls_key, settings)
+    context.load_cert_chain(home.path / "tls.crt", tls_key, password=password)
     return context

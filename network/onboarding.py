@@ -137,7 +137,9 @@ def installed(home: NodeHome) -> SignedMembership:
     return SignedMembership.from_json(path.read_text())
 
 
-def propose_member(home: NodeHome, request_path: Path, cert_path: Path) -> SignedMembership:
+def propose_member(
+    home: NodeHome, store: SqliteStore, request_path: Path, cert_path: Path
+) -> SignedMembership:
     """As a member: the installed membership plus the new member, one version up, signed by
     this member. Raises Conflict when the code is a member already."""
     current = installed(home).membership
@@ -155,10 +157,10 @@ def propose_member(home: NodeHome, request_path: Path, cert_path: Path) -> Signe
         version=current.version + 1,
         members=(*current.members, request.member(cert)),
     )
-    return sign(home, SignedMembership(membership=proposed))
+    return sign(home, store, SignedMembership(membership=proposed))
 
 
-def sign(home: NodeHome, proposal: SignedMembership) -> SignedMembership:
+def sign(home: NodeHome, store: SqliteStore, proposal: SignedMembership) -> SignedMembership:
     """Add this member's signature. A member checks that the proposal follows its installed
     version and keeps every member as it is; the new member checks that the entry under its
     code holds its own keys and certificate."""
@@ -177,13 +179,8 @@ def sign(home: NodeHome, proposal: SignedMembership) -> SignedMembership:
         dropped = [m.code for m in current.members if proposed.member(m.code) != m]
         if dropped:
             raise InvalidInput(f"changes or removes {', '.join(dropped)}", field="members")
-    _check_own_entry(home, mine)
-    store = SqliteStore.open(home.db_path)
-    try:
-        rotations = own_rotations(store, me)
-    finally:
-        store.close()
-    return proposal.signed_by(me, load_signing_key(home.key_path), rotations)
+    _check_own_entry(home, store, mine)
+    return proposal.signed_by(me, load_signing_key(home.key_path), own_rotations(store, me))
 
 
 def install(home: NodeHome, store: SqliteStore, signed: SignedMembership) -> Membership:
@@ -213,7 +210,7 @@ def install(home: NodeHome, store: SqliteStore, signed: SignedMembership) -> Mem
         mine = proposed.member(home.config().origin)
         if mine is None:
             raise InvalidInput("this node is not a member in this version", field="members")
-        _check_own_entry(home, mine)
+        _check_own_entry(home, store, mine)
     for member in proposed.members:
         store.add_key(member.code, 0, member.public_key())
     write_atomic(path, signed.to_json())
@@ -252,13 +249,10 @@ def _validate(
     )
 
 
-def _check_own_entry(home: NodeHome, mine: Member) -> None:
-    """The entry under this node's code must name this node's keys and certificate."""
-    store = SqliteStore.open(home.db_path)
-    try:
-        first = store.public_key(mine.code, 0)
-    finally:
-        store.close()
+def _check_own_entry(home: NodeHome, store: SqliteStore, mine: Member) -> None:
+    """The entry under this node's code must name this node's keys and certificate (its first
+    key as ``store`` holds it)."""
+    first = store.public_key(mine.code, 0)
     sealing = (home.path / "sealing.key").read_text().strip()
     sealing_public = bytes(nacl.public.PrivateKey(bytes.fromhex(sealing)).public_key).hex()
     certificate = home.path / "tls.crt"

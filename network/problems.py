@@ -3,7 +3,7 @@
 short reason a refused peer request is counted under.
 
 The node's API (``node.app.api``) and the peer endpoints answer with these, on the real
-server and in the simulation (``network.sim``) alike.
+server and in the simulation (``sim``) alike.
 """
 
 from __future__ import annotations

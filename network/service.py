@@ -2,8 +2,9 @@
 (``network.gossip``) wired together over one transport, started and stopped with the node.
 
 ``open_network`` is where a node's network part is built, from what ``network.files`` reads of
-its home: the node's API (``node.app.api``) and the simulation (``network.sim``) both build
-theirs with it, over HTTPS and over the in-memory transport. ``confirm_own_log`` asks the peers
+its home: the composition root (``node.app.compose.open_node``) builds with it the network part
+of every node, served (``mra node run``, over HTTPS) or simulated (``sim``, over the in-memory
+transport). ``confirm_own_log`` asks the peers
 of a node that is not running (the CLI appending) for their view of its log.
 """
 
@@ -32,7 +33,7 @@ from node.core.crypto import SigningKey
 from node.host.access_log import AccessLog
 from node.host.guard import StartGuard
 from node.host.home import NodeHome
-from node.host.settings import Settings
+from node.host.settings import Settings, key_passphrase
 from node.store.sqlite import SqliteStore
 
 __all__ = ["NetworkService", "confirm_own_log", "open_network"]
@@ -205,14 +206,16 @@ def open_network(
     """The network part of the node in ``home``: its files read (``load_network``) and its
     service built over ``transport`` (HTTPS with the home's TLS material unless given).
     Raises what ``load_network`` raises."""
-    files = load_network(home, store)
+    files = load_network(home, store, settings)
+    if transport is None:
+        transport = HttpsTransport(client_tls(home, settings))
     return NetworkService(
         home=home,
         store=store,
         files=files,
         settings=settings,
         registry=registry,
-        transport=transport if transport is not None else HttpsTransport(client_tls(home)),
+        transport=transport,
         access=access,
         clock=clock,
         monotonic=monotonic,
@@ -224,8 +227,10 @@ def open_network(
 def confirm_own_log(home: NodeHome, store: SqliteStore) -> StartGuard:
     """For a command that appends outside the node process (the CLI): ask the peers of the
     node in ``home`` for their checkpoints of its log, as a starting node does (PROBE_SECONDS
-    at most), and return the guard that says whether appending is safe now."""
-    service = open_network(home, store, Settings(), CollectorRegistry())
+    at most), and return the guard that says whether appending is safe now. Sealed keys are
+    opened with the environment's passphrase (a command is given no Settings)."""
+    settings = Settings(key_passphrase=key_passphrase())
+    service = open_network(home, store, settings, CollectorRegistry())
 
     async def probe() -> None:
         try:

@@ -43,12 +43,28 @@ def home(net: Path, code: str) -> NodeHome:
     return NodeHome(path=net / code)
 
 
+def propose_at(net: Path, code: str, request: Path, cert: Path) -> SignedMembership:
+    store = SqliteStore.open(net / code / "ledger.db")
+    try:
+        return propose_member(home(net, code), store, request, cert)
+    finally:
+        store.close()
+
+
+def sign_at(net: Path, code: str, proposal: SignedMembership) -> SignedMembership:
+    store = SqliteStore.open(net / code / "ledger.db")
+    try:
+        return sign(home(net, code), store, proposal)
+    finally:
+        store.close()
+
+
 def test_the_steps_give_a_version_every_member_signed(net: Path) -> None:
     request, cert = joined(net)
-    proposal = propose_member(home(net, "BR"), request, cert)
+    proposal = propose_at(net, "BR", request, cert)
     assert proposal.membership.version == 2 and list(proposal.signatures) == ["BR"]
     for code in ("UY", "PE"):
-        proposal = sign(home(net, code), proposal)
+        proposal = sign_at(net, code, proposal)
     for code in ("PE", "UY"):
         store = SqliteStore.open(net / code / "ledger.db")
         try:
@@ -84,39 +100,39 @@ def test_propose_refuses_a_member_twice_and_a_certificate_for_another_key(net: P
     existing = net / "uy-request.json"
     existing.write_text(json.dumps({**data, "code": "UY"}))
     with pytest.raises(Conflict, match="UY is a member already"):
-        propose_member(home(net, "BR"), existing, cert)
+        propose_at(net, "BR", existing, cert)
     _, csr = certificate_request("PE", ["pe.example"])
     swapped = net / "swapped.json"
     swapped.write_text(json.dumps({**data, "csr": csr.decode()}))
     with pytest.raises(InvalidInput, match="not for the request's TLS key"):
-        propose_member(home(net, "BR"), swapped, cert)
+        propose_at(net, "BR", swapped, cert)
 
 
 def test_a_member_signs_only_the_next_version_keeping_every_member(net: Path) -> None:
     request, cert = joined(net)
-    proposal = propose_member(home(net, "BR"), request, cert)
+    proposal = propose_at(net, "BR", request, cert)
     skipped = SignedMembership(membership=replace(proposal.membership, version=3))
     with pytest.raises(InvalidInput, match="not the version after v1"):
-        sign(home(net, "UY"), skipped)
+        sign_at(net, "UY", skipped)
     members = tuple(
         replace(m, endpoint="https://evil.example:1") if m.code == "BR" else m
         for m in proposal.membership.members
     )
     changed = SignedMembership(membership=replace(proposal.membership, members=members))
     with pytest.raises(InvalidInput, match="changes or removes BR"):
-        sign(home(net, "UY"), changed)
+        sign_at(net, "UY", changed)
 
 
 def test_the_new_member_signs_only_an_entry_with_its_own_keys(net: Path) -> None:
     request, cert = joined(net)
-    proposal = propose_member(home(net, "BR"), request, cert)
+    proposal = propose_at(net, "BR", request, cert)
     members = tuple(
         replace(m, sealing_key="ab" * 32) if m.code == "PE" else m
         for m in proposal.membership.members
     )
     wrong = SignedMembership(membership=replace(proposal.membership, members=members))
     with pytest.raises(InvalidInput, match="sealing_key"):
-        sign(home(net, "PE"), wrong)
+        sign_at(net, "PE", wrong)
 
 
 def test_a_rotated_member_signs_with_its_new_key_and_proves_it_by_its_rotation(
@@ -129,9 +145,9 @@ def test_a_rotated_member_signs_with_its_new_key_and_proves_it_by_its_rotation(
     finally:
         store.close()
     request, cert = joined(net)
-    proposal = propose_member(br, request, cert)
+    proposal = propose_at(net, "BR", request, cert)
     assert len(proposal.rotations["BR"]) == 1
-    proposal = sign(home(net, "PE"), sign(home(net, "UY"), proposal))
+    proposal = sign_at(net, "PE", sign_at(net, "UY", proposal))
     proposal.verify()  # no log held: BR's key is followed through its rotation
 
     without_chain = replace(proposal, rotations={})
@@ -149,8 +165,8 @@ def test_a_rotated_member_signs_with_its_new_key_and_proves_it_by_its_rotation(
 
 def test_install_refuses_an_older_version_and_another_network(net: Path) -> None:
     request, cert = joined(net)
-    proposal = propose_member(home(net, "BR"), request, cert)
-    proposal = sign(home(net, "PE"), sign(home(net, "UY"), proposal))
+    proposal = propose_at(net, "BR", request, cert)
+    proposal = sign_at(net, "PE", sign_at(net, "UY", proposal))
     store = SqliteStore.open(net / "UY" / "ledger.db")
     try:
         install(home(net, "UY"), store, proposal)

@@ -90,8 +90,8 @@ def network_propose(
     """As a member: propose the next membership version with the new member, signed by you."""
     from network.onboarding import propose_member
 
-    with reported():
-        proposal = propose_member(home_of(home), request, cert)
+    with opened(home) as node:
+        proposal = propose_member(node.home, node.store, request, cert)
         write_atomic(out_file, proposal.to_json())
     _print_signatures(out_file, proposal)
 
@@ -103,7 +103,9 @@ def network_sign(proposal_file: ProposalArgument, home: HomeOption = DEFAULT_HOM
     from network.onboarding import sign
 
     with reported():
-        proposal = sign(home_of(home), SignedMembership.from_json(read_text(proposal_file)))
+        unsigned = SignedMembership.from_json(read_text(proposal_file))
+    with opened(home) as node:
+        proposal = sign(node.home, node.store, unsigned)
         write_atomic(proposal_file, proposal.to_json())
     _print_signatures(proposal_file, proposal)
 

@@ -22,9 +22,9 @@ from contracts.agreement import Agreement
 from contracts.mra_full import ALWAYS as FULL_ALWAYS
 from contracts.mra_status_only import FIELDS as STATUS_ONLY_FIELDS
 from network.sharing import Sharing
-from network.sim.nodes import SimNode
 from node.core.canonical import parse_json
 from node.core.entries import RECORD_KINDS, EntryHeader, entry_hash
+from sim.nodes import SimNode
 
 __all__ = ["acknowledged_lost", "disagreements", "forks_misplaced", "payloads_misplaced"]
 
