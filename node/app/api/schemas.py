@@ -168,6 +168,11 @@ _ACCESS = _object(
         "actor": _STRING,
         "channel": _STRING,
         "agreements": _array(_STRING),
+        # a delivery: the entry, the SHA-256 of the view, the row it repeats (if it does)
+        "entry_origin": _STRING,
+        "entry_seq": _SEQ,
+        "view_hash": _HEX32,
+        "repeat_of": _SEQ,
     },
     required=("seq", "time", "actor", "channel"),
 )
@@ -403,15 +408,49 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 _object(
                     {
                         "seq": _SEQ,
-                        "ts": {"type": "integer"},
-                        "actor": _STRING,
+                        "time": {
+                            **_TIME,
+                            "description": "ISO 8601 UTC time with milliseconds",
+                            "examples": ["2026-12-05T07:01:02.345Z"],
+                        },
+                        "ts": {"type": "integer", "description": "ms since the epoch (hashed)"},
+                        "actor": {**_STRING, "examples": ["key:019a00ccfe9d", "peer:UY"]},
+                        "actor_label": {
+                            **_STRING,
+                            "description": "the actor with its key's label or member's name",
+                            "examples": ["key:019a00ccfe9d (UY border system)"],
+                        },
                         "action": _STRING,
                         "channel": _STRING,
                         "aeo_id": _nullable(_STRING),
                         "agreements": _STRING,
+                        "entry_origin": {
+                            **_STRING,
+                            "description": "a delivery: the origin of the entry delivered",
+                        },
+                        "entry_seq": _nullable(
+                            {**_SEQ, "description": "a delivery: the entry's seq"}
+                        ),
+                        "view_hash": {
+                            "type": "string",
+                            "pattern": "^([0-9a-f]{64})?$",
+                            "description": "a delivery: SHA-256 of the view's bytes",
+                        },
+                        "repeat_of": _nullable(
+                            {**_SEQ, "description": "the row that first delivered this view"}
+                        ),
                         "hash": _HEX32,
                     },
-                    required=("seq", "ts", "actor", "action", "channel", "hash"),
+                    required=(
+                        "seq",
+                        "time",
+                        "ts",
+                        "actor",
+                        "actor_label",
+                        "action",
+                        "channel",
+                        "hash",
+                    ),
                 )
             ),
             "next": _nullable(_SEQ),
