@@ -14,7 +14,29 @@ from collections.abc import Iterator
 from node.core.canonical import canonical_json
 from node.core.records import AeoRecord
 
-__all__ = ["sample_dicts", "sample_records"]
+__all__ = ["EXAMPLE_RECORD", "sample_dicts", "sample_records"]
+
+# One record as a registry writes it (README, the OpenAPI document, ``mra aeo publish --help``).
+EXAMPLE_RECORD: dict[str, object] = {
+    "aeo_id": "BR000000001",
+    "identifiers": [
+        {"scheme": "EORI", "value": "BR12345678000190"},
+        {"scheme": "TIN", "value": "12345678000190"},
+    ],
+    "legal_name": "Atlântica Comércio Exterior Ltda",
+    "address": {
+        "street": "Avenida Paulista 1000",
+        "city": "São Paulo",
+        "postcode": "01310-100",
+        "country": "BR",
+    },
+    "certificate": "AEOS",
+    "status": {"code": "valid", "reason": None, "effective": "2024-03-15"},
+    "authorised": "2024-03-15",
+    "expires": "2027-03-15",
+    "roles": ["exporter", "importer"],
+    "consent": ["UY"],
+}
 
 _WORDS = (
     "Atlântica",
