@@ -574,6 +574,14 @@ def test_partners_get_events_and_each_node_keeps_the_trail(net: Net) -> None:
     assert (row["entry_origin"], row["entry_seq"]) == ("BR", revocation)
     assert row["view_hash"] == at_uy["versions"][1]["view_hash"]
     assert row["actor_label"].startswith("peer:UY (")
+    exported = net.dir / "br-deliveries-to-uy.json"
+    mra(
+        *("audit", "export", str(exported), "--partner", "UY", "--aeo", aeo_id),
+        *("--action", "deliver", "--no-repeats", "--home", str(net.dir / "BR")),
+    )
+    from_cli = json.loads(exported.read_text())
+    assert [r["entry_seq"] for r in from_cli] == [v["seq"] for v in at_br["versions"]]
+    assert {r["actor_label"] for r in from_cli} == {row["actor_label"]}
     assert {"field": "status.code", "from": "valid", "to": "revoked"} in at_uy["versions"][1][
         "changes"
     ]

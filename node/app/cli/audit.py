@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
+from network.files import load_membership
 from node.app.cli.common import DEFAULT_HOME, HomeOption, out, reported
-from node.app.cli.context import opened
-from node.core.errors import InvalidInput
+from node.app.cli.context import OpenNode, opened
+from node.core.errors import InvalidInput, MraError
 from node.core.reports import actor_labels, readable_rows, rows_csv
 from node.host.home import write_atomic
 from node.ledger.queries import as_of_ms, check_id
@@ -86,7 +87,18 @@ def audit_export(
                 limit=5000,
             ):
                 rows.extend(page)
-            rows = readable_rows(rows, actor_labels(node.store.api_keys()))
+            rows = readable_rows(rows, actor_labels(node.store.api_keys(), _members(node)))
         text = "".join(rows_csv(rows)) if kind == "csv" else json.dumps(rows, indent=1) + "\n"
         write_atomic(file, text)
     out.print(f"{file}: {len(rows)} rows")
+
+
+def _members(node: OpenNode) -> dict[str, str]:
+    """Each member's name, from the home's membership document (none outside a network)."""
+    if not (node.home.path / "membership.json").exists():
+        return {}
+    try:
+        membership = load_membership(node.home, node.store)
+    except MraError:  # a membership that does not verify names nobody
+        return {}
+    return {member.code: member.name for member in membership.members}
