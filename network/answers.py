@@ -233,11 +233,13 @@ class PeerEndpoints:
             stop = left_out
         for delivery, _ in sealed:
             if delivery.view is not None:
-                self.access.record(
+                self.access.delivered(
                     f"peer:{partner}",
-                    "deliver",
                     "peer deliveries",
                     str(parse_json(delivery.view).get("aeo_id", "")),
+                    origin=self.me,
+                    seq=delivery.seq,
+                    view=delivery.view,
                     agreements=",".join(delivery.agreements),
                 )
         return {

@@ -103,7 +103,9 @@ def problem_of(exc: Exception) -> Problem | None:
         status = status_of(exc)
         named = getattr(exc, "field", None)
         extra = {"field": named} if named else {}
-        body = _document(status, type(exc).__name__, str(exc), **extra)
+        # ``field`` names the field: the detail says what is wrong with it, without repeating it
+        detail = exc.reason if isinstance(exc, InvalidInput) and named else str(exc)
+        body = _document(status, type(exc).__name__, detail, **extra)
         retry = next((after for kind, after in RETRY_AFTER if isinstance(exc, kind)), None)
         return Problem(
             status=status, body=body, headers={} if retry is None else {"Retry-After": retry}

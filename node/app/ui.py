@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from node.core.errors import InvalidInput, MraError
-from node.core.reports import flatten
+from node.core.reports import actor_labels, flatten, labelled
 from node.host.access_log import AccessLog
 from node.host.apikeys import Caller, Role, check_key
 from node.host.home import NodeConfig
@@ -50,6 +50,7 @@ _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=select_autoescape(["html"]),
 )
+NOT_HELD = "not held here (unknown, or not shared with you)"
 
 
 @dataclass
@@ -205,13 +206,16 @@ def ui_routes(
                 404,
                 q=wanted,
                 results=[],
-                error=f"no AEO {wanted}{when} here",
+                error=f"{wanted}{when}: {NOT_HELD}",
             )
         verified, problem = _verify(store, config.origin, answer, peers)
         trail = None
+        labels: dict[str, str] = {}
         if caller.allows(Role.AUDITOR):
             await asyncio.to_thread(access.flush)
             trail = record_trail(store, wanted)
+            members = {} if peers is None else {m.code: m.name for m in peers.membership.members}
+            labels = actor_labels(store.api_keys(), members)
         status = answer.document.get("status", {})
         return page(
             "record.html",
@@ -229,6 +233,8 @@ def ui_routes(
             problem=problem,
             trail=trail,
             clocks=clocks,
+            who=lambda actor: labelled(actor, labels),
+            shown=_shown,
         )
 
     @app.get("/ui/agreements", include_in_schema=False)

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from node.core.access import Access
+from node.core.access import Access, view_hash
 
 __all__ = ["FLUSH_INTERVAL", "AccessLog", "AccessSink"]
 
@@ -66,6 +66,33 @@ class AccessLog:
             for aeo_id in aeo_ids or ("",)
         ]
         self._pending.extend(rows)
+
+    def delivered(
+        self,
+        actor: str,
+        channel: str,
+        aeo_id: str,
+        *,
+        origin: str,
+        seq: int,
+        view: bytes,
+        agreements: str = "",
+    ) -> None:
+        """One delivery row: the view of entry ``origin``#``seq`` served to ``actor``. The
+        store marks it as a repeat when the same view went to the same actor before."""
+        self._pending.append(
+            Access(
+                ts=self._clock(),
+                actor=actor,
+                action="deliver",
+                channel=channel,
+                aeo_id=aeo_id,
+                agreements=agreements,
+                entry_origin=origin,
+                entry_seq=seq,
+                view_hash=view_hash(view),
+            )
+        )
 
     @property
     def pending(self) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from node.core.access import view_hash
 from node.core.canonical import parse_json
 from node.core.entries import EntryHeader
 from node.core.reports import field_diff
@@ -143,6 +144,8 @@ def _received_versions(store: TrailStore, aeo_id: str) -> list[dict[str, Any]]:
         version = _version(store, held["origin"], held["seq"], held["ts"], view, before)
         version["writer"] = f"peer {held['origin']}"
         version["received"] = iso_time(held["received_ts"])
+        # the SHA-256 the origin's delivery row names
+        version["view_hash"] = view_hash(bytes(held["body"]))
         version["agreements"] = held["agreements"].split(",") if held["agreements"] else []
         out.append(version)
         before = view
@@ -180,6 +183,11 @@ def _accesses(store: TrailStore, aeo_id: str, action: str) -> list[dict[str, Any
             "actor": row["actor"],
             "channel": row["channel"],
             **({"agreements": row["agreements"].split(",")} if row["agreements"] else {}),
+            # a delivery: the entry and the view's SHA-256; a repeat names the first row
+            **{name: row[name] for name in _DELIVERED if row.get(name) not in (None, "")},
         }
         for row in rows
     ]
+
+
+_DELIVERED = ("entry_origin", "entry_seq", "view_hash", "repeat_of")

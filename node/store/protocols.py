@@ -230,6 +230,8 @@ class AccessTrail(Protocol):
         actor: str | None = None,
         aeo_id: str | None = None,
         action: str | None = None,
+        entry_seq: int | None = None,
+        repeats: bool = True,
         after: int = -1,
         limit: int = 1000,
     ) -> list[dict[str, Any]]: ...

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.core.access import ACCESS_GENESIS, Access, access_hash
+from node.core.access import ACCESS_GENESIS, Access, access_hash, view_hash
 from node.core.canonical import canonical_json
 from node.core.crypto import SigningKey
 from node.core.documents import Purge
@@ -206,6 +206,26 @@ def test_the_access_log_is_a_hash_chain_read_with_filters(store: Store) -> None:
     assert store.access_rows()[0]["hash"] == chain[1].hex()
 
 
+def test_a_delivery_repeating_an_earlier_one_names_it(store: Store) -> None:
+    def served(ts: int, partner: str, view: bytes) -> Access:
+        return Access(
+            ts=ts,
+            actor=f"peer:{partner}",
+            action="deliver",
+            channel="peer deliveries",
+            aeo_id="BR1",
+            entry_origin="BR",
+            entry_seq=4,
+            view_hash=view_hash(view),
+        )
+
+    store.append_access([served(1, "UY", b"v"), served(2, "UY", b"v")])  # one batch
+    store.append_access([served(3, "AR", b"v"), served(4, "UY", b"v"), served(5, "UY", b"w")])
+    assert [r["repeat_of"] for r in store.access_rows()] == [None, 0, None, 0, None]
+    assert [r["seq"] for r in store.access_rows(repeats=False)] == [0, 2, 4]
+    assert [r["seq"] for r in store.access_rows(entry_seq=4, actor="peer:UY")] == [0, 1, 3, 4]
+
+
 # -- the property: SQLite answers as memory does ----------------------------------------------
 
 OPERATIONS = st.one_of(
@@ -219,6 +239,15 @@ OPERATIONS = st.one_of(
     st.tuples(st.just("view"), st.integers(1, 3), st.sampled_from(["MRA-1", "MRA-1,MRA-2"])),
     st.tuples(st.just("purge"), st.integers(1, 3)),
     st.tuples(st.just("access"), st.integers(1, 4), st.sampled_from(["query", "deliver"])),
+    # a delivery of entry n's view to a partner, in one batch with another or alone
+    st.tuples(
+        st.just("delivery"),
+        st.lists(
+            st.tuples(st.integers(1, 3), st.sampled_from(["UY", "AR"]), st.sampled_from("ab")),
+            min_size=1,
+            max_size=3,
+        ),
+    ),
 )
 
 
@@ -286,6 +315,23 @@ def apply(ledger: Ledger, store: Store, op: tuple[Any, ...], views: Iterator[int
                 [Access(ts=n, actor="key:a", action=action, channel="/x", aeo_id=aeo(n).aeo_id)]
             )
             return store.access_size()
+        case ("delivery", served):
+            store.append_access(
+                [
+                    Access(
+                        ts=n,
+                        actor=f"peer:{partner}",
+                        action="deliver",
+                        channel="peer deliveries",
+                        aeo_id=aeo(n).aeo_id,
+                        entry_origin="BR",
+                        entry_seq=n,
+                        view_hash=view_hash(view.encode()),
+                    )
+                    for n, partner, view in served
+                ]
+            )
+            return store.access_size()
     raise AssertionError(op)
 
 
@@ -318,6 +364,8 @@ def observe(store: Store) -> dict[str, Any]:
         "counted": store.views_count("UY", range(8)),
         "access": store.access_rows(),
         "queries": store.access_rows(action="query", since=2),
+        "first deliveries": store.access_rows(action="deliver", repeats=False),
+        "deliveries of 2": store.access_rows(entry_seq=2, actor="peer:UY"),
         "access head": store.access_hash(store.access_size() - 1),
     }
     for aeo_id in own:

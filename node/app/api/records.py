@@ -187,11 +187,24 @@ async def change_status(
     found = node.store.current_record(wanted)
     if found is None:
         raise NotFound(f"no AEO {wanted} is held here", field="aeo_id")
-    status = Status.from_dict(parse_json(await request.body()))
-    result = await node.written(lambda: node.ledger.publish([found[1].with_status(status)]))
+    try:
+        status = Status.from_dict(parse_json(await request.body()))
+        record = found[1].with_status(status)
+        result = await node.written(lambda: node.ledger.publish([record]))
+    except InvalidInput as exc:
+        raise _in_status_body(exc) from exc
     if result.entries:
         node.accessed(caller, "status", "POST /v1/aeo/{aeo_id}/status", wanted)
     return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in result.entries]}
+
+
+def _in_status_body(exc: InvalidInput) -> InvalidInput:
+    """``exc`` naming the field of the status body (``effective``), not of the record the
+    status goes into (``records[0].status.effective``)."""
+    field = exc.field or ""
+    for prefix in ("records[0].", "records[0]", "status.", "status"):
+        field = field.removeprefix(prefix)
+    return type(exc)(exc.reason, field=field or None) if field != exc.field else exc
 
 
 def _publish(ledger: Ledger, body: bytes) -> tuple[list[AeoRecord], PublishResult]:

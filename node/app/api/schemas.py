@@ -23,8 +23,17 @@ from contracts.agreement import (
     AgreementKind,
 )
 from node.core.countries import ISO_COUNTRIES
-from node.core.records import AEO_ID, MAX_RECORD_BYTES, Certificate, IdScheme
+from node.core.records import (
+    AEO_ID,
+    MAX_CITY,
+    MAX_POSTCODE,
+    MAX_RECORD_BYTES,
+    MAX_TEXT,
+    Certificate,
+    IdScheme,
+)
 from node.core.records import Role as SupplyChainRole
+from node.core.sample import EXAMPLE_RECORD
 from node.core.status import StatusCode
 from node.ledger.queries import MAX_BATCH
 
@@ -78,30 +87,42 @@ _CLOCKS = {
         "description": "ledger time: the instant read, ISO 8601 UTC with milliseconds",
     },
 }
-# Text is trimmed and NFC-normalised before its length (at most 512) is checked; no control
-# characters or line separators, nor characters that spoof (node.core.records): the pattern states
-# those of the Basic Multilingual Plane, the description the rest.
-_TEXT = {
-    "type": "string",
-    "minLength": 1,
-    "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u061c\\u180e\\u200b-\\u200f"
-    "\\u202a-\\u202e\\u2060\\u2066-\\u2069\\ufeff\\ufdd0-\\ufdef\\ufffe\\uffff]*$",
-    "description": "1 to 512 characters once trimmed, with at least one visible character"
-    " (not only combining marks, spaces or invisible ones); no control characters or line"
-    " breaks, no bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E,"
-    " U+2066-U+2069), zero-width characters (U+180E, U+200B-U+200D, U+2060), U+FEFF, tag"
-    " characters (U+E0000-U+E007F) or noncharacters; refused with a 422 naming the field",
-}
+
+
+# Text is trimmed and NFC-normalised before its length (512; a city 128, a postcode 16) is
+# checked; no control characters or line separators, nor characters that spoof
+# (node.core.records): the pattern states those of the Basic Multilingual Plane, the
+# description the rest.
+def _text(limit: int) -> dict[str, Any]:
+    """A text of 1 to ``limit`` characters. No maxLength: the limit holds once the text is
+    trimmed and NFC-normalised, and a schema here is never stricter than the server."""
+    return {
+        "type": "string",
+        "minLength": 1,
+        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u061c\\u180e"
+        "\\u200b-\\u200f\\u202a-\\u202e\\u2060\\u2066-\\u2069\\ufeff\\ufdd0-\\ufdef"
+        "\\ufffe\\uffff]*$",
+        "description": f"1 to {limit} characters once trimmed and NFC-normalised, with at least"
+        " one visible character (not only combining marks, spaces or invisible ones); no control"
+        " characters or line breaks, no bidirectional controls (U+061C, U+200E, U+200F,"
+        " U+202A-U+202E, U+2066-U+2069), zero-width characters (U+180E, U+200B-U+200D, U+2060),"
+        " U+FEFF, tag characters (U+E0000-U+E007F) or noncharacters; refused with a 422 naming"
+        " the field",
+    }
+
+
+_TEXT = _text(MAX_TEXT)
 _STATUS_CODE = {"type": "string", "enum": [c.value for c in StatusCode]}
 _ADDRESS = _object(
     {
         "street": _TEXT,
-        "city": _TEXT,
-        "postcode": _nullable(_TEXT),
+        "city": _text(MAX_CITY),
+        "postcode": _nullable(_text(MAX_POSTCODE)),
         "country": _COUNTRY,
     },
     required=("street", "city", "country"),
 )
+_ADDRESS["examples"] = [EXAMPLE_RECORD["address"]]
 _IDENTIFIER = _object(
     {
         "scheme": {"type": "string", "enum": [s.value for s in IdScheme]},
@@ -176,6 +197,11 @@ _ACCESS = _object(
         "actor": _STRING,
         "channel": _STRING,
         "agreements": _array(_STRING),
+        # a delivery: the entry, the SHA-256 of the view, the row it repeats (if it does)
+        "entry_origin": _STRING,
+        "entry_seq": _SEQ,
+        "view_hash": _HEX32,
+        "repeat_of": _SEQ,
     },
     required=("seq", "time", "actor", "channel"),
 )
@@ -204,7 +230,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "effective": {**_DATE, "description": "not before the authorisation"},
         },
         required=("code", "effective"),
-    ),
+    )
+    | {
+        "examples": [
+            {"code": "suspended", "reason": "audit finding 2026/114", "effective": "2026-11-01"}
+        ]
+    },
     "Record": {
         **_object(
             _RECORD_FIELDS,
@@ -222,6 +253,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": f"at most {MAX_RECORD_BYTES:,} bytes as RFC 8785 canonical JSON"
         " (only a record with many identifiers comes near); a larger one is refused with a 422"
         " naming identifiers",
+        "examples": [EXAMPLE_RECORD],
     },
     "View": _object(
         {
@@ -281,7 +313,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         required=("ids",),
         closed=False,
-    ),
+    )
+    | {"examples": [{"ids": ["BR000000001", "UY000000042"], "evidence": False}]},
     "Found": _object(
         {
             "found": {"type": "object", "additionalProperties": _ref("Answer")},
@@ -364,7 +397,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {"resolution": {**_STRING, "minLength": 1}}, required=("resolution",), closed=False
     ),
     "Resolved": _object({"resolved": {"type": "integer", "minimum": 1}}, required=("resolved",)),
-    "EraseRequest": _object({"reason": _TEXT}, required=("reason",)),
+    "EraseRequest": _object({"reason": _TEXT}, required=("reason",))
+    | {"examples": [{"reason": "LGPD Art. 18 request of 2026-11-20"}]},
     "Erasure": _object(
         {"seq": _SEQ, "entries": _array(_SEQ), "partners": _array(_STRING)},
         required=("seq", "entries", "partners"),
@@ -446,15 +480,49 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 _object(
                     {
                         "seq": _SEQ,
-                        "ts": {"type": "integer"},
-                        "actor": _STRING,
+                        "time": {
+                            **_TIME,
+                            "description": "ISO 8601 UTC time with milliseconds",
+                            "examples": ["2026-12-05T07:01:02.345Z"],
+                        },
+                        "ts": {"type": "integer", "description": "ms since the epoch (hashed)"},
+                        "actor": {**_STRING, "examples": ["key:019a00ccfe9d", "peer:UY"]},
+                        "actor_label": {
+                            **_STRING,
+                            "description": "the actor with its key's label or member's name",
+                            "examples": ["key:019a00ccfe9d (UY border system)"],
+                        },
                         "action": _STRING,
                         "channel": _STRING,
                         "aeo_id": _nullable(_STRING),
                         "agreements": _STRING,
+                        "entry_origin": {
+                            **_STRING,
+                            "description": "a delivery: the origin of the entry delivered",
+                        },
+                        "entry_seq": _nullable(
+                            {**_SEQ, "description": "a delivery: the entry's seq"}
+                        ),
+                        "view_hash": {
+                            "type": "string",
+                            "pattern": "^([0-9a-f]{64})?$",
+                            "description": "a delivery: SHA-256 of the view's bytes",
+                        },
+                        "repeat_of": _nullable(
+                            {**_SEQ, "description": "the row that first delivered this view"}
+                        ),
                         "hash": _HEX32,
                     },
-                    required=("seq", "ts", "actor", "action", "channel", "hash"),
+                    required=(
+                        "seq",
+                        "time",
+                        "ts",
+                        "actor",
+                        "actor_label",
+                        "action",
+                        "channel",
+                        "hash",
+                    ),
                 )
             ),
             "next": _nullable(_SEQ),

@@ -23,6 +23,7 @@ from node.app.cli.common import (
     reported,
 )
 from node.app.cli.context import OpenNode, opened
+from node.app.cli.record_help import IMPORT_HELP, PUBLISH_HELP
 from node.core import bulk
 from node.core.canonical import parse_json
 from node.core.errors import InvalidInput, NotFound
@@ -32,7 +33,9 @@ from node.host.home import write_atomic
 from node.ledger import erasure
 from node.ledger.queries import Queries, as_of_instant, check_id, in_force_date
 
-__all__ = ["app"]
+__all__ = ["SKIPPED", "app"]
+
+SKIPPED = 3  # exit status of an import with --skip-invalid that skipped lines
 
 app = typer.Typer(help="Publish and read AEO records on this node's ledger.", no_args_is_help=True)
 
@@ -41,13 +44,12 @@ FormatOption = Annotated[
 ]
 
 
-@app.command("publish")
+@app.command("publish", help=PUBLISH_HELP)
 def aeo_publish(
     file: Annotated[Path, typer.Argument(help="A JSON file with one AEO record, or - for stdin.")],
     acting: AsOption = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
-    """Publish one AEO record (new, or a new version of an existing one)."""
     with reported():
         text = sys.stdin.read() if str(file) == "-" else read_text(file)
         data = parse_json(text.encode())
@@ -61,7 +63,7 @@ def aeo_publish(
     _print_result(result.entries, result.unchanged)
 
 
-@app.command("import")
+@app.command("import", help=IMPORT_HELP)
 def aeo_import(
     file: Annotated[Path, typer.Argument(help="A .jsonl or .csv file of AEO records.")],
     fmt: FormatOption = None,
@@ -71,13 +73,13 @@ def aeo_import(
     acting: AsOption = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
-    """Import AEO records in bulk, all in one transaction. Any bad line writes nothing unless
-    --skip-invalid is given; every bad line is reported with its line number and field."""
     with reported():
         kind = _bulk_format(file, fmt)
         # newline="": split on line ends only, not on U+2028 & co, so line numbers stay true.
         lines = list(io.StringIO(read_text(file), newline=""))
         parse = bulk.parse_jsonl if kind == "jsonl" else bulk.parse_csv
+        if kind == "csv" and lines and bulk.csv_delimiter(lines[0]) == ";":
+            err.print(f"{file}: cells separated by ';' (as spreadsheets write in some locales)")
         results = []
         with progress() as bar:
             task = bar.add_task(f"reading {file.name}", total=len(lines))
@@ -86,13 +88,13 @@ def aeo_import(
                 bar.update(task, completed=result.line)
         bad = [r for r in results if r.error is not None]
         good = [r for r in results if r.record is not None]
-        if bad and not skip_invalid:
-            _refuse(file, [(r.line, str(r.error)) for r in bad], "invalid line(s)")
         records = [r.record for r in good if r.record is not None]
         with opened(home, acting) as node:
+            # The ledger's rules (an id of another issuer...) are checked on the lines that
+            # parsed, so one run reports every bad line, unreadable or refused.
             refused = [(good[i].line, str(e)) for i, e in node.ledger.validate(records)]
-            if refused and not skip_invalid:
-                _refuse(file, refused, "line(s) refused by the ledger")
+            if (bad or refused) and not skip_invalid:
+                _refuse(file, [(r.line, str(r.error)) for r in bad] + refused, "bad line(s)")
             published = node.ledger.publish(records, skip_invalid=skip_invalid)
             refused_lines = {line for line, _ in refused}
             written = [
@@ -109,6 +111,8 @@ def aeo_import(
         f"{file}: {len(published.entries)} appended, {len(published.unchanged)} unchanged, "
         f"{len(bad) + len(refused)} invalid"
     )
+    if bad or refused:
+        raise typer.Exit(SKIPPED)  # written, but not all of it: scripts must not take it as done
 
 
 @app.command("status")
@@ -240,12 +244,18 @@ def aeo_list(
     """List AEOs and their current status."""
     with opened(home) as node:
         rows = node.store.list_records(status=status, limit=limit)
+        total = node.store.count_records(status=status)
     table = Table("aeo_id", "status", "certificate", "legal name", "seq")
     for row in rows:
         table.add_row(
             row["aeo_id"], row["status"], row["certificate"], row["legal_name"], str(row["seq"])
         )
     out.print(table)
+    if total > len(rows):
+        out.print(
+            f"{len(rows)} of {total} shown, {total - len(rows)} more"
+            " (--limit N shows more; mra aeo export FILE writes them all)"
+        )
 
 
 def _current(node: OpenNode, aeo_id: str) -> tuple[int, AeoRecord]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from node.app.cli.common import out, reported
 
@@ -15,6 +16,31 @@ __all__ = ["app"]
 app = typer.Typer(
     help="A local 5-node network (BR, UY, AR, PY, CL) on 127.0.0.1.", no_args_is_help=True
 )
+
+
+def _unbroken(line: str) -> None:
+    out.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
+def invoked_as() -> str:
+    """``mra`` as the user can type it again here: ``mra`` when that is the one on PATH,
+    else its path (``.venv/bin/mra`` after ``scripts/run``), or ``python -m node``."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "__main__.py":
+        return f"{_shown(Path(sys.executable))} -m node"
+    on_path = shutil.which(argv0.name)
+    if on_path is not None and Path(on_path).resolve() == argv0.resolve():
+        return argv0.name
+    return _shown(argv0)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
 
 DevnetDir = Annotated[Path, typer.Option("--dir", help="Where the devnet lives.")]
 DEFAULT_DEVNET = Path(".devnet")
@@ -48,14 +74,16 @@ def devnet_up(
         except BaseException:
             devnet.stop()
             raise
-    table = Table("node", "URL")
-    table.add_column("admin API key", overflow="fold")
+    # One line per node, never folded (a terminal of 80 columns, or a pipe): a key is copied
+    # whole or not at all.
+    out.print("node  URL  admin API key")
     for node in devnet.nodes():
-        table.add_row(node.code, node.url, node.api_key)
-    out.print(table)
-    out.print(f"CA certificate: {directory / 'ca.crt'}  logs: {directory}/<CODE>/node.log")
+        _unbroken(f"{node.code}    {node.url}  {node.api_key}")
+    _unbroken(f"CA certificate: {directory / 'ca.crt'}  logs: {directory}/<CODE>/node.log")
     if detach:
-        out.print(f"running in the background; stop with: mra devnet down --dir {directory}")
+        _unbroken(
+            f"running in the background; stop with: {invoked_as()} devnet down --dir {directory}"
+        )
         return
     out.print("running; press Ctrl-C to stop")
     stopping = False

@@ -5,6 +5,7 @@ attempt."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from node.core.access import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
@@ -36,7 +37,10 @@ def append_access(db: Connection, rows: list[Access]) -> None:
         ).fetchone()
         seq, prev = (last[0] + 1, bytes(last[1])) if last else (0, ACCESS_GENESIS)
         chained = []
+        first: dict[tuple[str, str, int, str], int] = {}
         for access in rows:
+            if access.entry_seq is not None and access.view_hash:
+                access = _marked(db, first, seq, access)
             prev = access_hash(prev, seq, access)
             chained.append((seq, *(getattr(access, f) for f in ACCESS_FIELDS), prev))
             seq += 1
@@ -45,6 +49,26 @@ def append_access(db: Connection, rows: list[Access]) -> None:
             f"INSERT INTO access_log (seq, {', '.join(ACCESS_FIELDS)}, hash) VALUES ({marks})",
             chained,
         )
+
+
+def _marked(
+    db: Connection, first: dict[tuple[str, str, int, str], int], seq: int, access: Access
+) -> Access:
+    """``access`` (row ``seq``, a delivery) with ``repeat_of`` naming the row that first
+    delivered the same view of the same entry to the same actor, if one did."""
+    assert access.entry_seq is not None
+    key = (access.actor, access.entry_origin, access.entry_seq, access.view_hash)
+    if key not in first:
+        row = db.conn.execute(
+            "SELECT seq FROM access_log WHERE actor = ? AND entry_origin = ? AND entry_seq = ?"
+            " AND view_hash = ? AND repeat_of IS NULL ORDER BY seq LIMIT 1",
+            key,
+        ).fetchone()
+        if row is None:
+            first[key] = seq
+            return access
+        first[key] = int(row[0])
+    return replace(access, repeat_of=first[key])
 
 
 def access_size(db: Connection) -> int:
@@ -75,12 +99,15 @@ def access_rows(
     actor: str | None = None,
     aeo_id: str | None = None,
     action: str | None = None,
+    entry_seq: int | None = None,
+    repeats: bool = True,
     after: int = -1,
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
     """A page of access rows (oldest first, ``seq > after``) matching every filter given;
-    times are ms since the epoch, ``until`` exclusive."""
-    where: list[str] = ["seq > ?"]
+    times are ms since the epoch, ``until`` exclusive; ``repeats=False`` leaves out the rows
+    that repeat an earlier delivery."""
+    where: list[str] = ["seq > ?"] + ([] if repeats else ["repeat_of IS NULL"])
     args: list[object] = [after]
     for clause, value in (
         ("ts >= ?", since),
@@ -88,6 +115,7 @@ def access_rows(
         ("actor = ?", actor),
         ("aeo_id = ?", aeo_id),
         ("action = ?", action),
+        ("entry_seq = ?", entry_seq),
     ):
         if value is not None:
             where.append(clause)

@@ -13,6 +13,7 @@ from node.store.sqlite.connection import Connection
 
 __all__ = [
     "agreement_entries",
+    "count_records",
     "current_payload",
     "current_payloads",
     "current_record",
@@ -74,6 +75,13 @@ def current_payloads(db: Connection, aeo_ids: list[str]) -> dict[str, tuple[str,
             aeo_ids,
         )
     }
+
+
+def count_records(db: Connection, *, status: str | None = None) -> int:
+    """How many AEO records are held here (with ``status``, when given)."""
+    where, args = ("", []) if status is None else (" WHERE status = ?", [status])
+    row = db.conn.execute(f"SELECT count(*) FROM aeo_current{where}", args).fetchone()
+    return int(row[0])
 
 
 def list_records(

@@ -111,6 +111,7 @@ class SqliteStore(Connection):
     current_payload = records.current_payload
     current_payloads = records.current_payloads
     list_records = records.list_records
+    count_records = records.count_records
     find_by_identifier = records.find_by_identifier
     version_at = records.version_at
     own_versions = records.own_versions
