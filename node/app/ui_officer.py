@@ -17,6 +17,7 @@ from partners (the ``events`` table), newest first, a page at a time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -121,9 +122,14 @@ def officer_routes(
     @app.get("/ui/dashboard", include_in_schema=False)
     async def dashboard(request: Request, before: str = "") -> Response:
         caller = signed_in(request)
-        counts = store.status_counts(origin)
         until = int(before) if before.isdigit() else None
-        received = store.received_events(origin, before=until, limit=DASHBOARD_PAGE + 1)
+        # Counting scans the own records (about 75 ms at 100,000): off the event loop.
+        counts, received = await asyncio.to_thread(
+            lambda: (
+                store.status_counts(origin),
+                store.received_events(origin, before=until, limit=DASHBOARD_PAGE + 1),
+            )
+        )
         more = len(received) > DASHBOARD_PAGE
         received = received[:DASHBOARD_PAGE]
         shown = sorted({e["aeo_id"] for e in received})

@@ -154,7 +154,12 @@ def test_a_viewer_has_no_buttons_and_a_post_needs_the_token_and_a_publisher(
 ) -> None:
     aeo_id = published(net, 957003)
     url = f"{net.url('BR')}/ui/aeo/{aeo_id}/status"
-    change = {"code": "revoked", "reason": "forged", "effective": "2026-11-20", "confirm": "yes"}
+    change: dict[str, str | float | bool] = {
+        "code": "revoked",
+        "reason": "forged",
+        "effective": "2026-11-20",
+        "confirm": "yes",
+    }
 
     viewer = open_page(browser)
     log_in(viewer, net, "BR", key(net, "BR", "viewer"))
