@@ -2,7 +2,9 @@
 
 A user logs in with an API key; the node keeps a session for it (a random token in an HttpOnly,
 SameSite=Strict cookie; the key itself is never stored in the browser) and checks on every page
-that the key is still valid and its role allows the page. Pages read through the same paths as
+that the key is still valid and its role allows the page. Every form that changes something
+carries the session's CSRF token (``Sessions.csrf``); what officers change is in
+``node.app.ui_officer``. Pages read through the same paths as
 the API: the record page through ``Queries`` and the trail, and every record shown is written to
 the access log like an API read.
 """
@@ -10,6 +12,8 @@ the access log like an API read.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Callable
@@ -22,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from node.app.ui_officer import Written, actions_for, officer_routes, today
 from node.core.errors import InvalidInput, MraError
 from node.core.reports import actor_labels, flatten, labelled
 from node.host.access_log import AccessLog
@@ -37,6 +42,7 @@ from node.ledger.queries import (
     log_states,
 )
 from node.ledger.trail import record_trail
+from node.ledger.writer import Ledger
 from node.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -46,6 +52,7 @@ __all__ = ["SESSION_COOKIE", "Sessions", "ui_routes"]
 
 SESSION_COOKIE = "mra_session"
 SESSION_SECONDS = 8 * 3600
+CSRF_TAG = b"mra-ledger/ui-csrf/v1\x00"
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=select_autoescape(["html"]),
@@ -59,6 +66,8 @@ class Sessions:
 
     ttl: float = SESSION_SECONDS
     _open: dict[str, tuple[Caller, float]] = field(default_factory=dict)
+    # Lost on restart with the sessions it protects.
+    _secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
     def open(self, caller: Caller) -> str:
         token = secrets.token_urlsafe(32)
@@ -74,6 +83,18 @@ class Sessions:
 
     def close(self, token: str | None) -> None:
         self._open.pop(token or "", None)
+
+    def csrf(self, token: str | None) -> str:
+        """The CSRF token of the session ``token``: an HMAC of it under this process's secret,
+        so a page from elsewhere cannot know it, and the node keeps nothing more."""
+        mac = hmac.new(self._secret, CSRF_TAG + (token or "").encode(), hashlib.sha256)
+        return mac.hexdigest()
+
+    def csrf_ok(self, token: str | None, presented: str) -> bool:
+        """Whether ``presented`` is the CSRF token of the open session ``token``."""
+        if self.caller(token) is None or not presented:
+            return False
+        return hmac.compare_digest(self.csrf(token), presented)
 
 
 class _Redirect(Exception):
@@ -91,7 +112,11 @@ def ui_routes(
     access: AccessLog,
     peers: NetworkService | None,
     verification: Callable[[], dict[str, Any]],
+    ledger: Ledger,
+    written: Written,
 ) -> None:
+    """Add the UI's pages to ``app``; status changes are written through ``written`` (the
+    node's writer thread) with ``ledger``."""
     sessions = Sessions()
 
     def page(name: str, caller: Caller | None, code: int = 200, **values: Any) -> HTMLResponse:
@@ -112,6 +137,20 @@ def ui_routes(
     def read(caller: Caller, channel: str, *ids: str) -> None:
         if ids:
             access.record(caller.actor, "query", channel, *ids)
+
+    officer_routes(
+        app,
+        store=store,
+        origin=config.origin,
+        ledger=ledger,
+        written=written,
+        access=access,
+        page=page,
+        signed_in=signed_in,
+        csrf_ok=lambda request, presented: sessions.csrf_ok(
+            request.cookies.get(SESSION_COOKIE), presented
+        ),
+    )
 
     @app.exception_handler(_Redirect)
     async def redirect(request: Request, exc: _Redirect) -> Response:
@@ -184,7 +223,7 @@ def ui_routes(
 
     @app.get("/ui/aeo/{aeo_id}", include_in_schema=False)
     async def record(
-        request: Request, aeo_id: str, in_force_on: str = "", as_of: str = ""
+        request: Request, aeo_id: str, in_force_on: str = "", as_of: str = "", changed: str = ""
     ) -> Response:
         caller = signed_in(request)
         # The two clocks (node.core.clocks); an empty form field means "not asked".
@@ -217,6 +256,14 @@ def ui_routes(
             members = {} if peers is None else {m.code: m.name for m in peers.membership.members}
             labels = actor_labels(store.api_keys(), members)
         status = answer.document.get("status", {})
+        code = status.get("code") if isinstance(status, dict) else ""
+        # An officer acts on the current state of an own record, never on a past one.
+        acting = (
+            caller.allows(Role.PUBLISHER)
+            and answer.view is None
+            and answer.origin == config.origin
+            and not any(clocks.values())
+        )
         return page(
             "record.html",
             caller,
@@ -225,7 +272,7 @@ def ui_routes(
             seq=answer.seq,
             own=answer.view is None,
             agreements=answer.agreements,
-            status=status.get("code") if isinstance(status, dict) else "",
+            status=code,
             fields=[
                 (name, _shown(value)) for name, value in sorted(flatten(answer.document).items())
             ],
@@ -235,6 +282,11 @@ def ui_routes(
             clocks=clocks,
             who=lambda actor: labelled(actor, labels),
             shown=_shown,
+            acting=acting,
+            actions=actions_for(str(code)) if acting else [],
+            csrf=sessions.csrf(request.cookies.get(SESSION_COOKIE)),
+            today=today(),
+            changed=changed if changed.isdigit() else "",
         )
 
     @app.get("/ui/agreements", include_in_schema=False)

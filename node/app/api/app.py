@@ -87,6 +87,8 @@ def build_app(node: Node) -> FastAPI:
         access=node.access,
         peers=node.peers,
         verification=lambda: scrub.status(node.home.path),
+        ledger=node.ledger,
+        written=node.written,
     )
     for router in (records.router, agreements.router, admin.router, audit.router):
         app.include_router(router)

@@ -21,6 +21,7 @@ __all__ = [
     "append_access",
     "events",
     "last_event_id",
+    "received_events",
     "remove_webhook",
     "webhook_attempts",
     "webhooks",
@@ -138,6 +139,24 @@ def events(db: Connection, *, after: int = 0, limit: int = 100) -> list[dict[str
             "SELECT id, ts, aeo_id, origin, seq, status, previous, effective FROM events"
             " WHERE id > ? ORDER BY id LIMIT ?",
             [after, limit],
+        )
+    )
+
+
+def received_events(
+    db: Connection, own: str, *, before: int | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """Status events of records of origins other than ``own`` (changes received from
+    partners) with id < ``before`` (all when None), newest first, at most ``limit``."""
+    where, args = "origin != ?", list[object]([own])
+    if before is not None:
+        where += " AND id < ?"
+        args.append(before)
+    return list(
+        db.dicts(
+            "SELECT id, ts, aeo_id, origin, seq, status, previous, effective FROM events"
+            f" WHERE {where} ORDER BY id DESC LIMIT ?",
+            [*args, limit],
         )
     )
 

@@ -22,6 +22,7 @@ __all__ = [
     "find_by_identifier",
     "list_records",
     "own_versions",
+    "status_counts",
     "version_at",
 ]
 
@@ -99,6 +100,17 @@ def list_records(
             [*args, limit],
         )
     )
+
+
+def status_counts(db: Connection, origin: str) -> dict[str, int]:
+    """How many of ``origin``'s records are in each status now (derived table)."""
+    return {
+        str(status): int(count)
+        for status, count in db.conn.execute(
+            "SELECT status, count(*) FROM aeo_current WHERE origin = ? GROUP BY status",
+            (origin,),
+        )
+    }
 
 
 def find_by_identifier(db: Connection, scheme: str, value: str) -> list[str]:

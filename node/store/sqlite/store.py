@@ -113,6 +113,7 @@ class SqliteStore(Connection):
     list_records = records.list_records
     count_records = records.count_records
     find_by_identifier = records.find_by_identifier
+    status_counts = records.status_counts
     version_at = records.version_at
     own_versions = records.own_versions
     final_records = records.final_records
@@ -158,6 +159,7 @@ class SqliteStore(Connection):
     access_rows = local.access_rows
     events = local.events
     last_event_id = local.last_event_id
+    received_events = local.received_events
     add_webhook = local.add_webhook
     webhooks = local.webhooks
     remove_webhook = local.remove_webhook
