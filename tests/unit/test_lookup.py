@@ -12,6 +12,7 @@ from network.ratelimit import PeerLimits
 from network.transport import retry_after
 from node.core.errors import InvalidInput, PeerMisbehaved
 from node.core.identifiers import lookup_key, match_value, scheme_name
+from node.host.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -137,3 +138,17 @@ def test_the_asker_takes_an_answer_that_checks() -> None:
 def test_the_asker_refuses_an_answer_that_does_not_check(answer: Any) -> None:
     with pytest.raises(PeerMisbehaved):
         checked_answer("BR", answer)
+
+
+def test_the_lookup_limits_are_read_from_the_environment() -> None:
+    assert (Settings().lookup_rate, Settings().lookup_burst) == (2.0, 20)
+    read = Settings.from_environ({"MRA_LOOKUP_RATE": "0.5", "MRA_LOOKUP_BURST": "6"})
+    assert (read.lookup_rate, read.lookup_burst) == (0.5, 6)
+    for name, bad in (
+        ("MRA_LOOKUP_RATE", "0"),
+        ("MRA_LOOKUP_BURST", "0"),
+        ("MRA_LOOKUP_BURST", "2.5"),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            Settings.from_environ({name: bad})
+        assert caught.value.field == name
