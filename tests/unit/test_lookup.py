@@ -13,6 +13,8 @@ from network.transport import retry_after
 from node.core.errors import InvalidInput, PeerMisbehaved
 from node.core.identifiers import lookup_key, match_value, scheme_name
 from node.host.settings import Settings
+from node.ledger.queries import Queries
+from tests.factories import memory_ledger, record
 
 
 @pytest.mark.parametrize(
@@ -152,3 +154,17 @@ def test_the_lookup_limits_are_read_from_the_environment() -> None:
         with pytest.raises(InvalidInput) as caught:
             Settings.from_environ({name: bad})
         assert caught.value.field == name
+
+
+def test_the_query_by_identifier_follows_the_case_rule_too() -> None:
+    store, ledger = memory_ledger("BR")
+    ids = [{"scheme": "EORI", "value": "BR12345678901"}, {"scheme": "TIN", "value": "ab-12cd"}]
+    ledger.publish([record("BR", 1, identifiers=ids)])
+    queries = Queries(store, "BR")
+
+    def found(scheme: str, value: str) -> list[str]:
+        return [a.aeo_id for a in queries.by_identifier(scheme, value)]
+
+    assert found("eori", "br12345678901") == found("EORI", "BR12345678901") == ["BR000000001"]
+    assert found("TIN", "ab-12cd") == ["BR000000001"]
+    assert found("TIN", "AB-12CD") == []
