@@ -1,6 +1,7 @@
 """What this node answers its peers, as values: its frontier, pages of its logs, the
-deliveries sealed to a partner, direct queries of its records, pushes received; and who is
-asking (the member a client certificate names). ``network.endpoints`` routes requests here.
+deliveries sealed to a partner, direct queries of its records, identifier lookups
+(``network.lookup``), pushes received; and who is asking (the member a client certificate
+names). ``network.endpoints`` routes requests here.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from starlette.exceptions import HTTPException
+
 from network.evidence import build_bundle
 from network.files import MembershipFile
+from network.lookup import answer_lookup
 from network.peers import PeerMetrics, Peers
 from network.pki import member_of
 from network.problems import REFUSALS, PeerDenied, refusal_detail, refusal_reason
+from network.ratelimit import PeerLimits
 from network.replicator import Replicator
 from network.sharing import Sharing
 from network.wire import (
@@ -37,8 +42,10 @@ from node.core.checkpoint import Checkpoint, SignedNote
 from node.core.clock import Clock
 from node.core.crypto import SigningKey
 from node.core.errors import Conflict, InvalidInput, NotFound
+from node.core.identifiers import lookup_key
 from node.core.log_budget import LogBudget
 from node.host.access_log import AccessLog
+from node.host.settings import Settings
 from node.ledger.queries import checked_ids
 from node.ledger.tree import StoredTree
 from node.store.sqlite import SqliteStore
@@ -105,6 +112,7 @@ class PeerEndpoints:
         clock: Clock,
         monotonic: Callable[[], float],
         offload: Offload = inline,
+        lookups: PeerLimits | None = None,
     ) -> None:
         self.store = store
         self.me = me
@@ -120,6 +128,9 @@ class PeerEndpoints:
         self._held: tuple[tuple[int, int], tuple[dict[str, Any], list[str]]] | None = None
         self._counted: weakref.WeakSet[BaseException] = weakref.WeakSet()
         self._anonymous_lines = LogBudget(monotonic=monotonic)
+        if lookups is None:  # the defaults of Settings
+            lookups = PeerLimits(Settings().lookup_rate, Settings().lookup_burst, monotonic)
+        self.lookups = lookups
 
     # -- who asks --------------------------------------------------------------------------
 
@@ -281,6 +292,32 @@ class PeerEndpoints:
                     found_one["evidence_pending"] = exc.reason
             found[aeo_id] = found_one
         return {"found": found, "unknown": unknown}
+
+    def lookup(self, partner: str, scheme: object, value: object) -> dict[str, Any]:
+        """Which of this node's AEOs holding the identifier (``scheme``, ``value``) the
+        contracts let ``partner`` see at status level, and their views (``network.lookup``).
+        Noted in the access log as a query by ``partner``. Raises HTTPException 429 (with
+        Retry-After) past the peer's rate, InvalidInput naming ``scheme`` or ``value``."""
+        wait = self.lookups.take(partner)
+        if wait is not None:
+            raise HTTPException(
+                429,
+                f"at most {self.lookups.rate:g} identifier lookups a second"
+                f" (bursts of {self.lookups.burst}); ask again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        scheme, value = lookup_key(scheme, value)
+        sharing = Sharing(self.store, self.me, self.key, self.clock())
+        found = answer_lookup(self.store, sharing, self.me, partner, scheme, value)
+        # The AEOs named, never the identifier asked for (node.host.access_log).
+        self.access.record(
+            f"peer:{partner}",
+            "query",
+            f"POST /v1/peer/lookup?scheme={scheme}",
+            *(item["aeo_id"] for item in found["found"]),
+            agreements=",".join(sorted({a for item in found["found"] for a in item["agreements"]})),
+        )
+        return found
 
     def receive_push(self, peer: str, body: dict[str, Any]) -> dict[str, Any]:
         """Entries of ``peer``'s own log with the deliveries sealed to this node; a push that

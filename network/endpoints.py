@@ -11,6 +11,7 @@ simulation), and errors are answered as ``network.problems`` says in both.
     GET  /v1/peer/deliveries      the deliveries of this node's entries sealed to the caller
     POST /v1/peer/push            the caller's new entries and deliveries, pushed
     POST /v1/peer/query           this node's records asked for directly
+    POST /v1/peer/lookup          which of this node's AEOs the caller may see hold an identifier
     GET  /v1/peer/membership      the signed membership in force here
     GET  /v1/peer/forks           the open fork evidence held here
 """
@@ -107,6 +108,13 @@ async def _query(node: PeerEndpoints, call: Call) -> Any:
     return node.query(call.peer, body["ids"], evidence=body.get("evidence") is True)
 
 
+async def _lookup(node: PeerEndpoints, call: Call) -> Any:
+    body = call.body
+    if not isinstance(body, dict):
+        raise InvalidInput("a JSON object with a scheme and a value", field="body")
+    return node.lookup(call.peer, body.get("scheme"), body.get("value"))
+
+
 async def _membership(node: PeerEndpoints, call: Call) -> Any:
     return node.membership_file.document()
 
@@ -157,6 +165,15 @@ ROUTES: tuple[Route, ...] = (
         answer="PeerQueryAnswer",
         body="PeerQuery",
         errors=(408,),
+    ),
+    Route(
+        method="POST",
+        path="/v1/peer/lookup",
+        handler=_lookup,
+        name="lookup",
+        answer="PeerLookupAnswer",
+        body="PeerLookup",
+        errors=(408, 429),
     ),
     Route(
         method="GET",

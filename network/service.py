@@ -23,13 +23,17 @@ from prometheus_client import CollectorRegistry
 from network.answers import Offload, PeerEndpoints, inline
 from network.files import NetworkFiles, client_tls, load_network
 from network.gossip import Gossip
+from network.lookup import PATH as LOOKUP_PATH
+from network.lookup import checked_answer
 from network.membership import Member, Membership
 from network.own_log import OwnLog
 from network.peers import PeerMetrics, Peers, PeerStatus
+from network.ratelimit import PeerLimits
 from network.replicator import Replicator
 from network.transport import HttpsTransport, Transport
 from node.core.clock import Clock, system_clock
 from node.core.crypto import SigningKey
+from node.core.errors import NotFound, PeerMisbehaved, PeerUnavailable
 from node.host.access_log import AccessLog
 from node.host.guard import StartGuard
 from node.host.home import NodeHome
@@ -98,6 +102,7 @@ class NetworkService:
             clock=clock,
             monotonic=monotonic,
             offload=offload,
+            lookups=PeerLimits(settings.lookup_rate, settings.lookup_burst, monotonic),
         )
         self.gossip = Gossip(
             store=store,
@@ -147,6 +152,23 @@ class NetworkService:
     def appended(self) -> None:
         """This node appended to its log: push now."""
         self.gossip.appended()
+
+    async def lookup_at(self, origin: str, scheme: str, value: str) -> dict[str, Any]:
+        """Ask member ``origin`` which of its AEOs holding the identifier (``scheme``,
+        ``value``, normalised) it lets this node see, over the peer channel
+        (``network.lookup``). Raises NotFound naming ``origin`` (not a member this node
+        gossips with), PeerThrottled (ask again later), PeerUnavailable (unreachable, or an
+        answer that does not check)."""
+        member = self.peers.members.get(origin)
+        if member is None:
+            raise NotFound(f"{origin} is not a member this node can ask", field="origin")
+        try:
+            data = await self.transport.request(
+                "POST", member, LOOKUP_PATH, json={"scheme": scheme, "value": value}
+            )
+            return checked_answer(origin, data)
+        except PeerMisbehaved as exc:
+            raise PeerUnavailable(f"{origin} gave no usable answer: {exc}") from exc
 
     def own_log_behind(self) -> str | None:
         return self.own_log.behind()

@@ -14,16 +14,17 @@ import httpx
 from network.membership import Member
 from network.wire import MAX_RESPONSE
 from node.core.canonical import parse_json
-from node.core.errors import PeerMisbehaved, PeerUnavailable
+from node.core.errors import PeerMisbehaved, PeerThrottled, PeerUnavailable
 
-__all__ = ["Deliver", "HttpsTransport", "MemoryTransport", "Transport"]
+__all__ = ["Deliver", "HttpsTransport", "MemoryTransport", "Transport", "retry_after"]
 
 
 class Transport(Protocol):
     """How gossip reaches a peer: one request, answered with the peer's parsed JSON.
 
-    Raises PeerUnavailable when the peer cannot be reached or failed (5xx) and PeerMisbehaved
-    when it refused the request (4xx) or answered more than ``MAX_RESPONSE`` bytes."""
+    Raises PeerUnavailable when the peer cannot be reached or failed (5xx), PeerThrottled when
+    it asks to wait (429, with its Retry-After) and PeerMisbehaved when it refused the request
+    (other 4xx) or answered more than ``MAX_RESPONSE`` bytes."""
 
     async def request(
         self,
@@ -76,12 +77,27 @@ class HttpsTransport:
         data = b"".join(chunks)
         if response.status_code >= 500:
             raise PeerUnavailable(f"{peer.code} answered {response.status_code}")
+        if response.status_code == 429:
+            raise PeerThrottled(
+                f"{peer.code} asks this node to wait before asking {path} again",
+                retry_after=retry_after(response.headers.get("Retry-After")),
+            )
         if response.status_code >= 400:
             raise PeerMisbehaved(f"{peer.code} refused {path}: {data[:300]!r}")
         return parse_json(data)
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def retry_after(header: str | None) -> int:
+    """A Retry-After header's whole seconds (RFC 9110 §10.2.3; an HTTP date or anything else
+    unreadable counts as 1 s), at least 1 and at most an hour."""
+    try:
+        seconds = int(str(header).strip())
+    except ValueError:
+        seconds = 1
+    return min(3600, max(1, seconds))
 
 
 # (caller, target, method, path, query parameters, JSON body) -> the target's parsed answer

@@ -63,6 +63,7 @@ PURE_NETWORK = (
     "network.evidence_keys",
     "network.forks",
     "network.membership",
+    "network.ratelimit",
     "network.sealing",
     "network.wire",
 )

@@ -1,10 +1,10 @@
 """The access log: who read, received and wrote what through this node, and when.
 
 Every read of a record (a query by id, by trader identifier or in a batch; a partner's direct
-query), every delivery served to a partner and every write through the API is one row. Rows are
-hash-chained (each hash covers the previous one and the row's fields, canonically encoded), the
-table refuses UPDATE and DELETE, and ``mra ledger verify`` re-derives the chain, so a removed or
-altered row shows as damage at its seq.
+query or identifier lookup), every delivery served to a partner and every write through the API
+is one row. Rows are hash-chained (each hash covers the previous one and the row's fields,
+canonically encoded), the table refuses UPDATE and DELETE, and ``mra ledger verify``
+re-derives the chain, so a removed or altered row shows as damage at its seq.
 
 Rows name record ids, callers and endpoints, never the values searched for: a lookup by trader
 identifier logs the records it found, so erasing a trader leaves no identifier here.

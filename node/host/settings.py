@@ -27,6 +27,8 @@ class Settings:
     retention_seconds: float = 3600.0  # MRA_RETENTION_SECONDS: how often retention runs
     verify_budget: float = 0.05  # MRA_VERIFY_BUDGET: a fraction of one core; 0 turns it off
     verify_start_seconds: float = 10.0  # MRA_VERIFY_START_SECONDS: the scrubber's first pause
+    lookup_rate: float = 2.0  # MRA_LOOKUP_RATE: identifier lookups a second per peer, after
+    lookup_burst: int = 20  # MRA_LOOKUP_BURST: this many at once (network.lookup)
     # MRA_KEY_PASSPHRASE, or the file named by MRA_KEY_PASSPHRASE_FILE; never in a repr or a log
     key_passphrase: bytes | None = field(default=None, repr=False)
 
@@ -48,6 +50,14 @@ class Settings:
                 raise InvalidInput(f"{wanted}, not {text!r}", field=name)
             return value
 
+        def count(name: str, default: int) -> int:
+            text = env.get(name)
+            if text is None or text == "":
+                return default
+            if not text.strip().isdigit() or int(text) < 1:
+                raise InvalidInput(f"a whole number, 1 or more, not {text!r}", field=name)
+            return int(text)
+
         return cls(
             gossip_interval=seconds("MRA_GOSSIP_INTERVAL", defaults.gossip_interval),
             peer_read_seconds=seconds("MRA_PEER_READ_SECONDS", defaults.peer_read_seconds),
@@ -58,6 +68,8 @@ class Settings:
             verify_start_seconds=seconds(
                 "MRA_VERIFY_START_SECONDS", defaults.verify_start_seconds, zero=True
             ),
+            lookup_rate=seconds("MRA_LOOKUP_RATE", defaults.lookup_rate),
+            lookup_burst=count("MRA_LOOKUP_BURST", defaults.lookup_burst),
             key_passphrase=key_passphrase(env),
         )
 

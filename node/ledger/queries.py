@@ -22,6 +22,7 @@ from node.core.checkpoint import Checkpoint, SignedNote
 from node.core.clocks import Version, answering, version_of
 from node.core.entries import EntryHeader
 from node.core.errors import InvalidInput
+from node.core.identifiers import match_value, scheme_name
 from node.ledger.tree import StoredTree
 from node.store.protocols import Log, LogHistory, Records, Views
 
@@ -187,15 +188,16 @@ class Queries:
     ) -> list[Answer]:
         """Every record held of the trader with this identifier (own records, and partners'
         views that show identifiers; matched on what is held now), each read as ``one`` reads
-        it."""
+        it. EORI and C-TPAT values match in any case (node.core.identifiers)."""
         if not _SCHEME.fullmatch(scheme):
             raise InvalidInput("an identifier scheme such as EORI or TIN", field="scheme")
-        scheme = scheme.strip().upper()
+        scheme = scheme_name(scheme)
         if not value.strip() or len(value) > 64:
             raise InvalidInput("1 to 64 characters", field="value")
+        value = match_value(scheme, value)
         ids = [
-            *self._store.find_by_identifier(scheme, value.strip()),
-            *self._store.views_by_identifier(scheme, value.strip()),
+            *self._store.find_by_identifier(scheme, value),
+            *self._store.views_by_identifier(scheme, value),
         ]
         answers = (self.one(aeo_id, as_of, in_force_on) for aeo_id in dict.fromkeys(ids))
         return [a for a in answers if a is not None]

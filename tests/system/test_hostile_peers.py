@@ -730,6 +730,13 @@ HOSTILE = [
         422,
         "malformed",
     ),
+    Hostile("lookup-a-list", _raw("/v1/peer/lookup", b'["EORI", "BR1"]'), 422, "malformed"),
+    Hostile(
+        "lookup-scheme-unknown",
+        _raw("/v1/peer/lookup", b'{"scheme": "VAT", "value": "BR1"}'),
+        422,
+        "malformed",
+    ),
     Hostile("log-start-negative", _get("/v1/peer/log/UY", start=-1, size=1), 422, "malformed"),
     Hostile("log-start-a-word", _get("/v1/peer/log/UY", start="one", size=1), 422, "malformed"),
     Hostile(
@@ -994,6 +1001,7 @@ def test_every_peer_answer_matches_the_openapi_document(node: Node) -> None:
     schema = schemathesis.openapi.from_dict(node.api().get("/v1/openapi.json").json())
     frontier = node.get("/v1/peer/frontier")
     uy = frontier.json()["origins"]["UY"]
+    identifier = next(sample_dicts("BR", 1, start=1))["identifiers"][0]
     answers = {
         ("GET", "/v1/peer/frontier"): frontier,
         ("GET", "/v1/peer/log/{origin}"): node.get(
@@ -1003,6 +1011,9 @@ def test_every_peer_answer_matches_the_openapi_document(node: Node) -> None:
         ("POST", "/v1/peer/push"): node.push(node.first_push),
         ("POST", "/v1/peer/query"): node.peer("UY").post(
             "/v1/peer/query", json={"ids": ["BR000000001", "BR999999999"], "evidence": True}
+        ),
+        ("POST", "/v1/peer/lookup"): node.peer("UY").post(
+            "/v1/peer/lookup", json={"scheme": identifier["scheme"], "value": identifier["value"]}
         ),
         ("GET", "/v1/peer/membership"): node.get("/v1/peer/membership"),
         ("GET", "/v1/peer/forks"): node.get("/v1/peer/forks"),

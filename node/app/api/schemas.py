@@ -149,6 +149,37 @@ _RECORD_FIELDS: dict[str, Any] = {
         _array({**_COUNTRY, "description": "a partner, never the issuer"}, uniqueItems=True)
     ),
 }
+_LOOKUP_ANSWER = _object(
+    {
+        "origin": _COUNTRY,
+        "scheme": _STRING,
+        "found": _array(
+            _object(
+                {
+                    "aeo_id": _AEO_ID,
+                    "origin": _COUNTRY,
+                    "seq": _SEQ,
+                    "agreements": _array(_STRING),
+                    "view": {
+                        "type": "object",
+                        "description": "the view the origin's agreements grant the asker",
+                    },
+                },
+                required=("aeo_id", "origin", "seq", "agreements", "view"),
+            )
+        ),
+        "not_found": _nullable(
+            {
+                "type": "string",
+                "enum": ["none-you-may-see", "nothing-shared"],
+                "description": "why found is empty: no AEO the origin shares with the asker"
+                " holds the identifier (it does not say whether another does), or the origin"
+                " shares nothing with the asker (it says nothing of its records)",
+            }
+        ),
+    },
+    required=("origin", "scheme", "found", "not_found"),
+)
 _ENTRY = _object({"seq": _SEQ, "kind": _STRING}, required=("seq", "kind"))
 _EVIDENCE = _object(
     {
@@ -292,6 +323,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         " in_force_on and as_of echo the clocks the query read (absent: the latest version)",
     },
     "Results": _object({"results": _array(_ref("Answer"))}, required=("results",)),
+    "Lookup": _object(
+        {
+            **_LOOKUP_ANSWER["properties"],
+            "answered_by": {
+                **_COUNTRY,
+                "description": "the member that answered: the origin, asked directly",
+            },
+            "detail": {**_STRING, "description": "what the answer means, in words"},
+        },
+        required=("origin", "answered_by", "scheme", "found", "not_found", "detail"),
+    ),
     "Query": _object(
         {
             "ids": _array({**_STRING, "description": "an AEO id"}, maxItems=MAX_BATCH),
@@ -636,6 +678,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "PeerMembership": {"type": "object", "description": "the signed membership document"},
     "PeerForks": _array({**_STRING, "description": "open fork evidence"}),
+    "PeerLookup": _object(
+        {
+            "scheme": {**_STRING, "description": "EORI, TIN, CTPAT (or C-TPAT) or OTHER"},
+            "value": {**_STRING, "description": "EORI and CTPAT values match in any case"},
+        },
+        required=("scheme", "value"),
+        closed=False,
+    ),
+    "PeerLookupAnswer": _LOOKUP_ANSWER,
     "PeerQuery": _object(
         {"ids": _array(_STRING, maxItems=10_000), "evidence": {"type": "boolean"}},
         required=("ids",),
