@@ -137,13 +137,14 @@ class PgConnection:
         self._owner = True
 
     def scrub(self) -> bool:
-        """Rewrite the tables erasures delete from (``VACUUM FULL``), so the deleted rows'
-        bytes are in no table's pages any more; the WAL and its archives still hold them until
-        they are recycled or expire (README, Operations). Blocks reads of those tables for the
+        """Rewrite the tables erasures delete from (payloads, views, current state and trader
+        identifiers) with ``VACUUM FULL``: a DELETE leaves the row's old version in the table's
+        and its indexes' pages until then. The WAL and its archives still hold the bytes until
+        they are recycled or expire (README, Operations). Reads of those tables wait for the
         rewrite."""
         with self._write_lock:
             try:
-                self._writer.raw.execute("VACUUM FULL payloads, views")
+                self._writer.raw.execute("VACUUM FULL payloads, views, aeo_current, trader_ids")
             except psycopg.Error as exc:
                 raise StorageFailed(f"cannot rewrite the erased tables: {exc}") from exc
         self.scrub_pending = False
