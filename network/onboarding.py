@@ -32,6 +32,7 @@ from network.wire import b64
 from node.core.errors import Conflict, InvalidInput, NotFound
 from node.host.home import NodeHome, load_signing_key, write_atomic
 from node.host.keyfiles import write_private
+from node.store.open import NodeStore
 from node.store.sqlite import SqliteStore
 
 __all__ = [
@@ -186,7 +187,7 @@ def sign(home: NodeHome, proposal: SignedMembership) -> SignedMembership:
     return proposal.signed_by(me, load_signing_key(home.key_path), rotations)
 
 
-def install(home: NodeHome, store: SqliteStore, signed: SignedMembership) -> Membership:
+def install(home: NodeHome, store: NodeStore, signed: SignedMembership) -> Membership:
     """Check ``signed`` and make it this node's membership; returns it.
 
     Raises IntegrityError when a member's signature is missing or wrong, InvalidInput when the
@@ -220,7 +221,7 @@ def install(home: NodeHome, store: SqliteStore, signed: SignedMembership) -> Mem
     return proposed
 
 
-def own_rotations(store: SqliteStore, origin: str) -> list[dict[str, str]]:
+def own_rotations(store: NodeStore, origin: str) -> list[dict[str, str]]:
     """``origin``'s key rotation entries, in the wire form a membership signature carries."""
     wires = []
     for since, _ in store.keys(origin)[1:]:

@@ -17,6 +17,7 @@ from node.core.clock import Clock
 from node.host.home import NodeHome
 from node.host.settings import Settings
 from node.ledger.writer import Ledger
+from node.store.open import NodeStore
 from node.store.sqlite import SqliteStore
 
 __all__ = ["SimNode", "open_sim_node"]
@@ -26,7 +27,7 @@ __all__ = ["SimNode", "open_sim_node"]
 class SimNode:
     code: str
     home: NodeHome
-    store: SqliteStore
+    store: NodeStore
     ledger: Ledger
     service: NetworkService
     skew_ms: int

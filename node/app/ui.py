@@ -30,7 +30,7 @@ from node.host.home import NodeConfig
 from node.ledger import agreements
 from node.ledger.queries import Answer, Queries, check_id, log_states
 from node.ledger.trail import record_trail
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 if TYPE_CHECKING:
     from network.service import NetworkService
@@ -77,7 +77,7 @@ class _Redirect(Exception):
 def ui_routes(
     app: FastAPI,
     *,
-    store: SqliteStore,
+    store: NodeStore,
     config: NodeConfig,
     queries: Queries,
     access: AccessLog,
@@ -234,7 +234,7 @@ def _row(answer: Answer) -> dict[str, Any]:
 
 
 def _verify(
-    store: SqliteStore, me: str, answer: Answer, peers: NetworkService | None
+    store: NodeStore, me: str, answer: Answer, peers: NetworkService | None
 ) -> tuple[Any, str | None]:
     """The record's evidence bundle, checked as an outsider would check it, against the
     network's public keys."""

@@ -13,6 +13,7 @@ import pytest
 from node.core.canonical import canonical_json
 from node.core.crypto import SigningKey
 from node.ledger import erasure
+from node.ledger.verification import verify_node
 from node.ledger.writer import Ledger
 from node.store.postgres import PostgresStore, WriterTaken
 from node.store.postgres.dialect import translate
@@ -100,6 +101,23 @@ def _table_files(url: str) -> bytes:
             " AND pg_relation_filepath(c.oid) IS NOT NULL"
         ).fetchall()
     return b"".join(bytes(r[0]) for r in rows)
+
+
+def test_verification_passes_a_sound_database_and_names_a_disabled_trigger(
+    store: PostgresStore, pg_url: str
+) -> None:
+    ledger = Ledger(store=store, origin="BR", key=SigningKey.generate(), clock=TickingClock())
+    ledger.publish([record(number=1), record(number=2)])
+    erasure.erase(ledger, store, record(number=1).aeo_id, "asked by the trader")
+    result = verify_node(store, own="BR")
+    assert result.ok, result.damages
+    assert [(r.origin, r.size) for r in result.logs] == [("BR", 3)]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE entries DISABLE TRIGGER entries_append_only")
+        conn.execute("INSERT INTO aeo_current VALUES ('BR999', 'BR', 0, 0, 'valid', 'c', 'n')")
+    damages = {(d.damage, d.detail) for d in verify_node(store, own="BR").damages}
+    assert ("schema-altered", "trigger entries_append_only on entries is disabled") in damages
+    assert any(code == "derived-mismatch" and "BR999" in detail for code, detail in damages)
 
 
 def test_appends_commit_synchronously(store: PostgresStore) -> None:

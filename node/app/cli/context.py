@@ -21,8 +21,9 @@ from node.app.compose import open_for_command
 from node.core.clock import system_clock
 from node.host.access_log import AccessLog
 from node.host.home import NodeHome
+from node.host.settings import database_url
 from node.ledger.writer import Ledger
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = ["OpenNode", "home_of", "opened"]
 
@@ -37,7 +38,7 @@ class OpenNode:
 
     __slots__ = ("_ledger", "_open_ledger", "home", "store")
 
-    def __init__(self, home: NodeHome, store: SqliteStore, open_ledger: Callable[[], Ledger]):
+    def __init__(self, home: NodeHome, store: NodeStore, open_ledger: Callable[[], Ledger]):
         self.home = home
         self.store = store
         self._open_ledger = open_ledger
@@ -70,7 +71,7 @@ def opened(home: Path) -> Iterator[OpenNode]:
     close the store when the block ends. Raises typer.Exit with the error's code."""
     with reported():
         node_home = home_of(home)
-        store, open_ledger = open_for_command(node_home)
+        store, open_ledger = open_for_command(node_home, database_url())
         try:
             yield OpenNode(node_home, store, open_ledger)
         finally:

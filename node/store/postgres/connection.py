@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,22 +52,37 @@ def connect(url: str, *, read_only: bool = False) -> psycopg.Connection[Any]:
 
 
 class _Statements:
-    """A psycopg connection that takes the table families' SQLite statements."""
+    """A psycopg connection that takes the table families' SQLite statements; its errors are
+    ours (StorageFailed, StorageFull) by the time they leave."""
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
 
     def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Any]:
         cursor = self.raw.cursor()
-        cursor.execute(translate(sql), tuple(parameters))
+        try:
+            cursor.execute(translate(sql), tuple(parameters))
+        except psycopg.Error as exc:
+            raise _storage_error("database error", exc) from exc
         return cursor
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> psycopg.Cursor[Any]:
         cursor = self.raw.cursor()
         rows = [tuple(row) for row in parameters]
-        if rows:
-            cursor.executemany(translate(sql), rows)
+        try:
+            if rows:
+                cursor.executemany(translate(sql), rows)
+        except psycopg.Error as exc:
+            raise _storage_error("database error", exc) from exc
         return cursor
+
+    def dicts(self, sql: str, params: Sequence[object]) -> list[dict[str, Any]]:
+        cursor = self.raw.cursor(row_factory=dict_row)
+        try:
+            cursor.execute(translate(sql), tuple(params))
+            return cursor.fetchall()
+        except psycopg.Error as exc:
+            raise _storage_error("database error", exc) from exc
 
 
 class PgConnection:
@@ -105,9 +121,7 @@ class PgConnection:
         return reader
 
     def dicts(self, sql: str, params: Sequence[object] = ()) -> Iterator[dict[str, Any]]:
-        cursor = self.conn.raw.cursor(row_factory=dict_row)
-        cursor.execute(translate(sql), tuple(params))
-        return iter(cursor.fetchall())
+        return iter(self.conn.dicts(sql, params))
 
     def rows_for(self, sql: str, ids: Sequence[str]) -> Iterator[Any]:
         """Every row of ``sql`` (whose ``IN ({marks})`` takes the ids) over ``ids``, 500 at a
@@ -119,22 +133,32 @@ class PgConnection:
     def transaction(self) -> _Transaction:
         return _Transaction(self)
 
-    def claim_writer(self) -> None:
+    def claim_writer(self, *, wait: float = 2.0) -> None:
         """Become the one process that appends to this database's logs (held until close).
+        A writer killed a moment ago may still hold the claim until the server sees its
+        connection closed: the claim is retried for ``wait`` seconds.
 
         Raises WriterTaken when another process holds the claim."""
         if self._owner:
             return
-        with self._write_lock:
-            row = self._writer.raw.execute(
-                "SELECT pg_try_advisory_lock(%s)", (_OWNER_LOCK,)
-            ).fetchone()
-        if not (row and row[0]):
-            raise WriterTaken(
-                "another process already writes this node's log on this database (it holds"
-                " the writer lock); stop it first: two writers would fork the log"
-            )
-        self._owner = True
+        deadline = time.monotonic() + wait
+        while True:
+            with self._write_lock:
+                try:
+                    row = self._writer.raw.execute(
+                        "SELECT pg_try_advisory_lock(%s)", (_OWNER_LOCK,)
+                    ).fetchone()
+                except psycopg.Error as exc:
+                    raise _storage_error("cannot claim the writer lock", exc) from exc
+            if row and row[0]:
+                self._owner = True
+                return
+            if time.monotonic() >= deadline:
+                raise WriterTaken(
+                    "another process already writes this node's log on this database (it holds"
+                    " the writer lock); stop it first: two writers would fork the log"
+                )
+            time.sleep(0.1)
 
     def scrub(self) -> bool:
         """Rewrite the tables erasures delete from (payloads, views, current state and trader

@@ -16,9 +16,11 @@ from urllib.parse import urlsplit
 import psycopg
 
 from node.core.errors import StorageFailed
+from node.store.postgres import inspection
 from node.store.postgres.connection import PgConnection
 from node.store.protocols import AppendBatch
 from node.store.sqlite import apikeys, log
+from node.store.sqlite import inspection as sqlite_inspection
 from node.store.sqlite.tables import Tables
 
 if TYPE_CHECKING:
@@ -64,6 +66,11 @@ class PostgresStore(PgConnection, Tables):
         append claims it. Raises WriterTaken when another process holds the claim."""
         self.claim_writer()
         log.append(self, batch)
+
+    # -- what verification reads about the database ----------------------------------------------
+    schema_problems = inspection.schema_problems
+    stray_origins = sqlite_inspection.stray_origins
+    derived_differences = inspection.derived_differences
 
 
 if TYPE_CHECKING:
