@@ -6,18 +6,23 @@ write the log while one does."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from node.core.canonical import canonical_json
 from node.core.crypto import SigningKey
+from node.core.errors import StorageFailed
 from node.ledger import erasure
 from node.ledger.verification import verify_node
 from node.ledger.writer import Ledger
+from node.store.open import open_store
 from node.store.postgres import PostgresStore, WriterTaken
 from node.store.postgres.dialect import translate
+from node.store.sqlite import SqliteStore
 from tests.factories import TickingClock, record
+from tests.pg import Cluster
 
 
 @pytest.fixture
@@ -118,6 +123,35 @@ def test_verification_passes_a_sound_database_and_names_a_disabled_trigger(
     damages = {(d.damage, d.detail) for d in verify_node(store, own="BR").damages}
     assert ("schema-altered", "trigger entries_append_only on entries is disabled") in damages
     assert any(code == "derived-mismatch" and "BR999" in detail for code, detail in damages)
+
+
+def test_an_empty_database_adopts_the_homes_keys_but_never_a_log(
+    tmp_path: Path, pg_url: str, pg_cluster: Cluster
+) -> None:
+    file = tmp_path / "ledger.db"
+    keys = {code: SigningKey.generate().public_key for code in ("BR", "UY")}
+    held = SqliteStore.open(file)
+    for code, key in keys.items():
+        held.add_key(code, 0, key)
+    held.close()
+    adopted = open_store(file, pg_url)
+    try:
+        assert {code: adopted.keys(code) for code in keys} == {c: [(0, k)] for c, k in keys.items()}
+    finally:
+        adopted.close()
+    written = SqliteStore.open(tmp_path / "other.db")
+    Ledger(store=written, origin="BR", key=SigningKey.generate(), clock=TickingClock()).publish(
+        [record(number=1)]
+    )
+    written.close()
+    empty = pg_cluster.store_database()
+    with pytest.raises(StorageFailed, match=r"already holds logs \(BR \(1 entries\)\)"):
+        open_store(tmp_path / "other.db", empty)
+    refused = PostgresStore.open(empty)
+    try:
+        assert refused.origins() == []  # nothing was adopted
+    finally:
+        refused.close()
 
 
 def test_appends_commit_synchronously(store: PostgresStore) -> None:
