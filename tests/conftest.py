@@ -67,6 +67,9 @@ def pg_cluster() -> Iterator[pg.Cluster]:
 
 
 @pytest.fixture
-def pg_url(pg_cluster: pg.Cluster) -> str:
-    """The URL of a new database on the private cluster, holding the store's schema."""
-    return pg_cluster.store_database()
+def pg_url(pg_cluster: pg.Cluster) -> Iterator[str]:
+    """The URL of a new database on the private cluster, holding the store's schema (dropped
+    after the test)."""
+    url = pg_cluster.store_database()
+    yield url
+    pg_cluster.drop(url)

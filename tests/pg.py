@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from node.store.postgres import PostgresStore
 
@@ -101,6 +102,12 @@ class Cluster:
                 conn.execute(f"CREATE DATABASE {self._template}")
             PostgresStore.open(self.url(self._template)).close()
         return self.database(template=self._template)
+
+    def drop(self, url: str) -> None:
+        """Drop the database of ``url`` (made by ``database``), closing its sessions."""
+        name = conninfo_to_dict(url)["dbname"]
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def stop(self) -> None:
         subprocess.run([*self._as, *self._ctl, "-m", "immediate", "-s", "stop"], check=False)

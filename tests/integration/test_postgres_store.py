@@ -152,6 +152,7 @@ def test_an_empty_database_adopts_the_homes_keys_but_never_a_log(
         assert refused.origins() == []  # nothing was adopted
     finally:
         refused.close()
+        pg_cluster.drop(empty)
 
 
 def test_appends_commit_synchronously(store: PostgresStore) -> None:

@@ -245,11 +245,13 @@ def test_postgres_answers_as_memory_does(
     pg_cluster: Cluster, operations: list[tuple[Any, ...]]
 ) -> None:
     key = SigningKey.generate()
-    postgres = PostgresStore.open(pg_cluster.store_database())
+    url = pg_cluster.store_database()
+    postgres = PostgresStore.open(url)
     try:
         assert run(postgres, key, operations) == run(MemoryStore(), key, operations)
     finally:
         postgres.close()
+        pg_cluster.drop(url)
 
 
 def run(store: Store, key: SigningKey, operations: list[tuple[Any, ...]]) -> list[Any]:
