@@ -48,7 +48,7 @@ from node.host.access_log import AccessLog
 from node.host.settings import Settings
 from node.ledger.queries import checked_ids
 from node.ledger.tree import StoredTree
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = ["Offload", "PeerEndpoints", "inline", "log_page"]
 
@@ -69,7 +69,7 @@ async def inline(work: Callable[[], _T]) -> _T:
 
 
 def log_page(
-    store: SqliteStore, origin: str, start: int, size: int, budget: int = PAGE_BYTES
+    store: NodeStore, origin: str, start: int, size: int, budget: int = PAGE_BYTES
 ) -> dict[str, Any]:
     """Entries of ``origin`` from ``start`` leading to its checkpoint at ``size``, or to the
     checkpoint right after the first key rotation on the way: the receiver learns the new
@@ -100,7 +100,7 @@ class PeerEndpoints:
     def __init__(
         self,
         *,
-        store: SqliteStore,
+        store: NodeStore,
         me: str,
         key: SigningKey,
         peers: Peers,

@@ -24,12 +24,12 @@ from node.core.crypto import SigningKey
 from node.host import keyfiles
 from node.host.home import NodeHome, load_signing_key
 from node.host.settings import Settings
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = ["MembershipFile", "NetworkFiles", "client_tls", "load_membership", "load_network"]
 
 
-def load_membership(home: NodeHome, store: SqliteStore) -> Membership:
+def load_membership(home: NodeHome, store: NodeStore) -> Membership:
     """The membership document in ``home``, after checking every member signed it (with its
     first key, its rotation chain, or a key of its that ``store`` learnt from its log)."""
     signed = SignedMembership.from_json((home.path / "membership.json").read_text())
@@ -51,7 +51,7 @@ class MembershipFile:
     def _stamp(self) -> int:
         return self.path.stat().st_mtime_ns
 
-    def changed(self, store: SqliteStore) -> Membership | None:
+    def changed(self, store: NodeStore) -> Membership | None:
         """The membership installed since it was last read, verified, or None when the file
         has not changed. Raises what ``load_membership`` raises for a file that does not
         verify (it is not read again until it changes again)."""
@@ -65,7 +65,7 @@ class MembershipFile:
         """The signed membership as this node serves it to peers (the file's JSON)."""
         return json.loads(self.path.read_text())
 
-    def install(self, store: SqliteStore, signed: SignedMembership) -> Membership:
+    def install(self, store: NodeStore, signed: SignedMembership) -> Membership:
         """Check ``signed`` and make it this node's membership (``network.onboarding``)."""
         membership = install(self.home, store, signed)
         self.stamp = self._stamp()
@@ -85,7 +85,7 @@ class NetworkFiles:
     log_seen: int  # the largest checkpoint of this node's log a peer showed (node.host.home)
 
 
-def load_network(home: NodeHome, store: SqliteStore, settings: Settings) -> NetworkFiles:
+def load_network(home: NodeHome, store: NodeStore, settings: Settings) -> NetworkFiles:
     """Read what gossip needs from ``home`` (membership checked against the keys in ``store``;
     sealed keys opened with the passphrase of ``settings``).
 

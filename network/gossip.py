@@ -33,7 +33,7 @@ from network.wire import PAGE, PAGE_BYTES, entries_of, hashes_of, sealed_of
 from node.core.checkpoint import Checkpoint, SignedNote
 from node.core.clock import Clock
 from node.core.errors import MraError, PeerMisbehaved, PeerUnavailable
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = ["ASK_SECONDS", "MAX_BACKOFF", "PROBE_SECONDS", "Gossip"]
 
@@ -53,7 +53,7 @@ class Gossip:
     def __init__(
         self,
         *,
-        store: SqliteStore,
+        store: NodeStore,
         me: str,
         peers: Peers,
         endpoints: PeerEndpoints,

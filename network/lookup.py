@@ -33,7 +33,7 @@ from network.sharing import Sharing
 from node.core.canonical import parse_json
 from node.core.errors import PeerMisbehaved
 from node.core.records import AEO_ID
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = ["NOT_FOUND", "PATH", "answer_lookup", "checked_answer", "status_level"]
 
@@ -56,7 +56,7 @@ def status_level(view: Mapping[str, Any]) -> bool:
 
 
 def answer_lookup(
-    store: SqliteStore, sharing: Sharing, origin: str, partner: str, scheme: str, value: str
+    store: NodeStore, sharing: Sharing, origin: str, partner: str, scheme: str, value: str
 ) -> dict[str, Any]:
     """What ``origin`` answers ``partner`` asking who holds (``scheme``, ``value``), already
     normalised (``node.core.identifiers.lookup_key``): the AEOs of ``origin`` whose current

@@ -32,7 +32,7 @@ from network.wire import b64
 from node.core.errors import Conflict, InvalidInput, NotFound
 from node.host.home import NodeHome, load_signing_key, write_atomic
 from node.host.keyfiles import write_private
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = [
     "JoinRequest",
@@ -138,7 +138,7 @@ def installed(home: NodeHome) -> SignedMembership:
 
 
 def propose_member(
-    home: NodeHome, store: SqliteStore, request_path: Path, cert_path: Path
+    home: NodeHome, store: NodeStore, request_path: Path, cert_path: Path
 ) -> SignedMembership:
     """As a member: the installed membership plus the new member, one version up, signed by
     this member. Raises Conflict when the code is a member already."""
@@ -160,7 +160,7 @@ def propose_member(
     return sign(home, store, SignedMembership(membership=proposed))
 
 
-def sign(home: NodeHome, store: SqliteStore, proposal: SignedMembership) -> SignedMembership:
+def sign(home: NodeHome, store: NodeStore, proposal: SignedMembership) -> SignedMembership:
     """Add this member's signature. A member checks that the proposal follows its installed
     version and keeps every member as it is; the new member checks that the entry under its
     code holds its own keys and certificate."""
@@ -183,7 +183,7 @@ def sign(home: NodeHome, store: SqliteStore, proposal: SignedMembership) -> Sign
     return proposal.signed_by(me, load_signing_key(home.key_path), own_rotations(store, me))
 
 
-def install(home: NodeHome, store: SqliteStore, signed: SignedMembership) -> Membership:
+def install(home: NodeHome, store: NodeStore, signed: SignedMembership) -> Membership:
     """Check ``signed`` and make it this node's membership; returns it.
 
     Raises IntegrityError when a member's signature is missing or wrong, InvalidInput when the
@@ -217,7 +217,7 @@ def install(home: NodeHome, store: SqliteStore, signed: SignedMembership) -> Mem
     return proposed
 
 
-def own_rotations(store: SqliteStore, origin: str) -> list[dict[str, str]]:
+def own_rotations(store: NodeStore, origin: str) -> list[dict[str, str]]:
     """``origin``'s key rotation entries, in the wire form a membership signature carries."""
     wires = []
     for since, _ in store.keys(origin)[1:]:
@@ -249,7 +249,7 @@ def _validate(
     )
 
 
-def _check_own_entry(home: NodeHome, store: SqliteStore, mine: Member) -> None:
+def _check_own_entry(home: NodeHome, store: NodeStore, mine: Member) -> None:
     """The entry under this node's code must name this node's keys and certificate (its first
     key as ``store`` holds it)."""
     first = store.public_key(mine.code, 0)

@@ -38,7 +38,7 @@ from node.host.access_log import AccessLog
 from node.host.guard import StartGuard
 from node.host.home import NodeHome
 from node.host.settings import Settings, key_passphrase
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = ["NetworkService", "confirm_own_log", "open_network"]
 
@@ -57,7 +57,7 @@ class NetworkService:
         self,
         *,
         home: NodeHome,
-        store: SqliteStore,
+        store: NodeStore,
         files: NetworkFiles,
         settings: Settings,
         registry: CollectorRegistry,
@@ -214,7 +214,7 @@ class NetworkService:
 
 def open_network(
     home: NodeHome,
-    store: SqliteStore,
+    store: NodeStore,
     settings: Settings,
     registry: CollectorRegistry,
     *,
@@ -246,7 +246,7 @@ def open_network(
     )
 
 
-def confirm_own_log(home: NodeHome, store: SqliteStore) -> StartGuard:
+def confirm_own_log(home: NodeHome, store: NodeStore) -> StartGuard:
     """For a command that appends outside the node process (the CLI): ask the peers of the
     node in ``home`` for their checkpoints of its log, as a starting node does (PROBE_SECONDS
     at most), and return the guard that says whether appending is safe now. Sealed keys are

@@ -16,7 +16,7 @@ from node.core.clock import Clock
 from node.host.home import NodeHome
 from node.host.settings import Settings
 from node.ledger.writer import Ledger
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = ["SimNode", "open_sim_node"]
 
@@ -34,7 +34,7 @@ class SimNode:
         return self.node.home
 
     @property
-    def store(self) -> SqliteStore:
+    def store(self) -> NodeStore:
         return self.node.store
 
     @property

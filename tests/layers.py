@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("node.core", frozenset({"nacl", "orjson"})),
     ("contracts", frozenset()),
-    ("node.store", frozenset({"orjson", "sqlite_utils"})),
+    ("node.store", frozenset({"orjson", "psycopg", "sqlite_utils"})),
     ("node.ledger", frozenset()),
     ("node.host", frozenset({"cryptography", "httpx", "nacl"})),
     (
@@ -68,7 +68,16 @@ PURE_NETWORK = (
     "network.wire",
 )
 PACKAGES = frozenset(package.partition(".")[0] for package, _ in LAYERS)  # ours, not libraries
-IO_MODULES = ("sqlite3", "sqlite_utils", "asyncio", "httpx", "fastapi", "uvicorn", "socket")
+IO_MODULES = (
+    "sqlite3",
+    "sqlite_utils",
+    "psycopg",
+    "asyncio",
+    "httpx",
+    "fastapi",
+    "uvicorn",
+    "socket",
+)
 
 
 def modules(package: str) -> list[str]:

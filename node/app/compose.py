@@ -36,7 +36,7 @@ from node.host.webhooks import WebhookDispatcher
 from node.ledger.access_anchor import AccessAnchors
 from node.ledger.queries import Queries
 from node.ledger.writer import Ledger
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore, open_store
 
 __all__ = ["Node", "Simulated", "open_node"]
 
@@ -94,11 +94,11 @@ class Node:
     home: NodeHome
     settings: Settings
     config: NodeConfig
-    store: SqliteStore
+    store: NodeStore
     ledger: Ledger
     queries: Queries
     access: AccessLog
-    access_writer: SqliteStore  # the access log's own connection (not durable: node.host)
+    access_writer: NodeStore  # the access log's own connection (not durable: node.host)
     anchors: AccessAnchors
     webhooks: WebhookDispatcher
     peers: NetworkService | None  # None: a node that belongs to no network
@@ -166,12 +166,12 @@ def open_node(
     config = home.config()
     keyfiles.check_home(home.path)  # no start with private keys others may read
     clock = simulated.clock if simulated is not None else system_clock
-    store = SqliteStore.open(home.db_path)
+    store = open_store(home.db_path, settings.database_url)
     writer = Writer()
     ledger = home.open_ledger(store, clock, settings=settings, on_append=writer.appended)
     registry = CollectorRegistry()
     metrics = ApiMetrics.register(registry)
-    access_writer = SqliteStore.open(home.db_path, durable=False)
+    access_writer = open_store(home.db_path, settings.database_url, durable=False)
     access = AccessLog(access_writer, clock)
     peers = None
     if network and (home.path / "membership.json").exists():
@@ -199,7 +199,7 @@ def open_node(
 def _network_service(
     home: NodeHome,
     settings: Settings,
-    store: SqliteStore,
+    store: NodeStore,
     registry: CollectorRegistry,
     access: AccessLog,
     offload: Offload,
@@ -222,15 +222,18 @@ def _network_service(
     )
 
 
-def open_for_command(home: NodeHome) -> tuple[SqliteStore, Callable[[], Ledger]]:
+def open_for_command(
+    home: NodeHome, database_url: str | None = None
+) -> tuple[NodeStore, Callable[[], Ledger]]:
     """The node in ``home`` opened for one ``mra`` command: its store, and its ledger opened on
-    first use (a command that only reads loads no key and asks no peer).
+    first use (a command that only reads loads no key and asks no peer). ``database_url``:
+    the node's PostgreSQL database (``MRA_DATABASE_URL``), None for its SQLite file.
 
     In a home with peers the ledger appends only once one of them has shown its checkpoint of
     this node's log (asked then, as a starting node does, for a few seconds at most) or an
     operator has accepted the risk (``mra ledger accept-restore``): the home may be an older
     copy (node.host.guard)."""
-    store = home.open_store()
+    store = home.open_store(database_url)
 
     def open_ledger() -> Ledger:
         ledger = home.open_ledger(store)

@@ -43,7 +43,7 @@ from node.ledger.queries import (
 )
 from node.ledger.trail import record_trail
 from node.ledger.writer import Ledger
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 if TYPE_CHECKING:
     from network.service import NetworkService
@@ -106,7 +106,7 @@ class _Redirect(Exception):
 def ui_routes(
     app: FastAPI,
     *,
-    store: SqliteStore,
+    store: NodeStore,
     config: NodeConfig,
     queries: Queries,
     access: AccessLog,
@@ -313,7 +313,7 @@ def _row(answer: Answer) -> dict[str, Any]:
 
 
 def _verify(
-    store: SqliteStore, me: str, answer: Answer, peers: NetworkService | None
+    store: NodeStore, me: str, answer: Answer, peers: NetworkService | None
 ) -> tuple[Any, str | None]:
     """The record's evidence bundle, checked as an outsider would check it, against the
     network's public keys."""

@@ -35,7 +35,7 @@ from node.host.apikeys import Caller, Role
 from node.ledger.queries import check_id
 from node.ledger.trail import iso_time
 from node.ledger.writer import Ledger, PublishResult
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = ["ACTIONS", "DASHBOARD_PAGE", "actions_for", "officer_routes", "today"]
 
@@ -67,7 +67,7 @@ def actions_for(status: str) -> list[tuple[str, str]]:
 def officer_routes(
     app: FastAPI,
     *,
-    store: SqliteStore,
+    store: NodeStore,
     origin: str,
     ledger: Ledger,
     written: Written,
@@ -163,7 +163,7 @@ def _said(exc: MraError) -> str:
     return str(exc)
 
 
-def _current(store: SqliteStore, aeo_id: str) -> str:
+def _current(store: NodeStore, aeo_id: str) -> str:
     found = store.current_record(aeo_id)
     return found[1].status.code.value if found is not None else ""
 

@@ -1,7 +1,8 @@
-"""One contract for both stores: ``SqliteStore`` (a real file in ``tmp_path``) and ``MemoryStore``
-answer every protocol of ``node.store.protocols`` alike, and under random appends, status
-changes, erasures, views, purges and access rows the SQLite store answers exactly as the memory
-store does (a Hypothesis property)."""
+"""One contract for every store: ``SqliteStore`` (a real file in ``tmp_path``), ``PostgresStore``
+(a database on the session's private cluster, ``tests.pg``) and ``MemoryStore`` answer every
+protocol of ``node.store.protocols`` alike, and under random appends, status changes, erasures,
+views, purges and access rows the SQLite and PostgreSQL stores answer exactly as the memory
+store does (a Hypothesis property each)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,16 @@ from node.ledger import erasure
 from node.ledger.tree import StoredTree
 from node.ledger.writer import Ledger
 from node.store.memory import MemoryStore
+from node.store.postgres import PostgresStore
 from node.store.protocols import AppendBatch, Deletion, Store
 from node.store.sqlite import SqliteStore
 from tests.factories import TickingClock, record
+from tests.pg import Cluster
 
-OPENERS: dict[str, Callable[[Path], Store]] = {
-    "sqlite": lambda directory: SqliteStore.open(directory / "ledger.db"),
-    "memory": lambda _: MemoryStore(),
+OPENERS: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
+    "sqlite": lambda _, directory: SqliteStore.open(directory / "ledger.db"),
+    "postgres": lambda request, _: PostgresStore.open(request.getfixturevalue("pg_url")),
+    "memory": lambda *_: MemoryStore(),
 }
 SUSPENDED = {"code": "suspended", "reason": "audit", "effective": "2026-01-05"}
 REVOKED = {"code": "revoked", "reason": "fraud", "effective": "2026-01-05"}
@@ -45,9 +49,9 @@ STATUSES: dict[str, dict[str, Any] | None] = {
 
 @pytest.fixture(params=sorted(OPENERS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    opened = OPENERS[request.param](tmp_path)
+    opened = OPENERS[request.param](request, tmp_path)
     yield opened
-    if isinstance(opened, SqliteStore):
+    if isinstance(opened, SqliteStore | PostgresStore):
         opened.close()
 
 
@@ -226,7 +230,7 @@ def test_a_delivery_repeating_an_earlier_one_names_it(store: Store) -> None:
     assert [r["seq"] for r in store.access_rows(entry_seq=4, actor="peer:UY")] == [0, 1, 3, 4]
 
 
-# -- the property: SQLite answers as memory does ----------------------------------------------
+# -- the property: SQLite and PostgreSQL answer as memory does ---------------------------------
 
 OPERATIONS = st.one_of(
     st.tuples(
@@ -261,6 +265,22 @@ def test_sqlite_answers_as_memory_does(operations: list[tuple[Any, ...]]) -> Non
             assert run(sqlite, key, operations) == run(MemoryStore(), key, operations)
         finally:
             sqlite.close()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(operations=st.lists(OPERATIONS, min_size=1, max_size=8))
+def test_postgres_answers_as_memory_does(
+    pg_cluster: Cluster, operations: list[tuple[Any, ...]]
+) -> None:
+    key = SigningKey.generate()
+    url = pg_cluster.store_database()
+    postgres = PostgresStore.open(url)
+    try:
+        assert run(postgres, key, operations) == run(MemoryStore(), key, operations)
+    finally:
+        postgres.close()
+        pg_cluster.drop(url)
 
 
 def run(store: Store, key: SigningKey, operations: list[tuple[Any, ...]]) -> list[Any]:

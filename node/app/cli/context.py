@@ -22,8 +22,9 @@ from node.core.clock import system_clock
 from node.core.errors import InvalidInput
 from node.host.access_log import AccessLog
 from node.host.home import NodeHome
+from node.host.settings import database_url
 from node.ledger.writer import Ledger
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = ["MAX_AS", "OpenNode", "home_of", "opened", "operator"]
 
@@ -57,7 +58,7 @@ class OpenNode:
     def __init__(
         self,
         home: NodeHome,
-        store: SqliteStore,
+        store: NodeStore,
         open_ledger: Callable[[], Ledger],
         actor: str | None = None,
     ):
@@ -95,7 +96,7 @@ def opened(home: Path, acting: str | None = None) -> Iterator[OpenNode]:
     with reported():
         actor = operator(acting)
         node_home = home_of(home)
-        store, open_ledger = open_for_command(node_home)
+        store, open_ledger = open_for_command(node_home, database_url())
         try:
             yield OpenNode(node_home, store, open_ledger, actor)
         finally:
