@@ -20,12 +20,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from network.answers import Offload, PeerEndpoints, inline
-from network.files import NetworkFiles, client_tls, load_network
+from network.files import NetworkFiles, load_network
 from network.gossip import Gossip
 from network.membership import Member, Membership
 from network.own_log import OwnLog
 from network.peers import PeerMetrics, Peers, PeerStatus
 from network.replicator import Replicator
+from network.tls import NodeTls
 from network.transport import HttpsTransport, Transport
 from node.core.clock import Clock, system_clock
 from node.core.crypto import SigningKey
@@ -56,7 +57,8 @@ class NetworkService:
         files: NetworkFiles,
         settings: Settings,
         registry: CollectorRegistry,
-        transport: Transport,
+        transport: Transport | None = None,
+        tls: NodeTls | None = None,
         access: AccessLog | None = None,
         clock: Clock = system_clock,
         monotonic: Callable[[], float] = time.monotonic,
@@ -67,10 +69,15 @@ class NetworkService:
         self.me = files.me
         self.clock = clock
         self.settings = settings
-        self.transport = transport
         self.offload = offload
         self.metrics = PeerMetrics(registry)
         self.peers = Peers(files.me, files.membership)
+        self.tls = tls
+        if transport is None:
+            if tls is None:
+                raise ValueError("a network service needs a transport or its TLS contexts")
+            transport = HttpsTransport(tls.client, pins=lambda code: self.peers.pins[code])
+        self.transport = transport
         self._verifiers = ThreadPoolExecutor(2, thread_name_prefix="mra-verify")
         self.replicator = Replicator(
             store, files.me, files.signing_key, files.sealing_key, clock, self._verifiers
@@ -90,7 +97,6 @@ class NetworkService:
             key=files.signing_key,
             peers=self.peers,
             membership_file=files.membership_file,
-            ca_pem=files.ca_pem,
             replicator=self.replicator,
             access=access if access is not None else AccessLog(store, clock),
             metrics=self.metrics,
@@ -203,16 +209,18 @@ def open_network(
     offload: Offload = inline,
 ) -> NetworkService:
     """The network part of the node in ``home``: its files read (``load_network``) and its
-    service built over ``transport`` (HTTPS with the home's TLS material unless given).
-    Raises what ``load_network`` raises."""
+    service built over ``transport`` (HTTPS with the home's TLS material, ``network.tls``,
+    unless given). Raises what ``load_network`` raises."""
     files = load_network(home, store)
+    tls = NodeTls.of_home(home, files.membership, settings) if transport is None else None
     return NetworkService(
         home=home,
         store=store,
         files=files,
         settings=settings,
         registry=registry,
-        transport=transport if transport is not None else HttpsTransport(client_tls(home)),
+        transport=transport,
+        tls=tls,
         access=access,
         clock=clock,
         monotonic=monotonic,

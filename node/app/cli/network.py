@@ -27,22 +27,32 @@ def network_init(
         list[str], typer.Option(help="CODE,Name,https://host:port (repeat for each member).")
     ],
     network: Annotated[str, typer.Option(help="The network's name.")] = "MRA Ledger network",
+    self_issued: Annotated[
+        bool,
+        typer.Option(
+            "--self-issued/--network-ca",
+            help="Each member its own TLS trust root (no CA), or one network CA.",
+        ),
+    ] = False,
 ) -> None:
-    """Create a network: its CA, each member's keys, TLS certificate and node home, and the
-    membership document signed by every member."""
+    """Create a network: each member's keys, TLS certificate and node home (certificates
+    self-issued, or from a network CA created here), and the membership signed by all."""
     from datetime import UTC, datetime
 
     from network.bootstrap import MemberSpec, init_network
 
     with reported():
         specs = [MemberSpec.parse(text) for text in member]
-        membership = init_network(directory, network, specs, now=datetime.now(UTC))
+        membership = init_network(
+            directory, network, specs, now=datetime.now(UTC), self_issued=self_issued
+        )
     for m in membership.members:
         out.print(f"{m.code}: {directory / m.code}  {m.endpoint}  key {m.signing_key[:16]}...")
-    out.print(
-        f"membership v{membership.version} signed by all {len(membership.members)} "
-        f"members; keep {directory / 'ca.key'} offline"
-    )
+    signed = f"membership v{membership.version} signed by all {len(membership.members)} members"
+    if self_issued:
+        out.print(f"{signed}; no CA: each member's certificate is in {directory / 'members.pem'}")
+    else:
+        out.print(f"{signed}; keep {directory / 'ca.key'} offline")
 
 
 @app.command("join")
