@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 
 from network.evidence import build_bundle
 from network.files import MembershipFile
+from network.member_updates import MemberUpdates
 from network.peers import PeerMetrics, Peers
 from network.problems import REFUSALS, PeerDenied, refusal_detail, refusal_reason
 from network.replicator import Replicator
@@ -97,6 +98,7 @@ class PeerEndpoints:
         key: SigningKey,
         peers: Peers,
         membership_file: MembershipFile,
+        member_updates: MemberUpdates,
         replicator: Replicator,
         access: AccessLog,
         metrics: PeerMetrics,
@@ -109,6 +111,7 @@ class PeerEndpoints:
         self.key = key  # replaced when this node rotates its key
         self.peers = peers
         self.membership_file = membership_file
+        self.member_updates = member_updates
         self.replicator = replicator
         self.access = access
         self.metrics = metrics
@@ -173,6 +176,7 @@ class PeerEndpoints:
         return {
             "member": self.me,
             "membership": self.peers.membership.version,
+            "member_updates": self.peers.revisions(),
             "origins": origins,
             "forks": forks,
             "sharing": sharing,

@@ -50,6 +50,13 @@ class PeerMetrics:
         self.refused = Counter(
             "mra_peer_refusals", "Peer messages refused", ["peer", "reason"], registry=registry
         )
+        self.tls_expiry = Gauge(
+            "mra_tls_certificate_expiry_seconds",
+            "Seconds until each member's TLS certificate expires (negative: expired), for the"
+            " members whose certificate this node holds",
+            ["member"],
+            registry=registry,
+        )
         self.forks_found = Counter(
             "mra_forks_found", "Fork evidence found or received", ["origin"], registry=registry
         )

@@ -11,6 +11,7 @@ Everything here works in memory and returns PEM bytes; callers decide where file
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -161,10 +162,16 @@ def self_issued(
     """A new TLS key for member ``code`` and a certificate it signs itself, valid as server and
     client for ``hosts`` from five minutes before ``now`` for ``days``."""
     key = ec.generate_private_key(ec.SECP256R1())
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    # Each certificate of a member gets a name of its own (its key's digest): the TLS stack
+    # finds a trusted certificate by name, and a renewal must not hide the one it replaces.
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, f"{MEMBER_PREFIX}{code}"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, network),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, hashlib.sha256(spki).hexdigest()[:32]),
         ]
     )
     cert = (

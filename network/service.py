@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -22,9 +23,11 @@ from prometheus_client import CollectorRegistry
 from network.answers import Offload, PeerEndpoints, inline
 from network.files import NetworkFiles, load_network
 from network.gossip import Gossip
+from network.member_updates import MemberUpdates
 from network.membership import Member, Membership
 from network.own_log import OwnLog
 from network.peers import PeerMetrics, Peers, PeerStatus
+from network.pki import not_after
 from network.replicator import Replicator
 from network.tls import NodeTls
 from network.transport import HttpsTransport, Transport
@@ -39,6 +42,8 @@ from node.store.sqlite import SqliteStore
 __all__ = ["NetworkService", "confirm_own_log", "open_network"]
 
 log = logging.getLogger("mra.network")
+
+EXPIRY_WARNING_SECONDS = 30 * 86400  # /v1/health warns this long before a certificate expires
 
 
 class NetworkService:
@@ -73,6 +78,10 @@ class NetworkService:
         self.metrics = PeerMetrics(registry)
         self.peers = Peers(files.me, files.membership)
         self.tls = tls
+        # The members' own changes (renewals, moves) on top of the version installed.
+        self.updates = MemberUpdates(
+            home=home, store=store, peers=self.peers, tls=tls, base=files.membership
+        )
         if transport is None:
             if tls is None:
                 raise ValueError("a network service needs a transport or its TLS contexts")
@@ -97,6 +106,7 @@ class NetworkService:
             key=files.signing_key,
             peers=self.peers,
             membership_file=files.membership_file,
+            member_updates=self.updates,
             replicator=self.replicator,
             access=access if access is not None else AccessLog(store, clock),
             metrics=self.metrics,
@@ -111,6 +121,7 @@ class NetworkService:
             endpoints=self.endpoints,
             replicator=self.replicator,
             membership_file=files.membership_file,
+            member_updates=self.updates,
             own_log=self.own_log,
             transport=transport,
             metrics=self.metrics,
@@ -121,6 +132,7 @@ class NetworkService:
             offload=offload,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._expiry: dict[str, datetime] = {}  # certificate (PEM) -> when it expires
 
     # -- what the node's API asks of it ----------------------------------------------------
 
@@ -166,11 +178,37 @@ class NetworkService:
         lag = self.lag()
         for origin, behind in lag.items():
             self.metrics.lag.labels(origin).set(behind)
+        certificates = self.certificates()
+        warnings = [
+            f"{code}'s TLS certificate expires {c['expires']}: 'mra network renew' at {code}"
+            for code, c in certificates.items()
+            if c["seconds_left"] < EXPIRY_WARNING_SECONDS
+        ]
         return {
             **self.peers.freshness(self.clock(), lag),
             "frozen": sorted(self.store.frozen_origins()),
             "appends_refused": self.own_log_behind(),
+            "certificates": certificates,
+            "warnings": warnings,
         }
+
+    def certificates(self) -> dict[str, dict[str, Any]]:
+        """Per member whose certificate this node holds (those the membership carries, and its
+        own): when it expires and the seconds left, also set as the gauge
+        ``mra_tls_certificate_expiry_seconds``."""
+        pems = {m.code: m.tls_cert for m in self.membership.members if m.tls_cert}
+        if self.me not in pems and self.tls is not None:
+            pems[self.me] = (self.tls.home.path / "tls.crt").read_text()
+        now = self.clock() / 1000
+        found: dict[str, dict[str, Any]] = {}
+        for code, pem in sorted(pems.items()):
+            if pem not in self._expiry:
+                self._expiry[pem] = not_after(pem.encode())
+            expires = self._expiry[pem]
+            left = int(expires.timestamp() - now)
+            self.metrics.tls_expiry.labels(code).set(left)
+            found[code] = {"expires": expires.isoformat(), "seconds_left": left}
+        return found
 
     # -- running ---------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ members that are their own trust root, pinned by the membership."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -168,3 +169,120 @@ def test_a_network_with_no_ca_replicates_and_accepts_only_pinned_certificates(ne
     assert httpx.get(net.url("BR") + "/v1/peer/frontier", verify=context).status_code == 200
     bare = ssl.create_default_context(cafile=str(net.dir / "BR" / "tls.crt"))
     assert httpx.get(net.url("BR") + "/v1/peer/frontier", verify=bare).status_code == 401
+
+
+def as_peer(net: Net, target: str, cert: bytes, key: bytes) -> int:
+    """The status of ``target``'s frontier asked with ``cert`` (the TLS identity presented)."""
+    (net.dir / "client.crt").write_bytes(cert)
+    (net.dir / "client.key").write_bytes(key)
+    context = ssl.create_default_context(cafile=str(net.dir / target / "tls.crt"))
+    context.load_cert_chain(net.dir / "client.crt", net.dir / "client.key")
+    return httpx.get(net.url(target) + "/v1/peer/frontier", verify=context, timeout=5).status_code
+
+
+def held_revision(net: Net, at: str, member: str) -> int:
+    path = net.dir / at / "member-updates.json"
+    if not path.exists():
+        return 0
+    updates = json.loads(path.read_text())
+    return int(updates[member]["update"]["revision"]) if member in updates else 0
+
+
+def publish(net: Net, code: str, number: int) -> None:
+    with net.api(code) as client:
+        record = next(sample_dicts(code, 1, start=number))
+        wait_for(
+            lambda: client.post("/v1/aeo", json=record).status_code == 200,
+            30,
+            f"{code} to append record {number}",
+        )
+
+
+def test_renew_while_running_then_move_each_signed_by_the_member_alone(net: Net) -> None:
+    """Points 3 and 4: BR renews its certificate twice and moves to another port, each with one
+    command and its own signature; AR follows within gossip rounds and traffic flows across."""
+    publish(net, "BR", 1)
+    wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 1, 30, "AR to replicate BR")
+    original = (
+        (net.dir / "BR" / "tls.crt").read_bytes(),
+        (net.dir / "BR" / "tls.key").read_bytes(),
+    )
+
+    # 1. Renew while running: AR learns it, BR switches once AR holds it.
+    said = mra("network", "renew", "--home", str(net.dir / "BR"))
+    assert "BR revision 1" in said and "signed by BR" in said
+    wait_for(lambda: held_revision(net, "AR", "BR") == 1, 30, "AR to hold BR's renewal")
+    wait_for(lambda: not (net.dir / "BR" / "tls.next.crt").exists(), 30, "BR to switch")
+    renewed = (net.dir / "BR" / "tls.crt").read_bytes()
+    assert renewed != original[0]
+    assert "presenting the renewed certificate" in net.log("BR")
+    publish(net, "BR", 2)
+    wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 2, 30, "AR to replicate after")
+    # The old certificate is still accepted (not expired, not superseded), the new one too.
+    assert as_peer(net, "AR", *original) == 200
+    assert as_peer(net, "AR", renewed, (net.dir / "BR" / "tls.key").read_bytes()) == 200
+    health = net.health("AR")
+    assert health["warnings"] == [] and health["certificates"]["BR"]["seconds_left"] > 800 * 86400
+    with net.api("AR") as client:
+        metrics = client.get("/metrics").text
+    assert 'mra_tls_certificate_expiry_seconds{member="BR"}' in metrics
+
+    # 2. A second renewal, short-lived: it supersedes the original (refused from then on), and
+    # /v1/health warns that BR's certificate expires within 30 days.
+    mra("network", "renew", "--days", "10", "--home", str(net.dir / "BR"))
+    wait_for(lambda: not (net.dir / "BR" / "tls.next.crt").exists(), 30, "BR to switch again")
+    wait_for(lambda: net.health("AR")["warnings"], 30, "AR to warn of BR's expiry")
+    assert "BR's TLS certificate expires" in net.health("AR")["warnings"][0]
+    assert as_peer(net, "AR", *original) == 403
+
+    # 3. Move: signed by BR while it runs at the old port; AR follows; BR restarts at the new
+    # port and traffic flows to it there.
+    new_port = free_ports(1)[0]
+    said = mra(
+        "network",
+        "move",
+        "--endpoint",
+        f"https://127.0.0.1:{new_port}",
+        "--home",
+        str(net.dir / "BR"),
+    )
+    assert f"endpoint https://127.0.0.1:{new_port}" in said
+    wait_for(lambda: held_revision(net, "AR", "BR") == 3, 30, "AR to hold BR's move")
+    net.processes["BR"].send_signal(signal.SIGTERM)
+    net.processes["BR"].wait(timeout=15)
+    net.ports["BR"] = new_port
+    net.start("BR")
+    wait_for(lambda: net.health("BR"), 30, "BR to serve at its new port")
+    publish(net, "BR", 3)
+    wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 3, 30, "AR to replicate BR moved")
+    assert net.health("AR")["peers"]["BR"]["reachable"]
+
+
+def test_a_member_cannot_change_another_members_entry(net: Net) -> None:
+    """Point 2: an update of AR's entry signed by BR is refused by AR's peers, with a reason
+    logged, and changes nothing."""
+    from network.governance import MemberUpdate, sign_update
+    from network.membership import pem_sha256
+    from node.host.home import load_signing_key
+
+    membership = json.loads((net.dir / "membership.json").read_text())["document"]
+    ar = next(m for m in membership["members"] if m["code"] == "AR")
+    forged = MemberUpdate(
+        network=membership["network"],
+        code="AR",
+        revision=1,
+        endpoint="https://127.0.0.1:1",
+        tls_cert=ar["tls_cert"],
+        tls_cert_sha256=pem_sha256(ar["tls_cert"]),
+        previous_tls_cert_sha256=ar["tls_cert_sha256"],
+    )
+    signed = sign_update(forged, load_signing_key(net.dir / "BR" / "signing.key"))
+    context = ssl.create_default_context(cafile=str(net.dir / "AR" / "tls.crt"))
+    context.load_cert_chain(net.dir / "BR" / "tls.crt", net.dir / "BR" / "tls.key")
+    answer = httpx.post(
+        net.url("AR") + "/v1/peer/member-update", json=signed.to_dict(), verify=context
+    )
+    assert answer.status_code == 409, answer.text
+    assert "not signed by AR" in answer.json()["detail"]
+    assert "member update from BR refused" in net.log("AR")
+    assert held_revision(net, "AR", "AR") == 0

@@ -133,16 +133,59 @@ def network_install(proposal_file: ProposalArgument, home: HomeOption = DEFAULT_
     out.print(f"installed membership v{membership.version}: {codes}")
 
 
+@app.command("renew")
+def network_renew(
+    days: Annotated[int, typer.Option(min=1, help="Days the new certificate is valid.")] = 825,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Renew this node's TLS key and certificate (self-issued), signed by this member alone.
+    Run it while the node runs: peers learn it within a gossip round, and the node presents
+    the new certificate once every peer holds it (the old one is accepted until then)."""
+    from datetime import UTC, datetime
+
+    from network.member_updates import renew
+
+    with opened(home) as node:
+        signed = renew(node.home, node.store, now=datetime.now(UTC), days=days)
+    update = signed.update
+    out.print(
+        f"{update.code} revision {update.revision}: certificate {update.tls_cert_sha256[:16]}"
+        f"... (replaces {update.previous_tls_cert_sha256[:16]}...), signed by {update.code}"
+    )
+
+
+@app.command("move")
+def network_move(
+    endpoint: Annotated[str, typer.Option(help="The node's new URL, https://host:port.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Move this node to ``--endpoint``, signed by this member alone. Run it while the node
+    runs at the old endpoint, then restart it at the new one: peers follow within a round."""
+    from datetime import UTC, datetime
+
+    from network.member_updates import move
+
+    with opened(home) as node:
+        signed = move(node.home, node.store, endpoint, now=datetime.now(UTC))
+    update = signed.update
+    out.print(f"{update.code} revision {update.revision}: endpoint {update.endpoint}")
+
+
 @app.command("members")
 def network_members(home: HomeOption = DEFAULT_HOME) -> None:
-    """The membership installed at this node."""
-    from network.onboarding import installed
+    """The membership in force at this node: the version installed, with the members' own
+    updates (revision, endpoint, certificate) applied."""
+    from network.member_updates import in_force
 
-    with reported():
-        membership = installed(home_of(home)).membership
-    table = Table("code", "name", "endpoint", title=f"{membership.network} v{membership.version}")
+    with opened(home) as node:
+        membership, _ = in_force(node.home, node.store)
+    title = f"{membership.network} v{membership.version}"
+    table = Table("code", "name", "endpoint", "revision", "certificate", title=title)
     for m in membership.members:
-        table.add_row(m.code, m.name, m.endpoint)
+        kind = "self-issued" if m.tls_cert else "network CA"
+        table.add_row(
+            m.code, m.name, m.endpoint, str(m.revision), f"{m.tls_cert_sha256[:16]} {kind}"
+        )
     out.print(table)
 
 
