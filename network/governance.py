@@ -66,7 +66,7 @@ def required_signers(current: Membership, proposed: Membership) -> dict[str, str
             continue
         changed = [f for f in Member.__slots__ if getattr(member, f) != getattr(old, f)]
         if all(f in OWN_FIELDS for f in changed) and rule.own_entry == "self":
-            needed[code] = f"changes its own {', '.join(changed)}"
+            needed[code] = f"changes {code}'s {', '.join(changed)}"
         else:
             return {c: f"changes {code}'s {', '.join(changed)}" for c in sorted(after)}
     return needed

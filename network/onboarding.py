@@ -3,8 +3,10 @@
 Each step runs where the secret it needs lives, and only public files travel between parties:
 
     new member   join      its node home (ledger, sealing and TLS keys) and join-request.json:
-                           code, name, endpoint, public keys and a TLS certificate request
-    CA holder    certify   the new member's TLS certificate, beside the CA's certificate
+                           code, name, endpoint, public keys and, in a network of self-issued
+                           certificates (``--self-issued``), its certificate; otherwise a
+                           TLS certificate request
+    CA holder    certify   (a network with a CA only) the new member's TLS certificate
     one member   propose   membership version n + 1 with the new member, signed by the proposer
     each member  sign      its signature on the proposal; the new member's proves it holds its keys
     any node     install   checks every signature and that the version follows the installed
@@ -25,10 +27,19 @@ from typing import Any
 import nacl.public
 from cryptography import x509
 
+from network import pki
 from network.bootstrap import cert_sha256, new_sealing_key, tls_hosts
-from network.membership import Member, Membership, SignedMembership
+from network.governance import check_change
+from network.membership import (
+    Member,
+    Membership,
+    SignedMembership,
+    pem_sha256,
+    rotation_chain,
+)
 from network.pki import CertificateAuthority, certificate_request, member_of
 from network.wire import b64
+from node.core.crypto import PublicKey
 from node.core.errors import Conflict, InvalidInput, NotFound
 from node.host.home import NodeHome, load_signing_key, write_atomic
 from node.host.keyfiles import write_private
@@ -57,7 +68,8 @@ class JoinRequest:
     endpoint: str
     signing_key: str
     sealing_key: str
-    csr: str
+    csr: str = ""  # a certificate request to the network CA, or
+    tls_cert: str = ""  # the member's self-issued certificate (PEM)
 
     def member(self, cert_pem: bytes) -> Member:
         return Member(
@@ -67,17 +79,22 @@ class JoinRequest:
             signing_key=self.signing_key,
             sealing_key=self.sealing_key,
             tls_cert_sha256=cert_sha256(cert_pem),
+            tls_cert=self.tls_cert,
         )
 
     def to_json(self) -> str:
-        return json.dumps({k: getattr(self, k) for k in self.__slots__}, indent=2) + "\n"
+        data = {k: getattr(self, k) for k in self.__slots__ if getattr(self, k)}
+        return json.dumps(data, indent=2) + "\n"
 
     @classmethod
     def load(cls, path: Path) -> JoinRequest:
         data = _read_json(path)
-        fields = set(cls.__slots__)
-        if not isinstance(data, dict) or set(data) != fields:
-            raise InvalidInput(f"a join request has exactly {sorted(fields)}", field=str(path))
+        common = {"code", "name", "endpoint", "signing_key", "sealing_key"}
+        if not isinstance(data, dict) or set(data) not in (common | {"csr"}, common | {"tls_cert"}):
+            raise InvalidInput(
+                f"a join request has exactly {sorted(common)} and csr or tls_cert",
+                field=str(path),
+            )
         request = cls(**{k: str(v) for k, v in data.items()})
         _validate(
             request.code, request.name, request.endpoint, request.signing_key, request.sealing_key
@@ -85,8 +102,17 @@ class JoinRequest:
         return request
 
 
-def join(home: NodeHome, code: str, name: str, endpoint: str) -> Path:
-    """Create the new member's home and its join request; returns the request's path.
+def join(
+    home: NodeHome,
+    code: str,
+    name: str,
+    endpoint: str,
+    *,
+    self_issued: datetime | None = None,
+) -> Path:
+    """Create the new member's home and its join request; returns the request's path. With
+    ``self_issued`` (now), the member signs its own certificate, valid from then (a network
+    with no CA); otherwise the request asks the network CA for one.
 
     Raises InvalidInput for a bad code, name or endpoint (nothing is created then), Conflict
     when ``home`` already holds a node.
@@ -94,15 +120,24 @@ def join(home: NodeHome, code: str, name: str, endpoint: str) -> Path:
     _validate(code, name, endpoint)
     config = home.init(code, name)
     sealing_key = new_sealing_key(home)
-    tls_key, csr = certificate_request(code, tls_hosts(endpoint))
-    write_private(home.path / "tls.key", tls_key)
+    csr, cert = "", ""
+    if self_issued is not None:
+        issued = pki.self_issued(code, "MRA Ledger", tls_hosts(endpoint), now=self_issued)
+        write_private(home.path / "tls.key", issued.key_pem)
+        (home.path / "tls.crt").write_bytes(issued.cert_pem)
+        cert = issued.cert_pem.decode()
+    else:
+        tls_key, request_pem = certificate_request(code, tls_hosts(endpoint))
+        write_private(home.path / "tls.key", tls_key)
+        csr = request_pem.decode()
     request = JoinRequest(
         code=code,
         name=name.strip(),
         endpoint=endpoint,
         signing_key=config.public_key.hex(),
         sealing_key=sealing_key,
-        csr=csr.decode(),
+        csr=csr,
+        tls_cert=cert,
     )
     path = home.path / REQUEST_FILE
     path.write_text(request.to_json())
@@ -137,23 +172,34 @@ def installed(home: NodeHome) -> SignedMembership:
     return SignedMembership.from_json(path.read_text())
 
 
-def propose_member(home: NodeHome, request_path: Path, cert_path: Path) -> SignedMembership:
+def propose_member(
+    home: NodeHome, request_path: Path, cert_path: Path | None = None
+) -> SignedMembership:
     """As a member: the installed membership plus the new member, one version up, signed by
-    this member. Raises Conflict when the code is a member already."""
+    this member. The certificate is the one the request carries (self-issued) or, in a network
+    with a CA, the one at ``cert_path`` (certify). Raises Conflict when the code is a member
+    already."""
     current = installed(home).membership
     request = JoinRequest.load(request_path)
-    cert = _read_bytes(cert_path)
     if current.member(request.code) is not None:
         raise Conflict(f"{request.code} is a member already", field="code")
-    if member_of(cert, (home.path / "ca.crt").read_bytes()) != request.code:
-        raise InvalidInput(f"the certificate is not issued to {request.code}", field="cert")
-    csr = x509.load_pem_x509_csr(request.csr.encode())
-    if x509.load_pem_x509_certificate(cert).public_key() != csr.public_key():
-        raise InvalidInput("the certificate is not for the request's TLS key", field="cert")
+    if request.tls_cert:
+        cert = request.tls_cert.encode()
+        pem_sha256(request.tls_cert)  # one certificate (InvalidInput otherwise)
+    else:
+        if cert_path is None:
+            raise InvalidInput("the request carries no certificate: give --cert", field="cert")
+        cert = _read_bytes(cert_path)
+        if member_of(cert, (home.path / "ca.crt").read_bytes()) != request.code:
+            raise InvalidInput(f"the certificate is not issued to {request.code}", field="cert")
+        csr = x509.load_pem_x509_csr(request.csr.encode())
+        if x509.load_pem_x509_certificate(cert).public_key() != csr.public_key():
+            raise InvalidInput("the certificate is not for the request's TLS key", field="cert")
     proposed = Membership(
         network=current.network,
         version=current.version + 1,
         members=(*current.members, request.member(cert)),
+        rule=current.rule,
     )
     return sign(home, SignedMembership(membership=proposed))
 
@@ -189,17 +235,31 @@ def sign(home: NodeHome, proposal: SignedMembership) -> SignedMembership:
 def install(home: NodeHome, store: SqliteStore, signed: SignedMembership) -> Membership:
     """Check ``signed`` and make it this node's membership; returns it.
 
-    Raises IntegrityError when a member's signature is missing or wrong, InvalidInput when the
+    Raises IntegrityError when a member's signature is missing or wrong, or the change breaks
+    the rule of the installed version (``network.governance.check_change``, for the version
+    right after it; a later one must be signed by all its members), InvalidInput when the
     version does not follow the installed one.
     """
     proposed = signed.membership
-    missing = [m.code for m in proposed.members if m.code not in signed.signatures]
-    if missing:
-        raise InvalidInput(f"not signed yet by {', '.join(missing)}", field="signatures")
-    signed.verify(lambda code: [key for _, key in store.keys(code)])
+
+    def keys_of(code: str) -> list[PublicKey]:
+        """The keys a member may sign with: its first one and its rotation chain as the
+        proposal carries them, and those learnt from its log here."""
+        member = proposed.member(code)
+        chain = rotation_chain(member, signed.rotations.get(code, [])) if member else []
+        return [*chain, *(key for _, key in store.keys(code))]
+
     path = home.path / "membership.json"
     if path.exists():
         current = installed(home).membership
+        if proposed.version == current.version + 1:
+            # The rule the installed version states (network.governance): refused with why.
+            check_change(current, proposed, signed.signatures, keys_of)
+    missing = [m.code for m in proposed.members if m.code not in signed.signatures]
+    if missing:
+        raise InvalidInput(f"not signed yet by {', '.join(missing)}", field="signatures")
+    signed.verify(keys_of)
+    if path.exists():
         if proposed.network != current.network:
             raise InvalidInput(
                 f"a version of another network: {proposed.network!r}", field="network"

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from network.bootstrap import MemberSpec, init_network
-from network.pki import self_issued
+from network.pki import CertificateAuthority, self_issued
 from node.core.clock import system_clock
 from node.core.sample import sample_dicts
 from node.host.apikeys import create_key
@@ -71,11 +71,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 class Net:
     """A self-issued network of real ``mra node run`` processes on 127.0.0.1."""
 
-    def __init__(self, directory: Path, codes: tuple[str, ...]) -> None:
+    def __init__(self, directory: Path, codes: tuple[str, ...], *, self_issued: bool = True):
         self.dir = directory
         self.ports = dict(zip(codes, free_ports(len(codes)), strict=True))
         specs = [MemberSpec(code=c, name=f"Customs {c}", endpoint=self.url(c)) for c in self.ports]
-        init_network(directory, "Governance test", specs, now=datetime.now(UTC), self_issued=True)
+        now = datetime.now(UTC)
+        init_network(directory, "Governance test", specs, now=now, self_issued=self_issued)
         self.keys: dict[str, str] = {}
         for code in self.ports:
             store = SqliteStore.open(directory / code / "ledger.db")
@@ -108,8 +109,11 @@ class Net:
                 process.kill()
 
     def api(self, code: str) -> httpx.Client:
-        """A client of ``code``'s API, trusting the node's own certificate (it is its root)."""
-        context = ssl.create_default_context(cafile=str(self.dir / code / "tls.crt"))
+        """A client of ``code``'s API, trusting the node's own certificate (it is its root)
+        and the network CA, if any."""
+        context = ssl.create_default_context(cadata=(self.dir / code / "tls.crt").read_text())
+        if (self.dir / "ca.crt").exists():
+            context.load_verify_locations(cafile=str(self.dir / "ca.crt"))
         return httpx.Client(
             base_url=self.url(code),
             verify=context,
@@ -126,9 +130,7 @@ class Net:
         return (self.dir / code / "node.log").read_text(errors="replace")
 
 
-@pytest.fixture
-def net(tmp_path: Path) -> Iterator[Net]:
-    network = Net(tmp_path / "net", ("AR", "BR"))
+def running(network: Net) -> Iterator[Net]:
     try:
         for code in network.ports:
             network.start(code)
@@ -137,6 +139,17 @@ def net(tmp_path: Path) -> Iterator[Net]:
         yield network
     finally:
         network.stop()
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[Net]:
+    yield from running(Net(tmp_path / "net", ("AR", "BR")))
+
+
+@pytest.fixture
+def ca_net(tmp_path: Path) -> Iterator[Net]:
+    """A network created with a network CA, as every network was before issue 24."""
+    yield from running(Net(tmp_path / "net", ("AR", "BR"), self_issued=False))
 
 
 def test_a_network_with_no_ca_replicates_and_accepts_only_pinned_certificates(net: Net) -> None:
@@ -175,7 +188,9 @@ def as_peer(net: Net, target: str, cert: bytes, key: bytes) -> int:
     """The status of ``target``'s frontier asked with ``cert`` (the TLS identity presented)."""
     (net.dir / "client.crt").write_bytes(cert)
     (net.dir / "client.key").write_bytes(key)
-    context = ssl.create_default_context(cafile=str(net.dir / target / "tls.crt"))
+    context = ssl.create_default_context(cadata=(net.dir / target / "tls.crt").read_text())
+    if (net.dir / "ca.crt").exists():
+        context.load_verify_locations(cafile=str(net.dir / "ca.crt"))
     context.load_cert_chain(net.dir / "client.crt", net.dir / "client.key")
     return httpx.get(net.url(target) + "/v1/peer/frontier", verify=context, timeout=5).status_code
 
@@ -286,3 +301,32 @@ def test_a_member_cannot_change_another_members_entry(net: Net) -> None:
     assert "not signed by AR" in answer.json()["detail"]
     assert "member update from BR refused" in net.log("AR")
     assert held_revision(net, "AR", "AR") == 0
+
+
+def test_a_network_with_a_ca_migrates_with_one_renew_per_member_while_running(
+    ca_net: Net,
+) -> None:
+    """Point 1, migration: each member runs ``mra network renew`` once; traffic flows all along,
+    and afterwards a certificate from the old CA admits no one (only pins do)."""
+    net = ca_net
+    publish(net, "BR", 1)
+    wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 1, 30, "AR to replicate BR")
+    for number, code in enumerate(("BR", "AR"), start=2):
+        mra("network", "renew", "--home", str(net.dir / code))
+        wait_for(
+            lambda c=code: not (net.dir / c / "tls.next.crt").exists(), 30, f"{code} to switch"
+        )  # type: ignore[misc]
+        publish(net, "BR", number)
+        wait_for(
+            lambda n=number: net.health("AR")["logs"].get("BR", 0) >= n,  # type: ignore[misc]
+            30,
+            f"AR to replicate BR after {code} renewed",
+        )
+    members = mra("network", "members", "--home", str(net.dir / "AR"))
+    assert members.count("self-issued") == 2 and "network CA" not in members
+    # The CA's key can still issue certificates, but none is pinned: refused (403).
+    ca = CertificateAuthority.load(
+        (net.dir / "ca.key").read_bytes(), (net.dir / "ca.crt").read_bytes()
+    )
+    forged = ca.issue("BR", ["127.0.0.1"], now=datetime.now(UTC))
+    assert as_peer(net, "AR", forged.cert_pem, forged.key_pem) == 403

@@ -60,14 +60,27 @@ def network_join(
     code: Annotated[str, typer.Option(help="The new member's ISO 3166-1 alpha-2 code.")],
     name: Annotated[str, typer.Option(help="The administration's name.")],
     endpoint: Annotated[str, typer.Option(help="Its node's URL, https://host:port.")],
+    self_issued: Annotated[
+        bool,
+        typer.Option(
+            "--self-issued/--network-ca",
+            help="Sign this node's certificate itself (a network with no CA), or ask the CA.",
+        ),
+    ] = False,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """As a new member: create this node's keys and a join request for the network."""
+    from datetime import UTC, datetime
+
     from network.onboarding import join
 
     with reported():
-        path = join(home_of(home), code.upper(), name, endpoint)
-    out.print(f"wrote {path}; send it to the holder of the network CA (mra network certify)")
+        now = datetime.now(UTC) if self_issued else None
+        path = join(home_of(home), code.upper(), name, endpoint, self_issued=now)
+    if self_issued:
+        out.print(f"wrote {path}; send it to a member (mra network propose)")
+    else:
+        out.print(f"wrote {path}; send it to the holder of the network CA (mra network certify)")
 
 
 @app.command("certify")
@@ -91,7 +104,10 @@ def network_certify(
 @app.command("propose")
 def network_propose(
     request: RequestArgument,
-    cert: Annotated[Path, typer.Option(help="The new member's certificate (certify).")],
+    cert: Annotated[
+        Path | None,
+        typer.Option(help="The new member's certificate (certify); none when self-issued."),
+    ] = None,
     out_file: Annotated[Path, typer.Option("--out", help="The proposal to write.")] = Path(
         "membership-proposal.json"
     ),
