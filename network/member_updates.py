@@ -108,7 +108,7 @@ def _sign(
 
 
 def _new_certificate(
-    home: NodeHome, membership: Membership, mine: Member, endpoint: str, now: datetime, days: int
+    home: NodeHome, membership: Membership, mine: Member, endpoint: str, now: datetime, days: float
 ) -> str:
     issued = self_issued(mine.code, membership.network, tls_hosts(endpoint), now=now, days=days)
     write_private(home.path / NEXT_KEY, issued.key_pem)
@@ -116,7 +116,7 @@ def _new_certificate(
     return issued.cert_pem.decode()
 
 
-def renew(home: NodeHome, store: SqliteStore, *, now: datetime, days: int = 825) -> SignedUpdate:
+def renew(home: NodeHome, store: SqliteStore, *, now: datetime, days: float = 825) -> SignedUpdate:
     """A new TLS key and self-issued certificate for this member (``tls.next.*``) and the
     update of its entry that names it, signed by this member alone.
 

@@ -157,10 +157,10 @@ def certificate_request(code: str, hosts: list[str]) -> tuple[bytes, bytes]:
 
 
 def self_issued(
-    code: str, network: str, hosts: list[str], *, now: datetime, days: int = 825
+    code: str, network: str, hosts: list[str], *, now: datetime, days: float = 825
 ) -> NodeCertificate:
     """A new TLS key for member ``code`` and a certificate it signs itself, valid as server and
-    client for ``hosts`` from five minutes before ``now`` for ``days``."""
+    client for ``hosts`` from five minutes before ``now`` until ``days`` after it."""
     key = ec.generate_private_key(ec.SECP256R1())
     spki = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

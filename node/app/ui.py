@@ -149,6 +149,7 @@ def ui_routes(
             peers=fresh.get("peers", {}),
             lag=fresh.get("lag", {}),
             frozen=sorted(store.frozen_origins()),
+            certificates=fresh.get("warnings", []),
             logs=logs,
             verification=verification(),
         )

@@ -24,6 +24,7 @@ from network.pki import CertificateAuthority, self_issued
 from node.core.clock import system_clock
 from node.core.sample import sample_dicts
 from node.host.apikeys import create_key
+from node.host.home import NodeHome
 from node.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,6 +196,11 @@ def as_peer(net: Net, target: str, cert: bytes, key: bytes) -> int:
     return httpx.get(net.url(target) + "/v1/peer/frontier", verify=context, timeout=5).status_code
 
 
+def identity(net: Net, code: str) -> tuple[bytes, bytes]:
+    """``code``'s TLS certificate and key as its home holds them now."""
+    return (net.dir / code / "tls.crt").read_bytes(), (net.dir / code / "tls.key").read_bytes()
+
+
 def held_revision(net: Net, at: str, member: str) -> int:
     path = net.dir / at / "member-updates.json"
     if not path.exists():
@@ -248,6 +254,9 @@ def test_renew_while_running_then_move_each_signed_by_the_member_alone(net: Net)
     wait_for(lambda: not (net.dir / "BR" / "tls.next.crt").exists(), 30, "BR to switch again")
     wait_for(lambda: net.health("AR")["warnings"], 30, "AR to warn of BR's expiry")
     assert "BR's TLS certificate expires" in net.health("AR")["warnings"][0]
+    with net.api("AR") as ui:
+        ui.post("/ui/login", data={"api_key": net.keys["AR"]})
+        assert "Certificates expiring" in ui.get("/ui/").text
     assert as_peer(net, "AR", *original) == 403
 
     # 3. Move: signed by BR while it runs at the old port; AR follows; BR restarts at the new
@@ -270,7 +279,8 @@ def test_renew_while_running_then_move_each_signed_by_the_member_alone(net: Net)
     wait_for(lambda: net.health("BR"), 30, "BR to serve at its new port")
     publish(net, "BR", 3)
     wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 3, 30, "AR to replicate BR moved")
-    assert net.health("AR")["peers"]["BR"]["reachable"]
+    # AR reaches BR at its new port (after the backoff of its tries while BR restarted).
+    wait_for(lambda: net.health("AR")["peers"]["BR"]["reachable"], 60, "AR to reach BR there")
 
 
 def test_a_member_cannot_change_another_members_entry(net: Net) -> None:
@@ -330,3 +340,40 @@ def test_a_network_with_a_ca_migrates_with_one_renew_per_member_while_running(
     )
     forged = ca.issue("BR", ["127.0.0.1"], now=datetime.now(UTC))
     assert as_peer(net, "AR", forged.cert_pem, forged.key_pem) == 403
+
+
+def test_the_network_keeps_working_past_the_expiry_of_a_renewed_certificate(net: Net) -> None:
+    """Point 3: BR renews to a certificate valid for seconds, renews again before it expires,
+    and traffic flows before and after that certificate's expiry, which peers then refuse."""
+    from network.member_updates import renew
+
+    publish(net, "BR", 1)
+    wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 1, 30, "AR to replicate BR")
+    original = (
+        (net.dir / "BR" / "tls.crt").read_bytes(),
+        (net.dir / "BR" / "tls.key").read_bytes(),
+    )
+    home = NodeHome(path=net.dir / "BR")
+    store = SqliteStore.open(home.db_path)
+    try:
+        renewed_at = datetime.now(UTC)
+        # valid from five minutes before now (as every certificate) until 20 s from now
+        renew(home, store, now=renewed_at, days=20 / 86400)
+        wait_for(lambda: not (net.dir / "BR" / "tls.next.crt").exists(), 15, "BR to switch")
+        short = (
+            (net.dir / "BR" / "tls.crt").read_bytes(),
+            (net.dir / "BR" / "tls.key").read_bytes(),
+        )
+        publish(net, "BR", 2)
+        wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 2, 15, "AR to replicate")
+        renew(home, store, now=datetime.now(UTC))
+        wait_for(lambda: not (net.dir / "BR" / "tls.next.crt").exists(), 15, "BR to switch again")
+    finally:
+        store.close()
+    assert as_peer(net, "AR", *short) == 200  # superseded but not expired yet: still accepted
+    assert as_peer(net, "AR", *original) == 403  # superseded twice
+    time.sleep(max(0.0, 21 - (datetime.now(UTC) - renewed_at).total_seconds()))
+    publish(net, "BR", 3)
+    wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 3, 30, "AR to replicate past expiry")
+    with pytest.raises(httpx.HTTPError):  # expired: the handshake refuses it
+        as_peer(net, "AR", *short)
