@@ -37,9 +37,10 @@ from network.governance import (
 )
 from network.membership import Member, Membership, SignedMembership, pem_sha256
 from network.peers import Peers
-from network.pki import self_issued
+from network.pki import NodeCertificate, encrypted_key, self_issued
 from network.tls import NodeTls, trusted_pems
 from node.core.errors import Conflict, IntegrityError, InvalidInput
+from node.host import keyfiles
 from node.host.home import NodeHome, load_signing_key, write_atomic
 from node.host.keyfiles import write_private
 from node.store.sqlite import SqliteStore
@@ -98,22 +99,25 @@ def _own_entry(home: NodeHome, store: SqliteStore) -> tuple[Membership, Member]:
 
 
 def _sign(
-    home: NodeHome, store: SqliteStore, membership: Membership, update: MemberUpdate
+    home: NodeHome,
+    store: SqliteStore,
+    membership: Membership,
+    update: MemberUpdate,
+    issued: NodeCertificate | None = None,
 ) -> SignedUpdate:
-    """Sign ``update`` with this member's ledger key, check it as every peer will, keep it."""
+    """Sign ``update`` with this member's ledger key and check it as every peer will; then
+    write the certificate it names (``issued``, as ``tls.next.*``) and keep it. Nothing is
+    written when the check refuses it."""
     signed = sign_update(update, load_signing_key(home.key_path))
     check_update(membership, signed, keys_in(store))
+    if issued is not None:
+        # A TLS key sealed with the passphrase (mra key encrypt) is replaced by a sealed one.
+        secret = keyfiles.tls_password(home.path / "tls.key")
+        key_pem = issued.key_pem if secret is None else encrypted_key(issued.key_pem, secret)
+        write_private(home.path / NEXT_KEY, key_pem)
+        (home.path / NEXT_CERT).write_bytes(issued.cert_pem)
     _save(home, {**load_updates(home), update.code: signed})
     return signed
-
-
-def _new_certificate(
-    home: NodeHome, membership: Membership, mine: Member, endpoint: str, now: datetime, days: float
-) -> str:
-    issued = self_issued(mine.code, membership.network, tls_hosts(endpoint), now=now, days=days)
-    write_private(home.path / NEXT_KEY, issued.key_pem)
-    (home.path / NEXT_CERT).write_bytes(issued.cert_pem)
-    return issued.cert_pem.decode()
 
 
 def renew(home: NodeHome, store: SqliteStore, *, now: datetime, days: float = 825) -> SignedUpdate:
@@ -122,9 +126,10 @@ def renew(home: NodeHome, store: SqliteStore, *, now: datetime, days: float = 82
 
     Raises Conflict while an earlier renewal waits for the peers."""
     membership, mine = _own_entry(home, store)
-    pem = _new_certificate(home, membership, mine, mine.endpoint, now, days)
-    update = _update(membership, mine, endpoint=mine.endpoint, tls_cert=pem)
-    return _sign(home, store, membership, update)
+    hosts = tls_hosts(mine.endpoint)
+    issued = self_issued(mine.code, membership.network, hosts, now=now, days=days)
+    update = _update(membership, mine, endpoint=mine.endpoint, tls_cert=issued.cert_pem.decode())
+    return _sign(home, store, membership, update, issued)
 
 
 def move(home: NodeHome, store: SqliteStore, endpoint: str, *, now: datetime) -> SignedUpdate:
@@ -139,10 +144,11 @@ def move(home: NodeHome, store: SqliteStore, endpoint: str, *, now: datetime) ->
         raise InvalidInput(f"{mine.code} is at {endpoint} already", field="endpoint")
     if urlparse(endpoint).hostname in tls_hosts(mine.endpoint):
         update = _update(membership, mine, endpoint=endpoint, tls_cert=mine.tls_cert)
-    else:  # the certificate must name the new host
-        pem = _new_certificate(home, membership, mine, endpoint, now, 825)
-        update = _update(membership, mine, endpoint=endpoint, tls_cert=pem)
-    return _sign(home, store, membership, update)
+        return _sign(home, store, membership, update)
+    # the certificate must name the new host
+    issued = self_issued(mine.code, membership.network, tls_hosts(endpoint), now=now)
+    update = _update(membership, mine, endpoint=endpoint, tls_cert=issued.cert_pem.decode())
+    return _sign(home, store, membership, update, issued)
 
 
 def _update(membership: Membership, mine: Member, *, endpoint: str, tls_cert: str) -> MemberUpdate:

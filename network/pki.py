@@ -27,6 +27,7 @@ __all__ = [
     "CertificateAuthority",
     "NodeCertificate",
     "certificate_request",
+    "encrypted_key",
     "member_of",
     "new_ca",
     "not_after",
@@ -194,6 +195,17 @@ def self_issued(
     )
     return NodeCertificate(
         key_pem=_pem(key), cert_pem=cert.public_bytes(serialization.Encoding.PEM)
+    )
+
+
+def encrypted_key(key_pem: bytes, secret: bytes) -> bytes:
+    """``key_pem`` as an encrypted PKCS#8 PEM, opened with ``secret`` (as ``mra key encrypt``
+    seals ``tls.key``)."""
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(secret),
     )
 
 

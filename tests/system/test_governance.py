@@ -167,7 +167,8 @@ def test_a_network_with_no_ca_replicates_and_accepts_only_pinned_certificates(ne
         )
         assert answer.status_code in (200, 503)
     wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 1, 30, "AR to replicate BR")
-    assert net.health("BR")["peers"]["AR"]["reachable"]
+    # (after the backoff of BR's tries while AR was starting)
+    wait_for(lambda: net.health("BR")["peers"]["AR"]["reachable"], 60, "BR to reach AR")
 
     # A certificate for AR that AR's entry does not pin: refused in the handshake.
     impostor = self_issued("AR", "Governance test", ["127.0.0.1"], now=datetime.now(UTC))
