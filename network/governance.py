@@ -115,6 +115,9 @@ class MemberUpdate:
     previous_tls_cert: str = ""
 
     def __post_init__(self) -> None:
+        for name in self.__slots__:
+            if name != "revision" and not isinstance(getattr(self, name), str):
+                raise InvalidInput("must be a string", field=f"update.{name}")
         if not isinstance(self.revision, int) or self.revision < 1:
             raise InvalidInput("an integer >= 1", field="revision")
         if self.previous_tls_cert and (

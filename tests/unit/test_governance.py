@@ -196,3 +196,18 @@ def test_membership_documents_from_before_rules_keep_their_bytes() -> None:
     assert parsed.rule_in_force == Rule()
     with pytest.raises(InvalidInput, match="rule"):
         Membership.from_dict({**legacy, "rule": {"members": "any", "own_entry": "self"}})
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ("not an object", "updates"),
+        ({"update": {"code": "BR"}, "signature": ""}, "updates"),
+        ({"update": {**renewal("BR").to_dict(), "endpoint": 7441}, "signature": ""}, "endpoint"),
+        ({"update": {**renewal("BR").to_dict(), "revision": "1"}, "signature": ""}, "revision"),
+        ({"update": {**renewal("BR").to_dict(), "revision": 0}, "signature": ""}, "revision"),
+    ],
+)
+def test_a_malformed_update_is_bad_input_naming_the_field(data: object, field: str) -> None:
+    with pytest.raises(InvalidInput, match=field):
+        SignedUpdate.from_dict(data)
