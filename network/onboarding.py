@@ -30,6 +30,7 @@ from cryptography import x509
 from network import pki
 from network.bootstrap import cert_sha256, new_sealing_key, tls_hosts
 from network.governance import check_change
+from network.member_updates import in_force
 from network.membership import (
     Member,
     Membership,
@@ -177,9 +178,10 @@ def propose_member(
 ) -> SignedMembership:
     """As a member: the installed membership plus the new member, one version up, signed by
     this member. The certificate is the one the request carries (self-issued) or, in a network
-    with a CA, the one at ``cert_path`` (certify). Raises Conflict when the code is a member
+    with a CA, the one at ``cert_path`` (certify). The members' own updates held here (their
+    renewals and moves) are folded into the version. Raises Conflict when the code is a member
     already."""
-    current = installed(home).membership
+    current = _in_force(home)
     request = JoinRequest.load(request_path)
     if current.member(request.code) is not None:
         raise Conflict(f"{request.code} is a member already", field="code")
@@ -206,15 +208,16 @@ def propose_member(
 
 def sign(home: NodeHome, proposal: SignedMembership) -> SignedMembership:
     """Add this member's signature. A member checks that the proposal follows its installed
-    version and keeps every member as it is; the new member checks that the entry under its
-    code holds its own keys and certificate."""
+    version and keeps every member as it is in force here (with the members' own updates held
+    here); the new member checks that the entry under its code holds its own keys and
+    certificate."""
     me = home.config().origin
     proposed = proposal.membership
     mine = proposed.member(me)
     if mine is None:
         raise InvalidInput(f"{me} is not a member in this proposal", field="members")
     if (home.path / "membership.json").exists():
-        current = installed(home).membership
+        current = _in_force(home)
         if proposed.network != current.network or proposed.version != current.version + 1:
             raise InvalidInput(
                 f"not the version after v{current.version} of {current.network!r}",
@@ -222,7 +225,11 @@ def sign(home: NodeHome, proposal: SignedMembership) -> SignedMembership:
             )
         dropped = [m.code for m in current.members if proposed.member(m.code) != m]
         if dropped:
-            raise InvalidInput(f"changes or removes {', '.join(dropped)}", field="members")
+            raise InvalidInput(
+                f"changes or removes {', '.join(dropped)} (or holds an update of theirs this"
+                " node does not hold yet: sign once gossip brought it)",
+                field="members",
+            )
     _check_own_entry(home, mine)
     store = SqliteStore.open(home.db_path)
     try:
@@ -278,6 +285,15 @@ def install(home: NodeHome, store: SqliteStore, signed: SignedMembership) -> Mem
         store.add_key(member.code, 0, member.public_key())
     write_atomic(path, signed.to_json())
     return proposed
+
+
+def _in_force(home: NodeHome) -> Membership:
+    """The membership in force at ``home``: installed, with the members' own updates."""
+    store = SqliteStore.open(home.db_path)
+    try:
+        return in_force(home, store)[0]
+    finally:
+        store.close()
 
 
 def own_rotations(store: SqliteStore, origin: str) -> list[dict[str, str]]:

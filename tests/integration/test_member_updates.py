@@ -16,6 +16,7 @@ from network.bootstrap import MemberSpec, init_network
 from network.governance import sign_update
 from network.member_updates import MemberUpdates, in_force, load_updates, move, renew
 from network.membership import SignedMembership
+from network.onboarding import install, join, propose_member, sign
 from network.peers import Peers
 from node.core.errors import Conflict, InvalidInput
 from node.host.home import NodeHome, load_signing_key
@@ -116,6 +117,37 @@ def test_a_node_takes_an_update_of_a_member_signed_by_it_and_refuses_anothers(
         assert peers.member_with(own.update.previous_tls_cert_sha256) == "BR"
         saved = json.loads((net / "UY" / "member-updates.json").read_text())
         assert list(saved) == ["BR"]
+    finally:
+        br_store.close()
+        uy_store.close()
+
+
+def test_a_member_joins_after_another_renewed_and_the_version_folds_the_renewal_in(
+    net: Path,
+) -> None:
+    """Onboarding after a renewal: the proposal carries BR's entry as in force (its renewed
+    certificate), every member signs it, and installing it keeps BR's renewal in force."""
+    br, br_store = opened(net, "BR")
+    uy, uy_store = opened(net, "UY")
+    try:
+        signed = renew(br, br_store, now=NOW)
+        for name in ("crt", "key"):  # the switch, as the running node makes it
+            (net / "BR" / f"tls.next.{name}").replace(net / "BR" / f"tls.{name}")
+        (net / "UY" / "member-updates.json").write_text(
+            (net / "BR" / "member-updates.json").read_text()
+        )  # as gossip brings it
+        request = join(
+            NodeHome(path=net / "PE"), "PE", "SUNAT", "https://pe.example:1", self_issued=NOW
+        )
+        proposal = propose_member(br, request)
+        for code in ("UY", "PE"):
+            proposal = sign(NodeHome(path=net / code), proposal)
+        membership = install(uy, uy_store, proposal)
+        member = membership.member("BR")
+        assert member is not None and member.tls_cert == signed.update.tls_cert
+        assert member.revision == 1
+        in_force_at_uy, held = in_force(uy, uy_store)
+        assert in_force_at_uy == membership and held == {}  # folded in: nothing left on top
     finally:
         br_store.close()
         uy_store.close()
