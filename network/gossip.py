@@ -105,7 +105,7 @@ class Gossip:
         while True:
             self.reload_membership()
             await self.each_peer(self.sync_with)
-            self.member_updates.switch_when_held()
+            self.member_updates.switch_when_held(self.clock())
             await asyncio.sleep(self.interval * self.rng.uniform(0.75, 1.25))
 
     async def each_peer(self, step: Step) -> None:

@@ -22,7 +22,7 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -37,7 +37,7 @@ from network.governance import (
 )
 from network.membership import Member, Membership, SignedMembership, pem_sha256
 from network.peers import Peers
-from network.pki import NodeCertificate, encrypted_key, self_issued
+from network.pki import NodeCertificate, encrypted_key, not_after, self_issued
 from network.tls import NodeTls, trusted_pems
 from node.core.errors import Conflict, IntegrityError, InvalidInput
 from node.host import keyfiles
@@ -51,6 +51,7 @@ log = logging.getLogger("mra.network")
 
 UPDATES_FILE = "member-updates.json"
 NEXT_CERT, NEXT_KEY = "tls.next.crt", "tls.next.key"
+LAST_DAY = timedelta(days=1)  # a pending renewal is presented anyway this close to expiry
 
 
 def keys_in(store: SqliteStore) -> KeysOf:
@@ -254,9 +255,11 @@ class MemberUpdates:
     def own(self) -> SignedUpdate | None:
         return self.held.get(self.peers.me)
 
-    def switch_when_held(self) -> bool:
-        """Present the renewed certificate once every peer holds the update naming it; True
-        when switched now."""
+    def switch_when_held(self, now_ms: int) -> bool:
+        """Present the renewed certificate once every peer holds the update naming it, or
+        when the certificate presented now expires within ``LAST_DAY`` (``now_ms``): a peer
+        away that long meets the new one when it is back, after it learnt it from any peer.
+        True when switched now."""
         mine = self.own()
         cert, key = self.home.path / NEXT_CERT, self.home.path / NEXT_KEY
         if mine is None or not cert.exists() or cert.read_text() != mine.update.tls_cert:
@@ -267,7 +270,15 @@ class MemberUpdates:
             if self.peers.acknowledged.get(code, 0) < mine.update.revision
         ]
         if waiting:
-            return False
+            presented = not_after((self.home.path / "tls.crt").read_bytes())
+            if presented.timestamp() * 1000 - now_ms > LAST_DAY.total_seconds() * 1000:
+                return False
+            log.warning(
+                "the certificate presented expires %s: switching to the renewed one although"
+                " %s do not hold it yet",
+                presented.isoformat(),
+                ", ".join(waiting),
+            )
         os.replace(key, self.home.path / "tls.key")
         os.replace(cert, self.home.path / "tls.crt")
         if self.tls is not None:

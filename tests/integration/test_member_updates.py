@@ -18,6 +18,7 @@ from network.member_updates import MemberUpdates, in_force, load_updates, move, 
 from network.membership import SignedMembership
 from network.onboarding import install, join, propose_member, sign
 from network.peers import Peers
+from network.pki import not_after
 from node.core.errors import Conflict, InvalidInput
 from node.host.home import NodeHome, load_signing_key
 from node.host.keyfiles import encrypt_home
@@ -151,3 +152,40 @@ def test_a_member_joins_after_another_renewed_and_the_version_folds_the_renewal_
     finally:
         br_store.close()
         uy_store.close()
+
+
+def test_a_renewal_waits_for_every_peer_unless_the_presented_certificate_nearly_expired(
+    net: Path,
+) -> None:
+    home, store = opened(net, "BR")
+    try:
+        signed = renew(home, store, now=NOW)
+        base = SignedMembership.from_json((net / "BR" / "membership.json").read_text()).membership
+        peers = Peers("BR", base)
+        updates = MemberUpdates(home=home, store=store, peers=peers, tls=None, base=base)
+        presented = not_after((net / "BR" / "tls.crt").read_bytes())
+        now_ms = int(NOW.timestamp() * 1000)
+        assert not updates.switch_when_held(now_ms)  # UY does not hold it yet
+        assert (net / "BR" / "tls.next.crt").exists()
+        hour_before = int(presented.timestamp() * 1000) - 3_600_000
+        peers.acknowledged["UY"] = 0
+        assert updates.switch_when_held(hour_before)  # a day from expiry: switched anyway
+        assert (net / "BR" / "tls.crt").read_text() == signed.update.tls_cert
+        assert not (net / "BR" / "tls.next.crt").exists()
+        assert not updates.switch_when_held(now_ms)  # nothing pending any more
+    finally:
+        store.close()
+
+
+def test_a_renewal_is_presented_once_every_peer_holds_it(net: Path) -> None:
+    home, store = opened(net, "BR")
+    try:
+        signed = renew(home, store, now=NOW)
+        base = SignedMembership.from_json((net / "BR" / "membership.json").read_text()).membership
+        peers = Peers("BR", base)
+        updates = MemberUpdates(home=home, store=store, peers=peers, tls=None, base=base)
+        peers.acknowledged["UY"] = signed.update.revision
+        assert updates.switch_when_held(int(NOW.timestamp() * 1000))
+        assert (net / "BR" / "tls.crt").read_text() == signed.update.tls_cert
+    finally:
+        store.close()
