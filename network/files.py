@@ -1,6 +1,7 @@
 """What a node of a network keeps in its home for gossip, read in one place: the signed
-membership, the node's signing and sealing keys, the largest checkpoint of its own log a peer
-has shown, and the TLS material of its server and of its requests to peers (``network.tls``).
+membership, the node's signing and sealing keys, and the largest checkpoint of its own log a
+peer has shown. Its TLS material is read by ``network.tls``, the members' own updates by
+``network.member_updates``.
 
 ``load_network`` reads them once, at start-up, for the composition root; the objects of
 ``network.service`` take what it read as arguments and read no file when they are built.

@@ -190,7 +190,13 @@ class Gossip:
                 )
         mine = self.member_updates.own()
         if mine is not None and self.peers.acknowledged[code] < mine.update.revision:
-            answer = await self.request("POST", code, "/v1/peer/member-update", json=mine.to_dict())
+            try:
+                answer = await self.request(
+                    "POST", code, "/v1/peer/member-update", json=mine.to_dict()
+                )
+            except PeerMisbehaved as exc:  # refused there: the logs are still pulled below
+                log.warning("%s refused this node's update: %s", code, exc)
+                return
             self.peers.acknowledged[code] = int(answer.get("revision", 0))
 
     # -- this node's own log ---------------------------------------------------------------
@@ -284,7 +290,8 @@ class Gossip:
         self.own_log.take_view(code, frontier.get("origins", {}))
         if int(frontier.get("membership", 0)) > self.peers.membership.version:
             await self._adopt_membership(code)
-        await self._follow_updates(code, frontier.get("member_updates", {}))
+        if "member_updates" in frontier:  # (a node that knows members' own updates)
+            await self._follow_updates(code, frontier["member_updates"])
         for evidence in frontier.get("forks", [])[:100]:
             fork = await self.offload(
                 partial(self.replicator.receive_fork, str(evidence).encode(), code)
