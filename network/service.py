@@ -250,7 +250,8 @@ def open_network(
     service built over ``transport`` (HTTPS with the home's TLS material, ``network.tls``,
     unless given). Raises what ``load_network`` raises."""
     files = load_network(home, store)
-    tls = NodeTls.of_home(home, files.membership, settings) if transport is None else None
+    # (tls.key opened as before: with the passphrase of the environment when it is sealed)
+    tls = NodeTls.of_home(home, files.membership) if transport is None else None
     return NetworkService(
         home=home,
         store=store,

@@ -56,6 +56,7 @@ def node_run(
                     f"{path} is missing: TLS is always on (see 'mra network init')", field="home"
                 )
         keyfiles.check_home(home)
+        keyfiles.tls_password(home / "tls.key", settings)  # a sealed one needs the passphrase
         app_ = create_app(node_home, settings=settings)
         # The server trusts what the membership in force pins (network.tls), and follows it.
         service = app_.state.node.peers
