@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException
 from network.evidence import build_bundle
 from network.files import MembershipFile
 from network.lookup import answer_lookup
+from network.member_updates import MemberUpdates
 from network.peers import PeerMetrics, Peers
-from network.pki import member_of
 from network.problems import REFUSALS, PeerDenied, refusal_detail, refusal_reason
 from network.ratelimit import PeerLimits
 from network.replicator import Replicator
@@ -105,7 +105,7 @@ class PeerEndpoints:
         key: SigningKey,
         peers: Peers,
         membership_file: MembershipFile,
-        ca_pem: bytes,
+        member_updates: MemberUpdates,
         replicator: Replicator,
         access: AccessLog,
         metrics: PeerMetrics,
@@ -119,7 +119,7 @@ class PeerEndpoints:
         self.key = key  # replaced when this node rotates its key
         self.peers = peers
         self.membership_file = membership_file
-        self.ca_pem = ca_pem
+        self.member_updates = member_updates
         self.replicator = replicator
         self.access = access
         self.metrics = metrics
@@ -139,17 +139,17 @@ class PeerEndpoints:
         extension's ``client_cert_chain``) names. Raises PeerDenied."""
         if not chain:
             raise PeerDenied(
-                401, "a client certificate from the network CA is required", "no-certificate"
+                401, "a client certificate pinned by the membership is required", "no-certificate"
             )
-        pem = str(chain[0]).encode()
         try:
-            code = member_of(pem, self.ca_pem)
-        except InvalidInput as exc:
-            raise PeerDenied(403, str(exc), "not-a-member") from None
-        member = self.peers.membership.member(code)
-        der = ssl.PEM_cert_to_DER_cert(pem.decode())
-        if member is None or hashlib.sha256(der).hexdigest() != member.tls_cert_sha256:
-            raise PeerDenied(403, f"{code} is not a member with this certificate", "not-a-member")
+            der = ssl.PEM_cert_to_DER_cert(str(chain[0]))
+        except ValueError:
+            raise PeerDenied(403, "the client certificate is not PEM", "not-a-member") from None
+        # The handshake checked the certificate (its signature, its validity); the pins decide
+        # which member it is, and that it is the one the membership in force names for it.
+        code = self.peers.member_with(hashlib.sha256(der).hexdigest())
+        if code is None:
+            raise PeerDenied(403, "no member is pinned with this certificate", "not-a-member")
         if code == self.me:
             raise PeerDenied(403, "a node does not gossip with itself", "own-certificate")
         return code
@@ -187,6 +187,7 @@ class PeerEndpoints:
         return {
             "member": self.me,
             "membership": self.peers.membership.version,
+            "member_updates": self.peers.revisions(),
             "origins": origins,
             "forks": forks,
             "sharing": sharing,

@@ -1,6 +1,7 @@
 """What a node of a network keeps in its home for gossip, read in one place: the signed
-membership, the network CA, the node's signing and sealing keys, the largest checkpoint of its
-own log a peer has shown, and the TLS material its requests to peers go out with.
+membership, the node's signing and sealing keys, and the largest checkpoint of its own log a
+peer has shown. Its TLS material is read by ``network.tls``, the members' own updates by
+``network.member_updates``.
 
 ``load_network`` reads them once, at start-up, for the composition root; the objects of
 ``network.service`` take what it read as arguments and read no file when they are built.
@@ -11,7 +12,6 @@ replaced it, served to peers, replaced by a newer version a peer showed.
 from __future__ import annotations
 
 import json
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from node.host.home import NodeHome, load_signing_key
 from node.host.settings import Settings
 from node.store.open import NodeStore
 
-__all__ = ["MembershipFile", "NetworkFiles", "client_tls", "load_membership", "load_network"]
+__all__ = ["MembershipFile", "NetworkFiles", "load_membership", "load_network"]
 
 
 def load_membership(home: NodeHome, store: NodeStore) -> Membership:
@@ -79,7 +79,6 @@ class NetworkFiles:
     me: str
     membership: Membership
     membership_file: MembershipFile
-    ca_pem: bytes
     signing_key: SigningKey
     sealing_key: nacl.public.PrivateKey
     log_seen: int  # the largest checkpoint of this node's log a peer showed (node.host.home)
@@ -98,18 +97,7 @@ def load_network(home: NodeHome, store: NodeStore, settings: Settings) -> Networ
         me=home.config().origin,
         membership=load_membership(home, store),
         membership_file=MembershipFile(home, stamp),
-        ca_pem=(home.path / "ca.crt").read_bytes(),
         signing_key=load_signing_key(home.key_path, settings),
         sealing_key=nacl.public.PrivateKey(bytes.fromhex(sealing_hex)),
         log_seen=home.log_seen()[1],
     )
-
-
-def client_tls(home: NodeHome, settings: Settings) -> ssl.SSLContext:
-    """The TLS context of this node's requests to peers: the network CA, and this node's
-    certificate and key (opened with the passphrase of ``settings`` when sealed)."""
-    context = ssl.create_default_context(cafile=str(home.path / "ca.crt"))
-    tls_key = home.path / "tls.key"
-    password = keyfiles.tls_password(tls_key, settings)
-    context.load_cert_chain(home.path / "tls.crt", tls_key, password=password)
-    return context

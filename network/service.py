@@ -16,20 +16,24 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from network.answers import Offload, PeerEndpoints, inline
-from network.files import NetworkFiles, client_tls, load_network
+from network.files import NetworkFiles, load_network
 from network.gossip import Gossip
 from network.lookup import PATH as LOOKUP_PATH
 from network.lookup import checked_answer
+from network.member_updates import MemberUpdates
 from network.membership import Member, Membership
 from network.own_log import OwnLog
 from network.peers import PeerMetrics, Peers, PeerStatus
+from network.pki import not_after
 from network.ratelimit import PeerLimits
 from network.replicator import Replicator
+from network.tls import NodeTls
 from network.transport import HttpsTransport, Transport
 from node.core.clock import Clock, system_clock
 from node.core.crypto import SigningKey
@@ -43,6 +47,8 @@ from node.store.open import NodeStore
 __all__ = ["NetworkService", "confirm_own_log", "open_network"]
 
 log = logging.getLogger("mra.network")
+
+EXPIRY_WARNING_SECONDS = 30 * 86400  # /v1/health warns this long before a certificate expires
 
 
 class NetworkService:
@@ -61,7 +67,8 @@ class NetworkService:
         files: NetworkFiles,
         settings: Settings,
         registry: CollectorRegistry,
-        transport: Transport,
+        transport: Transport | None = None,
+        tls: NodeTls | None = None,
         access: AccessLog | None = None,
         clock: Clock = system_clock,
         monotonic: Callable[[], float] = time.monotonic,
@@ -72,10 +79,19 @@ class NetworkService:
         self.me = files.me
         self.clock = clock
         self.settings = settings
-        self.transport = transport
         self.offload = offload
         self.metrics = PeerMetrics(registry)
         self.peers = Peers(files.me, files.membership)
+        self.tls = tls
+        # The members' own changes (renewals, moves) on top of the version installed.
+        self.updates = MemberUpdates(
+            home=home, store=store, peers=self.peers, tls=tls, base=files.membership
+        )
+        if transport is None:
+            if tls is None:
+                raise ValueError("a network service needs a transport or its TLS contexts")
+            transport = HttpsTransport(tls.client, pins=lambda code: self.peers.pins[code])
+        self.transport = transport
         self._verifiers = ThreadPoolExecutor(2, thread_name_prefix="mra-verify")
         self.replicator = Replicator(
             store, files.me, files.signing_key, files.sealing_key, clock, self._verifiers
@@ -95,7 +111,7 @@ class NetworkService:
             key=files.signing_key,
             peers=self.peers,
             membership_file=files.membership_file,
-            ca_pem=files.ca_pem,
+            member_updates=self.updates,
             replicator=self.replicator,
             access=access if access is not None else AccessLog(store, clock),
             metrics=self.metrics,
@@ -111,6 +127,7 @@ class NetworkService:
             endpoints=self.endpoints,
             replicator=self.replicator,
             membership_file=files.membership_file,
+            member_updates=self.updates,
             own_log=self.own_log,
             transport=transport,
             metrics=self.metrics,
@@ -121,6 +138,7 @@ class NetworkService:
             offload=offload,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._expiry: dict[str, datetime] = {}  # certificate (PEM) -> when it expires
 
     # -- what the node's API asks of it ----------------------------------------------------
 
@@ -183,11 +201,37 @@ class NetworkService:
         lag = self.lag()
         for origin, behind in lag.items():
             self.metrics.lag.labels(origin).set(behind)
+        certificates = self.certificates()
+        warnings = [
+            f"{code}'s TLS certificate expires {c['expires']}: 'mra network renew' at {code}"
+            for code, c in certificates.items()
+            if c["seconds_left"] < EXPIRY_WARNING_SECONDS
+        ]
         return {
             **self.peers.freshness(self.clock(), lag),
             "frozen": sorted(self.store.frozen_origins()),
             "appends_refused": self.own_log_behind(),
+            "certificates": certificates,
+            "warnings": warnings,
         }
+
+    def certificates(self) -> dict[str, dict[str, Any]]:
+        """Per member whose certificate this node holds (those the membership carries, and its
+        own): when it expires and the seconds left, also set as the gauge
+        ``mra_tls_certificate_expiry_seconds``."""
+        pems = {m.code: m.tls_cert for m in self.membership.members if m.tls_cert}
+        if self.me not in pems and self.tls is not None:
+            pems[self.me] = (self.tls.home.path / "tls.crt").read_text()
+        now = self.clock() / 1000
+        found: dict[str, dict[str, Any]] = {}
+        for code, pem in sorted(pems.items()):
+            if pem not in self._expiry:
+                self._expiry[pem] = not_after(pem.encode())
+            expires = self._expiry[pem]
+            left = int(expires.timestamp() - now)
+            self.metrics.tls_expiry.labels(code).set(left)
+            found[code] = {"expires": expires.isoformat(), "seconds_left": left}
+        return found
 
     # -- running ---------------------------------------------------------------------------
 
@@ -226,11 +270,10 @@ def open_network(
     offload: Offload = inline,
 ) -> NetworkService:
     """The network part of the node in ``home``: its files read (``load_network``) and its
-    service built over ``transport`` (HTTPS with the home's TLS material unless given).
-    Raises what ``load_network`` raises."""
+    service built over ``transport`` (HTTPS with the home's TLS material, ``network.tls``,
+    unless given). Raises what ``load_network`` raises."""
     files = load_network(home, store, settings)
-    if transport is None:
-        transport = HttpsTransport(client_tls(home, settings))
+    tls = NodeTls.of_home(home, files.membership, settings) if transport is None else None
     return NetworkService(
         home=home,
         store=store,
@@ -238,6 +281,7 @@ def open_network(
         settings=settings,
         registry=registry,
         transport=transport,
+        tls=tls,
         access=access,
         clock=clock,
         monotonic=monotonic,

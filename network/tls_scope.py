@@ -1,10 +1,11 @@
 """The node's HTTP protocol: uvicorn's, plus the client certificate in the ASGI TLS extension and a
 deadline on request heads.
 
-Uvicorn verifies a client certificate against the network CA during the handshake but does not
-(yet) pass it to the application. This protocol adds ``scope["extensions"]["tls"]`` with the
-``client_cert_chain`` field of the ASGI TLS extension (PEM, leaf first) to every request of a
-connection, so the peer endpoints can map the certificate to a member.
+Uvicorn verifies a client certificate during the handshake (against what the node trusts,
+``network.tls``) but does not (yet) pass it to the application. This protocol adds
+``scope["extensions"]["tls"]`` with the ``client_cert_chain`` field of the ASGI TLS extension
+(PEM, leaf first) to every request of a connection, so the peer endpoints can map the
+certificate to a member.
 
 Uvicorn's only timer is the keep-alive one, armed after a response and cancelled by the first
 byte of the next request: a client that sends its request line and headers a byte at a time

@@ -5,6 +5,7 @@ simulation's network, or a test's fake peers)."""
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -40,11 +41,16 @@ class Transport(Protocol):
 
 
 class HttpsTransport:
-    """Requests over mutual TLS with ``context`` (this node's certificate and the network CA,
-    ``network.files.client_tls``), to the endpoint the membership names; responses are read
-    up to ``MAX_RESPONSE`` bytes."""
+    """Requests over mutual TLS with ``context`` (this node's certificate and whom it trusts,
+    ``network.tls``), to the endpoint the membership names; responses are read up to
+    ``MAX_RESPONSE`` bytes. With ``pins`` (per member code, the SHA-256 of the certificates it
+    is accepted with), an answer is read only from a server that presented a certificate
+    pinned for the member asked: another member's certificate at its endpoint is refused."""
 
-    def __init__(self, context: ssl.SSLContext) -> None:
+    def __init__(
+        self, context: ssl.SSLContext, pins: Callable[[str], frozenset[str]] | None = None
+    ) -> None:
+        self._pins = pins
         # A pooled connection is dropped well before the peer's server closes it (uvicorn's
         # keep-alive is 5 s): reusing one as it closes fails the request.
         self._client = httpx.AsyncClient(
@@ -66,6 +72,7 @@ class HttpsTransport:
         url = peer.endpoint.rstrip("/") + path
         try:
             async with self._client.stream(method, url, params=params, json=json) as response:
+                self._check_pinned(peer, response)
                 chunks, total = [], 0
                 async for chunk in response.aiter_bytes():
                     total += len(chunk)
@@ -85,6 +92,17 @@ class HttpsTransport:
         if response.status_code >= 400:
             raise PeerMisbehaved(f"{peer.code} refused {path}: {data[:300]!r}")
         return parse_json(data)
+
+    def _check_pinned(self, peer: Member, response: httpx.Response) -> None:
+        if self._pins is None:
+            return
+        stream = response.extensions.get("network_stream")
+        ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if der is None or hashlib.sha256(der).hexdigest() not in self._pins(peer.code):
+            raise PeerMisbehaved(
+                f"{peer.endpoint} did not present a certificate pinned for {peer.code}"
+            )
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -4,9 +4,12 @@ two and heals it; each request is answered by the target's peer endpoints throug
 route table as the node's API (``network.endpoints.answer``), with the same statuses and
 problem documents (``network.problems``).
 
-A run publishes records at random honest origins, cuts the network for a while, in some seeds
-lets one origin show two histories to two halves of the network, then heals everything and
-gossips until the honest nodes agree; then come the checks of ``sim.invariants``.
+A run publishes records at random honest origins, moves one to three members to another
+endpoint (``mra network move``: an update of its own entry, signed by it alone, which peers
+must all come to hold), cuts the network for a while, in some seeds lets one origin show two
+histories to two halves of the network, then heals everything and gossips until the honest
+nodes agree (on the membership in force too); then come the checks of
+``sim.invariants``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 from contracts.agreement import Agreement
 from network.endpoints import answer
+from network.member_updates import move
 from network.problems import problem_of
 from node.core.canonical import parse_json
 from node.core.entries import entry_hash
@@ -201,6 +205,12 @@ class Simulation:
             sched.at(start + self.rng.uniform(duration * 0.2, duration * 0.5), self._heal)
         if self.equivocator is not None:
             sched.at(self.rng.uniform(duration * 0.2, duration * 0.6), self._equivocate)
+        # The membership changes draw from their own generator: the other events of a seed
+        # (pinned in tests/system/simulation_pinned.txt) are drawn as before.
+        changes = random.Random(f"membership-{self.seed}")
+        for number in range(changes.randint(1, 3)):
+            at = changes.uniform(0, duration * 0.8)
+            sched.at(at, functools.partial(self._move_somewhere, changes, number))
         sched.run_until(duration)
         self.clean = True
         self._heal()
@@ -312,6 +322,14 @@ class Simulation:
         record = AeoRecord.from_dict(data)
         node.records.append(record.aeo_id)
         return record
+
+    def _move_somewhere(self, changes: random.Random, number: int) -> None:
+        """An honest member moves to another port (``mra network move``), signed by itself."""
+        node = changes.choice([n for n in self.honest() if n.code != self.equivocator])
+        endpoint = f"https://{node.code.lower()}.sim.invalid:{8000 + number}"
+        now = datetime.fromtimestamp(self.clock(node.skew_ms)() / 1000, UTC)
+        signed = move(node.home, node.store, endpoint, now=now)
+        self.note("moved", node.code, signed.update.revision, endpoint)
 
     def _partition(self) -> None:
         codes = list(self.codes)

@@ -62,6 +62,7 @@ PURE_NETWORK = (
     "network.evidence_input",
     "network.evidence_keys",
     "network.forks",
+    "network.governance",
     "network.membership",
     "network.ratelimit",
     "network.sealing",

@@ -196,6 +196,7 @@ def ui_routes(
             peers=fresh.get("peers", {}),
             lag=fresh.get("lag", {}),
             frozen=sorted(store.frozen_origins()),
+            certificates=fresh.get("warnings", []),
             logs=logs,
             verification=verification(),
         )

@@ -181,3 +181,68 @@ def test_install_refuses_an_older_version_and_another_network(net: Path) -> None
             install(home(net, "UY"), store, other)
     finally:
         store.close()
+
+
+@pytest.fixture
+def own_roots(tmp_path: Path) -> Path:
+    """A network of self-issued certificates (no CA): BR, UY, CL."""
+    specs = [
+        MemberSpec(code=c, name=f"Customs {c}", endpoint=f"https://127.0.0.1:{7441 + i}")
+        for i, c in enumerate(("BR", "UY", "CL"))
+    ]
+    init_network(tmp_path / "net", "Test network", specs, now=NOW, self_issued=True)
+    return tmp_path / "net"
+
+
+def test_a_member_joins_a_network_with_no_ca_with_its_own_certificate(own_roots: Path) -> None:
+    request = join(
+        NodeHome(path=own_roots / "PE"), "PE", "SUNAT", "https://pe.example:8443", self_issued=NOW
+    )
+    assert "csr" not in json.loads(request.read_text())
+    proposal = propose_member(home(own_roots, "BR"), request)
+    for code in ("UY", "CL", "PE"):
+        proposal = sign(home(own_roots, code), proposal)
+    store = SqliteStore.open(own_roots / "UY" / "ledger.db")
+    try:
+        membership = install(home(own_roots, "UY"), store, proposal)
+    finally:
+        store.close()
+    pe = membership.member("PE")
+    assert pe is not None and pe.tls_cert == (own_roots / "PE" / "tls.crt").read_text()
+    assert membership.rule is not None
+
+
+def _signed(net: Path, membership: Membership, *codes: str) -> SignedMembership:
+    signed = SignedMembership(membership=membership)
+    for code in codes:
+        signed = signed.signed_by(code, load_signing_key(net / code / "signing.key"), [])
+    return signed
+
+
+@pytest.mark.parametrize(
+    ("change", "signers", "reason"),
+    [
+        ("remove CL", ("BR",), "removes CL: the rule needs UY's signature"),
+        ("move UY", ("BR",), "changes UY's endpoint, revision: the rule needs UY's signature"),
+        ("rename UY", ("BR", "UY"), "changes UY's name: the rule needs CL's signature"),
+    ],
+)
+def test_install_refuses_a_change_the_rule_does_not_allow_and_keeps_its_version(
+    own_roots: Path, change: str, signers: tuple[str, ...], reason: str
+) -> None:
+    current = installed(home(own_roots, "BR")).membership
+    members = {m.code: m for m in current.members}
+    if change == "remove CL":
+        del members["CL"]
+    elif change == "move UY":
+        members["UY"] = replace(members["UY"], endpoint="https://127.0.0.1:1", revision=1)
+    else:
+        members["UY"] = replace(members["UY"], name="Someone else")
+    proposed = replace(current, version=2, members=tuple(members.values()))
+    store = SqliteStore.open(own_roots / "BR" / "ledger.db")
+    try:
+        with pytest.raises(IntegrityError, match=reason):
+            install(home(own_roots, "BR"), store, _signed(own_roots, proposed, *signers))
+    finally:
+        store.close()
+    assert installed(home(own_roots, "BR")).membership == current

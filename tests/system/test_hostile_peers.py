@@ -714,6 +714,13 @@ HOSTILE = [
     Hostile("push-entry-a-string", _page(entries=["entry"]), 422, "malformed"),
     Hostile("push-body-not-base64", _first(_changed(body=lambda _: "%%%")), 422, "malformed"),
     Hostile("push-base64-pad-bits", _first(_changed(signature=_pad_bits)), 422, "malformed"),
+    Hostile("member-update-a-list", _raw("/v1/peer/member-update", b"[]"), 422, "malformed"),
+    Hostile(
+        "member-update-endpoint-a-number",
+        _raw("/v1/peer/member-update", b'{"update": {"endpoint": 1}, "signature": ""}'),
+        422,
+        "malformed",
+    ),
     Hostile("query-not-json", _raw("/v1/peer/query", b"{"), 422, "malformed"),
     Hostile(
         "query-ids-a-string", _raw("/v1/peer/query", b'{"ids": "BR000000001"}'), 422, "malformed"

@@ -456,6 +456,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "frozen": _array(_STRING),
             # why this node refuses to append (a peer holds more of its log), or null
             "appends_refused": _nullable(_STRING),
+            # per member whose certificate is known here: when it expires (issue 24)
+            "certificates": {
+                "type": "object",
+                "additionalProperties": _object(
+                    {"expires": _STRING, "seconds_left": {"type": "integer"}},
+                    required=("expires", "seconds_left"),
+                ),
+            },
+            "warnings": _array(_STRING),
             # continuous verification: when it last completed a pass (ms), what it found
             "verification": _object(
                 {
@@ -625,6 +634,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "member": _COUNTRY,
             "membership": {"type": "integer", "description": "version of the membership held"},
+            "member_updates": {
+                "type": "object",
+                "description": "per member that changed its own entry, the revision held",
+                "additionalProperties": _SEQ,
+            },
             "origins": {
                 "type": "object",
                 "description": "per origin held here",
@@ -676,7 +690,22 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         required=("size", "cosignature"),
     ),
-    "PeerMembership": {"type": "object", "description": "the signed membership document"},
+    "PeerMembership": {
+        "type": "object",
+        "description": "the signed membership document; ``updates``: per member, its signed"
+        " update of its own entry (network.governance)",
+    },
+    "PeerMemberUpdate": _object(
+        {
+            "update": {"type": "object", "description": "network.governance.MemberUpdate"},
+            "signature": {**_STRING, "description": "by the member's ledger key (hex)"},
+        },
+        required=("update", "signature"),
+    ),
+    "PeerMemberUpdateAnswer": _object(
+        {"revision": {**_SEQ, "description": "the member's revision in force here now"}},
+        required=("revision",),
+    ),
     "PeerForks": _array({**_STRING, "description": "open fork evidence"}),
     "PeerLookup": _object(
         {

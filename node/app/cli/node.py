@@ -37,10 +37,9 @@ def node_run(
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """Serve the node's API over TLS (tls.crt and tls.key from the home; always on)."""
-    import ssl
-
     import uvicorn
 
+    from network.tls import NodeTls
     from network.tls_scope import tls_scope_protocol
     from node.app.api import create_app
     from node.host.guard import HomeLock
@@ -51,24 +50,25 @@ def node_run(
         node_home = home_of(home)
         node_home.config()
         lock = HomeLock.take(home)  # one node process per home, until this one ends
-        cert, key, ca = (home / "tls.crt", home / "tls.key", home / "ca.crt")
-        for path in (cert, key, ca):
+        for path in (home / "tls.crt", home / "tls.key"):
             if not path.exists():
                 raise InvalidInput(
                     f"{path} is missing: TLS is always on (see 'mra network init')", field="home"
                 )
         keyfiles.check_home(home)
-        password = keyfiles.tls_password(key, settings)
+        keyfiles.tls_password(home / "tls.key", settings)  # a sealed one needs the passphrase
         app_ = create_app(node_home, settings=settings)
+        # The server trusts what the membership in force pins (network.tls), and follows it.
+        service = app_.state.node.peers
+        tls = service.tls if service is not None and service.tls is not None else None
+        if tls is None:
+            tls = NodeTls.of_home(node_home, None, settings)
+    server_context = tls.server
     uvicorn.run(
         app_,
         host=host,
         port=port,
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),
-        ssl_keyfile_password=password.decode() if password else None,
-        ssl_ca_certs=str(ca),
-        ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        ssl_context_factory=lambda config, default: server_context,
         http=tls_scope_protocol(settings.head_seconds),
         # On SIGTERM, requests still in flight after this long are cut: a peer holding a
         # connection open must not keep the node from stopping (its lifespan then closes it).
