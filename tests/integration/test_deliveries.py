@@ -8,19 +8,20 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
-
-from network.sim.network import INTERVAL, Simulation
-from network.sim.runner import _template
 
 from node.core.access import ACCESS_GENESIS, ACCESS_TAG, Access, check_access_chain
 from node.core.canonical import canonical_json
 from node.core.crypto import tagged_hash
 from node.host.access_log import AccessLog
+from node.host.guard import accept_restore
 from node.ledger.trail import record_trail
 from node.ledger.verification import verify_node
 from node.store.sqlite import SqliteStore
 from node.store.sqlite.schema import MIGRATIONS
+from sim.network import INTERVAL, Simulation
+from sim.runner import _template
 from tests.factories import record
 
 
@@ -32,6 +33,10 @@ def test_a_push_and_a_pull_of_one_version_are_one_delivery_and_a_repeat(tmp_path
         sim.scheduler.run_until(3600)  # past the template's approvals: the agreements in force
         br = sim.nodes["BR"]
         endpoints = br.service.endpoints
+        # No gossip yet, so that only the servings below deliver: BR's operator lets it append
+        # before a peer has answered (its start guard, node.host.guard).
+        now = datetime.fromtimestamp(sim.clock(br.skew_ms)() / 1000, UTC)
+        accept_restore(br.home, br.store, "operator of BR", now)
         published = br.ledger.publish([record("BR", 7001, consent=["UY"])])
         seq = published.entries[0].header.seq
         endpoints.deliveries("UY", seq)  # the push's page
