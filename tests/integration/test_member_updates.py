@@ -140,9 +140,13 @@ def test_a_member_joins_after_another_renewed_and_the_version_folds_the_renewal_
         request = join(
             NodeHome(path=net / "PE"), "PE", "SUNAT", "https://pe.example:1", self_issued=NOW
         )
-        proposal = propose_member(br, request)
-        for code in ("UY", "PE"):
-            proposal = sign(NodeHome(path=net / code), proposal)
+        proposal = propose_member(br, br_store, request)
+        proposal = sign(uy, uy_store, proposal)
+        pe, pe_store = opened(net, "PE")
+        try:
+            proposal = sign(pe, pe_store, proposal)
+        finally:
+            pe_store.close()
         membership = install(uy, uy_store, proposal)
         member = membership.member("BR")
         assert member is not None and member.tls_cert == signed.update.tls_cert
