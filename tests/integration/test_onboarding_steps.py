@@ -43,7 +43,7 @@ def home(net: Path, code: str) -> NodeHome:
     return NodeHome(path=net / code)
 
 
-def propose_at(net: Path, code: str, request: Path, cert: Path) -> SignedMembership:
+def propose_at(net: Path, code: str, request: Path, cert: Path | None = None) -> SignedMembership:
     store = SqliteStore.open(net / code / "ledger.db")
     try:
         return propose_member(home(net, code), store, request, cert)
@@ -199,9 +199,9 @@ def test_a_member_joins_a_network_with_no_ca_with_its_own_certificate(own_roots:
         NodeHome(path=own_roots / "PE"), "PE", "SUNAT", "https://pe.example:8443", self_issued=NOW
     )
     assert "csr" not in json.loads(request.read_text())
-    proposal = propose_member(home(own_roots, "BR"), request)
+    proposal = propose_at(own_roots, "BR", request)
     for code in ("UY", "CL", "PE"):
-        proposal = sign(home(own_roots, code), proposal)
+        proposal = sign_at(own_roots, code, proposal)
     store = SqliteStore.open(own_roots / "UY" / "ledger.db")
     try:
         membership = install(home(own_roots, "UY"), store, proposal)
