@@ -120,6 +120,13 @@ class Devnet:
             for m in data["members"]
         ]
 
+    def ports(self) -> list[int] | None:
+        """The port of each member's URL, in member order (BR first), as the devnet's signed
+        membership holds them; None before the devnet is created."""
+        if not (self.dir / "membership.json").exists():
+            return None
+        return [int(node.url.rsplit(":", 1)[1]) for node in self.nodes()]
+
     def create(self, endpoint: str | None = None) -> bool:
         """Create the network material unless it exists; True when created now.
 
