@@ -4,6 +4,8 @@ in a history, and a search without a hit saying what that can mean."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,3 +61,40 @@ def test_the_record_page_names_actors_by_label_and_shows_no_none(
     missing = http.get("/ui/aeo/BR000000404")
     assert missing.status_code == 404
     assert "not held here (unknown, or not shared with you)" in missing.text
+
+
+def _query_rows(page: str) -> list[int]:
+    """The access-log rows the queries table of a record page lists, in its order."""
+    table = page[page.index('id="queries"') : page.index("</table>", page.index('id="queries"'))]
+    return [int(n) for n in re.findall(r"<tr><td>(\d+)</td>", table)]
+
+
+def test_the_queries_table_shows_50_rows_a_page_newest_first_and_pages_back(
+    client: tuple[TestClient, dict[str, str]],
+) -> None:
+    """Issue 23, point 6: a record queried 120 times does not list 120 rows on its page."""
+    http, keys = client
+    publisher = {"Authorization": f"Bearer {keys['publisher']}"}
+    assert http.post("/v1/aeo", json=next(sample_dicts("BR", 1)), headers=publisher).is_success
+    for _ in range(120):
+        assert http.get("/v1/aeo/BR000000001", headers=publisher).status_code == 200
+    http.post("/ui/login", data={"api_key": keys["auditor"]})
+    first = http.get("/ui/aeo/BR000000001", params={"in_force_on": "2026-12-01"})
+    assert first.status_code == 200
+    # 121 queries: the 120 reads, then this page's own (written before the page is drawn).
+    rows = _query_rows(first.text)
+    assert len(rows) == 50 and rows == sorted(rows, reverse=True)
+    assert "UI /ui/aeo/{aeo_id}" in first.text.split('id="queries"')[1].split("</tr>")[1]
+    pages = [rows]
+    older = re.search(r'href="([^"]+)" id="queries-older"', first.text)
+    while older is not None:
+        link = html.unescape(older.group(1))
+        assert "in_force_on=2026-12-01" in link  # the page's other parameters are kept
+        following = http.get(link)
+        assert following.status_code == 200 and 'id="queries-newest"' in following.text
+        pages.append(_query_rows(following.text))
+        older = re.search(r'href="([^"]+)" id="queries-older"', following.text)
+    assert [len(p) for p in pages] == [50, 50, 21]
+    listed = [row for page in pages for row in page]
+    assert listed == sorted(set(listed), reverse=True)  # each row once, newest to oldest
+    assert http.get("/ui/aeo/BR000000001", params={"queries_before": "x"}).status_code == 422
