@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from network.forks import shown as shown_fork
 from node.app.ui_officer import Written, actions_for, officer_routes, today
 from node.core.errors import InvalidInput, MraError
 from node.core.reports import actor_labels, flatten, labelled
@@ -58,6 +59,7 @@ _templates = Environment(
     autoescape=select_autoescape(["html"]),
 )
 NOT_HELD = "not held here (unknown, or not shared with you)"
+NETWORK_REFRESH_SECONDS = 10  # the network page reloads itself: peers, lag and forks change
 QUERIES_PAGE = 50  # rows of a record page's queries table; "older" pages back
 
 
@@ -191,9 +193,23 @@ def ui_routes(
         caller = signed_in(request)
         fresh = peers.freshness() if peers is not None else {}
         logs = log_states(store)
+        forks = store.forks()
         return page(
             "overview.html",
             caller,
+            forks=[
+                {
+                    "origin": f["origin"],
+                    "shows": shown_fork(bytes(f["evidence"])),
+                    "found": iso_time(f["found_ts"]),
+                    "reported_by": f["reported_by"],
+                }
+                for f in forks
+                if f["resolved_ts"] is None
+            ],
+            resolved=sum(1 for f in forks if f["resolved_ts"] is not None),
+            refresh=NETWORK_REFRESH_SECONDS,
+            now=iso_time(int(time.time() * 1000)),
             peers=fresh.get("peers", {}),
             lag=fresh.get("lag", {}),
             frozen=sorted(store.frozen_origins()),

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from network.forks import entries_fork
 from node.app.api import create_app
 from node.core.sample import sample_dicts
 from node.host.apikeys import create_key
@@ -98,3 +99,35 @@ def test_the_queries_table_shows_50_rows_a_page_newest_first_and_pages_back(
     listed = [row for page in pages for row in page]
     assert listed == sorted(set(listed), reverse=True)  # each row once, newest to oldest
     assert http.get("/ui/aeo/BR000000001", params={"queries_before": "x"}).status_code == 422
+
+
+def test_the_network_page_shows_fork_status_and_refreshes_itself(
+    client: tuple[TestClient, dict[str, str]], tmp_path: Path
+) -> None:
+    """Issue 23, point 6: "no forks" said plainly, the alarm naming the origin and what its
+    evidence shows once there is one, and the page reloads itself to show it."""
+    http, keys = client
+    http.post("/ui/login", data={"api_key": keys["auditor"]})
+    calm = http.get("/ui/")
+    assert calm.status_code == 200
+    assert re.search(r'<meta http-equiv="refresh" content="(\d+)">', calm.text).group(1) == "10"
+    forks = calm.text[calm.text.index('id="forks"') :]
+    assert "no forks" in forks[: forks.index("</section>")]
+    assert "Fork alarm" not in calm.text
+
+    # Evidence of UY signing two entries for seq 7 reaches this node (as a peer reports it).
+    evidence = entries_fork("UY", 7, (b"one body", b"sig 1"), (b"another body", b"sig 2"))
+    store = SqliteStore.open(tmp_path / "br" / "ledger.db")
+    try:
+        assert store.add_fork("UY", evidence.evidence, "peer:AR", 1_764_900_000_000)
+    finally:
+        store.close()
+    alarm = http.get("/ui/").text
+    section = alarm[alarm.index('id="forks"') :]
+    section = section[: section.index("</section>")]
+    assert "Fork alarm" in section and "no forks" not in section
+    assert "Open fork evidence against: <strong>UY</strong>" in section
+    assert (
+        "<td><strong>UY</strong></td><td>two different entries signed for seq 7</td>"
+        "<td>2025-12-05T02:00:00.000+00:00</td><td>peer:AR</td>"
+    ) in section
