@@ -108,6 +108,17 @@ class TlsScopeProtocol(HttpToolsProtocol):
         self._disarm_head_timer()
         super().connection_lost(exc)
 
+    def shutdown(self) -> None:
+        """The server stops: an idle connection is cut at once. A TLS close waits for the
+        client's close_notify, which an idle keep-alive client (a browser, a peer's pool) only
+        sends when it next uses the connection: the node would wait for it until the graceful
+        shutdown timeout. A connection with a request in flight is answered first."""
+        if self.cycle is None or self.cycle.response_complete:
+            self._disarm_head_timer()
+            self.transport.abort()
+        else:
+            super().shutdown()
+
     def _arm_head_timer(self) -> None:
         if self.head_timer is None:
             self.head_timer = self.loop.call_later(self.head_seconds, self._head_timed_out)

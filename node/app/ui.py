@@ -20,12 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from network.forks import shown as shown_fork
 from node.app.ui_officer import Written, actions_for, officer_routes, today
 from node.core.errors import InvalidInput, MraError
 from node.core.reports import actor_labels, flatten, labelled
@@ -41,7 +42,7 @@ from node.ledger.queries import (
     in_force_date,
     log_states,
 )
-from node.ledger.trail import record_trail
+from node.ledger.trail import iso_time, record_trail
 from node.ledger.writer import Ledger
 from node.store.open import NodeStore
 
@@ -58,6 +59,8 @@ _templates = Environment(
     autoescape=select_autoescape(["html"]),
 )
 NOT_HELD = "not held here (unknown, or not shared with you)"
+NETWORK_REFRESH_SECONDS = 10  # the network page reloads itself: peers, lag and forks change
+QUERIES_PAGE = 50  # rows of a record page's queries table; "older" pages back
 
 
 @dataclass
@@ -190,9 +193,23 @@ def ui_routes(
         caller = signed_in(request)
         fresh = peers.freshness() if peers is not None else {}
         logs = log_states(store)
+        forks = store.forks()
         return page(
             "overview.html",
             caller,
+            forks=[
+                {
+                    "origin": f["origin"],
+                    "shows": shown_fork(bytes(f["evidence"])),
+                    "found": iso_time(f["found_ts"]),
+                    "reported_by": f["reported_by"],
+                }
+                for f in forks
+                if f["resolved_ts"] is None
+            ],
+            resolved=sum(1 for f in forks if f["resolved_ts"] is not None),
+            refresh=NETWORK_REFRESH_SECONDS,
+            now=iso_time(int(time.time() * 1000)),
             peers=fresh.get("peers", {}),
             lag=fresh.get("lag", {}),
             frozen=sorted(store.frozen_origins()),
@@ -224,7 +241,12 @@ def ui_routes(
 
     @app.get("/ui/aeo/{aeo_id}", include_in_schema=False)
     async def record(
-        request: Request, aeo_id: str, in_force_on: str = "", as_of: str = "", changed: str = ""
+        request: Request,
+        aeo_id: str,
+        in_force_on: str = "",
+        as_of: str = "",
+        changed: str = "",
+        queries_before: str = "",
     ) -> Response:
         caller = signed_in(request)
         # The two clocks (node.core.clocks); an empty form field means "not asked".
@@ -233,6 +255,7 @@ def ui_routes(
             wanted = check_id(aeo_id, "aeo_id")
             on = in_force_date(clocks["in_force_on"]) if clocks["in_force_on"] else None
             at = as_of_instant(clocks["as_of"]) if clocks["as_of"] else None
+            before = _row_number(queries_before, "queries_before")
         except InvalidInput as exc:
             return page("search.html", caller, 422, q=aeo_id, results=[], error=_said(exc))
         answer = queries.one(wanted, at, on)
@@ -250,10 +273,19 @@ def ui_routes(
             )
         verified, problem = _verify(store, config.origin, answer, peers)
         trail = None
+        asked: list[dict[str, Any]] = []
         labels: dict[str, str] = {}
         if caller.allows(Role.AUDITOR):
             await asyncio.to_thread(access.flush)
-            trail = record_trail(store, wanted)
+            trail = record_trail(store, wanted, queries=False)
+            # Newest first, a page at a time: a busy record has been queried thousands of times.
+            asked = store.access_rows(
+                aeo_id=wanted,
+                action="query",
+                before=before,
+                newest_first=True,
+                limit=QUERIES_PAGE + 1,
+            )
             members = {} if peers is None else {m.code: m.name for m in peers.membership.members}
             labels = actor_labels(store.api_keys(), members)
         status = answer.document.get("status", {})
@@ -288,6 +320,12 @@ def ui_routes(
             csrf=sessions.csrf(request.cookies.get(SESSION_COOKIE)),
             today=today(),
             changed=changed if changed.isdigit() else "",
+            queries=[{**q, "time": iso_time(q["ts"])} for q in asked[:QUERIES_PAGE]],
+            queries_page=QUERIES_PAGE,
+            older=_older(request, asked[QUERIES_PAGE - 1]["seq"])
+            if len(asked) > QUERIES_PAGE
+            else "",
+            newest=_older(request, None) if before is not None else "",
         )
 
     @app.get("/ui/agreements", include_in_schema=False)
@@ -339,6 +377,32 @@ def _shown(value: object) -> str:
             f"{v.get('scheme')} {v.get('value')}" if isinstance(v, dict) else str(v) for v in value
         )
     return str(value)
+
+
+def _row_number(text: str, field: str) -> int | None:
+    """A page's starting row from the query string: none when empty. Raises InvalidInput
+    naming ``field`` for anything but a whole number."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdecimal() or len(text) > 18:
+        raise InvalidInput(f"a row number, 0 or more, not {text[:20]!r}", field=field)
+    return int(text)
+
+
+def _older(request: Request, before: int | None) -> str:
+    """This page's address with the queries table starting below row ``before`` (None: the
+    newest rows), the other parameters kept."""
+    params = {
+        k: v for k, v in request.query_params.items() if k not in ("queries_before", "changed")
+    }
+    if before is not None:
+        params["queries_before"] = str(before)
+    return (
+        f"{request.url.path}?{urlencode(params)}#queries"
+        if params
+        else f"{request.url.path}#queries"
+    )
 
 
 def _said(exc: InvalidInput) -> str:

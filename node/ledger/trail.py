@@ -41,8 +41,9 @@ def iso_time(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
-def record_trail(store: TrailStore, aeo_id: str) -> dict[str, Any] | None:
-    """The trail of ``aeo_id``, or None when this node holds no trace of it."""
+def record_trail(store: TrailStore, aeo_id: str, *, queries: bool = True) -> dict[str, Any] | None:
+    """The trail of ``aeo_id``, or None when this node holds no trace of it; without its
+    queries when ``queries`` is False (the UI reads them a page at a time)."""
     erasures = erasure_status(store, aeo_id)
     purges = store.purges_of(aeo_id)
     versions = _own_versions(store, aeo_id) or _received_versions(store, aeo_id)
@@ -65,7 +66,7 @@ def record_trail(store: TrailStore, aeo_id: str) -> dict[str, Any] | None:
         "origin": versions[-1]["origin"],
         "versions": versions,
         "deliveries": _accesses(store, aeo_id, "deliver"),
-        "queries": _accesses(store, aeo_id, "query"),
+        "queries": _accesses(store, aeo_id, "query") if queries else [],
         "erasures": erasures,
         # who asked this node for an erasure (API key, or the operator at the command line)
         "erase_requests": _accesses(store, aeo_id, "erase"),

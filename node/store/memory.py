@@ -409,10 +409,14 @@ class MemoryStore:
         entry_seq: int | None = None,
         repeats: bool = True,
         after: int = -1,
+        before: int | None = None,
+        newest_first: bool = False,
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
         found = []
         for seq, (access, hash_) in enumerate(self._access):
+            if before is not None and seq >= before:
+                continue
             if seq <= after or not (-_END if since is None else since) <= access.ts < (
                 _END if until is None else until
             ):
@@ -429,7 +433,7 @@ class MemoryStore:
                 continue
             row = dict(zip(ACCESS_FIELDS, astuple(access), strict=True))
             found.append({"seq": seq, **row, "hash": hash_.hex()})
-        return found[:limit]
+        return (found[::-1] if newest_first else found)[:limit]
 
 
 if TYPE_CHECKING:

@@ -233,6 +233,8 @@ class AccessTrail(Protocol):
         entry_seq: int | None = None,
         repeats: bool = True,
         after: int = -1,
+        before: int | None = None,
+        newest_first: bool = False,
         limit: int = 1000,
     ) -> list[dict[str, Any]]: ...
 

@@ -207,6 +207,10 @@ def test_the_access_log_is_a_hash_chain_read_with_filters(store: Store) -> None:
     assert [r["seq"] for r in store.access_rows(since=15, until=30)] == [1]
     assert [r["seq"] for r in store.access_rows(aeo_id="BR1", action="deliver")] == [1]
     assert [r["seq"] for r in store.access_rows(after=0, limit=1)] == [1]
+    # a page back from a row, newest first (the UI's "older" link)
+    assert [r["seq"] for r in store.access_rows(newest_first=True, limit=2)] == [2, 1]
+    assert [r["seq"] for r in store.access_rows(before=2, newest_first=True)] == [1, 0]
+    assert [r["seq"] for r in store.access_rows(actor="key:a", before=2)] == [0]
     assert store.access_rows()[0]["hash"] == chain[1].hex()
 
 

@@ -21,20 +21,35 @@ def test_devnet_up_prints_keys_unbroken_and_a_stop_command_to_run(tmp_path: Path
         p for p in os.environ.get("PATH", "").split(os.pathsep) if Path(p) != MRA.parent
     )
     env = {**os.environ, "COLUMNS": "80", "PATH": path}
-    up = subprocess.run(
-        [
-            *(str(MRA), "devnet", "up", "--dir", str(directory), "--detach", "--records", "1"),
-            *("--base-port", str(_free_base())),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    base = _free_base()
+
+    def up_at(port: int) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                *(str(MRA), "devnet", "up", "--dir", str(directory), "--detach"),
+                *("--records", "1", "--base-port", str(port)),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    up = up_at(base)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
+        # Issue 23, point 6: --base-port on an existing devnet says plainly it cannot move it,
+        # and what to run instead; the running nodes are left as they are.
+        pids = (directory / "pids.json").read_text()
+        moved = up_at(base + 100)
+        assert moved.returncode == 2, moved.stdout + moved.stderr
+        said = " ".join(moved.stderr.split())
+        assert said.startswith(f"error: --base-port: the devnet in {directory} listens on"), said
+        assert f"{base}-{base + 4} and cannot move to {base + 100}" in said, said
+        assert f"Start it where it is with '.venv/bin/mra devnet up --dir {directory}'" in said
+        assert (directory / "pids.json").read_text() == pids
         lines = up.stdout.splitlines()
         for code in ("BR", "UY", "AR", "PY", "CL"):
             key = (directory / code / "admin.key").read_text().strip()

@@ -263,7 +263,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     br.store.close()
 
     command = ["node", "run", "--home", str(directory / "BR"), "--port", str(port)]
-    with open(directory / "BR" / "node.log", "ab") as log:
+    with open(directory / "BR" / "console.log", "ab") as log:  # the node logs to node.log
         process = subprocess.Popen(
             [sys.executable, "-m", "node", *command],
             cwd=ROOT,

@@ -5,11 +5,15 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from node.app.cli.common import out, reported
+from node.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from network.devnet import Devnet
 
 __all__ = ["app"]
 
@@ -44,12 +48,20 @@ def _shown(path: Path) -> str:
 
 DevnetDir = Annotated[Path, typer.Option("--dir", help="Where the devnet lives.")]
 DEFAULT_DEVNET = Path(".devnet")
+BASE_PORT = 7441
 
 
 @app.command("up")
 def devnet_up(
     directory: DevnetDir = DEFAULT_DEVNET,
-    base_port: Annotated[int, typer.Option(help="BR listens here, the others next.")] = 7441,
+    base_port: Annotated[
+        int | None,
+        typer.Option(
+            help="BR listens here, the others next (default 7441). Only when the devnet is"
+            " created: its ports are in its signed membership.",
+            show_default=False,
+        ),
+    ] = None,
     records: Annotated[int, typer.Option(help="Demo AEO records per node (first start).")] = 200,
     detach: Annotated[bool, typer.Option(help="Leave the nodes running and return.")] = False,
 ) -> None:
@@ -60,8 +72,9 @@ def devnet_up(
 
     from network.devnet import Devnet
 
-    devnet = Devnet(directory, base_port=base_port)
+    devnet = Devnet(directory, base_port=base_port or BASE_PORT)
     with reported():
+        _refuse_a_move(devnet, base_port)
         created = devnet.create()
         devnet.start()
         try:
@@ -99,6 +112,24 @@ def devnet_up(
     except KeyboardInterrupt:
         pass
     out.print(f"stopped: {', '.join(devnet.stop())}")
+
+
+def _refuse_a_move(devnet: Devnet, base_port: int | None) -> None:
+    """An existing devnet keeps its ports: each member's URL is signed into the membership by
+    every member. Raises InvalidInput naming --base-port, and what to run instead."""
+    ports = devnet.ports()
+    if base_port is None or ports is None or ports[0] == base_port:
+        return
+    here, mra = devnet.dir, invoked_as()
+    span = f"{min(ports)}-{max(ports)}" if min(ports) != max(ports) else str(ports[0])
+    raise InvalidInput(
+        f"the devnet in {here} listens on {span} and cannot move to"
+        f" {base_port}: its members' URLs are signed into its membership. Start it where it"
+        f" is with '{mra} devnet up --dir {here}', or create a new one on {base_port} with"
+        f" another --dir (or stop and remove this one: '{mra} devnet down --dir {here}',"
+        f" then delete {here})",
+        field="--base-port",
+    )
 
 
 @app.command("create")

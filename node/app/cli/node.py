@@ -36,12 +36,15 @@ def node_run(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7441,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
-    """Serve the node's API over TLS (tls.crt and tls.key from the home; always on)."""
+    """Serve the node's API over TLS (tls.crt and tls.key from the home; always on). Prints
+    its URL once it listens; logs to node.log in the home; SIGTERM stops it."""
     import uvicorn
 
     from network.tls import NodeTls
     from network.tls_scope import tls_scope_protocol
     from node.app.api import create_app
+    from node.app.serve import NodeServer
+    from node.host import logfile
     from node.host.guard import HomeLock
     from node.host.settings import Settings
 
@@ -57,6 +60,7 @@ def node_run(
                 )
         keyfiles.check_home(home)
         keyfiles.tls_password(home / "tls.key", settings)  # a sealed one needs the passphrase
+        log_path = logfile.log_to_home(home)
         app_ = create_app(node_home, settings=settings)
         # The server trusts what the membership in force pins (network.tls), and follows it.
         service = app_.state.node.peers
@@ -64,15 +68,19 @@ def node_run(
         if tls is None:
             tls = NodeTls.of_home(node_home, None, settings)
     server_context = tls.server
-    uvicorn.run(
+    config = uvicorn.Config(
         app_,
         host=host,
         port=port,
         ssl_context_factory=lambda config, default: server_context,
         http=tls_scope_protocol(settings.head_seconds),
-        # On SIGTERM, requests still in flight after this long are cut: a peer holding a
+        # On SIGTERM an idle connection is cut at once (network.tls_scope) and a request in
+        # flight is answered; one still running after this long is cut: a peer holding a
         # connection open must not keep the node from stopping (its lifespan then closes it).
         timeout_graceful_shutdown=SHUTDOWN_SECONDS,
+        log_config=None,  # uvicorn's lines go to the node's log (node.host.logfile)
         log_level="warning",
+        access_log=False,  # who asked what is in the access log, in the ledger
     )
+    NodeServer(config, log_path).run()
     lock.release()

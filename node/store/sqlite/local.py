@@ -103,11 +103,14 @@ def access_rows(
     entry_seq: int | None = None,
     repeats: bool = True,
     after: int = -1,
+    before: int | None = None,
+    newest_first: bool = False,
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
-    """A page of access rows (oldest first, ``seq > after``) matching every filter given;
-    times are ms since the epoch, ``until`` exclusive; ``repeats=False`` leaves out the rows
-    that repeat an earlier delivery."""
+    """A page of access rows (``after < seq < before``; oldest first, or newest first for a
+    page back from ``before``) matching every filter given; times are ms since the epoch,
+    ``until`` exclusive; ``repeats=False`` leaves out the rows that repeat an earlier
+    delivery."""
     where: list[str] = ["seq > ?"] + ([] if repeats else ["repeat_of IS NULL"])
     args: list[object] = [after]
     for clause, value in (
@@ -117,13 +120,14 @@ def access_rows(
         ("aeo_id = ?", aeo_id),
         ("action = ?", action),
         ("entry_seq = ?", entry_seq),
+        ("seq < ?", before),
     ):
         if value is not None:
             where.append(clause)
             args.append(value)
     rows = db.dicts(
         f"SELECT seq, {', '.join(ACCESS_FIELDS)}, hash FROM access_log"
-        f" WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+        f" WHERE {' AND '.join(where)} ORDER BY seq{' DESC' if newest_first else ''} LIMIT ?",
         [*args, limit],
     )
     return [{**row, "hash": bytes(row["hash"]).hex()} for row in rows]
