@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from node.core.errors import StorageFailed, StorageFull
@@ -57,8 +58,14 @@ class WriterTaken(StorageFailed):
 
 def connect(url: str, *, read_only: bool = False) -> psycopg.Connection[Any]:
     """A session on ``url`` with ``synchronous_commit=on`` (autocommit: transactions are
-    opened explicitly). Raises psycopg.Error."""
+    opened explicitly). Raises psycopg.Error.
+
+    A read-only session asks a multi-host URL's ``target_session_attrs=read-write`` as
+    ``primary``: libpq judges "read-write" by ``default_transaction_read_only``, which such a
+    session sets itself, so no host would qualify; "primary" picks the same server."""
     options = "-c synchronous_commit=on" + (" -c default_transaction_read_only=on" * read_only)
+    if read_only and conninfo_to_dict(url).get("target_session_attrs") == "read-write":
+        url = make_conninfo(url, target_session_attrs="primary")
     return psycopg.connect(url, autocommit=True, options=options)
 
 
@@ -145,6 +152,7 @@ class PgConnection:
         self.path = Path(path)
         self.mac_key = mac_key
         self.scrub_pending = False
+        self._committed: dict[str, int] = {}  # origin -> its log's size after our last append
         self._writer = _Statements(url, read_only=False, retry=False)
         self._write_lock = threading.Lock()
         self._writing: int | None = None
