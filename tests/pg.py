@@ -80,11 +80,11 @@ class Cluster:
                 *("-h", str(standby_of.root), "-U", "postgres", "-D", str(data)),
                 *("-R", "-X", "stream", "-c", "fast", "--no-sync"),
             )
-        options = (
+        self._options = (
             f"-k {self.root} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
             f" -c max_connections=300 -c shared_buffers=32MB {settings}"
         )
-        self._run(*self._ctl, "-w", "-s", "-l", str(self.root / "log"), "-o", options, "start")
+        self.start()
         self._names = itertools.count()
         self._template: str | None = None
 
@@ -112,6 +112,11 @@ class Cluster:
                 conn.execute(f"CREATE DATABASE {self._template}")
             PostgresStore.open(self.url(self._template)).close()
         return self.database(template=self._template)
+
+    def start(self) -> None:
+        """Start the server (again, after ``halt``)."""
+        log = str(self.root / "log")
+        self._run(*self._ctl, "-w", "-s", "-l", log, "-o", self._options, "start")
 
     def restart(self) -> None:
         """Stop the server (``-m fast``: its sessions are closed) and start it again."""
