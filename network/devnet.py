@@ -30,7 +30,7 @@ from node.core.clock import system_clock
 from node.core.errors import Conflict, InvalidInput, PeerUnavailable
 from node.core.sample import sample_dicts
 from node.host.apikeys import create_key
-from node.store.sqlite import SqliteStore
+from node.store.open import open_store
 
 __all__ = ["MEMBERS", "Devnet", "agreements_for"]
 
@@ -99,7 +99,8 @@ class Devnet:
         gossip_interval: float = 1.0,
         node_env: Mapping[str, Mapping[str, str]] | None = None,
     ):
-        """``node_env``: extra environment per member code, e.g. an egress ``HTTPS_PROXY``."""
+        """``node_env``: extra environment per member code, e.g. an egress ``HTTPS_PROXY``, or
+        ``MRA_DATABASE_URL`` to keep that member's ledger in PostgreSQL."""
         self.dir = directory
         self.base_port = base_port
         self.gossip_interval = gossip_interval
@@ -147,7 +148,10 @@ class Devnet:
         ]
         init_network(self.dir, "MRA Ledger devnet", specs, now=datetime.now(UTC))
         for code, _ in MEMBERS:
-            store = SqliteStore.open(self.dir / code / "ledger.db")
+            # A member given MRA_DATABASE_URL keeps its admin key in that database (which
+            # adopts the signing keys init_network wrote into the home's SQLite file).
+            url = self.node_env.get(code, {}).get("MRA_DATABASE_URL") or None
+            store = open_store(self.dir / code / "ledger.db", url)
             try:
                 key = create_key(store, "admin", "devnet", system_clock())
             finally:

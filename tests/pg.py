@@ -47,9 +47,12 @@ def unavailable() -> str | None:
 
 
 class Cluster:
-    """A running private cluster; ``stop()`` removes it."""
+    """A running private cluster; ``stop()`` removes it.
 
-    def __init__(self) -> None:
+    ``standby_of``: a streaming standby of that cluster (``pg_basebackup -R``) instead of a
+    new one; ``settings``: more server options (``-c name=value ...``)."""
+
+    def __init__(self, *, standby_of: Cluster | None = None, settings: str = "") -> None:
         bin_dir = binaries()
         assert bin_dir is not None, unavailable()
         self.root = Path(tempfile.mkdtemp(prefix="mra-pg-"))
@@ -59,22 +62,29 @@ class Cluster:
             self._as = ["runuser", "-u", "postgres", "--"]
         data = self.root / "data"
         self._ctl = [str(bin_dir / "pg_ctl"), "-D", str(data)]
-        self._run(
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
-        )
-        options = (
+        if standby_of is None:
+            self._run(
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            )
+        else:
+            self._run(
+                str(bin_dir / "pg_basebackup"),
+                *("-h", str(standby_of.root), "-U", "postgres", "-D", str(data)),
+                *("-R", "-X", "stream", "-c", "fast", "--no-sync"),
+            )
+        self._options = (
             f"-k {self.root} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
-            " -c max_connections=300 -c shared_buffers=32MB"
+            f" -c max_connections=300 -c shared_buffers=32MB {settings}"
         )
-        self._run(*self._ctl, "-w", "-s", "-l", str(self.root / "log"), "-o", options, "start")
+        self.start()
         self._names = itertools.count()
         self._template: str | None = None
 
@@ -102,6 +112,23 @@ class Cluster:
                 conn.execute(f"CREATE DATABASE {self._template}")
             PostgresStore.open(self.url(self._template)).close()
         return self.database(template=self._template)
+
+    def start(self) -> None:
+        """Start the server (again, after ``halt``)."""
+        log = str(self.root / "log")
+        self._run(*self._ctl, "-w", "-s", "-l", log, "-o", self._options, "start")
+
+    def restart(self) -> None:
+        """Stop the server (``-m fast``: its sessions are closed) and start it again."""
+        self._run(*self._ctl, "-w", "-s", "-m", "fast", "-l", str(self.root / "log"), "restart")
+
+    def halt(self) -> None:
+        """Stop the server as a crash would (``-m immediate``), keeping its data."""
+        self._run(*self._ctl, "-m", "immediate", "-s", "stop")
+
+    def promote(self) -> None:
+        """Make this standby a primary (``pg_ctl promote``, waiting until it accepts writes)."""
+        self._run(*self._ctl, "-w", "-s", "promote")
 
     def drop(self, url: str) -> None:
         """Drop the database of ``url`` (made by ``database``), closing its sessions."""

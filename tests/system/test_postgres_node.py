@@ -1,6 +1,7 @@
 """``mra node run`` on PostgreSQL (``MRA_DATABASE_URL``) as a real process over real TLS: records
 published and read back over HTTP, a CLI append beside the running node refused (one writer of
-the log), and a ``kill -9`` during writes loses nothing acknowledged."""
+the log), a ``kill -9`` during writes loses nothing acknowledged, and the node goes on reading
+and appending when the server restarts under it (its sessions are replaced)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from node.core.sample import sample_dicts
+from tests.pg import Cluster
 from tests.system.test_node_service import free_port, mra
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,8 +53,8 @@ def start(home: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]
     raise AssertionError(f"node did not start: {process.stderr.read() if process.stderr else ''}")
 
 
-def test_a_node_on_postgres_serves_and_loses_nothing_acknowledged_to_kill_9(
-    tmp_path: Path, pg_url: str
+def test_a_node_on_postgres_serves_loses_nothing_to_kill_9_and_outlives_a_server_restart(
+    tmp_path: Path, pg_url: str, pg_cluster: Cluster
 ) -> None:
     port = free_port()
     net = tmp_path / "net"
@@ -84,17 +86,26 @@ def test_a_node_on_postgres_serves_and_loses_nothing_acknowledged_to_kill_9(
             acknowledged.append(records[0]["aeo_id"])
             read = client.get(f"/v1/aeo/{records[0]['aeo_id']}", headers=auth)
             assert read.status_code == 200 and records[0]["legal_name"] in read.text
+            # The server restarts under the running node: its sessions are replaced on their
+            # next use, reads and appends go on without restarting the node.
+            pg_cluster.restart()
+            read = client.get(f"/v1/aeo/{records[0]['aeo_id']}", headers=auth)
+            assert read.status_code == 200, read.text
+            again = client.post("/v1/aeo", json=records[1], headers=auth)
+            assert again.status_code == 200, again.text
+            acknowledged.append(records[1]["aeo_id"])
             # A CLI append beside the running node is a second writer: refused, nothing written
-            # (once vouched for: the acceptance covered the log before the first publish).
+            # (once vouched for: the acceptance covered the log before the first publish). The
+            # node's writer lock was taken again with its new session.
             assert cli(env, "ledger", "accept-restore", "--home", str(home)).returncode == 0
-            (tmp_path / "one.json").write_text(json.dumps(records[1]))
+            (tmp_path / "one.json").write_text(json.dumps(records[2]))
             refused = cli(env, "aeo", "publish", str(tmp_path / "one.json"), "--home", str(home))
             assert refused.returncode == 3, refused.stderr
             assert "another process already writes" in refused.stderr
 
             # Publish one record at a time while the node is killed.
             def publish_all() -> None:
-                for data in records[2:]:
+                for data in records[3:]:
                     try:
                         answer = client.post("/v1/aeo", json=data, headers=auth)
                     except httpx.HTTPError:

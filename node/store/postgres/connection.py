@@ -14,6 +14,15 @@ being written is neither seen nor waited for.
 One writer of the log: ``claim_writer`` takes a session-level advisory lock (``_OWNER_LOCK``)
 that the process appending to the logs holds until it closes; another process's claim is
 refused (``WriterTaken``), never interleaved.
+
+Reconnection (the server restarted, or a standby was promoted behind a multi-host URL): a
+session found broken is replaced on its next use, never earlier. A read outside a transaction
+is run again once on the new session (it changes nothing). A transaction whose session breaks
+before its BEGIN is started on a new session; one that breaks after it fails (StorageFailed:
+the append is not acknowledged, HTTP 503, and the client may retry it). The writer's new
+session takes the writer lock again before anything else runs on it: if another process took
+it meanwhile, the claim is refused (``WriterTaken``) and every append with it until that
+process closes.
 """
 
 from __future__ import annotations
@@ -21,12 +30,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from node.core.errors import StorageFailed, StorageFull
@@ -39,6 +49,8 @@ __all__ = ["PgConnection", "WriterTaken", "connect"]
 _WRITE_LOCK = 0x6D72_615F_7772  # "mra_wr": one write transaction at a time
 _OWNER_LOCK = 0x6D72_615F_6F77  # "mra_ow": one process appends to the logs
 
+_T = TypeVar("_T")
+
 
 class WriterTaken(StorageFailed):
     """Another process already writes this node's log on the same database."""
@@ -46,43 +58,88 @@ class WriterTaken(StorageFailed):
 
 def connect(url: str, *, read_only: bool = False) -> psycopg.Connection[Any]:
     """A session on ``url`` with ``synchronous_commit=on`` (autocommit: transactions are
-    opened explicitly). Raises psycopg.Error."""
+    opened explicitly). Raises psycopg.Error.
+
+    A read-only session asks a multi-host URL's ``target_session_attrs=read-write`` as
+    ``primary``: libpq judges "read-write" by ``default_transaction_read_only``, which such a
+    session sets itself, so no host would qualify; "primary" picks the same server."""
     options = "-c synchronous_commit=on" + (" -c default_transaction_read_only=on" * read_only)
+    if read_only and conninfo_to_dict(url).get("target_session_attrs") == "read-write":
+        url = make_conninfo(url, target_session_attrs="primary")
     return psycopg.connect(url, autocommit=True, options=options)
 
 
 class _Statements:
-    """A psycopg connection that takes the table families' SQLite statements; its errors are
-    ours (StorageFailed, StorageFull) by the time they leave."""
+    """A session on ``url`` that takes the table families' SQLite statements; its errors are
+    ours (StorageFailed, StorageFull) by the time they leave. ``retry``: a statement whose
+    session turns out broken is run once more on a new one (readers: a read changes nothing)."""
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
-        self.raw = raw
+    def __init__(self, url: str, *, read_only: bool, retry: bool) -> None:
+        self.url = url
+        self.read_only = read_only
+        self.retry = retry
+        self.raw = self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return connect(self.url, read_only=self.read_only)
+        except psycopg.Error as exc:
+            raise _storage_error("cannot connect to the database", exc) from exc
+
+    def reconnect(self) -> None:
+        """Replace the session with a new one (the old one's locks went with it). Raises
+        StorageFailed when no server accepts it."""
+        with contextlib.suppress(psycopg.Error):
+            self.raw.close()
+        self.raw = self._connect()
+
+    def _run(self, run: Callable[[psycopg.Connection[Any]], _T]) -> _T:
+        # The writer's session is replaced by PgConnection only, between transactions: within
+        # one, a new session would commit the rest of it statement by statement.
+        if self.retry and self.raw.closed:
+            self.reconnect()
+        try:
+            return run(self.raw)
+        except psycopg.Error as exc:
+            if not (self.retry and self.raw.broken):
+                raise _storage_error("database error", exc) from exc
+        self.reconnect()
+        try:
+            return run(self.raw)
+        except psycopg.Error as exc:
+            raise _storage_error("database error", exc) from exc
 
     def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Any]:
-        cursor = self.raw.cursor()
-        try:
-            cursor.execute(translate(sql), tuple(parameters))
-        except psycopg.Error as exc:
-            raise _storage_error("database error", exc) from exc
-        return cursor
+        return self.native(translate(sql), parameters)
+
+    def native(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Any]:
+        """Run ``sql`` as written (PostgreSQL's own)."""
+
+        def run(raw: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+            cursor = raw.cursor()
+            cursor.execute(sql, tuple(parameters))
+            return cursor
+
+        return self._run(run)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> psycopg.Cursor[Any]:
-        cursor = self.raw.cursor()
         rows = [tuple(row) for row in parameters]
-        try:
+
+        def run(raw: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+            cursor = raw.cursor()
             if rows:
                 cursor.executemany(translate(sql), rows)
-        except psycopg.Error as exc:
-            raise _storage_error("database error", exc) from exc
-        return cursor
+            return cursor
+
+        return self._run(run)
 
     def dicts(self, sql: str, params: Sequence[object]) -> list[dict[str, Any]]:
-        cursor = self.raw.cursor(row_factory=dict_row)
-        try:
+        def run(raw: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+            cursor = raw.cursor(row_factory=dict_row)
             cursor.execute(translate(sql), tuple(params))
             return cursor.fetchall()
-        except psycopg.Error as exc:
-            raise _storage_error("database error", exc) from exc
+
+        return self._run(run)
 
 
 class PgConnection:
@@ -95,12 +152,13 @@ class PgConnection:
         self.path = Path(path)
         self.mac_key = mac_key
         self.scrub_pending = False
-        self._writer = _Statements(connect(url))
+        self._committed: dict[str, int] = {}  # origin -> its log's size after our last append
+        self._writer = _Statements(url, read_only=False, retry=False)
         self._write_lock = threading.Lock()
         self._writing: int | None = None
         self._owner = False
         self._local = threading.local()
-        self._readers: list[psycopg.Connection[Any]] = []
+        self._readers: list[_Statements] = []
         self._readers_lock = threading.Lock()
 
     @property
@@ -111,13 +169,9 @@ class PgConnection:
             return self._writer
         reader: _Statements | None = getattr(self._local, "reader", None)
         if reader is None:
-            try:
-                raw = connect(self.url, read_only=True)
-            except psycopg.Error as exc:
-                raise StorageFailed(f"cannot open the database for reading: {exc}") from exc
+            reader = self._local.reader = _Statements(self.url, read_only=True, retry=True)
             with self._readers_lock:
-                self._readers.append(raw)
-            reader = self._local.reader = _Statements(raw)
+                self._readers.append(reader)
         return reader
 
     def dicts(self, sql: str, params: Sequence[object] = ()) -> Iterator[dict[str, Any]]:
@@ -144,21 +198,36 @@ class PgConnection:
         deadline = time.monotonic() + wait
         while True:
             with self._write_lock:
-                try:
-                    row = self._writer.raw.execute(
-                        "SELECT pg_try_advisory_lock(%s)", (_OWNER_LOCK,)
-                    ).fetchone()
-                except psycopg.Error as exc:
-                    raise _storage_error("cannot claim the writer lock", exc) from exc
-            if row and row[0]:
-                self._owner = True
-                return
+                if self._writer.raw.closed:
+                    self._reconnect_writer()
+                if self._owner or self._try_claim():
+                    return
             if time.monotonic() >= deadline:
-                raise WriterTaken(
-                    "another process already writes this node's log on this database (it holds"
-                    " the writer lock); stop it first: two writers would fork the log"
-                )
+                raise _taken()
             time.sleep(0.1)
+
+    def _try_claim(self) -> bool:
+        """Take the writer lock on the writer's session if free (the caller holds
+        ``_write_lock``)."""
+        try:
+            row = self._writer.raw.execute(
+                "SELECT pg_try_advisory_lock(%s)", (_OWNER_LOCK,)
+            ).fetchone()
+        except psycopg.Error as exc:
+            raise _storage_error("cannot claim the writer lock", exc) from exc
+        self._owner = bool(row and row[0])
+        return self._owner
+
+    def _reconnect_writer(self) -> None:
+        """A new writer's session in place of a broken one (the caller holds
+        ``_write_lock``); the writer lock, if this process held it, is taken again on it before
+        anything else runs. Raises StorageFailed when no server accepts the session,
+        WriterTaken when another process took the writer lock meanwhile."""
+        held = self._owner
+        self._owner = False
+        self._writer.reconnect()
+        if held and not self._try_claim():
+            raise _taken()
 
     def scrub(self) -> bool:
         """Rewrite the tables erasures delete from (payloads, views, current state and trader
@@ -167,6 +236,8 @@ class PgConnection:
         they are recycled or expire (README, Operations). Reads of those tables wait for the
         rewrite."""
         with self._write_lock:
+            if self._writer.raw.closed:
+                self._reconnect_writer()
             try:
                 self._writer.raw.execute("VACUUM FULL payloads, views, aeo_current, trader_ids")
             except psycopg.Error as exc:
@@ -176,7 +247,7 @@ class PgConnection:
 
     @property
     def schema_version(self) -> int:
-        row = self.conn.raw.execute(
+        row = self.conn.native(
             "SELECT coalesce(max(version), 0) FROM mra_schema"
             " WHERE to_regclass('mra_schema') IS NOT NULL"
         ).fetchone()
@@ -206,13 +277,13 @@ class PgConnection:
         """Changes whenever a transaction on this database commits, in any process (the
         ``mra_changes`` sequence, advanced after each commit): what is derived from the
         database may be kept until then."""
-        row = self.conn.raw.execute("SELECT last_value, is_called FROM mra_changes").fetchone()
+        row = self.conn.native("SELECT last_value, is_called FROM mra_changes").fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
     def close(self) -> None:
         with self._readers_lock:
             for reader in self._readers:
-                reader.close()
+                reader.raw.close()
             self._readers.clear()
         self._writer.raw.close()
 
@@ -224,19 +295,41 @@ class _Transaction:
 
     def __init__(self, store: PgConnection) -> None:
         self._store = store
-        self._raw = store._writer.raw
         self._lock = store._write_lock
+
+    @property
+    def _raw(self) -> psycopg.Connection[Any]:
+        return self._store._writer.raw
 
     def __enter__(self) -> None:
         self._lock.acquire()
         try:
+            self._begin()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._store._writing = threading.get_ident()
+
+    def _begin(self) -> None:
+        """BEGIN on the writer's session, on a new one if it broke before (nothing of this
+        transaction was sent yet), then the write lock."""
+        if self._raw.closed:
+            self._store._reconnect_writer()
+        try:
             self._raw.execute("BEGIN")
+        except psycopg.Error as exc:
+            if not self._raw.broken:
+                raise _storage_error("cannot start a transaction", exc) from exc
+            self._store._reconnect_writer()
+            try:
+                self._raw.execute("BEGIN")
+            except psycopg.Error as again:
+                raise _storage_error("cannot start a transaction", again) from again
+        try:
             self._raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
         except psycopg.Error as exc:
             self._rollback()
-            self._lock.release()
             raise _storage_error("cannot start a transaction", exc) from exc
-        self._store._writing = threading.get_ident()
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
@@ -268,6 +361,13 @@ class _Transaction:
         # A broken connection refuses ROLLBACK: the server rolled the transaction back.
         with contextlib.suppress(psycopg.Error):
             self._raw.execute("ROLLBACK")
+
+
+def _taken() -> WriterTaken:
+    return WriterTaken(
+        "another process already writes this node's log on this database (it holds the writer"
+        " lock); stop it first: two writers would fork the log"
+    )
 
 
 def _storage_error(what: str, exc: psycopg.Error) -> StorageFailed:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from node.core.errors import StorageFailed
+from node.core.errors import OwnLogBehind, StorageFailed
 from node.store.postgres import inspection
 from node.store.postgres.connection import PgConnection
 from node.store.protocols import AppendBatch
@@ -63,9 +63,25 @@ class PostgresStore(PgConnection, Tables):
 
     def append(self, batch: AppendBatch) -> None:
         """As ``SqliteStore.append``, by the one process that writes the log: the first
-        append claims it. Raises WriterTaken when another process holds the claim."""
+        append claims it. Raises WriterTaken when another process holds the claim.
+
+        Raises OwnLogBehind when the database holds fewer entries of the batch's log than this
+        process committed to it: the server it reconnected to lost them (a failover to an
+        asynchronous standby that had not received them). Appending would sign their seqs
+        again; the node's restart puts the log to its start guard (README, Operations)."""
         self.claim_writer()
+        first = batch.entries[0].header.seq if batch.entries else None
+        committed = self._committed.get(batch.origin, 0)
+        if first is not None and first < committed and self.size(batch.origin) < committed:
+            raise OwnLogBehind(
+                f"the database holds {self.size(batch.origin)} entries of {batch.origin}'s log,"
+                f" but this process committed {committed} before its session was replaced (a"
+                " failover to a standby that had not received them?); nothing is appended:"
+                " restart the node, whose start guard asks its peers for the log they hold"
+            )
         log.append(self, batch)
+        if batch.entries:
+            self._committed[batch.origin] = batch.entries[-1].header.seq + 1
 
     # -- what verification reads about the database ----------------------------------------------
     schema_problems = inspection.schema_problems
