@@ -5,7 +5,9 @@ listening on a Unix socket in that directory only (no TCP port), one fresh datab
 Debian's server binaries (``/usr/lib/postgresql/<version>/bin``) are used; ``initdb`` refuses
 to run as root, so as root the cluster runs as the ``postgres`` OS user. The cluster trades
 durability for speed (``fsync=off``): the tests check what the store asks of the server
-(``synchronous_commit=on``, one transaction per append), not the disk under it.
+(``synchronous_commit=on``, one transaction per append), not the disk under it. A durable
+cluster (``Cluster(durable=True)``, the server's defaults: fsync, full page writes) is for
+``scripts/bench``, which measures PostgreSQL as a peer.
 
 Without the binaries, ``unavailable()`` says why: the fixture fails the PostgreSQL tests when
 ``CI`` is set (CI installs them, ``.ci/run``) and skips them otherwise.
@@ -49,7 +51,7 @@ def unavailable() -> str | None:
 class Cluster:
     """A running private cluster; ``stop()`` removes it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
         bin_dir = binaries()
         assert bin_dir is not None, unavailable()
         self.root = Path(tempfile.mkdtemp(prefix="mra-pg-"))
@@ -70,10 +72,10 @@ class Cluster:
             "--locale=C",
             "--no-sync",
         )
-        options = (
-            f"-k {self.root} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
-            " -c max_connections=300 -c shared_buffers=32MB"
-        )
+        options = f"-k {self.root} -c listen_addresses='' -c synchronous_commit=on"
+        if not durable:
+            options += " -c fsync=off -c full_page_writes=off"
+            options += " -c max_connections=300 -c shared_buffers=32MB"
         self._run(*self._ctl, "-w", "-s", "-l", str(self.root / "log"), "-o", options, "start")
         self._names = itertools.count()
         self._template: str | None = None
