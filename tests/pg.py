@@ -5,7 +5,9 @@ listening on a Unix socket in that directory only (no TCP port), one fresh datab
 Debian's server binaries (``/usr/lib/postgresql/<version>/bin``) are used; ``initdb`` refuses
 to run as root, so as root the cluster runs as the ``postgres`` OS user. The cluster trades
 durability for speed (``fsync=off``): the tests check what the store asks of the server
-(``synchronous_commit=on``, one transaction per append), not the disk under it.
+(``synchronous_commit=on``, one transaction per append), not the disk under it. A durable
+cluster (``Cluster(durable=True)``, the server's defaults: fsync, full page writes) is for
+``scripts/bench``, which measures PostgreSQL as a peer.
 
 Without the binaries, ``unavailable()`` says why: the fixture fails the PostgreSQL tests when
 ``CI`` is set (CI installs them, ``.ci/run``) and skips them otherwise.
@@ -50,9 +52,12 @@ class Cluster:
     """A running private cluster; ``stop()`` removes it.
 
     ``standby_of``: a streaming standby of that cluster (``pg_basebackup -R``) instead of a
-    new one; ``settings``: more server options (``-c name=value ...``)."""
+    new one; ``settings``: more server options (``-c name=value ...``); ``durable``: the
+    server's durable defaults (fsync, full page writes) instead of the fast test settings."""
 
-    def __init__(self, *, standby_of: Cluster | None = None, settings: str = "") -> None:
+    def __init__(
+        self, *, standby_of: Cluster | None = None, settings: str = "", durable: bool = False
+    ) -> None:
         bin_dir = binaries()
         assert bin_dir is not None, unavailable()
         self.root = Path(tempfile.mkdtemp(prefix="mra-pg-"))
@@ -80,10 +85,11 @@ class Cluster:
                 *("-h", str(standby_of.root), "-U", "postgres", "-D", str(data)),
                 *("-R", "-X", "stream", "-c", "fast", "--no-sync"),
             )
-        self._options = (
-            f"-k {self.root} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
-            f" -c max_connections=300 -c shared_buffers=32MB {settings}"
-        )
+        self._options = f"-k {self.root} -c listen_addresses='' -c synchronous_commit=on"
+        if not durable:
+            self._options += " -c fsync=off -c full_page_writes=off"
+            self._options += " -c max_connections=300 -c shared_buffers=32MB"
+        self._options += f" {settings}"
         self.start()
         self._names = itertools.count()
         self._template: str | None = None
