@@ -176,6 +176,11 @@ class PeerEndpoints:
 
     # -- what it answers -------------------------------------------------------------------
 
+    def sharing(self) -> Sharing:
+        """What this node shares now, under the agreements in force among the members in
+        force (one naming a removed member has ended)."""
+        return Sharing(self.store, self.me, self.key, self.clock(), self.peers.member_codes())
+
     def frontier(self, requester: str) -> dict[str, Any]:
         """Per origin: size, latest checkpoint and its cosignatures; open fork evidence; and
         the agreements in force here under which this node shares with ``requester``."""
@@ -183,7 +188,7 @@ class PeerEndpoints:
         if self._held is None or self._held[0] != mark:
             self._held = (mark, self._read_held())
         origins, forks = self._held[1]
-        sharing = sorted(Sharing(self.store, self.me, self.key, self.clock()).ids_with(requester))
+        sharing = sorted(self.sharing().ids_with(requester))
         return {
             "member": self.me,
             "membership": self.peers.membership.version,
@@ -233,7 +238,7 @@ class PeerEndpoints:
         head = self.store.head(self.me)
         size = head.size if head else 0
         stop = min(size, start + PAGE) if end is None else min(size, end)
-        sharing = Sharing(self.store, self.me, self.key, self.clock())
+        sharing = self.sharing()
         sealed, left_out = sharing.sealed_page(
             self.store.entries(self.me, start, stop),
             partner,
@@ -266,7 +271,7 @@ class PeerEndpoints:
         wanted = checked_ids(aeo_ids)
         if wanted:
             self.access.record(f"peer:{partner}", "query", "POST /v1/peer/query", *wanted)
-        sharing = Sharing(self.store, self.me, self.key, self.clock())
+        sharing = self.sharing()
         found: dict[str, Any] = {}
         unknown: list[str] = []
         for aeo_id in wanted:
@@ -308,7 +313,7 @@ class PeerEndpoints:
                 headers={"Retry-After": str(wait)},
             )
         scheme, value = lookup_key(scheme, value)
-        sharing = Sharing(self.store, self.me, self.key, self.clock())
+        sharing = self.sharing()
         found = answer_lookup(self.store, sharing, self.me, partner, scheme, value)
         # The AEOs named, never the identifier asked for (node.host.access_log).
         self.access.record(

@@ -23,7 +23,12 @@ def retention_run(acting: AsOption = None, home: HomeOption = DEFAULT_HOME) -> N
     retention period agreed, and purge what was received under agreements that ended.
     A running node does this by itself every hour."""
     with opened(home, acting) as node:
-        done = erasure.run_retention(node.ledger, node.store, system_clock())
+        members = None
+        if (node.home.path / "membership.json").exists():
+            from network.member_updates import in_force
+
+            members = frozenset(m.code for m in in_force(node.home, node.store)[0].members)
+        done = erasure.run_retention(node.ledger, node.store, system_clock(), members)
         if done:
             node.audit("retention", "mra retention run")
     for entry in done:

@@ -1,0 +1,120 @@
+"""Removing a member, or a member leaving, step by step on real files (issue 24, point 4): what
+each step checks and refuses (the running network is in tests/system/test_governance.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from network.bootstrap import MemberSpec, init_network
+from network.membership import SignedMembership
+from network.onboarding import install, installed, propose_removal, sign
+from node.core.errors import Conflict, IntegrityError, InvalidInput
+from node.host.home import NodeHome
+from node.store.sqlite import SqliteStore
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Path:
+    """A network of self-issued certificates: BR, UY, CL."""
+    specs = [
+        MemberSpec(code=c, name=f"Customs {c}", endpoint=f"https://127.0.0.1:{7441 + i}")
+        for i, c in enumerate(("BR", "UY", "CL"))
+    ]
+    init_network(tmp_path / "net", "Test network", specs, now=NOW, self_issued=True)
+    return tmp_path / "net"
+
+
+def at(net: Path, code: str, step: str, *args: object) -> SignedMembership:
+    store = SqliteStore.open(net / code / "ledger.db")
+    try:
+        home = NodeHome(path=net / code)
+        if step == "remove":
+            return propose_removal(home, store, str(args[0]))
+        assert isinstance(args[0], SignedMembership)
+        if step == "sign":
+            return sign(home, store, args[0])
+        install(home, store, args[0])
+        return installed(home)
+    finally:
+        store.close()
+
+
+def test_the_others_remove_a_member_and_the_version_before_is_kept(net: Path) -> None:
+    proposal = at(net, "BR", "remove", "CL")
+    assert [m.code for m in proposal.membership.members] == ["BR", "UY"]
+    assert proposal.membership.version == 2 and list(proposal.signatures) == ["BR"]
+    proposal = at(net, "UY", "sign", proposal)
+    before = (net / "BR" / "membership.json").read_text()
+    assert at(net, "BR", "install", proposal).membership == proposal.membership
+    assert (net / "BR" / "membership.v1.json").read_text() == before
+    store = SqliteStore.open(net / "BR" / "ledger.db")
+    try:  # CL's keys stay known: its log held here still verifies
+        assert store.public_key("CL", 0) is not None
+    finally:
+        store.close()
+
+
+def test_a_member_leaves_with_its_own_signature_as_its_statement(net: Path) -> None:
+    proposal = at(net, "CL", "remove", "CL")  # mra network leave
+    assert list(proposal.signatures) == ["CL"]
+    for code in ("BR", "UY"):
+        proposal = at(net, code, "sign", proposal)
+    done = at(net, "UY", "install", proposal)
+    assert set(done.signatures) == {"BR", "CL", "UY"}
+    assert done.membership.member("CL") is None
+
+
+def test_the_removed_member_may_sign_but_never_installs_its_removal(net: Path) -> None:
+    proposal = at(net, "BR", "remove", "CL")
+    proposal = at(net, "CL", "sign", proposal)  # it agrees: a statement, not needed
+    proposal = at(net, "UY", "sign", proposal)
+    with pytest.raises(Conflict, match=r"removes CL \(this node\): it keeps v1"):
+        at(net, "CL", "install", proposal)
+    assert installed(NodeHome(path=net / "CL")).membership.version == 1
+
+
+def test_a_removal_signed_by_the_leaver_and_fewer_than_every_remaining_is_refused(
+    net: Path,
+) -> None:
+    proposal = at(net, "CL", "remove", "CL")
+    proposal = at(net, "BR", "sign", proposal)
+    with pytest.raises(IntegrityError, match="removes CL: the rule needs UY's signature"):
+        at(net, "BR", "install", proposal)
+    # the same with UY's place filled by a signature that is not UY's
+    forged = replace(proposal, signatures={**proposal.signatures, "UY": proposal.signatures["BR"]})
+    with pytest.raises(IntegrityError, match="removes CL: UY's signature does not verify"):
+        at(net, "BR", "install", forged)
+    assert installed(NodeHome(path=net / "BR")).membership.version == 1
+
+
+def test_remove_refuses_a_non_member_the_last_two_and_a_proposal_changing_another(
+    net: Path,
+) -> None:
+    with pytest.raises(InvalidInput, match="PE is not a member in v1"):
+        at(net, "BR", "remove", "PE")
+    proposal = at(net, "BR", "remove", "CL")
+    proposal = at(net, "UY", "sign", proposal)
+    at(net, "BR", "install", proposal)
+    with pytest.raises(InvalidInput, match="would leave BR alone"):
+        at(net, "BR", "remove", "UY")
+    # A removal that also changes a member it keeps is not signed.
+    current = installed(NodeHome(path=net / "UY")).membership
+    bad = SignedMembership(
+        membership=replace(
+            current,
+            version=2,
+            members=tuple(
+                replace(m, name="Someone else") if m.code == "BR" else m
+                for m in current.members
+                if m.code != "CL"
+            ),
+        )
+    )
+    with pytest.raises(InvalidInput, match="changes BR"):
+        at(net, "UY", "sign", bad)
