@@ -131,6 +131,9 @@ class PeerEndpoints:
         if lookups is None:  # the defaults of Settings
             lookups = PeerLimits(Settings().lookup_rate, Settings().lookup_burst, monotonic)
         self.lookups = lookups
+        # Takes up a membership.json installed since (``Gossip.reload_membership``), before a
+        # request's certificate is checked: a removal is enforced from its install on.
+        self.refresh: Callable[[], None] = lambda: None
 
     # -- who asks --------------------------------------------------------------------------
 
@@ -146,7 +149,10 @@ class PeerEndpoints:
         except ValueError:
             raise PeerDenied(403, "the client certificate is not PEM", "not-a-member") from None
         # The handshake checked the certificate (its signature, its validity); the pins decide
-        # which member it is, and that it is the one the membership in force names for it.
+        # which member it is, and that it is the one the membership in force names for it. (The
+        # handshake may still trust a removed member's certificate until a restart: a context
+        # only gains trust. Its pin is gone from the version that removes it.)
+        self.refresh()
         code = self.peers.member_with(hashlib.sha256(der).hexdigest())
         if code is None:
             raise PeerDenied(403, "no member is pinned with this certificate", "not-a-member")

@@ -456,6 +456,7 @@ def test_the_others_remove_cl_it_receives_nothing_and_its_history_still_verifies
     assert "installed membership v2: AR, BR" in mra(
         "network", "install", proposal, "--home", str(net.dir / "BR")
     )
+    assert as_peer(net, "BR", *identity(net, "CL")) == 403  # at once, from its install on
 
     # 2. BR takes it up, AR adopts it from BR: CL is refused by both (its certificate is still
     # trusted in the handshake until a restart, but pinned no more).
