@@ -447,6 +447,15 @@ def test_the_others_remove_cl_it_receives_nothing_and_its_history_still_verifies
     wait_for(lambda: net.health("BR")["logs"].get("CL", 0) == cl_size, 30, "BR to hold CL's log")
     assert as_peer(net, "BR", *identity(net, "CL")) == 200
 
+    def with_evidence() -> str | None:
+        with net.api("BR") as client:
+            answer = client.get("/v1/aeo/CL000000001", params={"evidence": "true"})
+        return answer.text if answer.status_code == 200 else None
+
+    # evidence of CL's record issued at BR, once AR and BR cosigned a checkpoint of CL's log
+    evidence = net.dir / "evidence.json"
+    evidence.write_text(wait_for(with_evidence, 30, "BR to give evidence of CL's record"))
+
     # 1. The removal: proposed by BR, signed by AR (the rule: every remaining member), installed.
     proposal = str(net.dir / "remove-cl.json")
     said = mra("network", "remove", "CL", "--out", proposal, "--home", str(net.dir / "BR"))
@@ -491,4 +500,31 @@ def test_the_others_remove_cl_it_receives_nothing_and_its_history_still_verifies
     net.stop()
     verified = mra("ledger", "verify", "--home", str(net.dir / "BR"))
     assert f"OK CL: {cl_size} entries" in verified and "OK BR" in verified
-    assert (net.dir / "BR" / "membership.v1.json").exists()
+    # 6. CL's past evidence still checks against the version it was issued under (kept), and
+    # not against the one without CL.
+    checked = mra(
+        "evidence",
+        "verify",
+        str(evidence),
+        "--membership",
+        str(net.dir / "BR" / "membership.v1.json"),
+    )
+    assert "VALID CL#" in checked
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "node",
+            "evidence",
+            "verify",
+            str(evidence),
+            "--membership",
+            str(net.dir / "BR" / "membership.json"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 1 and "CL is not a member" in refused.stdout + refused.stderr
