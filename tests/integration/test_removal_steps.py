@@ -3,6 +3,9 @@ each step checks and refuses (the running network is in tests/system/test_govern
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,3 +121,31 @@ def test_remove_refuses_a_non_member_the_last_two_and_a_proposal_changing_anothe
     )
     with pytest.raises(InvalidInput, match="changes BR"):
         at(net, "UY", "sign", bad)
+
+
+def mra(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "node", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_commands_leave_sign_install_and_a_bad_code(net: Path) -> None:
+    proposal = str(net / "leave.json")
+    said = mra("network", "leave", "--out", proposal, "--home", str(net / "CL"))
+    assert said.returncode == 0, said.stderr
+    assert "membership v2 (removes CL, who signed it: it leaves)" in said.stdout
+    assert "still to sign: BR, UY" in said.stdout
+    for code in ("BR", "UY"):
+        said = mra("network", "sign", proposal, "--home", str(net / code))
+        assert said.returncode == 0, said.stderr
+    assert "complete: mra network install" in said.stdout
+    said = mra("network", "install", proposal, "--home", str(net / "BR"))
+    assert "installed membership v2: BR, UY" in said.stdout, said.stderr
+    bad = mra("network", "remove", "PE", "--home", str(net / "UY"), "--out", str(net / "x.json"))
+    assert bad.returncode != 0 and "PE is not a member in v1" in bad.stdout + bad.stderr
+    assert not (net / "x.json").exists()
