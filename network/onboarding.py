@@ -1,5 +1,5 @@
-"""Membership versions of a running network: a member onboarded, or removed (it leaves, or the
-others remove it), each a new version signed by every member it lists.
+"""Onboarding a member into a running network: a new membership version approved by all (a
+removal, ``network.removal``, is signed and installed by the same steps).
 
 Each step runs where the secret it needs lives, and only public files travel between parties:
 
@@ -13,11 +13,8 @@ Each step runs where the secret it needs lives, and only public files travel bet
     any node     install   checks every signature and that the version follows the installed
                            one, writes membership.json and registers the new member's ledger key
 
-A removal (``propose_removal``) is a version without the member, signed by every remaining
-member (the rule, ``network.governance``); a member that leaves proposes its own removal, and its
-signature, which the rule does not need, stays in the file as its statement. The installed
-version is kept as ``membership.v<n>.json`` when a newer one replaces it, so that evidence issued
-under it (by a member since removed) still checks against the members it names.
+The installed version is kept as ``membership.v<n>.json`` when a newer one replaces it, so that
+evidence issued under it (by a member since removed) still checks against the members it names.
 
 A running node picks up an installed membership.json in its next gossip round, and adopts a newer
 complete version from any peer, so installing it on one node is enough for the whole network.
@@ -61,7 +58,6 @@ __all__ = [
     "installed",
     "join",
     "propose_member",
-    "propose_removal",
     "sign",
 ]
 
@@ -211,26 +207,6 @@ def propose_member(
         version=current.version + 1,
         members=(*current.members, request.member(cert)),
         rule=current.rule,
-    )
-    return sign(home, store, SignedMembership(membership=proposed))
-
-
-def propose_removal(home: NodeHome, store: NodeStore, code: str) -> SignedMembership:
-    """As a member: the membership in force without member ``code``, one version up, signed by
-    this member; ``code`` this member's own: it leaves, and its signature is its statement.
-    Raises InvalidInput when ``code`` is not a member, or only one member would remain."""
-    current = _in_force(home, store)
-    if current.member(code) is None:
-        raise InvalidInput(f"{code} is not a member in v{current.version}", field="code")
-    remaining = tuple(m for m in current.members if m.code != code)
-    if len(remaining) < 2:
-        raise InvalidInput(
-            f"removing {code} would leave {remaining[0].code} alone: a network has two or more"
-            " members",
-            field="code",
-        )
-    proposed = Membership(
-        network=current.network, version=current.version + 1, members=remaining, rule=current.rule
     )
     return sign(home, store, SignedMembership(membership=proposed))
 

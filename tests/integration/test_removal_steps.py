@@ -14,7 +14,8 @@ import pytest
 
 from network.bootstrap import MemberSpec, init_network
 from network.membership import SignedMembership
-from network.onboarding import install, installed, propose_removal, sign
+from network.onboarding import install, installed, sign
+from network.removal import propose_removal
 from node.core.errors import Conflict, IntegrityError, InvalidInput
 from node.host.home import NodeHome
 from node.store.sqlite import SqliteStore

@@ -162,7 +162,7 @@ def network_remove(
 ) -> None:
     """As a member: propose the next membership version without CODE, signed by you. Every
     remaining member signs it (mra network sign), then it is installed (mra network install)."""
-    from network.onboarding import propose_removal
+    from network.removal import propose_removal
 
     with opened(home) as node:
         proposal = propose_removal(node.home, node.store, code.upper())
@@ -180,7 +180,7 @@ def network_leave(
     """As the member leaving: propose the next membership version without this node, signed by
     it as its statement. Send it to the others: every remaining member signs it (mra network
     sign) and one installs it (mra network install); from then on this node receives nothing."""
-    from network.onboarding import propose_removal
+    from network.removal import propose_removal
 
     with opened(home) as node:
         proposal = propose_removal(node.home, node.store, node.home.config().origin)
