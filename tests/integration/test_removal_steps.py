@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from contracts.agreement import Agreement
+from contracts.registry import SOURCE_HASHES
 from network.bootstrap import MemberSpec, init_network
 from network.membership import SignedMembership
 from network.onboarding import install, installed, sign
 from network.removal import propose_removal
 from node.core.errors import Conflict, IntegrityError, InvalidInput
 from node.host.home import NodeHome
+from node.ledger import agreements
 from node.store.sqlite import SqliteStore
 
 NOW = datetime.now(UTC)
@@ -150,3 +153,33 @@ def test_the_commands_leave_sign_install_and_a_bad_code(net: Path) -> None:
     bad = mra("network", "remove", "PE", "--home", str(net / "UY"), "--out", str(net / "x.json"))
     assert bad.returncode != 0 and "PE is not a member in v1" in bad.stdout + bad.stderr
     assert not (net / "x.json").exists()
+
+
+def test_an_agreement_naming_a_removed_member_shows_ended(net: Path) -> None:
+    today = datetime.now(UTC).date()
+    doc = Agreement.from_dict(
+        {
+            "id": "MRA-BR-CL",
+            "kind": "bilateral",
+            "parties": ["BR", "CL"],
+            "contract": "mra-status-only",
+            "contract_version": 1,
+            "contract_sha256": SOURCE_HASHES["mra-status-only@1"],
+            "params": {"certificates": ["AEOC"]},
+            "valid_from": today.isoformat(),
+            "title": "test",
+            "legal_ref": "test",
+        }
+    )
+    store = SqliteStore.open(net / "BR" / "ledger.db")
+    try:
+        agreements.propose(NodeHome(path=net / "BR").open_ledger(store), store, doc)
+    finally:
+        store.close()
+    listed = mra("agreement", "list", "--home", str(net / "BR"))
+    assert "pending" in listed.stdout, listed.stderr
+    at(net, "BR", "install", at(net, "UY", "sign", at(net, "BR", "remove", "CL")))
+    listed = mra("agreement", "list", "--home", str(net / "BR"))
+    assert "ended (CL no member)" in listed.stdout, listed.stderr
+    shown = mra("agreement", "show", "MRA-BR-CL", "--home", str(net / "BR"))
+    assert '"state": "ended (CL no member)"' in shown.stdout, shown.stderr
