@@ -131,6 +131,9 @@ class PeerEndpoints:
         if lookups is None:  # the defaults of Settings
             lookups = PeerLimits(Settings().lookup_rate, Settings().lookup_burst, monotonic)
         self.lookups = lookups
+        # Takes up a membership.json installed since (``Gossip.reload_membership``), before a
+        # request's certificate is checked: a removal is enforced from its install on.
+        self.refresh: Callable[[], None] = lambda: None
 
     # -- who asks --------------------------------------------------------------------------
 
@@ -146,7 +149,10 @@ class PeerEndpoints:
         except ValueError:
             raise PeerDenied(403, "the client certificate is not PEM", "not-a-member") from None
         # The handshake checked the certificate (its signature, its validity); the pins decide
-        # which member it is, and that it is the one the membership in force names for it.
+        # which member it is, and that it is the one the membership in force names for it. (The
+        # handshake may still trust a removed member's certificate until a restart: a context
+        # only gains trust. Its pin is gone from the version that removes it.)
+        self.refresh()
         code = self.peers.member_with(hashlib.sha256(der).hexdigest())
         if code is None:
             raise PeerDenied(403, "no member is pinned with this certificate", "not-a-member")
@@ -176,6 +182,11 @@ class PeerEndpoints:
 
     # -- what it answers -------------------------------------------------------------------
 
+    def sharing(self) -> Sharing:
+        """What this node shares now, under the agreements in force among the members in
+        force (one naming a removed member has ended)."""
+        return Sharing(self.store, self.me, self.key, self.clock(), self.peers.member_codes())
+
     def frontier(self, requester: str) -> dict[str, Any]:
         """Per origin: size, latest checkpoint and its cosignatures; open fork evidence; and
         the agreements in force here under which this node shares with ``requester``."""
@@ -183,7 +194,7 @@ class PeerEndpoints:
         if self._held is None or self._held[0] != mark:
             self._held = (mark, self._read_held())
         origins, forks = self._held[1]
-        sharing = sorted(Sharing(self.store, self.me, self.key, self.clock()).ids_with(requester))
+        sharing = sorted(self.sharing().ids_with(requester))
         return {
             "member": self.me,
             "membership": self.peers.membership.version,
@@ -233,7 +244,7 @@ class PeerEndpoints:
         head = self.store.head(self.me)
         size = head.size if head else 0
         stop = min(size, start + PAGE) if end is None else min(size, end)
-        sharing = Sharing(self.store, self.me, self.key, self.clock())
+        sharing = self.sharing()
         sealed, left_out = sharing.sealed_page(
             self.store.entries(self.me, start, stop),
             partner,
@@ -266,7 +277,7 @@ class PeerEndpoints:
         wanted = checked_ids(aeo_ids)
         if wanted:
             self.access.record(f"peer:{partner}", "query", "POST /v1/peer/query", *wanted)
-        sharing = Sharing(self.store, self.me, self.key, self.clock())
+        sharing = self.sharing()
         found: dict[str, Any] = {}
         unknown: list[str] = []
         for aeo_id in wanted:
@@ -308,7 +319,7 @@ class PeerEndpoints:
                 headers={"Retry-After": str(wait)},
             )
         scheme, value = lookup_key(scheme, value)
-        sharing = Sharing(self.store, self.me, self.key, self.clock())
+        sharing = self.sharing()
         found = answer_lookup(self.store, sharing, self.me, partner, scheme, value)
         # The AEOs named, never the identifier asked for (node.host.access_log).
         self.access.record(

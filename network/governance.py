@@ -3,9 +3,10 @@
 Two kinds of change reach a node:
 
 - a new membership version (``check_change``): adding or removing a member needs the signature
-  of every member of the new version; a version that changes an entry otherwise needs the
-  signature of each member whose entry changed, and all of them when more than a member's
-  ``OWN_FIELDS`` changed;
+  of every member of the new version (every remaining member: a member removed by the others
+  need not sign; one that leaves may sign too, and its signature then must verify); a version
+  that changes an entry otherwise needs the signature of each member whose entry changed, and
+  all of them when more than a member's ``OWN_FIELDS`` changed;
 - a member's own update (``MemberUpdate``): its endpoint and TLS certificate, with a revision
   one past the last, signed by that member alone with its ledger key. Updates of different
   members commute, so that members renewing at the same moment cannot fork the membership
@@ -33,6 +34,7 @@ __all__ = [
     "check_change",
     "check_update",
     "effective",
+    "removed",
     "required_signers",
     "sign_update",
 ]
@@ -97,6 +99,21 @@ def check_change(
             raise _refused(f"v{proposed.version} {why}: the rule needs {code}'s signature")
         if not verify(code, signatures[code]):
             raise _refused(f"v{proposed.version} {why}: {code}'s signature does not verify")
+    # A removed member's own signature (it leaves) is not needed, but is kept in the file as its
+    # statement: one that is there must be its own.
+    for code in sorted(set(signatures) - {m.code for m in proposed.members}):
+        if current.member(code) is None:
+            raise _refused(f"v{proposed.version} carries a signature of {code}, not a member")
+        if not verify(code, signatures[code]):
+            raise _refused(
+                f"v{proposed.version} removes {code}: the signature under {code} (leaving)"
+                " does not verify"
+            )
+
+
+def removed(current: Membership, proposed: Membership) -> list[str]:
+    """The members of ``current`` that ``proposed`` no longer lists."""
+    return sorted(m.code for m in current.members if proposed.member(m.code) is None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,6 +233,8 @@ def effective(
     refused: list[str] = []
     members = {m.code: m for m in membership.members}
     for signed in sorted(updates, key=lambda s: (s.update.code, s.update.revision)):
+        if signed.update.code not in members:
+            continue  # a member removed since (or never one): its updates no longer apply
         current = replace(membership, members=tuple(members.values()))
         try:
             members[signed.update.code] = check_update(current, signed, keys_of)

@@ -1,4 +1,5 @@
-"""Onboarding a member into a running network: a new membership version approved by all.
+"""Onboarding a member into a running network: a new membership version approved by all (a
+removal, ``network.removal``, is signed and installed by the same steps).
 
 Each step runs where the secret it needs lives, and only public files travel between parties:
 
@@ -11,6 +12,9 @@ Each step runs where the secret it needs lives, and only public files travel bet
     each member  sign      its signature on the proposal; the new member's proves it holds its keys
     any node     install   checks every signature and that the version follows the installed
                            one, writes membership.json and registers the new member's ledger key
+
+The installed version is kept as ``membership.v<n>.json`` when a newer one replaces it, so that
+evidence issued under it (by a member since removed) still checks against the members it names.
 
 A running node picks up an installed membership.json in its next gossip round, and adopts a newer
 complete version from any peer, so installing it on one node is enough for the whole network.
@@ -37,6 +41,7 @@ from network.membership import (
     SignedMembership,
     pem_sha256,
     rotation_chain,
+    sign_membership,
 )
 from network.pki import CertificateAuthority, certificate_request, member_of
 from network.wire import b64
@@ -208,39 +213,51 @@ def propose_member(
 
 def sign(home: NodeHome, store: NodeStore, proposal: SignedMembership) -> SignedMembership:
     """Add this member's signature. A member checks that the proposal follows its installed
-    version and keeps every member as it is in force here (with the members' own updates held
-    here); the new member checks that the entry under its code holds its own keys and
-    certificate."""
+    version and keeps every member it does not remove as it is in force here (with the
+    members' own updates held here); the new member checks that the entry under its code holds
+    its own keys and certificate; a member the proposal removes signs it as its statement that
+    it leaves (the rule does not need it)."""
     me = home.config().origin
     proposed = proposal.membership
     mine = proposed.member(me)
-    if mine is None:
+    current = _in_force(home, store) if (home.path / "membership.json").exists() else None
+    leaving = current is not None and mine is None and current.member(me) is not None
+    if mine is None and not leaving:
         raise InvalidInput(f"{me} is not a member in this proposal", field="members")
-    if (home.path / "membership.json").exists():
-        current = _in_force(home, store)
+    if current is not None:
         if proposed.network != current.network or proposed.version != current.version + 1:
             raise InvalidInput(
                 f"not the version after v{current.version} of {current.network!r}",
                 field="version",
             )
-        dropped = [m.code for m in current.members if proposed.member(m.code) != m]
-        if dropped:
+        changed = [m.code for m in current.members if proposed.member(m.code) not in (m, None)]
+        if changed:
             raise InvalidInput(
-                f"changes or removes {', '.join(dropped)} (or holds an update of theirs this"
-                " node does not hold yet: sign once gossip brought it)",
+                f"changes {', '.join(changed)} (or holds an update of theirs this node does"
+                " not hold yet: sign once gossip brought it)",
                 field="members",
             )
+    key, rotations = load_signing_key(home.key_path), own_rotations(store, me)
+    if leaving:
+        return SignedMembership(
+            membership=proposed,
+            signatures={**proposal.signatures, me: sign_membership(proposed, key)},
+            rotations={**proposal.rotations, me: rotations} if rotations else proposal.rotations,
+        )
+    assert mine is not None
     _check_own_entry(home, store, mine)
-    return proposal.signed_by(me, load_signing_key(home.key_path), own_rotations(store, me))
+    return proposal.signed_by(me, key, rotations)
 
 
 def install(home: NodeHome, store: NodeStore, signed: SignedMembership) -> Membership:
-    """Check ``signed`` and make it this node's membership; returns it.
+    """Check ``signed`` and make it this node's membership; returns it. The version it
+    replaces is kept as ``membership.v<n>.json``.
 
     Raises IntegrityError when a member's signature is missing or wrong, or the change breaks
     the rule of the installed version (``network.governance.check_change``, for the version
     right after it; a later one must be signed by all its members), InvalidInput when the
-    version does not follow the installed one.
+    version does not follow the installed one, Conflict when it removes this node (a removed
+    node keeps the version it had; its peers refuse it from their removal on).
     """
     proposed = signed.membership
 
@@ -271,6 +288,14 @@ def install(home: NodeHome, store: NodeStore, signed: SignedMembership) -> Membe
                 f"v{proposed.version} does not follow the installed v{current.version}",
                 field="version",
             )
+        me = home.config().origin
+        if proposed.member(me) is None:
+            raise Conflict(
+                f"v{proposed.version} removes {me} (this node): it keeps v{current.version},"
+                " and its peers no longer answer it",
+                field="members",
+            )
+        write_atomic(home.path / f"membership.v{current.version}.json", path.read_text())
     else:
         mine = proposed.member(home.config().origin)
         if mine is None:
@@ -278,6 +303,7 @@ def install(home: NodeHome, store: NodeStore, signed: SignedMembership) -> Membe
         _check_own_entry(home, store, mine)
     for member in proposed.members:
         store.add_key(member.code, 0, member.public_key())
+    # (a removed member's keys stay in ``store``: its log held here still verifies)
     write_atomic(path, signed.to_json())
     return proposed
 

@@ -106,6 +106,11 @@ class Peers:
         for code in self.members:
             self.status.setdefault(code, PeerStatus())
             self.reported.setdefault(code, {})
+        # A member removed by this version: nothing is asked of it or answered to it (its
+        # certificate is pinned no more) and what it reported is forgotten.
+        for gone in [code for code in self.status if code not in self.members]:
+            for table in (self.status, self.reported, self.acknowledged):
+                table.pop(gone, None)
 
     def member_with(self, cert_sha256: str) -> str | None:
         """The member whose pins include the certificate ``cert_sha256``, if any."""

@@ -137,6 +137,7 @@ class NetworkService:
             rng=rng or random.Random(),
             offload=offload,
         )
+        self.endpoints.refresh = self.gossip.reload_membership
         self._tasks: list[asyncio.Task[None]] = []
         self._expiry: dict[str, datetime] = {}  # certificate (PEM) -> when it expires
 

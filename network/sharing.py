@@ -12,7 +12,9 @@ For each of the origin's own entries whose payload it still holds:
 
 Agreements are taken as in force at ``now`` (the serving node's clock), so a partner learns of
 records published before its agreement became active once it is, and stops receiving them
-when the agreement ends.
+when the agreement ends. An agreement naming a party that is not in ``members`` (the membership
+in force: a member removed, or one that left) has ended for every party, as if that party had
+withdrawn it (``node.ledger.erasure.purge_ended`` purges what was received under it).
 """
 
 from __future__ import annotations
@@ -54,17 +56,27 @@ def merge_views(views: Iterable[dict[str, Any]]) -> dict[str, Any]:
 class Sharing:
     """The deliveries of one origin's entries, as of one moment (agreement states read once)."""
 
-    def __init__(self, store: NodeStore, origin: str, key: SigningKey, now: int) -> None:
+    def __init__(
+        self,
+        store: NodeStore,
+        origin: str,
+        key: SigningKey,
+        now: int,
+        members: frozenset[str] | None = None,
+    ) -> None:
         self._store = store
         self._origin = origin
         self._key = key
         states = agreements.states(store)
         self._states: dict[str, AgreementState] = states
         self._withheld = store.withheld(origin)
+        self._members = members
         self._in_force: list[Agreement] = [
             doc
             for state in states.values()
-            if (doc := state.in_force_at(now)) is not None and origin in doc.parties
+            if (doc := state.in_force_at(now)) is not None
+            and origin in doc.parties
+            and (members is None or set(doc.parties) <= members)
         ]
 
     def ids_with(self, partner: str) -> set[str]:
@@ -72,8 +84,10 @@ class Sharing:
         return {doc.id for doc in self._in_force if partner in doc.parties}
 
     def delivery(self, entry: StoredEntry, partner: str) -> Delivery | None:
-        """What ``partner`` receives of ``entry``, if anything."""
+        """What ``partner`` receives of ``entry``, if anything: nothing once it is no member."""
         if entry.payload is None or entry.salt is None:
+            return None
+        if self._members is not None and partner not in self._members:
             return None
         header = EntryHeader.from_bytes(entry.body)
         if header.kind in RECORD_KINDS:

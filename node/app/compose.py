@@ -106,6 +106,10 @@ class Node:
     metrics: ApiMetrics  # what the API counts
     writer: Writer
 
+    def members(self) -> frozenset[str] | None:
+        """The codes of the membership in force (None: a node of no network)."""
+        return self.peers.member_codes() if self.peers is not None else None
+
     @property
     def guard(self) -> StartGuard | None:
         """After a start, appends wait for a peer (node.host.guard); None without peers."""

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from node.app.compose import Node
 from node.core.clock import system_clock
@@ -85,13 +86,18 @@ async def erasure_work(node: Node) -> None:
     lines = LogBudget(lines=3, monotonic=time.monotonic)
     loop = asyncio.get_running_loop()
     next_retention = loop.time()
+    version = node.peers.membership.version if node.peers is not None else 0
     while True:
         try:
             done: list[SignedEntry] = await node.written(lambda: erasure.acknowledge(ledger, store))
-            if loop.time() >= next_retention:
+            # A new membership version may remove a member: what was received under the
+            # agreements naming it is purged at once, not at the next scheduled run.
+            now_version = node.peers.membership.version if node.peers is not None else 0
+            if loop.time() >= next_retention or now_version != version:
                 next_retention = loop.time() + node.settings.retention_seconds
+                version = now_version
                 done += await node.written(
-                    lambda: erasure.run_retention(ledger, store, system_clock())
+                    partial(erasure.run_retention, ledger, store, system_clock(), node.members())
                 )
             if done:
                 log.info("erasure: appended %d purge or erasure entries", len(done))

@@ -124,8 +124,11 @@ def retention_due(store: ErasureStore, me: str, now: int) -> list[tuple[str, int
     return [(aeo_id, days) for aeo_id in store.final_records(me, FINAL, now - days * DAY_MS)]
 
 
-def run_retention(ledger: Ledger, store: ErasureStore, now: int) -> list[SignedEntry]:
-    """Erase what retention makes due, and purge what was received under ended agreements."""
+def run_retention(
+    ledger: Ledger, store: ErasureStore, now: int, members: frozenset[str] | None = None
+) -> list[SignedEntry]:
+    """Erase what retention makes due, and purge what was received under ended agreements
+    (``members``: see ``purge_ended``)."""
     done = [
         erase(
             ledger,
@@ -136,7 +139,7 @@ def run_retention(ledger: Ledger, store: ErasureStore, now: int) -> list[SignedE
         )[0]
         for aeo_id, days in retention_due(store, ledger.origin, now)
     ]
-    return done + purge_ended(ledger, store, now)
+    return done + purge_ended(ledger, store, now, members)
 
 
 # -- at partners -------------------------------------------------------------------------------
@@ -169,17 +172,26 @@ def acknowledge(ledger: Ledger, store: ErasureStore) -> list[SignedEntry]:
     return done
 
 
-def purge_ended(ledger: Ledger, store: ErasureStore, now: int) -> list[SignedEntry]:
+def purge_ended(
+    ledger: Ledger, store: ErasureStore, now: int, members: frozenset[str] | None = None
+) -> list[SignedEntry]:
     """Purge the views held that were received under an agreement no longer in force at
-    ``now``. Deliveries from their origin are fetched again from the first purged entry, so
-    what an agreement still in force grants comes back as a view under that agreement only."""
+    ``now``: withdrawn, expired, or naming a party that is not one of ``members`` (the
+    membership in force, when given: that party was removed or left). Deliveries from their
+    origin are fetched again from the first purged entry, so what an agreement still in force
+    grants comes back as a view under that agreement only."""
     from node.ledger import agreements
 
     states = agreements.states(store)
 
     def ended(agreement_id: str) -> bool:
         state = states.get(agreement_id)
-        return state is not None and state.status_at(now) in ("withdrawn", "expired")
+        if state is None:
+            return False
+        if state.status_at(now) in ("withdrawn", "expired"):
+            return True
+        current = state.current
+        return members is not None and current is not None and not set(current.parties) <= members
 
     affected = {
         names: gone

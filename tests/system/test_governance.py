@@ -12,13 +12,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from contracts.registry import SOURCE_HASHES
 from network.bootstrap import MemberSpec, init_network
 from network.pki import CertificateAuthority, self_issued
 from node.core.clock import system_clock
@@ -378,3 +379,152 @@ def test_the_network_keeps_working_past_the_expiry_of_a_renewed_certificate(net:
     wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 3, 30, "AR to replicate past expiry")
     with pytest.raises(httpx.HTTPError):  # expired: the handshake refuses it
         as_peer(net, "AR", *short)
+
+
+def agreement(identifier: str, parties: list[str]) -> dict[str, Any]:
+    """A bilateral mra-full agreement document between ``parties``, valid from yesterday."""
+    today = datetime.now(UTC).date()
+    return {
+        "id": identifier,
+        "kind": "bilateral",
+        "parties": parties,
+        "contract": "mra-full",
+        "contract_version": 1,
+        "contract_sha256": SOURCE_HASHES["mra-full@1"],
+        "params": {
+            "certificates": ["AEOC", "AEOS", "AEOF"],
+            "fields": ["legal_name", "address", "certificate", "identifiers", "authorised"],
+            "statuses": ["valid", "suspended", "revoked", "annulled"],
+            "consent_required": False,
+        },
+        "valid_from": (today - timedelta(days=1)).isoformat(),
+        "valid_until": (today + timedelta(days=365)).isoformat(),
+        "title": f"{identifier} test",
+        "legal_ref": "test",
+    }
+
+
+def in_force(net: Net, proposer: str, approver: str, identifier: str) -> None:
+    """``proposer`` proposes a bilateral agreement, ``approver`` approves it once gossip brought
+    the proposal."""
+    with net.api(proposer) as client:
+        answer = client.post("/v1/agreements", json=agreement(identifier, [proposer, approver]))
+        assert answer.status_code == 201, answer.text
+    with net.api(approver) as client:
+        wait_for(
+            lambda: client.post(f"/v1/agreements/{identifier}/approve").status_code == 200,
+            30,
+            f"{approver} to approve {identifier}",
+        )
+
+
+def held(net: Net, at: str, aeo_id: str) -> bool:
+    with net.api(at) as client:
+        return client.get(f"/v1/aeo/{aeo_id}").status_code == 200
+
+
+@pytest.fixture
+def trio(tmp_path: Path) -> Iterator[Net]:
+    yield from running(Net(tmp_path / "net", ("AR", "BR", "CL")))
+
+
+def test_the_others_remove_cl_it_receives_nothing_and_its_history_still_verifies(
+    trio: Net,
+) -> None:
+    """Point 4: BR proposes CL's removal, AR signs, BR installs: from then on every node refuses
+    CL (403), nothing new reaches it, BR purges what it received only under the agreement with
+    CL, and CL's log held at BR still verifies."""
+    net = trio
+    # BR shares with CL and with AR under two agreements; each publishes one record.
+    in_force(net, "BR", "CL", "MRA-BR-CL")
+    in_force(net, "BR", "AR", "MRA-AR-BR")
+    publish(net, "BR", 1)
+    publish(net, "CL", 1)
+    wait_for(lambda: held(net, "CL", "BR000000001"), 30, "CL to receive BR's record")
+    wait_for(lambda: held(net, "AR", "BR000000001"), 30, "AR to receive BR's record")
+    wait_for(lambda: held(net, "BR", "CL000000001"), 30, "BR to receive CL's record")
+    cl_size = net.health("CL")["logs"]["CL"]
+    wait_for(lambda: net.health("BR")["logs"].get("CL", 0) == cl_size, 30, "BR to hold CL's log")
+    assert as_peer(net, "BR", *identity(net, "CL")) == 200
+
+    def with_evidence() -> str | None:
+        with net.api("BR") as client:
+            answer = client.get("/v1/aeo/CL000000001", params={"evidence": "true"})
+        return answer.text if answer.status_code == 200 else None
+
+    # evidence of CL's record issued at BR, once AR and BR cosigned a checkpoint of CL's log
+    evidence = net.dir / "evidence.json"
+    evidence.write_text(wait_for(with_evidence, 30, "BR to give evidence of CL's record"))
+
+    # 1. The removal: proposed by BR, signed by AR (the rule: every remaining member), installed.
+    proposal = str(net.dir / "remove-cl.json")
+    said = mra("network", "remove", "CL", "--out", proposal, "--home", str(net.dir / "BR"))
+    assert "membership v2" in said and "still to sign: AR" in said
+    said = mra("network", "sign", proposal, "--home", str(net.dir / "AR"))
+    assert "complete" in said
+    assert "installed membership v2: AR, BR" in mra(
+        "network", "install", proposal, "--home", str(net.dir / "BR")
+    )
+    assert as_peer(net, "BR", *identity(net, "CL")) == 403  # at once, from its install on
+
+    # 2. BR takes it up, AR adopts it from BR: CL is refused by both (its certificate is still
+    # trusted in the handshake until a restart, but pinned no more).
+    for code in ("BR", "AR"):
+        wait_for(
+            lambda c=code: "CL" not in net.health(c)["peers"],  # type: ignore[misc]
+            30,
+            f"{code} to take up v2",
+        )
+        assert as_peer(net, code, *identity(net, "CL")) == 403
+    assert "membership v2 adopted from BR" in net.log("AR")
+
+    # 3. A new publication at BR reaches AR, never CL; CL's own appends reach no one.
+    publish(net, "BR", 2)
+    wait_for(lambda: held(net, "AR", "BR000000002"), 30, "AR to receive BR's new record")
+    time.sleep(3)  # six gossip rounds
+    assert not held(net, "CL", "BR000000002")
+    assert net.health("CL")["logs"]["BR"] < net.health("BR")["logs"]["BR"]
+    with net.api("CL") as client:  # (CL's appends wait for a peer to vouch: none answers it)
+        client.post("/v1/aeo", json=next(sample_dicts("CL", 1, start=2)))
+    time.sleep(1)
+    assert net.health("BR")["logs"]["CL"] == cl_size
+
+    # 4. The agreement naming CL has ended: BR purged CL's record (received only under it).
+    wait_for(lambda: not held(net, "BR", "CL000000001"), 30, "BR to purge CL's record")
+    with net.api("BR") as client:
+        purges = client.get("/v1/aeo/CL000000001/trail").json()["purges"]
+    assert [p["reason"] for p in purges] == ["agreement ended: MRA-BR-CL"]
+    assert held(net, "AR", "BR000000001")  # (under MRA-AR-BR, untouched)
+
+    # 5. CL's history held at BR verifies, with BR's whole ledger.
+    net.stop()
+    verified = mra("ledger", "verify", "--home", str(net.dir / "BR"))
+    assert f"OK CL: {cl_size} entries" in verified and "OK BR" in verified
+    # 6. CL's past evidence still checks against the version it was issued under (kept), and
+    # not against the one without CL.
+    checked = mra(
+        "evidence",
+        "verify",
+        str(evidence),
+        "--membership",
+        str(net.dir / "BR" / "membership.v1.json"),
+    )
+    assert "VALID CL#" in checked
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "node",
+            "evidence",
+            "verify",
+            str(evidence),
+            "--membership",
+            str(net.dir / "BR" / "membership.json"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 1 and "CL is not a member" in refused.stdout + refused.stderr

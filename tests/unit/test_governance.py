@@ -13,6 +13,7 @@ from network.governance import (
     check_change,
     check_update,
     effective,
+    removed,
     required_signers,
     sign_update,
 )
@@ -94,6 +95,49 @@ def test_removing_a_member_needs_every_remaining_member_and_refuses_a_missing_on
     check_change(V1, proposed, signatures(proposed, "AR", "BR"), keys_of)
     with pytest.raises(IntegrityError, match="removes CL: the rule needs BR's signature"):
         check_change(V1, proposed, signatures(proposed, "AR"), keys_of)
+
+
+def test_a_removal_needs_no_signature_of_the_removed_member_and_its_own_does_not_count() -> None:
+    """Removed by the others, or leaving: the leaver's signature is a statement the rule does not
+    need, and it never stands in for a remaining member's."""
+    proposed = replace(V1, version=2, members=(MEMBERS["AR"], MEMBERS["BR"]))
+    assert removed(V1, proposed) == ["CL"]
+    assert "CL" not in required_signers(V1, proposed)
+    check_change(V1, proposed, signatures(proposed, "AR", "BR"), keys_of)  # removed by others
+    check_change(V1, proposed, signatures(proposed, "AR", "BR", "CL"), keys_of)  # CL leaves
+    with pytest.raises(IntegrityError, match="removes CL: the rule needs BR's signature"):
+        check_change(V1, proposed, signatures(proposed, "AR", "CL"), keys_of)
+    with pytest.raises(IntegrityError, match="removes CL: the rule needs AR's signature"):
+        check_change(V1, proposed, signatures(proposed, "CL"), keys_of)
+
+
+def test_a_signature_under_a_removed_member_must_be_its_own() -> None:
+    proposed = replace(V1, version=2, members=(MEMBERS["AR"], MEMBERS["BR"]))
+    forged = {**signatures(proposed, "AR", "BR"), "CL": sign_membership(proposed, KEYS["AR"])}
+    with pytest.raises(IntegrityError, match=r"signature under CL \(leaving\) does not verify"):
+        check_change(V1, proposed, forged, keys_of)
+    stranger = {**signatures(proposed, "AR", "BR"), "UY": sign_membership(proposed, KEYS["UY"])}
+    with pytest.raises(IntegrityError, match="a signature of UY, not a member"):
+        check_change(V1, proposed, stranger, keys_of)
+
+
+def test_removing_two_members_at_once_needs_every_one_that_remains() -> None:
+    four = replace(V1, members=(*V1.members, entry("UY")))
+    proposed = replace(four, version=2, members=(MEMBERS["AR"], MEMBERS["BR"]))
+    assert required_signers(four, proposed) == {
+        "AR": "removes CL, removes UY",
+        "BR": "removes CL, removes UY",
+    }
+    with pytest.raises(IntegrityError, match="the rule needs BR's signature"):
+        check_change(four, proposed, signatures(proposed, "AR", "CL", "UY"), keys_of)
+
+
+def test_updates_of_a_removed_member_no_longer_apply_and_are_not_refusals() -> None:
+    without_cl = replace(V1, version=2, members=(MEMBERS["AR"], MEMBERS["BR"]))
+    updates = [sign_update(renewal("CL"), KEYS["CL"]), sign_update(renewal("BR"), KEYS["BR"])]
+    membership, applied, refused = effective(without_cl, updates, keys_of)
+    assert list(applied) == ["BR"] and refused == []
+    assert membership.member("CL") is None
 
 
 def test_a_forged_signature_is_refused_like_a_missing_one() -> None:

@@ -99,6 +99,6 @@ async def retention(node: Opened, caller: Caller = admin) -> dict[str, Any]:
     """Apply retention now: erase own records past their period, purge what was received
     under agreements that ended."""
     done = await node.written(
-        lambda: erasure.run_retention(node.ledger, node.store, system_clock())
+        lambda: erasure.run_retention(node.ledger, node.store, system_clock(), node.members())
     )
     return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in done]}

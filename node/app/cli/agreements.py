@@ -12,7 +12,7 @@ from rich.table import Table
 from contracts.agreement import Agreement
 from contracts.registry import SOURCE_HASHES
 from node.app.cli.common import DEFAULT_HOME, AsOption, HomeOption, out, read_text, reported
-from node.app.cli.context import OpenNode, opened
+from node.app.cli.context import OpenNode, members_in_force, opened
 from node.core.canonical import parse_json
 from node.core.errors import InvalidInput, NotFound
 from node.ledger import agreements
@@ -88,6 +88,7 @@ def agreement_list(home: HomeOption = DEFAULT_HOME) -> None:
     with opened(home) as node:
         states = agreements.states(node.store)
         now = _latest_ts(node)
+        members = members_in_force(node)
     table = Table("id", "version", "parties", "contract", "state", "approvals")
     for agreement_id, state in sorted(states.items()):
         doc = state.current
@@ -99,7 +100,7 @@ def agreement_list(home: HomeOption = DEFAULT_HOME) -> None:
             str(doc.version),
             " ".join(doc.parties),
             doc.contract_ref,
-            state.status_at(now),
+            _status(state.status_at(now), doc, members),
             f"{len(approved)}/{len(doc.parties)}",
         )
     out.print(table)
@@ -111,6 +112,7 @@ def agreement_show(agreement_id: IdArgument, home: HomeOption = DEFAULT_HOME) ->
     with opened(home) as node:
         state = agreements.states(node.store).get(agreement_id)
         now = _latest_ts(node)
+        members = members_in_force(node)
         if state is None or state.current is None:
             raise NotFound(f"no agreement {agreement_id} is held here", field="id")
     doc = state.current
@@ -119,7 +121,7 @@ def agreement_show(agreement_id: IdArgument, home: HomeOption = DEFAULT_HOME) ->
             {
                 "document": doc.to_dict(),
                 "hash": doc.hash.hex(),
-                "state": state.status_at(now),
+                "state": _status(state.status_at(now), doc, members),
                 "approved_by": sorted(state.approvals.get((doc.version, bytes(doc.hash)), set())),
                 "withdrawn_at": state.withdrawn_at,
             }
@@ -131,3 +133,12 @@ def _latest_ts(node: OpenNode) -> int:
     """Now, as the ledger knows it: the latest entry time held (never the wall clock)."""
     heads = [node.store.head(origin) for origin in node.store.origins()]
     return max((h.last_ts for h in heads if h is not None), default=0)
+
+
+def _status(status: str, doc: Agreement, members: frozenset[str] | None) -> str:
+    """``status``, or "ended" when a party is no member of the membership in force (removed, or
+    it left: the agreement has ended for every party, network.sharing)."""
+    gone = sorted(set(doc.parties) - members) if members is not None else []
+    if not gone or status in ("withdrawn", "expired"):
+        return status
+    return f"ended ({', '.join(gone)} no member)"

@@ -26,7 +26,7 @@ from node.host.settings import database_url
 from node.ledger.writer import Ledger
 from node.store.open import NodeStore
 
-__all__ = ["MAX_AS", "OpenNode", "home_of", "opened", "operator"]
+__all__ = ["MAX_AS", "OpenNode", "home_of", "members_in_force", "opened", "operator"]
 
 MAX_AS = 64  # characters of the name given with --as
 
@@ -101,3 +101,13 @@ def opened(home: Path, acting: str | None = None) -> Iterator[OpenNode]:
             yield OpenNode(node_home, store, open_ledger, actor)
         finally:
             store.close()
+
+
+def members_in_force(node: OpenNode) -> frozenset[str] | None:
+    """The codes of the membership in force at the node: installed, with the members' own
+    updates (None: a node of no network)."""
+    if not (node.home.path / "membership.json").exists():
+        return None
+    from network.member_updates import in_force
+
+    return frozenset(m.code for m in in_force(node.home, node.store)[0].members)

@@ -1,4 +1,5 @@
-"""``mra network``: create a network, let a member join, and install its membership."""
+"""``mra network``: create a network, let a member join or leave (or remove one), and install
+its membership."""
 
 from __future__ import annotations
 
@@ -151,6 +152,42 @@ def network_install(proposal_file: ProposalArgument, home: HomeOption = DEFAULT_
     out.print(f"installed membership v{membership.version}: {codes}")
 
 
+@app.command("remove")
+def network_remove(
+    code: Annotated[str, typer.Argument(help="The member to remove (ISO 3166-1 alpha-2).")],
+    out_file: Annotated[Path, typer.Option("--out", help="The proposal to write.")] = Path(
+        "membership-proposal.json"
+    ),
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """As a member: propose the next membership version without CODE, signed by you. Every
+    remaining member signs it (mra network sign), then it is installed (mra network install)."""
+    from network.removal import propose_removal
+
+    with opened(home) as node:
+        proposal = propose_removal(node.home, node.store, code.upper())
+        write_atomic(out_file, proposal.to_json())
+    _print_signatures(out_file, proposal)
+
+
+@app.command("leave")
+def network_leave(
+    out_file: Annotated[Path, typer.Option("--out", help="The proposal to write.")] = Path(
+        "membership-proposal.json"
+    ),
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """As the member leaving: propose the next membership version without this node, signed by
+    it as its statement. Send it to the others: every remaining member signs it (mra network
+    sign) and one installs it (mra network install); from then on this node receives nothing."""
+    from network.removal import propose_removal
+
+    with opened(home) as node:
+        proposal = propose_removal(node.home, node.store, node.home.config().origin)
+        write_atomic(out_file, proposal.to_json())
+    _print_signatures(out_file, proposal)
+
+
 @app.command("renew")
 def network_renew(
     days: Annotated[int, typer.Option(min=1, help="Days the new certificate is valid.")] = 825,
@@ -210,8 +247,10 @@ def network_members(home: HomeOption = DEFAULT_HOME) -> None:
 def _print_signatures(path: Path, proposal: Any) -> None:
     members = [m.code for m in proposal.membership.members]
     missing = [code for code in members if code not in proposal.signatures]
+    leaving = sorted(set(proposal.signatures) - set(members))
+    removes = f" (removes {', '.join(leaving)}, who signed it: it leaves)" if leaving else ""
     out.print(
-        f"{path}: membership v{proposal.membership.version}; signed by "
+        f"{path}: membership v{proposal.membership.version}{removes}; signed by "
         f"{', '.join(sorted(proposal.signatures)) or 'nobody'}; "
         + (f"still to sign: {', '.join(missing)}" if missing else "complete: mra network install")
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from node.app.cli.common import DEFAULT_HOME, AsOption, HomeOption, out
-from node.app.cli.context import opened
+from node.app.cli.context import members_in_force, opened
 from node.core.clock import system_clock
 from node.ledger import erasure
 
@@ -23,7 +23,8 @@ def retention_run(acting: AsOption = None, home: HomeOption = DEFAULT_HOME) -> N
     retention period agreed, and purge what was received under agreements that ended.
     A running node does this by itself every hour."""
     with opened(home, acting) as node:
-        done = erasure.run_retention(node.ledger, node.store, system_clock())
+        members = members_in_force(node)
+        done = erasure.run_retention(node.ledger, node.store, system_clock(), members)
         if done:
             node.audit("retention", "mra retention run")
     for entry in done:
