@@ -14,9 +14,12 @@ backup: they are backed up separately, sealed (README, Operations).
 
 A restored home may hold a shorter own log than its peers have seen signed. It cannot fork: the
 start guard (``node.host.guard``) refuses appends until a peer has shown its checkpoint of the
-own log, and for good when that checkpoint is longer than the restored log. What the restore
+own log, and for good when that checkpoint is longer than the restored log. The size of the
+database a restore replaces is noted as seen too (``log-seen.json``): its entries were signed
+here, so the guard refuses to sign their seqs again even when no peer has them. What the restore
 loses is reported from what this home knows: the database it replaces and the largest
-checkpoint a peer has shown (``log-seen.json``).
+checkpoint a peer has shown; what each peer holds of the own log, once they answer, is in
+``/v1/health`` (``own_log_at_peers``).
 """
 
 from __future__ import annotations
@@ -197,11 +200,15 @@ def restore(home: NodeHome, source: Path) -> Restored:
             _fsync(home.path)
         except OSError as exc:
             raise StorageFailed(f"cannot install {source / DATABASE}: {exc}") from exc
+        seen = home.log_seen()
+        if kept is not None and replaced_size is not None:
+            # The replaced database's entries were signed by this node: whether or not a peer
+            # saw them, signing those seqs again would be a second history. So its size counts
+            # as seen, and the guard refuses appends (no acceptance lifts it) until the database
+            # holds them again.
+            home.note_log_seen(f"the replaced database {kept.name}", replaced_size)
         return Restored(
-            manifest=manifest,
-            kept=kept,
-            replaced_size=replaced_size,
-            seen_by_peer=home.log_seen(),
+            manifest=manifest, kept=kept, replaced_size=replaced_size, seen_by_peer=seen
         )
     finally:
         lock.release()

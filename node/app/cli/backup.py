@@ -56,8 +56,11 @@ def restore(
         known = f"; {peer} has seen {seen} signed entries" if peer else ""
         err.print(
             f"[bold yellow]LOST[/] {restored.lost} entries of the own log signed after the"
-            f" backup (the replaced database held {restored.replaced_size}{known}). Appends stay"
-            " refused while a peer holds more of this log than the node: no seq is signed twice.",
+            f" backup (the replaced database held {restored.replaced_size}{known}): seqs"
+            f" {manifest.log_size} to {manifest.log_size + restored.lost - 1}. Appends stay"
+            " refused while the database holds fewer entries than were signed (no acceptance"
+            " lifts it): no seq is signed twice. What each peer holds of this log: /v1/health,"
+            " own_log_at_peers, once the node runs.",
             soft_wrap=True,
         )
     else:
