@@ -101,6 +101,11 @@ def test_restore_installs_the_copy_keeps_the_old_database_and_reports_the_lost_t
     assert restored.lost == 5
     assert restored.seen_by_peer == ("UY", before)
     assert restored.kept is not None and _own_size(restored.kept) == before
+    # What was lost, read from the kept database: which records to publish again.
+    assert [seq for seq, _, _ in restored.tail] == list(range(manifest.log_size, before))
+    assert {kind for _, kind, _ in restored.tail} == {"aeo.upsert"}
+    lost_ids = [record.aeo_id for record in sample_records("BR", 5, start=100)]
+    assert [aeo for _, _, aeo in restored.tail] == lost_ids
     # Appending now would sign again seqs UY holds: refused, however the node is started.
     store = home.open_store()
     try:
@@ -202,7 +207,10 @@ def test_the_cli_backs_up_and_restores_and_says_what_was_lost(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     said = " ".join(done.stdout.split())
     assert "own log 5 entries" in said and "before-restore" in said, said
-    assert "LOST 2 entries" in " ".join(done.stderr.split())
+    complaint = " ".join(done.stderr.split())
+    assert "LOST 2 entries" in complaint and "seqs 5 to 6" in complaint, complaint
+    assert "lost, by kind: aeo.upsert 2" in complaint, complaint
+    assert "lost versions of 2 AEO records: BR000000100, BR000000101" in complaint, complaint
     assert _own_size(home.db_path) == 5
 
     again = _mra("backup", str(tmp_path / "backup"), "--home", str(home.path))

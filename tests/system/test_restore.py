@@ -128,6 +128,8 @@ def test_a_restore_during_an_outage_refuses_appends_names_the_lost_tail_and_fork
     assert replaced >= full  # (a node stopped with SIGTERM anchors its access log first)
     assert f"LOST {replaced - old} entries" in report, report
     assert f"seqs {old} to {replaced - 1}" in report, report
+    assert "aeo.upsert 3" in report, report  # the kinds lost, and the records to publish again
+    assert "lost versions of 3 AEO records: BR000000004, BR000000005, BR000000006" in report
 
     net.start("BR")
     wait_for(lambda: net.listening("BR"), 60, f"BR listens\n{net.log_tail('BR')}")
