@@ -192,6 +192,16 @@ class NetworkService:
     def own_log_behind(self) -> str | None:
         return self.own_log.behind()
 
+    def own_log_at_peers(self) -> dict[str, int]:
+        """How many entries of this node's log each peer reported holding in its latest
+        frontier: after a restore, the seqs from this node's size up to a peer's are the lost
+        tail that peer holds (headers, and the views and deliveries sent with them)."""
+        return {
+            code: sizes[self.me]
+            for code, sizes in sorted(self.peers.reported.items())
+            if self.me in sizes
+        }
+
     async def appends_settled(self, timeout: float) -> None:
         await self.own_log.settled(timeout)
 
@@ -212,6 +222,7 @@ class NetworkService:
             **self.peers.freshness(self.clock(), lag),
             "frozen": sorted(self.store.frozen_origins()),
             "appends_refused": self.own_log_behind(),
+            "own_log_at_peers": self.own_log_at_peers(),
             "certificates": certificates,
             "warnings": warnings,
         }

@@ -14,9 +14,12 @@ backup: they are backed up separately, sealed (README, Operations).
 
 A restored home may hold a shorter own log than its peers have seen signed. It cannot fork: the
 start guard (``node.host.guard``) refuses appends until a peer has shown its checkpoint of the
-own log, and for good when that checkpoint is longer than the restored log. What the restore
+own log, and for good when that checkpoint is longer than the restored log. The size of the
+database a restore replaces is noted as seen too (``log-seen.json``): its entries were signed
+here, so the guard refuses to sign their seqs again even when no peer has them. What the restore
 loses is reported from what this home knows: the database it replaces and the largest
-checkpoint a peer has shown (``log-seen.json``).
+checkpoint a peer has shown; what each peer holds of the own log, once they answer, is in
+``/v1/health`` (``own_log_at_peers``).
 """
 
 from __future__ import annotations
@@ -98,6 +101,9 @@ class Restored:
     kept: Path | None  # the replaced database, renamed
     replaced_size: int | None  # entries of the own log in the replaced database (None: unreadable)
     seen_by_peer: tuple[str, int]  # the largest checkpoint of the own log a peer has shown
+    # per own-log entry in the replaced database and not in the copy: (seq, kind, AEO id of
+    # its payload or None): what peers hold headers (and views, deliveries) of, if they do
+    tail: tuple[tuple[int, str, str | None], ...] = ()
 
     @property
     def lost(self) -> int:
@@ -197,11 +203,20 @@ def restore(home: NodeHome, source: Path) -> Restored:
             _fsync(home.path)
         except OSError as exc:
             raise StorageFailed(f"cannot install {source / DATABASE}: {exc}") from exc
+        seen = home.log_seen()
+        if kept is not None and replaced_size is not None:
+            # The replaced database's entries were signed by this node: whether or not a peer
+            # saw them, signing those seqs again would be a second history. So its size counts
+            # as seen, and the guard refuses appends (no acceptance lifts it) until the database
+            # holds them again.
+            home.note_log_seen(f"the replaced database {kept.name}", replaced_size)
+        tail = _tail(kept, manifest.origin, manifest.log_size) if kept is not None else ()
         return Restored(
             manifest=manifest,
             kept=kept,
             replaced_size=replaced_size,
-            seen_by_peer=home.log_seen(),
+            seen_by_peer=seen,
+            tail=tail,
         )
     finally:
         lock.release()
@@ -227,6 +242,26 @@ def _replaced_size(home: NodeHome, origin: str) -> int | None:
         return _own_log(home.db_path, origin)[0]
     except (MraError, OSError, sqlite3.Error):
         return None  # a damaged database is what a restore is for
+
+
+def _tail(kept: Path, origin: str, start: int) -> tuple[tuple[int, str, str | None], ...]:
+    """The own log's entries from ``start`` in the set-aside database ``kept``: seq, kind and
+    the AEO id its payload names (None: no payload, or not a record). Empty when unreadable."""
+    query = (
+        "SELECT e.seq, json_extract(CAST(e.body AS TEXT), '$.kind'),"
+        " json_extract(CAST(p.body AS TEXT), '$.aeo_id') FROM entries e"
+        " LEFT JOIN payloads p ON p.origin = e.origin AND p.seq = e.seq"
+        " WHERE e.origin = ? AND e.seq >= ? ORDER BY e.seq"
+    )
+    try:
+        with contextlib.closing(_read_only(kept)) as db:
+            rows = db.execute(query, (origin, start)).fetchall()
+    except sqlite3.Error:
+        return ()  # a damaged database is what a restore is for
+    return tuple(
+        (int(seq), str(kind), aeo_id if isinstance(aeo_id, str) else None)
+        for seq, kind, aeo_id in rows
+    )
 
 
 def _own_log(path: Path, origin: str) -> tuple[int, str | None]:

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from node.core.errors import Conflict, InvalidInput, OwnLogBehind
 from node.core.sample import sample_records
 from node.host.backup import DATABASE, MANIFEST, Manifest, check_backup, restore, take_backup
-from node.host.guard import HomeLock, StartGuard
+from node.host.guard import HomeLock, StartGuard, accept_restore
 from node.host.home import NodeHome
 from node.store.sqlite import SqliteStore
 
@@ -100,6 +101,11 @@ def test_restore_installs_the_copy_keeps_the_old_database_and_reports_the_lost_t
     assert restored.lost == 5
     assert restored.seen_by_peer == ("UY", before)
     assert restored.kept is not None and _own_size(restored.kept) == before
+    # What was lost, read from the kept database: which records to publish again.
+    assert [seq for seq, _, _ in restored.tail] == list(range(manifest.log_size, before))
+    assert {kind for _, kind, _ in restored.tail} == {"aeo.upsert"}
+    lost_ids = [record.aeo_id for record in sample_records("BR", 5, start=100)]
+    assert [aeo for _, _, aeo in restored.tail] == lost_ids
     # Appending now would sign again seqs UY holds: refused, however the node is started.
     store = home.open_store()
     try:
@@ -201,10 +207,43 @@ def test_the_cli_backs_up_and_restores_and_says_what_was_lost(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     said = " ".join(done.stdout.split())
     assert "own log 5 entries" in said and "before-restore" in said, said
-    assert "LOST 2 entries" in " ".join(done.stderr.split())
+    complaint = " ".join(done.stderr.split())
+    assert "LOST 2 entries" in complaint and "seqs 5 to 6" in complaint, complaint
+    assert "lost, by kind: aeo.upsert 2" in complaint, complaint
+    assert "lost versions of 2 AEO records: BR000000100, BR000000101" in complaint, complaint
     assert _own_size(home.db_path) == 5
 
     again = _mra("backup", str(tmp_path / "backup"), "--home", str(home.path))
     assert again.returncode == 2 and "is not an empty" in " ".join(again.stderr.split())
     missing = _mra("restore", str(tmp_path / "nothing"), "--home", str(home.path))
     assert missing.returncode == 2 and "not a backup" in " ".join(missing.stderr.split())
+
+
+def test_a_restore_counts_the_replaced_database_as_seen_so_no_acceptance_forks(
+    tmp_path: Path,
+) -> None:
+    home = _home(tmp_path / "br", records=10)
+    manifest = take_backup(home, tmp_path / "backup")
+    _publish(home, 4, start=100)  # signed after the backup, and no peer has seen them
+    before = _own_size(home.db_path)
+    assert home.log_seen() == ("", 0)
+
+    restored = restore(home, tmp_path / "backup")
+
+    assert restored.lost == 4 and restored.seen_by_peer == ("", 0)
+    assert restored.kept is not None
+    assert home.log_seen() == (f"the replaced database {restored.kept.name}", before)
+    store = home.open_store()
+    try:
+        held = StartGuard(home, store, needs_peer=False).hold()
+        assert isinstance(held, OwnLogBehind), held
+        assert f"holds a checkpoint of {before} entries" in str(held)
+        with pytest.raises(OwnLogBehind):  # an operator cannot accept a known loss away
+            accept_restore(home, store, "duty officer", datetime.now(UTC))
+        with pytest.raises(OwnLogBehind):
+            home.open_ledger(store).publish(sample_records("BR", 1, start=500))
+    finally:
+        store.close()
+    assert not (home.path / "restore-accepted.json").exists()
+    assert _own_size(home.db_path) == manifest.log_size
+    assert _own_size(restored.kept) == before  # nothing deleted: the lost entries are kept

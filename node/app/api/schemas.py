@@ -456,6 +456,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "frozen": _array(_STRING),
             # why this node refuses to append (a peer holds more of its log), or null
             "appends_refused": _nullable(_STRING),
+            # per peer, how many entries of this node's log it reported holding (issue 25)
+            "own_log_at_peers": {"type": "object", "additionalProperties": _SEQ},
             # per member whose certificate is known here: when it expires (issue 24)
             "certificates": {
                 "type": "object",

@@ -3,6 +3,7 @@ and its checked installation in a stopped node's home (node.host.backup)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -56,14 +57,35 @@ def restore(
         known = f"; {peer} has seen {seen} signed entries" if peer else ""
         err.print(
             f"[bold yellow]LOST[/] {restored.lost} entries of the own log signed after the"
-            f" backup (the replaced database held {restored.replaced_size}{known}). Appends stay"
-            " refused while a peer holds more of this log than the node: no seq is signed twice.",
+            f" backup (the replaced database held {restored.replaced_size}{known}): seqs"
+            f" {manifest.log_size} to {manifest.log_size + restored.lost - 1}. Appends stay"
+            " refused while the database holds fewer entries than were signed (no acceptance"
+            " lifts it): no seq is signed twice. What each peer holds of this log: /v1/health,"
+            " own_log_at_peers, once the node runs.",
             soft_wrap=True,
         )
+        _print_tail(restored.tail)
     else:
         out.print(
             "appends resume once a peer has shown its checkpoint of this node's log"
             " (or 'mra ledger accept-restore')",
+            soft_wrap=True,
+        )
+
+
+def _print_tail(tail: tuple[tuple[int, str, str | None], ...]) -> None:
+    """The lost entries by kind, and the AEO records they carried (the first 20 named): what
+    to publish again once appends resume; the kept database holds them all."""
+    kinds = Counter(kind for _, kind, _ in tail)
+    err.print(
+        "lost, by kind: " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items())),
+        soft_wrap=True,
+    )
+    records = sorted({aeo for _, _, aeo in tail if aeo is not None})
+    if records:
+        more = f" and {len(records) - 20} more" if len(records) > 20 else ""
+        err.print(
+            f"lost versions of {len(records)} AEO records: {', '.join(records[:20])}{more}",
             soft_wrap=True,
         )
 
