@@ -1,0 +1,172 @@
+"""A leaked ledger key (issue 24, point 5) on real SQLite files: the member rotates with
+``revoked_from``; a replica refuses what the old key signs from there on, verification names
+entries already held past it (``revoked-key``), and evidence relying on the key is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from network.evidence import build_bundle, verify_bundle
+from network.membership import SignedMembership
+from network.onboarding import own_rotations
+from node.core.canonical import canonical_json
+from node.core.crypto import SigningKey
+from node.core.entries import EntryHeader, EntryKind, Payload, signing_message
+from node.core.errors import IntegrityError, InvalidInput, PeerMisbehaved
+from node.core.sample import sample_dicts, sample_records
+from node.ledger.fsck import verify_log
+from node.ledger.replica import accept
+from node.ledger.verification import verify_store
+from node.store.protocols import StoredEntry
+from node.store.sqlite import SqliteStore
+from tests.factories import open_ledger, record
+from tests.integration.test_cli import mra
+from tests.integration.test_evidence import cosign, members
+
+
+def public(entry: StoredEntry) -> StoredEntry:
+    """As gossip sends it: payloads in clear for key rotations only."""
+    if EntryHeader.from_bytes(entry.body).kind is EntryKind.KEY_ROTATE:
+        return entry
+    return StoredEntry(
+        origin=entry.origin,
+        seq=entry.seq,
+        body=entry.body,
+        signature=entry.signature,
+        salt=None,
+        payload=None,
+    )
+
+
+def replica_of(path: Path, key: SigningKey) -> SqliteStore:
+    store = SqliteStore.open(path)
+    store.add_key("BR", 0, key.public_key)
+    return store
+
+
+def forged_next(store: SqliteStore, key: SigningKey) -> StoredEntry:
+    """What a thief holding ``key`` signs as BR's next entry, chained to the log held."""
+    head = store.head("BR")
+    assert head is not None
+    header = EntryHeader(
+        origin="BR",
+        seq=head.size,
+        prev=head.last_hash,
+        ts=head.last_ts + 1,
+        kind=EntryKind.AEO_UPSERT,
+        commitment=Payload(salt=b"\x00" * 32, body=b"{}").commitment,
+    )
+    body = header.to_bytes()
+    return StoredEntry(
+        origin="BR",
+        seq=head.size,
+        body=body,
+        signature=key.sign(signing_message(body)),
+        salt=None,
+        payload=None,
+    )
+
+
+def test_after_a_compromise_rotation_a_replica_refuses_the_old_key(tmp_path: Path) -> None:
+    old, new = SigningKey.generate(), SigningKey.generate()
+    source, ledger = open_ledger(tmp_path / "br.db", "BR", old)
+    ledger.publish(sample_records("BR", 3))
+    rotation = ledger.rotate_key(new, compromised=True)  # revoked from its own seq, 3
+    ledger.publish(sample_records("BR", 1, start=10))
+    replica = replica_of(tmp_path / "uy.db", old)
+    assert accept(replica, "BR", [public(e) for e in source.entries("BR")]) == 5
+    assert rotation.header.seq == 3
+    [report] = verify_store(replica)  # the rotation itself is the old key's last act
+    assert report.size == 5
+
+    stolen = forged_next(replica, old)
+    with pytest.raises(PeerMisbehaved, match="revoked-key") as caught:
+        accept(replica, "BR", [stolen])
+    assert "BR#5" in str(caught.value)
+    assert replica.head("BR").size == 5  # type: ignore[union-attr]
+    # The member's own log verifies, and so does the replica's.
+    assert verify_store(source, own="BR")[0].size == 5
+
+
+def test_entries_held_past_revoked_from_are_named_and_a_new_replica_refuses_them(
+    tmp_path: Path,
+) -> None:
+    old, new = SigningKey.generate(), SigningKey.generate()
+    source, ledger = open_ledger(tmp_path / "br.db", "BR", old)
+    ledger.publish(sample_records("BR", 4))  # seqs 0..3; the member disowns 2 and 3
+    held = replica_of(tmp_path / "uy.db", old)
+    assert accept(held, "BR", [public(e) for e in source.entries("BR")]) == 4
+    with pytest.raises(InvalidInput) as refused:
+        ledger.rotate_key(new, revoked_from=5)  # past the rotation's own seq, 4
+    assert refused.value.field == "revoked_from"
+    ledger.rotate_key(new, compromised=True, revoked_from=2)
+    ledger.publish(sample_records("BR", 1, start=10))
+
+    # A replica that held them already takes the rotation (signed before the revocation was
+    # known) and verification names the first entry the old key signed past revoked_from.
+    assert accept(held, "BR", [public(e) for e in source.entries("BR", 4)]) == 2
+    with pytest.raises(IntegrityError) as caught:
+        verify_store(held)
+    assert (caught.value.damage, caught.value.origin, caught.value.seq) == ("revoked-key", "BR", 2)
+    with pytest.raises(IntegrityError, match="revoked-key"):
+        verify_log(source, "BR", own=True)  # the member's own copy says the same
+
+    # A replica that learns the log now takes what the member vouches for, nothing past it.
+    fresh = replica_of(tmp_path / "ar.db", old)
+    entries = [public(e) for e in source.entries("BR")]
+    with pytest.raises(PeerMisbehaved, match="BR#2: revoked-key"):
+        accept(fresh, "BR", entries)
+    assert fresh.head("BR") is None
+    assert accept(fresh, "BR", entries[:2]) == 2
+    with pytest.raises(PeerMisbehaved, match="revoked-key"):
+        accept(fresh, "BR", entries[2:])
+    assert fresh.head("BR").size == 2  # type: ignore[union-attr]
+
+
+def test_evidence_relying_on_a_revoked_key_is_refused(tmp_path: Path) -> None:
+    old, new = SigningKey.generate(), SigningKey.generate()
+    witnesses = {"UY": SigningKey.generate(), "AR": SigningKey.generate()}
+    network = members({"BR": old, **witnesses})
+    store, ledger = open_ledger(tmp_path / "br.db", "BR", old)
+    ledger.publish([record("BR", 1)])
+    ledger.publish([record("BR", 2)])  # seq 1, the member will disown it
+    cosign(store, witnesses, 1_763_860_000)  # a checkpoint of size 2, before the compromise
+    before = build_bundle(store, "BR", 1, membership=network)
+    assert verify_bundle(before, network).seq == 1  # nobody knows of the leak yet
+    ledger.rotate_key(new, compromised=True, revoked_from=1)
+    ledger.publish([record("BR", 3)])
+    cosign(store, witnesses, 1_763_860_100)
+
+    # A bundle at the newest checkpoint proves the compromise rotation: #0 still checks, #3
+    # (the new key) too, and #1 relies on the old key past its revocation.
+    assert verify_bundle(build_bundle(store, "BR", 0, membership=network), network).seq == 0
+    assert verify_bundle(build_bundle(store, "BR", 3, membership=network), network).seq == 3
+    with pytest.raises(IntegrityError, match="revoked-key"):
+        verify_bundle(build_bundle(store, "BR", 1, membership=network), network)
+
+    # The bundle made before the leak was known leaves the rotation out (its checkpoint is
+    # older); a membership document that carries the rotation refuses it still.
+    carried = SignedMembership(membership=network, rotations={"BR": own_rotations(store, "BR")})
+    with pytest.raises(IntegrityError, match="revoked-key"):
+        verify_bundle(before, carried)
+    assert verify_bundle(build_bundle(store, "BR", 0, membership=network), carried).seq == 0
+    store.close()
+
+
+def test_mra_key_rotate_compromised(tmp_path: Path) -> None:
+    home = tmp_path / "br"
+    assert mra(home, "init", "BR", "--name", "Receita Federal do Brasil").returncode == 0
+    lines = tmp_path / "records.jsonl"
+    lines.write_text("".join(canonical_json(d).decode() + "\n" for d in sample_dicts("BR", 2)))
+    imported = mra(home, "aeo", "import", str(lines))
+    assert imported.returncode == 0, imported.stderr
+    bad = mra(home, "key", "rotate", "--compromised", "--revoked-from", "9")
+    assert bad.returncode != 0 and "revoked_from" in bad.stdout + bad.stderr
+    done = mra(home, "key", "rotate", "--compromised", "--revoked-from", "1")
+    assert done.returncode == 0, done.stderr
+    assert "revoked from seq 1" in done.stdout
+    verified = mra(home, "ledger", "verify")
+    assert verified.returncode != 0
+    assert "revoked-key" in verified.stdout + verified.stderr
