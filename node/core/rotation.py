@@ -85,7 +85,7 @@ def open_rotation(header: EntryHeader, salt: bytes, payload: bytes) -> Rotated:
     """What the rotation entry ``header`` (opened by ``salt`` and ``payload``) says.
 
     Raises IntegrityError when the payload is not the committed one, InvalidInput when it is
-    not a rotation document (plain or compromise), when ``revoked_from`` is not in 1..seq, or
+    not a rotation document (plain or compromise), when ``revoked_from`` is not in 0..seq, or
     when the new key's ``proof`` does not verify.
     """
     if header.kind != EntryKind.KEY_ROTATE:
@@ -101,9 +101,9 @@ def open_rotation(header: EntryHeader, salt: bytes, payload: bytes) -> Rotated:
     if set(document) == PLAIN:
         return Rotated(seq=header.seq, key=key)
     revoked_from = document["revoked_from"]
-    if type(revoked_from) is not int or not 0 < revoked_from <= header.seq:
+    if type(revoked_from) is not int or not 0 <= revoked_from <= header.seq:
         raise InvalidInput(
-            f"revoked_from is a seq in 1..{header.seq} (the rotation's own)", field="revoked_from"
+            f"revoked_from is a seq in 0..{header.seq} (the rotation's own)", field="revoked_from"
         )
     try:
         proof = base64.b64decode(str(document["proof"]), validate=True)

@@ -77,8 +77,8 @@ class Revocation:
     rotation: int
 
     def __post_init__(self) -> None:
-        if not 0 < self.since <= self.rotation:
-            raise InvalidInput("revoked_from is a seq in 1..the rotation's", field="revoked_from")
+        if not 0 <= self.since <= self.rotation:
+            raise InvalidInput("revoked_from is a seq in 0..the rotation's", field="revoked_from")
 
     def covers(self, key: PublicKey, seq: int) -> bool:
         """Is ``key`` untrusted at ``seq`` under this revocation?"""

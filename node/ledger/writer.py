@@ -176,15 +176,15 @@ class Ledger:
         and must not be trusted from ``revoked_from`` on (default: the rotation's own seq, so
         that every entry before it stays vouched for; ``node.core.rotation``).
 
-        Raises InvalidInput when ``revoked_from`` is not in 1..the rotation's seq."""
+        Raises InvalidInput when ``revoked_from`` is not in 0..the rotation's seq."""
         document = rotation_document(new_key.public_key)
         if compromised or revoked_from is not None:
             head = self._store.head(self._origin)
             at = head.size if head else 0
             since = at if revoked_from is None else revoked_from
-            if not 0 < since <= at:
+            if not 0 <= since <= at:
                 raise InvalidInput(
-                    f"a seq in 1..{at} (this rotation's seq): entries before it stay trusted",
+                    f"a seq in 0..{at} (this rotation's seq): entries before it stay trusted",
                     field="revoked_from",
                 )
             document = compromise_document(self._origin, new_key, since)

@@ -1,21 +1,31 @@
-"""A leaked ledger key (issue 24, point 5) on real SQLite files: the member rotates with
-``revoked_from``; a replica refuses what the old key signs from there on, verification names
-entries already held past it (``revoked-key``), and evidence relying on the key is refused."""
+"""A leaked key (issue 24, point 5) on real SQLite files and homes. Ledger key: the member
+rotates with ``revoked_from``; a replica refuses what the old key signs from there on,
+verification names entries already held past it (``revoked-key``), evidence relying on the key
+is refused, and the key signs no member update. TLS key: peers drop the old certificate at once."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from network.bootstrap import MemberSpec, init_network
 from network.evidence import build_bundle, verify_bundle
+from network.governance import SignedUpdate, check_update, sign_update
+from network.member_updates import MemberUpdates, in_force, keys_in, renew
 from network.membership import SignedMembership
 from network.onboarding import own_rotations
+from network.peers import Peers
+from network.tls import trusted_pems
 from node.core.canonical import canonical_json
 from node.core.crypto import SigningKey
 from node.core.entries import EntryHeader, EntryKind, Payload, signing_message
 from node.core.errors import IntegrityError, InvalidInput, PeerMisbehaved
 from node.core.sample import sample_dicts, sample_records
+from node.host.home import NodeHome, load_signing_key
 from node.ledger.fsck import verify_log
 from node.ledger.replica import accept
 from node.ledger.verification import verify_store
@@ -170,3 +180,79 @@ def test_mra_key_rotate_compromised(tmp_path: Path) -> None:
     verified = mra(home, "ledger", "verify")
     assert verified.returncode != 0
     assert "revoked-key" in verified.stdout + verified.stderr
+
+
+# -- TLS: mra network renew --compromised ------------------------------------------------------
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Path:
+    specs = [
+        MemberSpec(code="BR", name="Receita Federal", endpoint="https://127.0.0.1:7441"),
+        MemberSpec(code="UY", name="Aduanas", endpoint="https://127.0.0.1:7442"),
+    ]
+    init_network(tmp_path / "net", "Test network", specs, now=NOW, self_issued=True)
+    return tmp_path / "net"
+
+
+def test_a_compromised_certificate_is_refused_by_peers_at_once(net: Path) -> None:
+    br_home, uy_home = NodeHome(path=net / "BR"), NodeHome(path=net / "UY")
+    br_store, uy_store = SqliteStore.open(br_home.db_path), SqliteStore.open(uy_home.db_path)
+    try:
+        old_pem = (net / "BR" / "tls.crt").read_text()
+        signed = renew(br_home, br_store, now=NOW, compromised=True)
+        assert signed.update.to_dict()["compromised"] is True
+        base = SignedMembership.from_json((net / "UY" / "membership.json").read_text()).membership
+        peers = Peers("UY", base)
+        updates = MemberUpdates(home=uy_home, store=uy_store, peers=peers, tls=None, base=base)
+        assert peers.member_with(signed.update.previous_tls_cert_sha256) == "BR"  # until then
+        assert updates.take([signed], "BR") == []
+        # Held: the old certificate is trusted neither by pin nor in the handshake.
+        assert peers.pins["BR"] == {signed.update.tls_cert_sha256}
+        assert peers.member_with(signed.update.previous_tls_cert_sha256) is None
+        trusted = trusted_pems(peers.membership, updates.held)
+        assert signed.update.tls_cert in trusted and old_pem not in trusted
+        # BR presents the new certificate at once, though UY has not acknowledged it.
+        br_base = SignedMembership.from_json((net / "BR" / "membership.json").read_text())
+        br_peers = Peers("BR", br_base.membership)
+        mine = MemberUpdates(
+            home=br_home, store=br_store, peers=br_peers, tls=None, base=br_base.membership
+        )
+        assert mine.switch_when_held(int(NOW.timestamp() * 1000))
+        assert (net / "BR" / "tls.crt").read_text() == signed.update.tls_cert
+    finally:
+        br_store.close()
+        uy_store.close()
+
+
+def test_an_ordinary_renewal_keeps_its_signed_bytes_and_the_old_certificate(net: Path) -> None:
+    home = NodeHome(path=net / "BR")
+    store = SqliteStore.open(home.db_path)
+    try:
+        signed = renew(home, store, now=NOW)
+        assert "compromised" not in signed.update.to_dict()
+        assert signed.update.trusted_previous == signed.update.previous_tls_cert_sha256
+        again = SignedUpdate.from_dict(json.loads(json.dumps(signed.to_dict())))
+        assert again == signed
+    finally:
+        store.close()
+
+
+def test_a_revoked_ledger_key_signs_no_member_update(net: Path) -> None:
+    home = NodeHome(path=net / "BR")
+    store = SqliteStore.open(home.db_path)
+    try:
+        old = load_signing_key(home.key_path)
+        ledger = home.open_ledger(store)
+        home.rotate_key(ledger, compromised=True)
+        membership, _ = in_force(home, store)
+        signed = renew(home, store, now=NOW)  # signed by the new key: accepted
+        assert signed.update.revision == 1
+        forged = sign_update(replace(signed.update, revision=2), old)
+        with pytest.raises(IntegrityError, match="not signed by BR"):
+            check_update(membership, forged, keys_in(store))
+        assert old.public_key not in list(keys_in(store)("BR"))
+    finally:
+        store.close()

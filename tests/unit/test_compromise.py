@@ -36,7 +36,7 @@ def test_a_revocation_covers_its_key_from_its_seq_but_not_the_rotation_itself() 
         True,
     ]
     assert revoked([revocation], SECOND.public_key, 5) is None
-    for since, rotation in ((0, 3), (4, 3)):
+    for since, rotation in ((-1, 3), (4, 3)):
         with pytest.raises(InvalidInput, match="revoked_from"):
             Revocation(key=FIRST.public_key, since=since, rotation=rotation)
 
@@ -96,7 +96,7 @@ def test_a_compromise_rotation_opens_to_its_key_and_revocation() -> None:
     ("case", "field"),
     [
         ("revoked past the rotation", "revoked_from"),
-        ("revoked from zero", "revoked_from"),
+        ("revoked before zero", "revoked_from"),
         ("revoked_from not an integer", "revoked_from"),
         ("proof by another key", "proof"),
         ("proof for another origin", "proof"),
@@ -109,8 +109,8 @@ def test_bad_compromise_rotations_are_refused_naming_the_field(case: str, field:
     document = compromise_document("BR", new, 5)
     if case == "revoked past the rotation":
         document = compromise_document("BR", new, 8)
-    elif case == "revoked from zero":
-        document = compromise_document("BR", new, 0)
+    elif case == "revoked before zero":
+        document = compromise_document("BR", new, -1)
     elif case == "revoked_from not an integer":
         document["revoked_from"] = "5"
     elif case == "proof by another key":
