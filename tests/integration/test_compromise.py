@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import nacl.public
 import pytest
 
 from network.bootstrap import MemberSpec, init_network
@@ -19,11 +20,14 @@ from network.member_updates import MemberUpdates, in_force, keys_in, renew
 from network.membership import SignedMembership
 from network.onboarding import own_rotations
 from network.peers import Peers
+from network.replicator import Replicator
 from network.tls import trusted_pems
 from node.core.canonical import canonical_json
+from node.core.checkpoint import Checkpoint, sign_checkpoint
 from node.core.crypto import SigningKey
 from node.core.entries import EntryHeader, EntryKind, Payload, signing_message
 from node.core.errors import IntegrityError, InvalidInput, PeerMisbehaved
+from node.core.logs import log_name
 from node.core.sample import sample_dicts, sample_records
 from node.host.home import NodeHome, load_signing_key
 from node.ledger.fsck import verify_log
@@ -256,3 +260,31 @@ def test_a_revoked_ledger_key_signs_no_member_update(net: Path) -> None:
         assert old.public_key not in list(keys_in(store)("BR"))
     finally:
         store.close()
+
+
+def test_a_checkpoint_signed_past_the_revocation_is_refused_and_freezes_nothing(
+    tmp_path: Path,
+) -> None:
+    old, new = SigningKey.generate(), SigningKey.generate()
+    source, ledger = open_ledger(tmp_path / "br.db", "BR", old)
+    ledger.publish(sample_records("BR", 4))
+    replica = replica_of(tmp_path / "uy.db", old)
+    accept(replica, "BR", [public(e) for e in source.entries("BR")])
+    ledger.rotate_key(new, compromised=True, revoked_from=2)
+    accept(replica, "BR", [public(e) for e in source.entries("BR", 4)])
+    replicator = Replicator(
+        replica, "UY", SigningKey.generate(), nacl.public.PrivateKey.generate(), lambda: 0
+    )
+    # The thief's checkpoint of size 3 (signed at #2, past revoked_from) contradicts the log:
+    # without the revocation it would be fork evidence and freeze BR here.
+    stolen = Checkpoint(origin=log_name("BR"), size=3, root=b"\x07" * 32)
+    note = sign_checkpoint(stolen, log_name("BR"), old)
+    with pytest.raises(PeerMisbehaved, match="revoked-key"):
+        replicator.check_checkpoint("BR", note, "AR")
+    assert "BR" not in replica.frozen_origins()
+    # The checkpoint written with the rotation (signed at #4, the rotation) is the old key's
+    # last act: it verifies.
+    written = source.checkpoint_at("BR", 5)
+    assert written is not None and replica.checkpoint_at("BR", 5) is None
+    assert isinstance(replicator.check_checkpoint("BR", written, "AR"), Checkpoint)
+    source.close()
