@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nacl.public
 import pytest
+from fastapi.testclient import TestClient
 
 from network.bootstrap import MemberSpec, init_network
 from network.evidence import build_bundle, verify_bundle
@@ -22,6 +23,7 @@ from network.onboarding import own_rotations
 from network.peers import Peers
 from network.replicator import Replicator
 from network.tls import trusted_pems
+from node.app.api import create_app
 from node.core.canonical import canonical_json
 from node.core.checkpoint import Checkpoint, sign_checkpoint
 from node.core.crypto import SigningKey
@@ -29,6 +31,7 @@ from node.core.entries import EntryHeader, EntryKind, Payload, signing_message
 from node.core.errors import IntegrityError, InvalidInput, PeerMisbehaved
 from node.core.logs import log_name
 from node.core.sample import sample_dicts, sample_records
+from node.host.apikeys import create_key
 from node.host.home import NodeHome, load_signing_key
 from node.ledger.fsck import verify_log
 from node.ledger.replica import accept
@@ -288,3 +291,31 @@ def test_a_checkpoint_signed_past_the_revocation_is_refused_and_freezes_nothing(
     assert written is not None and replica.checkpoint_at("BR", 5) is None
     assert isinstance(replicator.check_checkpoint("BR", written, "AR"), Checkpoint)
     source.close()
+
+
+def test_post_keys_rotate_with_a_compromise(tmp_path: Path) -> None:
+    home = NodeHome(path=tmp_path / "br")
+    home.init("BR", "Receita Federal do Brasil")
+    store = SqliteStore.open(home.db_path)
+    admin = create_key(store, "admin", "test admin", 0)
+    store.close()
+    auth = {"Authorization": f"Bearer {admin}"}
+    with TestClient(create_app(home)) as http:
+        records = list(sample_dicts("BR", 3))
+        assert http.post("/v1/aeo", json={"records": records}, headers=auth).status_code < 300
+        for body, field in (
+            ({"compromised": "yes"}, "compromised"),
+            ({"revoked_from": 1}, "revoked_from"),
+            ({"compromised": True, "revoked_from": 9}, "revoked_from"),
+            ({"compromised": True, "why": "x"}, "$"),
+        ):
+            refused = http.post("/v1/keys/rotate", json=body, headers=auth)
+            assert refused.status_code == 422 and refused.json()["field"] == field, body
+        keys = http.get("/v1/keys", headers=auth).json()["BR"]
+        assert len(keys) == 1  # nothing was rotated by the refused requests
+        done = http.post(
+            "/v1/keys/rotate", json={"compromised": True, "revoked_from": 2}, headers=auth
+        ).json()
+        assert (done["seq"], done["since"], done["revoked_from"]) == (3, 4, 2)
+        plain = http.post("/v1/keys/rotate", headers=auth).json()  # no body: as before
+        assert "revoked_from" not in plain and plain["seq"] == 4
