@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from network.bootstrap import MemberSpec, init_network
 from network.evidence import build_bundle, verify_bundle
 from network.governance import SignedUpdate, check_update, sign_update
-from network.member_updates import MemberUpdates, in_force, keys_in, renew
+from network.member_updates import MemberUpdates, in_force, keys_in, load_updates, renew
 from network.membership import SignedMembership
 from network.onboarding import own_rotations
 from network.peers import Peers
@@ -319,3 +319,11 @@ def test_post_keys_rotate_with_a_compromise(tmp_path: Path) -> None:
         assert (done["seq"], done["since"], done["revoked_from"]) == (3, 4, 2)
         plain = http.post("/v1/keys/rotate", headers=auth).json()  # no body: as before
         assert "revoked_from" not in plain and plain["seq"] == 4
+
+
+def test_mra_network_renew_compromised(net: Path) -> None:
+    done = mra(net / "BR", "network", "renew", "--compromised")
+    assert done.returncode == 0, done.stderr
+    assert "compromised: peers refuse the old certificate" in done.stdout
+    held = load_updates(NodeHome(path=net / "BR"))["BR"]
+    assert held.update.compromised and held.update.trusted_previous is None
