@@ -10,13 +10,16 @@ telling a bundle from an answer, is ``network.evidence_input``; step 9 is ``veri
 2. shape: the members, the origin a member, ``seq`` an integer;
 3. the checkpoint: three lines of text, exactly one signature line;
 4. the origin's keys: its rotations below size - 1, each signed by the key before it and
-   included in the checkpoint's tree, every rotation the membership carries among them;
-5. the checkpoint's signature, by the key in force at its size - 1;
-6. the entry's signature, by the key in force at ``seq`` (one step of the core's chain walk),
-   and its inclusion;
+   included in the checkpoint's tree, every rotation the membership carries among them; the
+   compromise rotations among these and among all the membership carries revoke keys;
+5. the checkpoint's signature, by the key in force at its size - 1, not revoked there;
+6. the entry's signature, by the key in force at ``seq``, not revoked there (one step of the
+   core's chain walk), and its inclusion;
 7. the record (opens the commitment) or the view (signed for a member other than the origin);
 8. the cosignatures: each by a member other than the origin, under its key in force at the
-   cosignature's time; at least ``quorum`` distinct cosigners;
+   cosignature's time, never a key a compromise rotation revoked (a cosignature's time is
+   the signer's word, so a leaked key could date one before its revocation); at least
+   ``quorum`` distinct cosigners;
 9. an answer's ``origin``, ``seq`` and record or view are the ones proven.
 
 Errors: InvalidInput for a malformed bundle, IntegrityError for one that does not verify.
@@ -37,6 +40,7 @@ from network.evidence_keys import (
     open_rotations,
     quorum,
     require_known,
+    revocations,
 )
 from network.membership import Membership, SignedMembership
 from network.onboarding import own_rotations
@@ -49,7 +53,7 @@ from node.core.entries import RECORD_KINDS, EntryHeader, SignedEntry
 from node.core.errors import Conflict, IntegrityError, InvalidInput, MraError
 from node.core.logs import log_name
 from node.core.views import verify_view
-from node.core.walk import ChainWalk, Link
+from node.core.walk import ChainWalk, Link, revoked
 from node.ledger.tree import StoredTree
 from node.store.open import NodeStore
 from node.store.protocols import StoredEntry
@@ -76,6 +80,7 @@ HASH_HEX = re.compile(r"[0-9a-f]{64}\Z")
 ENTRY_DAMAGE = {
     "wrong-position": "the entry is not {origin}#{seq}",
     "bad-signature": "{origin}#{seq} is not signed by its key at #{seq}",
+    "revoked-key": "{origin}#{seq} relies on a key revoked at #{seq} (a compromise rotation)",
 }
 LINE = re.compile(r"\u2014 mra-ledger/([A-Z]{2}) ([A-Za-z0-9+/]+={0,2})\n\Z")
 
@@ -248,8 +253,16 @@ def verify_bundle(bundle: Mapping[str, Any], membership: Membership | SignedMemb
         _included(rotation.entry, rotation.seq, wire["inclusion"], checkpoint, f"rotations[{i}]")
     require_known(known.get(origin, []), rotations, lambda at, _: at < size - 1, "rotations")
     keys = OriginKeys(first=member.public_key(), rotations=tuple(rotations))
+    carried = open_rotations(member, known.get(origin, []), "membership.rotations")
+    revoked_keys = [*keys.revocations, *revocations(member.public_key(), carried)]
 
-    # 5. The checkpoint's signature, by the key in force at size - 1.
+    # 5. The checkpoint's signature, by the key in force at size - 1, not revoked there.
+    if (revocation := revoked(revoked_keys, keys.at(size - 1), size - 1)) is not None:
+        raise IntegrityError(
+            "revoked-key",
+            f"the checkpoint of size {size} relies on {origin}'s key revoked from"
+            f" #{revocation.since}",
+        )
     open_checkpoint(note, log_name(origin), keys.at(size - 1))
 
     # 6. The entry: signed by the key in force at seq, included at seq.
@@ -259,7 +272,10 @@ def verify_bundle(bundle: Mapping[str, Any], membership: Membership | SignedMemb
     )
     # The core's walk, one step from a link with no previous hash (inclusion places the entry).
     chain = ChainWalk(
-        Link(origin=origin, seq=seq, prev=None, min_ts=0), keys.schedule, defer_signatures=True
+        Link(origin=origin, seq=seq, prev=None, min_ts=0),
+        keys.schedule,
+        defer_signatures=True,
+        revocations=revoked_keys,
     )
     try:
         chain.step(entry.body, entry.signature)
@@ -368,9 +384,16 @@ def _cosigned(
             field=f"cosigner_rotations.{witness}",
         )
     require_known(known.get(witness, []), rotations, lambda _, at: at <= second, where)
+    key = cosigner_key(rotations, cosigner.public_key())
+    carried = open_rotations(cosigner, known.get(witness, []), f"membership.rotations.{witness}")
+    first = cosigner.public_key()
+    if any(r.key == key for r in [*revocations(first, rotations), *revocations(first, carried)]):
+        raise IntegrityError(
+            "revoked-key", f"{witness}'s cosignature is under a key a compromise revoked"
+        )
     note = SignedNote.parse(text + b"\n" + line.encode())
     name = log_name(witness)
-    if verify_cosignature(note, name, cosigner_key(rotations, cosigner.public_key())) is None:
+    if verify_cosignature(note, name, key) is None:
         raise IntegrityError("cosignature", f"{witness}'s cosignature does not verify")
 
 

@@ -11,6 +11,8 @@ This module owns the trust rules of evidence bundles (docs/evidence.md, "Keys" a
   key in force at a seq is the core's ``key_in_force`` (``node.core.walk``), as for fsck and
   replication.
 - ``require_known``: the rotations the membership document carries cannot be left out.
+- ``OriginKeys.revocations``: a compromise rotation (``node.core.rotation``) revokes the key
+  that signed it from its ``revoked_from`` on: a bundle relying on that key there is refused.
 - ``cosigner_key``: a cosigner's key by time: a rotation entry's ``ts`` starts its new key, so a
   cosignature dated after a rotation must be under the key it introduced.
 
@@ -30,7 +32,8 @@ from node.core.chain import check_payload
 from node.core.crypto import PublicKey
 from node.core.entries import EntryHeader, EntryKind, SignedEntry, signing_message
 from node.core.errors import IntegrityError, InvalidInput
-from node.core.walk import key_in_force, keys_in_force
+from node.core.rotation import open_rotation
+from node.core.walk import Revocation, key_in_force, keys_in_force, revoked
 
 __all__ = [
     "OriginKeys",
@@ -39,6 +42,7 @@ __all__ = [
     "open_rotations",
     "quorum",
     "require_known",
+    "revocations",
     "schedule",
 ]
 
@@ -59,6 +63,7 @@ class Rotation:
 
     entry: SignedEntry
     key: PublicKey
+    revoked_from: int | None = None  # a compromise rotation: the key before it is revoked
 
     @property
     def seq(self) -> int:
@@ -79,8 +84,9 @@ def open_rotations(
 ) -> list[Rotation]:
     """``member``'s rotation entries (wire form: base64 body, signature, salt, payload), each
     checked: exactly ``members``, kind ``key.rotate`` of this member, seqs increasing, signed by
-    the key before it, its payload ``{"key": <64 lower-case hex>}`` in RFC 8785 bytes opening
-    the entry's commitment.
+    the key before it, its payload ``{"key": <64 lower-case hex>}`` (a compromise rotation also
+    ``revoked_from`` and the new key's ``proof``) in RFC 8785 bytes opening the entry's
+    commitment.
 
     Raises InvalidInput naming ``field[i]`` for a malformed one, IntegrityError for one that
     the key before it did not sign.
@@ -110,16 +116,30 @@ def open_rotations(
         check_payload(header, salt, payload)
         document = parse_json(payload)
         key = document.get("key") if isinstance(document, dict) else None
+        revoked_from = None
+        compromise = isinstance(document, dict) and set(document) == {
+            "key",
+            "revoked_from",
+            "proof",
+        }
+        if compromise:
+            try:
+                revoked_from = open_rotation(header, salt, payload).revoked_from
+            except InvalidInput as exc:
+                raise InvalidInput(exc.reason, field=f"{name}.payload") from exc
         if (
             not isinstance(document, dict)
-            or set(document) != {"key"}
+            or not (compromise or set(document) == {"key"})
             or not isinstance(key, str)
             or len(key) != 64
             or key.strip("0123456789abcdef")
             or canonical_json(document) != payload
         ):
-            raise InvalidInput('RFC 8785 {"key": <64 lower-case hex>}', field=f"{name}.payload")
-        opened.append(Rotation(entry=entry, key=PublicKey.from_hex(key)))
+            raise InvalidInput(
+                'RFC 8785 {"key": <64 lower-case hex>} (a compromise also "revoked_from", "proof")',
+                field=f"{name}.payload",
+            )
+        opened.append(Rotation(entry=entry, key=PublicKey.from_hex(key), revoked_from=revoked_from))
     return opened
 
 
@@ -143,6 +163,36 @@ class OriginKeys:
     def between(self, first: int, last: int) -> list[PublicKey]:
         """Every key in force at some seq in ``first..last``."""
         return keys_in_force(self.schedule, first, last)
+
+    @property
+    def revocations(self) -> list[Revocation]:
+        """What the compromise rotations among ``rotations`` revoke."""
+        return revocations(self.first, self.rotations)
+
+    def trusted_at(self, seq: int) -> PublicKey:
+        """The key in force at ``seq``, unless a compromise rotation revoked it there.
+
+        Raises IntegrityError ``revoked-key``."""
+        key = self.at(seq)
+        revocation = revoked(self.revocations, key, seq)
+        if revocation is not None:
+            raise IntegrityError(
+                "revoked-key",
+                f"the key in force at #{seq} is revoked from #{revocation.since} (compromise"
+                f" rotation at #{revocation.rotation})",
+            )
+        return key
+
+
+def revocations(first: PublicKey, rotations: Sequence[Rotation]) -> list[Revocation]:
+    """The revocations that the compromise rotations among ``rotations`` (of a member whose
+    first key is ``first``) make: each revokes the key in force at its seq."""
+    keys = schedule(first, rotations)
+    return [
+        Revocation(key=key_in_force(keys, r.seq) or first, since=r.revoked_from, rotation=r.seq)
+        for r in rotations
+        if r.revoked_from is not None
+    ]
 
 
 def schedule(first: PublicKey, rotations: Sequence[Rotation]) -> list[tuple[int, PublicKey]]:

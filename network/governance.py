@@ -120,7 +120,9 @@ def removed(current: Membership, proposed: Membership) -> list[str]:
 class MemberUpdate:
     """A member's change of its own entry: its endpoint and TLS certificate (PEM, self-issued)
     from ``revision`` on. ``previous_tls_cert_sha256`` (and ``previous_tls_cert``, when it was
-    self-issued) is the certificate it replaces, which peers still accept until it expires."""
+    self-issued) is the certificate it replaces, which peers still accept until it expires;
+    with ``compromised`` (its key leaked, issue 24 point 5) peers stop accepting it at once.
+    ``compromised`` is in the signed bytes only when true, so that earlier updates keep theirs."""
 
     network: str
     code: str
@@ -130,10 +132,13 @@ class MemberUpdate:
     tls_cert_sha256: str
     previous_tls_cert_sha256: str
     previous_tls_cert: str = ""
+    compromised: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.compromised, bool):
+            raise InvalidInput("true or false", field="update.compromised")
         for name in self.__slots__:
-            if name != "revision" and not isinstance(getattr(self, name), str):
+            if name not in ("revision", "compromised") and not isinstance(getattr(self, name), str):
                 raise InvalidInput("must be a string", field=f"update.{name}")
         if not isinstance(self.revision, int) or self.revision < 1:
             raise InvalidInput("an integer >= 1", field="revision")
@@ -154,7 +159,16 @@ class MemberUpdate:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        document = {name: getattr(self, name) for name in self.__slots__}
+        if not self.compromised:
+            del document["compromised"]  # as before the field existed: same signed bytes
+        return document
+
+    @property
+    def trusted_previous(self) -> str | None:
+        """The pin of the certificate replaced, while peers still accept it (None: never,
+        the update says its key leaked)."""
+        return None if self.compromised else self.previous_tls_cert_sha256
 
     def message(self) -> bytes:
         return UPDATE_TAG + canonical_json(self.to_dict())

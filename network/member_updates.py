@@ -13,6 +13,11 @@ A renewal takes effect in two steps, so that no peer ever sees a certificate it 
 the update; peers trust the new certificate from the moment they hold the update, and the old
 one still (``Peers.pins``), until it expires or is superseded. The node goes on presenting the
 old certificate until every peer holds the update, then switches (``switch_when_held``).
+
+A renewal after a compromise (``renew(compromised=True)``, issue 24 point 5) is marked so:
+peers stop accepting the old certificate as soon as they hold the update, and the node presents
+the new one at once (a peer that does not hold the update yet learns it from any other peer).
+A member's ledger key revoked by a compromise rotation signs no update (``keys_in``).
 """
 
 from __future__ import annotations
@@ -39,10 +44,12 @@ from network.membership import Member, Membership, SignedMembership, pem_sha256
 from network.peers import Peers
 from network.pki import NodeCertificate, encrypted_key, not_after, self_issued
 from network.tls import NodeTls, trusted_pems
+from node.core.crypto import PublicKey
 from node.core.errors import Conflict, IntegrityError, InvalidInput
 from node.host import keyfiles
 from node.host.home import NodeHome, load_signing_key, write_atomic
 from node.host.keyfiles import write_private
+from node.ledger.revocations import held_revocations
 from node.store.open import NodeStore
 
 __all__ = ["UPDATES_FILE", "MemberUpdates", "in_force", "load_updates", "move", "renew"]
@@ -55,8 +62,15 @@ LAST_DAY = timedelta(days=1)  # a pending renewal is presented anyway this close
 
 
 def keys_in(store: NodeStore) -> KeysOf:
-    """Every ledger key of a member that ``store`` knows (its first and its rotations)."""
-    return lambda code: [key for _, key in store.keys(code)]
+    """Every ledger key of a member that ``store`` knows (its first and its rotations), but
+    those a compromise rotation revoked: an update carries no seq that could place it before
+    the revocation, so a leaked key signs none."""
+
+    def keys_of(code: str) -> list[PublicKey]:
+        revoked = {r.key for r in held_revocations(store, code)}
+        return [key for _, key in store.keys(code) if key not in revoked]
+
+    return keys_of
 
 
 def load_updates(home: NodeHome) -> dict[str, SignedUpdate]:
@@ -121,16 +135,26 @@ def _sign(
     return signed
 
 
-def renew(home: NodeHome, store: NodeStore, *, now: datetime, days: float = 825) -> SignedUpdate:
+def renew(
+    home: NodeHome,
+    store: NodeStore,
+    *,
+    now: datetime,
+    days: float = 825,
+    compromised: bool = False,
+) -> SignedUpdate:
     """A new TLS key and self-issued certificate for this member (``tls.next.*``) and the
-    update of its entry that names it, signed by this member alone.
+    update of its entry that names it, signed by this member alone. ``compromised``: the
+    current TLS key leaked; peers stop accepting its certificate once they hold the update,
+    and this node presents the new one at once.
 
-    Raises Conflict while an earlier renewal waits for the peers."""
+    Raises Conflict while an earlier renewal waits for the peers (after a compromise too: the
+    node switches to it within a gossip round)."""
     membership, mine = _own_entry(home, store)
     hosts = tls_hosts(mine.endpoint)
     issued = self_issued(mine.code, membership.network, hosts, now=now, days=days)
     update = _update(membership, mine, endpoint=mine.endpoint, tls_cert=issued.cert_pem.decode())
-    return _sign(home, store, membership, update, issued)
+    return _sign(home, store, membership, replace(update, compromised=compromised), issued)
 
 
 def move(home: NodeHome, store: NodeStore, endpoint: str, *, now: datetime) -> SignedUpdate:
@@ -259,6 +283,7 @@ class MemberUpdates:
         """Present the renewed certificate once every peer holds the update naming it, or
         when the certificate presented now expires within ``LAST_DAY`` (``now_ms``): a peer
         away that long meets the new one when it is back, after it learnt it from any peer.
+        After a compromise, at once: peers that hold the update refuse the old one already.
         True when switched now."""
         mine = self.own()
         cert, key = self.home.path / NEXT_CERT, self.home.path / NEXT_KEY
@@ -269,7 +294,7 @@ class MemberUpdates:
             for code in self.peers.members
             if self.peers.acknowledged.get(code, 0) < mine.update.revision
         ]
-        if waiting:
+        if waiting and not mine.update.compromised:
             presented = not_after((self.home.path / "tls.crt").read_bytes())
             if presented.timestamp() * 1000 - now_ms > LAST_DAY.total_seconds() * 1000:
                 return False
@@ -284,7 +309,8 @@ class MemberUpdates:
         if self.tls is not None:
             self.tls.use_own()
         log.warning(
-            "every peer holds revision %s: presenting the renewed certificate %s",
+            "%s revision %s: presenting the renewed certificate %s",
+            "the old key leaked," if mine.update.compromised else "every peer holds",
             mine.update.revision,
             mine.update.tls_cert_sha256[:16],
         )

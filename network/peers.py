@@ -101,8 +101,9 @@ class Peers:
         self.members = {m.code: m for m in membership.members if m.code != self.me}
         self.pins = {m.code: frozenset({m.tls_cert_sha256}) for m in membership.members}
         for code, signed in self.updates.items():
-            if code in self.pins:
-                self.pins[code] |= {signed.update.previous_tls_cert_sha256}
+            previous = signed.update.trusted_previous  # none after a compromise
+            if code in self.pins and previous is not None:
+                self.pins[code] |= {previous}
         for code in self.members:
             self.status.setdefault(code, PeerStatus())
             self.reported.setdefault(code, {})

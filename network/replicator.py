@@ -47,7 +47,9 @@ from node.core.entries import (
 )
 from node.core.errors import Conflict, IntegrityError, InvalidInput, MraError, PeerMisbehaved
 from node.core.logs import LATEST, log_name
+from node.core.walk import revoked
 from node.ledger.replica import accept
+from node.ledger.revocations import held_revocations
 from node.ledger.tree import StoredTree
 from node.store.open import NodeStore
 from node.store.protocols import StoredEntry
@@ -112,7 +114,8 @@ class Replicator:
     ) -> Checkpoint | Fork | None:
         """The verified checkpoint, or the fork it exposes (recorded, origin frozen).
 
-        A checkpoint of size n is signed with the key in force at seq n - 1. With ``ahead``,
+        A checkpoint of size n is signed with the key in force at seq n - 1, never by a key a
+        compromise rotation revoked at n - 1 (``revoked-key``). With ``ahead``,
         a checkpoint beyond the entries held here that does not verify gives None: a key
         rotation not yet received may have signed it (the pages that lead to it will tell).
         Raises PeerMisbehaved when the note is malformed or not signed by ``origin``.
@@ -127,7 +130,14 @@ class Replicator:
                 raise InvalidInput(f"a size beyond any log ({MAX_SEQ + 1} entries)", field="size")
             if self.store.checkpoint_at(origin, size) == note:
                 return parsed  # held byte for byte: verified when it was stored
-            checkpoint = open_checkpoint(note, log_name(origin), self.key_at(origin, size - 1))
+            key = self.key_at(origin, size - 1)
+            revocation = revoked(held_revocations(self.store, origin), key, size - 1)
+            if revocation is not None:
+                raise PeerMisbehaved(
+                    f"a checkpoint of {origin} of size {size}: revoked-key: signed by the key"
+                    f" {origin} revoked from #{revocation.since} (a compromise rotation)"
+                )
+            checkpoint = open_checkpoint(note, log_name(origin), key)
         except (InvalidInput, IntegrityError) as exc:
             if ahead and isinstance(exc, IntegrityError) and self.size(origin) < size:
                 return None

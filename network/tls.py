@@ -30,7 +30,11 @@ __all__ = ["NodeTls", "trusted_pems"]
 def trusted_pems(membership: Membership, updates: Mapping[str, SignedUpdate]) -> list[str]:
     """The certificates a handshake trusts for ``membership`` with its ``updates`` applied."""
     pems = [m.tls_cert for m in membership.members if m.tls_cert]
-    pems += [u.update.previous_tls_cert for u in updates.values() if u.update.previous_tls_cert]
+    pems += [
+        u.update.previous_tls_cert
+        for u in updates.values()
+        if u.update.previous_tls_cert and not u.update.compromised
+    ]
     return pems
 
 

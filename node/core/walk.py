@@ -14,6 +14,9 @@ fails closed at the first broken step:
 3. ``prev`` is the hash of the previous header (when known)       -> ``broken-chain``
 4. the timestamp does not go backwards                            -> ``time-regressed``
 5. the signature verifies under the key in force at that seq      -> ``bad-signature``
+6. that key is not revoked at that seq (a compromise rotation revoked it from an earlier
+   seq; the rotation itself excepted), and a signature that fails step 5 is not by a
+   revoked key either                                              -> ``revoked-key``
 
 Step 5 may be deferred (``defer_signatures``): the walk then queues the signatures and
 ``check_signatures`` runs them in a batch, on a thread pool when given one (PyNaCl releases the
@@ -29,14 +32,16 @@ from dataclasses import dataclass
 from node.core.chain import SignatureJob, signature_valid, start_signature_checks, verify_entry
 from node.core.crypto import Hash32, PublicKey
 from node.core.entries import GENESIS_PREV, EntryHeader, entry_hash
-from node.core.errors import IntegrityError
+from node.core.errors import IntegrityError, InvalidInput
 
 __all__ = [
     "ChainWalk",
     "KeySchedule",
     "Link",
+    "Revocation",
     "key_in_force",
     "keys_in_force",
+    "revoked",
     "walk",
 ]
 
@@ -62,6 +67,30 @@ def keys_in_force(schedule: KeySchedule, first: int, last: int) -> list[PublicKe
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Revocation:
+    """``key`` must not be trusted for anything at seq ``since`` or later, except the
+    compromise rotation at ``rotation`` that revoked it (its last act, signed before the
+    revocation was known): ``node.core.rotation``."""
+
+    key: PublicKey
+    since: int
+    rotation: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.since <= self.rotation:
+            raise InvalidInput("revoked_from is a seq in 0..the rotation's", field="revoked_from")
+
+    def covers(self, key: PublicKey, seq: int) -> bool:
+        """Is ``key`` untrusted at ``seq`` under this revocation?"""
+        return key == self.key and seq >= self.since and seq != self.rotation
+
+
+def revoked(revocations: Iterable[Revocation], key: PublicKey, seq: int) -> Revocation | None:
+    """The revocation that makes ``key`` untrusted at ``seq``, if any."""
+    return next((r for r in revocations if r.covers(key, seq)), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Link:
     """Where a walk stands: the seq the next header must have, the hash of the header before
     it (None: not at hand, the chain step is skipped, as for a lone entry that an inclusion
@@ -80,13 +109,31 @@ class Link:
 
 class ChainWalk:
     """One pass along ``link.origin``'s headers in seq order, from ``link`` on, checking each
-    under ``schedule`` (steps in the module docstring). ``rotate`` extends the schedule with a
-    key the walk has just seen a rotation introduce."""
+    under ``schedule`` and ``revocations`` (steps in the module docstring). ``rotate`` extends
+    the schedule with a key the walk has just seen a rotation introduce, ``revoke`` the
+    revocations with one a compromise rotation makes."""
 
-    __slots__ = ("_defer", "_jobs", "_min_ts", "_origin", "_prev", "_schedule", "_seq")
+    __slots__ = (
+        "_defer",
+        "_jobs",
+        "_min_ts",
+        "_origin",
+        "_prev",
+        "_revocations",
+        "_schedule",
+        "_seq",
+    )
 
-    def __init__(self, link: Link, schedule: KeySchedule, *, defer_signatures: bool = False):
+    def __init__(
+        self,
+        link: Link,
+        schedule: KeySchedule,
+        *,
+        defer_signatures: bool = False,
+        revocations: Iterable[Revocation] = (),
+    ):
         self._origin = link.origin
+        self._revocations = list(revocations)
         self._seq = link.seq
         self._prev = link.prev
         self._min_ts = link.min_ts
@@ -124,19 +171,44 @@ class ChainWalk:
             min_ts=self._min_ts,
             key=None,
         )
+        # 6. (before 5: no signature makes it good) that key is not revoked at seq
+        if (revocation := revoked(self._revocations, key, seq)) is not None:
+            raise self._revoked(revocation, seq)
         # 5. signed by the key in force at seq
         if self._defer:
             self._jobs.append((body, signature, key))
         elif not signature_valid(body, signature, key):
-            raise IntegrityError(
-                "bad-signature", "signature does not verify", origin=origin, seq=seq
-            )
+            raise self._bad_signature(body, signature, seq)
         self._seq, self._prev, self._min_ts = seq + 1, entry_hash(body), header.ts
         return header
 
     def rotate(self, since: int, key: PublicKey) -> None:
         """``key`` signs from ``since`` on (a rotation entry at ``since`` - 1 named it)."""
         self._schedule.append((since, key))
+
+    def revoke(self, revocation: Revocation) -> None:
+        """``revocation`` applies from now on (a compromise rotation the walk just passed)."""
+        self._revocations.append(revocation)
+
+    def _revoked(self, revocation: Revocation, seq: int) -> IntegrityError:
+        return IntegrityError(
+            "revoked-key",
+            f"signed by a key revoked from #{revocation.since} (compromise rotation at"
+            f" #{revocation.rotation})",
+            origin=self._origin,
+            seq=seq,
+        )
+
+    def _bad_signature(self, body: bytes, signature: bytes, seq: int) -> IntegrityError:
+        """Step 5 failed: name ``revoked-key`` when a key revoked at ``seq`` made it."""
+        for revocation in self._revocations:
+            if revocation.covers(revocation.key, seq) and signature_valid(
+                body, signature, revocation.key
+            ):
+                return self._revoked(revocation, seq)
+        return IntegrityError(
+            "bad-signature", "signature does not verify", origin=self._origin, seq=seq
+        )
 
     def check_signatures(self, executor: Executor | None = None) -> Callable[[], None]:
         """Start the deferred signature checks (step 5) of the headers stepped since the last
@@ -145,26 +217,24 @@ class ChainWalk:
         jobs, self._jobs = self._jobs, []
         first = self._seq - len(jobs)
         results = start_signature_checks(jobs, executor)
-        origin = self._origin
 
         def wait() -> None:
             for offset, ok in enumerate(results()):
                 if not ok:
-                    raise IntegrityError(
-                        "bad-signature",
-                        "signature does not verify",
-                        origin=origin,
-                        seq=first + offset,
-                    )
+                    body, signature, _ = jobs[offset]
+                    raise self._bad_signature(body, signature, first + offset)
 
         return wait
 
 
 def walk(
-    link: Link, headers: Iterable[tuple[bytes, bytes]], schedule: KeySchedule
+    link: Link,
+    headers: Iterable[tuple[bytes, bytes]],
+    schedule: KeySchedule,
+    revocations: Iterable[Revocation] = (),
 ) -> Iterator[EntryHeader]:
     """Check ``headers`` (body, signature) in order from ``link`` on, each with its signature;
     yields each parsed header once it passed. Raises IntegrityError at the first damage."""
-    chain = ChainWalk(link, schedule)
+    chain = ChainWalk(link, schedule, revocations=revocations)
     for body, signature in headers:
         yield chain.step(body, signature)

@@ -173,16 +173,26 @@ class NodeHome:
         )
 
     def rotate_key(
-        self, ledger: Ledger, settings: Settings | None = None
+        self,
+        ledger: Ledger,
+        settings: Settings | None = None,
+        *,
+        compromised: bool = False,
+        revoked_from: int | None = None,
     ) -> tuple[SignedEntry, SigningKey]:
         """Rotate this node's signing key: the new key is written beside the old one, the
         rotation entry is appended (signed by the old key), then the new key replaces the old
-        file. After a crash at any step, ``open_ledger`` completes or drops the rotation."""
+        file. After a crash at any step, ``open_ledger`` completes or drops the rotation.
+        ``compromised`` and ``revoked_from``: see ``Ledger.rotate_key``."""
         new = SigningKey.generate()
         self.next_key_path.unlink(missing_ok=True)
         sealed = keyfiles.is_sealed(self.key_path)
         write_signing_key(self.next_key_path, new, sealed=sealed, settings=settings)
-        entry = ledger.rotate_key(new)
+        try:
+            entry = ledger.rotate_key(new, compromised=compromised, revoked_from=revoked_from)
+        except InvalidInput:
+            self.next_key_path.unlink(missing_ok=True)
+            raise
         os.replace(self.next_key_path, self.key_path)
         self._write_config(replace(self.config(), public_key=new.public_key))
         return entry, new

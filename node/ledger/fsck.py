@@ -6,6 +6,8 @@ For each origin, in seq order, fail closed at the first damage and name it:
 2. seqs are gapless from 0                                         -> ``missing-entry``
 3. each header is canonical, in place, chained and in time order    -> see ``node.core.walk``
 4. each signature verifies under the key in force at that seq      -> ``bad-signature``
+   by a key not revoked there by a compromise rotation held          -> ``revoked-key``
+   (checkpoints too, step 7)
 5. each payload still held opens its entry's commitment             -> ``payload-mismatch``
    the key changes exactly after each key rotation, to the key it    -> ``unexplained-key``,
    names                                                               ``rotation-mismatch``
@@ -35,7 +37,7 @@ still the one reported.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -51,7 +53,8 @@ from node.core.entries import EntryHeader, EntryKind, entry_hash, payload_matche
 from node.core.errors import IntegrityError, InvalidInput, StorageFailed
 from node.core.logs import log_name
 from node.core.rotation import rotated_key
-from node.core.walk import ChainWalk, KeySchedule, Link, key_in_force
+from node.core.walk import ChainWalk, KeySchedule, Link, Revocation, key_in_force, revoked
+from node.ledger.revocations import held_revocations
 from node.ledger.tree import StoredTree
 from node.store.protocols import Log, LogHistory, StoredEntry
 from node.store.sqlite import SqliteStore
@@ -102,8 +105,9 @@ def verify_log(
             "missing-key", "no public key registered from seq 0", origin=origin, seq=0
         )
     key_changes = {since for since, _ in keys if since > 0}
+    revocations = held_revocations(store, origin)
     link, tree = _resume(store, origin, start)
-    chain = ChainWalk(link, keys, defer_signatures=True)
+    chain = ChainWalk(link, keys, defer_signatures=True, revocations=revocations)
     stored_nodes = store.all_tree_nodes(origin, start, end)
     checkpoints = [
         (size, note)
@@ -170,6 +174,7 @@ def verify_log(
                         tree.root(),
                         checkpoints[next_checkpoint][1],
                         _key(keys, size - 1),
+                        revocations,
                     )
                     next_checkpoint += 1
         except IntegrityError as error:
@@ -384,7 +389,21 @@ def _expect_node(
     )
 
 
-def _check_checkpoint(origin: str, size: int, root: bytes, note: bytes, key: PublicKey) -> None:
+def _check_checkpoint(
+    origin: str,
+    size: int,
+    root: bytes,
+    note: bytes,
+    key: PublicKey,
+    revocations: Sequence[Revocation] = (),
+) -> None:
+    if (revocation := revoked(revocations, key, size - 1)) is not None:
+        raise IntegrityError(
+            "revoked-key",
+            f"checkpoint of size {size} is signed by a key revoked from #{revocation.since}",
+            origin=origin,
+            seq=size - 1,
+        )
     try:
         checkpoint = open_checkpoint(note, log_name(origin), key)
     except InvalidInput as exc:

@@ -3,9 +3,10 @@
 ``accept`` takes entries of ``origin`` that continue what this store holds, verifies each one
 (chain, time, signature under the key in force for that origin at that seq, payload commitment
 when a payload comes with it; a key rotation must come with its payload, and its key signs what
-follows) and appends them in one transaction with the Merkle nodes recomputed
-here. Nothing is stored unless everything verifies. The network issue adds the transport,
-checkpoints and cosigning around it.
+follows; a key revoked by a compromise rotation, held or in the same page, signs nothing at or
+past its ``revoked_from``: damage ``revoked-key``) and appends them in one transaction with
+the Merkle nodes recomputed here. Nothing is stored unless everything verifies. The network
+issue adds the transport, checkpoints and cosigning around it.
 """
 
 from __future__ import annotations
@@ -16,19 +17,20 @@ from concurrent.futures import Executor
 from node.core.canonical import parse_json
 from node.core.chain import check_payload
 from node.core.crypto import PublicKey
-from node.core.entries import RECORD_KINDS, EntryKind, Payload, SignedEntry
+from node.core.entries import RECORD_KINDS, EntryHeader, EntryKind, Payload, SignedEntry
 from node.core.errors import IntegrityError, InvalidInput, PeerMisbehaved
 from node.core.records import AeoRecord
-from node.core.rotation import rotated_key
-from node.core.walk import ChainWalk, Link
+from node.core.rotation import open_rotation, rotated_key
+from node.core.walk import ChainWalk, Link, Revocation
+from node.ledger.revocations import KeyStore, held_revocations
 from node.ledger.tree import StoredTree, grow
-from node.store.protocols import AppendBatch, Log, StoredEntry, TreeNode
+from node.store.protocols import AppendBatch, StoredEntry, TreeNode
 
 __all__ = ["accept"]
 
 
 def accept(
-    store: Log,
+    store: KeyStore,
     origin: str,
     incoming: Sequence[StoredEntry],
     checkpoint: tuple[int, bytes, bytes] | None = None,
@@ -56,7 +58,13 @@ def accept(
     nodes: list[TreeNode] = []
     rotations: list[tuple[int, PublicKey]] = []
     key = store.public_key(origin, size)  # in force from ``size`` on, until a rotation here
-    chain = ChainWalk(link, [] if key is None else [(size, key)], defer_signatures=True)
+    revocations = [*held_revocations(store, origin), *_revocations_in(incoming, key)]
+    chain = ChainWalk(
+        link,
+        [] if key is None else [(size, key)],
+        defer_signatures=True,
+        revocations=revocations,
+    )
     try:
         if incoming and key is None:
             raise IntegrityError("missing-key", f"no key known for {origin}")
@@ -115,3 +123,25 @@ def accept(
         )
     )
     return len(entries)
+
+
+def _revocations_in(incoming: Sequence[StoredEntry], key: PublicKey | None) -> list[Revocation]:
+    """The revocations the compromise rotations among ``incoming`` make, read ahead of the walk
+    so that entries before such a rotation, at or past its ``revoked_from``, are refused too. A
+    rotation that does not open is skipped here: the walk names it."""
+    found: list[Revocation] = []
+    for item in incoming:
+        if key is None or item.salt is None or item.payload is None:
+            continue
+        try:
+            header = EntryHeader.from_bytes(item.body)
+            if header.kind != EntryKind.KEY_ROTATE:
+                continue
+            rotated = open_rotation(header, item.salt, item.payload)
+        except (InvalidInput, IntegrityError):
+            continue
+        revocation = rotated.revocation(key)
+        if revocation is not None:
+            found.append(revocation)
+        key = rotated.key
+    return found

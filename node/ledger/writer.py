@@ -31,7 +31,7 @@ from node.core.entries import (
 from node.core.errors import Conflict, InvalidInput, MraError, StorageFailed
 from node.core.logs import LATEST, log_name
 from node.core.records import AeoRecord, check_update
-from node.core.rotation import rotation_document
+from node.core.rotation import compromise_document, rotation_document
 from node.ledger.tree import StoredTree, grow
 from node.store.protocols import AppendBatch, Deletion, Erasures, Log, Records, TreeNode
 
@@ -168,12 +168,27 @@ class Ledger:
         self._on_append()
         return tuple(entries)
 
-    def rotate_key(self, new_key: SigningKey) -> SignedEntry:
+    def rotate_key(
+        self, new_key: SigningKey, *, compromised: bool = False, revoked_from: int | None = None
+    ) -> SignedEntry:
         """Append a rotation to ``new_key`` (signed, with its checkpoint, by the current key)
-        and sign everything after it with ``new_key``."""
-        entries, payloads, nodes, note, size = self._build(
-            [(EntryKind.KEY_ROTATE, rotation_document(new_key.public_key))]
-        )
+        and sign everything after it with ``new_key``. ``compromised``: the current key leaked,
+        and must not be trusted from ``revoked_from`` on (default: the rotation's own seq, so
+        that every entry before it stays vouched for; ``node.core.rotation``).
+
+        Raises InvalidInput when ``revoked_from`` is not in 0..the rotation's seq."""
+        document = rotation_document(new_key.public_key)
+        if compromised or revoked_from is not None:
+            head = self._store.head(self._origin)
+            at = head.size if head else 0
+            since = at if revoked_from is None else revoked_from
+            if not 0 <= since <= at:
+                raise InvalidInput(
+                    f"a seq in 0..{at} (this rotation's seq): entries before it stay trusted",
+                    field="revoked_from",
+                )
+            document = compromise_document(self._origin, new_key, since)
+        entries, payloads, nodes, note, size = self._build([(EntryKind.KEY_ROTATE, document)])
         self._store.append(
             AppendBatch(
                 origin=self._origin,

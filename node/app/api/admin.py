@@ -22,19 +22,42 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-@router.post("/v1/keys/rotate", **operation(ref("Rotation")))
-async def rotate_key(node: Opened, caller: Caller = admin) -> dict[str, Any]:
+_ROTATE = operation(ref("Rotation"), body="RotationRequest")
+_ROTATE["openapi_extra"]["requestBody"]["required"] = False  # no body: a plain rotation
+
+
+@router.post("/v1/keys/rotate", **_ROTATE)
+async def rotate_key(node: Opened, request: Request, caller: Caller = admin) -> dict[str, Any]:
     """Replace this node's signing key: a rotation entry signed with the old key names the
-    new one, which signs everything after it. Partners learn it with the entry."""
-    entry, key = await node.written(lambda: node.home.rotate_key(node.ledger, node.settings))
+    new one, which signs everything after it. Partners learn it with the entry. With
+    ``{"compromised": true}`` (and optionally ``revoked_from``, default the rotation's seq) the
+    old key leaked: every node refuses what it signs from ``revoked_from`` on."""
+    raw = await request.body()
+    data = parse_json(raw) if raw.strip() else {}
+    if not isinstance(data, dict) or set(data) - {"compromised", "revoked_from"}:
+        raise InvalidInput("an object with compromised and revoked_from only", field="$")
+    compromised = data.get("compromised", False)
+    revoked_from = data.get("revoked_from")
+    if not isinstance(compromised, bool):
+        raise InvalidInput("true or false", field="compromised")
+    if revoked_from is not None and (type(revoked_from) is not int or not compromised):
+        raise InvalidInput("a seq, with compromised true", field="revoked_from")
+    entry, key = await node.written(
+        lambda: node.home.rotate_key(
+            node.ledger, node.settings, compromised=compromised, revoked_from=revoked_from
+        )
+    )
     if node.peers is not None:
         node.peers.use_key(key)
     node.accessed(caller, "key.rotate", "POST /v1/keys/rotate")
-    return {
+    answer: dict[str, Any] = {
         "seq": entry.header.seq,
         "public_key": key.public_key.hex(),
         "since": entry.header.seq + 1,
     }
+    if compromised:
+        answer["revoked_from"] = entry.header.seq if revoked_from is None else revoked_from
+    return answer
 
 
 @router.get("/v1/keys", **operation(ref("Keys")))

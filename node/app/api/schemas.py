@@ -426,8 +426,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "an agreement document; an amendment keeps the id, with a higher version",
     },
     "Rotation": _object(
-        {"seq": _SEQ, "public_key": _HEX32, "since": _SEQ}, required=("seq", "public_key", "since")
+        {"seq": _SEQ, "public_key": _HEX32, "since": _SEQ, "revoked_from": _SEQ},
+        required=("seq", "public_key", "since"),
     ),
+    "RotationRequest": _object({"compromised": {"type": "boolean"}, "revoked_from": _SEQ}),
     "Keys": {
         "type": "object",
         "additionalProperties": _array(

@@ -14,13 +14,37 @@ app = typer.Typer(help="This node's signing key.", no_args_is_help=True)
 
 
 @app.command("rotate")
-def key_rotate(acting: AsOption = None, home: HomeOption = DEFAULT_HOME) -> None:
+def key_rotate(
+    compromised: bool = typer.Option(
+        False, "--compromised", help="The current key leaked: revoke it (see --revoked-from)."
+    ),
+    revoked_from: int | None = typer.Option(
+        None,
+        "--revoked-from",
+        help="With --compromised: the first seq the old key must not be trusted for"
+        " (default: this rotation's seq; every entry before it stays vouched for).",
+    ),
+    acting: AsOption = None,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
     """Rotate this node's signing key (stop the node first, or use POST /v1/keys/rotate)."""
+    if revoked_from is not None and not compromised:
+        out.print("--revoked-from goes with --compromised")
+        raise typer.Exit(2)
     with opened(home, acting) as node:
-        entry, key = node.home.rotate_key(node.ledger)
-        node.audit("key.rotate", "mra key rotate")
-    out.print(f"rotated at {entry.header.origin}#{entry.header.seq}")
-    out.print(f"public key {key.public_key.hex()} signs from seq {entry.header.seq + 1}")
+        entry, key = node.home.rotate_key(
+            node.ledger, compromised=compromised, revoked_from=revoked_from
+        )
+        node.audit("key.rotate", "mra key rotate" + (" --compromised" if compromised else ""))
+    seq = entry.header.seq
+    out.print(f"rotated at {entry.header.origin}#{seq}")
+    out.print(f"public key {key.public_key.hex()} signs from seq {seq + 1}")
+    if compromised:
+        since = seq if revoked_from is None else revoked_from
+        out.print(
+            f"the old key is revoked from seq {since}: every node refuses what it signs there"
+            " on, and evidence relying on it"
+        )
 
 
 @app.command("encrypt")

@@ -191,22 +191,34 @@ def network_leave(
 @app.command("renew")
 def network_renew(
     days: Annotated[int, typer.Option(min=1, help="Days the new certificate is valid.")] = 825,
+    compromised: Annotated[
+        bool,
+        typer.Option(
+            "--compromised",
+            help="The TLS key leaked: peers stop accepting the old certificate at once.",
+        ),
+    ] = False,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """Renew this node's TLS key and certificate (self-issued), signed by this member alone.
     Run it while the node runs: peers learn it within a gossip round, and the node presents
-    the new certificate once every peer holds it (the old one is accepted until then)."""
+    the new certificate once every peer holds it (the old one is accepted until then; with
+    --compromised, not at all, and the node presents the new one at once)."""
     from datetime import UTC, datetime
 
     from network.member_updates import renew
 
     with opened(home) as node:
-        signed = renew(node.home, node.store, now=datetime.now(UTC), days=days)
+        signed = renew(
+            node.home, node.store, now=datetime.now(UTC), days=days, compromised=compromised
+        )
     update = signed.update
     out.print(
         f"{update.code} revision {update.revision}: certificate {update.tls_cert_sha256[:16]}"
         f"... (replaces {update.previous_tls_cert_sha256[:16]}...), signed by {update.code}"
     )
+    if compromised:
+        out.print("compromised: peers refuse the old certificate as soon as they hold this")
 
 
 @app.command("move")
