@@ -1,6 +1,7 @@
 """What this node answers its peers, as values: its frontier, pages of its logs, the
-deliveries sealed to a partner, direct queries of its records, pushes received; and who is
-asking (the member a client certificate names). ``network.endpoints`` routes requests here.
+deliveries sealed to a partner, direct queries of its records, identifier lookups
+(``network.lookup``), pushes received; and who is asking (the member a client certificate
+names). ``network.endpoints`` routes requests here.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from starlette.exceptions import HTTPException
+
 from network.evidence import build_bundle
 from network.files import MembershipFile
+from network.lookup import answer_lookup
+from network.member_updates import MemberUpdates
 from network.peers import PeerMetrics, Peers
-from network.pki import member_of
 from network.problems import REFUSALS, PeerDenied, refusal_detail, refusal_reason
+from network.ratelimit import PeerLimits
 from network.replicator import Replicator
 from network.sharing import Sharing
 from network.wire import (
@@ -37,11 +42,13 @@ from node.core.checkpoint import Checkpoint, SignedNote
 from node.core.clock import Clock
 from node.core.crypto import SigningKey
 from node.core.errors import Conflict, InvalidInput, NotFound
+from node.core.identifiers import lookup_key
 from node.core.log_budget import LogBudget
 from node.host.access_log import AccessLog
+from node.host.settings import Settings
 from node.ledger.queries import checked_ids
 from node.ledger.tree import StoredTree
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = ["Offload", "PeerEndpoints", "inline", "log_page"]
 
@@ -62,7 +69,7 @@ async def inline(work: Callable[[], _T]) -> _T:
 
 
 def log_page(
-    store: SqliteStore, origin: str, start: int, size: int, budget: int = PAGE_BYTES
+    store: NodeStore, origin: str, start: int, size: int, budget: int = PAGE_BYTES
 ) -> dict[str, Any]:
     """Entries of ``origin`` from ``start`` leading to its checkpoint at ``size``, or to the
     checkpoint right after the first key rotation on the way: the receiver learns the new
@@ -93,25 +100,26 @@ class PeerEndpoints:
     def __init__(
         self,
         *,
-        store: SqliteStore,
+        store: NodeStore,
         me: str,
         key: SigningKey,
         peers: Peers,
         membership_file: MembershipFile,
-        ca_pem: bytes,
+        member_updates: MemberUpdates,
         replicator: Replicator,
         access: AccessLog,
         metrics: PeerMetrics,
         clock: Clock,
         monotonic: Callable[[], float],
         offload: Offload = inline,
+        lookups: PeerLimits | None = None,
     ) -> None:
         self.store = store
         self.me = me
         self.key = key  # replaced when this node rotates its key
         self.peers = peers
         self.membership_file = membership_file
-        self.ca_pem = ca_pem
+        self.member_updates = member_updates
         self.replicator = replicator
         self.access = access
         self.metrics = metrics
@@ -120,6 +128,9 @@ class PeerEndpoints:
         self._held: tuple[tuple[int, int], tuple[dict[str, Any], list[str]]] | None = None
         self._counted: weakref.WeakSet[BaseException] = weakref.WeakSet()
         self._anonymous_lines = LogBudget(monotonic=monotonic)
+        if lookups is None:  # the defaults of Settings
+            lookups = PeerLimits(Settings().lookup_rate, Settings().lookup_burst, monotonic)
+        self.lookups = lookups
 
     # -- who asks --------------------------------------------------------------------------
 
@@ -128,17 +139,17 @@ class PeerEndpoints:
         extension's ``client_cert_chain``) names. Raises PeerDenied."""
         if not chain:
             raise PeerDenied(
-                401, "a client certificate from the network CA is required", "no-certificate"
+                401, "a client certificate pinned by the membership is required", "no-certificate"
             )
-        pem = str(chain[0]).encode()
         try:
-            code = member_of(pem, self.ca_pem)
-        except InvalidInput as exc:
-            raise PeerDenied(403, str(exc), "not-a-member") from None
-        member = self.peers.membership.member(code)
-        der = ssl.PEM_cert_to_DER_cert(pem.decode())
-        if member is None or hashlib.sha256(der).hexdigest() != member.tls_cert_sha256:
-            raise PeerDenied(403, f"{code} is not a member with this certificate", "not-a-member")
+            der = ssl.PEM_cert_to_DER_cert(str(chain[0]))
+        except ValueError:
+            raise PeerDenied(403, "the client certificate is not PEM", "not-a-member") from None
+        # The handshake checked the certificate (its signature, its validity); the pins decide
+        # which member it is, and that it is the one the membership in force names for it.
+        code = self.peers.member_with(hashlib.sha256(der).hexdigest())
+        if code is None:
+            raise PeerDenied(403, "no member is pinned with this certificate", "not-a-member")
         if code == self.me:
             raise PeerDenied(403, "a node does not gossip with itself", "own-certificate")
         return code
@@ -176,6 +187,7 @@ class PeerEndpoints:
         return {
             "member": self.me,
             "membership": self.peers.membership.version,
+            "member_updates": self.peers.revisions(),
             "origins": origins,
             "forks": forks,
             "sharing": sharing,
@@ -233,11 +245,13 @@ class PeerEndpoints:
             stop = left_out
         for delivery, _ in sealed:
             if delivery.view is not None:
-                self.access.record(
+                self.access.delivered(
                     f"peer:{partner}",
-                    "deliver",
                     "peer deliveries",
                     str(parse_json(delivery.view).get("aeo_id", "")),
+                    origin=self.me,
+                    seq=delivery.seq,
+                    view=delivery.view,
                     agreements=",".join(delivery.agreements),
                 )
         return {
@@ -279,6 +293,32 @@ class PeerEndpoints:
                     found_one["evidence_pending"] = exc.reason
             found[aeo_id] = found_one
         return {"found": found, "unknown": unknown}
+
+    def lookup(self, partner: str, scheme: object, value: object) -> dict[str, Any]:
+        """Which of this node's AEOs holding the identifier (``scheme``, ``value``) the
+        contracts let ``partner`` see at status level, and their views (``network.lookup``).
+        Noted in the access log as a query by ``partner``. Raises HTTPException 429 (with
+        Retry-After) past the peer's rate, InvalidInput naming ``scheme`` or ``value``."""
+        wait = self.lookups.take(partner)
+        if wait is not None:
+            raise HTTPException(
+                429,
+                f"at most {self.lookups.rate:g} identifier lookups a second"
+                f" (bursts of {self.lookups.burst}); ask again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        scheme, value = lookup_key(scheme, value)
+        sharing = Sharing(self.store, self.me, self.key, self.clock())
+        found = answer_lookup(self.store, sharing, self.me, partner, scheme, value)
+        # The AEOs named, never the identifier asked for (node.host.access_log).
+        self.access.record(
+            f"peer:{partner}",
+            "query",
+            f"POST /v1/peer/lookup?scheme={scheme}",
+            *(item["aeo_id"] for item in found["found"]),
+            agreements=",".join(sorted({a for item in found["found"] for a in item["agreements"]})),
+        )
+        return found
 
     def receive_push(self, peer: str, body: dict[str, Any]) -> dict[str, Any]:
         """Entries of ``peer``'s own log with the deliveries sealed to this node; a push that

@@ -1,13 +1,18 @@
 """``mra network init``: everything a new network needs, written to one directory.
 
-    DIR/ca.crt, DIR/ca.key (0600)        the network CA (keep ca.key offline after onboarding)
     DIR/membership.json                  membership v1 with every member's signature
+    DIR/members.pem                      (self-issued) every member's certificate, for clients
+    DIR/ca.crt, DIR/ca.key (0600)        (network CA) the CA; keep ca.key offline
     DIR/<CODE>/                          one node home per member:
         node.json, signing.key (0600)    identity and Ed25519 ledger key (node.host.home)
         sealing.key (0600)               X25519 key that partners seal payloads to
-        tls.key (0600), tls.crt, ca.crt  TLS identity, issued by the network CA
+        tls.key (0600), tls.crt          TLS identity: self-issued, or issued by the network CA
+        ca.crt                           (network CA) the CA's certificate
         membership.json                  the signed membership document
         ledger.db                        the ledger, with every member's ledger key registered
+
+With ``self_issued`` each member is its own TLS trust root and no one holds a key that admits
+anyone (issue 24, point 1): the membership pins and carries each member's certificate.
 
 Onboarding a member later is a new membership version signed by all (``network.onboarding``).
 """
@@ -24,8 +29,9 @@ import nacl.public
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from network.membership import Member, Membership, SignedMembership, sign_membership
+from network.membership import Member, Membership, Rule, SignedMembership, sign_membership
 from network.pki import new_ca
+from network.pki import self_issued as self_issued_certificate
 from node.core.errors import Conflict, InvalidInput
 from node.host.home import NodeHome, load_signing_key
 from node.host.keyfiles import write_private
@@ -75,9 +81,15 @@ def cert_sha256(cert_pem: bytes) -> str:
 
 
 def init_network(
-    directory: Path, network: str, specs: list[MemberSpec], *, now: datetime
+    directory: Path,
+    network: str,
+    specs: list[MemberSpec],
+    *,
+    now: datetime,
+    self_issued: bool = False,
 ) -> Membership:
-    """Create the CA, every member's keys, certificates and home, and the signed membership.
+    """Create every member's keys, certificates (``self_issued``, or from a new network CA)
+    and home, and the signed membership, which states its rule (``network.membership.Rule``).
 
     Raises InvalidInput for bad members, Conflict when ``directory`` already holds a network.
     """
@@ -86,16 +98,20 @@ def init_network(
     if len({s.code for s in specs}) != len(specs) or len(specs) < 2:
         raise InvalidInput("two or more members, each once", field="member")
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ca = new_ca(network, now=now)
+    ca = None if self_issued else new_ca(network, now=now)
     members: list[Member] = []
     for spec in specs:
         home = NodeHome(path=directory / spec.code)
         config = home.init(spec.code, spec.name)
         sealing_key = new_sealing_key(home)
-        tls = ca.issue(spec.code, tls_hosts(spec.endpoint), now=now)
+        hosts = tls_hosts(spec.endpoint)
+        if ca is None:
+            tls = self_issued_certificate(spec.code, network, hosts, now=now)
+        else:
+            tls = ca.issue(spec.code, hosts, now=now)
+            (home.path / "ca.crt").write_bytes(ca.cert_pem)
         write_private(home.path / "tls.key", tls.key_pem)
         (home.path / "tls.crt").write_bytes(tls.cert_pem)
-        (home.path / "ca.crt").write_bytes(ca.cert_pem)
         members.append(
             Member(
                 code=spec.code,
@@ -104,9 +120,10 @@ def init_network(
                 signing_key=config.public_key.hex(),
                 sealing_key=sealing_key,
                 tls_cert_sha256=cert_sha256(tls.cert_pem),
+                tls_cert=tls.cert_pem.decode() if ca is None else "",
             )
         )
-    membership = Membership(network=network, version=1, members=tuple(members))
+    membership = Membership(network=network, version=1, members=tuple(members), rule=Rule())
     signatures = {
         m.code: sign_membership(membership, load_signing_key(directory / m.code / "signing.key"))
         for m in membership.members
@@ -114,8 +131,11 @@ def init_network(
     signed = SignedMembership(membership=membership, signatures=signatures)
     signed.verify()
     document = signed.to_json()
-    write_private(directory / "ca.key", ca.key_pem)
-    (directory / "ca.crt").write_bytes(ca.cert_pem)
+    if ca is None:
+        (directory / "members.pem").write_text("".join(m.tls_cert for m in membership.members))
+    else:
+        write_private(directory / "ca.key", ca.key_pem)
+        (directory / "ca.crt").write_bytes(ca.cert_pem)
     (directory / "membership.json").write_text(document)
     for member in membership.members:
         (directory / member.code / "membership.json").write_text(document)

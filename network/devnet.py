@@ -120,6 +120,13 @@ class Devnet:
             for m in data["members"]
         ]
 
+    def ports(self) -> list[int] | None:
+        """The port of each member's URL, in member order (BR first), as the devnet's signed
+        membership holds them; None before the devnet is created."""
+        if not (self.dir / "membership.json").exists():
+            return None
+        return [int(node.url.rsplit(":", 1)[1]) for node in self.nodes()]
+
     def create(self, endpoint: str | None = None) -> bool:
         """Create the network material unless it exists; True when created now.
 
@@ -160,7 +167,9 @@ class Devnet:
         return pids
 
     def start_node(self, code: str) -> int:
-        """Start ``code``'s node process (logging to its home's node.log); returns its pid."""
+        """Start ``code``'s node process; returns its pid. The node logs to its home's node.log
+        (node.host.logfile); what the process prints (its URL, a failure to start) goes to
+        console.log beside it."""
         node = next(n for n in self.nodes() if n.code == code)
         home = self.dir / code
         env = {
@@ -168,7 +177,7 @@ class Devnet:
             "MRA_GOSSIP_INTERVAL": str(self.gossip_interval),
             **self.node_env.get(code, {}),
         }
-        with open(home / "node.log", "ab") as log:
+        with open(home / "console.log", "ab") as log:
             process = subprocess.Popen(
                 [
                     sys.executable,
@@ -232,7 +241,8 @@ class Devnet:
                 _until(
                     lambda c=client: _ok(c, "/v1/health"),  # type: ignore[misc]
                     timeout,
-                    f"{node.code} did not start (see {self.dir / node.code / 'node.log'})",
+                    f"{node.code} did not start (see node.log and console.log in"
+                    f" {self.dir / node.code})",
                 )
 
     def setup_agreements(self, today: date, timeout: float = 60.0) -> None:

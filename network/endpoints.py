@@ -11,7 +11,10 @@ simulation), and errors are answered as ``network.problems`` says in both.
     GET  /v1/peer/deliveries      the deliveries of this node's entries sealed to the caller
     POST /v1/peer/push            the caller's new entries and deliveries, pushed
     POST /v1/peer/query           this node's records asked for directly
-    GET  /v1/peer/membership      the signed membership in force here
+    POST /v1/peer/lookup          which of this node's AEOs the caller may see hold an identifier
+    GET  /v1/peer/membership      the signed membership installed here, and the members'
+                                  own updates held (``updates``)
+    POST /v1/peer/member-update   a member's signed update of its own entry (a renewal, a move)
     GET  /v1/peer/forks           the open fork evidence held here
 """
 
@@ -27,10 +30,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from network.answers import PeerEndpoints
+from network.governance import SignedUpdate
 from network.problems import REFUSALS
 from network.wire import checked_seq
 from node.core.canonical import parse_json
-from node.core.errors import InvalidInput
+from node.core.errors import Conflict, InvalidInput
 
 __all__ = ["ROUTES", "Call", "Route", "answer"]
 
@@ -107,8 +111,26 @@ async def _query(node: PeerEndpoints, call: Call) -> Any:
     return node.query(call.peer, body["ids"], evidence=body.get("evidence") is True)
 
 
+async def _lookup(node: PeerEndpoints, call: Call) -> Any:
+    body = call.body
+    if not isinstance(body, dict):
+        raise InvalidInput("a JSON object with a scheme and a value", field="body")
+    return node.lookup(call.peer, body.get("scheme"), body.get("value"))
+
+
 async def _membership(node: PeerEndpoints, call: Call) -> Any:
-    return node.membership_file.document()
+    document = node.membership_file.document()
+    updates = node.member_updates.document()
+    return {**document, "updates": updates} if updates else document
+
+
+async def _member_update(node: PeerEndpoints, call: Call) -> Any:
+    signed = SignedUpdate.from_dict(call.body)
+    refused = node.member_updates.take([signed], call.peer)
+    if refused:
+        raise Conflict(refused[0], field="update")
+    held = node.peers.membership.member(signed.update.code)
+    return {"revision": held.revision if held is not None else 0}
 
 
 async def _forks(node: PeerEndpoints, call: Call) -> Any:
@@ -159,11 +181,29 @@ ROUTES: tuple[Route, ...] = (
         errors=(408,),
     ),
     Route(
+        method="POST",
+        path="/v1/peer/lookup",
+        handler=_lookup,
+        name="lookup",
+        answer="PeerLookupAnswer",
+        body="PeerLookup",
+        errors=(408, 429),
+    ),
+    Route(
         method="GET",
         path="/v1/peer/membership",
         handler=_membership,
         name="membership",
         answer="PeerMembership",
+    ),
+    Route(
+        method="POST",
+        path="/v1/peer/member-update",
+        handler=_member_update,
+        name="member_update",
+        answer="PeerMemberUpdateAnswer",
+        body="PeerMemberUpdate",
+        errors=(409,),
     ),
     Route(
         method="GET", path="/v1/peer/forks", handler=_forks, name="peer_forks", answer="PeerForks"

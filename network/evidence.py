@@ -51,8 +51,8 @@ from node.core.logs import log_name
 from node.core.views import verify_view
 from node.core.walk import ChainWalk, Link
 from node.ledger.tree import StoredTree
+from node.store.open import NodeStore
 from node.store.protocols import StoredEntry
-from node.store.sqlite import SqliteStore
 
 __all__ = ["FORMAT", "Verified", "build_bundle", "verify_answer", "verify_bundle"]
 
@@ -81,7 +81,7 @@ LINE = re.compile(r"\u2014 mra-ledger/([A-Z]{2}) ([A-Za-z0-9+/]+={0,2})\n\Z")
 
 
 def build_bundle(
-    store: SqliteStore,
+    store: NodeStore,
     origin: str,
     seq: int,
     view: tuple[str, bytes, bytes] | None = None,
@@ -150,7 +150,7 @@ def _counts(
 
 
 def _bundle(
-    store: SqliteStore,
+    store: NodeStore,
     entry: StoredEntry,
     note: bytes,
     size: int,

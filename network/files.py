@@ -1,6 +1,7 @@
 """What a node of a network keeps in its home for gossip, read in one place: the signed
-membership, the network CA, the node's signing and sealing keys, the largest checkpoint of its
-own log a peer has shown, and the TLS material its requests to peers go out with.
+membership, the node's signing and sealing keys, and the largest checkpoint of its own log a
+peer has shown. Its TLS material is read by ``network.tls``, the members' own updates by
+``network.member_updates``.
 
 ``load_network`` reads them once, at start-up, for the composition root; the objects of
 ``network.service`` take what it read as arguments and read no file when they are built.
@@ -11,7 +12,6 @@ replaced it, served to peers, replaced by a newer version a peer showed.
 from __future__ import annotations
 
 import json
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,13 @@ from network.onboarding import install
 from node.core.crypto import SigningKey
 from node.host import keyfiles
 from node.host.home import NodeHome, load_signing_key
-from node.store.sqlite import SqliteStore
+from node.host.settings import Settings
+from node.store.open import NodeStore
 
-__all__ = ["MembershipFile", "NetworkFiles", "client_tls", "load_membership", "load_network"]
+__all__ = ["MembershipFile", "NetworkFiles", "load_membership", "load_network"]
 
 
-def load_membership(home: NodeHome, store: SqliteStore) -> Membership:
+def load_membership(home: NodeHome, store: NodeStore) -> Membership:
     """The membership document in ``home``, after checking every member signed it (with its
     first key, its rotation chain, or a key of its that ``store`` learnt from its log)."""
     signed = SignedMembership.from_json((home.path / "membership.json").read_text())
@@ -50,7 +51,7 @@ class MembershipFile:
     def _stamp(self) -> int:
         return self.path.stat().st_mtime_ns
 
-    def changed(self, store: SqliteStore) -> Membership | None:
+    def changed(self, store: NodeStore) -> Membership | None:
         """The membership installed since it was last read, verified, or None when the file
         has not changed. Raises what ``load_membership`` raises for a file that does not
         verify (it is not read again until it changes again)."""
@@ -64,7 +65,7 @@ class MembershipFile:
         """The signed membership as this node serves it to peers (the file's JSON)."""
         return json.loads(self.path.read_text())
 
-    def install(self, store: SqliteStore, signed: SignedMembership) -> Membership:
+    def install(self, store: NodeStore, signed: SignedMembership) -> Membership:
         """Check ``signed`` and make it this node's membership (``network.onboarding``)."""
         membership = install(self.home, store, signed)
         self.stamp = self._stamp()
@@ -78,34 +79,25 @@ class NetworkFiles:
     me: str
     membership: Membership
     membership_file: MembershipFile
-    ca_pem: bytes
     signing_key: SigningKey
     sealing_key: nacl.public.PrivateKey
     log_seen: int  # the largest checkpoint of this node's log a peer showed (node.host.home)
 
 
-def load_network(home: NodeHome, store: SqliteStore) -> NetworkFiles:
-    """Read what gossip needs from ``home`` (membership checked against the keys in ``store``).
+def load_network(home: NodeHome, store: NodeStore, settings: Settings) -> NetworkFiles:
+    """Read what gossip needs from ``home`` (membership checked against the keys in ``store``;
+    sealed keys opened with the passphrase of ``settings``).
 
     Raises NotFound or InvalidInput for a missing or unreadable file, IntegrityError for a
     membership that does not verify."""
     stamp = (home.path / "membership.json").stat().st_mtime_ns
-    sealing_hex = keyfiles.read_private(home.path / "sealing.key").decode("ascii").strip()
+    sealing = keyfiles.read_private(home.path / "sealing.key", settings)
+    sealing_hex = sealing.decode("ascii").strip()
     return NetworkFiles(
         me=home.config().origin,
         membership=load_membership(home, store),
         membership_file=MembershipFile(home, stamp),
-        ca_pem=(home.path / "ca.crt").read_bytes(),
-        signing_key=load_signing_key(home.key_path),
+        signing_key=load_signing_key(home.key_path, settings),
         sealing_key=nacl.public.PrivateKey(bytes.fromhex(sealing_hex)),
         log_seen=home.log_seen()[1],
     )
-
-
-def client_tls(home: NodeHome) -> ssl.SSLContext:
-    """The TLS context of this node's requests to peers: the network CA, and this node's
-    certificate and key (opened with the environment's passphrase when sealed)."""
-    context = ssl.create_default_context(cafile=str(home.path / "ca.crt"))
-    tls_key = home.path / "tls.key"
-    context.load_cert_chain(home.path / "tls.crt", tls_key, password=keyfiles.tls_password(tls_key))
-    return context

@@ -26,7 +26,7 @@ from node.core.entries import EntryHeader, signing_message
 from node.core.errors import IntegrityError, InvalidInput
 from node.core.logs import log_name
 
-__all__ = ["Fork", "checkpoint_fork", "entries_fork", "verify_fork"]
+__all__ = ["Fork", "checkpoint_fork", "entries_fork", "shown", "verify_fork"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +69,21 @@ def entries_fork(origin: str, seq: int, a: tuple[bytes, bytes], b: tuple[bytes, 
         "b": {"body": b64(second[0]), "signature": b64(second[1])},
     }
     return Fork(origin=origin, kind="entries", evidence=canonical_json(doc))
+
+
+def shown(evidence: bytes) -> str:
+    """What stored evidence shows, in words for an operator (it was verified when kept)."""
+    try:
+        doc = parse_json(evidence)
+    except InvalidInput:
+        return "evidence that cannot be read"
+    if not isinstance(doc, dict):
+        return "evidence that cannot be read"
+    if doc.get("kind") == "entries":
+        return f"two different entries signed for seq {doc.get('seq')}"
+    if doc.get("kind") == "checkpoints":
+        return "two checkpoints of its log that cannot both be true"
+    return "evidence of an unknown kind"
 
 
 def verify_fork(evidence: bytes, key_at: Callable[[int], PublicKey]) -> Fork:

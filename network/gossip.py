@@ -24,6 +24,8 @@ from typing import Any
 from network.answers import Offload, PeerEndpoints, inline
 from network.files import MembershipFile
 from network.forks import Fork
+from network.governance import SignedUpdate
+from network.member_updates import UPDATES_FILE, MemberUpdates
 from network.membership import SignedMembership
 from network.own_log import OwnLog
 from network.peers import PeerMetrics, Peers
@@ -33,7 +35,7 @@ from network.wire import PAGE, PAGE_BYTES, entries_of, hashes_of, sealed_of
 from node.core.checkpoint import Checkpoint, SignedNote
 from node.core.clock import Clock
 from node.core.errors import MraError, PeerMisbehaved, PeerUnavailable
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = ["ASK_SECONDS", "MAX_BACKOFF", "PROBE_SECONDS", "Gossip"]
 
@@ -53,12 +55,13 @@ class Gossip:
     def __init__(
         self,
         *,
-        store: SqliteStore,
+        store: NodeStore,
         me: str,
         peers: Peers,
         endpoints: PeerEndpoints,
         replicator: Replicator,
         membership_file: MembershipFile,
+        member_updates: MemberUpdates,
         own_log: OwnLog,
         transport: Transport,
         metrics: PeerMetrics,
@@ -74,6 +77,7 @@ class Gossip:
         self.endpoints = endpoints
         self.replicator = replicator
         self.membership_file = membership_file
+        self.member_updates = member_updates
         self.own_log = own_log
         self.transport = transport
         self.metrics = metrics
@@ -101,6 +105,7 @@ class Gossip:
         while True:
             self.reload_membership()
             await self.each_peer(self.sync_with)
+            self.member_updates.switch_when_held(self.clock())
             await asyncio.sleep(self.interval * self.rng.uniform(0.75, 1.25))
 
     async def each_peer(self, step: Step) -> None:
@@ -148,8 +153,12 @@ class Gossip:
                 exc,
             )
             return
+        try:
+            self.member_updates.reload()
+        except (MraError, ValueError) as exc:
+            log.error("%s changed but is not valid: %s", UPDATES_FILE, exc)
         if membership is not None and membership.version > self.peers.membership.version:
-            self.peers.take(membership)
+            self.member_updates.rebase(membership)
             log.warning(
                 "membership v%s taken up: %s",
                 membership.version,
@@ -161,8 +170,34 @@ class Gossip:
         it, and install it here."""
         answer = await self.request("GET", code, "/v1/peer/membership")
         membership = self.membership_file.install(self.store, SignedMembership.from_dict(answer))
-        self.peers.take(membership)
+        self.member_updates.rebase(membership)
         log.warning("membership v%s adopted from %s", membership.version, code)
+
+    async def _follow_updates(self, code: str, revisions: object) -> None:
+        """The frontier of peer ``code`` named ``revisions`` of members' own entries: note
+        which of this node's it holds, fetch those newer than held here, and push this node's
+        own update to a peer that does not hold it yet (issue 24: peers follow in one round)."""
+        if not isinstance(revisions, dict):
+            return
+        held = self.peers.revisions()
+        self.peers.acknowledged[code] = int(revisions.get(self.me, 0))
+        if any(int(r) > held.get(str(c), 0) for c, r in revisions.items()):
+            answer = await self.request("GET", code, "/v1/peer/membership")
+            updates = answer.get("updates", {}) if isinstance(answer, dict) else {}
+            if isinstance(updates, dict):
+                self.member_updates.take(
+                    [SignedUpdate.from_dict(item) for item in updates.values()], code
+                )
+        mine = self.member_updates.own()
+        if mine is not None and self.peers.acknowledged[code] < mine.update.revision:
+            try:
+                answer = await self.request(
+                    "POST", code, "/v1/peer/member-update", json=mine.to_dict()
+                )
+            except PeerMisbehaved as exc:  # refused there: the logs are still pulled below
+                log.warning("%s refused this node's update: %s", code, exc)
+                return
+            self.peers.acknowledged[code] = int(answer.get("revision", 0))
 
     # -- this node's own log ---------------------------------------------------------------
 
@@ -255,6 +290,8 @@ class Gossip:
         self.own_log.take_view(code, frontier.get("origins", {}))
         if int(frontier.get("membership", 0)) > self.peers.membership.version:
             await self._adopt_membership(code)
+        if "member_updates" in frontier:  # (a node that knows members' own updates)
+            await self._follow_updates(code, frontier["member_updates"])
         for evidence in frontier.get("forks", [])[:100]:
             fork = await self.offload(
                 partial(self.replicator.receive_fork, str(evidence).encode(), code)

@@ -1,8 +1,13 @@
 """The membership document: who is in the network, their keys and endpoints, signed by all.
 
 Each member's entry names its code, name, HTTPS endpoint, Ed25519 ledger key, X25519 sealing
-key (payloads are sealed to it) and the SHA-256 of its TLS certificate. A membership version is
-valid only with a signature from every member it lists: no administration is above another.
+key (payloads are sealed to it) and the SHA-256 of its TLS certificate (the pin: a peer is
+accepted only with that certificate). A member that is its own TLS trust root (a self-issued
+certificate, ``network.pki.self_issued``) carries the certificate itself in ``tls_cert``, so that
+every node can trust it in the TLS handshake; ``revision`` counts the changes a member made to its
+own entry (``network.governance``). A membership version is valid only with a signature from
+every member it lists: no administration is above another. ``rule`` states how the membership may
+change (``Rule``); a document from before rules has none and follows ``DEFAULT_RULE``.
 
 ``signing_key`` is the key a member's log starts with (seq 0). A member that rotated its key
 signs with its current one and carries its rotation entries beside its signature, so that a
@@ -12,6 +17,8 @@ current one; a verifier also accepts any key of the member that it learnt from t
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -27,10 +34,14 @@ from node.core.errors import IntegrityError, InvalidInput
 from node.core.rotation import rotated_key
 
 __all__ = [
+    "DEFAULT_RULE",
+    "OWN_FIELDS",
     "Member",
     "Membership",
+    "Rule",
     "SignedMembership",
     "key_history",
+    "pem_sha256",
     "rotation_chain",
     "sign_membership",
     "verify_membership",
@@ -38,6 +49,47 @@ __all__ = [
 
 SIG_TAG = b"mra-ledger/membership-sig/v1\x00"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+PEM = re.compile(r"-----BEGIN CERTIFICATE-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END CERTIFICATE-----")
+# The fields of its entry a member changes alone (network.governance), the others need all.
+OWN_FIELDS = ("endpoint", "tls_cert", "tls_cert_sha256", "revision")
+
+
+def pem_sha256(pem: str) -> str:
+    """The SHA-256 (hex) of the DER form of one PEM certificate, as pins name it.
+
+    Raises InvalidInput unless ``pem`` holds exactly one certificate."""
+    found = PEM.findall(pem)
+    if len(found) != 1:
+        raise InvalidInput("one PEM certificate", field="tls_cert")
+    try:
+        der = base64.b64decode("".join(found[0].split()), validate=True)
+    except ValueError:
+        raise InvalidInput("the certificate is not base64", field="tls_cert") from None
+    return hashlib.sha256(der).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """How the membership may change, stated in the membership itself (issue 24, point 2):
+    adding or removing a member needs the signature of every member of the new version (every
+    remaining member, and a new member's own, which proves it holds its keys); a change of a
+    member's own endpoint or certificate (``OWN_FIELDS``) needs only that member's signature.
+    Each is named, so that a later rule is a new name that old nodes refuse to apply."""
+
+    members: str = "every-remaining-member"
+    own_entry: str = "self"
+
+    def __post_init__(self) -> None:
+        if self.members != "every-remaining-member":
+            raise InvalidInput("'every-remaining-member' is the one rule known", field="rule")
+        if self.own_entry != "self":
+            raise InvalidInput("'self' is the one rule known", field="rule")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"members": self.members, "own_entry": self.own_entry}
+
+
+DEFAULT_RULE = Rule()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +100,8 @@ class Member:
     signing_key: str
     sealing_key: str
     tls_cert_sha256: str
+    tls_cert: str = ""  # PEM, when the member is its own TLS trust root (self-issued)
+    revision: int = 0  # changes the member made to its own entry
 
     def __post_init__(self) -> None:
         if self.code not in ISO_COUNTRIES:
@@ -59,6 +113,27 @@ class Member:
         for name in ("signing_key", "sealing_key", "tls_cert_sha256"):
             if not HEX64.fullmatch(getattr(self, name)):
                 raise InvalidInput("64 lower-case hex digits", field=name)
+        if self.tls_cert and pem_sha256(self.tls_cert) != self.tls_cert_sha256:
+            raise InvalidInput("is not the certificate tls_cert_sha256 pins", field="tls_cert")
+        if not isinstance(self.revision, int) or self.revision < 0:
+            raise InvalidInput("an integer >= 0", field="revision")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as the document holds it; ``tls_cert`` and ``revision`` only when set, so
+        that a document from before them keeps its bytes (and its signatures)."""
+        data: dict[str, Any] = {
+            "code": self.code,
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "signing_key": self.signing_key,
+            "sealing_key": self.sealing_key,
+            "tls_cert_sha256": self.tls_cert_sha256,
+        }
+        if self.tls_cert:
+            data["tls_cert"] = self.tls_cert
+        if self.revision:
+            data["revision"] = self.revision
+        return data
 
     def public_key(self) -> PublicKey:
         return PublicKey.from_hex(self.signing_key)
@@ -69,6 +144,7 @@ class Membership:
     network: str
     version: int
     members: tuple[Member, ...]
+    rule: Rule | None = None  # None: a document from before rules, which follows DEFAULT_RULE
 
     def __post_init__(self) -> None:
         codes = [m.code for m in self.members]
@@ -81,32 +157,31 @@ class Membership:
     def member(self, code: str) -> Member | None:
         return next((m for m in self.members if m.code == code), None)
 
+    @property
+    def rule_in_force(self) -> Rule:
+        return self.rule if self.rule is not None else DEFAULT_RULE
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "network": self.network,
             "version": self.version,
-            "members": [
-                {
-                    "code": m.code,
-                    "name": m.name,
-                    "endpoint": m.endpoint,
-                    "signing_key": m.signing_key,
-                    "sealing_key": m.sealing_key,
-                    "tls_cert_sha256": m.tls_cert_sha256,
-                }
-                for m in self.members
-            ],
+            "members": [m.to_dict() for m in self.members],
         }
+        if self.rule is not None:
+            data["rule"] = self.rule.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Membership:
         try:
+            rule = data.get("rule")
             return cls(
                 network=str(data["network"]),
                 version=int(data["version"]),
                 members=tuple(Member(**m) for m in data["members"]),
+                rule=None if rule is None else Rule(**rule),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise InvalidInput(f"malformed membership document: {exc}", field="membership") from exc
 
     @property

@@ -3,8 +3,10 @@
 Each step runs where the secret it needs lives, and only public files travel between parties:
 
     new member   join      its node home (ledger, sealing and TLS keys) and join-request.json:
-                           code, name, endpoint, public keys and a TLS certificate request
-    CA holder    certify   the new member's TLS certificate, beside the CA's certificate
+                           code, name, endpoint, public keys and, in a network of self-issued
+                           certificates (``--self-issued``), its certificate; otherwise a
+                           TLS certificate request
+    CA holder    certify   (a network with a CA only) the new member's TLS certificate
     one member   propose   membership version n + 1 with the new member, signed by the proposer
     each member  sign      its signature on the proposal; the new member's proves it holds its keys
     any node     install   checks every signature and that the version follows the installed
@@ -25,14 +27,24 @@ from typing import Any
 import nacl.public
 from cryptography import x509
 
+from network import pki
 from network.bootstrap import cert_sha256, new_sealing_key, tls_hosts
-from network.membership import Member, Membership, SignedMembership
+from network.governance import check_change
+from network.member_updates import in_force
+from network.membership import (
+    Member,
+    Membership,
+    SignedMembership,
+    pem_sha256,
+    rotation_chain,
+)
 from network.pki import CertificateAuthority, certificate_request, member_of
 from network.wire import b64
+from node.core.crypto import PublicKey
 from node.core.errors import Conflict, InvalidInput, NotFound
 from node.host.home import NodeHome, load_signing_key, write_atomic
 from node.host.keyfiles import write_private
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = [
     "JoinRequest",
@@ -57,7 +69,8 @@ class JoinRequest:
     endpoint: str
     signing_key: str
     sealing_key: str
-    csr: str
+    csr: str = ""  # a certificate request to the network CA, or
+    tls_cert: str = ""  # the member's self-issued certificate (PEM)
 
     def member(self, cert_pem: bytes) -> Member:
         return Member(
@@ -67,17 +80,22 @@ class JoinRequest:
             signing_key=self.signing_key,
             sealing_key=self.sealing_key,
             tls_cert_sha256=cert_sha256(cert_pem),
+            tls_cert=self.tls_cert,
         )
 
     def to_json(self) -> str:
-        return json.dumps({k: getattr(self, k) for k in self.__slots__}, indent=2) + "\n"
+        data = {k: getattr(self, k) for k in self.__slots__ if getattr(self, k)}
+        return json.dumps(data, indent=2) + "\n"
 
     @classmethod
     def load(cls, path: Path) -> JoinRequest:
         data = _read_json(path)
-        fields = set(cls.__slots__)
-        if not isinstance(data, dict) or set(data) != fields:
-            raise InvalidInput(f"a join request has exactly {sorted(fields)}", field=str(path))
+        common = {"code", "name", "endpoint", "signing_key", "sealing_key"}
+        if not isinstance(data, dict) or set(data) not in (common | {"csr"}, common | {"tls_cert"}):
+            raise InvalidInput(
+                f"a join request has exactly {sorted(common)} and csr or tls_cert",
+                field=str(path),
+            )
         request = cls(**{k: str(v) for k, v in data.items()})
         _validate(
             request.code, request.name, request.endpoint, request.signing_key, request.sealing_key
@@ -85,8 +103,17 @@ class JoinRequest:
         return request
 
 
-def join(home: NodeHome, code: str, name: str, endpoint: str) -> Path:
-    """Create the new member's home and its join request; returns the request's path.
+def join(
+    home: NodeHome,
+    code: str,
+    name: str,
+    endpoint: str,
+    *,
+    self_issued: datetime | None = None,
+) -> Path:
+    """Create the new member's home and its join request; returns the request's path. With
+    ``self_issued`` (now), the member signs its own certificate, valid from then (a network
+    with no CA); otherwise the request asks the network CA for one.
 
     Raises InvalidInput for a bad code, name or endpoint (nothing is created then), Conflict
     when ``home`` already holds a node.
@@ -94,15 +121,24 @@ def join(home: NodeHome, code: str, name: str, endpoint: str) -> Path:
     _validate(code, name, endpoint)
     config = home.init(code, name)
     sealing_key = new_sealing_key(home)
-    tls_key, csr = certificate_request(code, tls_hosts(endpoint))
-    write_private(home.path / "tls.key", tls_key)
+    csr, cert = "", ""
+    if self_issued is not None:
+        issued = pki.self_issued(code, "MRA Ledger", tls_hosts(endpoint), now=self_issued)
+        write_private(home.path / "tls.key", issued.key_pem)
+        (home.path / "tls.crt").write_bytes(issued.cert_pem)
+        cert = issued.cert_pem.decode()
+    else:
+        tls_key, request_pem = certificate_request(code, tls_hosts(endpoint))
+        write_private(home.path / "tls.key", tls_key)
+        csr = request_pem.decode()
     request = JoinRequest(
         code=code,
         name=name.strip(),
         endpoint=endpoint,
         signing_key=config.public_key.hex(),
         sealing_key=sealing_key,
-        csr=csr.decode(),
+        csr=csr,
+        tls_cert=cert,
     )
     path = home.path / REQUEST_FILE
     path.write_text(request.to_json())
@@ -137,38 +173,51 @@ def installed(home: NodeHome) -> SignedMembership:
     return SignedMembership.from_json(path.read_text())
 
 
-def propose_member(home: NodeHome, request_path: Path, cert_path: Path) -> SignedMembership:
+def propose_member(
+    home: NodeHome, store: NodeStore, request_path: Path, cert_path: Path | None = None
+) -> SignedMembership:
     """As a member: the installed membership plus the new member, one version up, signed by
-    this member. Raises Conflict when the code is a member already."""
-    current = installed(home).membership
+    this member. The certificate is the one the request carries (self-issued) or, in a network
+    with a CA, the one at ``cert_path`` (certify). The members' own updates held here (their
+    renewals and moves) are folded into the version. Raises Conflict when the code is a member
+    already."""
+    current = _in_force(home, store)
     request = JoinRequest.load(request_path)
-    cert = _read_bytes(cert_path)
     if current.member(request.code) is not None:
         raise Conflict(f"{request.code} is a member already", field="code")
-    if member_of(cert, (home.path / "ca.crt").read_bytes()) != request.code:
-        raise InvalidInput(f"the certificate is not issued to {request.code}", field="cert")
-    csr = x509.load_pem_x509_csr(request.csr.encode())
-    if x509.load_pem_x509_certificate(cert).public_key() != csr.public_key():
-        raise InvalidInput("the certificate is not for the request's TLS key", field="cert")
+    if request.tls_cert:
+        cert = request.tls_cert.encode()
+        pem_sha256(request.tls_cert)  # one certificate (InvalidInput otherwise)
+    else:
+        if cert_path is None:
+            raise InvalidInput("the request carries no certificate: give --cert", field="cert")
+        cert = _read_bytes(cert_path)
+        if member_of(cert, (home.path / "ca.crt").read_bytes()) != request.code:
+            raise InvalidInput(f"the certificate is not issued to {request.code}", field="cert")
+        csr = x509.load_pem_x509_csr(request.csr.encode())
+        if x509.load_pem_x509_certificate(cert).public_key() != csr.public_key():
+            raise InvalidInput("the certificate is not for the request's TLS key", field="cert")
     proposed = Membership(
         network=current.network,
         version=current.version + 1,
         members=(*current.members, request.member(cert)),
+        rule=current.rule,
     )
-    return sign(home, SignedMembership(membership=proposed))
+    return sign(home, store, SignedMembership(membership=proposed))
 
 
-def sign(home: NodeHome, proposal: SignedMembership) -> SignedMembership:
+def sign(home: NodeHome, store: NodeStore, proposal: SignedMembership) -> SignedMembership:
     """Add this member's signature. A member checks that the proposal follows its installed
-    version and keeps every member as it is; the new member checks that the entry under its
-    code holds its own keys and certificate."""
+    version and keeps every member as it is in force here (with the members' own updates held
+    here); the new member checks that the entry under its code holds its own keys and
+    certificate."""
     me = home.config().origin
     proposed = proposal.membership
     mine = proposed.member(me)
     if mine is None:
         raise InvalidInput(f"{me} is not a member in this proposal", field="members")
     if (home.path / "membership.json").exists():
-        current = installed(home).membership
+        current = _in_force(home, store)
         if proposed.network != current.network or proposed.version != current.version + 1:
             raise InvalidInput(
                 f"not the version after v{current.version} of {current.network!r}",
@@ -176,30 +225,43 @@ def sign(home: NodeHome, proposal: SignedMembership) -> SignedMembership:
             )
         dropped = [m.code for m in current.members if proposed.member(m.code) != m]
         if dropped:
-            raise InvalidInput(f"changes or removes {', '.join(dropped)}", field="members")
-    _check_own_entry(home, mine)
-    store = SqliteStore.open(home.db_path)
-    try:
-        rotations = own_rotations(store, me)
-    finally:
-        store.close()
-    return proposal.signed_by(me, load_signing_key(home.key_path), rotations)
+            raise InvalidInput(
+                f"changes or removes {', '.join(dropped)} (or holds an update of theirs this"
+                " node does not hold yet: sign once gossip brought it)",
+                field="members",
+            )
+    _check_own_entry(home, store, mine)
+    return proposal.signed_by(me, load_signing_key(home.key_path), own_rotations(store, me))
 
 
-def install(home: NodeHome, store: SqliteStore, signed: SignedMembership) -> Membership:
+def install(home: NodeHome, store: NodeStore, signed: SignedMembership) -> Membership:
     """Check ``signed`` and make it this node's membership; returns it.
 
-    Raises IntegrityError when a member's signature is missing or wrong, InvalidInput when the
+    Raises IntegrityError when a member's signature is missing or wrong, or the change breaks
+    the rule of the installed version (``network.governance.check_change``, for the version
+    right after it; a later one must be signed by all its members), InvalidInput when the
     version does not follow the installed one.
     """
     proposed = signed.membership
-    missing = [m.code for m in proposed.members if m.code not in signed.signatures]
-    if missing:
-        raise InvalidInput(f"not signed yet by {', '.join(missing)}", field="signatures")
-    signed.verify(lambda code: [key for _, key in store.keys(code)])
+
+    def keys_of(code: str) -> list[PublicKey]:
+        """The keys a member may sign with: its first one and its rotation chain as the
+        proposal carries them, and those learnt from its log here."""
+        member = proposed.member(code)
+        chain = rotation_chain(member, signed.rotations.get(code, [])) if member else []
+        return [*chain, *(key for _, key in store.keys(code))]
+
     path = home.path / "membership.json"
     if path.exists():
         current = installed(home).membership
+        if proposed.version == current.version + 1:
+            # The rule the installed version states (network.governance): refused with why.
+            check_change(current, proposed, signed.signatures, keys_of)
+    missing = [m.code for m in proposed.members if m.code not in signed.signatures]
+    if missing:
+        raise InvalidInput(f"not signed yet by {', '.join(missing)}", field="signatures")
+    signed.verify(keys_of)
+    if path.exists():
         if proposed.network != current.network:
             raise InvalidInput(
                 f"a version of another network: {proposed.network!r}", field="network"
@@ -213,14 +275,19 @@ def install(home: NodeHome, store: SqliteStore, signed: SignedMembership) -> Mem
         mine = proposed.member(home.config().origin)
         if mine is None:
             raise InvalidInput("this node is not a member in this version", field="members")
-        _check_own_entry(home, mine)
+        _check_own_entry(home, store, mine)
     for member in proposed.members:
         store.add_key(member.code, 0, member.public_key())
     write_atomic(path, signed.to_json())
     return proposed
 
 
-def own_rotations(store: SqliteStore, origin: str) -> list[dict[str, str]]:
+def _in_force(home: NodeHome, store: NodeStore) -> Membership:
+    """The membership in force at ``home``: installed, with the members' own updates."""
+    return in_force(home, store)[0]
+
+
+def own_rotations(store: NodeStore, origin: str) -> list[dict[str, str]]:
     """``origin``'s key rotation entries, in the wire form a membership signature carries."""
     wires = []
     for since, _ in store.keys(origin)[1:]:
@@ -252,13 +319,10 @@ def _validate(
     )
 
 
-def _check_own_entry(home: NodeHome, mine: Member) -> None:
-    """The entry under this node's code must name this node's keys and certificate."""
-    store = SqliteStore.open(home.db_path)
-    try:
-        first = store.public_key(mine.code, 0)
-    finally:
-        store.close()
+def _check_own_entry(home: NodeHome, store: NodeStore, mine: Member) -> None:
+    """The entry under this node's code must name this node's keys and certificate (its first
+    key as ``store`` holds it)."""
+    first = store.public_key(mine.code, 0)
     sealing = (home.path / "sealing.key").read_text().strip()
     sealing_public = bytes(nacl.public.PrivateKey(bytes.fromhex(sealing)).public_key).hex()
     certificate = home.path / "tls.crt"

@@ -5,13 +5,14 @@ often it failed, what it reported holding; the metrics of gossip; and the freshn
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from network.forks import Fork
+from network.governance import SignedUpdate
 from network.membership import Member, Membership
 
 __all__ = ["PeerMetrics", "PeerStatus", "Peers"]
@@ -49,6 +50,13 @@ class PeerMetrics:
         self.refused = Counter(
             "mra_peer_refusals", "Peer messages refused", ["peer", "reason"], registry=registry
         )
+        self.tls_expiry = Gauge(
+            "mra_tls_certificate_expiry_seconds",
+            "Seconds until each member's TLS certificate expires (negative: expired), for the"
+            " members whose certificate this node holds",
+            ["member"],
+            registry=registry,
+        )
         self.forks_found = Counter(
             "mra_forks_found", "Fork evidence found or received", ["origin"], registry=registry
         )
@@ -64,23 +72,48 @@ class PeerMetrics:
 
 class Peers:
     """The members of the membership in force, but node ``me`` itself, and what each one
-    reported; ``take`` a newer membership to gossip with its members from then on."""
+    reported; ``take`` a newer membership to gossip with its members from then on.
 
-    def __init__(self, me: str, membership: Membership) -> None:
+    ``pins`` are, per member, the SHA-256 of the TLS certificates it is accepted with: the one
+    its entry pins and, after it renewed (``network.governance``), the one it renewed away from
+    (the TLS handshake refuses that one once it expires). Nothing else is accepted."""
+
+    def __init__(
+        self, me: str, membership: Membership, updates: Mapping[str, SignedUpdate] | None = None
+    ) -> None:
         self.me = me
         self.membership = membership
+        self.updates: dict[str, SignedUpdate] = {}
+        self.pins: dict[str, frozenset[str]] = {}
         self.members: dict[str, Member] = {}
         self.status: dict[str, PeerStatus] = {}
         self.reported: dict[str, dict[str, int]] = {}  # peer -> origin -> size it holds
-        self.take(membership)
+        self.acknowledged: dict[str, int] = {}  # peer -> the revision of this node it holds
+        self.take(membership, updates)
 
-    def take(self, membership: Membership) -> None:
-        """Gossip with the members of ``membership`` from now on."""
+    def take(
+        self, membership: Membership, updates: Mapping[str, SignedUpdate] | None = None
+    ) -> None:
+        """Gossip with the members of ``membership`` (the version in force with ``updates``,
+        the members' own changes, applied) from now on."""
         self.membership = membership
+        self.updates = dict(updates or {})
         self.members = {m.code: m for m in membership.members if m.code != self.me}
+        self.pins = {m.code: frozenset({m.tls_cert_sha256}) for m in membership.members}
+        for code, signed in self.updates.items():
+            if code in self.pins:
+                self.pins[code] |= {signed.update.previous_tls_cert_sha256}
         for code in self.members:
             self.status.setdefault(code, PeerStatus())
             self.reported.setdefault(code, {})
+
+    def member_with(self, cert_sha256: str) -> str | None:
+        """The member whose pins include the certificate ``cert_sha256``, if any."""
+        return next((code for code, pins in self.pins.items() if cert_sha256 in pins), None)
+
+    def revisions(self) -> dict[str, int]:
+        """Per member that changed its own entry, the revision in force here."""
+        return {m.code: m.revision for m in self.membership.members if m.revision}
 
     def member_codes(self) -> frozenset[str]:
         return frozenset(m.code for m in self.membership.members)

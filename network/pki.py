@@ -1,13 +1,17 @@
-"""The network's own certificate authority and node TLS certificates (X.509, ``cryptography``).
+"""Node TLS certificates (X.509, ``cryptography``): self-issued, or from a network CA.
 
-No external PKI is needed: the administrations that form a network create one CA for it, and
-every node certificate carries its member code, which peer endpoints map to a member. TLS keys
+No external PKI is needed. A member is its own trust root (``self_issued``): its certificate
+signs itself, and the membership pins it and carries it, so no member holds a key that admits
+anyone else. Networks created before that have one CA (``new_ca``) whose certificates their
+memberships still pin; each member leaves it with ``mra network renew``. Every node certificate
+carries its member code in its subject. TLS keys
 are ECDSA P-256, which every TLS stack accepts; ledger signatures stay Ed25519 (node.core.crypto).
 Everything here works in memory and returns PEM bytes; callers decide where files go.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,8 +27,11 @@ __all__ = [
     "CertificateAuthority",
     "NodeCertificate",
     "certificate_request",
+    "encrypted_key",
     "member_of",
     "new_ca",
+    "not_after",
+    "self_issued",
 ]
 
 MEMBER_PREFIX = "mra-member:"
@@ -148,6 +155,66 @@ def certificate_request(code: str, hosts: list[str]) -> tuple[bytes, bytes]:
         .sign(key, hashes.SHA256())
     )
     return _pem(key), csr.public_bytes(serialization.Encoding.PEM)
+
+
+def self_issued(
+    code: str, network: str, hosts: list[str], *, now: datetime, days: float = 825
+) -> NodeCertificate:
+    """A new TLS key for member ``code`` and a certificate it signs itself, valid as server and
+    client for ``hosts`` from five minutes before ``now`` until ``days`` after it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    # Each certificate of a member gets a name of its own (its key's digest): the TLS stack
+    # finds a trusted certificate by name, and a renewal must not hide the one it replaces.
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{MEMBER_PREFIX}{code}"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, network),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, hashlib.sha256(spki).hexdigest()[:32]),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(_names(hosts)), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return NodeCertificate(
+        key_pem=_pem(key), cert_pem=cert.public_bytes(serialization.Encoding.PEM)
+    )
+
+
+def encrypted_key(key_pem: bytes, secret: bytes) -> bytes:
+    """``key_pem`` as an encrypted PKCS#8 PEM, opened with ``secret`` (as ``mra key encrypt``
+    seals ``tls.key``)."""
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(secret),
+    )
+
+
+def not_after(cert_pem: bytes) -> datetime:
+    """When a certificate expires (UTC). Raises InvalidInput for one that is not PEM."""
+    try:
+        return x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
+    except ValueError as exc:
+        raise InvalidInput(f"not a PEM certificate: {exc}", field="certificate") from None
 
 
 def _names(hosts: list[str]) -> list[x509.GeneralName]:

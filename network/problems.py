@@ -3,7 +3,7 @@
 short reason a refused peer request is counted under.
 
 The node's API (``node.app.api``) and the peer endpoints answer with these, on the real
-server and in the simulation (``network.sim``) alike.
+server and in the simulation (``sim``) alike.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from node.core.errors import (
     OwnLogBehind,
     OwnLogUnconfirmed,
     PeerMisbehaved,
+    PeerThrottled,
     PeerUnavailable,
     StorageFailed,
     StorageFull,
@@ -49,6 +50,7 @@ STATUS: tuple[tuple[type[MraError], int], ...] = (
     (InvalidInput, 422),
     (ContractRefused, 403),
     (PeerMisbehaved, 400),
+    (PeerThrottled, 429),
     (PeerUnavailable, 503),
     (IntegrityError, 500),
     (StorageFull, 507),
@@ -103,8 +105,12 @@ def problem_of(exc: Exception) -> Problem | None:
         status = status_of(exc)
         named = getattr(exc, "field", None)
         extra = {"field": named} if named else {}
-        body = _document(status, type(exc).__name__, str(exc), **extra)
+        # ``field`` names the field: the detail says what is wrong with it, without repeating it
+        detail = exc.reason if isinstance(exc, InvalidInput) and named else str(exc)
+        body = _document(status, type(exc).__name__, detail, **extra)
         retry = next((after for kind, after in RETRY_AFTER if isinstance(exc, kind)), None)
+        if isinstance(exc, PeerThrottled):  # the peer's own Retry-After, passed on
+            retry = str(exc.retry_after)
         return Problem(
             status=status, body=body, headers={} if retry is None else {"Retry-After": retry}
         )
@@ -127,7 +133,8 @@ def refusal_reason(exc: BaseException) -> str:
     if isinstance(exc, PeerDenied):
         return exc.reason
     if isinstance(exc, HTTPException):
-        return {408: "slow", 413: "too-large"}.get(exc.status_code, f"http-{exc.status_code}")
+        named = {408: "slow", 413: "too-large", 429: "rate-limited"}
+        return named.get(exc.status_code, f"http-{exc.status_code}")
     if isinstance(exc, PeerMisbehaved):
         cause = exc.__cause__
         return cause.damage if isinstance(cause, IntegrityError) else "unverified"

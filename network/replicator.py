@@ -49,8 +49,8 @@ from node.core.errors import Conflict, IntegrityError, InvalidInput, MraError, P
 from node.core.logs import LATEST, log_name
 from node.ledger.replica import accept
 from node.ledger.tree import StoredTree
+from node.store.open import NodeStore
 from node.store.protocols import StoredEntry
-from node.store.sqlite import SqliteStore
 
 __all__ = ["Received", "Replicator", "WireEntry"]
 
@@ -77,7 +77,7 @@ class Replicator:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: NodeStore,
         me: str,
         signing_key: SigningKey,
         sealing_key: nacl.public.PrivateKey,

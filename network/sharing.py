@@ -32,8 +32,8 @@ from node.core.entries import RECORD_KINDS, EntryHeader, EntryKind, entry_hash
 from node.core.errors import ContractRefused
 from node.core.records import AeoRecord
 from node.ledger import agreements
+from node.store.open import NodeStore
 from node.store.protocols import StoredEntry
-from node.store.sqlite import SqliteStore
 
 __all__ = ["Sharing", "merge_views"]
 
@@ -54,7 +54,7 @@ def merge_views(views: Iterable[dict[str, Any]]) -> dict[str, Any]:
 class Sharing:
     """The deliveries of one origin's entries, as of one moment (agreement states read once)."""
 
-    def __init__(self, store: SqliteStore, origin: str, key: SigningKey, now: int) -> None:
+    def __init__(self, store: NodeStore, origin: str, key: SigningKey, now: int) -> None:
         self._store = store
         self._origin = origin
         self._key = key

@@ -1,10 +1,11 @@
 """The node's HTTP protocol: uvicorn's, plus the client certificate in the ASGI TLS extension and a
 deadline on request heads.
 
-Uvicorn verifies a client certificate against the network CA during the handshake but does not
-(yet) pass it to the application. This protocol adds ``scope["extensions"]["tls"]`` with the
-``client_cert_chain`` field of the ASGI TLS extension (PEM, leaf first) to every request of a
-connection, so the peer endpoints can map the certificate to a member.
+Uvicorn verifies a client certificate during the handshake (against what the node trusts,
+``network.tls``) but does not (yet) pass it to the application. This protocol adds
+``scope["extensions"]["tls"]`` with the ``client_cert_chain`` field of the ASGI TLS extension
+(PEM, leaf first) to every request of a connection, so the peer endpoints can map the
+certificate to a member.
 
 Uvicorn's only timer is the keep-alive one, armed after a response and cancelled by the first
 byte of the next request: a client that sends its request line and headers a byte at a time
@@ -106,6 +107,17 @@ class TlsScopeProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """The server stops: an idle connection is cut at once. A TLS close waits for the
+        client's close_notify, which an idle keep-alive client (a browser, a peer's pool) only
+        sends when it next uses the connection: the node would wait for it until the graceful
+        shutdown timeout. A connection with a request in flight is answered first."""
+        if self.cycle is None or self.cycle.response_complete:
+            self._disarm_head_timer()
+            self.transport.abort()
+        else:
+            super().shutdown()
 
     def _arm_head_timer(self) -> None:
         if self.head_timer is None:

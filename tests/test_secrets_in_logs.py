@@ -1,12 +1,17 @@
 """No private key, API key or passphrase appears in any log line produced by the test suite:
 the lines logged in this process and every ``*.log`` file written by the nodes the tests ran
-(devnets, crash tests, keys at rest). Runs after every other test (see ``tests/conftest.py``)."""
+(devnets, crash tests, keys at rest), rotated ones included. Runs after every other test (see
+``tests/conftest.py``)."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from tests import leaks
+
+_LOG_FILE = re.compile(r".+\.log(\.\d+)?")  # node.log and its rotated node.log.1 ...
 
 
 @pytest.mark.suite_end
@@ -15,7 +20,8 @@ def test_no_secret_in_any_log_line(tmp_path_factory: pytest.TempPathFactory) -> 
     secrets = leaks.SECRETS | leaks.key_file_secrets(root)
     assert secrets  # the suite made keys; a check over none would prove nothing
     texts = [("logging", "\n".join(leaks.LINES).encode())]
-    texts += [(str(p), p.read_bytes()) for p in root.rglob("*.log") if p.is_file()]
+    logs = [p for p in root.rglob("*.log*") if _LOG_FILE.fullmatch(p.name) and p.is_file()]
+    texts += [(str(p), p.read_bytes()) for p in logs]
     assert leaks.find(secrets, texts) == []
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,10 +20,11 @@ from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from network.answers import Offload
+from network.answers import Offload, inline
 from network.service import NetworkService, confirm_own_log, open_network
+from network.transport import Transport
 from node.app.metrics import ApiMetrics
-from node.core.clock import system_clock
+from node.core.clock import Clock, system_clock
 from node.core.errors import MraError
 from node.host import keyfiles
 from node.host.access_log import AccessLog
@@ -34,9 +36,9 @@ from node.host.webhooks import WebhookDispatcher
 from node.ledger.access_anchor import AccessAnchors
 from node.ledger.queries import Queries
 from node.ledger.writer import Ledger
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore, open_store
 
-__all__ = ["Node", "open_node"]
+__all__ = ["Node", "Simulated", "open_node"]
 
 _T = TypeVar("_T")
 log = logging.getLogger("mra.api")
@@ -72,17 +74,31 @@ class Writer:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Simulated:
+    """What a simulation gives a node in place of the process's own: the transport its requests
+    to peers take (``network.transport.MemoryTransport``), its wall clock in ms, the time its
+    retries are scheduled by, and the randomness of its gossip. What peers send is then written
+    inline, not on the writer thread: a simulated request is answered in one step of virtual
+    time."""
+
+    transport: Transport
+    clock: Clock
+    monotonic: Callable[[], float]
+    rng: random.Random
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Node:
     """An opened node: what ``open_node`` wired, for the API, the UI and the workers."""
 
     home: NodeHome
     settings: Settings
     config: NodeConfig
-    store: SqliteStore
+    store: NodeStore
     ledger: Ledger
     queries: Queries
     access: AccessLog
-    access_writer: SqliteStore  # the access log's own connection (not durable: node.host)
+    access_writer: NodeStore  # the access log's own connection (not durable: node.host)
     anchors: AccessAnchors
     webhooks: WebhookDispatcher
     peers: NetworkService | None  # None: a node that belongs to no network
@@ -133,25 +149,33 @@ class Node:
         self.store.close()
 
 
-def open_node(home: NodeHome, settings: Settings, *, network: bool = True) -> Node:
+def open_node(
+    home: NodeHome,
+    settings: Settings,
+    *,
+    network: bool = True,
+    simulated: Simulated | None = None,
+) -> Node:
     """Open the node in ``home`` with ``settings``: its store, its signing key (refusing to
     start when another user may read a private key), its ledger, access log and webhooks, and
-    its peers when ``network`` and the home belongs to one. Close it with ``Node.close``.
+    its peers when ``network`` and the home belongs to one (over HTTPS, on this process's
+    clocks, unless ``simulated``). Close it with ``Node.close``.
 
     Raises NotFound (no node in ``home``), InvalidInput (key file permissions, a missing or
     wrong passphrase), Conflict (a key that does not match node.json), StorageFailed."""
     config = home.config()
     keyfiles.check_home(home.path)  # no start with private keys others may read
-    store = SqliteStore.open(home.db_path)
+    clock = simulated.clock if simulated is not None else system_clock
+    store = open_store(home.db_path, settings.database_url)
     writer = Writer()
-    ledger = home.open_ledger(store, settings=settings, on_append=writer.appended)
+    ledger = home.open_ledger(store, clock, settings=settings, on_append=writer.appended)
     registry = CollectorRegistry()
     metrics = ApiMetrics.register(registry)
-    access_writer = SqliteStore.open(home.db_path, durable=False)
-    access = AccessLog(access_writer, system_clock)
+    access_writer = open_store(home.db_path, settings.database_url, durable=False)
+    access = AccessLog(access_writer, clock)
     peers = None
     if network and (home.path / "membership.json").exists():
-        peers = _network_service(home, settings, store, registry, access, writer.run)
+        peers = _network_service(home, settings, store, registry, access, writer.run, simulated)
         writer.wake = peers.appended  # each append to the own log is pushed to the peers
         ledger.hold = peers.guard.hold  # after a start, appends wait for a peer (node.host.guard)
     return Node(
@@ -164,7 +188,7 @@ def open_node(home: NodeHome, settings: Settings, *, network: bool = True) -> No
         access=access,
         access_writer=access_writer,
         anchors=AccessAnchors(ledger, store),
-        webhooks=WebhookDispatcher(store, system_clock),
+        webhooks=WebhookDispatcher(store, clock),
         peers=peers,
         registry=registry,
         metrics=metrics,
@@ -175,24 +199,41 @@ def open_node(home: NodeHome, settings: Settings, *, network: bool = True) -> No
 def _network_service(
     home: NodeHome,
     settings: Settings,
-    store: SqliteStore,
+    store: NodeStore,
     registry: CollectorRegistry,
     access: AccessLog,
     offload: Offload,
+    simulated: Simulated | None,
 ) -> NetworkService:
     """The peer endpoints and gossip of the node in ``home``: the one place that builds them."""
-    return open_network(home, store, settings, registry, access=access, offload=offload)
+    if simulated is None:
+        return open_network(home, store, settings, registry, access=access, offload=offload)
+    return open_network(
+        home,
+        store,
+        settings,
+        registry,
+        transport=simulated.transport,
+        access=access,
+        clock=simulated.clock,
+        monotonic=simulated.monotonic,
+        rng=simulated.rng,
+        offload=inline,
+    )
 
 
-def open_for_command(home: NodeHome) -> tuple[SqliteStore, Callable[[], Ledger]]:
+def open_for_command(
+    home: NodeHome, database_url: str | None = None
+) -> tuple[NodeStore, Callable[[], Ledger]]:
     """The node in ``home`` opened for one ``mra`` command: its store, and its ledger opened on
-    first use (a command that only reads loads no key and asks no peer).
+    first use (a command that only reads loads no key and asks no peer). ``database_url``:
+    the node's PostgreSQL database (``MRA_DATABASE_URL``), None for its SQLite file.
 
     In a home with peers the ledger appends only once one of them has shown its checkpoint of
     this node's log (asked then, as a starting node does, for a few seconds at most) or an
     operator has accepted the risk (``mra ledger accept-restore``): the home may be an older
     copy (node.host.guard)."""
-    store = home.open_store()
+    store = home.open_store(database_url)
 
     def open_ledger() -> Ledger:
         ledger = home.open_ledger(store)

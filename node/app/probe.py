@@ -1,10 +1,10 @@
 """A liveness probe for container healthchecks: ``python -m node.app.probe --home DIR [--port N]``.
 
 It connects to the node's own port on the loopback over TLS, verifies the server certificate
-against the home's ``ca.crt``, and sends ``GET /v1/health`` without an API key. The node alive
-answers 401 (every endpoint wants a key; the probe holds none and needs none) or 200; anything
-else, a refused connection, a failed handshake or a timeout is "not alive". Exit status 0 or 1,
-one line on stderr when not alive.
+against the home's ``ca.crt`` (a self-issued node: its own ``tls.crt``), and sends
+``GET /v1/health`` without an API key. The node alive answers 401 (every endpoint wants a key;
+the probe holds none and needs none) or 200; anything else, a refused connection, a failed
+handshake or a timeout is "not alive". Exit status 0 or 1, one line on stderr when not alive.
 
 The standard library only, so that a healthcheck every few seconds on five nodes costs little:
 importing the CLI (typer, rich, the node) would cost more than the check itself.
@@ -25,10 +25,13 @@ ALIVE_STATUSES = frozenset({200, 401})
 
 def alive(home: Path, port: int, *, timeout: float = 3.0) -> str | None:
     """None when the node at 127.0.0.1:``port`` answers; otherwise why it is not alive."""
+    # A node of a network with a CA trusts it; a self-issued node is checked against its own
+    # certificate (issue 24: each member is its own trust root).
+    trusted = home / "ca.crt" if (home / "ca.crt").exists() else home / "tls.crt"
     try:
-        context = ssl.create_default_context(cafile=str(home / "ca.crt"))
+        context = ssl.create_default_context(cafile=str(trusted))
     except OSError as exc:
-        return f"no CA certificate in {home}: {exc}"
+        return f"no CA certificate in {home} (nor a tls.crt of its own): {exc}"
     connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
     try:
         connection.request("GET", "/v1/health")

@@ -7,7 +7,9 @@ JSON Lines: one record per line, as a JSON object in the ``AeoRecord.to_dict`` f
 ``python -m node.core.sample``). Blank lines are skipped.
 
 CSV: the header is line 1 and names the columns, in any order (names are matched without case
-or surrounding spaces; an optional column may be left out). An empty cell means absent.
+or surrounding spaces; an optional column may be left out). An empty cell means absent. Cells
+are separated by ',', or by ';' when the header is (what spreadsheet programs write in locales
+whose decimal mark is a comma, pt-BR and es among them; ``csv_delimiter``).
 
     column            required  content
     aeo_id            yes       issuer's ISO code + 1 to 15 upper-case letters/digits, BR0001
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -50,6 +53,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "LineResult",
     "Report",
+    "csv_delimiter",
     "parse_csv",
     "parse_jsonl",
     "record_to_csv_row",
@@ -144,11 +148,13 @@ def parse_jsonl(lines: Iterable[str]) -> Iterator[LineResult]:
             text = text.removeprefix(_BOM)
         if not text.strip():
             continue
+        # Without its line end: an error at the end of the line is then at its last column,
+        # not at "line 2, column 1" of the text handed to the parser.
+        text = text.rstrip("\r\n")
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            error = InvalidInput(f"not valid JSON: {exc.msg} at column {exc.colno}")
-            yield LineResult(line=number, error=error)
+            yield LineResult(line=number, error=_json_error(exc, text))
             continue
         if not isinstance(data, dict):
             error = InvalidInput("each line must hold one JSON object, a record")
@@ -160,13 +166,41 @@ def parse_jsonl(lines: Iterable[str]) -> Iterator[LineResult]:
             yield LineResult(line=number, error=exc)
 
 
+def _json_error(exc: orjson.JSONDecodeError, text: str) -> InvalidInput:
+    """What is wrong with a line that is not JSON, at its column (characters, from 1)."""
+    column = min(exc.pos, len(text)) + 1
+    if exc.pos >= len(text):
+        return InvalidInput(
+            f"not valid JSON: the line ends at column {len(text)} before the record does"
+            " (cut short?)"
+        )
+    return InvalidInput(f"not valid JSON: {exc.msg} at column {column}")
+
+
+def csv_delimiter(header: str) -> str:
+    """``;`` when the header line names columns separated by ';' and not by ',', else ``,``."""
+
+    def names(delimiter: str) -> list[str]:
+        cells = header.removeprefix(_BOM).split(delimiter)
+        return [cell.strip().strip('"').strip().lower() for cell in cells]
+
+    by_semicolon = sum(name in CSV_COLUMNS for name in names(";"))
+    by_comma = sum(name in CSV_COLUMNS for name in names(","))
+    return ";" if by_semicolon >= 2 and by_comma <= 1 else ","
+
+
 def parse_csv(lines: Iterable[str]) -> Iterator[LineResult]:
     """Parse CSV with a header line, one result per non-blank row (its record or its error).
 
     A row starts on the line reported; a quoted cell running over several lines is refused (no
     field may hold a line break). Header problems are reported on line 1 and stop the parse.
     """
-    reader = csv.reader(lines)
+    rows = iter(lines)
+    first = next(rows, None)
+    if first is None:
+        yield LineResult(line=1, error=InvalidInput("the header line is missing"))
+        return
+    reader = csv.reader(itertools.chain([first], rows), delimiter=csv_delimiter(first))
     try:
         header = next(reader, None)
     except csv.Error as exc:

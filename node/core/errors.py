@@ -7,6 +7,7 @@
     ├── ContractRefused       an agreement's contract does not allow it (HTTP 403)
     ├── PeerMisbehaved        a peer sent something that fails verification (HTTP 400 to the peer)
     ├── PeerUnavailable       a peer could not be reached (HTTP 503)
+    │   └── PeerThrottled     a peer asks this node to wait before asking again (HTTP 429)
     ├── IntegrityError        stored data fails verification: the log is damaged (HTTP 500)
     └── StorageFailed         the database or file system failed (HTTP 503)
         ├── StorageFull       no space left to write: nothing was written (HTTP 507)
@@ -31,6 +32,7 @@ __all__ = [
     "OwnLogBehind",
     "OwnLogUnconfirmed",
     "PeerMisbehaved",
+    "PeerThrottled",
     "PeerUnavailable",
     "StorageFailed",
     "StorageFull",
@@ -69,6 +71,15 @@ class PeerMisbehaved(MraError):
 
 class PeerUnavailable(MraError):
     """A peer could not be reached or did not answer in time."""
+
+
+class PeerThrottled(PeerUnavailable):
+    """A peer refused a request for now (its rate limit): ask again in ``retry_after``
+    seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class IntegrityError(MraError):

@@ -27,7 +27,10 @@ from node.core.errors import Conflict, InvalidInput
 from node.core.status import FINAL, StatusCode, check_transition
 
 __all__ = [
+    "MAX_CITY",
+    "MAX_POSTCODE",
     "MAX_RECORD_BYTES",
+    "MAX_TEXT",
     "Address",
     "AeoRecord",
     "Certificate",
@@ -42,6 +45,8 @@ __all__ = [
 # issuer's ISO code followed by 1 to 15 upper-case letters or digits.
 AEO_ID = re.compile(r"[A-Z]{2}[A-Z0-9]{1,15}")
 MAX_TEXT = 512
+MAX_CITY = 128  # an address's city and postcode are shorter than the other texts
+MAX_POSTCODE = 16
 # A record's RFC 8785 form is at most 64 KiB: far under the API's 8 MiB body and the 16 MiB a
 # peer reads, so one record can always travel in one page of gossip (network.service).
 MAX_RECORD_BYTES = 64 * 1024
@@ -271,9 +276,9 @@ class Address:
 
     def __post_init__(self) -> None:
         _set(self, "street", _text(self.street, "street"))
-        _set(self, "city", _text(self.city, "city", limit=128))
+        _set(self, "city", _text(self.city, "city", limit=MAX_CITY))
         if self.postcode is not None:
-            _set(self, "postcode", _text(self.postcode, "postcode", limit=16))
+            _set(self, "postcode", _text(self.postcode, "postcode", limit=MAX_POSTCODE))
         _country(self.country, "country")
 
     @classmethod

@@ -10,57 +10,122 @@ import argparse
 import random
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from node.core.canonical import canonical_json
 from node.core.records import AeoRecord
 
-__all__ = ["sample_dicts", "sample_records"]
+__all__ = ["EXAMPLE_RECORD", "sample_dicts", "sample_records"]
 
-_WORDS = (
-    "Atlântica",
-    "Andes",
-    "Pampa",
-    "Litoral",
-    "Serra",
-    "Rio",
-    "Sul",
-    "Norte",
-    "Delta",
-    "Cordilheira",
-    "Paraná",
-    "Prata",
-    "Austral",
-    "Central",
-    "Oceânica",
-    "Pacífico",
+# One record as a registry writes it (README, the OpenAPI document, ``mra aeo publish --help``).
+EXAMPLE_RECORD: dict[str, object] = {
+    "aeo_id": "BR000000001",
+    "identifiers": [
+        {"scheme": "EORI", "value": "BR12345678000190"},
+        {"scheme": "TIN", "value": "12345678000190"},
+    ],
+    "legal_name": "Atlântica Comércio Exterior Ltda",
+    "address": {
+        "street": "Avenida Paulista 1000",
+        "city": "São Paulo",
+        "postcode": "01310-100",
+        "country": "BR",
+    },
+    "certificate": "AEOS",
+    "status": {"code": "valid", "reason": None, "effective": "2024-03-15"},
+    "authorised": "2024-03-15",
+    "expires": "2027-03-15",
+    "roles": ["exporter", "importer"],
+    "consent": ["UY"],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Country:
+    """What a trader of one issuing country plausibly looks like: words for names and streets in
+    the country's language, its company forms, cities and postcode format (``#`` a digit)."""
+
+    words: tuple[str, ...]
+    forms: tuple[str, ...]
+    streets: tuple[str, ...]
+    cities: tuple[str, ...]
+    postcode: str
+
+
+_PT = (
+    *("Atlântica", "Serra", "Litoral", "Paraná", "Sul", "Norte", "Delta", "Cordilheira"),
+    *("Prata", "Austral", "Central", "Oceânica", "Horizonte", "Aliança", "Bandeirante", "Tropical"),
 )
-_FORMS = ("Ltda", "S.A.", "SRL", "SpA", "S.A.C.", "Cia")
-_CITIES = (
-    "São Paulo",
-    "Montevideo",
-    "Buenos Aires",
-    "Asunción",
-    "Santiago",
-    "Santos",
-    "Rosario",
-    "Valparaíso",
-    "Colonia",
-    "Encarnación",
+_ES = (
+    *("Atlántica", "Andes", "Pampa", "Litoral", "Sierra", "Sur", "Norte", "Delta", "Cordillera"),
+    *("Paraná", "Plata", "Austral", "Central", "Oceánica", "Pacífico", "Río"),
+)
+_COUNTRIES = {
+    "BR": _Country(
+        _PT,
+        ("Ltda", "S.A."),
+        ("Avenida", "Rua", "Rodovia"),
+        ("São Paulo", "Santos", "Rio de Janeiro", "Curitiba", "Itajaí", "Porto Alegre", "Manaus"),
+        "#####-###",
+    ),
+    "AR": _Country(
+        _ES,
+        ("S.A.", "S.R.L.", "S.A.S."),
+        ("Avenida", "Calle"),
+        ("Buenos Aires", "Rosario", "Córdoba", "Mendoza", "Bahía Blanca", "Zárate"),
+        "####",
+    ),
+    "UY": _Country(
+        _ES,
+        ("S.A.", "S.R.L."),
+        ("Avenida", "Calle", "Rambla"),
+        ("Montevideo", "Colonia del Sacramento", "Nueva Palmira", "Paysandú", "Fray Bentos"),
+        "#####",
+    ),
+    "PY": _Country(
+        _ES,
+        ("S.A.", "S.R.L.", "E.A.S."),
+        ("Avenida", "Calle"),
+        ("Asunción", "Encarnación", "Ciudad del Este", "Villeta", "Luque"),
+        "####",
+    ),
+    "CL": _Country(
+        _ES,
+        ("SpA", "S.A.", "Ltda."),
+        ("Avenida", "Calle"),
+        ("Santiago", "Valparaíso", "San Antonio", "Antofagasta", "Iquique", "Concepción"),
+        "#######",
+    ),
+}
+# Elsewhere (the simulation's 30 members): names and places that claim no language.
+_ANY = _Country(
+    ("Atlas", "Meridian", "Harbour", "Summit", "Delta", "Pioneer", "Orbit", "Crescent"),
+    ("Ltd",),
+    ("Harbour Road", "Trade Avenue", "Port Street"),
+    ("Capital District", "Port City", "Free Trade Zone"),
+    "#####",
 )
 _ROLES = ("importer", "exporter", "manufacturer", "carrier", "customs_broker", "warehouse_operator")
+
+
+def _postcode(rng: random.Random, form: str) -> str:
+    return "".join(str(rng.randrange(10)) if c == "#" else c for c in form)
 
 
 def sample_dicts(
     origin: str, count: int, *, seed: int = 1, start: int = 1
 ) -> Iterator[dict[str, object]]:
-    """``count`` record dicts (the ``AeoRecord.from_dict`` form) issued by ``origin``; each
-    record depends only on (seed, origin, number), so batches never repeat identifiers."""
+    """``count`` record dicts (the ``AeoRecord.from_dict`` form) issued by ``origin``, with
+    names, streets, cities, company forms and postcodes of that country; each record depends
+    only on (seed, origin, number), so batches never repeat identifiers."""
     partners = [c for c in ("AR", "BR", "CL", "PY", "UY") if c != origin]
+    country = _COUNTRIES.get(origin, _ANY)
     for number in range(start, start + count):
         rng = random.Random(f"{seed}:{origin}:{number}")
         year = rng.randint(2012, 2025)
         authorised = f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-        name = f"{rng.choice(_WORDS)} {rng.choice(_WORDS)} {rng.choice(_FORMS)}"
+        first, second = rng.sample(country.words, 2)
+        name = f"{first} {second} {rng.choice(country.forms)}"
         yield {
             "aeo_id": f"{origin}{number:09d}",
             "identifiers": [
@@ -69,9 +134,10 @@ def sample_dicts(
             ],
             "legal_name": name,
             "address": {
-                "street": f"Avenida {rng.choice(_WORDS)} {rng.randint(1, 9999)}",
-                "city": rng.choice(_CITIES),
-                "postcode": f"{rng.randint(10000, 99999)}",
+                "street": f"{rng.choice(country.streets)} {rng.choice(country.words)}"
+                f" {rng.randint(1, 9999)}",
+                "city": rng.choice(country.cities),
+                "postcode": _postcode(rng, country.postcode),
                 "country": origin,
             },
             "certificate": rng.choice(("AEOC", "AEOS", "AEOS", "AEOF")),

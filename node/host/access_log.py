@@ -1,10 +1,10 @@
 """The access log: who read, received and wrote what through this node, and when.
 
 Every read of a record (a query by id, by trader identifier or in a batch; a partner's direct
-query), every delivery served to a partner and every write through the API is one row. Rows are
-hash-chained (each hash covers the previous one and the row's fields, canonically encoded), the
-table refuses UPDATE and DELETE, and ``mra ledger verify`` re-derives the chain, so a removed or
-altered row shows as damage at its seq.
+query or identifier lookup), every delivery served to a partner and every write through the API
+is one row. Rows are hash-chained (each hash covers the previous one and the row's fields,
+canonically encoded), the table refuses UPDATE and DELETE, and ``mra ledger verify``
+re-derives the chain, so a removed or altered row shows as damage at its seq.
 
 Rows name record ids, callers and endpoints, never the values searched for: a lookup by trader
 identifier logs the records it found, so erasing a trader leaves no identifier here.
@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from node.core.access import Access
+from node.core.access import Access, view_hash
 
 __all__ = ["FLUSH_INTERVAL", "AccessLog", "AccessSink"]
 
@@ -66,6 +66,33 @@ class AccessLog:
             for aeo_id in aeo_ids or ("",)
         ]
         self._pending.extend(rows)
+
+    def delivered(
+        self,
+        actor: str,
+        channel: str,
+        aeo_id: str,
+        *,
+        origin: str,
+        seq: int,
+        view: bytes,
+        agreements: str = "",
+    ) -> None:
+        """One delivery row: the view of entry ``origin``#``seq`` served to ``actor``. The
+        store marks it as a repeat when the same view went to the same actor before."""
+        self._pending.append(
+            Access(
+                ts=self._clock(),
+                actor=actor,
+                action="deliver",
+                channel=channel,
+                aeo_id=aeo_id,
+                agreements=agreements,
+                entry_origin=origin,
+                entry_seq=seq,
+                view_hash=view_hash(view),
+            )
+        )
 
     @property
     def pending(self) -> int:

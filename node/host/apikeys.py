@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from node.core.errors import InvalidInput
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = ["Caller", "Role", "check_key", "create_key"]
 
@@ -48,7 +48,7 @@ def _hash(secret: str) -> bytes:
     return hashlib.sha256(b"mra-ledger/api-key/v1\x00" + secret.encode()).digest()
 
 
-def create_key(store: SqliteStore, role: str, label: str, ts: int) -> str:
+def create_key(store: NodeStore, role: str, label: str, ts: int) -> str:
     """A new key with ``role``; the full key is returned once and never stored."""
     try:
         parsed = Role(role)
@@ -60,7 +60,7 @@ def create_key(store: SqliteStore, role: str, label: str, ts: int) -> str:
     return f"mra_{key_id}_{secret}"
 
 
-def check_key(store: SqliteStore, presented: str) -> Caller | None:
+def check_key(store: NodeStore, presented: str) -> Caller | None:
     """The caller of a valid, unrevoked key; None otherwise (never says which part was
     wrong)."""
     prefix, _, rest = presented.partition("_")

@@ -31,7 +31,7 @@ from typing import IO
 from node.core.clock import Clock, system_clock
 from node.core.errors import Conflict, InvalidInput, OwnLogBehind, OwnLogUnconfirmed, StorageFailed
 from node.host.home import NodeHome, write_atomic
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = ["Acceptance", "HomeLock", "StartGuard", "accept_restore", "acceptance_of"]
 
@@ -94,12 +94,12 @@ class Acceptance:
         return f"{self.by} accepted the risk at {self.at.isoformat(timespec='seconds')}"
 
 
-def _own_head(store: SqliteStore, origin: str) -> tuple[int, str]:
+def _own_head(store: NodeStore, origin: str) -> tuple[int, str]:
     head = store.head(origin)
     return (head.size, head.last_hash.hex()) if head else (0, "")
 
 
-def accept_restore(home: NodeHome, store: SqliteStore, by: str, now: datetime) -> Acceptance:
+def accept_restore(home: NodeHome, store: NodeStore, by: str, now: datetime) -> Acceptance:
     """Record in ``home`` that ``by`` accepts that the node appends to its log as the database
     holds it now, without waiting for a peer.
 
@@ -122,7 +122,7 @@ def accept_restore(home: NodeHome, store: SqliteStore, by: str, now: datetime) -
     return accepted
 
 
-def acceptance_of(home: NodeHome, store: SqliteStore, now: datetime) -> Acceptance | None:
+def acceptance_of(home: NodeHome, store: NodeStore, now: datetime) -> Acceptance | None:
     """The operator's acceptance recorded in ``home``, if it covers the log the database holds
     now and has not lapsed; None otherwise. Raises InvalidInput for an unreadable file."""
     path = home.path / "restore-accepted.json"
@@ -154,7 +154,7 @@ class StartGuard:
     def __init__(
         self,
         home: NodeHome,
-        store: SqliteStore,
+        store: NodeStore,
         *,
         needs_peer: bool,
         clock: Clock = system_clock,

@@ -31,6 +31,7 @@ from node.core.logs import LATEST
 from node.host import keyfiles
 from node.host.settings import Settings
 from node.ledger.writer import Ledger
+from node.store.open import NodeStore, open_store
 from node.store.sqlite import SqliteStore
 
 __all__ = ["NodeConfig", "NodeHome", "load_signing_key", "write_atomic", "write_signing_key"]
@@ -102,9 +103,11 @@ class NodeHome:
             public_key=PublicKey.from_hex(data["public_key"]),
         )
 
-    def open_store(self) -> SqliteStore:
+    def open_store(self, database_url: str | None = None) -> NodeStore:
+        """This node's store: its SQLite file, or the PostgreSQL database at ``database_url``
+        (``MRA_DATABASE_URL``). Raises NotFound when the home holds no node, StorageFailed."""
         self.config()
-        return SqliteStore.open(self.db_path)
+        return open_store(self.db_path, database_url)
 
     @property
     def next_key_path(self) -> Path:
@@ -112,7 +115,7 @@ class NodeHome:
 
     def open_ledger(
         self,
-        store: SqliteStore,
+        store: NodeStore,
         clock: Clock = system_clock,
         *,
         settings: Settings | None = None,
@@ -153,7 +156,7 @@ class NodeHome:
             except OSError as exc:
                 raise StorageFailed(f"cannot write {self.log_seen_path}: {exc}") from exc
 
-    def log_behind(self, store: SqliteStore, origin: str) -> str | None:
+    def log_behind(self, store: NodeStore, origin: str) -> str | None:
         """Why appending to ``origin``'s log in ``store`` would sign again a seq that a peer
         already holds, or None. The answer lifts by itself once the database holds the whole
         log again (restored from a backup)."""
@@ -184,7 +187,7 @@ class NodeHome:
         self._write_config(replace(self.config(), public_key=new.public_key))
         return entry, new
 
-    def _settle_rotation(self, store: SqliteStore, settings: Settings | None) -> NodeConfig:
+    def _settle_rotation(self, store: NodeStore, settings: Settings | None) -> NodeConfig:
         """Finish a rotation the ledger recorded, or drop one it never did."""
         config = self.config()
         current = store.public_key(config.origin, LATEST)

@@ -49,7 +49,7 @@ MIN_PASSPHRASE = 12
 
 def passphrase(settings: Settings | None = None) -> bytes | None:
     """The key passphrase of ``settings``. Without them it is read from the environment now:
-    only for the callers not yet given their Settings (``mra`` commands, ``network.service``);
+    only for the callers not yet given their Settings (``mra`` commands);
     a node reads it once, at start."""
     return key_passphrase() if settings is None else settings.key_passphrase
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from node.core.errors import InvalidInput
 
-__all__ = ["Settings", "key_passphrase"]
+__all__ = ["Settings", "database_url", "key_passphrase"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,8 +27,13 @@ class Settings:
     retention_seconds: float = 3600.0  # MRA_RETENTION_SECONDS: how often retention runs
     verify_budget: float = 0.05  # MRA_VERIFY_BUDGET: a fraction of one core; 0 turns it off
     verify_start_seconds: float = 10.0  # MRA_VERIFY_START_SECONDS: the scrubber's first pause
+    lookup_rate: float = 2.0  # MRA_LOOKUP_RATE: identifier lookups a second per peer, after
+    lookup_burst: int = 20  # MRA_LOOKUP_BURST: this many at once (network.lookup)
     # MRA_KEY_PASSPHRASE, or the file named by MRA_KEY_PASSPHRASE_FILE; never in a repr or a log
     key_passphrase: bytes | None = field(default=None, repr=False)
+    # MRA_DATABASE_URL: postgresql://... keeps the ledger in PostgreSQL (None: the SQLite file);
+    # never in a repr (it may hold a password)
+    database_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,6 +53,14 @@ class Settings:
                 raise InvalidInput(f"{wanted}, not {text!r}", field=name)
             return value
 
+        def count(name: str, default: int) -> int:
+            text = env.get(name)
+            if text is None or text == "":
+                return default
+            if not text.strip().isdigit() or int(text) < 1:
+                raise InvalidInput(f"a whole number, 1 or more, not {text!r}", field=name)
+            return int(text)
+
         return cls(
             gossip_interval=seconds("MRA_GOSSIP_INTERVAL", defaults.gossip_interval),
             peer_read_seconds=seconds("MRA_PEER_READ_SECONDS", defaults.peer_read_seconds),
@@ -58,8 +71,23 @@ class Settings:
             verify_start_seconds=seconds(
                 "MRA_VERIFY_START_SECONDS", defaults.verify_start_seconds, zero=True
             ),
+            lookup_rate=seconds("MRA_LOOKUP_RATE", defaults.lookup_rate),
+            lookup_burst=count("MRA_LOOKUP_BURST", defaults.lookup_burst),
             key_passphrase=key_passphrase(env),
+            database_url=database_url(env),
         )
+
+
+def database_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """``MRA_DATABASE_URL``: a ``postgresql://`` (or ``postgres://``) URL, or None when unset
+    or empty (SQLite). Raises InvalidInput for any other value."""
+    env = os.environ if environ is None else environ
+    value = env.get("MRA_DATABASE_URL") or None
+    if value is not None and not value.startswith(("postgresql://", "postgres://")):
+        raise InvalidInput(
+            "a postgresql://... URL, or unset for the SQLite file", field="MRA_DATABASE_URL"
+        )
+    return value
 
 
 def key_passphrase(environ: Mapping[str, str] | None = None) -> bytes | None:

@@ -28,7 +28,7 @@ import httpx
 from node.core.canonical import canonical_json
 from node.core.errors import InvalidInput
 from node.ledger.trail import iso_time
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
 __all__ = [
     "MAX_BACKOFF",
@@ -66,7 +66,7 @@ def event_document(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def add_webhook(store: SqliteStore, url: str, now: int) -> dict[str, str]:
+def add_webhook(store: NodeStore, url: str, now: int) -> dict[str, str]:
     """Subscribe ``url``; returns its id and the HMAC secret (shown once)."""
     try:
         parts = urlsplit(url)
@@ -96,7 +96,7 @@ class WebhookDispatcher:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: NodeStore,
         clock: Callable[[], int],
         *,
         interval: float = 0.5,
@@ -178,7 +178,7 @@ class WebhookDispatcher:
 
 
 async def event_stream(
-    store: SqliteStore, after: int, *, poll: float = 0.25, keepalive: float = 15.0
+    store: NodeStore, after: int, *, poll: float = 0.25, keepalive: float = 15.0
 ) -> AsyncIterator[bytes]:
     """Server-sent events: every event after ``after``, then new ones as they come (an event's
     ``id`` is what a client sends back as ``Last-Event-ID`` to resume)."""

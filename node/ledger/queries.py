@@ -1,33 +1,45 @@
 """Status queries at a node: its own records in full, and the views of partners' records that
 it received under the agreements in force. A record this node holds no view of is answered
-exactly like an unknown one, so nothing leaks about what others hold."""
+exactly like an unknown one, so nothing leaks about what others hold.
+
+Each query reads one of a record's two clocks, or both (node.core.clocks): ``as_of`` (an
+instant, ledger time: the version the ledger showed then) and ``in_force_on`` (a date, legal
+time: the version whose status was in force that day, as now known or as known at ``as_of``).
+With neither, the latest version answers. An answer names the clocks it read. For a partner's
+record only the views received are read, so a field a view hides never decides an answer."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 from node.core.canonical import parse_json
 from node.core.chain import check_payload
 from node.core.checkpoint import Checkpoint, SignedNote
+from node.core.clocks import Version, answering, version_of
 from node.core.entries import EntryHeader
 from node.core.errors import InvalidInput
+from node.core.identifiers import match_value, scheme_name
 from node.ledger.tree import StoredTree
 from node.store.protocols import Log, LogHistory, Records, Views
 
 __all__ = [
+    "DAY_PATTERN",
     "ID_PATTERN",
     "MAX_BATCH",
     "SCHEME_PATTERN",
     "Answer",
     "Queries",
     "QueryStore",
+    "as_of_instant",
     "as_of_ms",
     "check_id",
     "checked_ids",
+    "in_force_date",
+    "instant_text",
     "log_states",
 ]
 
@@ -41,6 +53,9 @@ ID_PATTERN = f"^{_BLANKS}[A-Za-z]{{2}}[A-Za-z0-9]{{1,15}}{_BLANKS}$"
 SCHEME_PATTERN = f"^{_BLANKS}[A-Za-z0-9_-]{{2,16}}{_BLANKS}$"
 _ID = re.compile(ID_PATTERN)
 _SCHEME = re.compile(SCHEME_PATTERN)
+DAY_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_DAY = re.compile(DAY_PATTERN)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,16 +68,24 @@ class Answer:
     document: dict[str, Any]
     agreements: tuple[str, ...] = ()  # empty: this node's own record, in full
     view: tuple[bytes, bytes] | None = None  # (view bytes, origin's signature) for a partner's
+    in_force_on: date | None = None  # the legal date asked for, if one was
+    as_of: int | None = None  # the ledger instant asked for (ms), if one was
 
     def to_dict(self) -> dict[str, Any]:
         if self.view is None:
-            return {"origin": self.origin, "seq": self.seq, "record": self.document}
-        return {
-            "origin": self.origin,
-            "seq": self.seq,
-            "agreements": list(self.agreements),
-            "view": self.document,
-        }
+            shown = {"origin": self.origin, "seq": self.seq, "record": self.document}
+        else:
+            shown = {
+                "origin": self.origin,
+                "seq": self.seq,
+                "agreements": list(self.agreements),
+                "view": self.document,
+            }
+        if self.in_force_on is not None:
+            shown["in_force_on"] = self.in_force_on.isoformat()
+        if self.as_of is not None:
+            shown["as_of"] = instant_text(self.as_of)
+        return shown
 
 
 class QueryStore(Log, Records, Views, Protocol):
@@ -78,23 +101,53 @@ class Queries:
         self._store = store
         self._me = me
 
-    def one(self, aeo_id: str, as_of: int | None = None) -> Answer | None:
-        """The record or view held of ``aeo_id``: the latest, or the version in force at
-        ``as_of`` (ms since the epoch: the latest entered at or before it)."""
+    def one(
+        self, aeo_id: str, as_of: int | None = None, in_force_on: date | None = None
+    ) -> Answer | None:
+        """The record or view held of ``aeo_id``: the latest; or the one the ledger showed at
+        ``as_of`` (ms since the epoch: the latest entered at or before it); or the one whose
+        status was in force on ``in_force_on`` (as now known, or as known at ``as_of``).
+        None when there is none."""
         wanted = check_id(aeo_id, "aeo_id")
+        if in_force_on is not None:
+            found_then = self._in_force(wanted, in_force_on, as_of)
+            return None if found_then is None else replace(found_then, **_asked(as_of, in_force_on))
         if as_of is not None:
-            return self._version_at(wanted, as_of)
+            at = self._version_at(wanted, as_of)
+            return None if at is None else replace(at, as_of=as_of)
         found = self._store.current_payload(wanted)
         if found is not None and found[0] == self._me:
             return _own(wanted, *found)
         held = self._store.view_of(wanted)
         return None if held is None else _viewed(wanted, *held)
 
+    def _in_force(self, aeo_id: str, on: date, as_of: int | None) -> Answer | None:
+        """The version whose status was in force on ``on`` (node.core.clocks), read from the
+        versions this node may show: its own record's, or the views it received."""
+        held: list[tuple[str, Version]] = []
+        if aeo_id[:2] == self._me:
+            for origin, seq, ts, payload in self._store.own_versions(aeo_id):
+                if payload is not None:  # an erased version shows nothing
+                    held.append((origin, version_of(seq, ts, parse_json(payload))))
+        else:
+            for row in self._store.views_held(aeo_id):
+                if row["ts"] is not None:
+                    held.append(
+                        (row["origin"], version_of(row["seq"], row["ts"], parse_json(row["body"])))
+                    )
+        chosen = answering([v for _, v in held], in_force_on=on, as_of=as_of)
+        if chosen is None:
+            return None
+        origin = next(o for o, v in held if v is chosen)
+        return self._answer_at(aeo_id, origin, chosen.seq)
+
     def _version_at(self, aeo_id: str, as_of: int) -> Answer | None:
         found = self._store.version_at(aeo_id, as_of)
         if found is None:
             return None
-        origin, seq = found
+        return self._answer_at(aeo_id, *found)
+
+    def _answer_at(self, aeo_id: str, origin: str, seq: int) -> Answer | None:
         if origin == self._me:
             entry = self._store.entry(origin, seq)
             if entry is None or entry.payload is None or entry.salt is None:
@@ -106,13 +159,17 @@ class Queries:
         return None if held is None else _viewed(aeo_id, origin, seq, *held)
 
     def many(
-        self, aeo_ids: Sequence[object], as_of: int | None = None
+        self,
+        aeo_ids: Sequence[object],
+        as_of: int | None = None,
+        in_force_on: date | None = None,
     ) -> tuple[dict[str, Answer], list[str]]:
-        """Answers for up to MAX_BATCH ids, and the ids not held. Raises InvalidInput naming
-        ``ids[i]`` for a malformed id, or ``ids`` for a batch over the limit."""
+        """Answers for up to MAX_BATCH ids (read as ``one`` reads them), and the ids not held.
+        Raises InvalidInput naming ``ids[i]`` for a malformed id, or ``ids`` for a batch over
+        the limit."""
         wanted = checked_ids(aeo_ids)
-        if as_of is not None:
-            answers = {aeo_id: self.one(aeo_id, as_of) for aeo_id in wanted}
+        if as_of is not None or in_force_on is not None:
+            answers = {aeo_id: self.one(aeo_id, as_of, in_force_on) for aeo_id in wanted}
         else:
             own = self._store.current_payloads(wanted)
             views = self._store.views_of([i for i in wanted if own.get(i, ("",))[0] != self._me])
@@ -126,20 +183,28 @@ class Queries:
         found = {aeo_id: a for aeo_id, a in answers.items() if a is not None}
         return found, [aeo_id for aeo_id in wanted if aeo_id not in found]
 
-    def by_identifier(self, scheme: str, value: str) -> list[Answer]:
+    def by_identifier(
+        self, scheme: str, value: str, as_of: int | None = None, in_force_on: date | None = None
+    ) -> list[Answer]:
         """Every record held of the trader with this identifier (own records, and partners'
-        views that show identifiers)."""
+        views that show identifiers; matched on what is held now), each read as ``one`` reads
+        it. EORI and C-TPAT values match in any case (node.core.identifiers)."""
         if not _SCHEME.fullmatch(scheme):
             raise InvalidInput("an identifier scheme such as EORI or TIN", field="scheme")
-        scheme = scheme.strip().upper()
+        scheme = scheme_name(scheme)
         if not value.strip() or len(value) > 64:
             raise InvalidInput("1 to 64 characters", field="value")
+        value = match_value(scheme, value)
         ids = [
-            *self._store.find_by_identifier(scheme, value.strip()),
-            *self._store.views_by_identifier(scheme, value.strip()),
+            *self._store.find_by_identifier(scheme, value),
+            *self._store.views_by_identifier(scheme, value),
         ]
-        answers = (self.one(aeo_id) for aeo_id in dict.fromkeys(ids))
+        answers = (self.one(aeo_id, as_of, in_force_on) for aeo_id in dict.fromkeys(ids))
         return [a for a in answers if a is not None]
+
+
+def _asked(as_of: int | None, in_force_on: date) -> dict[str, Any]:
+    return {"as_of": as_of, "in_force_on": in_force_on}
 
 
 def _own(aeo_id: str, origin: str, seq: int, payload: bytes) -> Answer:
@@ -187,6 +252,34 @@ def as_of_ms(value: object, field: str = "as_of", *, day_end: bool = True) -> in
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+def as_of_instant(value: object, field: str = "as_of") -> int:
+    """``as_of_ms`` for a query's ledger instant, refusing one that cannot be echoed back in
+    ISO 8601 (outside years 1 to 9999 UTC). Raises InvalidInput naming ``field``."""
+    try:
+        ms = as_of_ms(value, field)
+        instant_text(ms)
+    except OverflowError:
+        raise InvalidInput("an instant between the years 1 and 9999 UTC", field=field) from None
+    return ms
+
+
+def in_force_date(value: object, field: str = "in_force_on") -> date:
+    """A calendar date written ``YYYY-MM-DD`` (legal time has days, not instants). Raises
+    InvalidInput naming ``field``."""
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise InvalidInput("a date written YYYY-MM-DD", field=field)
+
+
+def instant_text(ms: int) -> str:
+    """An instant (ms since the epoch) in ISO 8601 UTC with milliseconds, as answers echo it."""
+    moment = _EPOCH + timedelta(milliseconds=ms)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def check_id(value: object, field: str) -> str:

@@ -5,7 +5,10 @@ this module runs that for each log and then checks what the node answers from be
 logs, in numbered steps, collecting every damage:
 
 1. SQLite's own check of the file's pages and indexes              -> ``sqlite-corrupt``
+   (PostgreSQL: none here; the server checks its pages' checksums)
 2. every table, index and trigger is as the migrations created it  -> ``schema-altered``
+   (PostgreSQL: the schema version, the append-only triggers enabled
+   and their functions as written)
 3. every log held (``node.ledger.fsck``, its steps 1-8)                    -> see there
 4. no payload without its entry; no row filed under an origin       -> ``orphan-payload``,
    that has neither keys nor entries                                   ``stray-origin``
@@ -45,6 +48,8 @@ from node.core.views import verify_view
 from node.core.walk import key_in_force
 from node.ledger.access_anchor import check_anchors
 from node.ledger.fsck import LogReport, Progress, verify_log, verify_log_parallel
+from node.store.open import NodeStore
+from node.store.postgres import PostgresStore
 from node.store.sqlite import MIGRATIONS, SqliteStore
 
 __all__ = ["Verification", "verify_node", "verify_store"]
@@ -68,7 +73,7 @@ class Verification:
 
 
 def verify_store(
-    store: SqliteStore,
+    store: NodeStore,
     *,
     own: str | None = None,
     executor: Executor | None = None,
@@ -82,11 +87,11 @@ def verify_store(
     return result.logs
 
 
-Check = Callable[[SqliteStore, str | None, Executor | None], Iterable[IntegrityError]]
+Check = Callable[[NodeStore, str | None, Executor | None], Iterable[IntegrityError]]
 
 
 def verify_node(
-    store: SqliteStore,
+    store: NodeStore,
     *,
     own: str | None = None,
     quick: bool = False,
@@ -106,7 +111,7 @@ def verify_node(
     # 3. every log
     for origin in store.origins():
         try:
-            if processes > 1:
+            if processes > 1 and isinstance(store, SqliteStore):  # workers open the file
                 logs.append(
                     verify_log_parallel(
                         store, origin, own=origin == own, processes=processes, progress=progress
@@ -135,7 +140,7 @@ _UNREADABLE = (MraError, sqlite3.Error, ValueError, TypeError, KeyError, OSError
 
 
 def run_check(
-    name: str, check: Check, store: SqliteStore, own: str | None, executor: Executor | None
+    name: str, check: Check, store: NodeStore, own: str | None, executor: Executor | None
 ) -> list[IntegrityError]:
     """Every damage one check names; what stops it is named too, never raised."""
     try:
@@ -149,14 +154,16 @@ def run_check(
 def before_logs(*, quick: bool) -> list[tuple[str, Check]]:
     """Steps 1-2: SQLite's own check (``quick_check`` with ``quick``), then the schema."""
 
-    def sqlite_damage(store: SqliteStore, *_: object) -> Iterator[IntegrityError]:
+    def sqlite_damage(store: NodeStore, *_: object) -> Iterator[IntegrityError]:
+        if isinstance(store, PostgresStore):
+            return  # the server checks its pages (data checksums, when the cluster has them)
         for problem in store.integrity_problems(quick=quick):
             yield IntegrityError("sqlite-corrupt", problem)
 
     return [("integrity check", sqlite_damage), ("schema", schema_damage)]
 
 
-def orphan_damage(store: SqliteStore, *_: object) -> Iterator[IntegrityError]:
+def orphan_damage(store: NodeStore, *_: object) -> Iterator[IntegrityError]:
     """Step 4: payloads without entries, rows of unknown origins."""
     orphan = store.orphan_payload()
     if orphan is not None:
@@ -170,7 +177,7 @@ def orphan_damage(store: SqliteStore, *_: object) -> Iterator[IntegrityError]:
         yield IntegrityError("stray-origin", f"{table} holds rows of {origin}, an unknown origin")
 
 
-def access_damage(store: SqliteStore, own: str | None, _: object) -> Iterator[IntegrityError]:
+def access_damage(store: NodeStore, own: str | None, _: object) -> Iterator[IntegrityError]:
     """Step 8: the access log's chain, then its anchors in the own log."""
     check_access_chain(store.access_chain())
     if own is not None:
@@ -178,15 +185,20 @@ def access_damage(store: SqliteStore, own: str | None, _: object) -> Iterator[In
     return iter(())
 
 
-def api_key_damage(store: SqliteStore, *_: object) -> Iterator[IntegrityError]:
+def api_key_damage(store: NodeStore, *_: object) -> Iterator[IntegrityError]:
     """Step 9: API key rows as this software wrote them."""
     for row in store.api_keys():
         if not row["intact"]:
             yield IntegrityError("api-key-altered", f"the row of key {row['key_id']} was changed")
 
 
-def schema_damage(store: SqliteStore, *_: object) -> Iterator[IntegrityError]:
-    """Step 2: the tables, indexes and triggers, each as the migrations wrote it."""
+def schema_damage(store: NodeStore, *_: object) -> Iterator[IntegrityError]:
+    """Step 2: the tables, indexes and triggers, each as the migrations wrote it (on
+    PostgreSQL: the schema version, and the append-only triggers and their functions)."""
+    if isinstance(store, PostgresStore):
+        for problem in store.schema_problems():
+            yield IntegrityError("schema-altered", problem)
+        return
     expected = _expected_schema()
     held = store.schema_objects()
     for (kind, name), sql in sorted(expected.items()):
@@ -218,7 +230,7 @@ def _expected_schema() -> dict[tuple[str, str], str | None]:
 
 
 def view_damage(
-    store: SqliteStore, own: str | None, executor: Executor | None
+    store: NodeStore, own: str | None, executor: Executor | None
 ) -> Iterator[IntegrityError]:
     """Step 5. Signatures run a chunk at a time on ``executor`` (PyNaCl releases the GIL)."""
     schedules: dict[str, list[tuple[int, PublicKey]]] = {}
@@ -283,7 +295,7 @@ def _view_problem(
     return None
 
 
-def cosignature_damage(store: SqliteStore, *_: object) -> Iterator[IntegrityError]:
+def cosignature_damage(store: NodeStore, *_: object) -> Iterator[IntegrityError]:
     """Step 6: each cosignature line against the checkpoint it cosigns."""
     for origin, size, witness, line in store.all_cosignatures():
         note = store.checkpoint_at(origin, size)
@@ -307,7 +319,7 @@ def cosignature_damage(store: SqliteStore, *_: object) -> Iterator[IntegrityErro
             )
 
 
-def derived_damage(store: SqliteStore, own: str | None, _: object) -> Iterator[IntegrityError]:
+def derived_damage(store: NodeStore, own: str | None, _: object) -> Iterator[IntegrityError]:
     """Step 7: rebuild the derived tables from the log into a temporary file, and name each
     row that differs (held but not derived, derived but not held, or both with other
     values)."""

@@ -3,9 +3,9 @@
 Each protocol is one part of a store, a handful of methods: the log (``Log``, ``LogHistory``),
 the record read model (``Records``), partners' views (``Views``), erasures and what retention
 selects (``Erasures``, ``Retention``), the agreement entries (``AgreementLog``) and the access
-log (``AccessTrail``). A service takes the parts it uses. ``SqliteStore`` (node.store.sqlite)
-and ``MemoryStore`` (node.store.memory) implement them all (``Store``), and one contract test
-suite holds them to answering alike.
+log (``AccessTrail``). A service takes the parts it uses. ``SqliteStore`` (node.store.sqlite),
+``PostgresStore`` (node.store.postgres) and ``MemoryStore`` (node.store.memory) implement them
+all (``Store``), and one contract test suite holds them to answering alike.
 """
 
 from __future__ import annotations
@@ -230,7 +230,11 @@ class AccessTrail(Protocol):
         actor: str | None = None,
         aeo_id: str | None = None,
         action: str | None = None,
+        entry_seq: int | None = None,
+        repeats: bool = True,
         after: int = -1,
+        before: int | None = None,
+        newest_first: bool = False,
         limit: int = 1000,
     ) -> list[dict[str, Any]]: ...
 

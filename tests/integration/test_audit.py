@@ -8,10 +8,12 @@ import hashlib
 import hmac
 import io
 import json
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -146,16 +148,10 @@ def test_access_log_export_filters(node: tuple[TestClient, Keys, NodeHome]) -> N
     ).text
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows and {r["aeo_id"] for r in rows} == {"BR000000001"}
-    assert set(rows[0]) == {
-        "seq",
-        "ts",
-        "actor",
-        "action",
-        "channel",
-        "aeo_id",
-        "agreements",
-        "hash",
-    }
+    assert list(rows[0]) == [
+        *("seq", "time", "ts", "actor", "actor_label", "action", "channel", "aeo_id"),
+        *("agreements", "entry_origin", "entry_seq", "view_hash", "repeat_of", "hash"),
+    ]
     for params, field in (
         ({"format": "xml"}, "format"),
         ({"since": "yesterday"}, "since"),
@@ -164,6 +160,64 @@ def test_access_log_export_filters(node: tuple[TestClient, Keys, NodeHome]) -> N
     ):
         bad = client.get("/v1/audit", params=params, headers=auditor)
         assert bad.status_code == 422 and bad.json()["field"] == field, params
+
+
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def test_exports_name_times_in_iso_8601_and_actors_with_their_labels(
+    node: tuple[TestClient, Keys, NodeHome], tmp_path: Path
+) -> None:
+    client, keys, home = node
+    publish_and_read(client, keys)
+    auditor = auth(keys["auditor"])
+    registry = f"key:{key_id(keys['publisher'])}"
+    published = client.get(
+        "/v1/audit", params={"actor": registry, "action": "publish"}, headers=auditor
+    ).json()["rows"]
+    assert len(published) == 1
+    [row] = published
+    assert row["actor"] == registry and row["actor_label"] == f"{registry} (registry)"
+    assert ISO_MS.match(row["time"]), row["time"]
+    when = datetime.fromisoformat(row["time"].replace("Z", "+00:00"))
+    assert int(when.timestamp() * 1000) == row["ts"]  # the milliseconds are kept
+    text = client.get(
+        "/v1/audit", params={"format": "csv", "actor": registry}, headers=auditor
+    ).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["actor_label"] for r in rows} == {f"{registry} (registry)"}
+    assert all(ISO_MS.match(r["time"]) for r in rows)
+    out = tmp_path / "by-registry.json"
+    exported = CliRunner().invoke(
+        cli, ["audit", "export", str(out), "--actor", registry, "--home", str(home.path)]
+    )
+    assert exported.exit_code == 0, exported.output
+    from_cli = json.loads(out.read_text())
+    assert from_cli and {r["actor_label"] for r in from_cli} == {f"{registry} (registry)"}
+    assert all(ISO_MS.match(r["time"]) for r in from_cli)
+    both = CliRunner().invoke(
+        cli,
+        [
+            *("audit", "export", str(out), "--actor", registry, "--partner", "UY"),
+            *("--home", str(home.path)),
+        ],
+    )
+    assert both.exit_code != 0 and "partner" in both.output
+
+
+def test_every_audit_filter_is_in_the_openapi_document(
+    node: tuple[TestClient, Keys, NodeHome],
+) -> None:
+    client, keys, _ = node
+    document = client.get("/v1/openapi.json", headers=auth(keys["viewer"])).json()
+    parameters = document["paths"]["/v1/audit"]["get"]["parameters"]
+    described = {p["name"]: p for p in parameters}
+    wanted = {"since", "until", "partner", "actor", "aeo_id", "action", "entry_seq", "repeats"}
+    assert wanted | {"after", "limit", "format"} <= set(described)
+    assert all(described[name].get("description") for name in wanted)
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    audit_section = readme[readme.index("## Audit") :]
+    assert all(f"`{name}`" in audit_section for name in wanted), wanted
 
 
 def test_access_log_chain_is_verified(node: tuple[TestClient, Keys, NodeHome]) -> None:

@@ -51,3 +51,49 @@ def test_publish_import_and_status_change_name_the_operator(tmp_path: Path) -> N
     assert exported.returncode == 0, exported.stderr
     rows = json.loads((tmp_path / "audit.json").read_text())
     assert [(r["actor"], r["aeo_id"]) for r in rows] == [(ACTOR, one["aeo_id"])]
+
+
+def test_as_names_who_acts_beside_the_os_account(tmp_path: Path) -> None:
+    home = tmp_path / "br"
+    assert mra(home, "init", "BR", "--name", "Receita").returncode == 0
+    one, two = sample_dicts("BR", 2)
+    (tmp_path / "one.json").write_text(json.dumps(one))
+    (tmp_path / "two.json").write_text(json.dumps(two))
+    published = mra(home, "aeo", "publish", str(tmp_path / "one.json"), "--as", " Ana Souza ")
+    assert published.returncode == 0, published.stderr
+    revoked = mra(
+        home, "aeo", "status", str(one["aeo_id"]), "revoked", "--reason", "fraud",
+        "--as", "Auditoria Fiscal nº 7",
+    )  # fmt: skip
+    assert revoked.returncode == 0, revoked.stderr
+    rows = _rows(home)
+    assert [(r["actor"], r["action"]) for r in rows] == [
+        (f"{ACTOR} as Ana Souza", "publish"),
+        (f"{ACTOR} as Auditoria Fiscal nº 7", "status"),
+    ]
+    # The record's trail names who wrote each version.
+    trail = mra(home, "audit", "trail", str(one["aeo_id"]))
+    assert trail.returncode == 0, trail.stderr
+    writers = [v["writer"] for v in json.loads(trail.stdout)["versions"]]
+    assert writers == [f"{ACTOR} as Ana Souza", f"{ACTOR} as Auditoria Fiscal nº 7"]
+
+    # A name that is empty, too long or holds a line break is refused, naming --as, and
+    # nothing is written: no entry, no access row.
+    for bad in ("", "   ", "x" * 65, "Ana\nSouza", "Ana\x1b[2J"):
+        refused = mra(home, "aeo", "publish", str(tmp_path / "two.json"), "--as", bad)
+        assert refused.returncode == 2, (bad, refused.stdout)
+        assert "--as" in refused.stderr
+    assert len(_rows(home)) == 2
+    listed = mra(home, "aeo", "list")
+    assert str(two["aeo_id"]) not in listed.stdout and str(one["aeo_id"]) in listed.stdout
+
+
+def test_every_write_command_takes_as(tmp_path: Path) -> None:
+    commands = [
+        ("aeo", "publish"), ("aeo", "import"), ("aeo", "status"), ("aeo", "erase"),
+        ("agreement", "propose"), ("agreement", "approve"), ("agreement", "withdraw"),
+        ("key", "rotate"), ("retention", "run"), ("ledger", "accept-restore"),
+    ]  # fmt: skip
+    for command in commands:
+        shown = mra(tmp_path, *command, "--help")
+        assert shown.returncode == 0 and "--as" in shown.stdout, command

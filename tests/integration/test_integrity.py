@@ -287,7 +287,11 @@ def test_raw_page_flips_never_crash_verification(held: dict[str, Node], tmp_path
     size = pristine.stat().st_size
     rng = random.Random(19)
     reported = 0
-    for number in range(40):
+    # Until three flips have made files that SQLite calls corrupt and still opens: most flips
+    # land in free space or in a value, and which ones do depends on the file's layout.
+    for number in range(400):
+        if reported >= 3:
+            break
         path = copy_of(held["BR"], tmp_path, f"flip-{number}")
         data = bytearray(path.read_bytes())
         at = rng.randrange(100, size)  # past the file header: pages
@@ -296,7 +300,7 @@ def test_raw_page_flips_never_crash_verification(held: dict[str, Node], tmp_path
         conn = sqlite3.connect(path)
         try:
             corrupt = conn.execute("PRAGMA integrity_check").fetchall() != [("ok",)]
-        except sqlite3.DatabaseError:
+        except (sqlite3.DatabaseError, UnicodeDecodeError):  # a flipped byte in SQLite's report
             corrupt = True
         finally:
             conn.close()
@@ -311,7 +315,7 @@ def test_raw_page_flips_never_crash_verification(held: dict[str, Node], tmp_path
         if corrupt:
             reported += 1
             assert found, f"flip at byte {at}: SQLite reports corruption, verify named none"
-    assert reported > 0
+    assert reported >= 3, f"{reported} corrupt files opened in {number + 1} flips"
 
 
 def test_api_key_rows_are_sealed(tmp_path: Path) -> None:

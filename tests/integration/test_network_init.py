@@ -11,9 +11,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from network.bootstrap import MemberSpec, init_network
-from network.membership import Member, Membership, verify_membership
+from network.membership import (
+    Member,
+    Membership,
+    Rule,
+    SignedMembership,
+    pem_sha256,
+    verify_membership,
+)
 from network.pki import member_of, new_ca
 from node.core.errors import Conflict, IntegrityError, InvalidInput
 from node.store.sqlite import SqliteStore
@@ -126,3 +134,23 @@ def test_a_member_entry_with_a_trailing_newline_is_refused(changes: dict[str, st
     with pytest.raises(InvalidInput) as caught:
         Member(**{**fields, **changes})
     assert caught.value.field == next(iter(changes))
+
+
+def test_a_self_issued_network_has_no_ca_and_pins_each_members_own_certificate(
+    tmp_path: Path,
+) -> None:
+    """Issue 24, point 1: no key that admits anyone exists; each member signs its own
+    certificate, which the membership pins, carries and states the rule for."""
+    net = tmp_path / "net"
+    init_network(net, "Test network", MEMBERS, now=datetime.now(UTC), self_issued=True)
+    assert not list(net.rglob("ca.key")) and not list(net.rglob("ca.crt"))
+    membership = SignedMembership.from_json((net / "membership.json").read_text())
+    membership.verify()
+    assert membership.membership.rule == Rule()
+    bundle = (net / "members.pem").read_text()
+    for member in membership.membership.members:
+        cert = (net / member.code / "tls.crt").read_text()
+        assert member.tls_cert == cert and cert in bundle
+        assert pem_sha256(cert) == member.tls_cert_sha256
+        parsed = x509.load_pem_x509_certificate(cert.encode())
+        assert parsed.issuer == parsed.subject  # its own root

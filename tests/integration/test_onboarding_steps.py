@@ -43,12 +43,28 @@ def home(net: Path, code: str) -> NodeHome:
     return NodeHome(path=net / code)
 
 
+def propose_at(net: Path, code: str, request: Path, cert: Path | None = None) -> SignedMembership:
+    store = SqliteStore.open(net / code / "ledger.db")
+    try:
+        return propose_member(home(net, code), store, request, cert)
+    finally:
+        store.close()
+
+
+def sign_at(net: Path, code: str, proposal: SignedMembership) -> SignedMembership:
+    store = SqliteStore.open(net / code / "ledger.db")
+    try:
+        return sign(home(net, code), store, proposal)
+    finally:
+        store.close()
+
+
 def test_the_steps_give_a_version_every_member_signed(net: Path) -> None:
     request, cert = joined(net)
-    proposal = propose_member(home(net, "BR"), request, cert)
+    proposal = propose_at(net, "BR", request, cert)
     assert proposal.membership.version == 2 and list(proposal.signatures) == ["BR"]
     for code in ("UY", "PE"):
-        proposal = sign(home(net, code), proposal)
+        proposal = sign_at(net, code, proposal)
     for code in ("PE", "UY"):
         store = SqliteStore.open(net / code / "ledger.db")
         try:
@@ -84,39 +100,39 @@ def test_propose_refuses_a_member_twice_and_a_certificate_for_another_key(net: P
     existing = net / "uy-request.json"
     existing.write_text(json.dumps({**data, "code": "UY"}))
     with pytest.raises(Conflict, match="UY is a member already"):
-        propose_member(home(net, "BR"), existing, cert)
+        propose_at(net, "BR", existing, cert)
     _, csr = certificate_request("PE", ["pe.example"])
     swapped = net / "swapped.json"
     swapped.write_text(json.dumps({**data, "csr": csr.decode()}))
     with pytest.raises(InvalidInput, match="not for the request's TLS key"):
-        propose_member(home(net, "BR"), swapped, cert)
+        propose_at(net, "BR", swapped, cert)
 
 
 def test_a_member_signs_only_the_next_version_keeping_every_member(net: Path) -> None:
     request, cert = joined(net)
-    proposal = propose_member(home(net, "BR"), request, cert)
+    proposal = propose_at(net, "BR", request, cert)
     skipped = SignedMembership(membership=replace(proposal.membership, version=3))
     with pytest.raises(InvalidInput, match="not the version after v1"):
-        sign(home(net, "UY"), skipped)
+        sign_at(net, "UY", skipped)
     members = tuple(
         replace(m, endpoint="https://evil.example:1") if m.code == "BR" else m
         for m in proposal.membership.members
     )
     changed = SignedMembership(membership=replace(proposal.membership, members=members))
     with pytest.raises(InvalidInput, match="changes or removes BR"):
-        sign(home(net, "UY"), changed)
+        sign_at(net, "UY", changed)
 
 
 def test_the_new_member_signs_only_an_entry_with_its_own_keys(net: Path) -> None:
     request, cert = joined(net)
-    proposal = propose_member(home(net, "BR"), request, cert)
+    proposal = propose_at(net, "BR", request, cert)
     members = tuple(
         replace(m, sealing_key="ab" * 32) if m.code == "PE" else m
         for m in proposal.membership.members
     )
     wrong = SignedMembership(membership=replace(proposal.membership, members=members))
     with pytest.raises(InvalidInput, match="sealing_key"):
-        sign(home(net, "PE"), wrong)
+        sign_at(net, "PE", wrong)
 
 
 def test_a_rotated_member_signs_with_its_new_key_and_proves_it_by_its_rotation(
@@ -129,9 +145,9 @@ def test_a_rotated_member_signs_with_its_new_key_and_proves_it_by_its_rotation(
     finally:
         store.close()
     request, cert = joined(net)
-    proposal = propose_member(br, request, cert)
+    proposal = propose_at(net, "BR", request, cert)
     assert len(proposal.rotations["BR"]) == 1
-    proposal = sign(home(net, "PE"), sign(home(net, "UY"), proposal))
+    proposal = sign_at(net, "PE", sign_at(net, "UY", proposal))
     proposal.verify()  # no log held: BR's key is followed through its rotation
 
     without_chain = replace(proposal, rotations={})
@@ -149,8 +165,8 @@ def test_a_rotated_member_signs_with_its_new_key_and_proves_it_by_its_rotation(
 
 def test_install_refuses_an_older_version_and_another_network(net: Path) -> None:
     request, cert = joined(net)
-    proposal = propose_member(home(net, "BR"), request, cert)
-    proposal = sign(home(net, "PE"), sign(home(net, "UY"), proposal))
+    proposal = propose_at(net, "BR", request, cert)
+    proposal = sign_at(net, "PE", sign_at(net, "UY", proposal))
     store = SqliteStore.open(net / "UY" / "ledger.db")
     try:
         install(home(net, "UY"), store, proposal)
@@ -165,3 +181,68 @@ def test_install_refuses_an_older_version_and_another_network(net: Path) -> None
             install(home(net, "UY"), store, other)
     finally:
         store.close()
+
+
+@pytest.fixture
+def own_roots(tmp_path: Path) -> Path:
+    """A network of self-issued certificates (no CA): BR, UY, CL."""
+    specs = [
+        MemberSpec(code=c, name=f"Customs {c}", endpoint=f"https://127.0.0.1:{7441 + i}")
+        for i, c in enumerate(("BR", "UY", "CL"))
+    ]
+    init_network(tmp_path / "net", "Test network", specs, now=NOW, self_issued=True)
+    return tmp_path / "net"
+
+
+def test_a_member_joins_a_network_with_no_ca_with_its_own_certificate(own_roots: Path) -> None:
+    request = join(
+        NodeHome(path=own_roots / "PE"), "PE", "SUNAT", "https://pe.example:8443", self_issued=NOW
+    )
+    assert "csr" not in json.loads(request.read_text())
+    proposal = propose_at(own_roots, "BR", request)
+    for code in ("UY", "CL", "PE"):
+        proposal = sign_at(own_roots, code, proposal)
+    store = SqliteStore.open(own_roots / "UY" / "ledger.db")
+    try:
+        membership = install(home(own_roots, "UY"), store, proposal)
+    finally:
+        store.close()
+    pe = membership.member("PE")
+    assert pe is not None and pe.tls_cert == (own_roots / "PE" / "tls.crt").read_text()
+    assert membership.rule is not None
+
+
+def _signed(net: Path, membership: Membership, *codes: str) -> SignedMembership:
+    signed = SignedMembership(membership=membership)
+    for code in codes:
+        signed = signed.signed_by(code, load_signing_key(net / code / "signing.key"), [])
+    return signed
+
+
+@pytest.mark.parametrize(
+    ("change", "signers", "reason"),
+    [
+        ("remove CL", ("BR",), "removes CL: the rule needs UY's signature"),
+        ("move UY", ("BR",), "changes UY's endpoint, revision: the rule needs UY's signature"),
+        ("rename UY", ("BR", "UY"), "changes UY's name: the rule needs CL's signature"),
+    ],
+)
+def test_install_refuses_a_change_the_rule_does_not_allow_and_keeps_its_version(
+    own_roots: Path, change: str, signers: tuple[str, ...], reason: str
+) -> None:
+    current = installed(home(own_roots, "BR")).membership
+    members = {m.code: m for m in current.members}
+    if change == "remove CL":
+        del members["CL"]
+    elif change == "move UY":
+        members["UY"] = replace(members["UY"], endpoint="https://127.0.0.1:1", revision=1)
+    else:
+        members["UY"] = replace(members["UY"], name="Someone else")
+    proposed = replace(current, version=2, members=tuple(members.values()))
+    store = SqliteStore.open(own_roots / "BR" / "ledger.db")
+    try:
+        with pytest.raises(IntegrityError, match=reason):
+            install(home(own_roots, "BR"), store, _signed(own_roots, proposed, *signers))
+    finally:
+        store.close()
+    assert installed(home(own_roots, "BR")).membership == current

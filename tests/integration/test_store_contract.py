@@ -1,7 +1,8 @@
-"""One contract for both stores: ``SqliteStore`` (a real file in ``tmp_path``) and ``MemoryStore``
-answer every protocol of ``node.store.protocols`` alike, and under random appends, status
-changes, erasures, views, purges and access rows the SQLite store answers exactly as the memory
-store does (a Hypothesis property)."""
+"""One contract for every store: ``SqliteStore`` (a real file in ``tmp_path``), ``PostgresStore``
+(a database on the session's private cluster, ``tests.pg``) and ``MemoryStore`` answer every
+protocol of ``node.store.protocols`` alike, and under random appends, status changes, erasures,
+views, purges and access rows the SQLite and PostgreSQL stores answer exactly as the memory
+store does (a Hypothesis property each)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.core.access import ACCESS_GENESIS, Access, access_hash
+from node.core.access import ACCESS_GENESIS, Access, access_hash, view_hash
 from node.core.canonical import canonical_json
 from node.core.crypto import SigningKey
 from node.core.documents import Purge
@@ -26,13 +27,16 @@ from node.ledger import erasure
 from node.ledger.tree import StoredTree
 from node.ledger.writer import Ledger
 from node.store.memory import MemoryStore
+from node.store.postgres import PostgresStore
 from node.store.protocols import AppendBatch, Deletion, Store
 from node.store.sqlite import SqliteStore
 from tests.factories import TickingClock, record
+from tests.pg import Cluster
 
-OPENERS: dict[str, Callable[[Path], Store]] = {
-    "sqlite": lambda directory: SqliteStore.open(directory / "ledger.db"),
-    "memory": lambda _: MemoryStore(),
+OPENERS: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
+    "sqlite": lambda _, directory: SqliteStore.open(directory / "ledger.db"),
+    "postgres": lambda request, _: PostgresStore.open(request.getfixturevalue("pg_url")),
+    "memory": lambda *_: MemoryStore(),
 }
 SUSPENDED = {"code": "suspended", "reason": "audit", "effective": "2026-01-05"}
 REVOKED = {"code": "revoked", "reason": "fraud", "effective": "2026-01-05"}
@@ -45,9 +49,9 @@ STATUSES: dict[str, dict[str, Any] | None] = {
 
 @pytest.fixture(params=sorted(OPENERS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    opened = OPENERS[request.param](tmp_path)
+    opened = OPENERS[request.param](request, tmp_path)
     yield opened
-    if isinstance(opened, SqliteStore):
+    if isinstance(opened, SqliteStore | PostgresStore):
         opened.close()
 
 
@@ -203,10 +207,34 @@ def test_the_access_log_is_a_hash_chain_read_with_filters(store: Store) -> None:
     assert [r["seq"] for r in store.access_rows(since=15, until=30)] == [1]
     assert [r["seq"] for r in store.access_rows(aeo_id="BR1", action="deliver")] == [1]
     assert [r["seq"] for r in store.access_rows(after=0, limit=1)] == [1]
+    # a page back from a row, newest first (the UI's "older" link)
+    assert [r["seq"] for r in store.access_rows(newest_first=True, limit=2)] == [2, 1]
+    assert [r["seq"] for r in store.access_rows(before=2, newest_first=True)] == [1, 0]
+    assert [r["seq"] for r in store.access_rows(actor="key:a", before=2)] == [0]
     assert store.access_rows()[0]["hash"] == chain[1].hex()
 
 
-# -- the property: SQLite answers as memory does ----------------------------------------------
+def test_a_delivery_repeating_an_earlier_one_names_it(store: Store) -> None:
+    def served(ts: int, partner: str, view: bytes) -> Access:
+        return Access(
+            ts=ts,
+            actor=f"peer:{partner}",
+            action="deliver",
+            channel="peer deliveries",
+            aeo_id="BR1",
+            entry_origin="BR",
+            entry_seq=4,
+            view_hash=view_hash(view),
+        )
+
+    store.append_access([served(1, "UY", b"v"), served(2, "UY", b"v")])  # one batch
+    store.append_access([served(3, "AR", b"v"), served(4, "UY", b"v"), served(5, "UY", b"w")])
+    assert [r["repeat_of"] for r in store.access_rows()] == [None, 0, None, 0, None]
+    assert [r["seq"] for r in store.access_rows(repeats=False)] == [0, 2, 4]
+    assert [r["seq"] for r in store.access_rows(entry_seq=4, actor="peer:UY")] == [0, 1, 3, 4]
+
+
+# -- the property: SQLite and PostgreSQL answer as memory does ---------------------------------
 
 OPERATIONS = st.one_of(
     st.tuples(
@@ -219,6 +247,15 @@ OPERATIONS = st.one_of(
     st.tuples(st.just("view"), st.integers(1, 3), st.sampled_from(["MRA-1", "MRA-1,MRA-2"])),
     st.tuples(st.just("purge"), st.integers(1, 3)),
     st.tuples(st.just("access"), st.integers(1, 4), st.sampled_from(["query", "deliver"])),
+    # a delivery of entry n's view to a partner, in one batch with another or alone
+    st.tuples(
+        st.just("delivery"),
+        st.lists(
+            st.tuples(st.integers(1, 3), st.sampled_from(["UY", "AR"]), st.sampled_from("ab")),
+            min_size=1,
+            max_size=3,
+        ),
+    ),
 )
 
 
@@ -232,6 +269,22 @@ def test_sqlite_answers_as_memory_does(operations: list[tuple[Any, ...]]) -> Non
             assert run(sqlite, key, operations) == run(MemoryStore(), key, operations)
         finally:
             sqlite.close()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(operations=st.lists(OPERATIONS, min_size=1, max_size=8))
+def test_postgres_answers_as_memory_does(
+    pg_cluster: Cluster, operations: list[tuple[Any, ...]]
+) -> None:
+    key = SigningKey.generate()
+    url = pg_cluster.store_database()
+    postgres = PostgresStore.open(url)
+    try:
+        assert run(postgres, key, operations) == run(MemoryStore(), key, operations)
+    finally:
+        postgres.close()
+        pg_cluster.drop(url)
 
 
 def run(store: Store, key: SigningKey, operations: list[tuple[Any, ...]]) -> list[Any]:
@@ -286,6 +339,23 @@ def apply(ledger: Ledger, store: Store, op: tuple[Any, ...], views: Iterator[int
                 [Access(ts=n, actor="key:a", action=action, channel="/x", aeo_id=aeo(n).aeo_id)]
             )
             return store.access_size()
+        case ("delivery", served):
+            store.append_access(
+                [
+                    Access(
+                        ts=n,
+                        actor=f"peer:{partner}",
+                        action="deliver",
+                        channel="peer deliveries",
+                        aeo_id=aeo(n).aeo_id,
+                        entry_origin="BR",
+                        entry_seq=n,
+                        view_hash=view_hash(view.encode()),
+                    )
+                    for n, partner, view in served
+                ]
+            )
+            return store.access_size()
     raise AssertionError(op)
 
 
@@ -318,6 +388,8 @@ def observe(store: Store) -> dict[str, Any]:
         "counted": store.views_count("UY", range(8)),
         "access": store.access_rows(),
         "queries": store.access_rows(action="query", since=2),
+        "first deliveries": store.access_rows(action="deliver", repeats=False),
+        "deliveries of 2": store.access_rows(entry_seq=2, actor="peer:UY"),
         "access head": store.access_hash(store.access_size() - 1),
     }
     for aeo_id in own:

@@ -84,6 +84,7 @@ CHECKS = (
     "unsupported_method",
     "allow_header_conformance",
 )
+ASKS_A_PEER = {"GET /v1/lookup"}
 CONFORMANCE = [name for name in CHECKS if name.endswith("_conformance") or name.startswith("not_")]
 ROLES = ("viewer", "auditor", "publisher", "admin")
 
@@ -423,19 +424,27 @@ def test_every_operation_as_admin(nodes: Nodes, network: Network) -> None:
     campaign = Campaign(EXAMPLES, cap=COVERAGE_CAP)
     admin = bearer(network.keys["admin"])
     for operation in operations(schema):
+        # The other members are offline here (CLOSED): asking one, the lookup at the origin
+        # answers 503 naming PeerUnavailable, the one server error it may give.
+        asks_a_peer = operation.label in ASKS_A_PEER
+        used = [c for c in checks if not (asks_a_peer and c.__name__ == "not_a_server_error")]
 
         def send(
             case: schemathesis.Case,
             data: st.DataObject | None,
             operation: schemathesis.APIOperation = operation,
+            used: list[Any] = used,
         ) -> int:
             aim(case, data, network)
             response = case.call_and_validate(
                 headers=admin,
-                checks=checks,
+                checks=used,
                 session=nodes.client_for(operation),
                 **call_kwargs(operation),
             )
+            if response.status_code >= 500:
+                assert response.status_code == 503, response.text
+                assert response.json()["title"] == "PeerUnavailable", response.text
             return response.status_code
 
         for mode in modes(operation):

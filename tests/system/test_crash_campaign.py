@@ -108,7 +108,7 @@ class Cluster:
 
     def start(self, code: str) -> None:
         assert code not in self.processes, f"{code} is running"
-        with open(self.home(code) / "node.log", "ab") as log:
+        with open(self.home(code) / "console.log", "ab") as log:  # the node logs to node.log
             self.processes[code] = subprocess.Popen(
                 [
                     sys.executable,
@@ -173,8 +173,8 @@ class Cluster:
             self.kill(code)
 
     def log_tail(self, code: str) -> str:
-        path = self.home(code) / "node.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+        paths = [self.home(code) / name for name in ("console.log", "node.log")]
+        return "".join(p.read_text(errors="replace")[-3000:] for p in paths if p.exists())
 
     def get(self, code: str, path: str) -> Any:
         with self.client(code) as client:

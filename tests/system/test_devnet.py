@@ -556,6 +556,32 @@ def test_partners_get_events_and_each_node_keeps_the_trail(net: Net) -> None:
     at_uy = trail("UY")
     assert [v["status"] for v in at_uy["versions"]] == ["valid", "revoked"]
     assert all("MRA-BR-UY" in v["agreements"] and v["received"] for v in at_uy["versions"])
+    # "Did UY receive the revocation?" is one row at BR, naming the entry and the view's hash,
+    # the hash of the view UY holds.
+    revocation = at_br["versions"][1]["seq"]
+    with net.api("BR") as client:
+        answer = client.get(
+            "/v1/audit",
+            params={
+                "partner": "UY",
+                "aeo_id": aeo_id,
+                "action": "deliver",
+                "entry_seq": revocation,
+                "repeats": "false",
+            },
+        )
+    [row] = answer.json()["rows"]
+    assert (row["entry_origin"], row["entry_seq"]) == ("BR", revocation)
+    assert row["view_hash"] == at_uy["versions"][1]["view_hash"]
+    assert row["actor_label"].startswith("peer:UY (")
+    exported = net.dir / "br-deliveries-to-uy.json"
+    mra(
+        *("audit", "export", str(exported), "--partner", "UY", "--aeo", aeo_id),
+        *("--action", "deliver", "--no-repeats", "--home", str(net.dir / "BR")),
+    )
+    from_cli = json.loads(exported.read_text())
+    assert [r["entry_seq"] for r in from_cli] == [v["seq"] for v in at_br["versions"]]
+    assert {r["actor_label"] for r in from_cli} == {row["actor_label"]}
     assert {"field": "status.code", "from": "valid", "to": "revoked"} in at_uy["versions"][1][
         "changes"
     ]

@@ -263,7 +263,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     br.store.close()
 
     command = ["node", "run", "--home", str(directory / "BR"), "--port", str(port)]
-    with open(directory / "BR" / "node.log", "ab") as log:
+    with open(directory / "BR" / "console.log", "ab") as log:  # the node logs to node.log
         process = subprocess.Popen(
             [sys.executable, "-m", "node", *command],
             cwd=ROOT,
@@ -714,6 +714,13 @@ HOSTILE = [
     Hostile("push-entry-a-string", _page(entries=["entry"]), 422, "malformed"),
     Hostile("push-body-not-base64", _first(_changed(body=lambda _: "%%%")), 422, "malformed"),
     Hostile("push-base64-pad-bits", _first(_changed(signature=_pad_bits)), 422, "malformed"),
+    Hostile("member-update-a-list", _raw("/v1/peer/member-update", b"[]"), 422, "malformed"),
+    Hostile(
+        "member-update-endpoint-a-number",
+        _raw("/v1/peer/member-update", b'{"update": {"endpoint": 1}, "signature": ""}'),
+        422,
+        "malformed",
+    ),
     Hostile("query-not-json", _raw("/v1/peer/query", b"{"), 422, "malformed"),
     Hostile(
         "query-ids-a-string", _raw("/v1/peer/query", b'{"ids": "BR000000001"}'), 422, "malformed"
@@ -727,6 +734,13 @@ HOSTILE = [
     Hostile(
         "query-10001-ids",
         _raw("/v1/peer/query", b'{"ids": [' + b",".join([b'"BR000000001"'] * 10_001) + b"]}"),
+        422,
+        "malformed",
+    ),
+    Hostile("lookup-a-list", _raw("/v1/peer/lookup", b'["EORI", "BR1"]'), 422, "malformed"),
+    Hostile(
+        "lookup-scheme-unknown",
+        _raw("/v1/peer/lookup", b'{"scheme": "VAT", "value": "BR1"}'),
         422,
         "malformed",
     ),
@@ -994,6 +1008,7 @@ def test_every_peer_answer_matches_the_openapi_document(node: Node) -> None:
     schema = schemathesis.openapi.from_dict(node.api().get("/v1/openapi.json").json())
     frontier = node.get("/v1/peer/frontier")
     uy = frontier.json()["origins"]["UY"]
+    identifier = next(sample_dicts("BR", 1, start=1))["identifiers"][0]
     answers = {
         ("GET", "/v1/peer/frontier"): frontier,
         ("GET", "/v1/peer/log/{origin}"): node.get(
@@ -1003,6 +1018,9 @@ def test_every_peer_answer_matches_the_openapi_document(node: Node) -> None:
         ("POST", "/v1/peer/push"): node.push(node.first_push),
         ("POST", "/v1/peer/query"): node.peer("UY").post(
             "/v1/peer/query", json={"ids": ["BR000000001", "BR999999999"], "evidence": True}
+        ),
+        ("POST", "/v1/peer/lookup"): node.peer("UY").post(
+            "/v1/peer/lookup", json={"scheme": identifier["scheme"], "value": identifier["value"]}
         ),
         ("GET", "/v1/peer/membership"): node.get("/v1/peer/membership"),
         ("GET", "/v1/peer/forks"): node.get("/v1/peer/forks"),

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -168,3 +170,60 @@ def test_reads_are_served_while_a_batch_of_10000_records_is_written(
         found = c.post("/v1/aeo/query", json={"ids": ids}).json()
         assert found["unknown"] == [] and len(found["found"]) == 10_000
         assert c.get("/v1/health").json()["logs"]["BR"] == 10_100
+
+
+def test_node_run_says_where_it_listens_logs_in_its_home_and_stops_at_once(
+    tmp_path: Path,
+) -> None:
+    """Issue 23, point 6: ``mra node run`` prints its URL once it listens, writes node.log in
+    its home, and stops within a second of SIGTERM when idle, even with a client's keep-alive
+    connection open (a browser, a peer's pool). A write it acknowledged is kept and its access
+    log is anchored on the way out."""
+    from node.ledger.access_anchor import check_anchors
+    from node.store.sqlite import SqliteStore
+
+    port = free_port()
+    net = tmp_path / "net"
+    members = [f"BR,Receita Federal,https://127.0.0.1:{port}", "UY,Aduanas,https://127.0.0.1:1"]
+    mra("network", "init", str(net), "--member", members[0], "--member", members[1])
+    home = net / "BR"
+    key = mra("apikey", "create", "--role", "publisher", "--home", str(home)).strip()
+    mra("ledger", "accept-restore", "--by", "test operator", "--home", str(home))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "node", "node", "run", "--home", str(home), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        said = process.stdout.readline()  # blocks until the node listens (or ends)
+        url = f"https://127.0.0.1:{port}"
+        assert said.split() == ["listening", "on", url, "log:", str(home / "node.log")], said
+        record = next(sample_dicts("BR", 1))
+        trust = ssl.create_default_context(cafile=net / "ca.crt")
+        with httpx.Client(base_url=url, verify=trust) as client:
+            auth = {"Authorization": f"Bearer {key}"}
+            answer = client.post("/v1/aeo", json=record, headers=auth)
+            assert answer.status_code == 200, answer.text
+            assert client.get("/v1/health", headers=auth).status_code == 200
+            # The client keeps its connection open, idle, while the node is asked to stop.
+            asked = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=10)
+            took = time.monotonic() - asked
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert took < 2.0, f"the node took {took:.2f} s to stop"  # < 1 s measured; slack for CI
+    log = (home / "node.log").read_text()
+    assert f"INFO mra.node: listening on {url} (pid {process.pid})" in log
+    assert log.rstrip().endswith("INFO mra.node: stopped"), log[-500:]
+    store = SqliteStore.open(home / "ledger.db")
+    try:
+        assert store.current_record(record["aeo_id"]) is not None  # the acknowledged write is kept
+        assert check_anchors(store, "BR") == store.access_size() > 0  # every access row anchored
+    finally:
+        store.close()

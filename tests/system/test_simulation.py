@@ -1,4 +1,4 @@
-"""The seeded network simulation (``network.sim``): 20 real node stores and the real
+"""The seeded network simulation (``sim``): 20 real nodes opened by ``open_node`` and the real
 gossip steps over a lossy in-memory network in virtual time. CI runs 200 seeds with
 ``scripts/simulate`` (``.ci/run``, beside the test command: at ~4 s a seed they would not fit
 its 10 minutes); the suite replays the pinned seeds (any that ever failed), runs one seed with
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from network.sim import Faults, run_seed
+from sim import Faults, run_seed
 
 PINNED = [int(s) for s in (Path(__file__).parent / "simulation_pinned.txt").read_text().split()]
 
@@ -47,8 +47,19 @@ def test_a_seed_with_an_equivocating_origin_keeps_every_invariant_and_replays_ex
 
 @pytest.mark.slow
 def test_the_checks_catch_a_network_that_loses_everything() -> None:
-    # Every message lost and no settling phase to recover: the convergence check must fail,
-    # and the trace differs from another seed's.
+    # Every message lost and no settling phase to recover: no peer ever answers a node after
+    # its start, so its start guard refuses every publication (node.host.guard) and the run
+    # must say so; the trace differs from another seed's.
     outcome = run_seed(3, faults=Faults(loss=1.0), settle=0.0)
-    assert any("holds" in v or "lacks" in v for v in outcome.violations)
+    assert outcome.published == 0
+    assert any("publications still refused" in v for v in outcome.violations)
     assert outcome.trace_digest != run_seed(4, faults=Faults(loss=1.0), settle=0.0).trace_digest
+
+
+@pytest.mark.slow
+def test_the_checks_catch_a_network_that_loses_most_messages() -> None:
+    # Nine messages in ten lost and no settling phase: what was published has not reached
+    # every node, and the convergence check must fail.
+    outcome = run_seed(4, faults=Faults(loss=0.9), settle=0.0)
+    assert outcome.published > 0
+    assert any("holds" in v or "lacks" in v for v in outcome.violations)

@@ -4,6 +4,7 @@ and round trips through both formats."""
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from node.core.bulk import (
 )
 from node.core.errors import InvalidInput
 from node.core.records import AeoRecord
-from node.core.sample import sample_records
+from node.core.sample import sample_dicts, sample_records
 from tests.strategies import aeo_records
 
 HEADER = ",".join(CSV_COLUMNS)

@@ -48,6 +48,9 @@ def test_no_import_cycles() -> None:
         ("contracts.base", "node.core.records", True),
         ("contracts.base", "node.store.sqlite", False),
         ("contracts.base", "orjson", False),
+        ("sim.nodes", "node.app.compose", True),  # the simulation opens nodes as the app does
+        ("node.app.compose", "sim.nodes", False),
+        ("network.gossip", "sim.scheduler", False),
     ],
 )
 def test_rule(importer: str, imported: str, expected: bool) -> None:

@@ -1,19 +1,22 @@
 """The ledger services on a ``MemoryStore``: publishing, status changes, queries, the trail,
-erasure, agreements and replication, with no SQLite anywhere."""
+erasure, agreements, replication and the access-log anchors, with no SQLite anywhere."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date, timedelta
 
 import pytest
 
 from node.core import merkle
+from node.core.access import Access
 from node.core.checkpoint import open_checkpoint
 from node.core.entries import EntryHeader, EntryKind, Payload
 from node.core.errors import Conflict, IntegrityError, PeerMisbehaved, WriteRaced
 from node.core.logs import log_name
 from node.ledger import agreements, erasure
+from node.ledger.access_anchor import AccessAnchors, check_anchors
 from node.ledger.fsck import verify_log
 from node.ledger.queries import Queries, log_states
 from node.ledger.replica import accept
@@ -116,6 +119,23 @@ def test_queries_answer_own_records_by_id_time_and_identifier() -> None:
     assert (state["origin"], state["size"], state["checkpoint_size"]) == ("BR", 3, 3)
 
 
+def test_queries_read_legal_time_on_the_memory_store() -> None:
+    store, ledger = memory_ledger()
+    first = record()
+    ledger.publish([first])
+    [entry] = ledger.publish([record(status=SUSPENDED)]).entries
+    queries = Queries(store, "BR")
+    effective = first.status.effective
+    on_authorisation = queries.one(first.aeo_id, in_force_on=effective)
+    assert on_authorisation is not None and on_authorisation.seq == 0
+    assert on_authorisation.to_dict()["in_force_on"] == effective.isoformat()
+    suspended = queries.one(first.aeo_id, in_force_on=date(2026, 1, 5))
+    assert suspended is not None and suspended.seq == 1
+    known_before = queries.one(first.aeo_id, entry.header.ts - 1, date(2026, 1, 5))
+    assert known_before is not None and known_before.seq == 0
+    assert queries.one(first.aeo_id, in_force_on=effective - timedelta(days=1)) is None
+
+
 def test_the_trail_shows_each_version_with_its_changes() -> None:
     store, ledger = memory_ledger()
     original = record()
@@ -206,3 +226,45 @@ def test_replication_refuses_an_entry_with_a_broken_signature() -> None:
     with pytest.raises(PeerMisbehaved):
         accept(target, "BR", [forged])
     assert target.head("BR") is None
+
+
+def _accessed(store: MemoryStore, *aeo_ids: str) -> None:
+    """One access-log row per id, as an API key's reads write them."""
+    at = 1_763_850_000_000
+    rows = [
+        Access(ts=at, actor="key:ops", action="query", channel="GET", aeo_id=i) for i in aeo_ids
+    ]
+    store.append_access(rows)
+
+
+def test_the_access_log_is_anchored_only_when_it_grew_and_the_anchors_hold() -> None:
+    store, ledger = memory_ledger()
+    anchors = AccessAnchors(ledger, store)
+    assert anchors.anchor() is None  # an empty access log: nothing to anchor
+    _accessed(store, "BR-1", "BR-2")
+    first = anchors.anchor()
+    assert first is not None and first.header.kind is EntryKind.ACCESS_ANCHOR
+    assert anchors.anchor() is None  # nothing new since
+    _accessed(store, "BR-3")
+    assert AccessAnchors(ledger, store).anchor() is not None  # a restart resumes from the last
+    assert AccessAnchors(ledger, store).anchor() is None
+    assert check_anchors(store, "BR") == 3
+    assert verify_log(store, "BR", own=True).size == 2
+
+
+def test_an_access_log_rewritten_under_its_anchor_is_caught() -> None:
+    # The same signed log over another access log (one row rewritten, then one cut): the anchor
+    # no longer matches the row it names.
+    store, ledger = memory_ledger()
+    _accessed(store, "BR-1", "BR-2")
+    AccessAnchors(ledger, store).anchor()
+    for rows in (("BR-1", "BR-9"), ("BR-1",)):
+        other = MemoryStore()
+        key = store.public_key("BR", 0)
+        assert key is not None
+        other.add_key("BR", 0, key)
+        assert accept(other, "BR", list(store.entries("BR"))) == 1
+        _accessed(other, *rows)
+        with pytest.raises(IntegrityError) as raised:
+            check_anchors(other, "BR")
+        assert raised.value.damage == "access-anchor"

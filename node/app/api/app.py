@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from network.tls_scope import SLOW_HEAD_HOOK
 from node.app import workers
-from node.app.api import admin, agreements, audit, health, openapi, records
+from node.app.api import admin, agreements, audit, health, lookup, openapi, records
 from node.app.api.middleware import FastReads, LimitAndCount, SettleWrites, SlowHeads
 from node.app.api.peer import peer_routes
 from node.app.api.problems import handle_errors
@@ -87,8 +87,10 @@ def build_app(node: Node) -> FastAPI:
         access=node.access,
         peers=node.peers,
         verification=lambda: scrub.status(node.home.path),
+        ledger=node.ledger,
+        written=node.written,
     )
-    for router in (records.router, agreements.router, admin.router, audit.router):
+    for router in (records.router, lookup.router, agreements.router, admin.router, audit.router):
         app.include_router(router)
     app.include_router(openapi.router)
     app.include_router(health.metrics_router)

@@ -48,4 +48,6 @@ async def metrics(node: Opened, caller: Caller = admin) -> Response:
     verified = scrub.status(node.home.path)
     node.metrics.verify_last.set((verified["last_complete"] or 0) / 1000)
     node.metrics.verify_damage.set(verified["damage_total"])
+    if node.peers is not None:
+        node.peers.certificates()  # mra_tls_certificate_expiry_seconds, per member
     return Response(generate_latest(node.registry), media_type="text/plain; version=0.0.4")

@@ -52,6 +52,7 @@ _ERRORS = {
     409: "valid on its own, but not in the ledger's current state",
     413: "the body is over the size limit",
     422: "malformed input; `field` names the offending part",
+    429: "too many requests for now: ask again after the seconds Retry-After says",
 }
 
 

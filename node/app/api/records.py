@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import WithJsonSchema
 from starlette.datastructures import Headers
 
 from node.app.api.auth import Opened, presented_key, publisher, viewer
@@ -19,13 +20,52 @@ from node.core.canonical import parse_json
 from node.core.errors import InvalidInput, NotFound
 from node.core.records import AEO_ID, AeoRecord, Status
 from node.host.apikeys import Caller, Role, check_key
-from node.ledger.queries import SCHEME_PATTERN, Answer, as_of_ms, check_id
+from node.ledger.queries import (
+    DAY_PATTERN,
+    SCHEME_PATTERN,
+    Answer,
+    as_of_instant,
+    check_id,
+    in_force_date,
+)
 from node.ledger.writer import Ledger, PublishResult
 
 __all__ = ["MAX_BATCH", "fast_read", "router"]
 
 MAX_BATCH = 10_000
 router = APIRouter()
+# The two clocks (node.core.clocks), as query parameters. The handlers check them, so that a
+# bad one is a problem document naming it.
+AsOf = Annotated[
+    str | None,
+    Query(
+        description="ledger time: the version this node's ledger showed at this instant"
+        " (ISO 8601 date or date-time, UTC unless it says otherwise; a date means its end)"
+    ),
+    WithJsonSchema({"type": "string"}),
+]
+InForceOn = Annotated[
+    str | None,
+    Query(
+        description="legal time: the version whose status was in force on this date"
+        " (YYYY-MM-DD), as now known, or as known at as_of when both are given"
+    ),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": DAY_PATTERN}),
+]
+
+
+def _clocks(as_of: object, in_force_on: object) -> dict[str, Any]:
+    """The clocks a query asked for, checked: InvalidInput names ``as_of`` or ``in_force_on``."""
+    return {
+        "as_of": None if as_of is None else as_of_instant(as_of),
+        "in_force_on": None if in_force_on is None else in_force_date(in_force_on),
+    }
+
+
+def _not_held(aeo_id: str, in_force_on: str | None) -> NotFound:
+    if in_force_on is None:
+        return NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
+    return NotFound(f"no AEO {aeo_id} in force on {in_force_on} is held here", field="aeo_id")
 
 
 def fast_read(node: Node, headers: Headers, aeo_id: str) -> bytes | None:
@@ -57,16 +97,17 @@ async def read_record(
     node: Opened,
     aeo_id: AeoId,
     evidence: bool = False,
-    as_of: str | None = None,
+    as_of: AsOf = None,
+    in_force_on: InForceOn = None,
     caller: Caller = viewer,
 ) -> dict[str, Any]:
-    """An own record in full, or the view of a partner's record this node received; as it
-    stood at ``as_of`` (ISO 8601); with ``evidence=true``, a bundle that proves it offline
-    (docs/evidence.md)."""
-    answer = node.queries.one(aeo_id, None if as_of is None else as_of_ms(as_of))
+    """An own record in full, or the view of a partner's record this node received: the
+    latest; as the ledger showed it at ``as_of``; the version in force on ``in_force_on``; or
+    both. With ``evidence=true``, a bundle that proves it offline (docs/evidence.md)."""
+    answer = node.queries.one(aeo_id, **_clocks(as_of, in_force_on))
     node.accessed(caller, "query", "GET /v1/aeo/{aeo_id}", check_id(aeo_id, "aeo_id"))
     if answer is None:
-        raise NotFound(f"no AEO {aeo_id} is held here", field="aeo_id")
+        raise _not_held(aeo_id, in_force_on)
     return _answered(node, answer, evidence)
 
 
@@ -76,10 +117,13 @@ async def find_by_identifier(
     scheme: Annotated[str, Query(json_schema_extra={"pattern": SCHEME_PATTERN})],
     value: Annotated[str, Query(json_schema_extra={"minLength": 1, "maxLength": 64})],
     evidence: bool = False,
+    as_of: AsOf = None,
+    in_force_on: InForceOn = None,
     caller: Caller = viewer,
 ) -> dict[str, Any]:
-    """Every record held of the trader with this identifier (e.g. scheme=EORI)."""
-    found = node.queries.by_identifier(scheme, value)
+    """Every record held of the trader with this identifier (e.g. scheme=EORI), each read at
+    the clocks asked for, as ``GET /v1/aeo/{aeo_id}`` reads it."""
+    found = node.queries.by_identifier(scheme, value, **_clocks(as_of, in_force_on))
     if found:  # the records found are logged, never the identifier searched for
         node.accessed(
             caller,
@@ -92,16 +136,16 @@ async def find_by_identifier(
 
 @router.post("/v1/aeo/query", **operation(ref("Found"), body="Query", errors=(409,)))
 async def query_batch(node: Opened, request: Request, caller: Caller = viewer) -> Response:
-    """``{"ids": [...], "evidence": false, "as_of": null}``, up to 10,000 ids: the answers
-    found, and the ids answered as unknown."""
+    """``{"ids": [...], "evidence": false, "as_of": null, "in_force_on": null}``, up to 10,000
+    ids: the answers found, and the ids answered as unknown (or not in force then)."""
     body = parse_json(await request.body())
     if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
         raise InvalidInput("a JSON object with a list of AEO ids", field="ids")
     evidence = body.get("evidence", False)
     if not isinstance(evidence, bool):
         raise InvalidInput("true or false", field="evidence")
-    as_of = body.get("as_of")
-    found, unknown = node.queries.many(body["ids"], None if as_of is None else as_of_ms(as_of))
+    clocks = _clocks(body.get("as_of"), body.get("in_force_on"))
+    found, unknown = node.queries.many(body["ids"], **clocks)
     node.accessed(caller, "query", "POST /v1/aeo/query", *found, *unknown)
     answers = {
         "found": {aeo_id: _answered(node, a, evidence) for aeo_id, a in found.items()},
@@ -143,11 +187,24 @@ async def change_status(
     found = node.store.current_record(wanted)
     if found is None:
         raise NotFound(f"no AEO {wanted} is held here", field="aeo_id")
-    status = Status.from_dict(parse_json(await request.body()))
-    result = await node.written(lambda: node.ledger.publish([found[1].with_status(status)]))
+    try:
+        status = Status.from_dict(parse_json(await request.body()))
+        record = found[1].with_status(status)
+        result = await node.written(lambda: node.ledger.publish([record]))
+    except InvalidInput as exc:
+        raise _in_status_body(exc) from exc
     if result.entries:
         node.accessed(caller, "status", "POST /v1/aeo/{aeo_id}/status", wanted)
     return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in result.entries]}
+
+
+def _in_status_body(exc: InvalidInput) -> InvalidInput:
+    """``exc`` naming the field of the status body (``effective``), not of the record the
+    status goes into (``records[0].status.effective``)."""
+    field = exc.field or ""
+    for prefix in ("records[0].", "records[0]", "status.", "status"):
+        field = field.removeprefix(prefix)
+    return type(exc)(exc.reason, field=field or None) if field != exc.field else exc
 
 
 def _publish(ledger: Ledger, body: bytes) -> tuple[list[AeoRecord], PublishResult]:

@@ -23,8 +23,17 @@ from contracts.agreement import (
     AgreementKind,
 )
 from node.core.countries import ISO_COUNTRIES
-from node.core.records import AEO_ID, MAX_RECORD_BYTES, Certificate, IdScheme
+from node.core.records import (
+    AEO_ID,
+    MAX_CITY,
+    MAX_POSTCODE,
+    MAX_RECORD_BYTES,
+    MAX_TEXT,
+    Certificate,
+    IdScheme,
+)
 from node.core.records import Role as SupplyChainRole
+from node.core.sample import EXAMPLE_RECORD
 from node.core.status import StatusCode
 from node.ledger.queries import MAX_BATCH
 
@@ -70,30 +79,50 @@ _AEO_ID = {
     "description": "the issuer's ISO 3166-1 code and 1 to 15 upper-case letters or digits",
 }
 _DATE = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
-# Text is trimmed and NFC-normalised before its length (at most 512) is checked; no control
-# characters or line separators, nor characters that spoof (node.core.records): the pattern states
-# those of the Basic Multilingual Plane, the description the rest.
-_TEXT = {
-    "type": "string",
-    "minLength": 1,
-    "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u061c\\u180e\\u200b-\\u200f"
-    "\\u202a-\\u202e\\u2060\\u2066-\\u2069\\ufeff\\ufdd0-\\ufdef\\ufffe\\uffff]*$",
-    "description": "1 to 512 characters once trimmed, with at least one visible character"
-    " (not only combining marks, spaces or invisible ones); no control characters or line"
-    " breaks, no bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E,"
-    " U+2066-U+2069), zero-width characters (U+180E, U+200B-U+200D, U+2060), U+FEFF, tag"
-    " characters (U+E0000-U+E007F) or noncharacters; refused with a 422 naming the field",
+# The clocks an answer read (node.core.clocks), echoed when the query named them.
+_CLOCKS = {
+    "in_force_on": {**_DATE, "description": "legal time: the date the status was in force"},
+    "as_of": {
+        **_TIME,
+        "description": "ledger time: the instant read, ISO 8601 UTC with milliseconds",
+    },
 }
+
+
+# Text is trimmed and NFC-normalised before its length (512; a city 128, a postcode 16) is
+# checked; no control characters or line separators, nor characters that spoof
+# (node.core.records): the pattern states those of the Basic Multilingual Plane, the
+# description the rest.
+def _text(limit: int) -> dict[str, Any]:
+    """A text of 1 to ``limit`` characters. No maxLength: the limit holds once the text is
+    trimmed and NFC-normalised, and a schema here is never stricter than the server."""
+    return {
+        "type": "string",
+        "minLength": 1,
+        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u061c\\u180e"
+        "\\u200b-\\u200f\\u202a-\\u202e\\u2060\\u2066-\\u2069\\ufeff\\ufdd0-\\ufdef"
+        "\\ufffe\\uffff]*$",
+        "description": f"1 to {limit} characters once trimmed and NFC-normalised, with at least"
+        " one visible character (not only combining marks, spaces or invisible ones); no control"
+        " characters or line breaks, no bidirectional controls (U+061C, U+200E, U+200F,"
+        " U+202A-U+202E, U+2066-U+2069), zero-width characters (U+180E, U+200B-U+200D, U+2060),"
+        " U+FEFF, tag characters (U+E0000-U+E007F) or noncharacters; refused with a 422 naming"
+        " the field",
+    }
+
+
+_TEXT = _text(MAX_TEXT)
 _STATUS_CODE = {"type": "string", "enum": [c.value for c in StatusCode]}
 _ADDRESS = _object(
     {
         "street": _TEXT,
-        "city": _TEXT,
-        "postcode": _nullable(_TEXT),
+        "city": _text(MAX_CITY),
+        "postcode": _nullable(_text(MAX_POSTCODE)),
         "country": _COUNTRY,
     },
     required=("street", "city", "country"),
 )
+_ADDRESS["examples"] = [EXAMPLE_RECORD["address"]]
 _IDENTIFIER = _object(
     {
         "scheme": {"type": "string", "enum": [s.value for s in IdScheme]},
@@ -120,6 +149,37 @@ _RECORD_FIELDS: dict[str, Any] = {
         _array({**_COUNTRY, "description": "a partner, never the issuer"}, uniqueItems=True)
     ),
 }
+_LOOKUP_ANSWER = _object(
+    {
+        "origin": _COUNTRY,
+        "scheme": _STRING,
+        "found": _array(
+            _object(
+                {
+                    "aeo_id": _AEO_ID,
+                    "origin": _COUNTRY,
+                    "seq": _SEQ,
+                    "agreements": _array(_STRING),
+                    "view": {
+                        "type": "object",
+                        "description": "the view the origin's agreements grant the asker",
+                    },
+                },
+                required=("aeo_id", "origin", "seq", "agreements", "view"),
+            )
+        ),
+        "not_found": _nullable(
+            {
+                "type": "string",
+                "enum": ["none-you-may-see", "nothing-shared"],
+                "description": "why found is empty: no AEO the origin shares with the asker"
+                " holds the identifier (it does not say whether another does), or the origin"
+                " shares nothing with the asker (it says nothing of its records)",
+            }
+        ),
+    },
+    required=("origin", "scheme", "found", "not_found"),
+)
 _ENTRY = _object({"seq": _SEQ, "kind": _STRING}, required=("seq", "kind"))
 _EVIDENCE = _object(
     {
@@ -168,6 +228,11 @@ _ACCESS = _object(
         "actor": _STRING,
         "channel": _STRING,
         "agreements": _array(_STRING),
+        # a delivery: the entry, the SHA-256 of the view, the row it repeats (if it does)
+        "entry_origin": _STRING,
+        "entry_seq": _SEQ,
+        "view_hash": _HEX32,
+        "repeat_of": _SEQ,
     },
     required=("seq", "time", "actor", "channel"),
 )
@@ -196,7 +261,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "effective": {**_DATE, "description": "not before the authorisation"},
         },
         required=("code", "effective"),
-    ),
+    )
+    | {
+        "examples": [
+            {"code": "suspended", "reason": "audit finding 2026/114", "effective": "2026-11-01"}
+        ]
+    },
     "Record": {
         **_object(
             _RECORD_FIELDS,
@@ -214,6 +284,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": f"at most {MAX_RECORD_BYTES:,} bytes as RFC 8785 canonical JSON"
         " (only a record with many identifiers comes near); a larger one is refused with a 422"
         " naming identifiers",
+        "examples": [EXAMPLE_RECORD],
     },
     "View": _object(
         {
@@ -227,7 +298,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Answer": {
         "oneOf": [
             _object(
-                {"origin": _STRING, "seq": _SEQ, "record": _ref("Record"), "evidence": _EVIDENCE},
+                {
+                    "origin": _STRING,
+                    "seq": _SEQ,
+                    "record": _ref("Record"),
+                    "evidence": _EVIDENCE,
+                    **_CLOCKS,
+                },
                 required=("origin", "seq", "record"),
             ),
             _object(
@@ -237,22 +314,49 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                     "agreements": _array(_STRING),
                     "view": _ref("View"),
                     "evidence": _EVIDENCE,
+                    **_CLOCKS,
                 },
                 required=("origin", "seq", "agreements", "view"),
             ),
         ],
-        "description": "an own record in full, or the view of a partner's record received",
+        "description": "an own record in full, or the view of a partner's record received;"
+        " in_force_on and as_of echo the clocks the query read (absent: the latest version)",
     },
     "Results": _object({"results": _array(_ref("Answer"))}, required=("results",)),
+    "Lookup": _object(
+        {
+            **_LOOKUP_ANSWER["properties"],
+            "answered_by": {
+                **_COUNTRY,
+                "description": "the member that answered: the origin, asked directly",
+            },
+            "detail": {**_STRING, "description": "what the answer means, in words"},
+        },
+        required=("origin", "answered_by", "scheme", "found", "not_found", "detail"),
+    ),
     "Query": _object(
         {
             "ids": _array({**_STRING, "description": "an AEO id"}, maxItems=MAX_BATCH),
             "evidence": {"type": "boolean"},
-            "as_of": _nullable({**_STRING, "description": "ISO 8601 date or date-time"}),
+            "as_of": _nullable(
+                {
+                    **_STRING,
+                    "description": "ledger time: each version as the ledger showed it at this"
+                    " instant (ISO 8601 date or date-time; a date means its end)",
+                }
+            ),
+            "in_force_on": _nullable(
+                {
+                    **_DATE,
+                    "description": "legal time: the version whose status was in force on this"
+                    " date, as now known, or as known at as_of when both are given",
+                }
+            ),
         },
         required=("ids",),
         closed=False,
-    ),
+    )
+    | {"examples": [{"ids": ["BR000000001", "UY000000042"], "evidence": False}]},
     "Found": _object(
         {
             "found": {"type": "object", "additionalProperties": _ref("Answer")},
@@ -335,7 +439,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {"resolution": {**_STRING, "minLength": 1}}, required=("resolution",), closed=False
     ),
     "Resolved": _object({"resolved": {"type": "integer", "minimum": 1}}, required=("resolved",)),
-    "EraseRequest": _object({"reason": _TEXT}, required=("reason",)),
+    "EraseRequest": _object({"reason": _TEXT}, required=("reason",))
+    | {"examples": [{"reason": "LGPD Art. 18 request of 2026-11-20"}]},
     "Erasure": _object(
         {"seq": _SEQ, "entries": _array(_SEQ), "partners": _array(_STRING)},
         required=("seq", "entries", "partners"),
@@ -351,6 +456,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "frozen": _array(_STRING),
             # why this node refuses to append (a peer holds more of its log), or null
             "appends_refused": _nullable(_STRING),
+            # per member whose certificate is known here: when it expires (issue 24)
+            "certificates": {
+                "type": "object",
+                "additionalProperties": _object(
+                    {"expires": _STRING, "seconds_left": {"type": "integer"}},
+                    required=("expires", "seconds_left"),
+                ),
+            },
+            "warnings": _array(_STRING),
             # continuous verification: when it last completed a pass (ms), what it found
             "verification": _object(
                 {
@@ -379,7 +493,21 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "aeo_id": _AEO_ID,
             "origin": _STRING,
-            "versions": _array({"type": "object"}, minItems=1),
+            "versions": _array(
+                {
+                    "type": "object",
+                    "properties": {
+                        "writer": {
+                            **_STRING,
+                            "description": "who wrote the version: the access log's actor of"
+                            " its write (key:<id>, cli:<os user>@<host>[ as NAME]), peer <code>"
+                            " for a partner's record, or unknown (written before actors were"
+                            " logged)",
+                        }
+                    },
+                },
+                minItems=1,
+            ),
             "deliveries": _array(_ACCESS),
             "queries": _array(_ACCESS),
             "erasures": _array({"type": "object"}),
@@ -403,15 +531,49 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 _object(
                     {
                         "seq": _SEQ,
-                        "ts": {"type": "integer"},
-                        "actor": _STRING,
+                        "time": {
+                            **_TIME,
+                            "description": "ISO 8601 UTC time with milliseconds",
+                            "examples": ["2026-12-05T07:01:02.345Z"],
+                        },
+                        "ts": {"type": "integer", "description": "ms since the epoch (hashed)"},
+                        "actor": {**_STRING, "examples": ["key:019a00ccfe9d", "peer:UY"]},
+                        "actor_label": {
+                            **_STRING,
+                            "description": "the actor with its key's label or member's name",
+                            "examples": ["key:019a00ccfe9d (UY border system)"],
+                        },
                         "action": _STRING,
                         "channel": _STRING,
                         "aeo_id": _nullable(_STRING),
                         "agreements": _STRING,
+                        "entry_origin": {
+                            **_STRING,
+                            "description": "a delivery: the origin of the entry delivered",
+                        },
+                        "entry_seq": _nullable(
+                            {**_SEQ, "description": "a delivery: the entry's seq"}
+                        ),
+                        "view_hash": {
+                            "type": "string",
+                            "pattern": "^([0-9a-f]{64})?$",
+                            "description": "a delivery: SHA-256 of the view's bytes",
+                        },
+                        "repeat_of": _nullable(
+                            {**_SEQ, "description": "the row that first delivered this view"}
+                        ),
                         "hash": _HEX32,
                     },
-                    required=("seq", "ts", "actor", "action", "channel", "hash"),
+                    required=(
+                        "seq",
+                        "time",
+                        "ts",
+                        "actor",
+                        "actor_label",
+                        "action",
+                        "channel",
+                        "hash",
+                    ),
                 )
             ),
             "next": _nullable(_SEQ),
@@ -472,6 +634,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "member": _COUNTRY,
             "membership": {"type": "integer", "description": "version of the membership held"},
+            "member_updates": {
+                "type": "object",
+                "description": "per member that changed its own entry, the revision held",
+                "additionalProperties": _SEQ,
+            },
             "origins": {
                 "type": "object",
                 "description": "per origin held here",
@@ -523,8 +690,32 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         required=("size", "cosignature"),
     ),
-    "PeerMembership": {"type": "object", "description": "the signed membership document"},
+    "PeerMembership": {
+        "type": "object",
+        "description": "the signed membership document; ``updates``: per member, its signed"
+        " update of its own entry (network.governance)",
+    },
+    "PeerMemberUpdate": _object(
+        {
+            "update": {"type": "object", "description": "network.governance.MemberUpdate"},
+            "signature": {**_STRING, "description": "by the member's ledger key (hex)"},
+        },
+        required=("update", "signature"),
+    ),
+    "PeerMemberUpdateAnswer": _object(
+        {"revision": {**_SEQ, "description": "the member's revision in force here now"}},
+        required=("revision",),
+    ),
     "PeerForks": _array({**_STRING, "description": "open fork evidence"}),
+    "PeerLookup": _object(
+        {
+            "scheme": {**_STRING, "description": "EORI, TIN, CTPAT (or C-TPAT) or OTHER"},
+            "value": {**_STRING, "description": "EORI and CTPAT values match in any case"},
+        },
+        required=("scheme", "value"),
+        closed=False,
+    ),
+    "PeerLookupAnswer": _LOOKUP_ANSWER,
     "PeerQuery": _object(
         {"ids": _array(_STRING, maxItems=10_000), "evidence": {"type": "boolean"}},
         required=("ids",),

@@ -12,18 +12,30 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from node.app.cli.common import DEFAULT_HOME, HomeOption, err, out, progress, read_text, reported
+from node.app.cli.common import (
+    DEFAULT_HOME,
+    AsOption,
+    HomeOption,
+    err,
+    out,
+    progress,
+    read_text,
+    reported,
+)
 from node.app.cli.context import OpenNode, opened
+from node.app.cli.record_help import IMPORT_HELP, PUBLISH_HELP
 from node.core import bulk
 from node.core.canonical import parse_json
-from node.core.errors import InvalidInput
+from node.core.errors import InvalidInput, NotFound
 from node.core.records import AeoRecord, Status
 from node.core.status import StatusCode
 from node.host.home import write_atomic
 from node.ledger import erasure
-from node.ledger.queries import check_id
+from node.ledger.queries import Queries, as_of_instant, check_id, in_force_date
 
-__all__ = ["app"]
+__all__ = ["SKIPPED", "app"]
+
+SKIPPED = 3  # exit status of an import with --skip-invalid that skipped lines
 
 app = typer.Typer(help="Publish and read AEO records on this node's ledger.", no_args_is_help=True)
 
@@ -32,41 +44,42 @@ FormatOption = Annotated[
 ]
 
 
-@app.command("publish")
+@app.command("publish", help=PUBLISH_HELP)
 def aeo_publish(
     file: Annotated[Path, typer.Argument(help="A JSON file with one AEO record, or - for stdin.")],
+    acting: AsOption = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
-    """Publish one AEO record (new, or a new version of an existing one)."""
     with reported():
         text = sys.stdin.read() if str(file) == "-" else read_text(file)
         data = parse_json(text.encode())
         if not isinstance(data, dict):
             raise InvalidInput("an AEO record is a JSON object", field="record")
         record = AeoRecord.from_dict(data)
-        with opened(home) as node:
+        with opened(home, acting) as node:
             result = node.ledger.publish([record])
             if result.entries:
                 node.audit("publish", "mra aeo publish", record.aeo_id)
     _print_result(result.entries, result.unchanged)
 
 
-@app.command("import")
+@app.command("import", help=IMPORT_HELP)
 def aeo_import(
     file: Annotated[Path, typer.Argument(help="A .jsonl or .csv file of AEO records.")],
     fmt: FormatOption = None,
     skip_invalid: Annotated[
         bool, typer.Option(help="Write the valid lines even if some are invalid.")
     ] = False,
+    acting: AsOption = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
-    """Import AEO records in bulk, all in one transaction. Any bad line writes nothing unless
-    --skip-invalid is given; every bad line is reported with its line number and field."""
     with reported():
         kind = _bulk_format(file, fmt)
         # newline="": split on line ends only, not on U+2028 & co, so line numbers stay true.
         lines = list(io.StringIO(read_text(file), newline=""))
         parse = bulk.parse_jsonl if kind == "jsonl" else bulk.parse_csv
+        if kind == "csv" and lines and bulk.csv_delimiter(lines[0]) == ";":
+            err.print(f"{file}: cells separated by ';' (as spreadsheets write in some locales)")
         results = []
         with progress() as bar:
             task = bar.add_task(f"reading {file.name}", total=len(lines))
@@ -75,13 +88,13 @@ def aeo_import(
                 bar.update(task, completed=result.line)
         bad = [r for r in results if r.error is not None]
         good = [r for r in results if r.record is not None]
-        if bad and not skip_invalid:
-            _refuse(file, [(r.line, str(r.error)) for r in bad], "invalid line(s)")
         records = [r.record for r in good if r.record is not None]
-        with opened(home) as node:
+        with opened(home, acting) as node:
+            # The ledger's rules (an id of another issuer...) are checked on the lines that
+            # parsed, so one run reports every bad line, unreadable or refused.
             refused = [(good[i].line, str(e)) for i, e in node.ledger.validate(records)]
-            if refused and not skip_invalid:
-                _refuse(file, refused, "line(s) refused by the ledger")
+            if (bad or refused) and not skip_invalid:
+                _refuse(file, [(r.line, str(r.error)) for r in bad] + refused, "bad line(s)")
             published = node.ledger.publish(records, skip_invalid=skip_invalid)
             refused_lines = {line for line, _ in refused}
             written = [
@@ -98,6 +111,8 @@ def aeo_import(
         f"{file}: {len(published.entries)} appended, {len(published.unchanged)} unchanged, "
         f"{len(bad) + len(refused)} invalid"
     )
+    if bad or refused:
+        raise typer.Exit(SKIPPED)  # written, but not all of it: scripts must not take it as done
 
 
 @app.command("status")
@@ -108,10 +123,11 @@ def aeo_status(
     effective: Annotated[
         str | None, typer.Option(help="Date the status takes effect (YYYY-MM-DD, default today).")
     ] = None,
+    acting: AsOption = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """Change the status of one of this node's AEOs (suspend, reinstate, revoke, annul)."""
-    with opened(home) as node:
+    with opened(home, acting) as node:
         current = _current(node, aeo_id)
         record = current[1].with_status(
             Status.from_dict(
@@ -134,12 +150,13 @@ def aeo_erase(
     reason: Annotated[
         str, typer.Option(help="The legal reason, e.g. 'GDPR Art. 17 request of 2026-11-02'.")
     ],
+    acting: AsOption = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """Erase one of this node's AEO records here and at every partner: the payloads of all
     its versions are deleted, and a signed erasure entry tells each partner to delete its
     copies and confirm. Proofs and verification still hold."""
-    with opened(home) as node:
+    with opened(home, acting) as node:
         wanted = check_id(aeo_id, "aeo_id")
         entry, done = erasure.erase(node.ledger, node.store, wanted, reason)
         node.audit("erase", "mra aeo erase", wanted)
@@ -152,12 +169,41 @@ def aeo_erase(
 @app.command("show")
 def aeo_show(
     aeo_id: Annotated[str, typer.Argument(help="The AEO id.")],
+    in_force_on: Annotated[
+        str | None,
+        typer.Option(
+            "--in-force-on",
+            help="Legal time: the version whose status was in force on this date (YYYY-MM-DD),"
+            " as now known (or as known at --as-of).",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Ledger time: the version this ledger showed at this instant (ISO 8601 date"
+            " or date-time, UTC unless it says otherwise; a date means its end).",
+        ),
+    ] = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
-    """Print the current version of an AEO record as JSON."""
+    """Print an AEO record as JSON: the current version of one of this node's records; or,
+    with --in-force-on and/or --as-of, the answer GET /v1/aeo/{id} gives for those clocks
+    (own records in full, partners' records as the views received), naming the clocks read."""
+    if in_force_on is None and as_of is None:
+        with opened(home) as node:
+            seq, record = _current(node, aeo_id)
+        out.print_json(json.dumps({"seq": seq, "record": record.to_dict()}))
+        return
     with opened(home) as node:
-        seq, record = _current(node, aeo_id)
-    out.print_json(json.dumps({"seq": seq, "record": record.to_dict()}))
+        on = None if in_force_on is None else in_force_date(in_force_on, "--in-force-on")
+        at = None if as_of is None else as_of_instant(as_of, "--as-of")
+        answer = Queries(node.store, node.origin).one(aeo_id, at, on)
+        if answer is None:
+            when = "" if on is None else f" in force on {on.isoformat()}"
+            when += "" if at is None else f" as the ledger showed it at {as_of}"
+            raise NotFound(f"no AEO {aeo_id}{when} on this ledger", field="aeo_id")
+    out.print_json(json.dumps(answer.to_dict()))
 
 
 @app.command("export")
@@ -198,12 +244,18 @@ def aeo_list(
     """List AEOs and their current status."""
     with opened(home) as node:
         rows = node.store.list_records(status=status, limit=limit)
+        total = node.store.count_records(status=status)
     table = Table("aeo_id", "status", "certificate", "legal name", "seq")
     for row in rows:
         table.add_row(
             row["aeo_id"], row["status"], row["certificate"], row["legal_name"], str(row["seq"])
         )
     out.print(table)
+    if total > len(rows):
+        out.print(
+            f"{len(rows)} of {total} shown, {total - len(rows)} more"
+            " (--limit N shows more; mra aeo export FILE writes them all)"
+        )
 
 
 def _current(node: OpenNode, aeo_id: str) -> tuple[int, AeoRecord]:

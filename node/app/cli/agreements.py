@@ -11,7 +11,7 @@ from rich.table import Table
 
 from contracts.agreement import Agreement
 from contracts.registry import SOURCE_HASHES
-from node.app.cli.common import DEFAULT_HOME, HomeOption, out, read_text, reported
+from node.app.cli.common import DEFAULT_HOME, AsOption, HomeOption, out, read_text, reported
 from node.app.cli.context import OpenNode, opened
 from node.core.canonical import parse_json
 from node.core.errors import InvalidInput, NotFound
@@ -29,6 +29,7 @@ IdArgument = Annotated[str, typer.Argument(help="The agreement id.")]
 @app.command("propose")
 def agreement_propose(
     file: Annotated[Path, typer.Argument(help="The agreement document (JSON).")],
+    acting: AsOption = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """Propose an agreement (or an amendment: same id, next version). Without
@@ -47,7 +48,7 @@ def agreement_propose(
                 )
             data["contract_sha256"] = SOURCE_HASHES[ref]
         doc = Agreement.from_dict(data)
-        with opened(home) as node:
+        with opened(home, acting) as node:
             entry = agreements.propose(node.ledger, node.store, doc)
             node.audit("agreement.propose", "mra agreement propose", agreements=doc.id)
     out.print(
@@ -60,19 +61,22 @@ def agreement_propose(
 def agreement_approve(
     agreement_id: IdArgument,
     version: Annotated[int | None, typer.Option(help="Default: the latest proposed.")] = None,
+    acting: AsOption = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """Approve a proposed agreement on this node's own log."""
-    with opened(home) as node:
+    with opened(home, acting) as node:
         entry = agreements.approve(node.ledger, node.store, agreement_id, version)
         node.audit("agreement.approve", "mra agreement approve", agreements=agreement_id)
     out.print(f"approved {agreement_id} as {entry.header.origin}#{entry.header.seq}")
 
 
 @app.command("withdraw")
-def agreement_withdraw(agreement_id: IdArgument, home: HomeOption = DEFAULT_HOME) -> None:
+def agreement_withdraw(
+    agreement_id: IdArgument, acting: AsOption = None, home: HomeOption = DEFAULT_HOME
+) -> None:
     """Withdraw from an agreement: it ends for every party from this entry's time."""
-    with opened(home) as node:
+    with opened(home, acting) as node:
         entry = agreements.withdraw(node.ledger, node.store, agreement_id)
         node.audit("agreement.withdraw", "mra agreement withdraw", agreements=agreement_id)
     out.print(f"withdrew from {agreement_id} as {entry.header.origin}#{entry.header.seq}")

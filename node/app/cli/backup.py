@@ -10,7 +10,9 @@ import typer
 
 from node.app.cli.common import DEFAULT_HOME, HomeOption, err, out, reported
 from node.app.cli.context import home_of
+from node.core.errors import InvalidInput
 from node.host import backup as backups
+from node.host.settings import database_url
 
 __all__ = ["backup", "restore"]
 
@@ -22,6 +24,7 @@ def backup(
     """Copy the node's database while it runs (one consistent snapshot; reads and writes go
     on) into DEST, with a manifest. Key files are not copied: back them up separately."""
     with reported():
+        _sqlite_only()
         manifest = backups.take_backup(home_of(home), dest)
     out.print(
         f"backup of {manifest.origin} in {dest}: own log {manifest.log_size} entries,"
@@ -38,6 +41,7 @@ def restore(
     verifying it as 'mra ledger verify' does. The replaced database is kept beside it. After a
     restore, appends wait until a peer has shown that nothing signed was lost."""
     with reported():
+        _sqlite_only()
         restored = backups.restore(home_of(home), source)
     manifest = restored.manifest
     out.print(
@@ -61,4 +65,16 @@ def restore(
             "appends resume once a peer has shown its checkpoint of this node's log"
             " (or 'mra ledger accept-restore')",
             soft_wrap=True,
+        )
+
+
+def _sqlite_only() -> None:
+    """Backups here are of the SQLite file; a PostgreSQL server has its own (README,
+    Operations). Raises InvalidInput when ``MRA_DATABASE_URL`` names one."""
+    if database_url() is not None:
+        raise InvalidInput(
+            "this node's ledger is in PostgreSQL: back it up with the server's tools (pg_dump,"
+            " or base backups with WAL archiving for point-in-time recovery, PITR), not"
+            " 'mra backup'/'mra restore'",
+            field="MRA_DATABASE_URL",
         )

@@ -21,6 +21,7 @@ from node.core.errors import IntegrityError, InvalidInput, MraError, StorageFail
 
 __all__ = [
     "DEFAULT_HOME",
+    "AsOption",
     "HomeOption",
     "err",
     "out",
@@ -34,6 +35,14 @@ err = Console(stderr=True, soft_wrap=True)  # errors name paths: never break the
 
 # The node home of every command that works on one: --home, else MRA_HOME (read by Typer).
 HomeOption = Annotated[Path, typer.Option("--home", envvar="MRA_HOME", help="Node home directory.")]
+AsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Who acts, for the access log: the write is recorded as"
+        " 'cli:<os user>@<host> as NAME' (1 to 64 printable characters).",
+    ),
+]
 DEFAULT_HOME = Path(".mra")
 
 

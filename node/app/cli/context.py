@@ -19,12 +19,30 @@ from pathlib import Path
 from node.app.cli.common import reported
 from node.app.compose import open_for_command
 from node.core.clock import system_clock
+from node.core.errors import InvalidInput
 from node.host.access_log import AccessLog
 from node.host.home import NodeHome
+from node.host.settings import database_url
 from node.ledger.writer import Ledger
-from node.store.sqlite import SqliteStore
+from node.store.open import NodeStore
 
-__all__ = ["OpenNode", "home_of", "opened"]
+__all__ = ["MAX_AS", "OpenNode", "home_of", "opened", "operator"]
+
+MAX_AS = 64  # characters of the name given with --as
+
+
+def operator(acting: str | None = None) -> str:
+    """The access log's actor for a write made at this terminal: ``cli:<os user>@<host>``, or
+    ``cli:<os user>@<host> as NAME`` when ``--as NAME`` is given, so that the account that
+    ran the command is never hidden by the name it gives. Raises InvalidInput naming ``--as``
+    unless NAME is 1 to MAX_AS printable characters (no line breaks or control characters)."""
+    actor = f"cli:{getpass.getuser()}@{socket.gethostname()}"
+    if acting is None:
+        return actor
+    name = acting.strip()
+    if not name or len(name) > MAX_AS or not name.isprintable():
+        raise InvalidInput(f"a name of 1 to {MAX_AS} printable characters", field="--as")
+    return f"{actor} as {name}"
 
 
 def home_of(home: Path) -> NodeHome:
@@ -35,13 +53,20 @@ def home_of(home: Path) -> NodeHome:
 class OpenNode:
     """One node opened for one command: its home and store; its ledger once asked for."""
 
-    __slots__ = ("_ledger", "_open_ledger", "home", "store")
+    __slots__ = ("_ledger", "_open_ledger", "actor", "home", "store")
 
-    def __init__(self, home: NodeHome, store: SqliteStore, open_ledger: Callable[[], Ledger]):
+    def __init__(
+        self,
+        home: NodeHome,
+        store: NodeStore,
+        open_ledger: Callable[[], Ledger],
+        actor: str | None = None,
+    ):
         self.home = home
         self.store = store
         self._open_ledger = open_ledger
         self._ledger: Ledger | None = None
+        self.actor = actor or operator()
 
     @property
     def origin(self) -> str:
@@ -57,21 +82,22 @@ class OpenNode:
 
     def audit(self, action: str, channel: str, *aeo_ids: str, agreements: str = "") -> None:
         """Record in the access log that the operator at this terminal did ``action``, named
-        ``cli:<os user>@<host>`` as an API write names its key."""
+        as ``operator`` names it, as an API write names its key."""
         trail = AccessLog(self.store, system_clock)
-        actor = f"cli:{getpass.getuser()}@{socket.gethostname()}"
-        trail.record(actor, action, channel, *aeo_ids, agreements=agreements)
+        trail.record(self.actor, action, channel, *aeo_ids, agreements=agreements)
         trail.flush()
 
 
 @contextmanager
-def opened(home: Path) -> Iterator[OpenNode]:
+def opened(home: Path, acting: str | None = None) -> Iterator[OpenNode]:
     """Open the node in ``home`` for one command, report our errors (common.reported) and
-    close the store when the block ends. Raises typer.Exit with the error's code."""
+    close the store when the block ends; ``acting`` is the name given with ``--as`` (checked
+    before anything is opened). Raises typer.Exit with the error's code."""
     with reported():
+        actor = operator(acting)
         node_home = home_of(home)
-        store, open_ledger = open_for_command(node_home)
+        store, open_ledger = open_for_command(node_home, database_url())
         try:
-            yield OpenNode(node_home, store, open_ledger)
+            yield OpenNode(node_home, store, open_ledger, actor)
         finally:
             store.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from node.app.cli.common import DEFAULT_HOME, HomeOption, out, reported
+from node.app.cli.common import DEFAULT_HOME, AsOption, HomeOption, out, reported
 from node.app.cli.context import opened
 from node.host import keyfiles
 
@@ -14,9 +14,9 @@ app = typer.Typer(help="This node's signing key.", no_args_is_help=True)
 
 
 @app.command("rotate")
-def key_rotate(home: HomeOption = DEFAULT_HOME) -> None:
+def key_rotate(acting: AsOption = None, home: HomeOption = DEFAULT_HOME) -> None:
     """Rotate this node's signing key (stop the node first, or use POST /v1/keys/rotate)."""
-    with opened(home) as node:
+    with opened(home, acting) as node:
         entry, key = node.home.rotate_key(node.ledger)
         node.audit("key.rotate", "mra key rotate")
     out.print(f"rotated at {entry.header.origin}#{entry.header.seq}")

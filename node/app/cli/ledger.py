@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from node.app.cli.common import DEFAULT_HOME, HomeOption, err, out, progress
+from node.app.cli.common import DEFAULT_HOME, AsOption, HomeOption, err, out, progress
 from node.app.cli.context import opened
 from node.ledger.verification import verify_node
 
@@ -87,6 +87,7 @@ def ledger_checkpoint(home: HomeOption = DEFAULT_HOME) -> None:
 @app.command("accept-restore")
 def ledger_accept_restore(
     by: Annotated[str | None, typer.Option(help="Who accepts (default: the OS user).")] = None,
+    acting: AsOption = None,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """Let this node append to its log without a peer's confirmation, accepting the risk that
@@ -98,7 +99,7 @@ def ledger_accept_restore(
     from node.host.guard import accept_restore
 
     who = by or getpass.getuser()
-    with opened(home) as node:
+    with opened(home, acting) as node:
         accepted = accept_restore(node.home, node.store, who, datetime.now(UTC))
         node.audit("accept-restore", "mra ledger accept-restore")
     out.print(

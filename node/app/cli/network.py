@@ -27,22 +27,32 @@ def network_init(
         list[str], typer.Option(help="CODE,Name,https://host:port (repeat for each member).")
     ],
     network: Annotated[str, typer.Option(help="The network's name.")] = "MRA Ledger network",
+    self_issued: Annotated[
+        bool,
+        typer.Option(
+            "--self-issued/--network-ca",
+            help="Each member its own TLS trust root (no CA), or one network CA.",
+        ),
+    ] = False,
 ) -> None:
-    """Create a network: its CA, each member's keys, TLS certificate and node home, and the
-    membership document signed by every member."""
+    """Create a network: each member's keys, TLS certificate and node home (certificates
+    self-issued, or from a network CA created here), and the membership signed by all."""
     from datetime import UTC, datetime
 
     from network.bootstrap import MemberSpec, init_network
 
     with reported():
         specs = [MemberSpec.parse(text) for text in member]
-        membership = init_network(directory, network, specs, now=datetime.now(UTC))
+        membership = init_network(
+            directory, network, specs, now=datetime.now(UTC), self_issued=self_issued
+        )
     for m in membership.members:
         out.print(f"{m.code}: {directory / m.code}  {m.endpoint}  key {m.signing_key[:16]}...")
-    out.print(
-        f"membership v{membership.version} signed by all {len(membership.members)} "
-        f"members; keep {directory / 'ca.key'} offline"
-    )
+    signed = f"membership v{membership.version} signed by all {len(membership.members)} members"
+    if self_issued:
+        out.print(f"{signed}; no CA: each member's certificate is in {directory / 'members.pem'}")
+    else:
+        out.print(f"{signed}; keep {directory / 'ca.key'} offline")
 
 
 @app.command("join")
@@ -50,14 +60,27 @@ def network_join(
     code: Annotated[str, typer.Option(help="The new member's ISO 3166-1 alpha-2 code.")],
     name: Annotated[str, typer.Option(help="The administration's name.")],
     endpoint: Annotated[str, typer.Option(help="Its node's URL, https://host:port.")],
+    self_issued: Annotated[
+        bool,
+        typer.Option(
+            "--self-issued/--network-ca",
+            help="Sign this node's certificate itself (a network with no CA), or ask the CA.",
+        ),
+    ] = False,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """As a new member: create this node's keys and a join request for the network."""
+    from datetime import UTC, datetime
+
     from network.onboarding import join
 
     with reported():
-        path = join(home_of(home), code.upper(), name, endpoint)
-    out.print(f"wrote {path}; send it to the holder of the network CA (mra network certify)")
+        now = datetime.now(UTC) if self_issued else None
+        path = join(home_of(home), code.upper(), name, endpoint, self_issued=now)
+    if self_issued:
+        out.print(f"wrote {path}; send it to a member (mra network propose)")
+    else:
+        out.print(f"wrote {path}; send it to the holder of the network CA (mra network certify)")
 
 
 @app.command("certify")
@@ -81,7 +104,10 @@ def network_certify(
 @app.command("propose")
 def network_propose(
     request: RequestArgument,
-    cert: Annotated[Path, typer.Option(help="The new member's certificate (certify).")],
+    cert: Annotated[
+        Path | None,
+        typer.Option(help="The new member's certificate (certify); none when self-issued."),
+    ] = None,
     out_file: Annotated[Path, typer.Option("--out", help="The proposal to write.")] = Path(
         "membership-proposal.json"
     ),
@@ -90,8 +116,8 @@ def network_propose(
     """As a member: propose the next membership version with the new member, signed by you."""
     from network.onboarding import propose_member
 
-    with reported():
-        proposal = propose_member(home_of(home), request, cert)
+    with opened(home) as node:
+        proposal = propose_member(node.home, node.store, request, cert)
         write_atomic(out_file, proposal.to_json())
     _print_signatures(out_file, proposal)
 
@@ -103,7 +129,9 @@ def network_sign(proposal_file: ProposalArgument, home: HomeOption = DEFAULT_HOM
     from network.onboarding import sign
 
     with reported():
-        proposal = sign(home_of(home), SignedMembership.from_json(read_text(proposal_file)))
+        unsigned = SignedMembership.from_json(read_text(proposal_file))
+    with opened(home) as node:
+        proposal = sign(node.home, node.store, unsigned)
         write_atomic(proposal_file, proposal.to_json())
     _print_signatures(proposal_file, proposal)
 
@@ -123,16 +151,59 @@ def network_install(proposal_file: ProposalArgument, home: HomeOption = DEFAULT_
     out.print(f"installed membership v{membership.version}: {codes}")
 
 
+@app.command("renew")
+def network_renew(
+    days: Annotated[int, typer.Option(min=1, help="Days the new certificate is valid.")] = 825,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Renew this node's TLS key and certificate (self-issued), signed by this member alone.
+    Run it while the node runs: peers learn it within a gossip round, and the node presents
+    the new certificate once every peer holds it (the old one is accepted until then)."""
+    from datetime import UTC, datetime
+
+    from network.member_updates import renew
+
+    with opened(home) as node:
+        signed = renew(node.home, node.store, now=datetime.now(UTC), days=days)
+    update = signed.update
+    out.print(
+        f"{update.code} revision {update.revision}: certificate {update.tls_cert_sha256[:16]}"
+        f"... (replaces {update.previous_tls_cert_sha256[:16]}...), signed by {update.code}"
+    )
+
+
+@app.command("move")
+def network_move(
+    endpoint: Annotated[str, typer.Option(help="The node's new URL, https://host:port.")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Move this node to ``--endpoint``, signed by this member alone. Run it while the node
+    runs at the old endpoint, then restart it at the new one: peers follow within a round."""
+    from datetime import UTC, datetime
+
+    from network.member_updates import move
+
+    with opened(home) as node:
+        signed = move(node.home, node.store, endpoint, now=datetime.now(UTC))
+    update = signed.update
+    out.print(f"{update.code} revision {update.revision}: endpoint {update.endpoint}")
+
+
 @app.command("members")
 def network_members(home: HomeOption = DEFAULT_HOME) -> None:
-    """The membership installed at this node."""
-    from network.onboarding import installed
+    """The membership in force at this node: the version installed, with the members' own
+    updates (revision, endpoint, certificate) applied."""
+    from network.member_updates import in_force
 
-    with reported():
-        membership = installed(home_of(home)).membership
-    table = Table("code", "name", "endpoint", title=f"{membership.network} v{membership.version}")
+    with opened(home) as node:
+        membership, _ = in_force(node.home, node.store)
+    title = f"{membership.network} v{membership.version}"
+    table = Table("code", "name", "endpoint", "revision", "certificate", title=title)
     for m in membership.members:
-        table.add_row(m.code, m.name, m.endpoint)
+        kind = "self-issued" if m.tls_cert else "network CA"
+        table.add_row(
+            m.code, m.name, m.endpoint, str(m.revision), f"{m.tls_cert_sha256[:16]} {kind}"
+        )
     out.print(table)
 
 

@@ -36,13 +36,15 @@ def node_run(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7441,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
-    """Serve the node's API over TLS (tls.crt and tls.key from the home; always on)."""
-    import ssl
-
+    """Serve the node's API over TLS (tls.crt and tls.key from the home; always on). Prints
+    its URL once it listens; logs to node.log in the home; SIGTERM stops it."""
     import uvicorn
 
+    from network.tls import NodeTls
     from network.tls_scope import tls_scope_protocol
     from node.app.api import create_app
+    from node.app.serve import NodeServer
+    from node.host import logfile
     from node.host.guard import HomeLock
     from node.host.settings import Settings
 
@@ -51,28 +53,34 @@ def node_run(
         node_home = home_of(home)
         node_home.config()
         lock = HomeLock.take(home)  # one node process per home, until this one ends
-        cert, key, ca = (home / "tls.crt", home / "tls.key", home / "ca.crt")
-        for path in (cert, key, ca):
+        for path in (home / "tls.crt", home / "tls.key"):
             if not path.exists():
                 raise InvalidInput(
                     f"{path} is missing: TLS is always on (see 'mra network init')", field="home"
                 )
         keyfiles.check_home(home)
-        password = keyfiles.tls_password(key, settings)
+        keyfiles.tls_password(home / "tls.key", settings)  # a sealed one needs the passphrase
+        log_path = logfile.log_to_home(home)
         app_ = create_app(node_home, settings=settings)
-    uvicorn.run(
+        # The server trusts what the membership in force pins (network.tls), and follows it.
+        service = app_.state.node.peers
+        tls = service.tls if service is not None and service.tls is not None else None
+        if tls is None:
+            tls = NodeTls.of_home(node_home, None, settings)
+    server_context = tls.server
+    config = uvicorn.Config(
         app_,
         host=host,
         port=port,
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),
-        ssl_keyfile_password=password.decode() if password else None,
-        ssl_ca_certs=str(ca),
-        ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        ssl_context_factory=lambda config, default: server_context,
         http=tls_scope_protocol(settings.head_seconds),
-        # On SIGTERM, requests still in flight after this long are cut: a peer holding a
+        # On SIGTERM an idle connection is cut at once (network.tls_scope) and a request in
+        # flight is answered; one still running after this long is cut: a peer holding a
         # connection open must not keep the node from stopping (its lifespan then closes it).
         timeout_graceful_shutdown=SHUTDOWN_SECONDS,
+        log_config=None,  # uvicorn's lines go to the node's log (node.host.logfile)
         log_level="warning",
+        access_log=False,  # who asked what is in the access log, in the ledger
     )
+    NodeServer(config, log_path).run()
     lock.release()

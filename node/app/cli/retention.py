@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from node.app.cli.common import DEFAULT_HOME, HomeOption, out
+from node.app.cli.common import DEFAULT_HOME, AsOption, HomeOption, out
 from node.app.cli.context import opened
 from node.core.clock import system_clock
 from node.ledger import erasure
@@ -18,11 +18,11 @@ app = typer.Typer(
 
 
 @app.command("run")
-def retention_run(home: HomeOption = DEFAULT_HOME) -> None:
+def retention_run(acting: AsOption = None, home: HomeOption = DEFAULT_HOME) -> None:
     """Apply retention now: erase own records whose final status is older than the longest
     retention period agreed, and purge what was received under agreements that ended.
     A running node does this by itself every hour."""
-    with opened(home) as node:
+    with opened(home, acting) as node:
         done = erasure.run_retention(node.ledger, node.store, system_clock())
         if done:
             node.audit("retention", "mra retention run")

@@ -3,7 +3,8 @@
 payloads, Merkle nodes, checkpoints, the append), ``derived`` and ``records`` (record state
 derived from the log), ``erasures``, ``replication`` (views, cosignatures, forks, deliveries),
 ``local`` (access log, events, webhooks), ``apikeys`` and ``inspection`` (what verification
-reads about the file); ``SqliteStore`` (``store``) names them all as one object's methods.
+reads about the file); ``Tables`` (``tables``) names the families as methods, and
+``SqliteStore`` (``store``) adds the file itself (``PostgresStore`` runs the same families).
 """
 
 from node.store.sqlite.apikeys import API_KEY_MAC_FILE, API_KEY_MAC_TAG

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.request import pathname2url
 
 import sqlite_utils
@@ -23,7 +24,14 @@ import sqlite_utils
 from node.core.errors import StorageFailed, StorageFull
 from node.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["Connection", "connect", "connect_read_only"]
+__all__ = [
+    "Connection",
+    "Cursor",
+    "SqlConnection",
+    "SqliteConnection",
+    "connect",
+    "connect_read_only",
+]
 
 
 def connect(path: Path | str, *, durable: bool) -> sqlite_utils.Database:
@@ -63,7 +71,52 @@ def connect_read_only(path: Path | str) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
-class Connection:
+class Cursor(Protocol):
+    """What the table families read from a statement's result (DB-API 2.0)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchmany(self, size: int = ...) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class SqlConnection(Protocol):
+    """What the table families run statements on: ``sqlite3.Connection``, or a connection
+    that takes the same SQL (``node.store.postgres.dialect`` translates it)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor: ...
+
+
+class Connection(Protocol):
+    """What every table family (``log``, ``records``, ...) takes: the calling thread's
+    connection, dict rows, chunked ``IN`` lookups and the transaction that makes one write of
+    several families atomic. ``SqliteConnection`` is one; ``node.store.postgres`` has the
+    other."""
+
+    mac_key: bytes | None
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def conn(self) -> SqlConnection: ...
+
+    def dicts(self, sql: str, params: Sequence[object] = ()) -> Iterator[dict[str, Any]]: ...
+
+    def rows_for(self, sql: str, ids: Sequence[str]) -> Iterator[Any]: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+
+class SqliteConnection:
     """The connection state the table families share: the writer, a reader per thread, and
     the transaction that makes one write of several families atomic."""
 
@@ -194,7 +247,7 @@ class _Transaction:
     rolled back on any exception; sqlite errors -> StorageFailed (StorageFull when the write
     found no space)."""
 
-    def __init__(self, store: Connection) -> None:
+    def __init__(self, store: SqliteConnection) -> None:
         self._store = store
         self._conn = store._writer
         self._lock = store._write_lock

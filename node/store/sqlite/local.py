@@ -5,6 +5,7 @@ attempt."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from node.core.access import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
@@ -20,6 +21,7 @@ __all__ = [
     "append_access",
     "events",
     "last_event_id",
+    "received_events",
     "remove_webhook",
     "webhook_attempts",
     "webhooks",
@@ -36,7 +38,10 @@ def append_access(db: Connection, rows: list[Access]) -> None:
         ).fetchone()
         seq, prev = (last[0] + 1, bytes(last[1])) if last else (0, ACCESS_GENESIS)
         chained = []
+        first: dict[tuple[str, str, int, str], int] = {}
         for access in rows:
+            if access.entry_seq is not None and access.view_hash:
+                access = _marked(db, first, seq, access)
             prev = access_hash(prev, seq, access)
             chained.append((seq, *(getattr(access, f) for f in ACCESS_FIELDS), prev))
             seq += 1
@@ -45,6 +50,26 @@ def append_access(db: Connection, rows: list[Access]) -> None:
             f"INSERT INTO access_log (seq, {', '.join(ACCESS_FIELDS)}, hash) VALUES ({marks})",
             chained,
         )
+
+
+def _marked(
+    db: Connection, first: dict[tuple[str, str, int, str], int], seq: int, access: Access
+) -> Access:
+    """``access`` (row ``seq``, a delivery) with ``repeat_of`` naming the row that first
+    delivered the same view of the same entry to the same actor, if one did."""
+    assert access.entry_seq is not None
+    key = (access.actor, access.entry_origin, access.entry_seq, access.view_hash)
+    if key not in first:
+        row = db.conn.execute(
+            "SELECT seq FROM access_log WHERE actor = ? AND entry_origin = ? AND entry_seq = ?"
+            " AND view_hash = ? AND repeat_of IS NULL ORDER BY seq LIMIT 1",
+            key,
+        ).fetchone()
+        if row is None:
+            first[key] = seq
+            return access
+        first[key] = int(row[0])
+    return replace(access, repeat_of=first[key])
 
 
 def access_size(db: Connection) -> int:
@@ -75,12 +100,18 @@ def access_rows(
     actor: str | None = None,
     aeo_id: str | None = None,
     action: str | None = None,
+    entry_seq: int | None = None,
+    repeats: bool = True,
     after: int = -1,
+    before: int | None = None,
+    newest_first: bool = False,
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
-    """A page of access rows (oldest first, ``seq > after``) matching every filter given;
-    times are ms since the epoch, ``until`` exclusive."""
-    where: list[str] = ["seq > ?"]
+    """A page of access rows (``after < seq < before``; oldest first, or newest first for a
+    page back from ``before``) matching every filter given; times are ms since the epoch,
+    ``until`` exclusive; ``repeats=False`` leaves out the rows that repeat an earlier
+    delivery."""
+    where: list[str] = ["seq > ?"] + ([] if repeats else ["repeat_of IS NULL"])
     args: list[object] = [after]
     for clause, value in (
         ("ts >= ?", since),
@@ -88,13 +119,15 @@ def access_rows(
         ("actor = ?", actor),
         ("aeo_id = ?", aeo_id),
         ("action = ?", action),
+        ("entry_seq = ?", entry_seq),
+        ("seq < ?", before),
     ):
         if value is not None:
             where.append(clause)
             args.append(value)
     rows = db.dicts(
         f"SELECT seq, {', '.join(ACCESS_FIELDS)}, hash FROM access_log"
-        f" WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+        f" WHERE {' AND '.join(where)} ORDER BY seq{' DESC' if newest_first else ''} LIMIT ?",
         [*args, limit],
     )
     return [{**row, "hash": bytes(row["hash"]).hex()} for row in rows]
@@ -110,6 +143,24 @@ def events(db: Connection, *, after: int = 0, limit: int = 100) -> list[dict[str
             "SELECT id, ts, aeo_id, origin, seq, status, previous, effective FROM events"
             " WHERE id > ? ORDER BY id LIMIT ?",
             [after, limit],
+        )
+    )
+
+
+def received_events(
+    db: Connection, own: str, *, before: int | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """Status events of records of origins other than ``own`` (changes received from
+    partners) with id < ``before`` (all when None), newest first, at most ``limit``."""
+    where, args = "origin != ?", list[object]([own])
+    if before is not None:
+        where += " AND id < ?"
+        args.append(before)
+    return list(
+        db.dicts(
+            "SELECT id, ts, aeo_id, origin, seq, status, previous, effective FROM events"
+            f" WHERE {where} ORDER BY id DESC LIMIT ?",
+            [*args, limit],
         )
     )
 

@@ -13,6 +13,7 @@ from node.store.sqlite.connection import Connection
 
 __all__ = [
     "agreement_entries",
+    "count_records",
     "current_payload",
     "current_payloads",
     "current_record",
@@ -21,6 +22,7 @@ __all__ = [
     "find_by_identifier",
     "list_records",
     "own_versions",
+    "status_counts",
     "version_at",
 ]
 
@@ -76,6 +78,13 @@ def current_payloads(db: Connection, aeo_ids: list[str]) -> dict[str, tuple[str,
     }
 
 
+def count_records(db: Connection, *, status: str | None = None) -> int:
+    """How many AEO records are held here (with ``status``, when given)."""
+    where, args = ("", []) if status is None else (" WHERE status = ?", [status])
+    row = db.conn.execute(f"SELECT count(*) FROM aeo_current{where}", args).fetchone()
+    return int(row[0])
+
+
 def list_records(
     db: Connection, *, status: str | None = None, limit: int = 100, after: str = ""
 ) -> list[dict[str, Any]]:
@@ -91,6 +100,17 @@ def list_records(
             [*args, limit],
         )
     )
+
+
+def status_counts(db: Connection, origin: str) -> dict[str, int]:
+    """How many of ``origin``'s records are in each status now (derived table)."""
+    return {
+        str(status): int(count)
+        for status, count in db.conn.execute(
+            "SELECT status, count(*) FROM aeo_current WHERE origin = ? GROUP BY status",
+            (origin,),
+        )
+    }
 
 
 def find_by_identifier(db: Connection, scheme: str, value: str) -> list[str]:

@@ -139,6 +139,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "BEGIN SELECT RAISE(ABORT, 'payloads are deleted only by an erasure or purge'); END",
         "ALTER TABLE api_keys ADD COLUMN mac BLOB",
     ),
+    # version 9: a delivery row names what was delivered (the entry, the view's SHA-256) and
+    # the row that first delivered the same view to the same partner, when it repeats one
+    (
+        "ALTER TABLE access_log ADD COLUMN entry_origin TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE access_log ADD COLUMN entry_seq INTEGER",
+        "ALTER TABLE access_log ADD COLUMN view_hash TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE access_log ADD COLUMN repeat_of INTEGER",
+        "CREATE INDEX access_deliveries ON access_log (actor, entry_origin, entry_seq, seq)"
+        " WHERE entry_seq IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Each derived table with the columns that name a row (its key, first in its columns).

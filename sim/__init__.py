@@ -1,5 +1,5 @@
 """A whole network in one process, driven by one seed: real nodes (real homes, keys,
-certificates, signed membership, SQLite files) built as the node's API builds them, gossiping
+certificates, signed membership, SQLite files) opened as ``mra node run`` opens them, gossiping
 over an in-memory transport that loses, duplicates, delays and reorders messages, cuts the
 network in two and skews every node's clock. Only the sockets and the clocks are replaced.
 
@@ -9,7 +9,7 @@ run; the bytes differ only where the product draws fresh salts and sealing keys)
 
     scheduler   virtual time
     faults      what the network does to messages; what a run comes to
-    nodes       one simulated node, built through ``network.service.open_network``
+    nodes       one simulated node, opened by ``node.app.compose.open_node`` as a served one
     network     the simulated network and one seeded run
     invariants  what every run is checked against (DESIGN-BRIEF §4)
     runner      the template network and ``run_seed``
@@ -17,8 +17,8 @@ run; the bytes differ only where the product draws fresh salts and sealing keys)
 ``scripts/simulate --seeds N`` runs seeds from the command line; the test suite runs 200.
 """
 
-from network.sim.faults import Faults, Outcome
-from network.sim.network import Simulation
-from network.sim.runner import run_seed
+from sim.faults import Faults, Outcome
+from sim.network import Simulation
+from sim.runner import run_seed
 
 __all__ = ["Faults", "Outcome", "Simulation", "run_seed"]

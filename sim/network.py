@@ -1,12 +1,15 @@
-"""The simulated network: real nodes (``network.sim.nodes``) whose requests travel through
+"""The simulated network: real nodes (``sim.nodes``) whose requests travel through
 ``Simulation.deliver``, which loses, duplicates, delays and reorders them, cuts the network in
 two and heals it; each request is answered by the target's peer endpoints through the same
 route table as the node's API (``network.endpoints.answer``), with the same statuses and
 problem documents (``network.problems``).
 
-A run publishes records at random honest origins, cuts the network for a while, in some seeds
-lets one origin show two histories to two halves of the network, then heals everything and
-gossips until the honest nodes agree; then come the checks of ``network.sim.invariants``.
+A run publishes records at random honest origins, moves one to three members to another
+endpoint (``mra network move``: an update of its own entry, signed by it alone, which peers
+must all come to hold), cuts the network for a while, in some seeds lets one origin show two
+histories to two halves of the network, then heals everything and gossips until the honest
+nodes agree (on the membership in force too); then come the checks of
+``sim.invariants``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import functools
 import hashlib
 import json
 import random
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -24,20 +28,22 @@ from typing import Any
 
 from contracts.agreement import Agreement
 from network.endpoints import answer
+from network.member_updates import move
 from network.problems import problem_of
-from network.sim import invariants
-from network.sim.faults import FAULTS, Faults, Outcome
-from network.sim.nodes import SimNode, open_sim_node
-from network.sim.scheduler import Scheduler, run_now, sleep
 from node.core.canonical import parse_json
 from node.core.entries import entry_hash
 from node.core.errors import PeerMisbehaved, PeerUnavailable
 from node.core.records import AeoRecord, Status
 from node.core.sample import sample_dicts
 from node.core.status import StatusCode
+from node.host.guard import accept_restore
 from node.host.settings import Settings
+from sim import invariants
+from sim.faults import FAULTS, Faults, Outcome
+from sim.nodes import SimNode, open_sim_node
+from sim.scheduler import Scheduler, run_now, sleep
 
-__all__ = ["CODES", "FANOUT", "INTERVAL", "START", "Simulation"]
+__all__ = ["CODES", "FANOUT", "INTERVAL", "RETRY", "START", "Simulation"]
 
 CODES = (
     "BR", "UY", "AR", "PY", "CL", "PE", "CO", "EC", "BO", "MX", "US", "CA", "FR", "DE", "ES",
@@ -45,6 +51,7 @@ CODES = (
 )  # fmt: skip
 START = datetime(2026, 6, 1, tzinfo=UTC)
 INTERVAL = 2.0  # seconds between a node's gossip rounds
+RETRY = 1.0  # seconds before a client tries a refused publication again
 FANOUT = 3  # peers a node syncs with per round
 
 
@@ -74,6 +81,7 @@ class Simulation:
         self.messages = self.lost = self.duplicated = 0
         self.violations: list[str] = []
         self.acknowledged: list[tuple[str, int, bytes]] = []
+        self.waiting = 0  # publications refused by a start guard, to be tried again
         self.cut: tuple[frozenset[str], frozenset[str]] | None = None
         self.agreements = tuple(docs)
         self.nodes: dict[str, SimNode] = {}
@@ -89,7 +97,7 @@ class Simulation:
         if self.rng.random() < 1 / 3:
             self.equivocator = self.rng.choice(self.codes)
 
-    def _open(self, path: Path, code: str, skew_ms: int, db: Path | None = None) -> SimNode:
+    def _open(self, path: Path, code: str, skew_ms: int) -> SimNode:
         return open_sim_node(
             path,
             code,
@@ -99,7 +107,6 @@ class Simulation:
             clock=self.clock(skew_ms),
             monotonic=lambda: self.scheduler.now,
             rng=random.Random(self.rng.random()),
-            db=db,
         )
 
     def clock(self, skew_ms: int) -> Callable[[], int]:
@@ -198,6 +205,12 @@ class Simulation:
             sched.at(start + self.rng.uniform(duration * 0.2, duration * 0.5), self._heal)
         if self.equivocator is not None:
             sched.at(self.rng.uniform(duration * 0.2, duration * 0.6), self._equivocate)
+        # The membership changes draw from their own generator: the other events of a seed
+        # (pinned in tests/system/simulation_pinned.txt) are drawn as before.
+        changes = random.Random(f"membership-{self.seed}")
+        for number in range(changes.randint(1, 3)):
+            at = changes.uniform(0, duration * 0.8)
+            sched.at(at, functools.partial(self._move_somewhere, changes, number))
         sched.run_until(duration)
         self.clean = True
         self._heal()
@@ -228,12 +241,13 @@ class Simulation:
     def disagreements(self) -> list[str]:
         """Where the honest nodes do not agree yet (``invariants.disagreements``)."""
         equivocated = self.equivocator if self.twin is not None else None
-        return invariants.disagreements(self.honest(), self.agreements, equivocated)
+        waiting = [f"{self.waiting} publications still refused"] if self.waiting else []
+        return waiting + invariants.disagreements(self.honest(), self.agreements, equivocated)
 
     def close(self) -> None:
         for node in [*self.nodes.values(), *([self.twin] if self.twin else [])]:
-            asyncio.run(node.service.stop())
-            node.store.close()
+            asyncio.run(node.node.stop())
+            node.node.close()
 
     def start_rounds(self) -> None:
         for node in self.nodes.values():
@@ -267,7 +281,19 @@ class Simulation:
             self.scheduler.spawn(gossip.guarded(code, gossip.push_to), f"{node.code}->{code}")
 
     def _publish_somewhere(self) -> None:
-        node = self.rng.choice(self.honest())
+        self._publish(self.rng.choice(self.honest()))
+
+    def _publish(self, node: SimNode, again: bool = False) -> None:
+        """A client publishes a record at ``node``. Until a peer has answered the node since it
+        started, its start guard refuses appends (node.host.guard): the client tries again a
+        second later."""
+        self.waiting -= again
+        if node.service.own_log_behind() is not None:
+            self.waiting += 1
+            self.note("publish refused", node.code)
+            retry = functools.partial(self._publish, node, True)
+            self.scheduler.at(self.scheduler.now + RETRY, retry)
+            return
         record = self._next_version(node)
         result = node.ledger.publish([record])
         for entry in result.entries:
@@ -297,6 +323,14 @@ class Simulation:
         node.records.append(record.aeo_id)
         return record
 
+    def _move_somewhere(self, changes: random.Random, number: int) -> None:
+        """An honest member moves to another port (``mra network move``), signed by itself."""
+        node = changes.choice([n for n in self.honest() if n.code != self.equivocator])
+        endpoint = f"https://{node.code.lower()}.sim.invalid:{8000 + number}"
+        now = datetime.fromtimestamp(self.clock(node.skew_ms)() / 1000, UTC)
+        signed = move(node.home, node.store, endpoint, now=now)
+        self.note("moved", node.code, signed.update.revision, endpoint)
+
     def _partition(self) -> None:
         codes = list(self.codes)
         self.rng.shuffle(codes)
@@ -309,22 +343,27 @@ class Simulation:
         self.note("heal")
 
     def _equivocate(self) -> None:
-        """The equivocator copies its database and appends a different record to each copy;
+        """The equivocator's operator copies its home (the database through SQLite's backup),
+        runs the copy as a second node, accepts on both that they append without a peer's
+        confirmation (``mra ledger accept-restore``) and appends a different record to each;
         from now on one part of its peers is served (and pushed) the copy."""
         assert self.equivocator is not None
         node = self.nodes[self.equivocator]
-        twin_db = node.home.path / "twin.db"
+        twin_home = node.home.path.with_name(f"{node.code}-twin")
+        shutil.copytree(node.home.path, twin_home, ignore=shutil.ignore_patterns("ledger.db*"))
         source = sqlite3.connect(str(node.home.db_path))
-        target = sqlite3.connect(str(twin_db))
+        target = sqlite3.connect(str(twin_home / "ledger.db"))
         try:
             source.backup(target)
         finally:
             source.close()
             target.close()
-        self.twin = self._open(node.home.path, node.code, node.skew_ms, db=twin_db)
+        self.twin = self._open(twin_home, node.code, node.skew_ms)
         peers = [c for c in self.codes if c != node.code]
         self.twin_audience = frozenset(self.rng.sample(peers, len(peers) // 2))
+        now = datetime.fromtimestamp(self.clock(node.skew_ms)() / 1000, UTC)
         for number, variant in enumerate((node, self.twin), start=900):
+            accept_restore(variant.home, variant.store, f"operator of {node.code}", now)
             [data] = list(sample_dicts(node.code, 1, seed=self.seed, start=number))
             data["address"] = {**data["address"], "country": node.code}  # type: ignore[dict-item]
             variant.ledger.publish([AeoRecord.from_dict(data)])

@@ -15,9 +15,9 @@ from pathlib import Path
 from contracts.agreement import Agreement
 from contracts.registry import SOURCE_HASHES
 from network.bootstrap import MemberSpec, init_network
-from network.sim.faults import FAULTS, Faults, Outcome
-from network.sim.network import CODES, INTERVAL, START, Simulation
 from node.ledger import agreements
+from sim.faults import FAULTS, Faults, Outcome
+from sim.network import CODES, INTERVAL, START, Simulation
 
 __all__ = ["run_seed", "sim_agreements"]
 
@@ -90,6 +90,8 @@ def _template(size: int) -> _Template:
     sim.clean = True
     try:
         sim.start_rounds()
+        # Nodes started together append once a peer has answered (node.host.guard).
+        _gossip_until(sim, lambda: all(n.service.guard.confirmed() for n in sim.nodes.values()))
         for doc in docs:
             proposer = sim.nodes[doc.parties[0]]
             agreements.propose(proposer.ledger, proposer.store, doc)

@@ -22,9 +22,9 @@ from contracts.agreement import Agreement
 from contracts.mra_full import ALWAYS as FULL_ALWAYS
 from contracts.mra_status_only import FIELDS as STATUS_ONLY_FIELDS
 from network.sharing import Sharing
-from network.sim.nodes import SimNode
 from node.core.canonical import parse_json
 from node.core.entries import RECORD_KINDS, EntryHeader, entry_hash
+from sim.nodes import SimNode
 
 __all__ = ["acknowledged_lost", "disagreements", "forks_misplaced", "payloads_misplaced"]
 
@@ -35,8 +35,18 @@ def disagreements(
     equivocator: str | None,
 ) -> list[str]:
     """Where the honest nodes do not agree yet: a log held short, a delivery not fetched, an
-    equivocator (once it showed two histories) not frozen."""
+    equivocator (once it showed two histories) not frozen, a membership in force that differs
+    (a member's own update not held everywhere)."""
     found = []
+    memberships = {node.code: node.service.membership for node in honest}
+    for code, membership in memberships.items():
+        for member in membership.members:
+            others = [n for n, m in memberships.items() if m.member(member.code) != member]
+            if others and code == member.code:
+                found.append(
+                    f"{', '.join(sorted(others))} do not hold {member.code}'s entry at revision"
+                    f" {member.revision}"
+                )
     for origin in honest:
         head = origin.store.head(origin.code)
         for node in honest:

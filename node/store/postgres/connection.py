@@ -1,0 +1,276 @@
+"""The connections a PostgreSQL-backed store shares among its table families.
+
+Durability: every session runs with ``synchronous_commit=on``, so COMMIT returns only once the
+transaction's WAL is flushed (to the standbys too when the server names synchronous ones); one
+append is one transaction whichever tables it writes.
+
+Connections: every transaction runs on one writer connection, one thread at a time, and first
+takes a transaction-level advisory lock (``_WRITE_LOCK``): writes from every process on the
+database are serialised as SQLite's ``BEGIN IMMEDIATE`` serialises them, so a batch reads the
+head it continues under the lock. A thread's reads outside a transaction run on a read-only
+connection of that thread's own (autocommit: each statement sees the last commit), so a batch
+being written is neither seen nor waited for.
+
+One writer of the log: ``claim_writer`` takes a session-level advisory lock (``_OWNER_LOCK``)
+that the process appending to the logs holds until it closes; another process's claim is
+refused (``WriterTaken``), never interleaved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.rows import dict_row
+
+from node.core.errors import StorageFailed, StorageFull
+from node.store.postgres.dialect import translate
+from node.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["PgConnection", "WriterTaken", "connect"]
+
+# Advisory lock keys (pg_advisory_lock takes a bigint; advisory locks are per database).
+_WRITE_LOCK = 0x6D72_615F_7772  # "mra_wr": one write transaction at a time
+_OWNER_LOCK = 0x6D72_615F_6F77  # "mra_ow": one process appends to the logs
+
+
+class WriterTaken(StorageFailed):
+    """Another process already writes this node's log on the same database."""
+
+
+def connect(url: str, *, read_only: bool = False) -> psycopg.Connection[Any]:
+    """A session on ``url`` with ``synchronous_commit=on`` (autocommit: transactions are
+    opened explicitly). Raises psycopg.Error."""
+    options = "-c synchronous_commit=on" + (" -c default_transaction_read_only=on" * read_only)
+    return psycopg.connect(url, autocommit=True, options=options)
+
+
+class _Statements:
+    """A psycopg connection that takes the table families' SQLite statements; its errors are
+    ours (StorageFailed, StorageFull) by the time they leave."""
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Any]:
+        cursor = self.raw.cursor()
+        try:
+            cursor.execute(translate(sql), tuple(parameters))
+        except psycopg.Error as exc:
+            raise _storage_error("database error", exc) from exc
+        return cursor
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> psycopg.Cursor[Any]:
+        cursor = self.raw.cursor()
+        rows = [tuple(row) for row in parameters]
+        try:
+            if rows:
+                cursor.executemany(translate(sql), rows)
+        except psycopg.Error as exc:
+            raise _storage_error("database error", exc) from exc
+        return cursor
+
+    def dicts(self, sql: str, params: Sequence[object]) -> list[dict[str, Any]]:
+        cursor = self.raw.cursor(row_factory=dict_row)
+        try:
+            cursor.execute(translate(sql), tuple(params))
+            return cursor.fetchall()
+        except psycopg.Error as exc:
+            raise _storage_error("database error", exc) from exc
+
+
+class PgConnection:
+    """The writer, a reader per thread, and the transaction that makes one write atomic."""
+
+    def __init__(self, url: str, path: Path | str, *, mac_key: bytes | None) -> None:
+        """``url``: the database; ``path``: where the node's SQLite file would be (its home;
+        the API keys' HMAC key is kept beside it). Raises psycopg.Error."""
+        self.url = url
+        self.path = Path(path)
+        self.mac_key = mac_key
+        self.scrub_pending = False
+        self._writer = _Statements(connect(url))
+        self._write_lock = threading.Lock()
+        self._writing: int | None = None
+        self._owner = False
+        self._local = threading.local()
+        self._readers: list[psycopg.Connection[Any]] = []
+        self._readers_lock = threading.Lock()
+
+    @property
+    def conn(self) -> _Statements:
+        """The calling thread's connection: the writer's inside a transaction that this thread
+        holds, otherwise this thread's own reader."""
+        if self._writing == threading.get_ident():
+            return self._writer
+        reader: _Statements | None = getattr(self._local, "reader", None)
+        if reader is None:
+            try:
+                raw = connect(self.url, read_only=True)
+            except psycopg.Error as exc:
+                raise StorageFailed(f"cannot open the database for reading: {exc}") from exc
+            with self._readers_lock:
+                self._readers.append(raw)
+            reader = self._local.reader = _Statements(raw)
+        return reader
+
+    def dicts(self, sql: str, params: Sequence[object] = ()) -> Iterator[dict[str, Any]]:
+        return iter(self.conn.dicts(sql, params))
+
+    def rows_for(self, sql: str, ids: Sequence[str]) -> Iterator[Any]:
+        """Every row of ``sql`` (whose ``IN ({marks})`` takes the ids) over ``ids``, 500 at a
+        time, as ``SqliteConnection.rows_for``."""
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            yield from self.conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self)
+
+    def claim_writer(self, *, wait: float = 2.0) -> None:
+        """Become the one process that appends to this database's logs (held until close).
+        A writer killed a moment ago may still hold the claim until the server sees its
+        connection closed: the claim is retried for ``wait`` seconds.
+
+        Raises WriterTaken when another process holds the claim."""
+        if self._owner:
+            return
+        deadline = time.monotonic() + wait
+        while True:
+            with self._write_lock:
+                try:
+                    row = self._writer.raw.execute(
+                        "SELECT pg_try_advisory_lock(%s)", (_OWNER_LOCK,)
+                    ).fetchone()
+                except psycopg.Error as exc:
+                    raise _storage_error("cannot claim the writer lock", exc) from exc
+            if row and row[0]:
+                self._owner = True
+                return
+            if time.monotonic() >= deadline:
+                raise WriterTaken(
+                    "another process already writes this node's log on this database (it holds"
+                    " the writer lock); stop it first: two writers would fork the log"
+                )
+            time.sleep(0.1)
+
+    def scrub(self) -> bool:
+        """Rewrite the tables erasures delete from (payloads, views, current state and trader
+        identifiers) with ``VACUUM FULL``: a DELETE leaves the row's old version in the table's
+        and its indexes' pages until then. The WAL and its archives still hold the bytes until
+        they are recycled or expire (README, Operations). Reads of those tables wait for the
+        rewrite."""
+        with self._write_lock:
+            try:
+                self._writer.raw.execute("VACUUM FULL payloads, views, aeo_current, trader_ids")
+            except psycopg.Error as exc:
+                raise StorageFailed(f"cannot rewrite the erased tables: {exc}") from exc
+        self.scrub_pending = False
+        return True
+
+    @property
+    def schema_version(self) -> int:
+        row = self.conn.raw.execute(
+            "SELECT coalesce(max(version), 0) FROM mra_schema"
+            " WHERE to_regclass('mra_schema') IS NOT NULL"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def migrate(self) -> None:
+        """Apply every migration past the database's version, each in its own transaction."""
+        with self.transaction():
+            self._writer.raw.execute(
+                "CREATE TABLE IF NOT EXISTS mra_schema (version BIGINT PRIMARY KEY)"
+            )
+            row = self._writer.raw.execute(
+                "SELECT coalesce(max(version), 0) FROM mra_schema"
+            ).fetchone()
+        current = int(row[0]) if row else 0
+        if current > SCHEMA_VERSION:
+            raise StorageFailed(
+                f"database schema {current} is newer than this software ({SCHEMA_VERSION})"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                for statement in MIGRATIONS[version - 1]:
+                    self._writer.raw.execute(statement)
+                self._writer.raw.execute("INSERT INTO mra_schema (version) VALUES (%s)", (version,))
+
+    def change_mark(self) -> tuple[int, int]:
+        """Changes whenever a transaction on this database commits, in any process (the
+        ``mra_changes`` sequence, advanced after each commit): what is derived from the
+        database may be kept until then."""
+        row = self.conn.raw.execute("SELECT last_value, is_called FROM mra_changes").fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
+        self._writer.raw.close()
+
+
+class _Transaction:
+    """BEGIN, the write lock, ... COMMIT on the writer, one thread at a time, rolled back on
+    any exception; psycopg errors -> StorageFailed (StorageFull when the server found no
+    space)."""
+
+    def __init__(self, store: PgConnection) -> None:
+        self._store = store
+        self._raw = store._writer.raw
+        self._lock = store._write_lock
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        try:
+            self._raw.execute("BEGIN")
+            self._raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+        except psycopg.Error as exc:
+            self._rollback()
+            self._lock.release()
+            raise _storage_error("cannot start a transaction", exc) from exc
+        self._store._writing = threading.get_ident()
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            if exc is None:
+                try:
+                    self._raw.execute("COMMIT")
+                except psycopg.Error as error:
+                    self._rollback()
+                    raise _storage_error("commit failed", error) from error
+                self._advance_mark()
+            else:
+                self._rollback()
+                if isinstance(exc, psycopg.Error):
+                    raise _storage_error("database error", exc) from exc
+        finally:
+            self._store._writing = None
+            self._lock.release()
+
+    def _advance_mark(self) -> None:
+        # After the commit, so a reader that sees the new mark sees the new rows too.
+        try:
+            self._raw.execute("SELECT nextval(to_regclass('mra_changes'))")
+        except psycopg.Error as exc:
+            raise _storage_error("committed, but cannot mark the change", exc) from exc
+
+    def _rollback(self) -> None:
+        if self._raw.closed:
+            return
+        # A broken connection refuses ROLLBACK: the server rolled the transaction back.
+        with contextlib.suppress(psycopg.Error):
+            self._raw.execute("ROLLBACK")
+
+
+def _storage_error(what: str, exc: psycopg.Error) -> StorageFailed:
+    if isinstance(exc, pg_errors.DiskFull):
+        return StorageFull(f"{what}: {exc} (the database server's disk is full)")
+    return StorageFailed(f"{what}: {exc}")

@@ -1,0 +1,77 @@
+"""``PostgresStore``: one node's ledger in a PostgreSQL database, behind the same protocols
+as ``SqliteStore`` and answering alike (the store contract suite runs against both).
+
+The table families' SQL is SQLite's (``node.store.sqlite.tables``), run through
+``node.store.postgres.dialect``; the schema is ``node.store.postgres.schema``. What this class
+adds: opening a database by URL, and the claim of the one writer of the log before the first
+append (``PgConnection.claim_writer``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+from urllib.parse import urlsplit
+
+import psycopg
+
+from node.core.errors import StorageFailed
+from node.store.postgres import inspection
+from node.store.postgres.connection import PgConnection
+from node.store.protocols import AppendBatch
+from node.store.sqlite import apikeys, log
+from node.store.sqlite import inspection as sqlite_inspection
+from node.store.sqlite.tables import Tables
+
+if TYPE_CHECKING:
+    from node.store.protocols import Store
+
+__all__ = ["PostgresStore", "redacted"]
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+class PostgresStore(PgConnection, Tables):
+    """One node's PostgreSQL database. Open with ``PostgresStore.open(url, home_db)``."""
+
+    @classmethod
+    def open(cls, url: str, path: Path | str = "") -> Self:
+        """Open (creating the schema and migrating when needed) the database at ``url``;
+        ``path``: where the node's SQLite file would be, beside which the API keys' HMAC key
+        is kept ("" keeps none: tests, benchmarks).
+
+        Raises StorageFailed when the server cannot be reached or the schema is newer than
+        this software."""
+        try:
+            mac_key, new_mac_key = apikeys.mac_key_for(path)
+            store = cls(url, path, mac_key=mac_key)
+            store.migrate()
+            if new_mac_key:
+                apikeys.seal_api_keys(store)
+        except psycopg.Error as exc:
+            raise StorageFailed(f"cannot open {redacted(url)}: {exc}") from exc
+        except OSError as exc:
+            raise StorageFailed(f"cannot open {redacted(url)}: {exc.strerror or exc}") from exc
+        return store
+
+    def append(self, batch: AppendBatch) -> None:
+        """As ``SqliteStore.append``, by the one process that writes the log: the first
+        append claims it. Raises WriterTaken when another process holds the claim."""
+        self.claim_writer()
+        log.append(self, batch)
+
+    # -- what verification reads about the database ----------------------------------------------
+    schema_problems = inspection.schema_problems
+    stray_origins = sqlite_inspection.stray_origins
+    derived_differences = inspection.derived_differences
+
+
+if TYPE_CHECKING:
+    _conforms: type[Store] = PostgresStore  # a method drifting from the protocols fails mypy

@@ -1,0 +1,380 @@
+"""Network governance with no single authority (issue 24) on real node processes over TLS:
+members that are their own trust root, pinned by the membership."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from network.bootstrap import MemberSpec, init_network
+from network.pki import CertificateAuthority, self_issued
+from node.core.clock import system_clock
+from node.core.sample import sample_dicts
+from node.host.apikeys import create_key
+from node.host.home import NodeHome
+from node.store.sqlite import SqliteStore
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_RUN = (sys.executable, "-m", "node", "node", "run")
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def mra(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "node", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except httpx.HTTPError:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+class Net:
+    """A self-issued network of real ``mra node run`` processes on 127.0.0.1."""
+
+    def __init__(self, directory: Path, codes: tuple[str, ...], *, self_issued: bool = True):
+        self.dir = directory
+        self.ports = dict(zip(codes, free_ports(len(codes)), strict=True))
+        specs = [MemberSpec(code=c, name=f"Customs {c}", endpoint=self.url(c)) for c in self.ports]
+        now = datetime.now(UTC)
+        init_network(directory, "Governance test", specs, now=now, self_issued=self_issued)
+        self.keys: dict[str, str] = {}
+        for code in self.ports:
+            store = SqliteStore.open(directory / code / "ledger.db")
+            try:
+                self.keys[code] = create_key(store, "admin", "test", system_clock())
+            finally:
+                store.close()
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def url(self, code: str) -> str:
+        return f"https://127.0.0.1:{self.ports[code]}"
+
+    def start(self, code: str) -> None:
+        log = open(self.dir / code / "node.log", "ab")  # noqa: SIM115 (closed by the process)
+        self.processes[code] = subprocess.Popen(
+            [*NODE_RUN, "--home", str(self.dir / code), "--port", str(self.ports[code])],
+            cwd=ROOT,
+            env={**os.environ, "MRA_GOSSIP_INTERVAL": "0.5"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def api(self, code: str) -> httpx.Client:
+        """A client of ``code``'s API, trusting the node's own certificate (it is its root)
+        and the network CA, if any."""
+        context = ssl.create_default_context(cadata=(self.dir / code / "tls.crt").read_text())
+        if (self.dir / "ca.crt").exists():
+            context.load_verify_locations(cafile=str(self.dir / "ca.crt"))
+        return httpx.Client(
+            base_url=self.url(code),
+            verify=context,
+            headers={"Authorization": f"Bearer {self.keys[code]}"},
+            timeout=10,
+        )
+
+    def health(self, code: str) -> dict[str, Any]:
+        with self.api(code) as client:
+            answer: dict[str, Any] = client.get("/v1/health").json()
+            return answer
+
+    def log(self, code: str) -> str:
+        return (self.dir / code / "node.log").read_text(errors="replace")
+
+
+def running(network: Net) -> Iterator[Net]:
+    try:
+        for code in network.ports:
+            network.start(code)
+        for code in network.ports:
+            wait_for(lambda c=code: network.health(c), 30, f"{code} to serve")  # type: ignore[misc]
+        yield network
+    finally:
+        network.stop()
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[Net]:
+    yield from running(Net(tmp_path / "net", ("AR", "BR")))
+
+
+@pytest.fixture
+def ca_net(tmp_path: Path) -> Iterator[Net]:
+    """A network created with a network CA, as every network was before issue 24."""
+    yield from running(Net(tmp_path / "net", ("AR", "BR"), self_issued=False))
+
+
+def test_a_network_with_no_ca_replicates_and_accepts_only_pinned_certificates(net: Net) -> None:
+    """Point 1: no CA exists; each node trusts exactly the certificates the membership pins."""
+    assert not list(net.dir.rglob("ca.key")) and not list(net.dir.rglob("ca.crt"))
+    with net.api("BR") as client:
+        answer = client.post("/v1/aeo", json=next(sample_dicts("BR", 1)))
+        wait_for(
+            lambda: (
+                client.post("/v1/aeo", json=next(sample_dicts("BR", 1, start=2))).status_code == 200
+            ),
+            30,
+            "BR to append (after AR vouched for its log)",
+        )
+        assert answer.status_code in (200, 503)
+    wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 1, 30, "AR to replicate BR")
+    # (after the backoff of BR's tries while AR was starting)
+    wait_for(lambda: net.health("BR")["peers"]["AR"]["reachable"], 60, "BR to reach AR")
+
+    # A certificate for AR that AR's entry does not pin: refused in the handshake.
+    impostor = self_issued("AR", "Governance test", ["127.0.0.1"], now=datetime.now(UTC))
+    (net.dir / "impostor.crt").write_bytes(impostor.cert_pem)
+    (net.dir / "impostor.key").write_bytes(impostor.key_pem)
+    context = ssl.create_default_context(cafile=str(net.dir / "BR" / "tls.crt"))
+    context.load_cert_chain(net.dir / "impostor.crt", net.dir / "impostor.key")
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(net.url("BR") + "/v1/peer/frontier", verify=context, timeout=5)
+    # AR's real certificate is accepted; no certificate at all is refused (401).
+    context = ssl.create_default_context(cafile=str(net.dir / "BR" / "tls.crt"))
+    context.load_cert_chain(net.dir / "AR" / "tls.crt", net.dir / "AR" / "tls.key")
+    assert httpx.get(net.url("BR") + "/v1/peer/frontier", verify=context).status_code == 200
+    bare = ssl.create_default_context(cafile=str(net.dir / "BR" / "tls.crt"))
+    assert httpx.get(net.url("BR") + "/v1/peer/frontier", verify=bare).status_code == 401
+
+
+def as_peer(net: Net, target: str, cert: bytes, key: bytes) -> int:
+    """The status of ``target``'s frontier asked with ``cert`` (the TLS identity presented)."""
+    (net.dir / "client.crt").write_bytes(cert)
+    (net.dir / "client.key").write_bytes(key)
+    context = ssl.create_default_context(cadata=(net.dir / target / "tls.crt").read_text())
+    if (net.dir / "ca.crt").exists():
+        context.load_verify_locations(cafile=str(net.dir / "ca.crt"))
+    context.load_cert_chain(net.dir / "client.crt", net.dir / "client.key")
+    return httpx.get(net.url(target) + "/v1/peer/frontier", verify=context, timeout=5).status_code
+
+
+def identity(net: Net, code: str) -> tuple[bytes, bytes]:
+    """``code``'s TLS certificate and key as its home holds them now."""
+    return (net.dir / code / "tls.crt").read_bytes(), (net.dir / code / "tls.key").read_bytes()
+
+
+def held_revision(net: Net, at: str, member: str) -> int:
+    path = net.dir / at / "member-updates.json"
+    if not path.exists():
+        return 0
+    updates = json.loads(path.read_text())
+    return int(updates[member]["update"]["revision"]) if member in updates else 0
+
+
+def publish(net: Net, code: str, number: int) -> None:
+    with net.api(code) as client:
+        record = next(sample_dicts(code, 1, start=number))
+        wait_for(
+            lambda: client.post("/v1/aeo", json=record).status_code == 200,
+            30,
+            f"{code} to append record {number}",
+        )
+
+
+def test_renew_while_running_then_move_each_signed_by_the_member_alone(net: Net) -> None:
+    """Points 3 and 4: BR renews its certificate twice and moves to another port, each with one
+    command and its own signature; AR follows within gossip rounds and traffic flows across."""
+    publish(net, "BR", 1)
+    wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 1, 30, "AR to replicate BR")
+    original = (
+        (net.dir / "BR" / "tls.crt").read_bytes(),
+        (net.dir / "BR" / "tls.key").read_bytes(),
+    )
+
+    # 1. Renew while running: AR learns it, BR switches once AR holds it.
+    said = mra("network", "renew", "--home", str(net.dir / "BR"))
+    assert "BR revision 1" in said and "signed by BR" in said
+    wait_for(lambda: held_revision(net, "AR", "BR") == 1, 30, "AR to hold BR's renewal")
+    wait_for(lambda: not (net.dir / "BR" / "tls.next.crt").exists(), 30, "BR to switch")
+    renewed = (net.dir / "BR" / "tls.crt").read_bytes()
+    assert renewed != original[0]
+    assert "presenting the renewed certificate" in net.log("BR")
+    publish(net, "BR", 2)
+    wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 2, 30, "AR to replicate after")
+    # The old certificate is still accepted (not expired, not superseded), the new one too.
+    assert as_peer(net, "AR", *original) == 200
+    assert as_peer(net, "AR", renewed, (net.dir / "BR" / "tls.key").read_bytes()) == 200
+    health = net.health("AR")
+    assert health["warnings"] == [] and health["certificates"]["BR"]["seconds_left"] > 800 * 86400
+    with net.api("AR") as client:
+        metrics = client.get("/metrics").text
+    assert 'mra_tls_certificate_expiry_seconds{member="BR"}' in metrics
+
+    # 2. A second renewal, short-lived: it supersedes the original (refused from then on), and
+    # /v1/health warns that BR's certificate expires within 30 days.
+    mra("network", "renew", "--days", "10", "--home", str(net.dir / "BR"))
+    wait_for(lambda: not (net.dir / "BR" / "tls.next.crt").exists(), 30, "BR to switch again")
+    wait_for(lambda: net.health("AR")["warnings"], 30, "AR to warn of BR's expiry")
+    assert "BR's TLS certificate expires" in net.health("AR")["warnings"][0]
+    with net.api("AR") as ui:
+        ui.post("/ui/login", data={"api_key": net.keys["AR"]})
+        assert "Certificates expiring" in ui.get("/ui/").text
+    assert as_peer(net, "AR", *original) == 403
+
+    # 3. Move: signed by BR while it runs at the old port; AR follows; BR restarts at the new
+    # port and traffic flows to it there.
+    new_port = free_ports(1)[0]
+    said = mra(
+        "network",
+        "move",
+        "--endpoint",
+        f"https://127.0.0.1:{new_port}",
+        "--home",
+        str(net.dir / "BR"),
+    )
+    assert f"endpoint https://127.0.0.1:{new_port}" in said
+    wait_for(lambda: held_revision(net, "AR", "BR") == 3, 30, "AR to hold BR's move")
+    net.processes["BR"].send_signal(signal.SIGTERM)
+    net.processes["BR"].wait(timeout=15)
+    net.ports["BR"] = new_port
+    net.start("BR")
+    wait_for(lambda: net.health("BR"), 30, "BR to serve at its new port")
+    publish(net, "BR", 3)
+    wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 3, 30, "AR to replicate BR moved")
+    # AR reaches BR at its new port (after the backoff of its tries while BR restarted).
+    wait_for(lambda: net.health("AR")["peers"]["BR"]["reachable"], 60, "AR to reach BR there")
+
+
+def test_a_member_cannot_change_another_members_entry(net: Net) -> None:
+    """Point 2: an update of AR's entry signed by BR is refused by AR's peers, with a reason
+    logged, and changes nothing."""
+    from network.governance import MemberUpdate, sign_update
+    from network.membership import pem_sha256
+    from node.host.home import load_signing_key
+
+    membership = json.loads((net.dir / "membership.json").read_text())["document"]
+    ar = next(m for m in membership["members"] if m["code"] == "AR")
+    forged = MemberUpdate(
+        network=membership["network"],
+        code="AR",
+        revision=1,
+        endpoint="https://127.0.0.1:1",
+        tls_cert=ar["tls_cert"],
+        tls_cert_sha256=pem_sha256(ar["tls_cert"]),
+        previous_tls_cert_sha256=ar["tls_cert_sha256"],
+    )
+    signed = sign_update(forged, load_signing_key(net.dir / "BR" / "signing.key"))
+    context = ssl.create_default_context(cafile=str(net.dir / "AR" / "tls.crt"))
+    context.load_cert_chain(net.dir / "BR" / "tls.crt", net.dir / "BR" / "tls.key")
+    answer = httpx.post(
+        net.url("AR") + "/v1/peer/member-update", json=signed.to_dict(), verify=context
+    )
+    assert answer.status_code == 409, answer.text
+    assert "not signed by AR" in answer.json()["detail"]
+    assert "member update from BR refused" in net.log("AR")
+    assert held_revision(net, "AR", "AR") == 0
+
+
+def test_a_network_with_a_ca_migrates_with_one_renew_per_member_while_running(
+    ca_net: Net,
+) -> None:
+    """Point 1, migration: each member runs ``mra network renew`` once; traffic flows all along,
+    and afterwards a certificate from the old CA admits no one (only pins do)."""
+    net = ca_net
+    publish(net, "BR", 1)
+    wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 1, 30, "AR to replicate BR")
+    for number, code in enumerate(("BR", "AR"), start=2):
+        mra("network", "renew", "--home", str(net.dir / code))
+        wait_for(
+            lambda c=code: not (net.dir / c / "tls.next.crt").exists(), 30, f"{code} to switch"
+        )  # type: ignore[misc]
+        publish(net, "BR", number)
+        wait_for(
+            lambda n=number: net.health("AR")["logs"].get("BR", 0) >= n,  # type: ignore[misc]
+            30,
+            f"AR to replicate BR after {code} renewed",
+        )
+    members = mra("network", "members", "--home", str(net.dir / "AR"))
+    assert members.count("self-issued") == 2 and "network CA" not in members
+    # The CA's key can still issue certificates, but none is pinned: refused (403).
+    ca = CertificateAuthority.load(
+        (net.dir / "ca.key").read_bytes(), (net.dir / "ca.crt").read_bytes()
+    )
+    forged = ca.issue("BR", ["127.0.0.1"], now=datetime.now(UTC))
+    assert as_peer(net, "AR", forged.cert_pem, forged.key_pem) == 403
+
+
+def test_the_network_keeps_working_past_the_expiry_of_a_renewed_certificate(net: Net) -> None:
+    """Point 3: BR renews to a certificate valid for seconds, renews again before it expires,
+    and traffic flows before and after that certificate's expiry, which peers then refuse."""
+    from network.member_updates import renew
+
+    publish(net, "BR", 1)
+    wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 1, 30, "AR to replicate BR")
+    original = (
+        (net.dir / "BR" / "tls.crt").read_bytes(),
+        (net.dir / "BR" / "tls.key").read_bytes(),
+    )
+    home = NodeHome(path=net.dir / "BR")
+    store = SqliteStore.open(home.db_path)
+    try:
+        renewed_at = datetime.now(UTC)
+        # valid from five minutes before now (as every certificate) until 20 s from now
+        renew(home, store, now=renewed_at, days=20 / 86400)
+        wait_for(lambda: not (net.dir / "BR" / "tls.next.crt").exists(), 15, "BR to switch")
+        short = (
+            (net.dir / "BR" / "tls.crt").read_bytes(),
+            (net.dir / "BR" / "tls.key").read_bytes(),
+        )
+        publish(net, "BR", 2)
+        wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 2, 15, "AR to replicate")
+        renew(home, store, now=datetime.now(UTC))
+        wait_for(lambda: not (net.dir / "BR" / "tls.next.crt").exists(), 15, "BR to switch again")
+    finally:
+        store.close()
+    assert as_peer(net, "AR", *short) == 200  # superseded but not expired yet: still accepted
+    assert as_peer(net, "AR", *original) == 403  # superseded twice
+    time.sleep(max(0.0, 21 - (datetime.now(UTC) - renewed_at).total_seconds()))
+    publish(net, "BR", 3)
+    wait_for(lambda: net.health("AR")["logs"].get("BR", 0) >= 3, 30, "AR to replicate past expiry")
+    with pytest.raises(httpx.HTTPError):  # expired: the handshake refuses it
+        as_peer(net, "AR", *short)

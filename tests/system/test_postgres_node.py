@@ -1,0 +1,128 @@
+"""``mra node run`` on PostgreSQL (``MRA_DATABASE_URL``) as a real process over real TLS: records
+published and read back over HTTP, a CLI append beside the running node refused (one writer of
+the log), and a ``kill -9`` during writes loses nothing acknowledged."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from node.core.sample import sample_dicts
+from tests.system.test_node_service import free_port, mra
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "node", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def start(home: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "node", "node", "run", "--home", str(home), "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"https://127.0.0.1:{port}/v1/health", verify=False, timeout=1):
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"node did not start: {process.stderr.read() if process.stderr else ''}")
+
+
+def test_a_node_on_postgres_serves_and_loses_nothing_acknowledged_to_kill_9(
+    tmp_path: Path, pg_url: str
+) -> None:
+    port = free_port()
+    net = tmp_path / "net"
+    mra(
+        "network",
+        "init",
+        str(net),
+        "--member",
+        f"BR,Receita Federal,https://127.0.0.1:{port}",
+        "--member",
+        "UY,Aduanas,https://127.0.0.1:1",
+    )
+    home = net / "BR"
+    env = {**os.environ, "MRA_DATABASE_URL": pg_url}
+    made = cli(env, "apikey", "create", "--role", "publisher", "--home", str(home))
+    assert made.returncode == 0, made.stderr
+    auth = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    # Its only peer never runs: the operator vouches for the (empty) log.
+    assert cli(env, "ledger", "accept-restore", "--home", str(home)).returncode == 0
+    records = list(sample_dicts("BR", 60))
+    node = start(home, port, env)
+    acknowledged: list[str] = []
+    try:
+        with httpx.Client(
+            base_url=f"https://127.0.0.1:{port}", verify=str(net / "ca.crt"), timeout=10
+        ) as client:
+            first = client.post("/v1/aeo", json=records[0], headers=auth)
+            assert first.status_code == 200, first.text
+            acknowledged.append(records[0]["aeo_id"])
+            read = client.get(f"/v1/aeo/{records[0]['aeo_id']}", headers=auth)
+            assert read.status_code == 200 and records[0]["legal_name"] in read.text
+            # A CLI append beside the running node is a second writer: refused, nothing written
+            # (once vouched for: the acceptance covered the log before the first publish).
+            assert cli(env, "ledger", "accept-restore", "--home", str(home)).returncode == 0
+            (tmp_path / "one.json").write_text(json.dumps(records[1]))
+            refused = cli(env, "aeo", "publish", str(tmp_path / "one.json"), "--home", str(home))
+            assert refused.returncode == 3, refused.stderr
+            assert "another process already writes" in refused.stderr
+
+            # Publish one record at a time while the node is killed.
+            def publish_all() -> None:
+                for data in records[2:]:
+                    try:
+                        answer = client.post("/v1/aeo", json=data, headers=auth)
+                    except httpx.HTTPError:
+                        return
+                    if answer.status_code == 200:
+                        acknowledged.append(data["aeo_id"])
+
+            writer = threading.Thread(target=publish_all)
+            writer.start()
+            while len(acknowledged) < 10 and writer.is_alive():
+                time.sleep(0.01)
+            node.send_signal(signal.SIGKILL)
+            node.wait()
+            writer.join(timeout=20)
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+    assert len(acknowledged) >= 10
+    node = start(home, port, env)  # the writer lock went with the killed process
+    try:
+        with httpx.Client(
+            base_url=f"https://127.0.0.1:{port}", verify=str(net / "ca.crt"), timeout=10
+        ) as client:
+            for aeo_id in acknowledged:
+                assert client.get(f"/v1/aeo/{aeo_id}", headers=auth).status_code == 200, aeo_id
+    finally:
+        node.terminate()
+        node.wait(timeout=15)
+    verified = cli(env, "ledger", "verify", "--home", str(home))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
