@@ -274,3 +274,24 @@ def test_csv_row_has_one_cell_per_column(record: AeoRecord) -> None:
     row = record_to_csv_row(record)
     assert len(row) == len(CSV_COLUMNS)
     assert row[CSV_COLUMNS.index("aeo_id")] == record.aeo_id
+
+
+def test_sample_records_look_like_their_issuing_country() -> None:
+    """Demo data (issue 23, point 6): a Brazilian trader is in a Brazilian city with a
+    Brazilian company form and postcode, a Chilean one in Chile, and so on."""
+    expected = {
+        "BR": ({"São Paulo", "Santos", "Rio de Janeiro", "Curitiba", "Itajaí", "Porto Alegre",
+                "Manaus"}, ("Ltda", "S.A."), r"\d{5}-\d{3}"),
+        "CL": ({"Santiago", "Valparaíso", "San Antonio", "Antofagasta", "Iquique", "Concepción"},
+               ("SpA", "S.A.", "Ltda."), r"\d{7}"),
+        "AR": ({"Buenos Aires", "Rosario", "Córdoba", "Mendoza", "Bahía Blanca", "Zárate"},
+               ("S.A.", "S.R.L.", "S.A.S."), r"\d{4}"),
+    }  # fmt: skip
+    for origin, (cities, forms, postcode) in expected.items():
+        for data in sample_dicts(origin, 200):
+            address = data["address"]
+            assert isinstance(address, dict) and address["country"] == origin
+            assert address["city"] in cities, (origin, address)
+            assert re.fullmatch(postcode, address["postcode"]), (origin, address)
+            assert str(data["legal_name"]).endswith(forms), (origin, data["legal_name"])
+            AeoRecord.from_dict(data)
