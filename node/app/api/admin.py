@@ -40,7 +40,11 @@ async def rotate_key(node: Opened, request: Request, caller: Caller = admin) -> 
     revoked_from = data.get("revoked_from")
     if not isinstance(compromised, bool):
         raise InvalidInput("true or false", field="compromised")
-    if revoked_from is not None and (type(revoked_from) is not int or not compromised):
+    # Absent means "from the rotation's own seq"; null, as any other non-seq, is refused (the
+    # schema says a seq).
+    if "revoked_from" in data and (
+        type(revoked_from) is not int or revoked_from < 0 or not compromised
+    ):
         raise InvalidInput("a seq, with compromised true", field="revoked_from")
     entry, key = await node.written(
         lambda: node.home.rotate_key(
