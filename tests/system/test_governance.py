@@ -28,6 +28,9 @@ from node.host.apikeys import create_key
 from node.host.home import NodeHome
 from node.store.sqlite import SqliteStore
 
+# Minutes of whole-network procedures: .ci/run runs them as their own step (pytest -m long).
+pytestmark = pytest.mark.long
+
 ROOT = Path(__file__).resolve().parents[2]
 NODE_RUN = (sys.executable, "-m", "node", "node", "run")
 

@@ -27,6 +27,9 @@ from tests.pg import Cluster, unavailable
 from tests.system.test_node_service import free_port, mra
 from tests.system.test_postgres_node import cli, start
 
+# Minutes of whole-network procedures: .ci/run runs them as their own step (pytest -m long).
+pytestmark = pytest.mark.long
+
 
 @contextlib.contextmanager
 def replicated(*, synchronous: bool) -> Iterator[tuple[Cluster, Cluster]]:

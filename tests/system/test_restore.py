@@ -26,6 +26,9 @@ from node.core.sample import sample_dicts
 from tests.system.test_crash_campaign import ROOT, Cluster
 from tests.system.test_devnet import wait_for
 
+# Minutes of whole-network procedures: .ci/run runs them as their own step (pytest -m long).
+pytestmark = pytest.mark.long
+
 PEERS = ("AR", "UY")
 
 

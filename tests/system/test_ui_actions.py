@@ -13,6 +13,9 @@ from playwright.sync_api import Browser, Page
 from tests.system.test_devnet import Net, _free_base, mra, new_record, view_at, wait_for
 from tests.system.test_web_ui import browser, key, log_in, open_page, shot
 
+# Minutes of whole-network procedures: .ci/run runs them as their own step (pytest -m long).
+pytestmark = pytest.mark.long
+
 __all__ = ["browser"]  # the module's Chromium, shared with test_web_ui's fixture
 
 
