@@ -38,6 +38,9 @@ __all__ = ["Acceptance", "HomeLock", "StartGuard", "accept_restore", "acceptance
 log = logging.getLogger("mra.guard")
 
 ACCEPT_SECONDS = 3600  # an acceptance no process used within this lapses (see accept_restore)
+# An acceptance dated this far after the reading clock still counts: the node's clock reads whole
+# milliseconds, so an acceptance written a moment earlier may look microseconds "in the future".
+SKEW_SECONDS = 5
 
 
 class HomeLock:
@@ -140,7 +143,7 @@ def acceptance_of(home: NodeHome, store: NodeStore, now: datetime) -> Acceptance
         raise InvalidInput(f"{path} is unreadable: {exc}", field="home") from exc
     if (accepted.size, accepted.head) != _own_head(store, home.config().origin):
         return None
-    if not 0 <= (now - accepted.at).total_seconds() <= ACCEPT_SECONDS:
+    if not -SKEW_SECONDS <= (now - accepted.at).total_seconds() <= ACCEPT_SECONDS:
         return None
     return accepted
 

@@ -27,7 +27,7 @@ from node.core.errors import OwnLogBehind, OwnLogUnconfirmed, PeerUnavailable, W
 from node.core.logs import log_name
 from node.core.sample import sample_dicts, sample_records
 from node.host.apikeys import create_key
-from node.host.guard import ACCEPT_SECONDS, StartGuard, accept_restore
+from node.host.guard import ACCEPT_SECONDS, StartGuard, accept_restore, acceptance_of
 from node.host.home import NodeHome, load_signing_key
 from node.host.settings import Settings
 from node.ledger.writer import Ledger
@@ -330,5 +330,17 @@ def test_the_api_answers_a_lost_race_with_a_retryable_503(
             again = client.post("/v1/aeo", json=record, headers={"Authorization": f"Bearer {key}"})
             assert again.status_code == 200, again.text
             assert again.json()["appended"][0]["seq"] == 1
+    finally:
+        store.close()
+
+
+def test_an_acceptance_counts_for_a_clock_that_reads_whole_milliseconds(started: NodeHome) -> None:
+    store = SqliteStore.open(started.db_path)
+    try:
+        at = datetime.now(UTC).replace(microsecond=123_999)
+        accept_restore(started, store, "ops on duty", at)
+        read_at = at.replace(microsecond=123_000)  # what system_clock shows of the same instant
+        accepted = acceptance_of(started, store, read_at)
+        assert accepted is not None and accepted.by == "ops on duty"
     finally:
         store.close()
