@@ -205,14 +205,7 @@ class Devnet:
         if not self.pids_path.exists():
             return {}
         pids: dict[str, int] = json.loads(self.pids_path.read_text())
-        alive = {}
-        for code, pid in pids.items():
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                continue
-            alive[code] = pid
-        return alive
+        return {code: pid for code, pid in pids.items() if _alive(pid)}
 
     def stop(self, timeout: float = 15.0) -> list[str]:
         """Stop every node (SIGTERM, then SIGKILL after ``timeout``); returns those stopped."""
@@ -305,7 +298,13 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except OSError:
         return False
-    return True
+    # A detached node is not our child: once it exits it stays a zombie until its parent reaps
+    # it, and an init that never reaps (some containers' PID 1) would keep it "alive" forever.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: the signal 0 above is all there is to go on
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _ok(client: httpx.Client, path: str) -> bool:

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from node.core.crypto import SigningKey
 from node.host.home import write_signing_key
 from node.ledger.verification import verify_store
@@ -53,6 +55,7 @@ def run_until_killed(db: Path | str, keyfile: Path, first: int, lifetime: float)
     return acknowledged
 
 
+@pytest.mark.long
 def test_no_acknowledged_append_is_lost_across_sigkills(tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
     crash_and_check(db, lambda: open_store(db, None), tmp_path / "signing.key", KILLS)

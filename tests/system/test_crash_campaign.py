@@ -363,6 +363,7 @@ def check_stored(cluster: Cluster, acks: list[Ack]) -> None:
             store.close()
 
 
+@pytest.mark.long
 def test_no_acknowledged_write_is_lost_across_random_sigkills(cluster: Cluster) -> None:
     rng = random.Random(SEED)
     publishers = {

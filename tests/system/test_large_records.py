@@ -47,15 +47,16 @@ def _ok(response: httpx.Response) -> Any:
 
 
 def _stop(pid: int) -> None:
+    """SIGTERM the node (a child of this process: reaped here, or it would linger as a zombie
+    that a signal 0 still finds), SIGKILL after 15 s."""
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 
 
 def _reachable(client: httpx.Client) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.long  # 30 s of load on two node set-ups: the long step of .ci/run
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS = 30
 # What the mix sends, and what must have been sent in 30 s.
