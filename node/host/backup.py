@@ -6,6 +6,10 @@
     mra restore DEST    the manifest and the file checked, the copy verified as
                         ``mra ledger verify`` would, then installed in place of the node's
                         database (kept beside it, renamed), with the node stopped
+    mra ledger move-to-postgres
+                        the stopped node's SQLite ledger copied whole into the empty
+                        PostgreSQL database of MRA_DATABASE_URL (node.store.transfer), the copy
+                        verified, the file set aside
 
 The copy is ``VACUUM INTO`` on a read-only connection: one read transaction on a WAL database,
 so writers go on while it runs and the copy is the database as of one commit (SQLite's backup
@@ -39,9 +43,19 @@ from node.core.errors import Conflict, InvalidInput, MraError, NotFound, Storage
 from node.host.guard import HomeLock
 from node.host.home import NodeHome, write_atomic
 from node.ledger.verification import Verification, verify_node
+from node.store.postgres import PostgresStore
 from node.store.sqlite import MIGRATIONS, SqliteStore
+from node.store.transfer import Moved, copy_to_postgres
 
-__all__ = ["FORMAT", "Manifest", "Restored", "check_backup", "restore", "take_backup"]
+__all__ = [
+    "FORMAT",
+    "Manifest",
+    "Restored",
+    "check_backup",
+    "move_to_postgres",
+    "restore",
+    "take_backup",
+]
 
 FORMAT = "mra-ledger backup v1"
 DATABASE = "ledger.db"
@@ -222,12 +236,44 @@ def restore(home: NodeHome, source: Path) -> Restored:
         lock.release()
 
 
-def _set_aside(home: NodeHome) -> Path | None:
+def move_to_postgres(home: NodeHome, url: str) -> tuple[Moved, Verification, Path]:
+    """Move the stopped node's SQLite ledger into the empty PostgreSQL database at ``url``:
+    copied whole, then verified there as ``mra ledger verify`` does; the file is then set aside
+    (returned), so that a start without ``MRA_DATABASE_URL`` finds no ledger to append to.
+
+    Raises Conflict while a node process serves the home, InvalidInput when the database is
+    not empty, StorageFailed when the copy fails or does not verify (the file then stays)."""
+    lock = HomeLock.take(home.path)  # Conflict when the node runs
+    try:
+        moved = copy_to_postgres(home.db_path, url)
+        store = PostgresStore.open(url, home.db_path)
+        try:
+            verification = verify_node(store, own=home.config().origin)
+        finally:
+            store.close()
+        if not verification.ok:
+            named = "; ".join(str(damage) for damage in verification.damages)
+            raise StorageFailed(f"the copy does not verify, the file stays in use: {named}")
+        kept = _set_aside(home, "moved-to-postgres")
+        assert kept is not None  # the copy read it
+        # Started by mistake without MRA_DATABASE_URL, the node would find an empty file: the
+        # guard must know how much of its log was signed, so that it never signs those again.
+        own = home.config().origin
+        where = (
+            f"the PostgreSQL database this ledger moved to (set MRA_DATABASE_URL; was {kept.name})"
+        )
+        home.note_log_seen(where, moved.logs.get(own, 0))
+        return moved, verification, kept
+    finally:
+        lock.release()
+
+
+def _set_aside(home: NodeHome, why: str = "before-restore") -> Path | None:
     """Rename the database being replaced (and its WAL) so nothing is deleted by a restore."""
     if not home.db_path.exists():
         return None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    kept = home.db_path.with_name(f"{DATABASE}.before-restore-{stamp}")
+    kept = home.db_path.with_name(f"{DATABASE}.{why}-{stamp}")
     for suffix in ("", "-wal", "-shm"):
         old = Path(f"{home.db_path}{suffix}")
         if old.exists():

@@ -6,8 +6,8 @@ the home still keeping the API keys' HMAC key beside where the file would be.
 
 ``mra init``, ``mra network init`` and ``mra network join`` write the members' first keys into
 the home's SQLite file. An empty PostgreSQL database adopts them on first open; one whose file
-already holds entries is refused (``StorageFailed``): its log is not moved, and signing again
-from seq 0 in an empty database would fork it.
+already holds entries is refused (``StorageFailed``): signing again from seq 0 in an empty
+database would fork it; ``mra ledger move-to-postgres`` (node.store.transfer) moves it whole.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def _adopt_keys(db_path: Path, store: PostgresStore) -> None:
             logs = ", ".join(f"{o} ({n} entries)" for o, n in sorted(sizes.items()) if n)
             raise StorageFailed(
                 f"{db_path} already holds logs ({logs}) and the PostgreSQL database is empty:"
-                " moving a ledger from SQLite to PostgreSQL is not supported, and starting an"
-                " empty log would sign its seqs again (a fork)"
+                " starting an empty log would sign their seqs again (a fork); move the ledger"
+                " there first, with the node stopped: 'mra ledger move-to-postgres'"
             )
         for origin in sizes:
             for since, key in held.keys(origin):

@@ -114,3 +114,33 @@ def ledger_rebuild(home: HomeOption = DEFAULT_HOME) -> None:
     with opened(home) as node:
         count = node.store.rebuild_derived(node.origin)
     out.print(f"rebuilt derived tables from {count} record versions")
+
+
+@app.command("move-to-postgres")
+def ledger_move_to_postgres(home: HomeOption = DEFAULT_HOME) -> None:
+    """Move this (stopped) node's SQLite ledger into the empty PostgreSQL database named by
+    MRA_DATABASE_URL: every table copied as it is (the log is not re-signed: the same history
+    goes on from the same seq), the copy verified there, the file then set aside. Start the
+    node with the same MRA_DATABASE_URL afterwards."""
+    from node.app.cli.common import reported
+    from node.app.cli.context import home_of
+    from node.core.errors import InvalidInput
+    from node.host.backup import move_to_postgres
+    from node.host.settings import database_url
+
+    with reported():
+        url = database_url()
+        if url is None:
+            raise InvalidInput(
+                "set it to the empty PostgreSQL database to move the ledger into",
+                field="MRA_DATABASE_URL",
+            )
+        moved, verification, kept = move_to_postgres(home_of(home), url)
+    for origin, size in sorted(moved.logs.items()):
+        out.print(f"[green]OK[/] {origin}: {size} entries, verified in PostgreSQL")
+    out.print(
+        f"moved {sum(moved.rows.values())} rows of {len(moved.rows)} tables;"
+        f" {verification.access_rows} access-log rows, hash chain intact;"
+        f" the SQLite file is kept as {kept.name}",
+        soft_wrap=True,
+    )
