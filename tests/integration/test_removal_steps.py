@@ -33,7 +33,7 @@ def net(tmp_path: Path) -> Path:
         MemberSpec(code=c, name=f"Customs {c}", endpoint=f"https://127.0.0.1:{7441 + i}")
         for i, c in enumerate(("BR", "UY", "CL"))
     ]
-    init_network(tmp_path / "net", "Test network", specs, now=NOW, self_issued=True)
+    init_network(tmp_path / "net", "Test network", specs, now=NOW)
     return tmp_path / "net"
 
 
