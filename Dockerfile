@@ -33,7 +33,7 @@ RUN /opt/mra/bin/pip install --quiet --no-deps --no-build-isolation . && rm -rf 
 ENV PATH=/opt/mra/bin:$PATH
 
 # Named volumes take the ownership of these directories, so the nodes can write to them;
-# /ca holds the network CA's key, mounted by the init container only.
+# /ca is where a legacy network's CA key is mounted by hand (the Compose network has no CA).
 RUN mkdir -p /net/BR /net/UY /net/AR /net/PY /net/CL /ca && chown -R mra /net /ca
 USER mra
 EXPOSE 7441

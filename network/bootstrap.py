@@ -1,18 +1,20 @@
 """``mra network init``: everything a new network needs, written to one directory.
 
     DIR/membership.json                  membership v1 with every member's signature
-    DIR/members.pem                      (self-issued) every member's certificate, for clients
-    DIR/ca.crt, DIR/ca.key (0600)        (network CA) the CA; keep ca.key offline
+    DIR/members.pem                      every member's self-issued certificate, for clients
+    DIR/ca.crt, DIR/ca.key (0600)        (legacy ``network_ca`` only) the CA; keep ca.key offline
     DIR/<CODE>/                          one node home per member:
         node.json, signing.key (0600)    identity and Ed25519 ledger key (node.host.home)
         sealing.key (0600)               X25519 key that partners seal payloads to
-        tls.key (0600), tls.crt          TLS identity: self-issued, or issued by the network CA
-        ca.crt                           (network CA) the CA's certificate
+        tls.key (0600), tls.crt          TLS identity, self-issued (legacy: from the network CA)
+        ca.crt                           (legacy ``network_ca`` only) the CA's certificate
         membership.json                  the signed membership document
         ledger.db                        the ledger, with every member's ledger key registered
 
-With ``self_issued`` each member is its own TLS trust root and no one holds a key that admits
-anyone (issue 24, point 1): the membership pins and carries each member's certificate.
+Each member is its own TLS trust root and no one holds a key that admits anyone (issue 24,
+point 1): the membership pins and carries each member's self-issued certificate. A network CA
+(``network_ca``) is the legacy mode, kept for networks created that way; each of their members
+leaves it with ``mra network renew``.
 
 Onboarding a member later is a new membership version signed by all (``network.onboarding``).
 """
@@ -40,6 +42,7 @@ from node.store.sqlite import SqliteStore
 __all__ = [
     "MemberSpec",
     "cert_sha256",
+    "client_trust",
     "init_network",
     "new_sealing_key",
     "tls_hosts",
@@ -80,16 +83,26 @@ def cert_sha256(cert_pem: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+def client_trust(directory: Path) -> Path:
+    """The file an API client of the network created in ``directory`` verifies its nodes
+    with: ``members.pem`` (every member's self-issued certificate), or the ``ca.crt`` of a
+    network created with a network CA."""
+    bundle = directory / "members.pem"
+    legacy = directory / "ca.crt"
+    return legacy if legacy.exists() and not bundle.exists() else bundle
+
+
 def init_network(
     directory: Path,
     network: str,
     specs: list[MemberSpec],
     *,
     now: datetime,
-    self_issued: bool = False,
+    network_ca: bool = False,
 ) -> Membership:
-    """Create every member's keys, certificates (``self_issued``, or from a new network CA)
-    and home, and the signed membership, which states its rule (``network.membership.Rule``).
+    """Create every member's keys, self-issued certificates (legacy ``network_ca``: from a new
+    network CA instead) and home, and the signed membership, which states its rule
+    (``network.membership.Rule``).
 
     Raises InvalidInput for bad members, Conflict when ``directory`` already holds a network.
     """
@@ -98,7 +111,7 @@ def init_network(
     if len({s.code for s in specs}) != len(specs) or len(specs) < 2:
         raise InvalidInput("two or more members, each once", field="member")
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ca = None if self_issued else new_ca(network, now=now)
+    ca = new_ca(network, now=now) if network_ca else None
     members: list[Member] = []
     for spec in specs:
         home = NodeHome(path=directory / spec.code)

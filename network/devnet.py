@@ -1,9 +1,10 @@
 """``mra devnet``: a five-node network (BR, UY, AR, PY, CL) as real processes on 127.0.0.1.
 
-``up`` creates the network material on first use (CA, keys, certificates, signed membership,
-one admin API key per node), starts one ``mra node run`` per member with TLS, records the
-agreements on first start (MRA BR-UY under ``mra-full``; a Mercosur plurilateral BR-AR-PY-UY
-under ``mra-status-only``; CL in none) and loads demo AEO records. ``down`` stops the nodes.
+``up`` creates the network material on first use (keys, self-issued certificates, signed
+membership, one admin API key per node; no CA: ``network.bootstrap``), starts one ``mra node
+run`` per member with TLS, records the agreements on first start (MRA BR-UY under
+``mra-full``; a Mercosur plurilateral BR-AR-PY-UY under ``mra-status-only``; CL in none) and
+loads demo AEO records. ``down`` stops the nodes.
 Everything lives in one directory; ``down`` then ``up`` restarts the same network.
 """
 
@@ -25,7 +26,7 @@ from typing import Any
 import httpx
 
 from contracts.registry import SOURCE_HASHES
-from network.bootstrap import MemberSpec, init_network
+from network.bootstrap import MemberSpec, client_trust, init_network
 from node.core.clock import system_clock
 from node.core.errors import Conflict, InvalidInput, PeerUnavailable
 from node.core.sample import sample_dicts
@@ -224,7 +225,7 @@ class Devnet:
     def client(self, code: str) -> httpx.Client:
         """An HTTPS client for ``code``'s local API, with its admin key."""
         node = next(n for n in self.nodes() if n.code == code)
-        context = ssl.create_default_context(cafile=str(self.dir / "ca.crt"))
+        context = ssl.create_default_context(cafile=str(client_trust(self.dir)))
         return httpx.Client(
             base_url=node.url,
             verify=context,

@@ -13,6 +13,10 @@ Two kinds of change reach a node:
   (two versions n + 1 would); each node applies the highest revision it holds of each member on
   top of the version in force (``effective``), and serves them with the document.
 
+A signature counts only by a key the member may sign with (``keys_of``) that no compromise
+rotation of its log revoked (``revoked_of``, issue 24 point 5): a change signed with a leaked
+key is refused, saying so, whatever seq the thief would claim.
+
 Every check raises ``IntegrityError`` with damage "membership-rule" and a reason naming the
 member and the signature or field at fault; the caller logs it and keeps what it had.
 """
@@ -27,11 +31,14 @@ from network.membership import OWN_FIELDS, SIG_TAG, Member, Membership, pem_sha2
 from node.core.canonical import canonical_json
 from node.core.crypto import PublicKey, SigningKey
 from node.core.errors import IntegrityError, InvalidInput
+from node.core.walk import Revocation
 
 __all__ = [
     "MemberUpdate",
+    "RevokedOf",
     "SignedUpdate",
     "check_change",
+    "check_not_revoked",
     "check_update",
     "effective",
     "removed",
@@ -41,10 +48,67 @@ __all__ = [
 
 UPDATE_TAG = b"mra-ledger/member-update/v1\x00"
 KeysOf = Callable[[str], Iterable[PublicKey]]
+RevokedOf = Callable[[str], Iterable[Revocation]]
+
+
+def _none_revoked(_: str) -> Iterable[Revocation]:
+    return ()
 
 
 def _refused(reason: str) -> IntegrityError:
     return IntegrityError("membership-rule", reason)
+
+
+NOT_VERIFIED = "does not verify"
+
+
+def _revoked_by(
+    message: bytes, code: str, signature: str, revoked_of: RevokedOf
+) -> Revocation | None:
+    """The revocation of the key of ``code`` that made ``signature`` over ``message``, if a
+    compromise revoked that key."""
+    try:
+        raw = bytes.fromhex(signature)
+    except ValueError:
+        return None
+    return next((r for r in revoked_of(code) if r.key.verify(message, raw)), None)
+
+
+def _revoked_reason(code: str, revocation: Revocation) -> str:
+    return (
+        f"is made with {code}'s ledger key revoked from seq {revocation.since} (key"
+        f" compromise: the rotation at seq {revocation.rotation})"
+    )
+
+
+def _signature_fault(
+    message: bytes, code: str, signature: str, keys_of: KeysOf, revoked_of: RevokedOf
+) -> str | None:
+    """None when ``signature`` over ``message`` verifies by a key of ``code`` that no
+    compromise revoked; otherwise what is wrong with it (``NOT_VERIFIED``, or the key's
+    revocation)."""
+    revocation = _revoked_by(message, code, signature, revoked_of)
+    if revocation is not None:
+        return _revoked_reason(code, revocation)
+    try:
+        raw = bytes.fromhex(signature)
+    except ValueError:
+        return NOT_VERIFIED
+    return None if any(key.verify(message, raw) for key in keys_of(code)) else NOT_VERIFIED
+
+
+def check_not_revoked(
+    proposed: Membership, signatures: Mapping[str, str], revoked_of: RevokedOf
+) -> None:
+    """Raise IntegrityError ("membership-rule") when a signature on ``proposed`` is made with
+    a key that a compromise rotation revoked (whatever else the version is checked for)."""
+    message = SIG_TAG + canonical_json(proposed.to_dict())
+    for code, signature in sorted(signatures.items()):
+        revocation = _revoked_by(message, code, signature, revoked_of)
+        if revocation is not None:
+            raise _refused(
+                f"v{proposed.version}: {code}'s signature {_revoked_reason(code, revocation)}"
+            )
 
 
 def required_signers(current: Membership, proposed: Membership) -> dict[str, str]:
@@ -79,35 +143,33 @@ def check_change(
     proposed: Membership,
     signatures: Mapping[str, str],
     keys_of: KeysOf,
+    revoked_of: RevokedOf = _none_revoked,
 ) -> None:
     """Raise IntegrityError ("membership-rule") unless ``proposed`` is the version after
     ``current`` and carries every signature the rule of ``current`` asks for, each by one of
-    ``keys_of(code)``."""
+    ``keys_of(code)`` that ``revoked_of(code)`` does not revoke."""
     message = SIG_TAG + canonical_json(proposed.to_dict())
 
-    def verify(code: str, signature: str) -> bool:
-        try:
-            raw = bytes.fromhex(signature)
-        except ValueError:
-            return False
-        return any(key.verify(message, raw) for key in keys_of(code))
+    def fault(code: str, signature: str) -> str | None:
+        return _signature_fault(message, code, signature, keys_of, revoked_of)
 
     if proposed.version != current.version + 1:
         raise _refused(f"v{proposed.version} is not the version after v{current.version}")
     for code, why in required_signers(current, proposed).items():
         if code not in signatures:
             raise _refused(f"v{proposed.version} {why}: the rule needs {code}'s signature")
-        if not verify(code, signatures[code]):
-            raise _refused(f"v{proposed.version} {why}: {code}'s signature does not verify")
+        wrong = fault(code, signatures[code])
+        if wrong is not None:
+            raise _refused(f"v{proposed.version} {why}: {code}'s signature {wrong}")
     # A removed member's own signature (it leaves) is not needed, but is kept in the file as its
     # statement: one that is there must be its own.
     for code in sorted(set(signatures) - {m.code for m in proposed.members}):
         if current.member(code) is None:
             raise _refused(f"v{proposed.version} carries a signature of {code}, not a member")
-        if not verify(code, signatures[code]):
+        wrong = fault(code, signatures[code])
+        if wrong is not None:
             raise _refused(
-                f"v{proposed.version} removes {code}: the signature under {code} (leaving)"
-                " does not verify"
+                f"v{proposed.version} removes {code}: the signature under {code} (leaving) {wrong}"
             )
 
 
@@ -198,14 +260,20 @@ def sign_update(update: MemberUpdate, key: SigningKey) -> SignedUpdate:
     return SignedUpdate(update=update, signature=key.sign(update.message()).hex())
 
 
-def check_update(membership: Membership, signed: SignedUpdate, keys_of: KeysOf) -> Member:
+def check_update(
+    membership: Membership,
+    signed: SignedUpdate,
+    keys_of: KeysOf,
+    revoked_of: RevokedOf = _none_revoked,
+) -> Member:
     """The entry of the member that ``signed`` updates, as the update makes it, after checking
     it against the rule of ``membership`` (the membership in force with the updates applied so
     far). Raises IntegrityError ("membership-rule") naming why it is refused:
 
     1. it names another network, or a code that is not a member;
     2. its revision is not past the entry's;
-    3. it is not signed by the member whose entry it changes (``keys_of(code)``);
+    3. it is not signed by the member whose entry it changes (``keys_of(code)``), or with a
+       key of its that a compromise revoked (``revoked_of(code)``);
     4. the entry it makes is not valid (endpoint, certificate and pin)."""
     update = signed.update
     # 1. the network and the member
@@ -222,11 +290,10 @@ def check_update(membership: Membership, signed: SignedUpdate, keys_of: KeysOf) 
     # 3. its own signature (the rule: a member's own entry needs only its own)
     if membership.rule_in_force.own_entry != "self":
         raise _refused("the rule does not let a member change its own entry alone")
-    try:
-        raw = bytes.fromhex(signed.signature)
-    except ValueError:
-        raw = b""
-    if not any(key.verify(update.message(), raw) for key in keys_of(update.code)):
+    wrong = _signature_fault(update.message(), update.code, signed.signature, keys_of, revoked_of)
+    if wrong is not None and wrong != NOT_VERIFIED:
+        raise _refused(f"the change of {update.code}'s entry (revision {update.revision}) {wrong}")
+    if wrong is not None:
         raise _refused(
             f"the change of {update.code}'s entry (revision {update.revision}) is not signed by"
             f" {update.code}: a member changes only its own entry"
@@ -239,7 +306,10 @@ def check_update(membership: Membership, signed: SignedUpdate, keys_of: KeysOf) 
 
 
 def effective(
-    membership: Membership, updates: Iterable[SignedUpdate], keys_of: KeysOf
+    membership: Membership,
+    updates: Iterable[SignedUpdate],
+    keys_of: KeysOf,
+    revoked_of: RevokedOf = _none_revoked,
 ) -> tuple[Membership, dict[str, SignedUpdate], list[str]]:
     """``membership`` with the latest valid update of each member applied: the membership in
     force, the updates applied (by code), and why each other update was refused."""
@@ -251,7 +321,7 @@ def effective(
             continue  # a member removed since (or never one): its updates no longer apply
         current = replace(membership, members=tuple(members.values()))
         try:
-            members[signed.update.code] = check_update(current, signed, keys_of)
+            members[signed.update.code] = check_update(current, signed, keys_of, revoked_of)
         except IntegrityError as exc:
             if signed.update.code in members and (
                 signed.update.revision <= members[signed.update.code].revision

@@ -17,7 +17,8 @@ old certificate until every peer holds the update, then switches (``switch_when_
 A renewal after a compromise (``renew(compromised=True)``, issue 24 point 5) is marked so:
 peers stop accepting the old certificate as soon as they hold the update, and the node presents
 the new one at once (a peer that does not hold the update yet learns it from any other peer).
-A member's ledger key revoked by a compromise rotation signs no update (``keys_in``).
+A member's ledger key revoked by a compromise rotation signs no update (``keys_in``), and one
+signed with it is refused saying so (``revoked_in``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from network.bootstrap import tls_hosts
 from network.governance import (
     KeysOf,
     MemberUpdate,
+    RevokedOf,
     SignedUpdate,
     check_update,
     effective,
@@ -52,7 +54,16 @@ from node.host.keyfiles import write_private
 from node.ledger.revocations import held_revocations
 from node.store.open import NodeStore
 
-__all__ = ["UPDATES_FILE", "MemberUpdates", "in_force", "load_updates", "move", "renew"]
+__all__ = [
+    "UPDATES_FILE",
+    "MemberUpdates",
+    "in_force",
+    "keys_in",
+    "load_updates",
+    "move",
+    "renew",
+    "revoked_in",
+]
 
 log = logging.getLogger("mra.network")
 
@@ -71,6 +82,11 @@ def keys_in(store: NodeStore) -> KeysOf:
         return [key for _, key in store.keys(code) if key not in revoked]
 
     return keys_of
+
+
+def revoked_in(store: NodeStore) -> RevokedOf:
+    """The revocations of each member's compromise rotations that ``store`` holds."""
+    return lambda code: held_revocations(store, code)
 
 
 def load_updates(home: NodeHome) -> dict[str, SignedUpdate]:
@@ -92,7 +108,9 @@ def _save(home: NodeHome, updates: dict[str, SignedUpdate]) -> None:
 def in_force(home: NodeHome, store: NodeStore) -> tuple[Membership, dict[str, SignedUpdate]]:
     """The membership in force at ``home``: the installed version with the updates held."""
     base = SignedMembership.from_json((home.path / "membership.json").read_text()).membership
-    membership, applied, refused = effective(base, load_updates(home).values(), keys_in(store))
+    membership, applied, refused = effective(
+        base, load_updates(home).values(), keys_in(store), revoked_in(store)
+    )
     for reason in refused:
         log.warning("member update refused: %s", reason)
     return membership, applied
@@ -124,7 +142,7 @@ def _sign(
     write the certificate it names (``issued``, as ``tls.next.*``) and keep it. Nothing is
     written when the check refuses it."""
     signed = sign_update(update, load_signing_key(home.key_path))
-    check_update(membership, signed, keys_in(store))
+    check_update(membership, signed, keys_in(store), revoked_in(store))
     if issued is not None:
         # A TLS key sealed with the passphrase (mra key encrypt) is replaced by a sealed one.
         secret = keyfiles.tls_password(home.path / "tls.key")
@@ -207,6 +225,7 @@ class MemberUpdates:
     ) -> None:
         self.home = home
         self.keys_of = keys_in(store)
+        self.revoked_of = revoked_in(store)
         self.peers = peers
         self.tls = tls
         self.base = base
@@ -222,7 +241,7 @@ class MemberUpdates:
         """A new version is installed: apply the updates held (or ``updates``) on top of it."""
         self.base = base
         held = list(self.held.values() if updates is None else updates)
-        membership, self.held, refused = effective(base, held, self.keys_of)
+        membership, self.held, refused = effective(base, held, self.keys_of, self.revoked_of)
         for reason in refused:
             log.warning("member update refused: %s", reason)
         self._in_force(membership)
@@ -250,7 +269,7 @@ class MemberUpdates:
             if member is not None and signed.update.revision <= member.revision:
                 continue  # held already, or superseded
             try:
-                entry = check_update(current, signed, self.keys_of)
+                entry = check_update(current, signed, self.keys_of, self.revoked_of)
             except IntegrityError as exc:
                 log.warning("member update from %s refused: %s", source, exc.detail)
                 refused.append(exc.detail)

@@ -33,8 +33,8 @@ from cryptography import x509
 
 from network import pki
 from network.bootstrap import cert_sha256, new_sealing_key, tls_hosts
-from network.governance import check_change
-from network.member_updates import in_force
+from network.governance import check_change, check_not_revoked
+from network.member_updates import in_force, revoked_in
 from network.membership import (
     Member,
     Membership,
@@ -253,8 +253,9 @@ def install(home: NodeHome, store: NodeStore, signed: SignedMembership) -> Membe
     """Check ``signed`` and make it this node's membership; returns it. The version it
     replaces is kept as ``membership.v<n>.json``.
 
-    Raises IntegrityError when a member's signature is missing or wrong, or the change breaks
-    the rule of the installed version (``network.governance.check_change``, for the version
+    Raises IntegrityError when a member's signature is missing or wrong or made with a ledger
+    key that a compromise rotation held here revoked, or the change breaks the rule of the
+    installed version (``network.governance.check_change``, for the version
     right after it; a later one must be signed by all its members), InvalidInput when the
     version does not follow the installed one, Conflict when it removes this node (a removed
     node keeps the version it had; its peers refuse it from their removal on).
@@ -268,12 +269,14 @@ def install(home: NodeHome, store: NodeStore, signed: SignedMembership) -> Membe
         chain = rotation_chain(member, signed.rotations.get(code, [])) if member else []
         return [*chain, *(key for _, key in store.keys(code))]
 
+    revoked_of = revoked_in(store)
+    check_not_revoked(proposed, signed.signatures, revoked_of)
     path = home.path / "membership.json"
     if path.exists():
         current = installed(home).membership
         if proposed.version == current.version + 1:
             # The rule the installed version states (network.governance): refused with why.
-            check_change(current, proposed, signed.signatures, keys_of)
+            check_change(current, proposed, signed.signatures, keys_of, revoked_of)
     missing = [m.code for m in proposed.members if m.code not in signed.signatures]
     if missing:
         raise InvalidInput(f"not signed yet by {', '.join(missing)}", field="signatures")

@@ -133,9 +133,12 @@ class Replicator:
             key = self.key_at(origin, size - 1)
             revocation = revoked(held_revocations(self.store, origin), key, size - 1)
             if revocation is not None:
-                raise PeerMisbehaved(
-                    f"a checkpoint of {origin} of size {size}: revoked-key: signed by the key"
-                    f" {origin} revoked from #{revocation.since} (a compromise rotation)"
+                # Named as the walk names an entry (``revoked-key``), so that the refusal is
+                # counted and logged with that reason.
+                raise IntegrityError(
+                    "revoked-key",
+                    f"a checkpoint of {origin} of size {size} signed by the key {origin} revoked"
+                    f" from #{revocation.since} (a compromise rotation)",
                 )
             checkpoint = open_checkpoint(note, log_name(origin), key)
         except (InvalidInput, IntegrityError) as exc:

@@ -76,7 +76,7 @@ class Sharing:
             for state in states.values()
             if (doc := state.in_force_at(now)) is not None
             and origin in doc.parties
-            and (members is None or set(doc.parties) <= members)
+            and not agreements.no_member(doc, members)
         ]
 
     def ids_with(self, partner: str) -> set[str]:

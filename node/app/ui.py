@@ -331,8 +331,13 @@ def ui_routes(
     @app.get("/ui/agreements", include_in_schema=False)
     async def agreement_list(request: Request) -> Response:
         caller = signed_in(request)
+        members = peers.member_codes() if peers is not None else None
         rows = [
-            {"phase": state.phase.value, **state.current.to_dict()}
+            {
+                "phase": state.phase.value,
+                "state": agreements.shown_state(state.phase.value, state.current, members),
+                **state.current.to_dict(),
+            }
             for _, state in sorted(agreements.states(store).items())
             if state.current is not None
         ]

@@ -20,7 +20,7 @@ from node.core.errors import Conflict, NotFound
 from node.ledger.writer import Ledger
 from node.store.protocols import AgreementLog
 
-__all__ = ["approve", "events", "propose", "states", "withdraw"]
+__all__ = ["approve", "events", "no_member", "propose", "shown_state", "states", "withdraw"]
 
 _ACTIONS = {
     EntryKind.AGREEMENT_PROPOSE: Action.PROPOSE,
@@ -121,6 +121,22 @@ def withdraw(ledger: Ledger, store: AgreementLog, agreement_id: str) -> SignedEn
         raise Conflict(f"{agreement_id} is already withdrawn", field="id")
     [entry] = ledger.append_documents([(EntryKind.AGREEMENT_WITHDRAW, {"id": agreement_id})])
     return entry
+
+
+def no_member(doc: Agreement, members: frozenset[str] | None) -> list[str]:
+    """The parties of ``doc`` that are no member of ``members``, the membership in force
+    (removed, or they left; None: a node of no network). An agreement naming one has ended for
+    every party, as if it had withdrawn (``network.sharing``)."""
+    return sorted(set(doc.parties) - members) if members is not None else []
+
+
+def shown_state(status: str, doc: Agreement, members: frozenset[str] | None) -> str:
+    """``status`` (a phase, or a status at some time), or "ended (CL no member)" when a party
+    of ``doc`` is no member of ``members``; an agreement withdrawn or expired stays so."""
+    gone = no_member(doc, members)
+    if not gone or status in ("withdrawn", "expired"):
+        return status
+    return f"ended ({', '.join(gone)} no member)"
 
 
 def _state(store: AgreementLog, agreement_id: str) -> AgreementState:

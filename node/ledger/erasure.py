@@ -191,7 +191,7 @@ def purge_ended(
         if state.status_at(now) in ("withdrawn", "expired"):
             return True
         current = state.current
-        return members is not None and current is not None and not set(current.parties) <= members
+        return current is not None and bool(agreements.no_member(current, members))
 
     affected = {
         names: gone

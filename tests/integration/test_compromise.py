@@ -16,10 +16,17 @@ from fastapi.testclient import TestClient
 
 from network.bootstrap import MemberSpec, init_network
 from network.evidence import build_bundle, verify_bundle
-from network.governance import SignedUpdate, check_update, sign_update
-from network.member_updates import MemberUpdates, in_force, keys_in, load_updates, renew
-from network.membership import SignedMembership
-from network.onboarding import own_rotations
+from network.governance import MemberUpdate, SignedUpdate, check_update, sign_update
+from network.member_updates import (
+    MemberUpdates,
+    in_force,
+    keys_in,
+    load_updates,
+    renew,
+    revoked_in,
+)
+from network.membership import SignedMembership, sign_membership
+from network.onboarding import install, own_rotations
 from network.peers import Peers
 from network.replicator import Replicator
 from network.tls import trusted_pems
@@ -200,7 +207,7 @@ def net(tmp_path: Path) -> Path:
         MemberSpec(code="BR", name="Receita Federal", endpoint="https://127.0.0.1:7441"),
         MemberSpec(code="UY", name="Aduanas", endpoint="https://127.0.0.1:7442"),
     ]
-    init_network(tmp_path / "net", "Test network", specs, now=NOW, self_issued=True)
+    init_network(tmp_path / "net", "Test network", specs, now=NOW)
     return tmp_path / "net"
 
 
@@ -261,8 +268,72 @@ def test_a_revoked_ledger_key_signs_no_member_update(net: Path) -> None:
         with pytest.raises(IntegrityError, match="not signed by BR"):
             check_update(membership, forged, keys_in(store))
         assert old.public_key not in list(keys_in(store)("BR"))
+        # With the revocations held, the refusal names the leaked key.
+        with pytest.raises(IntegrityError, match=r"\(revision 2\) is made with BR's ledger key"):
+            check_update(membership, forged, keys_in(store), revoked_in(store))
     finally:
         store.close()
+
+
+def test_a_peer_refuses_a_membership_change_or_update_signed_with_a_revoked_key(
+    net: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 24, point 5 with point 2: at UY, which holds BR's compromise rotation, a version
+    or an update that BR's leaked key signed is refused like any other rule break, saying
+    why, and changes nothing."""
+    br_home, uy_home = NodeHome(path=net / "BR"), NodeHome(path=net / "UY")
+    br_store, uy_store = SqliteStore.open(br_home.db_path), SqliteStore.open(uy_home.db_path)
+    try:
+        old = load_signing_key(br_home.key_path)
+        ledger = br_home.open_ledger(br_store)
+        ledger.publish(sample_records("BR", 3))
+        br_home.rotate_key(ledger, compromised=True)  # revoked from its own seq, 3
+        accept(uy_store, "BR", [public(e) for e in br_store.entries("BR")])
+        installed_before = (net / "UY" / "membership.json").read_text()
+        v1 = SignedMembership.from_json(installed_before).membership
+        renamed = tuple(replace(m, name="Stolen") if m.code == "BR" else m for m in v1.members)
+        v2 = replace(v1, version=2, members=renamed)
+        uy_key = load_signing_key(uy_home.key_path)
+        by_thief = SignedMembership(
+            membership=v2,
+            signatures={"BR": sign_membership(v2, old), "UY": sign_membership(v2, uy_key)},
+        )
+        with pytest.raises(IntegrityError, match="BR's ledger key revoked from seq 3") as caught:
+            install(uy_home, uy_store, by_thief)
+        assert caught.value.damage == "membership-rule"
+        assert (net / "UY" / "membership.json").read_text() == installed_before
+        # Signed with BR's new key, the same version installs.
+        by_br = by_thief.signed_by("BR", load_signing_key(br_home.key_path), [])
+        assert install(uy_home, uy_store, by_br).version == 2
+
+        # A member update signed with the leaked key, offered by gossip: refused and logged.
+        base = SignedMembership.from_json((net / "UY" / "membership.json").read_text())
+        peers = Peers("UY", base.membership)
+        updates = MemberUpdates(
+            home=uy_home, store=uy_store, peers=peers, tls=None, base=base.membership
+        )
+        mine = peers.membership.member("BR")
+        assert mine is not None
+        stolen = sign_update(
+            MemberUpdate(
+                network=v1.network,
+                code="BR",
+                revision=1,
+                endpoint="https://thief.example:443",
+                tls_cert=mine.tls_cert,
+                tls_cert_sha256=mine.tls_cert_sha256,
+                previous_tls_cert_sha256=mine.tls_cert_sha256,
+            ),
+            old,
+        )
+        with caplog.at_level("WARNING", logger="mra.network"):
+            [reason] = updates.take([stolen], "AR")
+        assert "is made with BR's ledger key revoked from seq 3" in reason
+        assert "member update from AR refused" in caplog.text
+        assert peers.membership.member("BR") == mine and updates.held == {}
+    finally:
+        br_store.close()
+        uy_store.close()
 
 
 def test_a_checkpoint_signed_past_the_revocation_is_refused_and_freezes_nothing(

@@ -33,7 +33,7 @@ def net(tmp_path: Path) -> Path:
         MemberSpec(code="BR", name="Receita Federal", endpoint="https://127.0.0.1:7441"),
         MemberSpec(code="UY", name="Aduanas", endpoint="https://127.0.0.1:7442"),
     ]
-    init_network(tmp_path / "net", "Test network", specs, now=NOW, self_issued=True)
+    init_network(tmp_path / "net", "Test network", specs, now=NOW)
     return tmp_path / "net"
 
 

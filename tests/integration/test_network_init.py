@@ -25,6 +25,7 @@ from network.membership import (
 from network.pki import member_of, new_ca
 from node.core.errors import Conflict, IntegrityError, InvalidInput
 from node.store.sqlite import SqliteStore
+from tests.integration.test_cli import mra
 
 MEMBERS = [
     MemberSpec(code="BR", name="Receita Federal do Brasil", endpoint="https://127.0.0.1:7441"),
@@ -36,7 +37,7 @@ MEMBERS = [
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("net") / "devnet"
-    init_network(directory, "Test network", MEMBERS, now=datetime.now(UTC))
+    init_network(directory, "Test network", MEMBERS, now=datetime.now(UTC), network_ca=True)
     return directory
 
 
@@ -142,7 +143,7 @@ def test_a_self_issued_network_has_no_ca_and_pins_each_members_own_certificate(
     """Issue 24, point 1: no key that admits anyone exists; each member signs its own
     certificate, which the membership pins, carries and states the rule for."""
     net = tmp_path / "net"
-    init_network(net, "Test network", MEMBERS, now=datetime.now(UTC), self_issued=True)
+    init_network(net, "Test network", MEMBERS, now=datetime.now(UTC))
     assert not list(net.rglob("ca.key")) and not list(net.rglob("ca.crt"))
     membership = SignedMembership.from_json((net / "membership.json").read_text())
     membership.verify()
@@ -154,3 +155,23 @@ def test_a_self_issued_network_has_no_ca_and_pins_each_members_own_certificate(
         assert pem_sha256(cert) == member.tls_cert_sha256
         parsed = x509.load_pem_x509_certificate(cert.encode())
         assert parsed.issuer == parsed.subject  # its own root
+
+
+def test_mra_network_init_is_self_issued_unless_asked_for_a_network_ca(tmp_path: Path) -> None:
+    """Issue 24, point 1: the command creates no CA by default; ``--network-ca`` (legacy)
+    still makes one, for networks that keep working that way until each member renews."""
+    members = [f"--member={s.code},{s.name},{s.endpoint}" for s in MEMBERS[:2]]
+    made = mra(tmp_path / "unused", "network", "init", str(tmp_path / "own"), *members)
+    assert made.returncode == 0, made.stderr
+    assert "no CA" in made.stdout and (tmp_path / "own" / "members.pem").is_file()
+    assert not list((tmp_path / "own").rglob("ca.*"))
+    signed = SignedMembership.from_json((tmp_path / "own" / "membership.json").read_text())
+    assert all(m.tls_cert for m in signed.membership.members)
+
+    legacy = mra(
+        tmp_path / "unused", "network", "init", str(tmp_path / "ca"), *members, "--network-ca"
+    )
+    assert legacy.returncode == 0, legacy.stderr
+    assert (tmp_path / "ca" / "ca.key").is_file() and not (tmp_path / "ca" / "members.pem").exists()
+    signed = SignedMembership.from_json((tmp_path / "ca" / "membership.json").read_text())
+    assert not any(m.tls_cert for m in signed.membership.members)

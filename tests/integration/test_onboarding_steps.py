@@ -30,7 +30,7 @@ def net(tmp_path: Path) -> Path:
         MemberSpec(code="BR", name="Receita Federal", endpoint="https://127.0.0.1:7441"),
         MemberSpec(code="UY", name="Aduanas", endpoint="https://127.0.0.1:7442"),
     ]
-    init_network(tmp_path / "net", "Test network", specs, now=NOW)
+    init_network(tmp_path / "net", "Test network", specs, now=NOW, network_ca=True)
     return tmp_path / "net"
 
 
@@ -190,7 +190,7 @@ def own_roots(tmp_path: Path) -> Path:
         MemberSpec(code=c, name=f"Customs {c}", endpoint=f"https://127.0.0.1:{7441 + i}")
         for i, c in enumerate(("BR", "UY", "CL"))
     ]
-    init_network(tmp_path / "net", "Test network", specs, now=NOW, self_issued=True)
+    init_network(tmp_path / "net", "Test network", specs, now=NOW)
     return tmp_path / "net"
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from contracts.agreement import Agreement
 from contracts.registry import SOURCE_HASHES
@@ -18,7 +19,10 @@ from network.bootstrap import MemberSpec, init_network
 from network.membership import SignedMembership
 from network.onboarding import install, installed, sign
 from network.removal import propose_removal
+from node.app.api import create_app
+from node.core.clock import system_clock
 from node.core.errors import Conflict, IntegrityError, InvalidInput
+from node.host.apikeys import create_key
 from node.host.home import NodeHome
 from node.ledger import agreements
 from node.store.sqlite import SqliteStore
@@ -33,7 +37,7 @@ def net(tmp_path: Path) -> Path:
         MemberSpec(code=c, name=f"Customs {c}", endpoint=f"https://127.0.0.1:{7441 + i}")
         for i, c in enumerate(("BR", "UY", "CL"))
     ]
-    init_network(tmp_path / "net", "Test network", specs, now=NOW, self_issued=True)
+    init_network(tmp_path / "net", "Test network", specs, now=NOW)
     return tmp_path / "net"
 
 
@@ -183,3 +187,17 @@ def test_an_agreement_naming_a_removed_member_shows_ended(net: Path) -> None:
     assert "ended (CL no member)" in listed.stdout, listed.stderr
     shown = mra("agreement", "show", "MRA-BR-CL", "--home", str(net / "BR"))
     assert '"state": "ended (CL no member)"' in shown.stdout, shown.stderr
+    # The API and the UI say the same, from the same function (node.ledger.agreements).
+    store = SqliteStore.open(net / "BR" / "ledger.db")
+    try:
+        key = create_key(store, "viewer", "test", system_clock())
+    finally:
+        store.close()
+    with TestClient(create_app(NodeHome(path=net / "BR"), network=True)) as http:
+        auth = {"Authorization": f"Bearer {key}"}
+        [answer] = http.get("/v1/agreements", headers=auth).json()
+        assert answer["id"] == "MRA-BR-CL" and answer["phase"] == "proposed"
+        assert answer["state"] == "ended (CL no member)" and answer["no_member"] == ["CL"]
+        assert http.post("/ui/login", data={"api_key": key}).status_code == 200
+        page = http.get("/ui/agreements")
+        assert page.status_code == 200 and "ended (CL no member)" in page.text

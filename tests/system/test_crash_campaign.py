@@ -87,7 +87,7 @@ class Cluster:
                 self.keys[code] = create_key(store, "admin", "campaign", system_clock())
             finally:
                 store.close()
-        self.context = ssl.create_default_context(cafile=str(directory / "ca.crt"))
+        self.context = ssl.create_default_context(cafile=str(directory / "members.pem"))
 
     def url(self, code: str) -> str:
         return f"https://127.0.0.1:{self.ports[code]}"

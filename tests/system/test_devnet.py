@@ -67,14 +67,14 @@ class Net:
         key = (self.dir / code / "admin.key").read_text().strip()
         return httpx.Client(
             base_url=self.url(code),
-            verify=str(self.dir / "ca.crt"),
+            verify=str(self.dir / "members.pem"),
             headers={"Authorization": f"Bearer {key}"},
             timeout=10,
         )
 
     def as_peer(self, code: str, *, home: Path | None = None) -> httpx.Client:
         """A client presenting ``code``'s TLS certificate (a peer's identity)."""
-        context = ssl.create_default_context(cafile=str(self.dir / "ca.crt"))
+        context = ssl.create_default_context(cafile=str(self.dir / "members.pem"))
         where = home or self.dir / code
         context.load_cert_chain(where / "tls.crt", where / "tls.key")
         return httpx.Client(base_url="", verify=context, timeout=10)
@@ -241,14 +241,15 @@ def test_peer_endpoints_need_a_member_certificate(net: Net, tmp_path: Path) -> N
     ]
     for method, path in peer_paths:  # no client certificate
         answer = httpx.request(
-            method, net.url("BR") + path, verify=str(net.dir / "ca.crt"), timeout=10
+            method, net.url("BR") + path, verify=str(net.dir / "members.pem"), timeout=10
         )
         assert answer.status_code == 401, path
         assert answer.headers["content-type"].startswith("application/problem+json")
     # an API key is not a peer identity, and a peer certificate is not an API key
     key = (net.dir / "BR" / "admin.key").read_text().strip()
     headers = {"Authorization": f"Bearer {key}"}
-    assert httpx.get(frontier, verify=str(net.dir / "ca.crt"), headers=headers).status_code == 401
+    trust = str(net.dir / "members.pem")
+    assert httpx.get(frontier, verify=trust, headers=headers).status_code == 401
     with net.as_peer("UY") as client:
         assert client.get(f"{net.url('BR')}/v1/health").status_code == 401
         assert client.get(frontier).status_code == 200
@@ -256,7 +257,7 @@ def test_peer_endpoints_need_a_member_certificate(net: Net, tmp_path: Path) -> N
         # a member may push only its own log
         pushed = client.post(f"{net.url('BR')}/v1/peer/push", json={"origin": "AR"})
         assert pushed.status_code == 403
-    # a certificate from another CA does not get through the handshake
+    # a certificate that no member's entry carries does not get through the handshake
     mra(
         "network",
         "init",

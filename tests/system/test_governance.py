@@ -81,7 +81,7 @@ class Net:
         self.ports = dict(zip(codes, free_ports(len(codes)), strict=True))
         specs = [MemberSpec(code=c, name=f"Customs {c}", endpoint=self.url(c)) for c in self.ports]
         now = datetime.now(UTC)
-        init_network(directory, "Governance test", specs, now=now, self_issued=self_issued)
+        init_network(directory, "Governance test", specs, now=now, network_ca=not self_issued)
         self.keys: dict[str, str] = {}
         for code in self.ports:
             store = SqliteStore.open(directory / code / "ledger.db")

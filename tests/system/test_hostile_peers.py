@@ -248,6 +248,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
             MemberSpec(code="CL", name="Aduanas CL", endpoint="https://127.0.0.1:1"),
         ],
         now=datetime.now(UTC),
+        network_ca=True,  # legacy: the cases below forge certificates with the CA's key
     )
     br, uy = Member.open(directory, "BR"), Member.open(directory, "UY")
     api_key = apikeys.create_key(br.store, "admin", "hostile peers test", system_clock())

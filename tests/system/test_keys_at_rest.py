@@ -119,7 +119,7 @@ def test_sealed_keys_need_the_passphrase_and_never_show_it(
         deadline = time.monotonic() + 30
         while True:
             try:
-                with httpx.Client(verify=str(path / "ca.crt"), timeout=2) as client:
+                with httpx.Client(verify=str(path / "tls.crt"), timeout=2) as client:
                     answer = client.get(
                         f"https://127.0.0.1:{port}/v1/aeo/BR000000001",
                         headers={"Authorization": f"Bearer {key}"},

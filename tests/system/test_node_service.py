@@ -90,7 +90,7 @@ def node(tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
 
 def test_tls_api_with_keys(node: tuple[str, Path, str]) -> None:
     url, net, key = node
-    with httpx.Client(base_url=url, verify=str(net / "ca.crt")) as client:
+    with httpx.Client(base_url=url, verify=str(net / "members.pem")) as client:
         assert client.get("/v1/health").status_code == 401
         auth = {"Authorization": f"Bearer {key}"}
         # Its only peer never answers: nothing vouches for the log this home holds, so appends
@@ -124,14 +124,14 @@ def test_reads_are_served_while_a_batch_of_10000_records_is_written(
     batch = list(sample_dicts("BR", 10_000, start=101))
     # Its only peer never runs: the operator accepts appending without its confirmation.
     mra("ledger", "accept-restore", "--by", "test operator", "--home", str(net / "BR"))
-    with httpx.Client(base_url=url, verify=str(net / "ca.crt"), headers=auth) as client:
+    with httpx.Client(base_url=url, verify=str(net / "members.pem"), headers=auth) as client:
         assert client.post("/v1/aeo", json={"records": first}).status_code == 200
     reads: list[tuple[float, float, bool]] = []  # (started, latency, right answer)
     stop = threading.Event()
 
     def read() -> None:
         with httpx.Client(
-            base_url=url, verify=str(net / "ca.crt"), headers=auth, timeout=60
+            base_url=url, verify=str(net / "members.pem"), headers=auth, timeout=60
         ) as client:
             while not stop.is_set():
                 wanted = random.choice(first)["aeo_id"]
@@ -145,7 +145,7 @@ def test_reads_are_served_while_a_batch_of_10000_records_is_written(
     try:
         time.sleep(0.5)
         with httpx.Client(
-            base_url=url, verify=str(net / "ca.crt"), headers=auth, timeout=120
+            base_url=url, verify=str(net / "members.pem"), headers=auth, timeout=120
         ) as client:
             body = json.dumps({"records": batch}).encode()  # not while the clock runs
             began = time.monotonic()
@@ -165,7 +165,7 @@ def test_reads_are_served_while_a_batch_of_10000_records_is_written(
     # for the whole of it. Now reads keep coming, each answered in a fraction of it.
     assert len(during) >= 20, (len(during), took)
     assert max(during) < took / 2, (max(during), took)
-    with httpx.Client(base_url=url, verify=str(net / "ca.crt"), headers=auth, timeout=60) as c:
+    with httpx.Client(base_url=url, verify=str(net / "members.pem"), headers=auth, timeout=60) as c:
         ids = [r["aeo_id"] for r in batch]
         found = c.post("/v1/aeo/query", json={"ids": ids}).json()
         assert found["unknown"] == [] and len(found["found"]) == 10_000
@@ -202,7 +202,7 @@ def test_node_run_says_where_it_listens_logs_in_its_home_and_stops_at_once(
         url = f"https://127.0.0.1:{port}"
         assert said.split() == ["listening", "on", url, "log:", str(home / "node.log")], said
         record = next(sample_dicts("BR", 1))
-        trust = ssl.create_default_context(cafile=net / "ca.crt")
+        trust = ssl.create_default_context(cafile=net / "members.pem")
         with httpx.Client(base_url=url, verify=trust) as client:
             auth = {"Authorization": f"Bearer {key}"}
             answer = client.post("/v1/aeo", json=record, headers=auth)

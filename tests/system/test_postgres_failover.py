@@ -87,7 +87,7 @@ def node_on(
     assert cli(env, "ledger", "accept-restore", "--home", str(home)).returncode == 0
     node = start(home, port, env)
     client = httpx.Client(
-        base_url=f"https://127.0.0.1:{port}", verify=str(net / "ca.crt"), timeout=10
+        base_url=f"https://127.0.0.1:{port}", verify=str(net / "members.pem"), timeout=10
     )
     return node, client, auth
 

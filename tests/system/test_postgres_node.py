@@ -79,7 +79,7 @@ def test_a_node_on_postgres_serves_loses_nothing_to_kill_9_and_outlives_a_server
     acknowledged: list[str] = []
     try:
         with httpx.Client(
-            base_url=f"https://127.0.0.1:{port}", verify=str(net / "ca.crt"), timeout=10
+            base_url=f"https://127.0.0.1:{port}", verify=str(net / "members.pem"), timeout=10
         ) as client:
             first = client.post("/v1/aeo", json=records[0], headers=auth)
             assert first.status_code == 200, first.text
@@ -128,7 +128,7 @@ def test_a_node_on_postgres_serves_loses_nothing_to_kill_9_and_outlives_a_server
     node = start(home, port, env)  # the writer lock went with the killed process
     try:
         with httpx.Client(
-            base_url=f"https://127.0.0.1:{port}", verify=str(net / "ca.crt"), timeout=10
+            base_url=f"https://127.0.0.1:{port}", verify=str(net / "members.pem"), timeout=10
         ) as client:
             for aeo_id in acknowledged:
                 assert client.get(f"/v1/aeo/{aeo_id}", headers=auth).status_code == 200, aeo_id

@@ -75,8 +75,8 @@ def node(tmp_path: Path) -> Iterator[Running]:
         f"UY,Aduanas,https://127.0.0.1:{partner}",
     )
     key = mra("apikey", "create", "--role", "admin", "--home", str(net / "BR")).strip()
-    uy = start(net / "UY", partner, net / "ca.crt", "", budget="0")
-    running = start(net / "BR", port, net / "ca.crt", key)
+    uy = start(net / "UY", partner, net / "members.pem", "", budget="0")
+    running = start(net / "BR", port, net / "members.pem", key)
     yield running
     for process in (running.process, uy.process):
         if process.poll() is None:

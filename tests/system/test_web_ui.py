@@ -57,7 +57,7 @@ def browser() -> Iterator[Browser]:
 
 
 def open_page(browser: Browser) -> Page:
-    # The devnet's CA is the test's own; the browser is told not to check it.
+    # The devnet's certificates are the test's own; the browser is told not to check it.
     return browser.new_context(ignore_https_errors=True).new_page()
 
 

@@ -11,6 +11,7 @@ from network.governance import (
     MemberUpdate,
     SignedUpdate,
     check_change,
+    check_not_revoked,
     check_update,
     effective,
     removed,
@@ -21,6 +22,7 @@ from network.membership import Member, Membership, Rule, pem_sha256, sign_member
 from network.pki import self_issued
 from node.core.crypto import PublicKey, SigningKey
 from node.core.errors import IntegrityError, InvalidInput
+from node.core.walk import Revocation
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
 CODES = ("AR", "BR", "CL")
@@ -192,6 +194,53 @@ def test_an_update_without_a_valid_signature_is_refused() -> None:
         check_update(V1, signed, keys_of)
     with pytest.raises(IntegrityError, match="is not signed by BR"):
         check_update(V1, SignedUpdate(update=renewal("BR"), signature="zz"), keys_of)
+
+
+# BR's first key leaked: a compromise rotation at seq 9 revoked it from seq 5 (issue 24, point 5).
+BR_NEW = SigningKey.generate()
+REVOKED = Revocation(key=KEYS["BR"].public_key, since=5, rotation=9)
+
+
+def keys_after_compromise(code: str) -> list[PublicKey]:
+    """As a node knows them: BR's first key (the membership's) and its new one."""
+    return [*keys_of(code), *([BR_NEW.public_key] if code == "BR" else [])]
+
+
+def revoked_of(code: str) -> list[Revocation]:
+    return [REVOKED] if code == "BR" else []
+
+
+def test_a_change_signed_with_a_revoked_ledger_key_is_refused_saying_so() -> None:
+    proposed = Membership(
+        network="Test", version=2, members=(*V1.members, entry("UY")), rule=Rule()
+    )
+    by_thief = signatures(proposed, "AR", "BR", "CL", "UY")
+    reason = r"BR.s signature is made with BR.s ledger key revoked from seq 5 \(key compromise"
+    with pytest.raises(IntegrityError, match=f"adds UY: {reason}") as caught:
+        check_change(V1, proposed, by_thief, keys_after_compromise, revoked_of)
+    assert caught.value.damage == "membership-rule"
+    with pytest.raises(IntegrityError, match=f"v2: {reason}"):
+        check_not_revoked(proposed, by_thief, revoked_of)
+    # Signed with BR's new key, the same version follows the rule.
+    by_br = {**by_thief, "BR": sign_membership(proposed, BR_NEW)}
+    check_change(V1, proposed, by_br, keys_after_compromise, revoked_of)
+    check_not_revoked(proposed, by_br, revoked_of)
+    # Without the revocation known, the old key still counts (what a node held before).
+    check_change(V1, proposed, by_thief, keys_after_compromise)
+
+
+def test_an_update_signed_with_a_revoked_ledger_key_is_refused_saying_so() -> None:
+    update = renewal("BR")
+    with pytest.raises(
+        IntegrityError, match=r"\(revision 1\) is made with BR.s ledger key revoked from seq 5"
+    ):
+        check_update(V1, sign_update(update, KEYS["BR"]), keys_after_compromise, revoked_of)
+    signed = sign_update(update, BR_NEW)
+    assert check_update(V1, signed, keys_after_compromise, revoked_of).revision == 1
+    _, applied, refused = effective(
+        V1, [sign_update(update, KEYS["BR"])], keys_after_compromise, revoked_of
+    )
+    assert applied == {} and "revoked from seq 5" in refused[0]
 
 
 @pytest.mark.parametrize(

@@ -23,13 +23,19 @@ router = APIRouter()
 
 @router.get("/v1/agreements", **operation(ref("Agreements")))
 async def list_agreements(node: Opened, caller: Caller = viewer) -> list[dict[str, Any]]:
+    """Each agreement: its phase, its ``state`` (the phase, or "ended (CL no member)" once a
+    party is no member of the membership in force: ended for every party), the parties that
+    are ``no_member``, and its document."""
     out = []
+    members = node.members()
     for agreement_id, state in sorted(agreements.states(node.store).items()):
         if state.current is not None:
             out.append(
                 {
                     "id": agreement_id,
                     "phase": state.phase.value,
+                    "state": agreements.shown_state(state.phase.value, state.current, members),
+                    "no_member": agreements.no_member(state.current, members),
                     "document": state.current.to_dict(),
                 }
             )

@@ -381,8 +381,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Entry": _ENTRY,
     "Agreements": _array(
         _object(
-            {"id": _STRING, "phase": _STRING, "document": {"type": "object"}},
-            required=("id", "phase", "document"),
+            {
+                "id": _STRING,
+                "phase": _STRING,
+                "state": _STRING,
+                "no_member": _array(_STRING),
+                "document": {"type": "object"},
+            },
+            required=("id", "phase", "state", "no_member", "document"),
         )
     ),
     "AgreementDocument": {

@@ -100,7 +100,7 @@ def agreement_list(home: HomeOption = DEFAULT_HOME) -> None:
             str(doc.version),
             " ".join(doc.parties),
             doc.contract_ref,
-            _status(state.status_at(now), doc, members),
+            agreements.shown_state(state.status_at(now), doc, members),
             f"{len(approved)}/{len(doc.parties)}",
         )
     out.print(table)
@@ -121,7 +121,7 @@ def agreement_show(agreement_id: IdArgument, home: HomeOption = DEFAULT_HOME) ->
             {
                 "document": doc.to_dict(),
                 "hash": doc.hash.hex(),
-                "state": _status(state.status_at(now), doc, members),
+                "state": agreements.shown_state(state.status_at(now), doc, members),
                 "approved_by": sorted(state.approvals.get((doc.version, bytes(doc.hash)), set())),
                 "withdrawn_at": state.withdrawn_at,
             }
@@ -133,12 +133,3 @@ def _latest_ts(node: OpenNode) -> int:
     """Now, as the ledger knows it: the latest entry time held (never the wall clock)."""
     heads = [node.store.head(origin) for origin in node.store.origins()]
     return max((h.last_ts for h in heads if h is not None), default=0)
-
-
-def _status(status: str, doc: Agreement, members: frozenset[str] | None) -> str:
-    """``status``, or "ended" when a party is no member of the membership in force (removed, or
-    it left: the agreement has ended for every party, network.sharing)."""
-    gone = sorted(set(doc.parties) - members) if members is not None else []
-    if not gone or status in ("withdrawn", "expired"):
-        return status
-    return f"ended ({', '.join(gone)} no member)"

@@ -70,6 +70,7 @@ def devnet_up(
     import time
     from datetime import UTC, datetime
 
+    from network.bootstrap import client_trust
     from network.devnet import Devnet
 
     devnet = Devnet(directory, base_port=base_port or BASE_PORT)
@@ -92,7 +93,7 @@ def devnet_up(
     out.print("node  URL  admin API key")
     for node in devnet.nodes():
         _unbroken(f"{node.code}    {node.url}  {node.api_key}")
-    _unbroken(f"CA certificate: {directory / 'ca.crt'}  logs: {directory}/<CODE>/node.log")
+    _unbroken(f"TLS trust: {client_trust(directory)}  logs: {directory}/<CODE>/node.log")
     if detach:
         _unbroken(
             f"running in the background; stop with: {invoked_as()} devnet down --dir {directory}"

@@ -32,12 +32,13 @@ def network_init(
         bool,
         typer.Option(
             "--self-issued/--network-ca",
-            help="Each member its own TLS trust root (no CA), or one network CA.",
+            help="Each member its own TLS trust root, no CA (the default); --network-ca:"
+            " legacy, one network CA whose key admits anyone (for networks made that way).",
         ),
-    ] = False,
+    ] = True,
 ) -> None:
-    """Create a network: each member's keys, TLS certificate and node home (certificates
-    self-issued, or from a network CA created here), and the membership signed by all."""
+    """Create a network: each member's keys, self-issued TLS certificate and node home, and
+    the membership signed by all (legacy --network-ca: certificates from a CA made here)."""
     from datetime import UTC, datetime
 
     from network.bootstrap import MemberSpec, init_network
@@ -45,7 +46,7 @@ def network_init(
     with reported():
         specs = [MemberSpec.parse(text) for text in member]
         membership = init_network(
-            directory, network, specs, now=datetime.now(UTC), self_issued=self_issued
+            directory, network, specs, now=datetime.now(UTC), network_ca=not self_issued
         )
     for m in membership.members:
         out.print(f"{m.code}: {directory / m.code}  {m.endpoint}  key {m.signing_key[:16]}...")
@@ -65,9 +66,10 @@ def network_join(
         bool,
         typer.Option(
             "--self-issued/--network-ca",
-            help="Sign this node's certificate itself (a network with no CA), or ask the CA.",
+            help="Sign this node's certificate itself (the default); --network-ca: legacy,"
+            " ask the holder of the network CA (a network made with one).",
         ),
-    ] = False,
+    ] = True,
     home: HomeOption = DEFAULT_HOME,
 ) -> None:
     """As a new member: create this node's keys and a join request for the network."""
