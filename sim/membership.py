@@ -42,7 +42,7 @@ from sim.scheduler import Scheduler
 __all__ = ["Changes"]
 
 AGAIN = 1.0  # seconds before the operators try to collect the signatures again
-GOVERNED = 0.3  # the share of seeds with an addition, and (drawn apart) with a removal
+GOVERNED = 0.2  # the share of seeds with an addition, and (drawn apart) with a removal
 
 
 class Run(Protocol):
