@@ -32,6 +32,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from network.bootstrap import tls_hosts
 from network.governance import (
     KeysOf,
@@ -160,17 +162,19 @@ def renew(
     now: datetime,
     days: float = 825,
     compromised: bool = False,
+    tls_key: ec.EllipticCurvePrivateKey | None = None,
 ) -> SignedUpdate:
     """A new TLS key and self-issued certificate for this member (``tls.next.*``) and the
     update of its entry that names it, signed by this member alone. ``compromised``: the
     current TLS key leaked; peers stop accepting its certificate once they hold the update,
-    and this node presents the new one at once.
+    and this node presents the new one at once. ``tls_key``: the new key, for a simulation
+    that draws it from its seed (``network.pki.self_issued``); the command draws a fresh one.
 
     Raises Conflict while an earlier renewal waits for the peers (after a compromise too: the
     node switches to it within a gossip round)."""
     membership, mine = _own_entry(home, store)
     hosts = tls_hosts(mine.endpoint)
-    issued = self_issued(mine.code, membership.network, hosts, now=now, days=days)
+    issued = self_issued(mine.code, membership.network, hosts, now=now, days=days, key=tls_key)
     update = _update(membership, mine, endpoint=mine.endpoint, tls_cert=issued.cert_pem.decode())
     return _sign(home, store, membership, replace(update, compromised=compromised), issued)
 

@@ -158,11 +158,23 @@ def certificate_request(code: str, hosts: list[str]) -> tuple[bytes, bytes]:
 
 
 def self_issued(
-    code: str, network: str, hosts: list[str], *, now: datetime, days: float = 825
+    code: str,
+    network: str,
+    hosts: list[str],
+    *,
+    now: datetime,
+    days: float = 825,
+    key: ec.EllipticCurvePrivateKey | None = None,
 ) -> NodeCertificate:
     """A new TLS key for member ``code`` and a certificate it signs itself, valid as server and
-    client for ``hosts`` from five minutes before ``now`` until ``days`` after it."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    client for ``hosts`` from five minutes before ``now`` until ``days`` after it.
+
+    ``key``: the key to certify instead of a new one from the operating system's generator;
+    the serial number and the signature then follow from it (RFC 6979), so that a simulation
+    that draws its keys from a seed replays exactly. Nodes never pass one."""
+    given = key is not None
+    if key is None:
+        key = ec.generate_private_key(ec.SECP256R1())
     spki = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -180,7 +192,7 @@ def self_issued(
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(_serial_of(spki) if given else x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName(_names(hosts)), critical=False)
@@ -191,11 +203,16 @@ def self_issued(
             ),
             critical=False,
         )
-        .sign(key, hashes.SHA256())
+        .sign(key, hashes.SHA256(), ecdsa_deterministic=True if given else None)
     )
     return NodeCertificate(
         key_pem=_pem(key), cert_pem=cert.public_bytes(serialization.Encoding.PEM)
     )
+
+
+def _serial_of(spki: bytes) -> int:
+    """A positive serial number of at most 159 bits (RFC 5280 §4.1.2.2) from a key's digest."""
+    return int.from_bytes(hashlib.sha256(b"mra-ledger/serial/v1\x00" + spki).digest()[:20]) >> 1
 
 
 def encrypted_key(key_pem: bytes, secret: bytes) -> bytes:

@@ -32,6 +32,10 @@ class Outcome:
     duplicated: int
     equivocator: str | None
     settle_seconds: float
+    moved: int = 0  # members' own changes of their entry (mra network move)
+    renewed: int = 0  # ... of their TLS certificate (mra network renew)
+    added: int = 0  # members added by a version all signed
+    removed: int = 0  # members removed by a version all the others signed
     wall_seconds: float = 0.0
 
     @property

@@ -2,11 +2,17 @@
 
 - honest nodes converge: every honest origin's log is held whole, with the same head, by
   every honest node, and every partner has fetched the deliveries of its partners;
+- on one membership: every honest node holds the same version, the same entries (each
+  member's own updates at the same revisions) and the same updates;
+- a removed member receives nothing: from the moment a node holds the version that removes it,
+  that node neither sends it a request nor answers one of its requests (checked on every
+  message, ``reaches_non_member``);
 - no payload where it is not due: partners' record payloads are never held, and a view of a
   partner's record is held only under an agreement both are party to, with no field the
   agreement's contract does not share;
 - no acknowledged entry lost: each append the origin acknowledged is held, as acknowledged,
-  by its origin and by every honest node;
+  by its origin and by every honest node (an origin since removed: by itself, for whatever it
+  had not spread when the others stopped talking to it may stay with it);
 - an equivocating origin is found out: every honest node holds fork evidence against it and
   has frozen it, and no honest origin is ever accused.
 """
@@ -26,7 +32,14 @@ from node.core.canonical import parse_json
 from node.core.entries import RECORD_KINDS, EntryHeader, entry_hash
 from sim.nodes import SimNode
 
-__all__ = ["acknowledged_lost", "disagreements", "forks_misplaced", "payloads_misplaced"]
+__all__ = [
+    "acknowledged_lost",
+    "disagreements",
+    "forks_misplaced",
+    "membership_differs",
+    "payloads_misplaced",
+    "reaches_non_member",
+]
 
 
 def disagreements(
@@ -37,7 +50,7 @@ def disagreements(
     """Where the honest nodes do not agree yet: a log held short, a delivery not fetched, an
     equivocator (once it showed two histories) not frozen, a membership in force that differs
     (a member's own update not held everywhere)."""
-    found = []
+    found = membership_differs(honest)
     memberships = {node.code: node.service.membership for node in honest}
     for code, membership in memberships.items():
         for member in membership.members:
@@ -67,9 +80,46 @@ def disagreements(
     return found
 
 
+def membership_differs(honest: Sequence[SimNode]) -> list[str]:
+    """The honest nodes whose membership in force (its version, each entry, and the members'
+    own updates held) is not the one most of them hold."""
+    if not honest:
+        return []
+    views: dict[str, tuple[object, ...]] = {}
+    for node in honest:
+        membership = node.service.membership
+        members = tuple(sorted(membership.members, key=lambda m: m.code))
+        held = node.service.gossip.member_updates.held
+        updates = tuple(sorted((c, s.update.revision) for c, s in held.items()))
+        views[node.code] = (membership.version, members, updates)
+    counted = [(sum(v == w for w in views.values()), v) for v in views.values()]
+    common = max(counted, key=lambda c: c[0])[1]
+    found = []
+    for code, view in sorted(views.items()):
+        if view != common:
+            found.append(
+                f"{code} holds membership v{view[0]} with updates {view[2]}, not the v{common[0]}"
+                f" with updates {common[2]} that {counted and max(c for c, _ in counted)} hold"
+            )
+    return found
+
+
+def reaches_non_member(node: SimNode, other: str, what: str) -> list[str]:
+    """``node`` (honest) ``what`` (sent a request to, or answered one of) ``other``: a
+    violation unless ``other`` is a member in force at ``node`` (a removed member receives
+    nothing from the moment a node holds the version that removes it)."""
+    if other in node.service.peers.member_codes():
+        return []
+    return [f"{node.code} {what} {other}, which is not a member in force there"]
+
+
 def _missing_deliveries(origin: SimNode, partner: SimNode) -> list[str]:
     """What ``origin`` owes ``partner`` (as its own Sharing decides) and it lacks."""
-    sharing = Sharing(origin.store, origin.code, origin.service.key, origin.service.clock())
+    # Under the agreements in force among the members in force (one naming a removed member
+    # has ended: its partners owe each other nothing more under it).
+    service = origin.service
+    members = service.peers.member_codes()
+    sharing = Sharing(origin.store, origin.code, service.key, service.clock(), members)
     missing = []
     for entry in origin.store.entries(origin.code):
         if sharing.delivery(entry, partner.code) is None:
@@ -155,13 +205,20 @@ def _paths(view: dict[str, Any]) -> Iterable[str]:
 
 
 def acknowledged_lost(
-    honest: Sequence[SimNode], acknowledged: Sequence[tuple[str, int, bytes]]
+    honest: Sequence[SimNode],
+    acknowledged: Sequence[tuple[str, int, bytes]],
+    removed: Iterable[str] = (),
+    nodes: dict[str, SimNode] | None = None,
 ) -> list[str]:
     """Acknowledged appends (origin, seq, entry hash) that an honest node lacks or holds
-    otherwise."""
+    otherwise; of an origin since ``removed``, that the origin itself lacks (``nodes``)."""
     found = []
+    gone = set(removed)
     for origin, seq, digest in acknowledged:
-        for node in honest:
+        holders = honest
+        if origin in gone:
+            holders = [nodes[origin]] if nodes is not None else []
+        for node in holders:
             entry = node.store.entry(origin, seq)
             if entry is None or bytes(entry_hash(entry.body)) != digest:
                 found.append(f"{node.code} lost acknowledged {origin}#{seq}")

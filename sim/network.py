@@ -4,12 +4,15 @@ two and heals it; each request is answered by the target's peer endpoints throug
 route table as the node's API (``network.endpoints.answer``), with the same statuses and
 problem documents (``network.problems``).
 
-A run publishes records at random honest origins, moves one to three members to another
-endpoint (``mra network move``: an update of its own entry, signed by it alone, which peers
-must all come to hold), cuts the network for a while, in some seeds lets one origin show two
+A run publishes records at random honest origins, changes the membership while messages are
+lost (``sim.membership``: members move and renew their certificates; in some seeds a member is
+added, or removed), cuts the network for a while, in some seeds lets one origin show two
 histories to two halves of the network, then heals everything and gossips until the honest
-nodes agree (on the membership in force too); then come the checks of
-``sim.invariants``.
+nodes agree (on the membership in force too); then come the checks of ``sim.invariants``.
+
+Each request names its caller as the TLS handshake does: the target identifies it by the
+certificate it presents (``PeerEndpoints.peer_of``, against the pins of the membership in force
+there), and the caller accepts only a target presenting a certificate it pins.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from typing import Any
 
 from contracts.agreement import Agreement
 from network.endpoints import answer
-from network.member_updates import move
 from network.problems import problem_of
 from node.core.canonical import parse_json
 from node.core.entries import entry_hash
@@ -40,6 +42,7 @@ from node.host.guard import accept_restore
 from node.host.settings import Settings
 from sim import invariants
 from sim.faults import FAULTS, Faults, Outcome
+from sim.membership import Changes
 from sim.nodes import SimNode, open_sim_node
 from sim.scheduler import Scheduler, run_now, sleep
 
@@ -73,6 +76,7 @@ class Simulation:
         faults: Faults = FAULTS,
     ):
         self.seed = seed
+        self.directory = directory
         self.rng = random.Random(seed)
         self.faults = faults
         self.clean = False  # True once the settling phase starts: no more faults
@@ -96,8 +100,11 @@ class Simulation:
         self.twin_audience: frozenset[str] = frozenset()
         if self.rng.random() < 1 / 3:
             self.equivocator = self.rng.choice(self.codes)
+        self.changes = Changes(self)
 
-    def _open(self, path: Path, code: str, skew_ms: int) -> SimNode:
+    def _open(
+        self, path: Path, code: str, skew_ms: int, rng: random.Random | None = None
+    ) -> SimNode:
         return open_sim_node(
             path,
             code,
@@ -106,7 +113,7 @@ class Simulation:
             deliver=self.deliver,
             clock=self.clock(skew_ms),
             monotonic=lambda: self.scheduler.now,
-            rng=random.Random(self.rng.random()),
+            rng=random.Random((rng or self.rng).random()),
         )
 
     def clock(self, skew_ms: int) -> Callable[[], int]:
@@ -115,7 +122,21 @@ class Simulation:
         return lambda: base + int(self.scheduler.now * 1000)
 
     def honest(self) -> list[SimNode]:
-        return [n for c, n in sorted(self.nodes.items()) if c != self.equivocator]
+        """The nodes that follow the protocol: all but the equivocator and those removed."""
+        out = {self.equivocator, *self.changes.gone}
+        return [n for c, n in sorted(self.nodes.items()) if c not in out]
+
+    def spare_code(self) -> str:
+        """The first code of ``CODES`` that no node of the run has."""
+        return next(c for c in CODES if c not in self.nodes)
+
+    def admit(self, path: Path, code: str) -> None:
+        """Start the node of a member just added, in ``path``; it gossips from now on."""
+        rng = self.changes.rng
+        node = self._open(path, code, rng.randint(-self.faults.skew_ms, self.faults.skew_ms), rng)
+        self.nodes[code] = node
+        self.codes = sorted(self.nodes)
+        self.scheduler.at(self.scheduler.now + rng.uniform(0, INTERVAL), lambda: self._round(node))
 
     def note(self, *parts: object) -> None:
         self.trace.update(repr((round(self.scheduler.now, 6), *parts)).encode())
@@ -137,11 +158,18 @@ class Simulation:
         """``caller``'s request to ``target``, through the network (a ``Deliver``)."""
         self.messages += 1
         wire = json.dumps(body).encode() if body is not None else None
+        sender = self.nodes[caller]
+        if sender in self.honest():
+            self.violations.extend(invariants.reaches_non_member(sender, target, "sent to"))
         await sleep(self.rng.uniform(0.001, self.faults.max_delay))
         if not self.reachable(caller, target) or self._faulty(self.faults.loss):
             self.lost += 1
             self.note("lost", caller, target, method, path)
             raise PeerUnavailable(f"{target}: no answer (simulated loss)")
+        pins = sender.service.peers.pins.get(target, frozenset())
+        if self._server(caller, target).presented()[1] not in pins:
+            self.note("handshake refused", caller, target)
+            raise PeerUnavailable(f"{target} presented a certificate {caller} does not pin")
         if self._faulty(self.faults.duplicate):
             self.duplicated += 1
             again = self.rng.uniform(0.001, self.faults.max_delay)
@@ -176,19 +204,28 @@ class Simulation:
         wire: bytes | None,
     ) -> tuple[int, str]:
         """What ``target`` answers ``caller``, as an HTTP status and a JSON text."""
-        node = self.nodes[target]
-        if self.twin is not None and target == self.equivocator and caller in self.twin_audience:
-            node = self.twin
+        node = self._server(caller, target)
         endpoints = node.service.endpoints
         try:
-            found = run_now(answer(endpoints, caller, method, path, params, wire))
+            # The handshake: the caller is the member whose pin its certificate matches.
+            peer = endpoints.peer_of([self.nodes[caller].presented()[0]])
+            found = run_now(answer(endpoints, peer, method, path, params, wire))
         except Exception as exc:
             problem = problem_of(exc)
             if problem is None:  # a 500 in a real node: a bug the run reports
                 self.scheduler.crashes.append(f"{target} serving {method} {path}: {exc!r}")
                 return 500, "Internal Server Error"
             return problem.status, _json(problem.body)
+        if node in self.honest():
+            self.violations.extend(invariants.reaches_non_member(node, caller, "answered"))
         return 200, _json(found)
+
+    def _server(self, caller: str, target: str) -> SimNode:
+        """The node that answers ``caller``'s requests to ``target`` (the equivocator's twin
+        answers its audience)."""
+        if self.twin is not None and target == self.equivocator and caller in self.twin_audience:
+            return self.twin
+        return self.nodes[target]
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -205,12 +242,7 @@ class Simulation:
             sched.at(start + self.rng.uniform(duration * 0.2, duration * 0.5), self._heal)
         if self.equivocator is not None:
             sched.at(self.rng.uniform(duration * 0.2, duration * 0.6), self._equivocate)
-        # The membership changes draw from their own generator: the other events of a seed
-        # (pinned in tests/system/simulation_pinned.txt) are drawn as before.
-        changes = random.Random(f"membership-{self.seed}")
-        for number in range(changes.randint(1, 3)):
-            at = changes.uniform(0, duration * 0.8)
-            sched.at(at, functools.partial(self._move_somewhere, changes, number))
+        self.changes.schedule(duration)
         sched.run_until(duration)
         self.clean = True
         self._heal()
@@ -224,7 +256,9 @@ class Simulation:
         self.violations.extend(self.disagreements())
         self.violations.extend(sched.crashes)
         self.violations.extend(invariants.payloads_misplaced(honest, self.nodes, self.agreements))
-        self.violations.extend(invariants.acknowledged_lost(honest, self.acknowledged))
+        self.violations.extend(
+            invariants.acknowledged_lost(honest, self.acknowledged, self.changes.gone, self.nodes)
+        )
         self.violations.extend(invariants.forks_misplaced(honest, self.equivocator))
         return Outcome(
             seed=self.seed,
@@ -236,12 +270,17 @@ class Simulation:
             duplicated=self.duplicated,
             equivocator=self.equivocator,
             settle_seconds=round(settled - duration, 1),
+            moved=self.changes.moved,
+            renewed=self.changes.renewed,
+            added=self.changes.added,
+            removed=self.changes.removed,
         )
 
     def disagreements(self) -> list[str]:
         """Where the honest nodes do not agree yet (``invariants.disagreements``)."""
         equivocated = self.equivocator if self.twin is not None else None
         waiting = [f"{self.waiting} publications still refused"] if self.waiting else []
+        waiting += [f"the {c} is still collecting signatures" for c in sorted(self.changes.pending)]
         return waiting + invariants.disagreements(self.honest(), self.agreements, equivocated)
 
     def close(self) -> None:
@@ -258,6 +297,9 @@ class Simulation:
         loop does with all of them."""
         gossip = node.service.gossip
         gossip.reload_membership()
+        # (the service does this after a round; here, with the acknowledgements of the last)
+        if gossip.member_updates.switch_when_held(node.service.clock()):
+            self.note("switched", node.code)
         peers = sorted(node.service.members)
         if not self.clean:  # while faults last, a few peers a round; then all, as the service does
             peers = self.rng.sample(peers, min(FANOUT, len(peers)))
@@ -288,6 +330,8 @@ class Simulation:
         started, its start guard refuses appends (node.host.guard): the client tries again a
         second later."""
         self.waiting -= again
+        if node.code in self.changes.gone:  # removed: the client goes elsewhere
+            return
         if node.service.own_log_behind() is not None:
             self.waiting += 1
             self.note("publish refused", node.code)
@@ -322,14 +366,6 @@ class Simulation:
         record = AeoRecord.from_dict(data)
         node.records.append(record.aeo_id)
         return record
-
-    def _move_somewhere(self, changes: random.Random, number: int) -> None:
-        """An honest member moves to another port (``mra network move``), signed by itself."""
-        node = changes.choice([n for n in self.honest() if n.code != self.equivocator])
-        endpoint = f"https://{node.code.lower()}.sim.invalid:{8000 + number}"
-        now = datetime.fromtimestamp(self.clock(node.skew_ms)() / 1000, UTC)
-        signed = move(node.home, node.store, endpoint, now=now)
-        self.note("moved", node.code, signed.update.revision, endpoint)
 
     def _partition(self) -> None:
         codes = list(self.codes)

@@ -4,7 +4,9 @@ network part), over the in-memory transport and on the virtual clocks (``Simulat
 
 from __future__ import annotations
 
+import hashlib
 import random
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,18 @@ class SimNode:
     service: NetworkService  # node.peers: every simulated node belongs to the network
     skew_ms: int
     records: list[str] = field(default_factory=list)
+    _presented: tuple[int, str, str] = (0, "", "")
+
+    def presented(self) -> tuple[str, str]:
+        """The certificate this node presents in a TLS handshake (its ``tls.crt``, which a
+        renewal replaces): PEM, and its pin (the SHA-256 of its DER)."""
+        path = self.home.path / "tls.crt"
+        stamp = path.stat().st_mtime_ns
+        if self._presented[0] != stamp:
+            pem = path.read_text()
+            pin = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+            self._presented = (stamp, pem, pin)
+        return self._presented[1], self._presented[2]
 
     @property
     def home(self) -> NodeHome:

@@ -83,7 +83,8 @@ def _template(size: int) -> _Template:
         MemberSpec(code=c, name=f"Customs {c}", endpoint=f"https://{c.lower()}.sim.invalid:7443")
         for c in codes
     ]
-    init_network(path, "simulation", specs, now=START - timedelta(days=1))
+    # Each member its own TLS trust root (issue 24): a member joins with its own certificate.
+    init_network(path, "simulation", specs, now=START - timedelta(days=1), self_issued=True)
     docs = sim_agreements(codes)
     sim = Simulation(0, path, docs, size=size, faults=Faults(0, 0, 0.01, 0, False))
     sim.equivocator = None
@@ -137,8 +138,10 @@ def run_seed(
     duration: float = 12.0,
     settle: float = 240.0,
     faults: Faults = FAULTS,
+    then: Callable[[Simulation], None] | None = None,
 ) -> Outcome:
-    """Run one seed in a copy of the template network, in a scratch directory."""
+    """Run one seed in a copy of the template network, in a scratch directory; ``then`` (a
+    test's further checks) sees the network as the run left it, before it is closed."""
     started = time.perf_counter()
     template = _template(size)
     with tempfile.TemporaryDirectory(prefix=f"mra-sim-{seed}-", dir=_scratch()) as directory:
@@ -146,6 +149,8 @@ def run_seed(
         sim = Simulation(seed, Path(directory), template.agreements, size=size, faults=faults)
         try:
             outcome = sim.run(duration, settle)
+            if then is not None:
+                then(sim)
         finally:
             sim.close()
     outcome.wall_seconds = round(time.perf_counter() - started, 2)

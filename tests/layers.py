@@ -52,8 +52,9 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             }
         ),
     ),
-    # The simulation opens whole nodes through the composition root (node.app.compose).
-    ("sim", frozenset()),
+    # The simulation opens whole nodes through the composition root (node.app.compose); it draws
+    # the TLS keys of renewals from its seed (cryptography), so that a seed replays.
+    ("sim", frozenset({"cryptography"})),
 )
 PURE = ("node.core", "contracts")  # import no database, network or event loop, even indirectly
 # The pure modules of the network layer: the wire format, membership, sealing, fork evidence and
