@@ -31,9 +31,11 @@ import json
 from pathlib import Path
 
 import httpx
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from network.tls import NodeTls
+from node.app.api.middleware import MAX_BODY
 from node.app.api.problems import problem
 
 __all__ = [
@@ -128,6 +130,9 @@ class Forward:
             await self.app(scope, receive, send)
             return
         method, path, query = scope["method"], scope["path"], scope["query_string"]
+        if _too_large(scope):  # the app refuses it before reading it (413), as the primary would
+            await self.app(scope, receive, send)
+            return
         if method != "POST" and served_here(method, path, query):
             await self.app(scope, receive, send)
             return
@@ -212,6 +217,15 @@ class FromReaders:
         if client is not None:
             inner["client"] = client
         await self.app(inner, receive, send)
+
+
+def _too_large(scope: Scope) -> bool:
+    """True when the request declares a body the API refuses unread (node.app.api.middleware:
+    over MAX_BODY, or a Content-Length that is not a number)."""
+    length = Headers(scope=scope).get("content-length")
+    return length is not None and (
+        not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY
+    )
 
 
 def _outgoing(scope: Scope) -> list[tuple[bytes, bytes]]:

@@ -90,9 +90,9 @@ def readers_of(home: Path) -> list[int]:
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"node.app.reader" in command and str(home).encode() in command:
-            if running(int(entry.name)):
-                found.append(int(entry.name))
+        ours = b"node.app.reader" in command and str(home).encode() in command
+        if ours and running(int(entry.name)):
+            found.append(int(entry.name))
     return found
 
 
