@@ -7,6 +7,8 @@ readers with it."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import sqlite3
@@ -168,9 +170,16 @@ def exercise(home: Path, url: str, auth: dict[str, str], records: int) -> tuple[
     assert {r.status_code for r in frontiers} == {200}
     assert {r.json()["origins"]["BR"]["size"] for r in frontiers} == {records}
     assert any(r.headers.get("x-mra-relayed-by") == "1" for r in frontiers)
+    # A client cannot claim a certificate by sending the header a reader forwards it in.
+    pem = (home.parent / "UY" / "tls.crt").read_text()
+    forged = {
+        "X-MRA-Forwarded-Cert": base64.b64encode(json.dumps([pem]).encode()).decode(),
+        "X-MRA-Forwarded-Client": "10.0.0.1:1",
+    }
     with fresh(url, ca) as anonymous:
-        refused = [anonymous.get("/v1/peer/frontier") for _ in range(6)]
+        refused = [anonymous.get("/v1/peer/frontier", headers=forged) for _ in range(12)]
     assert {r.status_code for r in refused} == {401}
+    assert any(r.headers.get("x-mra-relayed-by") == "1" for r in refused)
 
     # Concurrent reads from several threads: both processes append to the access log at once.
     failures: list[str] = []

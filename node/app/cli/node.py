@@ -111,6 +111,9 @@ def node_run(
             proxy_headers=False,
             server_header=False,  # the reader that relays the answer adds its own
             date_header=False,
+            # Longer than the readers' pools keep an idle connection (httpx: 5 s), so a reader
+            # never sends a request on a connection the primary is closing.
+            timeout_keep_alive=300,
             timeout_graceful_shutdown=SHUTDOWN_SECONDS,
             log_config=None,
             log_level="warning",
