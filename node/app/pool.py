@@ -35,6 +35,7 @@ import uvicorn
 
 from node.app.forward import SOCKET_NAME
 from node.app.serve import NodeServer
+from node.core.errors import StorageFailed
 
 __all__ = ["PrimaryServer", "Readers", "channel_address", "listen", "listen_channel"]
 
@@ -64,18 +65,22 @@ def listen(host: str, port: int) -> socket.socket:
 
 def listen_channel(home: Path) -> socket.socket:
     """The primary's Unix socket in ``home``, which only the home's user may connect to. A file
-    left there by a process that was killed is replaced (the caller holds the home's lock)."""
+    left there by a process that was killed is replaced (the caller holds the home's lock).
+    Raises StorageFailed when it cannot be made."""
     path = home / SOCKET_NAME
-    path.unlink(missing_ok=True)
     channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    address = channel_address(home)
     old = os.umask(0o177)
     try:
+        path.unlink(missing_ok=True)
+        address = channel_address(home)
         channel.bind(address)
+        os.chmod(address, 0o600)
+        channel.listen(2048)
+    except OSError as exc:
+        channel.close()
+        raise StorageFailed(f"cannot listen on {path}: {exc}") from exc
     finally:
         os.umask(old)
-    os.chmod(address, 0o600)
-    channel.listen(2048)
     return channel
 
 

@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import sqlite3
 import ssl
 import subprocess
@@ -269,3 +270,17 @@ def test_two_workers_on_postgres(tmp_path: Path, pg_url: str) -> None:
     verified = cli(env, "ledger", "verify", "--home", str(home))
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "hash chain intact" in verified.stdout
+
+
+def test_bad_worker_counts_and_a_taken_port_are_refused_naming_them(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ}
+    home, _ = network(tmp_path, port, env)
+    for count in ("0", "65", "two"):
+        refused = cli(env, "node", "run", "--home", str(home), "--workers", count)
+        assert refused.returncode == 2 and "--workers" in refused.stderr, refused.stderr
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # a program without SO_REUSEPORT
+        used = str(taken.getsockname()[1])
+        refused = cli(env, "node", "run", "--home", str(home), "--port", used, "--workers", "2")
+    assert refused.returncode == 2 and "cannot listen on 127.0.0.1:" in refused.stderr, refused
+    assert not readers_of(home) and not (home / "primary.sock").exists()

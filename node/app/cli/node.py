@@ -79,6 +79,7 @@ def node_run(
             except OSError as exc:
                 raise InvalidInput(f"cannot listen on {host}:{port}: {exc}", field="port") from exc
             readers = pool.Readers(home, listener, workers - 1)
+            channel = pool.listen_channel(home)  # where the readers forward to
         log_path = logfile.log_to_home(home)
         node = open_node(node_home, settings, serving=readers.alive if readers else lambda: 1)
         app_ = build_app(node)
@@ -119,8 +120,6 @@ def node_run(
             log_level="warning",
             access_log=False,
         )
-        with reported():
-            channel = pool.listen_channel(home)
         server = pool.PrimaryServer(
             config, log_path, readers=readers, forwarded=forwarded, channel=channel
         )
