@@ -164,7 +164,7 @@ class Forward:
             busy = problem(
                 503,
                 "Primary unavailable",
-                "this worker forwards writes to the node's primary process, which does not answer",
+                "this worker forwards the request to the primary process, which does not answer",
             )
             busy.headers["Retry-After"] = "1"
             await busy(scope, receive, send)
