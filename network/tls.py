@@ -59,7 +59,8 @@ class NodeTls:
         self.client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         self._trusted: set[str] = set()
         authority = home.path / "ca.crt"
-        if ca and authority.exists():
+        self.ca = ca and authority.exists()  # trusted for good once loaded
+        if self.ca:
             for context in (self.server, self.client):
                 context.load_verify_locations(cafile=str(authority))
         self.trust(pems)
@@ -78,6 +79,12 @@ class NodeTls:
             own = (home.path / "tls.crt").read_text()
             return cls(home, [own], ca=True, password=password)
         return cls(home, trusted_pems(membership, {}), ca=needs_ca(membership), password=password)
+
+    @property
+    def trusted(self) -> list[str]:
+        """The certificates trusted so far besides ``ca.crt`` (a reader worker of ``mra node
+        run --workers`` trusts the same: node.app.pool)."""
+        return sorted(self._trusted)
 
     def trust(self, pems: Iterable[str]) -> None:
         """Trust ``pems`` too in the handshakes from now on (a context can only gain trust; the

@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         frozenset(
             {
                 "fastapi",
+                "httpx",  # a reader worker forwards to its primary (node.app.forward)
                 "jinja2",
                 "orjson",
                 "prometheus_client",

@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from prometheus_client import CollectorRegistry
 
@@ -25,12 +25,12 @@ from network.service import NetworkService, confirm_own_log, open_network
 from network.transport import Transport
 from node.app.metrics import ApiMetrics
 from node.core.clock import Clock, system_clock
-from node.core.errors import MraError
+from node.core.errors import MraError, StorageFailed
 from node.host import keyfiles
 from node.host.access_log import AccessLog
 from node.host.apikeys import Caller
 from node.host.guard import StartGuard
-from node.host.home import NodeConfig, NodeHome
+from node.host.home import NodeConfig, NodeHome, load_signing_key
 from node.host.settings import Settings
 from node.host.webhooks import WebhookDispatcher
 from node.ledger.access_anchor import AccessAnchors
@@ -38,7 +38,11 @@ from node.ledger.queries import Queries
 from node.ledger.writer import Ledger
 from node.store.open import NodeStore, open_store
 
-__all__ = ["Node", "Simulated", "open_node"]
+__all__ = ["PRIMARY", "READER", "Node", "Role", "Simulated", "open_node"]
+
+Role = Literal["primary", "reader"]
+PRIMARY: Role = "primary"  # the process that writes: the only one of a single-process node
+READER: Role = "reader"  # a worker that serves reads and forwards writes to the primary
 
 _T = TypeVar("_T")
 log = logging.getLogger("mra.api")
@@ -105,6 +109,9 @@ class Node:
     registry: CollectorRegistry
     metrics: ApiMetrics  # what the API counts
     writer: Writer
+    role: Role = PRIMARY
+    # How many processes serve the API now (node.app.pool; 1: this one alone).
+    serving: Callable[[], int] = lambda: 1
 
     def members(self) -> frozenset[str] | None:
         """The codes of the membership in force (None: a node of no network)."""
@@ -148,7 +155,8 @@ class Node:
         """Let the writer thread finish, flush and anchor the access log, close the stores."""
         self.writer.shutdown()
         self.access.flush()
-        self.anchor_access()  # the writer thread is done: nothing else appends now
+        if self.role == PRIMARY:  # a reader's rows are anchored by its primary
+            self.anchor_access()  # the writer thread is done: nothing else appends now
         self.access_writer.close()
         self.store.close()
 
@@ -159,11 +167,15 @@ def open_node(
     *,
     network: bool = True,
     simulated: Simulated | None = None,
+    role: Role = PRIMARY,
+    serving: Callable[[], int] = lambda: 1,
 ) -> Node:
     """Open the node in ``home`` with ``settings``: its store, its signing key (refusing to
     start when another user may read a private key), its ledger, access log and webhooks, and
     its peers when ``network`` and the home belongs to one (over HTTPS, on this process's
-    clocks, unless ``simulated``). Close it with ``Node.close``.
+    clocks, unless ``simulated``). Close it with ``Node.close``. A ``READER`` (a worker of
+    ``mra node run --workers``) has no peers and a ledger that refuses to append; ``serving``
+    counts the processes serving the API (``GET /v1/health``).
 
     Raises NotFound (no node in ``home``), InvalidInput (key file permissions, a missing or
     wrong passphrase), Conflict (a key that does not match node.json), StorageFailed."""
@@ -172,13 +184,16 @@ def open_node(
     clock = simulated.clock if simulated is not None else system_clock
     store = open_store(home.db_path, settings.database_url)
     writer = Writer()
-    ledger = home.open_ledger(store, clock, settings=settings, on_append=writer.appended)
+    if role == READER:
+        ledger = _refusing_ledger(home, config, store, settings)
+    else:
+        ledger = home.open_ledger(store, clock, settings=settings, on_append=writer.appended)
     registry = CollectorRegistry()
     metrics = ApiMetrics.register(registry)
     access_writer = open_store(home.db_path, settings.database_url, durable=False)
     access = AccessLog(access_writer, clock)
     peers = None
-    if network and (home.path / "membership.json").exists():
+    if role == PRIMARY and network and (home.path / "membership.json").exists():
         peers = _network_service(home, settings, store, registry, access, writer.run, simulated)
         writer.wake = peers.appended  # each append to the own log is pushed to the peers
         ledger.hold = peers.guard.hold  # after a start, appends wait for a peer (node.host.guard)
@@ -197,7 +212,23 @@ def open_node(
         registry=registry,
         metrics=metrics,
         writer=writer,
+        role=role,
+        serving=serving,
     )
+
+
+def _refusing_ledger(
+    home: NodeHome, config: NodeConfig, store: NodeStore, settings: Settings
+) -> Ledger:
+    """The ledger of a reader worker: it refuses every append (the primary is the one writer;
+    a write that reached a reader is forwarded, node.app.forward), so two processes can never
+    sign the same seq. It settles no key rotation and adds no key: the primary did at its
+    start."""
+    key = load_signing_key(home.key_path, settings)
+    ledger = Ledger(store=store, origin=config.origin, key=key)
+    refused = StorageFailed("a reader worker does not append: its primary process does")
+    ledger.hold = lambda: refused
+    return ledger
 
 
 def _network_service(

@@ -1,7 +1,8 @@
 """The background work of a serving node, beside the requests: the access log's writes and
 anchors, webhook deliveries, WAL checkpoints, erasures and retention, and continuous
 verification in its own process (``node.host.scrub``). ``Workers.start`` starts them on the
-running loop; ``stop`` ends them before the node closes."""
+running loop; ``stop`` ends them before the node closes. A reader worker of ``mra node run
+--workers`` writes its access log rows and nothing else."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
-from node.app.compose import Node
+from node.app.compose import READER, Node
 from node.core.clock import system_clock
 from node.core.entries import SignedEntry
 from node.core.errors import MraError, StorageFailed
@@ -40,6 +41,8 @@ class Workers:
 
     @classmethod
     def start(cls, node: Node) -> Workers:
+        if node.role == READER:  # the primary does the rest (node.app.compose)
+            return cls([asyncio.create_task(node.access.run())], None)
         tasks = [
             asyncio.create_task(node.access.run()),
             asyncio.create_task(node.webhooks.run()),

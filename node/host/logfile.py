@@ -24,11 +24,14 @@ BACKUPS = 5
 _FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
 
 
-def log_to_home(home: Path, *, max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> Path:
-    """Send this process's log lines to ``home``/node.log (rotated at ``max_bytes``, keeping
+def log_to_home(
+    home: Path, *, max_bytes: int = MAX_BYTES, backups: int = BACKUPS, name: str = LOG_NAME
+) -> Path:
+    """Send this process's log lines to ``home``/``name`` (rotated at ``max_bytes``, keeping
     ``backups`` old files) and its warnings to standard error; returns the file's path.
-    Called once, by the process that serves the node."""
-    path = home / LOG_NAME
+    Called once, by the process that serves the node (each reader worker of ``mra node run
+    --workers`` has a file of its own: a rotation is not shared between processes)."""
+    path = home / name
     to_file = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
     formatter = logging.Formatter(_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S")
     formatter.converter = time.gmtime

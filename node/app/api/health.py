@@ -33,6 +33,7 @@ async def health(node: Opened, caller: Caller = viewer) -> dict[str, Any]:
         "logs": {o: (h.size if h else 0) for o, h in heads.items()},
         **(node.peers.freshness() if node.peers is not None else {}),
         "verification": scrub.status(node.home.path),
+        "workers": node.serving(),
     }
 
 

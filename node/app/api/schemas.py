@@ -475,6 +475,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 ),
             },
             "warnings": _array(_STRING),
+            # how many processes serve the API (mra node run --workers)
+            "workers": {"type": "integer", "minimum": 1},
             # continuous verification: when it last completed a pass (ms), what it found
             "verification": _object(
                 {
