@@ -10,7 +10,7 @@ durable when ``publish`` returns, or none of it is written.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,6 +38,8 @@ from node.store.protocols import AppendBatch, Deletion, Erasures, Log, Records, 
 __all__ = ["Ledger", "LedgerStore", "PublishResult"]
 
 PARALLEL_SIGN_THRESHOLD = 512
+# Messages handed to a signing thread at a time (a batch of 1,000 makes seven chunks).
+SIGN_CHUNK = 128
 
 
 class LedgerStore(Log, Records, Erasures, Protocol):
@@ -268,9 +270,14 @@ class Ledger:
         size = head.size if head else 0
         prev = head.last_hash if head else GENESIS_PREV
         ts = max(self._clock(), head.last_ts if head else 0)
+        # Signing runs on the pool while this thread builds the next headers: each chunk of
+        # messages is handed over as soon as it is complete (PyNaCl releases the GIL).
+        parallel = self._signers is not None and len(items) >= PARALLEL_SIGN_THRESHOLD
+        signing: list[Future[list[bytes]]] = []
         headers: list[EntryHeader] = []
         bodies: list[bytes] = []
         payloads: list[Payload | None] = []
+        messages: list[bytes] = []
         for offset, (kind, document) in enumerate(items):
             payload = Payload(salt=new_salt(), body=canonical_json(document))
             header = EntryHeader(
@@ -286,27 +293,33 @@ class Ledger:
             headers.append(header)
             bodies.append(body)
             payloads.append(payload)
-        signatures = self._sign_all(bodies)
-        entries = [
-            SignedEntry(body=b, signature=s, header=h)
-            for b, s, h in zip(bodies, signatures, headers, strict=True)
-        ]
+            messages.append(signing_message(body))
+            if parallel and len(messages) == SIGN_CHUNK:
+                signing.append(self._submit_signing(messages))
+                messages = []
         tree = StoredTree(self._store, self._origin).compact_range(size)
-        nodes = grow(tree, entries)
+        entries: list[SignedEntry] = []
+        nodes: list[TreeNode] = []
+        # The last chunk is signed here while the pool finishes; each chunk then joins the
+        # tree as soon as its signatures are in.
+        last = [self._key.sign(m) for m in messages]
+        for signatures in (*(f.result() for f in signing), last):
+            done = len(entries)
+            chunk = [
+                SignedEntry(body=bodies[done + i], signature=s, header=headers[done + i])
+                for i, s in enumerate(signatures)
+            ]
+            nodes.extend(grow(tree, chunk))
+            entries.extend(chunk)
         new_size = size + len(entries)
         checkpoint = Checkpoint(origin=log_name(self._origin), size=new_size, root=tree.root())
         note = sign_checkpoint(checkpoint, log_name(self._origin), self._key)
         return entries, payloads, nodes, note, new_size
 
-    def _sign_all(self, bodies: list[bytes]) -> list[bytes]:
-        messages = [signing_message(b) for b in bodies]
-        if self._signers is None or len(messages) < PARALLEL_SIGN_THRESHOLD:
-            return [self._key.sign(m) for m in messages]
-        # PyNaCl releases the GIL while signing: chunks run on both cores.
-        chunk = (len(messages) + 1) // 2
-        parts = [messages[i : i + chunk] for i in range(0, len(messages), chunk)]
-        signed = self._signers.map(lambda part: [self._key.sign(m) for m in part], parts)
-        return [s for part in signed for s in part]
+    def _submit_signing(self, messages: list[bytes]) -> Future[list[bytes]]:
+        assert self._signers is not None
+        key = self._key
+        return self._signers.submit(lambda: [key.sign(m) for m in messages])
 
 
 def _at_index(error: MraError, index: int) -> MraError:
