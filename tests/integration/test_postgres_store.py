@@ -71,7 +71,8 @@ REFUSED = [
 def test_the_database_refuses_to_change_the_log(
     store: PostgresStore, pg_url: str, statement: str
 ) -> None:
-    published(store)
+    # 16 entries: one tree node is stored (level 4 and up, node.ledger.tree)
+    published(store).publish([record(number=n) for n in range(10, 24)])
     before = [(e.body, e.signature, e.payload) for e in store.entries("BR")]
     with psycopg.connect(pg_url) as conn, pytest.raises(psycopg.errors.RaiseException) as raised:
         conn.execute(statement)
