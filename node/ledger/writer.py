@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from node.core import merkle
 from node.core.canonical import canonical_json
 from node.core.checkpoint import Checkpoint, sign_checkpoint
 from node.core.clock import Clock, system_clock
@@ -40,6 +41,9 @@ __all__ = ["Ledger", "LedgerStore", "PublishResult"]
 PARALLEL_SIGN_THRESHOLD = 512
 # Messages handed to a signing thread at a time (a batch of 1,000 makes seven chunks).
 SIGN_CHUNK = 128
+
+
+_Frontier = tuple[tuple[int, bytes], merkle.CompactRange]
 
 
 class LedgerStore(Log, Records, Erasures, Protocol):
@@ -80,6 +84,10 @@ class Ledger:
         # The error appending now would raise, if any: why it could sign a seq twice
         # (NodeHome.open_ledger and node.host.guard.StartGuard set it).
         self.hold: Callable[[], StorageFailed | None] = lambda: None
+        # The tree's frontier after this ledger's last append, keyed by (size, last entry
+        # hash), and the one the batch being appended grows to (``_frontier_at``).
+        self._frontier: _Frontier | None = None
+        self._grown: _Frontier | None = None
         known = store.public_key(origin, 0)
         if known is None:
             store.add_key(origin, 0, key.public_key)
@@ -120,7 +128,7 @@ class Ledger:
                 items.append((EntryKind.AEO_ERASE, erasure.to_dict()))
                 versions.append(None)
         entries, payloads, nodes, note, size = self._build(items)
-        self._store.append(
+        self._commit(
             AppendBatch(
                 origin=self._origin,
                 entries=entries,
@@ -154,7 +162,7 @@ class Ledger:
         if not items:
             return ()
         entries, payloads, nodes, note, size = self._build(items)
-        self._store.append(
+        self._commit(
             AppendBatch(
                 origin=self._origin,
                 entries=entries,
@@ -191,7 +199,7 @@ class Ledger:
                 )
             document = compromise_document(self._origin, new_key, since)
         entries, payloads, nodes, note, size = self._build([(EntryKind.KEY_ROTATE, document)])
-        self._store.append(
+        self._commit(
             AppendBatch(
                 origin=self._origin,
                 entries=entries,
@@ -297,7 +305,7 @@ class Ledger:
             if parallel and len(messages) == SIGN_CHUNK:
                 signing.append(self._submit_signing(messages))
                 messages = []
-        tree = StoredTree(self._store, self._origin).compact_range(size)
+        tree = self._frontier_at(size, head.last_hash if head else GENESIS_PREV)
         entries: list[SignedEntry] = []
         nodes: list[TreeNode] = []
         # The last chunk is signed here while the pool finishes; each chunk then joins the
@@ -314,7 +322,24 @@ class Ledger:
         new_size = size + len(entries)
         checkpoint = Checkpoint(origin=log_name(self._origin), size=new_size, root=tree.root())
         note = sign_checkpoint(checkpoint, log_name(self._origin), self._key)
+        self._grown = ((new_size, entries[-1].hash), tree) if entries else None
         return entries, payloads, nodes, note, new_size
+
+    def _frontier_at(self, size: int, last_hash: bytes) -> merkle.CompactRange:
+        """The tree's frontier at ``size``: the one kept from this ledger's last append when
+        the log still ends there (the chain's last hash names every entry before it), else
+        read from the store. Taken, not shared: an append that fails leaves none kept."""
+        kept, self._frontier = self._frontier, None
+        if kept is not None and kept[0] == (size, last_hash):
+            return kept[1]
+        return StoredTree(self._store, self._origin).compact_range(size)
+
+    def _commit(self, batch: AppendBatch) -> None:
+        """Append ``batch`` built by ``_build``; keep the frontier it grew for the next one."""
+        grown, self._grown = self._grown, None
+        self._store.append(batch)
+        if grown is not None and batch.entries and grown[0][1] == batch.entries[-1].hash:
+            self._frontier = grown
 
     def _submit_signing(self, messages: list[bytes]) -> Future[list[bytes]]:
         assert self._signers is not None

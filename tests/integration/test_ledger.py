@@ -132,6 +132,23 @@ def test_a_batch_signed_on_a_pool_is_the_batch_signed_inline(tmp_path: Path) -> 
     assert (report.size, report.root) == (count + 5, merkle.root(data))
 
 
+def test_two_ledgers_on_one_store_each_grow_the_tree_the_other_left(tmp_path: Path) -> None:
+    # Each ledger keeps the tree's frontier after its own append; the other's appends move the
+    # log's end, so the kept one must not be used (a wrong root would fail verification).
+    key = SigningKey.generate()
+    store, first = open_ledger(tmp_path / "n.db", key=key)
+    second = Ledger(store=store, origin="BR", key=key, clock=TickingClock())
+    start = 1
+    for ledger, count in ((first, 5), (second, 12), (first, 1), (first, 17), (second, 3)):
+        result = ledger.publish(sample_records("BR", count, start=start))
+        start += count
+        assert result.checkpoint is not None
+        checkpoint = open_checkpoint(result.checkpoint, log_name("BR"), key.public_key)
+        assert checkpoint.root == merkle.root(leaves(store))
+    [report] = verify_store(store, own="BR")
+    assert (report.size, report.root) == (38, merkle.root(leaves(store)))
+
+
 def test_stored_tree_gives_the_pure_roots_and_proofs(tmp_path: Path) -> None:
     store, ledger = open_ledger(tmp_path / "n.db")
     for start in range(1, 40, 3):  # uneven batches
