@@ -18,7 +18,7 @@ from node.core import merkle
 from node.core.canonical import canonical_json
 from node.core.checkpoint import Checkpoint, sign_checkpoint
 from node.core.clock import Clock, system_clock
-from node.core.crypto import SigningKey, new_salt
+from node.core.crypto import SigningKey, new_salts
 from node.core.documents import Erasure, consent_erasure
 from node.core.entries import (
     GENESIS_PREV,
@@ -286,8 +286,9 @@ class Ledger:
         bodies: list[bytes] = []
         payloads: list[Payload | None] = []
         messages: list[bytes] = []
+        salts = new_salts(len(items))
         for offset, (kind, document) in enumerate(items):
-            payload = Payload(salt=new_salt(), body=canonical_json(document))
+            payload = Payload(salt=salts[offset], body=canonical_json(document))
             header = EntryHeader(
                 origin=self._origin,
                 seq=size + offset,

@@ -296,8 +296,10 @@ def run(store: Store, key: SigningKey, operations: list[tuple[Any, ...]]) -> lis
     salts = itertools.count()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(
-            "node.ledger.writer.new_salt",
-            lambda: hashlib.sha256(next(salts).to_bytes(8, "big")).digest(),
+            "node.ledger.writer.new_salts",
+            lambda count: [
+                hashlib.sha256(next(salts).to_bytes(8, "big")).digest() for _ in range(count)
+            ],
         )
         ledger = Ledger(store=store, origin="BR", key=key, clock=TickingClock())
         views = itertools.count()
