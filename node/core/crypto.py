@@ -28,6 +28,7 @@ __all__ = [
     "PublicKey",
     "SigningKey",
     "new_salt",
+    "new_salts",
     "tagged_hash",
 ]
 
@@ -51,6 +52,13 @@ def tagged_hash(tag: str, *parts: bytes) -> Hash32:
 def new_salt() -> bytes:
     """32 random bytes for a payload commitment (hides low-entropy payloads)."""
     return os.urandom(SALT_SIZE)
+
+
+def new_salts(count: int) -> list[bytes]:
+    """``count`` salts as ``new_salt`` makes them, drawn from the OS in one call (a call per
+    salt gives up the GIL each time, and a batch's signing threads then take it)."""
+    pool = os.urandom(SALT_SIZE * count)
+    return [pool[i : i + SALT_SIZE] for i in range(0, len(pool), SALT_SIZE)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,7 @@ from node.core.logs import log_name
 from node.core.rotation import rotated_key
 from node.core.walk import ChainWalk, KeySchedule, Link, Revocation, key_in_force, revoked
 from node.ledger.revocations import held_revocations
-from node.ledger.tree import StoredTree
+from node.ledger.tree import STORED_FROM_LEVEL, StoredTree
 from node.store.protocols import Log, LogHistory, StoredEntry
 from node.store.sqlite import SqliteStore
 
@@ -108,7 +108,7 @@ def verify_log(
     revocations = held_revocations(store, origin)
     link, tree = _resume(store, origin, start)
     chain = ChainWalk(link, keys, defer_signatures=True, revocations=revocations)
-    stored_nodes = store.all_tree_nodes(origin, start, end)
+    stored_nodes = _Nodes(store.all_tree_nodes(origin, start, end))
     checkpoints = [
         (size, note)
         for size, note in store.checkpoints(origin)
@@ -186,7 +186,7 @@ def verify_log(
         raise IntegrityError(
             "missing-entry", f"the log ends before #{end - 1}", origin=origin, seq=size
         )
-    leftover = next(stored_nodes, None)
+    leftover = stored_nodes.take()
     if leftover is not None:
         raise IntegrityError(
             "tree-node-extra",
@@ -367,14 +367,32 @@ def _raise_first(*errors: IntegrityError | None) -> None:
         raise min(found, key=lambda e: e.seq if e.seq is not None else -1)
 
 
-def _expect_node(
-    stored_nodes: Iterator[tuple[int, int, bytes]], expected: tuple[int, int, bytes], origin: str
-) -> None:
-    """Step 6 for one re-derived node ``(last_leaf, level, hash)``."""
-    got = next(stored_nodes, None)
+class _Nodes:
+    """The stored nodes ``(last_leaf, level, hash)`` in order, the next one looked at first."""
+
+    def __init__(self, rows: Iterator[tuple[int, int, bytes]]) -> None:
+        self._rows = rows
+        self._next = next(rows, None)
+
+    def peek(self) -> tuple[int, int, bytes] | None:
+        return self._next
+
+    def take(self) -> tuple[int, int, bytes] | None:
+        got, self._next = self._next, next(self._rows, None)
+        return got
+
+
+def _expect_node(stored_nodes: _Nodes, expected: tuple[int, int, bytes], origin: str) -> None:
+    """Step 6 for one re-derived node ``(last_leaf, level, hash)``. One below
+    ``STORED_FROM_LEVEL`` is stored only in files written before that rule: checked if held."""
+    last_leaf, level, _ = expected
+    if level < STORED_FROM_LEVEL:
+        ahead = stored_nodes.peek()
+        if ahead is None or (ahead[0], ahead[1]) != (last_leaf, level):
+            return
+    got = stored_nodes.take()
     if got == expected:
         return
-    last_leaf, level, _ = expected
     name = f"node {level}/{((last_leaf + 1) >> level) - 1}"
     if got is None or (got[0], got[1]) > (last_leaf, level):
         raise IntegrityError(

@@ -1,5 +1,12 @@
 """A log's Merkle tree read from the store's perfect-subtree hashes: roots and proofs for any
-size without loading the leaves; each answer reads O(log n) stored nodes in one pass."""
+size without loading the leaves; each answer reads O(log n) stored nodes in one pass.
+
+Only subtrees of ``STORED_FROM_LEVEL`` and above are stored (one row per 2**4 entries at level
+4, half that above, instead of about two rows per entry): a lower one is recomputed from the
+at most 2**4 entries under it, as tile-based logs do, so the answers are the same RFC 9162
+hashes. Files written before this keep their lower rows; they are checked (``node.ledger.fsck``)
+but no longer read.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +17,19 @@ from node.core.entries import SignedEntry
 from node.core.errors import IntegrityError
 from node.store.protocols import Subtrees, TreeNode
 
-__all__ = ["StoredTree", "grow"]
+__all__ = ["STORED_FROM_LEVEL", "StoredTree", "grow"]
+
+STORED_FROM_LEVEL = 4
 
 
 def grow(tree: merkle.CompactRange, entries: Iterable[SignedEntry]) -> list[TreeNode]:
-    """Append entries' leaves to ``tree``; the perfect subtrees they complete, to be stored."""
+    """Append entries' leaves to ``tree``; the perfect subtrees they complete that are stored
+    (those of ``STORED_FROM_LEVEL`` and above)."""
     return [
         TreeNode(level=level, index=index, hash=hash_)
         for entry in entries
         for level, index, hash_ in tree.append(merkle.leaf_hash(entry.leaf))
+        if level >= STORED_FROM_LEVEL
     ]
 
 
@@ -53,8 +64,11 @@ class StoredTree:
     def _source_for(self, spans: list[tuple[int, int]]) -> merkle.SubtreeHash:
         return self._source(merkle.needed_subtrees(spans))
 
-    def _source(self, wanted: object) -> merkle.SubtreeHash:
-        nodes = dict(self._store.tree_nodes(self._origin, wanted))  # type: ignore[arg-type]
+    def _source(self, wanted: Iterable[tuple[int, int]]) -> merkle.SubtreeHash:
+        wanted = list(wanted)
+        high = [node for node in wanted if node[0] >= STORED_FROM_LEVEL]
+        nodes = dict(self._store.tree_nodes(self._origin, high))
+        nodes.update(self._recomputed([node for node in wanted if node[0] < STORED_FROM_LEVEL]))
 
         def subtree(level: int, index: int) -> bytes:
             try:
@@ -68,3 +82,24 @@ class StoredTree:
                 ) from None
 
         return subtree
+
+    def _recomputed(self, low: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The subtrees ``low`` (below ``STORED_FROM_LEVEL``) from their entries: one read per
+        aligned tile of 2**STORED_FROM_LEVEL entries, up to the last leaf needed in it."""
+        ends: dict[int, int] = {}  # tile -> one past the last leaf needed in it
+        for level, index in low:
+            end = (index + 1) << level
+            tile = (end - 1) >> STORED_FROM_LEVEL
+            ends[tile] = max(ends.get(tile, 0), end)
+        found: dict[tuple[int, int], bytes] = {}
+        for tile, end in ends.items():
+            start = tile << STORED_FROM_LEVEL
+            tree = merkle.CompactRange()
+            for seq, entry in enumerate(self._store.entries(self._origin, start, end), start):
+                if entry.seq != seq:
+                    break  # a gap: the nodes over it stay missing
+                for level, index, hash_ in tree.append(
+                    merkle.leaf_hash(entry.body + entry.signature)
+                ):
+                    found[(level, index + (start >> level))] = hash_
+        return found

@@ -10,14 +10,15 @@ durable when ``publish`` returns, or none of it is written.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from node.core import merkle
 from node.core.canonical import canonical_json
 from node.core.checkpoint import Checkpoint, sign_checkpoint
 from node.core.clock import Clock, system_clock
-from node.core.crypto import SigningKey, new_salt
+from node.core.crypto import SigningKey, new_salts
 from node.core.documents import Erasure, consent_erasure
 from node.core.entries import (
     GENESIS_PREV,
@@ -38,6 +39,11 @@ from node.store.protocols import AppendBatch, Deletion, Erasures, Log, Records, 
 __all__ = ["Ledger", "LedgerStore", "PublishResult"]
 
 PARALLEL_SIGN_THRESHOLD = 512
+# Messages handed to a signing thread at a time (a batch of 1,000 makes seven chunks).
+SIGN_CHUNK = 128
+
+
+_Frontier = tuple[tuple[int, bytes], merkle.CompactRange]
 
 
 class LedgerStore(Log, Records, Erasures, Protocol):
@@ -78,6 +84,10 @@ class Ledger:
         # The error appending now would raise, if any: why it could sign a seq twice
         # (NodeHome.open_ledger and node.host.guard.StartGuard set it).
         self.hold: Callable[[], StorageFailed | None] = lambda: None
+        # The tree's frontier after this ledger's last append, keyed by (size, last entry
+        # hash), and the one the batch being appended grows to (``_frontier_at``).
+        self._frontier: _Frontier | None = None
+        self._grown: _Frontier | None = None
         known = store.public_key(origin, 0)
         if known is None:
             store.add_key(origin, 0, key.public_key)
@@ -118,7 +128,7 @@ class Ledger:
                 items.append((EntryKind.AEO_ERASE, erasure.to_dict()))
                 versions.append(None)
         entries, payloads, nodes, note, size = self._build(items)
-        self._store.append(
+        self._commit(
             AppendBatch(
                 origin=self._origin,
                 entries=entries,
@@ -152,7 +162,7 @@ class Ledger:
         if not items:
             return ()
         entries, payloads, nodes, note, size = self._build(items)
-        self._store.append(
+        self._commit(
             AppendBatch(
                 origin=self._origin,
                 entries=entries,
@@ -189,7 +199,7 @@ class Ledger:
                 )
             document = compromise_document(self._origin, new_key, since)
         entries, payloads, nodes, note, size = self._build([(EntryKind.KEY_ROTATE, document)])
-        self._store.append(
+        self._commit(
             AppendBatch(
                 origin=self._origin,
                 entries=entries,
@@ -268,11 +278,17 @@ class Ledger:
         size = head.size if head else 0
         prev = head.last_hash if head else GENESIS_PREV
         ts = max(self._clock(), head.last_ts if head else 0)
+        # Signing runs on the pool while this thread builds the next headers: each chunk of
+        # messages is handed over as soon as it is complete (PyNaCl releases the GIL).
+        parallel = self._signers is not None and len(items) >= PARALLEL_SIGN_THRESHOLD
+        signing: list[Future[list[bytes]]] = []
         headers: list[EntryHeader] = []
         bodies: list[bytes] = []
         payloads: list[Payload | None] = []
+        messages: list[bytes] = []
+        salts = new_salts(len(items))
         for offset, (kind, document) in enumerate(items):
-            payload = Payload(salt=new_salt(), body=canonical_json(document))
+            payload = Payload(salt=salts[offset], body=canonical_json(document))
             header = EntryHeader(
                 origin=self._origin,
                 seq=size + offset,
@@ -286,27 +302,50 @@ class Ledger:
             headers.append(header)
             bodies.append(body)
             payloads.append(payload)
-        signatures = self._sign_all(bodies)
-        entries = [
-            SignedEntry(body=b, signature=s, header=h)
-            for b, s, h in zip(bodies, signatures, headers, strict=True)
-        ]
-        tree = StoredTree(self._store, self._origin).compact_range(size)
-        nodes = grow(tree, entries)
+            messages.append(signing_message(body))
+            if parallel and len(messages) == SIGN_CHUNK:
+                signing.append(self._submit_signing(messages))
+                messages = []
+        tree = self._frontier_at(size, head.last_hash if head else GENESIS_PREV)
+        entries: list[SignedEntry] = []
+        nodes: list[TreeNode] = []
+        # The last chunk is signed here while the pool finishes; each chunk then joins the
+        # tree as soon as its signatures are in.
+        last = [self._key.sign(m) for m in messages]
+        for signatures in (*(f.result() for f in signing), last):
+            done = len(entries)
+            chunk = [
+                SignedEntry(body=bodies[done + i], signature=s, header=headers[done + i])
+                for i, s in enumerate(signatures)
+            ]
+            nodes.extend(grow(tree, chunk))
+            entries.extend(chunk)
         new_size = size + len(entries)
         checkpoint = Checkpoint(origin=log_name(self._origin), size=new_size, root=tree.root())
         note = sign_checkpoint(checkpoint, log_name(self._origin), self._key)
+        self._grown = ((new_size, entries[-1].hash), tree) if entries else None
         return entries, payloads, nodes, note, new_size
 
-    def _sign_all(self, bodies: list[bytes]) -> list[bytes]:
-        messages = [signing_message(b) for b in bodies]
-        if self._signers is None or len(messages) < PARALLEL_SIGN_THRESHOLD:
-            return [self._key.sign(m) for m in messages]
-        # PyNaCl releases the GIL while signing: chunks run on both cores.
-        chunk = (len(messages) + 1) // 2
-        parts = [messages[i : i + chunk] for i in range(0, len(messages), chunk)]
-        signed = self._signers.map(lambda part: [self._key.sign(m) for m in part], parts)
-        return [s for part in signed for s in part]
+    def _frontier_at(self, size: int, last_hash: bytes) -> merkle.CompactRange:
+        """The tree's frontier at ``size``: the one kept from this ledger's last append when
+        the log still ends there (the chain's last hash names every entry before it), else
+        read from the store. Taken, not shared: an append that fails leaves none kept."""
+        kept, self._frontier = self._frontier, None
+        if kept is not None and kept[0] == (size, last_hash):
+            return kept[1]
+        return StoredTree(self._store, self._origin).compact_range(size)
+
+    def _commit(self, batch: AppendBatch) -> None:
+        """Append ``batch`` built by ``_build``; keep the frontier it grew for the next one."""
+        grown, self._grown = self._grown, None
+        self._store.append(batch)
+        if grown is not None and batch.entries and grown[0][1] == batch.entries[-1].hash:
+            self._frontier = grown
+
+    def _submit_signing(self, messages: list[bytes]) -> Future[list[bytes]]:
+        assert self._signers is not None
+        key = self._key
+        return self._signers.submit(lambda: [key.sign(m) for m in messages])
 
 
 def _at_index(error: MraError, index: int) -> MraError:

@@ -96,11 +96,16 @@ class AppendBatch:
 
 
 class Subtrees(Protocol):
-    """The stored Merkle tree of each log (``node.ledger.tree.StoredTree`` reads it)."""
+    """The stored Merkle tree of each log (``node.ledger.tree.StoredTree`` reads it), and the
+    entries its lowest levels are recomputed from."""
 
     def tree_nodes(
         self, origin: str, wanted: Iterable[tuple[int, int]]
     ) -> Mapping[tuple[int, int], bytes]: ...
+
+    def entries(
+        self, origin: str, start: int = 0, end: int | None = None
+    ) -> Iterator[StoredEntry]: ...
 
 
 class Log(Subtrees, Protocol):

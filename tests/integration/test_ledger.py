@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -9,13 +10,14 @@ import pytest
 from node.core import merkle
 from node.core.checkpoint import open_checkpoint
 from node.core.crypto import SigningKey
+from node.core.entries import signing_message
 from node.core.errors import Conflict, InvalidInput
 from node.core.logs import log_name
 from node.core.records import AeoRecord
 from node.core.sample import sample_records
 from node.ledger.tree import StoredTree
 from node.ledger.verification import verify_store
-from node.ledger.writer import Ledger
+from node.ledger.writer import PARALLEL_SIGN_THRESHOLD, SIGN_CHUNK, Ledger
 from node.store.sqlite import SqliteStore
 from tests.factories import TickingClock, open_ledger, record
 
@@ -105,6 +107,46 @@ def test_restart_continues_the_chain_and_tree(tmp_path: Path) -> None:
     [report] = verify_store(store)
     assert report.size == 13
     assert report.root == merkle.root(leaves(store))
+
+
+def test_a_batch_signed_on_a_pool_is_the_batch_signed_inline(tmp_path: Path) -> None:
+    # Past PARALLEL_SIGN_THRESHOLD the signatures are made in chunks on the pool while the
+    # headers are built; Ed25519 is deterministic, so every signature, the tree and the
+    # checkpoint must equal the inline ones over the same bodies.
+    key = SigningKey.generate()
+    count = PARALLEL_SIGN_THRESHOLD + 3 * SIGN_CHUNK // 2
+    with ThreadPoolExecutor(2) as pool:
+        store = SqliteStore.open(tmp_path / "n.db")
+        ledger = Ledger(store=store, origin="BR", key=key, clock=TickingClock(), signers=pool)
+        ledger.publish(sample_records("BR", 5))
+        result = ledger.publish(sample_records("BR", count, start=10))
+    assert [e.signature for e in result.entries] == [
+        key.sign(signing_message(e.body)) for e in result.entries
+    ]
+    data = leaves(store)
+    assert len(data) == count + 5
+    assert result.checkpoint is not None
+    checkpoint = open_checkpoint(result.checkpoint, log_name("BR"), key.public_key)
+    assert (checkpoint.size, checkpoint.root) == (count + 5, merkle.root(data))
+    [report] = verify_store(store)
+    assert (report.size, report.root) == (count + 5, merkle.root(data))
+
+
+def test_two_ledgers_on_one_store_each_grow_the_tree_the_other_left(tmp_path: Path) -> None:
+    # Each ledger keeps the tree's frontier after its own append; the other's appends move the
+    # log's end, so the kept one must not be used (a wrong root would fail verification).
+    key = SigningKey.generate()
+    store, first = open_ledger(tmp_path / "n.db", key=key)
+    second = Ledger(store=store, origin="BR", key=key, clock=TickingClock())
+    start = 1
+    for ledger, count in ((first, 5), (second, 12), (first, 1), (first, 17), (second, 3)):
+        result = ledger.publish(sample_records("BR", count, start=start))
+        start += count
+        assert result.checkpoint is not None
+        checkpoint = open_checkpoint(result.checkpoint, log_name("BR"), key.public_key)
+        assert checkpoint.root == merkle.root(leaves(store))
+    [report] = verify_store(store, own="BR")
+    assert (report.size, report.root) == (38, merkle.root(leaves(store)))
 
 
 def test_stored_tree_gives_the_pure_roots_and_proofs(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from node.ledger.verification import verify_node
 from node.ledger.writer import Ledger
 from node.store.open import open_store
 from node.store.postgres import PostgresStore, WriterTaken
-from node.store.postgres.dialect import translate
+from node.store.postgres.dialect import ROWS_PER_INSERT, rows_insert, translate
 from node.store.sqlite import SqliteStore
 from tests.factories import TickingClock, record
 from tests.pg import Cluster
@@ -71,7 +71,8 @@ REFUSED = [
 def test_the_database_refuses_to_change_the_log(
     store: PostgresStore, pg_url: str, statement: str
 ) -> None:
-    published(store)
+    # 16 entries: one tree node is stored (level 4 and up, node.ledger.tree)
+    published(store).publish([record(number=n) for n in range(10, 24)])
     before = [(e.body, e.signature, e.payload) for e in store.entries("BR")]
     with psycopg.connect(pg_url) as conn, pytest.raises(psycopg.errors.RaiseException) as raised:
         conn.execute(statement)
@@ -217,3 +218,45 @@ def test_the_dialect_translates_each_construct(sqlite: str, postgres: str) -> No
 def test_the_dialect_refuses_what_it_cannot_translate(sqlite: str) -> None:
     with pytest.raises(ValueError, match="no PostgreSQL translation"):
         translate(sqlite)
+
+
+def test_many_rows_go_in_multi_row_inserts_in_order_ignoring_repeats(
+    store: PostgresStore,
+) -> None:
+    # More rows than one statement takes, with repeats that INSERT OR IGNORE skips: the same
+    # rows, in the same order (events' ids), as one statement per row would have written.
+    count = ROWS_PER_INSERT * 2 + 7
+    events = [(n, f"BR{n:09d}", "BR", n, "valid", None, None) for n in range(count)]
+    keys = [(n % 300, "UY", f"BR{n % 300:09d}") for n in range(count)]
+    with store.transaction():
+        store.conn.executemany(
+            "INSERT INTO events (ts, aeo_id, origin, seq, status, previous, effective)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            events,
+        )
+        store.conn.executemany(
+            "INSERT OR IGNORE INTO trader_ids (scheme, value, aeo_id) VALUES (?, ?, ?)",
+            [(str(a), b, c) for a, b, c in keys],
+        )
+    rows = store.conn.execute("SELECT id, seq FROM events ORDER BY id").fetchall()
+    assert [seq for _, seq in rows] == list(range(count))
+    assert [i for i, _ in rows] == sorted(i for i, _ in rows)
+    held = store.conn.execute("SELECT count(*) FROM trader_ids").fetchone()[0]
+    assert held == 300
+
+
+@pytest.mark.parametrize(
+    ("sqlite", "rows"),
+    [
+        ("INSERT INTO t (a, b) VALUES (?, ?)", "INSERT INTO t (a, b) VALUES (%s, %s), (%s, %s)"),
+        (
+            "INSERT OR IGNORE INTO t (a) VALUES (?)",
+            "INSERT INTO t (a) VALUES (%s), (%s) ON CONFLICT DO NOTHING",
+        ),
+        ("INSERT OR REPLACE INTO t (k, a) VALUES (?, ?)", None),
+        ("INSERT INTO t (a, b) VALUES (?, 1)", None),
+        ("DELETE FROM t WHERE a = ?", None),
+    ],
+)
+def test_only_plain_and_ignoring_inserts_take_many_rows(sqlite: str, rows: str | None) -> None:
+    assert rows_insert(translate(sqlite), 2) == rows

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from node.core import merkle
 from node.core.errors import StorageFailed
 from node.core.sample import sample_records
-from node.ledger.tree import StoredTree
+from node.ledger.tree import STORED_FROM_LEVEL, StoredTree
 from node.store.sqlite import SCHEMA_VERSION, SqliteStore
 from tests.factories import open_ledger
 
@@ -80,7 +80,7 @@ def test_a_file_from_newer_software_is_refused(tmp_path: Path) -> None:
 
 def test_the_log_tables_refuse_update_and_delete(tmp_path: Path) -> None:
     store, ledger = open_ledger(tmp_path / "a.db")
-    ledger.publish(sample_records("BR", 3))
+    ledger.publish(sample_records("BR", 2**STORED_FROM_LEVEL))  # one tree node is stored
     store.close()
     conn = sqlite3.connect(tmp_path / "a.db")
     for statement in (

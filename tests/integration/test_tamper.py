@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from node.core import merkle
 from node.core.errors import IntegrityError
 from node.core.sample import sample_records
 from node.ledger.fsck import verify_log_parallel
+from node.ledger.tree import STORED_FROM_LEVEL
 from node.ledger.verification import verify_store
 from node.store.sqlite import API_KEY_MAC_FILE, SqliteStore
 from tests.factories import open_ledger
@@ -75,7 +77,7 @@ BLOB_COLUMNS = [
     ("entries", "signature", "seq", 30),
     ("payloads", "salt", "seq", 30),
     ("payloads", "body", "seq", 30),
-    ("tree_nodes", "hash", "last_leaf, level", 56),
+    ("tree_nodes", "hash", "last_leaf, level", 1),  # level 4 and up (node.ledger.tree)
     ("checkpoints", "note", "size", 5),
     ("keys", "public_key", "since_seq", 1),
 ]
@@ -116,7 +118,8 @@ def sql(statement: str, *args: object) -> Sql:
 
 ROW_CASES = {
     "delete-middle-entry": (sql("DELETE FROM entries WHERE seq = 7"), "missing-entry", 7),
-    "delete-last-entry": (sql("DELETE FROM entries WHERE seq = 29"), "tree-node-extra", 29),
+    # No tree node is stored for entry 29 (levels below 4 are recomputed): its checkpoint names it.
+    "delete-last-entry": (sql("DELETE FROM entries WHERE seq = 29"), "checkpoint-beyond-log", 29),
     "delete-first-entry": (sql("DELETE FROM entries WHERE seq = 0"), "missing-entry", 0),
     "delete-payload": (sql("DELETE FROM payloads WHERE seq = 3"), "payload-missing", 3),
     "delete-tree-node": (
@@ -205,3 +208,38 @@ DAMAGE_KINDS = {
     "checkpoint-missing",
     "orphan-payload",
 }
+
+
+def _with_low_nodes(conn: sqlite3.Connection) -> None:
+    """The tree nodes below level 4 that files written before that rule hold."""
+    tree = merkle.CompactRange()
+    rows = conn.execute("SELECT body, signature FROM entries ORDER BY seq").fetchall()
+    for body, signature in rows:
+        for level, index, hash_ in tree.append(merkle.leaf_hash(body + signature)):
+            if level < STORED_FROM_LEVEL:
+                conn.execute(
+                    "INSERT INTO tree_nodes VALUES ('BR', ?, ?, ?)",
+                    (((index + 1) << level) - 1, level, hash_),
+                )
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-pass", "2-ranges"])
+def test_an_older_files_lower_tree_nodes_are_still_checked(
+    pristine: Path, tmp_path: Path, processes: int
+) -> None:
+    older = tmp_path / "older" / "ledger.db"
+    older.parent.mkdir()
+    shutil.copy(pristine, older)
+    shutil.copy(pristine.parent / API_KEY_MAC_FILE, older.parent / API_KEY_MAC_FILE)
+    covertly(older, _with_low_nodes)
+    store = SqliteStore.open(older)
+    [report] = verify_store(store, own="BR")
+    store.close()
+    assert report.size == 30
+    for row in range(0, 55, 6):
+        case = tmp_path / f"{row}"
+        case.mkdir()
+        damage = tamper(older, case, flip_byte("tree_nodes", "hash", "last_leaf, level", row))
+        assert damage.damage == "tree-node-mismatch", damage
+    damage = tamper(older, tmp_path, ROW_CASES["delete-last-entry"][0], processes=processes)
+    assert (damage.damage, damage.seq) == ("tree-node-extra", 29)

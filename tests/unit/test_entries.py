@@ -127,3 +127,12 @@ def test_a_boolean_is_not_an_integer_field(name: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         header(**{name: True})
     assert caught.value.field == name
+
+
+def test_salts_drawn_together_are_each_32_fresh_bytes() -> None:
+    from node.core.crypto import SALT_SIZE, new_salts
+
+    salts = new_salts(1000)
+    assert len(salts) == 1000 and {len(s) for s in salts} == {SALT_SIZE}
+    assert len(set(salts)) == 1000
+    assert new_salts(0) == []

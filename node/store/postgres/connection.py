@@ -40,7 +40,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from node.core.errors import StorageFailed, StorageFull
-from node.store.postgres.dialect import translate
+from node.store.postgres.dialect import ROWS_PER_INSERT, rows_insert, translate
 from node.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["PgConnection", "WriterTaken", "connect"]
@@ -124,11 +124,20 @@ class _Statements:
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> psycopg.Cursor[Any]:
         rows = [tuple(row) for row in parameters]
+        statement = translate(sql)
+        batched = len(rows) > 1 and rows_insert(statement, 1) is not None
 
         def run(raw: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
             cursor = raw.cursor()
-            if rows:
-                cursor.executemany(translate(sql), rows)
+            if batched:  # an INSERT: ROWS_PER_INSERT rows per statement
+                for start in range(0, len(rows), ROWS_PER_INSERT):
+                    part = rows[start : start + ROWS_PER_INSERT]
+                    cursor.execute(
+                        rows_insert(statement, len(part)),  # type: ignore[arg-type]
+                        [value for row in part for value in row],
+                    )
+            elif rows:
+                cursor.executemany(statement, rows)
             return cursor
 
         return self._run(run)

@@ -23,7 +23,10 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["translate"]
+__all__ = ["ROWS_PER_INSERT", "rows_insert", "translate"]
+
+# Rows sent in one multi-row INSERT (well inside the 65,535 parameters of a statement).
+ROWS_PER_INSERT = 250
 
 _BYTES_AS_TEXT = r"CAST\((\w+(?:\.\w+)?) AS TEXT\)"
 _UNTRANSLATED = re.compile(r"\?|\bjson_extract\(|\bjson_each\(|\binstr\(|\bPRAGMA\b| OR IGNORE ")
@@ -59,6 +62,24 @@ def translate(sql: str) -> str:
     if _UNTRANSLATED.search(out.replace("%s", "")):
         raise ValueError(f"no PostgreSQL translation for: {sql}")
     return out
+
+
+_ONE_ROW = re.compile(
+    r"(INSERT INTO \w+ \([\w, ]+\) VALUES )(\((?:%s, )*%s\))( ON CONFLICT DO NOTHING)?"
+)
+
+
+@functools.lru_cache(maxsize=256)
+def rows_insert(statement: str, count: int) -> str | None:
+    """``statement`` (translated, one row of placeholders) taking ``count`` rows in one
+    VALUES list, for a plain INSERT or one that ignores conflicts: one statement for many rows
+    instead of one per row, inserted in the order given. None for any other statement (an
+    upsert may meet the same key twice in one batch, which one statement cannot do)."""
+    found = _ONE_ROW.fullmatch(statement)
+    if found is None:
+        return None
+    head, row, tail = found.groups()
+    return head + ", ".join([row] * count) + (tail or "")
 
 
 def _upsert(sql: str) -> str:
