@@ -83,8 +83,9 @@ def _template(size: int) -> _Template:
         MemberSpec(code=c, name=f"Customs {c}", endpoint=f"https://{c.lower()}.sim.invalid:7443")
         for c in codes
     ]
-    # Each member its own TLS trust root (issue 24): a member joins with its own certificate.
-    init_network(path, "simulation", specs, now=START - timedelta(days=1), self_issued=True)
+    # Each member its own TLS trust root (the default, issue 24): a member joins with its own
+    # certificate.
+    init_network(path, "simulation", specs, now=START - timedelta(days=1))
     docs = sim_agreements(codes)
     sim = Simulation(0, path, docs, size=size, faults=Faults(0, 0, 0.01, 0, False))
     sim.equivocator = None
