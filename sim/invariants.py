@@ -137,10 +137,14 @@ def _shares(agreements: Sequence[Agreement], a: str, b: str) -> bool:
 
 
 def payloads_misplaced(
-    honest: Sequence[SimNode], nodes: dict[str, SimNode], agreements: Sequence[Agreement]
+    honest: Sequence[SimNode],
+    nodes: dict[str, SimNode],
+    agreements: Sequence[Agreement],
+    twin: SimNode | None = None,
 ) -> list[str]:
     """Record payloads held by a node that is not their origin, and views held beyond what
-    the agreements of both parties share."""
+    the agreements of both parties share. ``twin``: the equivocator's second node, whose
+    history a view may come from."""
     found = []
     for node in honest:
         # Read from the file as an auditor would, on a connection of its own.
@@ -160,14 +164,33 @@ def payloads_misplaced(
         for origin, seq, agreement_ids, body in views:
             found.extend(
                 _view_allowed(
-                    nodes, agreements, node.code, origin, seq, agreement_ids, parse_json(body)
+                    _sources(nodes, twin, node, origin, seq),
+                    agreements,
+                    node.code,
+                    origin,
+                    seq,
+                    agreement_ids,
+                    parse_json(body),
                 )
             )
     return found
 
 
+def _sources(
+    nodes: dict[str, SimNode], twin: SimNode | None, partner: SimNode, origin: str, seq: int
+) -> SimNode:
+    """The node whose history holds the entry ``partner`` holds at ``origin``#``seq``: the
+    origin, or its twin when the equivocator showed ``partner`` the second history."""
+    held = partner.store.entry(origin, seq)
+    if twin is not None and twin.code == origin and held is not None:
+        shown = twin.store.entry(origin, seq)
+        if shown is not None and shown.body == held.body:
+            return twin
+    return nodes[origin]
+
+
 def _view_allowed(
-    nodes: dict[str, SimNode],
+    source_node: SimNode,
     agreements: Sequence[Agreement],
     partner: str,
     origin: str,
@@ -181,7 +204,7 @@ def _view_allowed(
         return [f"{where}: the two share no agreement"]
     if not set(agreement_ids.split(",")) <= {d.id for d in docs}:
         return [f"{where}: granted by {agreement_ids}, not an agreement of both"]
-    source = nodes[origin].store.entry(origin, seq)
+    source = source_node.store.entry(origin, seq)
     record = parse_json(source.payload) if source and source.payload else {}
     allowed: set[str] = set()
     for doc in docs:

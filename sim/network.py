@@ -255,7 +255,9 @@ class Simulation:
         honest = self.honest()
         self.violations.extend(self.disagreements())
         self.violations.extend(sched.crashes)
-        self.violations.extend(invariants.payloads_misplaced(honest, self.nodes, self.agreements))
+        self.violations.extend(
+            invariants.payloads_misplaced(honest, self.nodes, self.agreements, self.twin)
+        )
         self.violations.extend(
             invariants.acknowledged_lost(honest, self.acknowledged, self.changes.gone, self.nodes)
         )
