@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from network.bootstrap import client_trust
 from node.core.sample import sample_dicts
 from tests.system.test_node_service import free_port, mra
 
@@ -135,7 +136,7 @@ def exercise(home: Path, url: str, auth: dict[str, str], records: int) -> tuple[
     """Writes through whichever process takes each connection, each read back at once from
     new connections, peer requests with the other member's certificate, and concurrent reads.
     Returns (records written, reads made)."""
-    ca = home.parent / "ca.crt"
+    ca = client_trust(home.parent)
     answered_by: Counter[str] = Counter()
     relayed: Counter[str] = Counter()
     reads = 0
