@@ -57,7 +57,10 @@ def forged_push(net: Net, old: SigningKey, seq: int) -> dict[str, Any]:
     chained to the entry before it as AR holds it, and the checkpoint covering it, both signed
     with the old key."""
     with as_br(net, "AR") as client:
-        page = client.get("/v1/peer/log/BR", params={"start": 0, "size": seq + 1}).json()
+        held = held_size(net, "AR", "BR")  # AR keeps checkpoints at the sizes it was shown
+        answer = client.get("/v1/peer/log/BR", params={"start": 0, "size": held})
+    assert answer.status_code == 200, answer.text
+    page = answer.json()
     before = base64.b64decode(page["entries"][seq - 1]["body"])
     header = EntryHeader(
         origin="BR",

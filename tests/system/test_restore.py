@@ -113,6 +113,12 @@ def backup_missing_a_tail(net: Cluster, backup: Path) -> tuple[int, int]:
     full = br_size(net)
     assert full >= old + 3
     wait_for(lambda: peers_hold(net, full), 30, f"the peers hold BR's {full} entries")
+    # BR learns what the peers hold from their next frontier; the restore reports that.
+    wait_for(
+        lambda: set(health(net)["own_log_at_peers"].values()) == {full},
+        30,
+        f"BR to learn that its peers hold {full} entries",
+    )
     halt(net, "BR")
     return old, full
 
