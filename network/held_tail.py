@@ -24,7 +24,7 @@ from node.core.entries import EntryHeader, entry_hash, signing_message
 from node.core.errors import InvalidInput, PeerMisbehaved, PeerThrottled, PeerUnavailable
 from node.store.open import NodeStore
 
-__all__ = ["HELD_PAGE", "HeldSeq", "ask_held", "held_page", "lost_tail"]
+__all__ = ["HELD_PAGE", "HeldSeq", "ask_held", "held_page", "lost_tail", "report"]
 
 HELD_PAGE = 200  # seqs per answer: each may carry a view (a record's fields, up to 64 KiB)
 
@@ -217,3 +217,21 @@ def lost_tail(
             if item.get("document") is True:
                 one.documents.append(code)
     return [held[seq] for seq in sorted(held)]
+
+
+def report(
+    me: str,
+    size: int,
+    keys: Iterable[PublicKey],
+    answers: Mapping[str, list[dict[str, Any]]],
+    failed: Mapping[str, str],
+) -> dict[str, Any]:
+    """The lost-tail report as one document (``mra ledger lost-tail --json``, ``GET
+    /v1/lost-tail``): this node's log size ``size``, per peer whether it answered (else why
+    not), and per lost seq what ``lost_tail`` found."""
+    return {
+        "origin": me,
+        "held_here": size,
+        "peers": {code: "answered" for code in answers} | dict(failed),
+        "lost": [held.as_dict() for held in lost_tail(me, size, keys, answers)],
+    }

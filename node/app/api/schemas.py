@@ -443,6 +443,33 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ),
     },
     "Forks": _array({"type": "object"}),
+    "LostTail": _object(
+        {
+            "origin": _COUNTRY,
+            "held_here": {**_SEQ, "description": "entries of the own log the database holds"},
+            "peers": {
+                "type": "object",
+                "additionalProperties": _STRING,
+                "description": "per peer: answered, or why it did not",
+            },
+            "lost": _array(
+                _object(
+                    {
+                        "seq": _SEQ,
+                        "kind": _STRING,
+                        "ts": _nullable(_SEQ),
+                        "headers": {"type": "object", "description": "per peer holding it"},
+                        "views": {"type": "object", "description": "per peer, the view sent"},
+                        "documents": _array(_STRING),
+                        "not_signed_here": _array(_STRING),
+                    },
+                    required=("seq", "kind", "ts", "headers", "views", "not_signed_here"),
+                    closed=False,
+                )
+            ),
+        },
+        required=("origin", "held_here", "peers", "lost"),
+    ),
     "Resolution": _object(
         {"resolution": {**_STRING, "minLength": 1}}, required=("resolution",), closed=False
     ),

@@ -123,7 +123,7 @@ def ledger_lost_tail(
     import json
     from datetime import UTC, datetime
 
-    from network.held_tail import lost_tail
+    from network.held_tail import lost_tail, report
     from network.service import held_by_peers
 
     with opened(home, acting) as node:
@@ -137,14 +137,8 @@ def ledger_lost_tail(
     held = lost_tail(me, size, keys, answers)
     forged = [(h.seq, code) for h in held for code in h.forged]
     if as_json:
-        report = {
-            "origin": me,
-            "held_here": size,
-            "seen": {"by": seen_by, "size": seen},
-            "peers": {code: "answered" for code in answers} | failed,
-            "lost": [h.as_dict() for h in held],
-        }
-        sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        document = report(me, size, keys, answers, failed) | {"seen": {"by": seen_by, "size": seen}}
+        sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
     else:
         out.print(f"{me}'s database holds {size} entries of its log", soft_wrap=True)
         if seen > size:
