@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 from network.evidence import build_bundle
 from network.files import MembershipFile
+from network.held_tail import held_page
 from network.lookup import answer_lookup
 from network.member_updates import MemberUpdates
 from network.peers import PeerMetrics, Peers
@@ -54,6 +55,8 @@ __all__ = ["Offload", "PeerEndpoints", "inline", "log_page"]
 
 log = logging.getLogger("mra.network")
 _T = TypeVar("_T")
+HELD_RATE = 5.0  # pages of a held log a member may ask for, a second
+HELD_BURST = 50
 
 
 class Offload(Protocol):
@@ -131,6 +134,9 @@ class PeerEndpoints:
         if lookups is None:  # the defaults of Settings
             lookups = PeerLimits(Settings().lookup_rate, Settings().lookup_burst, monotonic)
         self.lookups = lookups
+        # What a restored member asks of its lost tail (``network.held_tail``): a page reads
+        # up to HELD_PAGE views, so a member is held to a few pages a second.
+        self.held_asks = PeerLimits(HELD_RATE, HELD_BURST, monotonic)
         # Takes up a membership.json installed since (``Gossip.reload_membership``), before a
         # request's certificate is checked: a removal is enforced from its install on.
         self.refresh: Callable[[], None] = lambda: None
@@ -330,6 +336,20 @@ class PeerEndpoints:
             agreements=",".join(sorted({a for item in found["found"] for a in item["agreements"]})),
         )
         return found
+
+    def held(self, peer: str, origin: str, start: int) -> dict[str, Any]:
+        """What this node holds of ``peer``'s own log from ``start`` (``network.held_tail``).
+        Raises HTTPException 429 (with Retry-After) past the peer's rate, PeerDenied (403) for
+        another member's log."""
+        wait = self.held_asks.take(peer)
+        if wait is not None:
+            raise HTTPException(
+                429,
+                f"at most {HELD_RATE:g} pages of a held log a second (bursts of {HELD_BURST});"
+                f" ask again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        return held_page(self.store, peer, origin, start)
 
     def receive_push(self, peer: str, body: dict[str, Any]) -> dict[str, Any]:
         """Entries of ``peer``'s own log with the deliveries sealed to this node; a push that

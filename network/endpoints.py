@@ -16,6 +16,8 @@ simulation), and errors are answered as ``network.problems`` says in both.
                                   own updates held (``updates``)
     POST /v1/peer/member-update   a member's signed update of its own entry (a renewal, a move)
     GET  /v1/peer/forks           the open fork evidence held here
+    GET  /v1/peer/held/{origin}   what is held here of the caller's own log from a seq: headers,
+                                  views delivered and when (``network.held_tail``)
 """
 
 from __future__ import annotations
@@ -137,6 +139,10 @@ async def _forks(node: PeerEndpoints, call: Call) -> Any:
     return list(node.frontier(call.peer)["forks"])
 
 
+async def _held(node: PeerEndpoints, call: Call) -> Any:
+    return node.held(call.peer, call.path["origin"].upper(), call.query["start"])
+
+
 ROUTES: tuple[Route, ...] = (
     Route(
         method="GET",
@@ -207,6 +213,15 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         method="GET", path="/v1/peer/forks", handler=_forks, name="peer_forks", answer="PeerForks"
+    ),
+    Route(
+        method="GET",
+        path="/v1/peer/held/{origin}",
+        handler=_held,
+        name="peer_held",
+        answer="PeerHeld",
+        query=(("start", 0),),
+        errors=(403, 429),
     ),
 )
 

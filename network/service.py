@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from network.answers import Offload, PeerEndpoints, inline
 from network.files import NetworkFiles, load_network
 from network.gossip import Gossip
+from network.held_tail import ask_held
 from network.lookup import PATH as LOOKUP_PATH
 from network.lookup import checked_answer
 from network.member_updates import MemberUpdates
@@ -322,3 +323,25 @@ def confirm_own_log(home: NodeHome, store: NodeStore) -> StartGuard:
     finally:
         service._verifiers.shutdown(wait=False)
     return service.guard
+
+
+def held_by_peers(
+    home: NodeHome, store: NodeStore, start: int
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+    """For a command on the node in ``home`` (running or stopped): ask each peer over mutual
+    TLS, with the home's own TLS identity, what it holds of this node's log from ``start``
+    (``network.held_tail.ask_held``: the items per peer that answered, and why the others did
+    not)."""
+    settings = Settings(key_passphrase=key_passphrase())
+    service = open_network(home, store, settings, CollectorRegistry())
+
+    async def ask() -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+        try:
+            return await ask_held(service.gossip.request, service.members, service.me, start)
+        finally:
+            await service.transport.aclose()
+
+    try:
+        return asyncio.run(ask()) if service.members else ({}, {})
+    finally:
+        service._verifiers.shutdown(wait=False)

@@ -22,8 +22,9 @@ own log, and for good when that checkpoint is longer than the restored log. The 
 database a restore replaces is noted as seen too (``log-seen.json``): its entries were signed
 here, so the guard refuses to sign their seqs again even when no peer has them. What the restore
 loses is reported from what this home knows: the database it replaces and the largest
-checkpoint a peer has shown; what each peer holds of the own log, once they answer, is in
-``/v1/health`` (``own_log_at_peers``).
+checkpoint a peer has shown; how much of the own log each peer holds, once they answer, is in
+``/v1/health`` (``own_log_at_peers``), and what exactly (headers, views, when delivered) is
+``mra ledger lost-tail`` (``network.held_tail``).
 """
 
 from __future__ import annotations

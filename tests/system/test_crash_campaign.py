@@ -209,30 +209,33 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     net = Cluster(tmp_path_factory.mktemp("campaign") / "net")
     try:
         net.wait_up()
-        document = agreement(datetime.now(UTC).date())
-        with net.client("BR") as client:
-            answer = client.post("/v1/agreements", json=document)
-            assert answer.status_code == 201, answer.text
-        for party in ("AR", "UY"):
-            wait_for(
-                lambda p=party: any(
-                    a["id"] == document["id"] for a in net.get(p, "/v1/agreements")
-                ),
-                30,
-                f"{party} received the agreement",
-            )
-            with net.client(party) as client:
-                answer = client.post(f"/v1/agreements/{document['id']}/approve")
-                assert answer.status_code == 200, answer.text
-        for party in CODES:
-            wait_for(
-                lambda p=party: [a["phase"] for a in net.get(p, "/v1/agreements")] == ["approved"],
-                30,
-                f"the agreement is in force at {party}",
-            )
+        put_in_force(net)
         yield net
     finally:
         net.stop()
+
+
+def put_in_force(net: Cluster) -> None:
+    """BR proposes ``agreement`` and AR and UY approve it; returns once it is in force at all."""
+    document = agreement(datetime.now(UTC).date())
+    with net.client("BR") as client:
+        answer = client.post("/v1/agreements", json=document)
+        assert answer.status_code == 201, answer.text
+    for party in ("AR", "UY"):
+        wait_for(
+            lambda p=party: any(a["id"] == document["id"] for a in net.get(p, "/v1/agreements")),
+            30,
+            f"{party} received the agreement",
+        )
+        with net.client(party) as client:
+            answer = client.post(f"/v1/agreements/{document['id']}/approve")
+            assert answer.status_code == 200, answer.text
+    for party in CODES:
+        wait_for(
+            lambda p=party: [a["phase"] for a in net.get(p, "/v1/agreements")] == ["approved"],
+            30,
+            f"the agreement is in force at {party}",
+        )
 
 
 class Publisher:

@@ -1025,6 +1025,7 @@ def test_every_peer_answer_matches_the_openapi_document(node: Node) -> None:
         ),
         ("GET", "/v1/peer/membership"): node.get("/v1/peer/membership"),
         ("GET", "/v1/peer/forks"): node.get("/v1/peer/forks"),
+        ("GET", "/v1/peer/held/{origin}"): node.get("/v1/peer/held/UY", start=0),
     }
     for (method, path), answer in answers.items():
         assert answer.status_code == 200, (path, answer.text)
@@ -1034,6 +1035,11 @@ def test_every_peer_answer_matches_the_openapi_document(node: Node) -> None:
     refused = node.get("/v1/peer/log/ZZ", start=0, size=1)
     assert refused.status_code == 404
     schema["/v1/peer/log/{origin}"]["GET"].validate_response(refused)
+    assert answers["GET", "/v1/peer/held/{origin}"].json()["items"]
+    # what a peer holds of another member's log is for that member only
+    other = node.get("/v1/peer/held/BR", start=0)
+    assert other.status_code == 403, other.text
+    schema["/v1/peer/held/{origin}"]["GET"].validate_response(other)
 
 
 def test_a_flood_without_a_certificate_is_counted_in_full_and_logged_in_few_lines(

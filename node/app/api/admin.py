@@ -1,5 +1,6 @@
 """What an administrator does to the node: rotate its signing key, read the keys and fork
-evidence held here (auditors too), resolve a fork, erase a record, run retention."""
+evidence held here (auditors too), resolve a fork, erase a record, run retention, ask the peers
+what they hold of a lost tail of its log."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from network.held_tail import ask_held, report
 from node.app.api.auth import Opened, admin, auditor
 from node.app.api.openapi import operation, ref
 from node.app.api.params import AeoId
@@ -129,3 +131,21 @@ async def retention(node: Opened, caller: Caller = admin) -> dict[str, Any]:
         lambda: erasure.run_retention(node.ledger, node.store, system_clock(), node.members())
     )
     return {"appended": [{"seq": e.header.seq, "kind": e.header.kind} for e in done]}
+
+
+@router.get("/v1/lost-tail", **operation(ref("LostTail")))
+async def lost_tail(node: Opened, caller: Caller = admin) -> dict[str, Any]:
+    """After a restore: what each peer holds of this node's log beyond what the database
+    holds (``network.held_tail``), asked of every peer now; a peer that does not answer is
+    named with why, a header no key of this node signed is listed under ``not_signed_here``."""
+    me = node.config.origin
+    head = node.store.head(me)
+    size = head.size if head else 0
+    keys = [key for _, key in node.store.keys(me)] + [node.home.config().public_key]
+    answers: dict[str, list[dict[str, Any]]] = {}
+    failed: dict[str, str] = {}
+    if node.peers is not None:
+        gossip = node.peers.gossip
+        answers, failed = await ask_held(gossip.request, gossip.peers.members, me, size)
+    node.accessed(caller, "lost-tail", "GET /v1/lost-tail")
+    return report(me, size, keys, answers, failed)

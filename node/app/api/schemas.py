@@ -443,6 +443,33 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ),
     },
     "Forks": _array({"type": "object"}),
+    "LostTail": _object(
+        {
+            "origin": _COUNTRY,
+            "held_here": {**_SEQ, "description": "entries of the own log the database holds"},
+            "peers": {
+                "type": "object",
+                "additionalProperties": _STRING,
+                "description": "per peer: answered, or why it did not",
+            },
+            "lost": _array(
+                _object(
+                    {
+                        "seq": _SEQ,
+                        "kind": _STRING,
+                        "ts": _nullable(_SEQ),
+                        "headers": {"type": "object", "description": "per peer holding it"},
+                        "views": {"type": "object", "description": "per peer, the view sent"},
+                        "documents": _array(_STRING),
+                        "not_signed_here": _array(_STRING),
+                    },
+                    required=("seq", "kind", "ts", "headers", "views", "not_signed_here"),
+                    closed=False,
+                )
+            ),
+        },
+        required=("origin", "held_here", "peers", "lost"),
+    ),
     "Resolution": _object(
         {"resolution": {**_STRING, "minLength": 1}}, required=("resolution",), closed=False
     ),
@@ -719,6 +746,44 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         required=("revision",),
     ),
     "PeerForks": _array({**_STRING, "description": "open fork evidence"}),
+    "PeerHeld": _object(
+        {
+            "origin": _COUNTRY,
+            "start": _SEQ,
+            "size": {**_SEQ, "description": "entries of the caller's log held here"},
+            "next": {**_SEQ, "description": "where the following page starts"},
+            "items": _array(
+                _object(
+                    {
+                        "seq": _SEQ,
+                        "kind": _STRING,
+                        "ts": {**_SEQ, "description": "the entry's time (ms since the epoch)"},
+                        "hash": {**_STRING, "description": "the entry hash (hex)"},
+                        "body": {**_STRING, "description": "the signed header (base64)"},
+                        "signature": {**_STRING, "description": "its signature (base64)"},
+                        "document": {
+                            "type": "boolean",
+                            "description": "a whole payload (an agreement, an erasure) was"
+                            " delivered here",
+                        },
+                        "view": _object(
+                            {
+                                "aeo_id": _STRING,
+                                "hash": {**_STRING, "description": "SHA-256 of the view (hex)"},
+                                "agreements": _array(_STRING),
+                                "received_ts": _nullable(_SEQ),
+                                "fields": {"type": "object"},
+                            },
+                            required=("aeo_id", "hash", "agreements", "fields"),
+                        ),
+                    },
+                    required=("seq", "kind", "ts", "hash", "body", "signature", "document"),
+                ),
+                maxItems=200,
+            ),
+        },
+        required=("origin", "start", "size", "next", "items"),
+    ),
     "PeerLookup": _object(
         {
             "scheme": {**_STRING, "description": "EORI, TIN, CTPAT (or C-TPAT) or OTHER"},

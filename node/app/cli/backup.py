@@ -60,8 +60,8 @@ def restore(
             f" backup (the replaced database held {restored.replaced_size}{known}): seqs"
             f" {manifest.log_size} to {manifest.log_size + restored.lost - 1}. Appends stay"
             " refused while the database holds fewer entries than were signed (no acceptance"
-            " lifts it): no seq is signed twice. What each peer holds of this log: /v1/health,"
-            " own_log_at_peers, once the node runs.",
+            " lifts it): no seq is signed twice. What each peer holds of the lost seqs"
+            " (headers, views, when delivered): 'mra ledger lost-tail'.",
             soft_wrap=True,
         )
         _print_tail(restored.tail)

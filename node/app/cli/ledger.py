@@ -108,6 +108,75 @@ def ledger_accept_restore(
     )
 
 
+@app.command("lost-tail")
+def ledger_lost_tail(
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+    acting: AsOption = None,
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """After a restore: ask every peer (over mutual TLS, with this home's identity; the node
+    may run or not) what it holds of this node's log beyond what the database holds, and print
+    per lost seq its kind and time, which peers hold its header, which a view (AEO id and the
+    fields they were sent) and when they received it. A header that this node never signed is
+    flagged (exit 1): evidence against the peer that showed it. A peer that does not answer is
+    named, with why. Recorded in the audit trail."""
+    import json
+    from datetime import UTC, datetime
+
+    from network.held_tail import lost_tail, report
+    from network.service import held_by_peers
+
+    with opened(home, acting) as node:
+        me = node.origin
+        head = node.store.head(me)
+        size = head.size if head else 0
+        keys = [key for _, key in node.store.keys(me)] + [node.home.config().public_key]
+        seen_by, seen = node.home.log_seen()
+        answers, failed = held_by_peers(node.home, node.store, size)
+        node.audit("lost-tail", "mra ledger lost-tail")
+    held = lost_tail(me, size, keys, answers)
+    forged = [(h.seq, code) for h in held for code in h.forged]
+    if as_json:
+        document = report(me, size, keys, answers, failed) | {"seen": {"by": seen_by, "size": seen}}
+        sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    else:
+        out.print(f"{me}'s database holds {size} entries of its log", soft_wrap=True)
+        if seen > size:
+            out.print(f"log-seen.json: {seen_by} has seen {seen}", soft_wrap=True)
+        for code in sorted(answers):
+            out.print(f"{code}: answered, holds {sum(1 for h in held if code in h.headers)} lost")
+        for code, why in sorted(failed.items()):
+            err.print(f"{code}: no answer ({why})", soft_wrap=True, markup=False)
+        for h in held:
+            when = "?" if h.ts is None else datetime.fromtimestamp(h.ts / 1000, UTC).isoformat()
+            signed = sorted(c for c, x in h.headers.items() if x["signed_here"])
+            out.print(
+                f"LOST {me}#{h.seq} {h.kind} at {when}: header at {', '.join(signed) or 'none'}",
+                soft_wrap=True,
+                markup=False,
+            )
+            for code, view in sorted(h.views.items()):
+                out.print(
+                    f"  view at {code}: {view.get('aeo_id')} received_ts"
+                    f" {view.get('received_ts')} fields"
+                    f" {json.dumps(view.get('fields'), sort_keys=True)}",
+                    soft_wrap=True,
+                    markup=False,
+                )
+            for code in h.documents:
+                out.print(f"  whole document delivered to {code}", markup=False)
+        if not held and answers:
+            out.print("no peer that answered holds an entry of this log beyond the database")
+    for seq, code in forged:
+        err.print(
+            f"NOT SIGNED HERE: {code} shows a header at {me}#{seq} that no key of {me} signed",
+            soft_wrap=True,
+            markup=False,
+        )
+    if forged:
+        raise typer.Exit(1)
+
+
 @app.command("rebuild")
 def ledger_rebuild(home: HomeOption = DEFAULT_HOME) -> None:
     """Recompute the derived tables (current state, identifier lookups) from the log."""
