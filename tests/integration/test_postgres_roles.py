@@ -159,3 +159,21 @@ def two_records(store: PostgresStore) -> Ledger:
     ledger = Ledger(store=store, origin="BR", key=SigningKey.generate(), clock=TickingClock())
     ledger.publish([record(number=1), record(number=2)])
     return ledger
+
+
+def test_verification_names_an_erasing_function_replaced_by_the_owner(pg_url: str) -> None:
+    store = PostgresStore.open(pg_url)
+    try:
+        two_records(store)
+        assert verify_node(store, own="BR").ok
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(
+                "CREATE OR REPLACE FUNCTION mra_erase_payload(row_origin TEXT, row_seq BIGINT)"
+                " RETURNS void LANGUAGE sql SECURITY DEFINER AS $$ SELECT 1 $$"
+            )
+        damages = {(d.damage, d.detail) for d in verify_node(store, own="BR").damages}
+        assert ("schema-altered", "function mra_erase_payload differs from its migration") in (
+            damages
+        )
+    finally:
+        store.close()

@@ -115,12 +115,15 @@ def ledger_scrub(home: HomeOption = DEFAULT_HOME) -> None:
     """Rewrite the tables erasures delete from, so that no erased bytes stay in their pages
     (PostgreSQL: VACUUM FULL, as the tables' owner, MRA_DATABASE_OWNER_URL; SQLite: the WAL
     truncated). Exits 1 when it is left pending."""
+    from node.store.postgres import PostgresStore
     from node.store.postgres.connection import SCRUB_PENDING
 
     with opened(home) as node:
         done = node.store.scrub()
+        postgres = isinstance(node.store, PostgresStore)
     if not done:
-        err.print(f"[bold yellow]PENDING[/] {SCRUB_PENDING}", soft_wrap=True)
+        why = SCRUB_PENDING if postgres else "a reader held the WAL: try again"
+        err.print(f"[bold yellow]PENDING[/] {why}", soft_wrap=True)
         raise typer.Exit(1)
     out.print("[green]OK[/] the erased tables were rewritten")
 
