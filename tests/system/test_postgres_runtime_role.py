@@ -65,6 +65,8 @@ def test_a_node_run_as_the_runtime_role_serves_erases_and_verifies(
                 assert answer.status_code == 200, answer.text
             read = client.get(f"/v1/aeo/{first['aeo_id']}", headers=auth)
             assert read.status_code == 200 and first["legal_name"] in read.text
+            health = client.get("/v1/health", headers=auth).json()
+            assert not any("triggers only" in w for w in health.get("warnings", [])), health
             erased = client.post(
                 f"/v1/aeo/{first['aeo_id']}/erase", json={"reason": "asked"}, headers=auth
             )

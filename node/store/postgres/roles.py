@@ -25,9 +25,9 @@ import re
 
 from psycopg import sql
 
-from node.store.postgres.connection import PgConnection
+from node.store.postgres.connection import SCRUB_PENDING, PgConnection
 
-__all__ = ["MUTABLE", "append_only_warning", "grant_runtime", "owns_tables"]
+__all__ = ["MUTABLE", "append_only_warning", "grant_runtime", "owns_tables", "warnings"]
 
 # table -> what the runtime role may do to its rows beyond SELECT and INSERT
 MUTABLE = {
@@ -108,3 +108,12 @@ def append_only_warning(db: PgConnection) -> str | None:
         " them; give the node a runtime role ('mra ledger grant ROLE' with the owner's URL,"
         " README: Operations, PostgreSQL)"
     )
+
+
+def warnings(db: PgConnection) -> list[str]:
+    """What ``/v1/health`` warns of about the database: the triggers standing alone, and an
+    erasure's rewrite left pending for want of the owner's URL."""
+    found = [w for w in (append_only_warning(db),) if w is not None]
+    if db.scrub_pending:
+        found.append(SCRUB_PENDING)
+    return found
