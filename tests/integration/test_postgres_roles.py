@@ -177,3 +177,22 @@ def test_verification_names_an_erasing_function_replaced_by_the_owner(pg_url: st
         )
     finally:
         store.close()
+
+
+def test_a_temporary_table_of_the_runtime_role_cannot_stand_in_for_payloads(
+    runtime: str, pg_url: str
+) -> None:
+    store = PostgresStore.open(runtime, owner_url=pg_url)
+    try:
+        ledger = two_records(store)
+        erasure.erase(ledger, store, record(number=1).aeo_id, "asked by the trader")
+        with psycopg.connect(runtime, autocommit=True) as conn:
+            # a session of the runtime role puts its own "payloads" first on its path
+            conn.execute("CREATE TEMPORARY TABLE payloads (origin TEXT, seq BIGINT)")
+            conn.execute("INSERT INTO payloads VALUES ('BR', 1)")
+            with pytest.raises(psycopg.errors.RaiseException, match="erasure or purge"):
+                conn.execute("SELECT mra_erase_payload('BR', 1)")  # the real table's guard
+            assert conn.execute("SELECT count(*) FROM pg_temp.payloads").fetchone() == (1,)
+        assert [e.payload is not None for e in store.entries("BR")] == [False, True, True]
+    finally:
+        store.close()

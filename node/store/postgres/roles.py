@@ -50,6 +50,7 @@ def grant_runtime(db: PgConnection, role: str) -> list[str]:
     if not _ROLE.fullmatch(role):
         raise ValueError(f"not a plain role name (lower-case letters, digits, _): {role!r}")
     name = sql.Identifier(role)
+    schema = sql.Identifier(_current_schema(db))
     tables = [
         row[0]
         for row in db.conn.native(
@@ -58,7 +59,7 @@ def grant_runtime(db: PgConnection, role: str) -> list[str]:
         )
     ]
     statements = [
-        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(_current_schema(db)), name),
+        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, name),
         sql.SQL("GRANT SELECT ON mra_schema TO {}").format(name),
         *(
             sql.SQL("GRANT SELECT, INSERT{} ON {} TO {}").format(
@@ -68,15 +69,15 @@ def grant_runtime(db: PgConnection, role: str) -> list[str]:
         ),
         # mra_changes (the change mark) and the identity columns' sequences
         sql.SQL("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(
-            sql.Identifier(_current_schema(db)), name
+            schema, name
         ),
         *(sql.SQL(f"GRANT EXECUTE ON FUNCTION {f} TO {{}}").format(name) for f in _ERASING),
     ]
-    raw = db._writer.raw
     with db.transaction():
+        raw = db.conn.raw  # the writer's session, this transaction's
         for statement in statements:
             raw.execute(statement)
-    return [statement.as_string(raw) for statement in statements]
+        return [statement.as_string(raw) for statement in statements]
 
 
 def _current_schema(db: PgConnection) -> str:

@@ -35,8 +35,8 @@ def _append_only(table: str) -> list[str]:
 def _deleting(function: str, table: str) -> list[str]:
     """A function deleting one row of ``table`` with its owner's rights; the table's guard
     trigger still refuses any row no erasure or purge names. Only roles granted it may call it
-    (``node.store.postgres.roles``); its search path is fixed when it is created, so a caller
-    cannot put a table of its own in its way."""
+    (``node.store.postgres.roles``); its search path is the one the migration sets when it is
+    created, so a caller cannot put a table of its own in its way."""
     return [
         f"CREATE FUNCTION {function}(row_origin TEXT, row_seq BIGINT) RETURNS void"
         " LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$"
@@ -144,6 +144,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # version 3: erasure and purge through functions owned by the schema's owner, so that the
     # node's runtime role needs no DELETE on payloads or views (README, Operations, PostgreSQL)
     (
+        # for this transaction: the functions' fixed path is the schema, then pg_temp last, so
+        # that no temporary table of a caller's can stand in for the table they delete from
+        "SELECT set_config('search_path', quote_ident(current_schema()) || ', pg_temp', true)",
         *_deleting("mra_erase_payload", "payloads"),
         *_deleting("mra_purge_view", "views"),
     ),
