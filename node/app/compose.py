@@ -182,7 +182,7 @@ def open_node(
     config = home.config()
     keyfiles.check_home(home.path)  # no start with private keys others may read
     clock = simulated.clock if simulated is not None else system_clock
-    store = open_store(home.db_path, settings.database_url)
+    store = open_store(home.db_path, settings.database_url, owner_url=settings.database_owner_url)
     writer = Writer()
     if role == READER:
         ledger = _refusing_ledger(home, config, store, settings)
@@ -258,17 +258,18 @@ def _network_service(
 
 
 def open_for_command(
-    home: NodeHome, database_url: str | None = None
+    home: NodeHome, database_url: str | None = None, owner_url: str | None = None
 ) -> tuple[NodeStore, Callable[[], Ledger]]:
     """The node in ``home`` opened for one ``mra`` command: its store, and its ledger opened on
     first use (a command that only reads loads no key and asks no peer). ``database_url``:
-    the node's PostgreSQL database (``MRA_DATABASE_URL``), None for its SQLite file.
+    the node's PostgreSQL database (``MRA_DATABASE_URL``), None for its SQLite file;
+    ``owner_url``: its owner's (``MRA_DATABASE_OWNER_URL``, for the erasures' rewrite).
 
     In a home with peers the ledger appends only once one of them has shown its checkpoint of
     this node's log (asked then, as a starting node does, for a few seconds at most) or an
     operator has accepted the risk (``mra ledger accept-restore``): the home may be an older
     copy (node.host.guard)."""
-    store = home.open_store(database_url)
+    store = home.open_store(database_url, owner_url)
 
     def open_ledger() -> Ledger:
         ledger = home.open_ledger(store)

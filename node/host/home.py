@@ -103,11 +103,14 @@ class NodeHome:
             public_key=PublicKey.from_hex(data["public_key"]),
         )
 
-    def open_store(self, database_url: str | None = None) -> NodeStore:
+    def open_store(
+        self, database_url: str | None = None, owner_url: str | None = None
+    ) -> NodeStore:
         """This node's store: its SQLite file, or the PostgreSQL database at ``database_url``
-        (``MRA_DATABASE_URL``). Raises NotFound when the home holds no node, StorageFailed."""
+        (``MRA_DATABASE_URL``; ``owner_url``: ``MRA_DATABASE_OWNER_URL``). Raises NotFound
+        when the home holds no node, StorageFailed."""
         self.config()
-        return open_store(self.db_path, database_url)
+        return open_store(self.db_path, database_url, owner_url=owner_url)
 
     @property
     def next_key_path(self) -> Path:

@@ -34,6 +34,9 @@ class Settings:
     # MRA_DATABASE_URL: postgresql://... keeps the ledger in PostgreSQL (None: the SQLite file);
     # never in a repr (it may hold a password)
     database_url: str | None = field(default=None, repr=False)
+    # MRA_DATABASE_OWNER_URL: the same database as the tables' owner, when MRA_DATABASE_URL
+    # names a runtime role (node.store.postgres.roles): the erasures' rewrite runs on it
+    database_owner_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -75,18 +78,20 @@ class Settings:
             lookup_burst=count("MRA_LOOKUP_BURST", defaults.lookup_burst),
             key_passphrase=key_passphrase(env),
             database_url=database_url(env),
+            database_owner_url=database_url(env, "MRA_DATABASE_OWNER_URL"),
         )
 
 
-def database_url(environ: Mapping[str, str] | None = None) -> str | None:
-    """``MRA_DATABASE_URL``: a ``postgresql://`` (or ``postgres://``) URL, or None when unset
-    or empty (SQLite). Raises InvalidInput for any other value."""
+def database_url(
+    environ: Mapping[str, str] | None = None, name: str = "MRA_DATABASE_URL"
+) -> str | None:
+    """``MRA_DATABASE_URL`` (or ``name``: ``MRA_DATABASE_OWNER_URL``): a ``postgresql://``
+    (or ``postgres://``) URL, or None when unset or empty (SQLite). Raises InvalidInput for any
+    other value."""
     env = os.environ if environ is None else environ
-    value = env.get("MRA_DATABASE_URL") or None
+    value = env.get(name) or None
     if value is not None and not value.startswith(("postgresql://", "postgres://")):
-        raise InvalidInput(
-            "a postgresql://... URL, or unset for the SQLite file", field="MRA_DATABASE_URL"
-        )
+        raise InvalidInput("a postgresql://... URL, or unset for the SQLite file", field=name)
     return value
 
 

@@ -23,13 +23,20 @@ __all__ = ["NodeStore", "open_store"]
 NodeStore = SqliteStore | PostgresStore
 
 
-def open_store(db_path: Path, database_url: str | None, *, durable: bool = True) -> NodeStore:
+def open_store(
+    db_path: Path,
+    database_url: str | None,
+    *,
+    durable: bool = True,
+    owner_url: str | None = None,
+) -> NodeStore:
     """The node's store: PostgreSQL at ``database_url`` when given, else SQLite at ``db_path``
     (``durable=False``: the access log's writer, see ``SqliteStore.open``; PostgreSQL commits
-    are always synchronous). Raises StorageFailed."""
+    are always synchronous; ``owner_url``: ``MRA_DATABASE_OWNER_URL``, for what only the
+    tables' owner may do). Raises StorageFailed."""
     if database_url is None:
         return SqliteStore.open(db_path, durable=durable)
-    store = PostgresStore.open(database_url, db_path)
+    store = PostgresStore.open(database_url, db_path, owner_url=owner_url)
     try:
         if db_path.exists() and not store.origins():
             _adopt_keys(db_path, store)

@@ -26,3 +26,17 @@ def test_any_other_value_is_refused_naming_the_variable(url: str) -> None:
     with pytest.raises(InvalidInput, match="postgresql://") as refused:
         Settings.from_environ({"MRA_DATABASE_URL": url})
     assert refused.value.field == "MRA_DATABASE_URL"
+
+
+def test_the_owners_url_is_taken_beside_the_runtime_roles_and_kept_out_of_the_repr() -> None:
+    settings = Settings.from_environ(
+        {
+            "MRA_DATABASE_URL": "postgresql://node:n1@db/ledger",
+            "MRA_DATABASE_OWNER_URL": "postgresql://owner:o1@db/ledger",
+        }
+    )
+    assert settings.database_owner_url == "postgresql://owner:o1@db/ledger"
+    assert "o1" not in repr(settings) and "owner" not in repr(settings)
+    with pytest.raises(InvalidInput) as refused:
+        Settings.from_environ({"MRA_DATABASE_OWNER_URL": "sqlite:///x.db"})
+    assert refused.value.field == "MRA_DATABASE_OWNER_URL"

@@ -15,6 +15,7 @@ from node.app.api.openapi import TEXT, operation, ref
 from node.host import scrub
 from node.host.apikeys import Caller
 from node.ledger.queries import log_states
+from node.store.postgres import PostgresStore, roles
 
 __all__ = ["metrics_router", "router"]
 
@@ -26,12 +27,15 @@ metrics_router = APIRouter()
 async def health(node: Opened, caller: Caller = viewer) -> dict[str, Any]:
     store = node.store
     heads = {o: store.head(o) for o in store.origins()}
+    fresh = node.peers.freshness() if node.peers is not None else {}
+    if isinstance(store, PostgresStore) and (warned := roles.warnings(store)):
+        fresh["warnings"] = [*fresh.get("warnings", []), *warned]
     return {
         "origin": node.config.origin,
         "name": node.config.name,
         "schema": store.schema_version,
         "logs": {o: (h.size if h else 0) for o, h in heads.items()},
-        **(node.peers.freshness() if node.peers is not None else {}),
+        **fresh,
         "verification": scrub.status(node.home.path),
         "workers": node.serving(),
     }

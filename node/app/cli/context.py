@@ -96,7 +96,9 @@ def opened(home: Path, acting: str | None = None) -> Iterator[OpenNode]:
     with reported():
         actor = operator(acting)
         node_home = home_of(home)
-        store, open_ledger = open_for_command(node_home, database_url())
+        store, open_ledger = open_for_command(
+            node_home, database_url(), database_url(name="MRA_DATABASE_OWNER_URL")
+        )
         try:
             yield OpenNode(node_home, store, open_ledger, actor)
         finally:

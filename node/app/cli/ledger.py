@@ -43,6 +43,9 @@ def ledger_verify(
                 processes=os.cpu_count() or 1,
                 progress=lambda n: bar.advance(task, n),
             )
+        warning = _append_only_warning(node.store)
+    if warning is not None:
+        err.print(f"[bold yellow]WARNING[/] {warning}", soft_wrap=True)
     for report in result.logs:
         out.print(
             f"[green]OK[/] {report.origin}: {report.size} entries, "
@@ -57,6 +60,72 @@ def ledger_verify(
     out.print(f"[green]OK[/] {result.views} views, each signed by its origin for {own}")
     out.print("[green]OK[/] derived tables, schema and API keys as the log and migrations give")
     out.print(f"[green]OK[/] access log: {result.access_rows} rows, hash chain intact")
+
+
+def _append_only_warning(store: object) -> str | None:
+    from node.store.postgres import PostgresStore
+    from node.store.postgres.roles import append_only_warning
+
+    return append_only_warning(store) if isinstance(store, PostgresStore) else None
+
+
+@app.command("grant")
+def ledger_grant(
+    role: Annotated[str, typer.Argument(help="The node's runtime role (created beforehand).")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Give ROLE what a serving node needs of the PostgreSQL database and nothing more (SELECT
+    and INSERT; UPDATE or DELETE only on the mutable tables; erasure through the owner's
+    functions). Run as the tables' owner: MRA_DATABASE_OWNER_URL, or MRA_DATABASE_URL when
+    it is the owner's. The node then runs with MRA_DATABASE_URL naming ROLE."""
+    from node.app.cli.common import reported
+    from node.app.cli.context import home_of
+    from node.core.errors import InvalidInput
+    from node.host.settings import database_url
+    from node.store.postgres import PostgresStore
+    from node.store.postgres.roles import grant_runtime, owns_tables
+
+    with reported():
+        owner = database_url(name="MRA_DATABASE_OWNER_URL") or database_url()
+        if owner is None:
+            raise InvalidInput(
+                "set it to the PostgreSQL database as the tables' owner",
+                field="MRA_DATABASE_OWNER_URL",
+            )
+        store = PostgresStore.open(owner, home_of(home).db_path)
+        try:
+            if not owns_tables(store):
+                raise InvalidInput(
+                    "this URL's role does not own the tables: use the owner's",
+                    field="MRA_DATABASE_OWNER_URL",
+                )
+            try:
+                statements = grant_runtime(store, role)
+            except ValueError as exc:
+                raise InvalidInput(str(exc), field="role") from None
+        finally:
+            store.close()
+    for statement in statements:
+        out.print(statement, soft_wrap=True)
+    out.print(f"[green]OK[/] {role} may now serve the node (MRA_DATABASE_URL with role {role})")
+
+
+@app.command("scrub")
+def ledger_scrub(home: HomeOption = DEFAULT_HOME) -> None:
+    """Rewrite the tables erasures delete from, so that no erased bytes stay in their pages
+    (PostgreSQL: VACUUM FULL, as the tables' owner, MRA_DATABASE_OWNER_URL; SQLite: the WAL
+    truncated). Exits 1 when it is left pending."""
+    from node.store.postgres import PostgresStore
+    from node.store.postgres.connection import SCRUB_PENDING
+
+    with opened(home) as node:
+        done = node.store.scrub()
+        postgres = isinstance(node.store, PostgresStore)
+    if not done:
+        why = SCRUB_PENDING if postgres else "a reader held the WAL: try again"
+        err.print(f"[bold yellow]PENDING[/] {why}", soft_wrap=True)
+        raise typer.Exit(1)
+    out.print("[green]OK[/] the erased tables were rewritten")
 
 
 @app.command("info")

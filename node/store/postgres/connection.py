@@ -28,6 +28,7 @@ process closes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -43,13 +44,22 @@ from node.core.errors import StorageFailed, StorageFull
 from node.store.postgres.dialect import ROWS_PER_INSERT, rows_insert, translate
 from node.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["PgConnection", "WriterTaken", "connect"]
+__all__ = ["SCRUB_PENDING", "PgConnection", "WriterTaken", "connect"]
 
 # Advisory lock keys (pg_advisory_lock takes a bigint; advisory locks are per database).
 _WRITE_LOCK = 0x6D72_615F_7772  # "mra_wr": one write transaction at a time
 _OWNER_LOCK = 0x6D72_615F_6F77  # "mra_ow": one process appends to the logs
 
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
+
+_ERASED_TABLES = ("payloads", "views", "aeo_current", "trader_ids")
+SCRUB_PENDING = (
+    "erased rows stay in the table pages until their owner rewrites them: this node's database"
+    " role does not own the tables and no MRA_DATABASE_OWNER_URL is set; run, as the owner,"
+    f" 'VACUUM FULL {', '.join(_ERASED_TABLES)}' (or 'mra ledger scrub' with"
+    " MRA_DATABASE_OWNER_URL set)"
+)
 
 
 class WriterTaken(StorageFailed):
@@ -154,10 +164,15 @@ class _Statements:
 class PgConnection:
     """The writer, a reader per thread, and the transaction that makes one write atomic."""
 
-    def __init__(self, url: str, path: Path | str, *, mac_key: bytes | None) -> None:
+    def __init__(
+        self, url: str, path: Path | str, *, mac_key: bytes | None, owner_url: str | None = None
+    ) -> None:
         """``url``: the database; ``path``: where the node's SQLite file would be (its home;
-        the API keys' HMAC key is kept beside it). Raises psycopg.Error."""
+        the API keys' HMAC key is kept beside it); ``owner_url``: the same database as the
+        tables' owner, for what only the owner may do (``scrub``), when ``url``'s role is a
+        runtime role (``node.store.postgres.roles``). Raises psycopg.Error."""
         self.url = url
+        self.owner_url = owner_url
         self.path = Path(path)
         self.mac_key = mac_key
         self.scrub_pending = False
@@ -243,16 +258,28 @@ class PgConnection:
         identifiers) with ``VACUUM FULL``: a DELETE leaves the row's old version in the table's
         and its indexes' pages until then. The WAL and its archives still hold the bytes until
         they are recycled or expire (README, Operations). Reads of those tables wait for the
-        rewrite."""
+        rewrite.
+
+        Only the tables' owner may rewrite them: on ``owner_url`` when given, else on this
+        store's own session. When neither is the owner (a runtime role and no owner URL), the
+        rewrite is left pending (``scrub_pending``, False returned) and a warning names the
+        statement the operator must run as the owner: PostgreSQL itself would only skip the
+        tables with a notice."""
         with self._write_lock:
             if self._writer.raw.closed:
                 self._reconnect_writer()
             try:
-                self._writer.raw.execute("VACUUM FULL payloads, views, aeo_current, trader_ids")
+                if self.owner_url is None:
+                    done = _vacuum(self._writer.raw)
+                else:
+                    with connect(self.owner_url) as owner:
+                        done = _vacuum(owner)
             except psycopg.Error as exc:
                 raise StorageFailed(f"cannot rewrite the erased tables: {exc}") from exc
-        self.scrub_pending = False
-        return True
+        if not done and not self.scrub_pending:
+            log.warning(SCRUB_PENDING)
+        self.scrub_pending = not done
+        return done
 
     @property
     def schema_version(self) -> int:
@@ -263,7 +290,12 @@ class PgConnection:
         return int(row[0]) if row else 0
 
     def migrate(self) -> None:
-        """Apply every migration past the database's version, each in its own transaction."""
+        """Apply every migration past the database's version, each in its own transaction.
+        A database already up to date is only read: a runtime role, which may create nothing,
+        opens it too."""
+        present = self.conn.native("SELECT to_regclass('mra_schema') IS NOT NULL").fetchone()
+        if present and present[0] and self.schema_version == SCHEMA_VERSION:
+            return
         with self.transaction():
             self._writer.raw.execute(
                 "CREATE TABLE IF NOT EXISTS mra_schema (version BIGINT PRIMARY KEY)"
@@ -370,6 +402,21 @@ class _Transaction:
         # A broken connection refuses ROLLBACK: the server rolled the transaction back.
         with contextlib.suppress(psycopg.Error):
             self._raw.execute("ROLLBACK")
+
+
+def _vacuum(raw: psycopg.Connection[Any]) -> bool:
+    """``VACUUM FULL`` of the erased tables on ``raw`` if its role owns them all (False, nothing
+    done, if not)."""
+    row = raw.execute(
+        "SELECT bool_and(r.rolsuper OR pg_has_role(current_user, c.relowner, 'USAGE'))"
+        " FROM pg_roles r, pg_class c WHERE r.rolname = current_user"
+        " AND c.oid = ANY(ARRAY[%s, %s, %s, %s]::regclass[])",
+        _ERASED_TABLES,
+    ).fetchone()
+    if not (row and row[0]):
+        return False
+    raw.execute(f"VACUUM FULL {', '.join(_ERASED_TABLES)}")
+    return True
 
 
 def _taken() -> WriterTaken:

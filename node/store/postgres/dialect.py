@@ -5,6 +5,8 @@ them all; a statement that still holds a SQLite-only construct after them is ref
 (``ValueError``) rather than sent, so a new query that needs a rule fails its first test on
 PostgreSQL instead of answering differently:
 
+- the erasures' deletions of payloads and views call the functions that do them with the
+  schema owner's rights (``node.store.postgres.schema``, version 3);
 - ``?`` placeholders become ``%s`` (and a literal ``%`` becomes ``%%``), psycopg's format;
 - ``INSERT OR IGNORE`` becomes ``INSERT ... ON CONFLICT DO NOTHING``;
 - ``INSERT OR REPLACE INTO t (k, a, b)`` becomes an upsert on ``k``, the first column named
@@ -28,6 +30,10 @@ __all__ = ["ROWS_PER_INSERT", "rows_insert", "translate"]
 # Rows sent in one multi-row INSERT (well inside the 65,535 parameters of a statement).
 ROWS_PER_INSERT = 250
 
+_ERASING = {
+    "DELETE FROM payloads WHERE origin = ? AND seq = ?": "SELECT mra_erase_payload(?, ?)",
+    "DELETE FROM views WHERE origin = ? AND seq = ?": "SELECT mra_purge_view(?, ?)",
+}
 _BYTES_AS_TEXT = r"CAST\((\w+(?:\.\w+)?) AS TEXT\)"
 _UNTRANSLATED = re.compile(r"\?|\bjson_extract\(|\bjson_each\(|\binstr\(|\bPRAGMA\b| OR IGNORE ")
 
@@ -37,6 +43,7 @@ def translate(sql: str) -> str:
     """``sql`` (SQLite, ``?`` placeholders) as PostgreSQL and psycopg take it.
 
     Raises ValueError when a construct without a rule is left."""
+    sql = _ERASING.get(sql, sql)
     out = sql.replace("%", "%%")
     out = re.sub(
         rf"json_each\({_BYTES_AS_TEXT}, '\$\.(\w+)'\) (\w+)",

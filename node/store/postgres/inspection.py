@@ -18,12 +18,13 @@ from node.store.sqlite.schema import DERIVED_KEYS
 __all__ = ["derived_differences", "schema_problems"]
 
 _TRIGGER = re.compile(r"^CREATE TRIGGER (\w+) .* ON (\w+)")
-_FUNCTION = re.compile(r"^CREATE FUNCTION (\w+)\(\).*?\$\$(.*)\$\$$", re.DOTALL)
+_FUNCTION = re.compile(r"^CREATE FUNCTION (\w+)\([^)]*\).*?\$\$(.*)\$\$$", re.DOTALL)
 
 
 def schema_problems(db: PgConnection) -> list[str]:
-    """What differs from the migrations: the schema version, and each trigger and trigger
-    function that enforces the append-only rules (missing, disabled, or its body changed).
+    """What differs from the migrations: the schema version, and each trigger, trigger
+    function and erasing function that enforces the append-only rules (missing, disabled, or
+    its body changed).
     None: []."""
     found: list[str] = []
     version = db.schema_version

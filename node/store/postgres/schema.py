@@ -6,6 +6,10 @@ column is ``COLLATE "C"`` so ``ORDER BY`` compares bytes as SQLite does, whateve
 database's locale. Triggers refuse UPDATE, DELETE and TRUNCATE on the log tables (keys,
 entries, tree nodes, checkpoints) and the access log; payloads and views cannot be changed, and
 are deleted only by the erasure or purge naming them, exactly as SQLite's triggers allow.
+Those deletions go through two functions (``mra_erase_payload``, ``mra_purge_view``) that run
+with their owner's rights (``SECURITY DEFINER``), so a node connected as a runtime role without
+DELETE on those tables can still erase, and only rows the guards let go (``node.store.postgres
+.roles`` grants the rest).
 
 ``mra_schema`` holds how many of ``MIGRATIONS`` the database has applied; the text of a
 released migration never changes.
@@ -25,6 +29,19 @@ def _append_only(table: str) -> list[str]:
         " FOR EACH ROW EXECUTE FUNCTION mra_append_only()",
         f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}"
         " FOR EACH STATEMENT EXECUTE FUNCTION mra_append_only()",
+    ]
+
+
+def _deleting(function: str, table: str) -> list[str]:
+    """A function deleting one row of ``table`` with its owner's rights; the table's guard
+    trigger still refuses any row no erasure or purge names. Only roles granted it may call it
+    (``node.store.postgres.roles``); its search path is the one the migration sets when it is
+    created, so a caller cannot put a table of its own in its way."""
+    return [
+        f"CREATE FUNCTION {function}(row_origin TEXT, row_seq BIGINT) RETURNS void"
+        " LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$"
+        f" DELETE FROM {table} WHERE origin = row_origin AND seq = row_seq $$",
+        f"REVOKE ALL ON FUNCTION {function}(TEXT, BIGINT) FROM PUBLIC",
     ]
 
 
@@ -123,6 +140,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE access_log ADD COLUMN repeat_of BIGINT",
         "CREATE INDEX access_deliveries ON access_log (actor, entry_origin, entry_seq, seq)"
         " WHERE entry_seq IS NOT NULL",
+    ),
+    # version 3: erasure and purge through functions owned by the schema's owner, so that the
+    # node's runtime role needs no DELETE on payloads or views (README, Operations, PostgreSQL)
+    (
+        # for this transaction: the functions' fixed path is the schema, then pg_temp last, so
+        # that no temporary table of a caller's can stand in for the table they delete from
+        "SELECT set_config('search_path', quote_ident(current_schema()) || ', pg_temp', true)",
+        *_deleting("mra_erase_payload", "payloads"),
+        *_deleting("mra_purge_view", "views"),
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

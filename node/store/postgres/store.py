@@ -42,16 +42,17 @@ class PostgresStore(PgConnection, Tables):
     """One node's PostgreSQL database. Open with ``PostgresStore.open(url, home_db)``."""
 
     @classmethod
-    def open(cls, url: str, path: Path | str = "") -> Self:
+    def open(cls, url: str, path: Path | str = "", *, owner_url: str | None = None) -> Self:
         """Open (creating the schema and migrating when needed) the database at ``url``;
         ``path``: where the node's SQLite file would be, beside which the API keys' HMAC key
-        is kept ("" keeps none: tests, benchmarks).
+        is kept ("" keeps none: tests, benchmarks); ``owner_url``: the same database as the
+        tables' owner when ``url`` is a runtime role's (``PgConnection``).
 
         Raises StorageFailed when the server cannot be reached or the schema is newer than
         this software."""
         try:
             mac_key, new_mac_key = apikeys.mac_key_for(path)
-            store = cls(url, path, mac_key=mac_key)
+            store = cls(url, path, mac_key=mac_key, owner_url=owner_url)
             store.migrate()
             if new_mac_key:
                 apikeys.seal_api_keys(store)
