@@ -118,6 +118,70 @@ def test_restore_installs_the_copy_keeps_the_old_database_and_reports_the_lost_t
     assert _own_size(home.db_path) == manifest.log_size
 
 
+def test_a_throttled_copy_under_a_writer_finishes_as_one_snapshot(
+    tmp_path: Path,
+) -> None:
+    # At 2 MiB/s the copy lasts long enough for the writer to commit many times meanwhile; the
+    # copy still ends, as of one commit, and verifies.
+    home = _home(tmp_path / "br", records=3000)
+    pages = home.db_path.stat().st_size // 4096
+    assert pages > 800  # a copy of about two seconds at 2 MiB/s
+    sizes: list[int] = []
+    copying = threading.Event()
+    stop = threading.Event()
+
+    def writer() -> None:
+        store = home.open_store()
+        ledger = home.open_ledger(store)
+        number = 100_000  # new records, not versions of the first 3000
+        try:
+            while not stop.is_set():
+                ledger.publish(sample_records("BR", 5, start=number))
+                number += 5
+                if copying.is_set():
+                    sizes.append(_own_size(home.db_path))
+        finally:
+            store.close()
+
+    taken: list[Manifest] = []
+
+    def backup() -> None:
+        copying.set()
+        taken.append(take_backup(home, tmp_path / "backup", rate=2.0))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    copier = threading.Thread(target=backup)
+    try:
+        copier.start()
+        copier.join(60)
+        assert not copier.is_alive(), "the copy did not finish under the writer"
+    finally:
+        stop.set()
+        thread.join()
+    assert taken, "the copy failed"
+    manifest = taken[0]
+    assert len(sizes) >= 2, sizes  # the writer committed while the copy ran
+    assert manifest.log_size < sizes[-1]  # the copy is as of its start, not restarted later
+    copy = tmp_path / "backup" / DATABASE
+    assert manifest.log_size == _own_size(copy)
+    checked, verification = check_backup(home, tmp_path / "backup")
+    assert checked == manifest
+    assert verification.ok, verification.damages
+    restored = restore(home, tmp_path / "backup")
+    assert _own_size(home.db_path) == manifest.log_size
+    assert restored.lost >= sizes[-1] - manifest.log_size > 0
+    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == [DATABASE, MANIFEST]
+
+
+def test_a_backup_rate_that_is_not_positive_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    home = _home(tmp_path / "br")
+    with pytest.raises(InvalidInput) as refused:
+        take_backup(home, tmp_path / "backup", rate=0)
+    assert refused.value.field == "rate"
+    assert not (tmp_path / "backup").exists()
+
+
 def test_a_restore_is_refused_while_the_node_runs(tmp_path: Path) -> None:
     home = _home(tmp_path / "br")
     take_backup(home, tmp_path / "backup")

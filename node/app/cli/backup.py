@@ -21,12 +21,18 @@ __all__ = ["backup", "restore"]
 def backup(
     dest: Annotated[Path, typer.Argument(help="A new (or empty) directory for the copy.")],
     home: HomeOption = DEFAULT_HOME,
+    rate: Annotated[
+        float | None,
+        typer.Option(help="Copy at most this many MiB per second (default: as fast as it can)."),
+    ] = None,
 ) -> None:
     """Copy the node's database while it runs (one consistent snapshot; reads and writes go
-    on) into DEST, with a manifest. Key files are not copied: back them up separately."""
+    on) into DEST, with a manifest. Key files are not copied: back them up separately. The
+    copy runs at the lowest CPU and disk priority, so the node's requests go first."""
     with reported():
         _sqlite_only()
-        manifest = backups.take_backup(home_of(home), dest)
+        backups.lower_priority()
+        manifest = backups.take_backup(home_of(home), dest, rate=rate)
     out.print(
         f"backup of {manifest.origin} in {dest}: own log {manifest.log_size} entries,"
         f" schema {manifest.schema_version}, {manifest.bytes} bytes, sha256 {manifest.sha256}",
