@@ -3,7 +3,9 @@ appended in batches of 1,000 with a durable commit per batch, the three systems 
 in each round (the order rotating from round to round), medians over the rounds.
 
 - this project: ``Ledger.publish`` of sample records in batches (the bench's ``fill``), then
-  a replica pulling and verifying the log (the bench's ``replication_rate``);
+  a replica pulling and verifying the log (the bench's ``replication_rate``); and, when asked,
+  one record per ``Ledger.publish`` (each its own durable commit) against Hypercore appending
+  one block per call (``append.js --batch 1``: each block signed and its WAL fdatasync'ed);
 - Hypercore 11 (npm, RocksDB storage): ``hypercore/append.js``, an application Ed25519
   signature on every block and an fdatasync of RocksDB's write-ahead log per batch, then
   in-process replication into fresh cores, with and without checking every block's signature;
@@ -84,10 +86,12 @@ def install_hypercore() -> str | None:
     return None
 
 
-def run_hypercore(entries: int, directory: Path, replication: bool) -> dict[str, float | str]:
+def run_hypercore(
+    entries: int, directory: Path, replication: bool, batch: int = BATCH
+) -> dict[str, float | str]:
     """One run of ``append.js`` in a fresh directory; its JSON figures."""
     command = ["node", str(HYPERCORE / "append.js"), "--entries", str(entries)]
-    command += ["--batch", str(BATCH), "--size", str(ENTRY_BYTES), "--dir", str(directory)]
+    command += ["--batch", str(batch), "--size", str(ENTRY_BYTES), "--dir", str(directory)]
     if not replication:
         command.append("--no-replication")
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -131,9 +135,13 @@ def compare(
     ours: Callable[[Path], tuple[float, float | None]],
     replication: bool,
     log: Callable[[str], None] = print,
+    single: tuple[int, Callable[[Path], float]] | None = None,
 ) -> Results:
     """Run this project (``ours(directory)``: appends/s and replicated entries/s) and every
-    peer that can run, taking turns, ``rounds`` times."""
+    peer that can run, taking turns, ``rounds`` times. With ``single`` (a count and
+    ``publish(directory)``: this project's records/s publishing one record per call), each
+    round also times that many one-record appends here and on Hypercore (a block per append,
+    each fdatasync'ed)."""
     results = Results()
     why = install_hypercore()
     if why is not None:
@@ -171,6 +179,23 @@ def compare(
                 results.add(f"hypercore {name}", float(figures[name]))
         log(f"  Hypercore: {float(figures['appends_per_s']):,.0f} appends/s")
 
+    def run_single_once(directory: Path) -> None:
+        if single is None:
+            return
+        count, publish = single
+        rate = publish(directory)
+        results.add("ours single", rate)
+        log(f"  this project, one record per publish: {rate:,.0f} records/s")
+        if "Hypercore" in results.skipped:
+            return
+        try:
+            figures = run_hypercore(count, directory / "hypercore", False, batch=1)
+        except RuntimeError as error:
+            results.skipped["Hypercore"] = str(error)
+            return
+        results.add("hypercore single appends_per_s", float(figures["appends_per_s"]))
+        log(f"  Hypercore, one block per append: {float(figures['appends_per_s']):,.0f} appends/s")
+
     def run_postgres_once(_: Path) -> None:
         if cluster is None or "PostgreSQL" in results.skipped:
             return
@@ -185,11 +210,11 @@ def compare(
         results.add("postgres appends", rate)
         log(f"  PostgreSQL: {rate:,.0f} appends/s")
 
-    turns = [run_ours, run_hypercore_once, run_postgres_once]
+    turns = [run_ours, run_hypercore_once, run_postgres_once, run_single_once]
     try:
         for round_ in range(rounds):
             log(f"peers: round {round_ + 1} of {rounds}, {entries:,} entries")
-            for turn in turns[round_ % 3 :] + turns[: round_ % 3]:
+            for turn in turns[round_ % 4 :] + turns[: round_ % 4]:
                 with tempfile.TemporaryDirectory(prefix="mra-peer-") as tmp:
                     turn(Path(tmp))
     finally:
@@ -211,6 +236,7 @@ def rows_of(results: Results) -> tuple[list[Row], list[tuple[str, str]]]:
     out: list[Row] = []
     ours = results.median("ours appends")
     ours_replication = results.median("ours replication")
+    ours_single = results.median("ours single")
     if ours is not None:
         out.append(
             ("appends, batches of 1,000 (median of the peer rounds)", ours, "records/s", None, "")
@@ -224,6 +250,13 @@ def rows_of(results: Results) -> tuple[list[Row], list[tuple[str, str]]]:
             "appends, batches of 1,000, against Hypercore",
             ours,
             ">= 100%",
+        ),
+        (
+            "hypercore single appends_per_s",
+            f"peer: {hc}, one block per append (block signature, WAL fdatasync per append)",
+            "appends, one record per publish, against Hypercore",
+            ours_single,
+            ">= 80%",
         ),
         (
             "postgres appends",

@@ -6,6 +6,9 @@
 //
 //   node append.js --entries 100000 --batch 1000 --size 721 --dir /tmp/x [--no-replication]
 //
+// With --batch 1 every block is its own append, signed and fdatasync'ed on its own: the peer
+// of this project's one record per publish, each with its durable commit.
+//
 // Durability: hypercore-storage keeps everything in RocksDB (rocksdb-native), whose writes do
 // not ask for a sync and whose API has no per-write sync option; RocksDB's flush() writes the
 // memtable out as a table file, which is not what a commit costs. So after each append this
