@@ -286,3 +286,32 @@ def test_unusable_webhook_urls_are_refused_by_name(
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == "url"
     assert http.get("/v1/webhooks", headers=auth).json() == []
+
+
+def test_a_batch_answers_each_record_with_the_bytes_of_a_single_read(
+    client: tuple[TestClient, dict[str, str]],
+) -> None:
+    http, keys = client
+    records = list(sample_dicts("BR", 3))
+    records[1]["legal_name"] = 'Café "Ñandú" \\ 東京 😀 Ltda'  # escapes and non-ASCII as stored
+    publisher = {"Authorization": f"Bearer {keys['publisher']}"}
+    assert http.post("/v1/aeo", json={"records": records}, headers=publisher).status_code == 200
+    viewer = {"Authorization": f"Bearer {keys['viewer']}"}
+    ids = [records[2]["aeo_id"], "BR999999999", records[0]["aeo_id"], records[1]["aeo_id"]]
+    batch = http.post("/v1/aeo/query", json={"ids": ids}, headers=viewer)
+    assert batch.status_code == 200 and batch.headers["content-type"] == "application/json"
+    found = [i for i in ids if i != "BR999999999"]
+    singles = [
+        b'"%s":%s' % (i.encode(), http.get(f"/v1/aeo/{i}", headers=viewer).content) for i in found
+    ]
+    assert batch.content == b'{"found":{%s},"unknown":["BR999999999"]}' % b",".join(singles)
+    assert (
+        batch.json()["found"][records[1]["aeo_id"]]["record"]["legal_name"]
+        == records[1]["legal_name"]
+    )
+
+    auditor = {"Authorization": f"Bearer {keys['auditor']}"}
+    rows = http.get("/v1/audit", params={"action": "query"}, headers=auditor).json()["rows"]
+    batch_rows = [r for r in rows if r["channel"] == "POST /v1/aeo/query"]
+    assert [r["aeo_id"] for r in batch_rows] == [*found, "BR999999999"]  # found, then unknown
+    assert len({r["ts"] for r in batch_rows}) == len({r["actor"] for r in batch_rows}) == 1
