@@ -16,7 +16,7 @@ import orjson
 
 from node.core.errors import InvalidInput
 
-__all__ = ["canonical_json", "is_canonical", "parse_json", "unb64"]
+__all__ = ["canonical_json", "embedded", "is_canonical", "parse_json", "unb64"]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 _JSON_TYPES = frozenset({type(None), bool, str, int, float, list, tuple, dict})
@@ -37,6 +37,13 @@ def canonical_json(value: object) -> bytes:
         return _encode(value, "$").encode("utf-8")
     except RecursionError as exc:
         raise InvalidInput("nested too deeply to encode", field="$") from exc
+
+
+def embedded(document: bytes) -> object:
+    """A JSON document already encoded (canonical JSON, as a stored payload is), to be put
+    into a larger answer as it is: ``orjson.dumps`` of the answer writes its bytes without
+    parsing or encoding them again."""
+    return orjson.Fragment(document)
 
 
 def parse_json(data: bytes) -> Any:

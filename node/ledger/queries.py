@@ -16,9 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
-import orjson
-
-from node.core.canonical import parse_json
+from node.core.canonical import embedded, parse_json
 from node.core.chain import check_payload
 from node.core.checkpoint import Checkpoint, SignedNote
 from node.core.clocks import Version, answering, version_of
@@ -183,7 +181,7 @@ class Queries:
     def latest_shown(self, aeo_ids: Sequence[object]) -> tuple[dict[str, Any], list[str]]:
         """``many`` with neither clock, each answer as ``Answer.to_dict`` shows it, ready for
         orjson, and the ids not held. An own record's document is its stored payload as it
-        is (an ``orjson.Fragment``): canonical JSON of a record is orjson's own encoding of
+        is (``canonical.embedded``): canonical JSON of a record is orjson's own encoding of
         it (node.core.canonical's fast path: a record holds no floats), so the answer's bytes
         are the same as when parsed and encoded again, without either step (issue 26: the
         batch of 10,000 ids). Raises InvalidInput as ``many``."""
@@ -192,7 +190,7 @@ class Queries:
         for aeo_id, held in self._latest(wanted).items():
             if len(held) == 3:
                 origin, seq, payload = held
-                shown[aeo_id] = {"origin": origin, "seq": seq, "record": orjson.Fragment(payload)}
+                shown[aeo_id] = {"origin": origin, "seq": seq, "record": embedded(payload)}
             else:
                 shown[aeo_id] = _viewed(aeo_id, *held).to_dict()
         return shown, [aeo_id for aeo_id in wanted if aeo_id not in shown]
