@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import sqlite3
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,17 +25,6 @@ from tests.system.test_restore import PEERS, br_size, halt, mra, peers_hold, pub
 pytestmark = pytest.mark.long  # about 30 s: three nodes, an agreement, a backup and a restore
 
 LOST_IDS = ("BR000000004", "BR000000005", "BR000000006")
-
-
-@pytest.fixture
-def net(tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path / "net")
-    try:
-        yield cluster
-    finally:
-        for process in cluster.processes.values():
-            process.send_signal(signal.SIGCONT)
-        cluster.stop()
 
 
 def as_member(net: Cluster, who: str, at: str) -> httpx.Client:

@@ -24,8 +24,8 @@ import pytest
 
 from node.core.sample import sample_dicts
 from tests.pg import Cluster, unavailable
-from tests.system.test_node_service import free_port, mra
-from tests.system.test_postgres_node import cli, start
+from tests.system.lone_node import lone_home, start, vouched
+from tests.system.test_node_service import free_port
 
 # Minutes of whole-network procedures: .ci/run runs them as their own step (pytest -m long).
 pytestmark = pytest.mark.long
@@ -69,25 +69,12 @@ def node_on(
         "&target_session_attrs=read-write"
     )
     port = free_port()
-    net = tmp_path / "net"
-    mra(
-        "network",
-        "init",
-        str(net),
-        "--member",
-        f"BR,Receita Federal,https://127.0.0.1:{port}",
-        "--member",
-        "UY,Aduanas,https://127.0.0.1:1",
-    )
-    home = net / "BR"
+    home = lone_home(tmp_path, port)
     env = {**os.environ, "MRA_DATABASE_URL": url}
-    made = cli(env, "apikey", "create", "--role", "publisher", "--home", str(home))
-    assert made.returncode == 0, made.stderr
-    auth = {"Authorization": f"Bearer {made.stdout.strip()}"}
-    assert cli(env, "ledger", "accept-restore", "--home", str(home)).returncode == 0
+    auth = vouched(env, home)
     node = start(home, port, env)
     client = httpx.Client(
-        base_url=f"https://127.0.0.1:{port}", verify=str(net / "members.pem"), timeout=10
+        base_url=f"https://127.0.0.1:{port}", verify=str(home.parent / "members.pem"), timeout=10
     )
     return node, client, auth
 

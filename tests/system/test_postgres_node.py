@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,62 +16,20 @@ import httpx
 
 from node.core.sample import sample_dicts
 from tests.pg import Cluster
-from tests.system.test_node_service import free_port, mra
+from tests.system.lone_node import cli, lone_home, start, vouched
+from tests.system.test_node_service import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "node", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def start(home: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "node", "node", "run", "--home", str(home), "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"https://127.0.0.1:{port}/v1/health", verify=False, timeout=1):
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"node did not start: {process.stderr.read() if process.stderr else ''}")
 
 
 def test_a_node_on_postgres_serves_loses_nothing_to_kill_9_and_outlives_a_server_restart(
     tmp_path: Path, pg_url: str, pg_cluster: Cluster
 ) -> None:
     port = free_port()
-    net = tmp_path / "net"
-    mra(
-        "network",
-        "init",
-        str(net),
-        "--member",
-        f"BR,Receita Federal,https://127.0.0.1:{port}",
-        "--member",
-        "UY,Aduanas,https://127.0.0.1:1",
-    )
-    home = net / "BR"
+    home = lone_home(tmp_path, port)
+    net = home.parent
     env = {**os.environ, "MRA_DATABASE_URL": pg_url}
-    made = cli(env, "apikey", "create", "--role", "publisher", "--home", str(home))
-    assert made.returncode == 0, made.stderr
-    auth = {"Authorization": f"Bearer {made.stdout.strip()}"}
-    # Its only peer never runs: the operator vouches for the (empty) log.
-    assert cli(env, "ledger", "accept-restore", "--home", str(home)).returncode == 0
+    auth = vouched(env, home)
     records = list(sample_dicts("BR", 60))
     node = start(home, port, env)
     acknowledged: list[str] = []

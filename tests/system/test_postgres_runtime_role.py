@@ -16,8 +16,8 @@ from psycopg.conninfo import conninfo_to_dict
 from node.core.sample import sample_dicts
 from tests.integration.test_postgres_store import _table_files
 from tests.pg import Cluster
-from tests.system.test_node_service import free_port, mra
-from tests.system.test_postgres_node import cli, start
+from tests.system.lone_node import cli, lone_home, start, vouched
+from tests.system.test_node_service import free_port
 
 
 @pytest.mark.long  # 24 s: several CLI processes and a node start on a shared machine
@@ -25,17 +25,8 @@ def test_a_node_run_as_the_runtime_role_serves_erases_and_verifies(
     tmp_path: Path, pg_url: str, pg_cluster: Cluster
 ) -> None:
     port = free_port()
-    net = tmp_path / "net"
-    mra(
-        "network",
-        "init",
-        str(net),
-        "--member",
-        f"BR,Receita Federal,https://127.0.0.1:{port}",
-        "--member",
-        "UY,Aduanas,https://127.0.0.1:1",
-    )
-    home = net / "BR"
+    home = lone_home(tmp_path, port)
+    net = home.parent
     owner = {**os.environ, "MRA_DATABASE_URL": pg_url}
     database = conninfo_to_dict(pg_url)["dbname"]
     role = f"node_{database}"
@@ -50,10 +41,7 @@ def test_a_node_run_as_the_runtime_role_serves_erases_and_verifies(
         "MRA_DATABASE_URL": f"postgresql://{role}@/{database}?host={pg_cluster.root}",
         "MRA_DATABASE_OWNER_URL": pg_url,
     }
-    made = cli(runtime, "apikey", "create", "--role", "admin", "--home", str(home))
-    assert made.returncode == 0, made.stderr
-    auth = {"Authorization": f"Bearer {made.stdout.strip()}"}
-    assert cli(runtime, "ledger", "accept-restore", "--home", str(home)).returncode == 0
+    auth = vouched(runtime, home, role="admin")
     first, second = list(sample_dicts("BR", 2))
     node = start(home, port, runtime)
     try:

@@ -10,12 +10,9 @@ stopped with SIGSTOP (they hang: connections open, nothing answers).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,36 +20,12 @@ import httpx
 import pytest
 
 from node.core.sample import sample_dicts
-from tests.system.test_crash_campaign import ROOT, Cluster
+from tests.system.test_crash_campaign import Cluster
 from tests.system.test_devnet import wait_for
+from tests.system.test_restore_guard import PEERS, halt, mra, peers_hold, signal_peers
 
 # Minutes of whole-network procedures: .ci/run runs them as their own step (pytest -m long).
 pytestmark = pytest.mark.long
-
-PEERS = ("AR", "UY")
-
-
-@pytest.fixture
-def net(tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path / "net")
-    try:
-        yield cluster
-    finally:
-        for process in cluster.processes.values():
-            process.send_signal(signal.SIGCONT)
-        cluster.stop()
-
-
-def mra(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "node", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "COLUMNS": "300"},
-    )
 
 
 def said(result: subprocess.CompletedProcess[str]) -> str:
@@ -70,28 +43,12 @@ def br_size(net: Cluster) -> int:
     return net.logs("BR")["BR"][0]
 
 
-def peers_hold(net: Cluster, size: int) -> bool:
-    return all(net.logs(peer)["BR"][0] == size for peer in PEERS)
-
-
 def seen_by_peers(net: Cluster) -> int:
     """The largest checkpoint of BR's own log a peer has shown BR (``log-seen.json``)."""
     try:
         return int(json.loads((net.home("BR") / "log-seen.json").read_text())["size"])
     except (FileNotFoundError, ValueError, KeyError):
         return 0
-
-
-def halt(net: Cluster, code: str) -> None:
-    """Stop ``code``'s node as an operator does (SIGTERM), and wait for it to end."""
-    process = net.processes.pop(code)
-    process.terminate()
-    process.wait(timeout=60)
-
-
-def signal_peers(net: Cluster, sig: signal.Signals) -> None:
-    for code in PEERS:
-        net.processes[code].send_signal(sig)
 
 
 def health(net: Cluster) -> dict[str, Any]:

@@ -17,28 +17,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from node.core.sample import sample_dicts
 from tests.system.test_crash_campaign import ROOT, Cluster
 from tests.system.test_devnet import wait_for
 
 PEERS = ("AR", "UY")
-
-
-@pytest.fixture
-def net(tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path / "net")
-    try:
-        yield cluster
-    finally:
-        for process in cluster.processes.values():
-            process.send_signal(signal.SIGCONT)
-        cluster.stop()
 
 
 def mra(*args: str) -> subprocess.CompletedProcess[str]:

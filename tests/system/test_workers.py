@@ -25,40 +25,10 @@ import httpx
 
 from network.bootstrap import client_trust
 from node.core.sample import sample_dicts
-from tests.system.test_node_service import free_port, mra
+from tests.system.lone_node import cli, lone_home, vouched
+from tests.system.test_node_service import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "node", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def network(tmp_path: Path, port: int, env: dict[str, str]) -> tuple[Path, dict[str, str]]:
-    """BR's home in a network whose other member never runs, and a publisher's headers."""
-    net = tmp_path / "net"
-    mra(
-        "network",
-        "init",
-        str(net),
-        "--member",
-        f"BR,Receita Federal,https://127.0.0.1:{port}",
-        "--member",
-        "UY,Aduanas,https://127.0.0.1:1",
-    )
-    home = net / "BR"
-    made = cli(env, "apikey", "create", "--role", "publisher", "--home", str(home))
-    assert made.returncode == 0, made.stderr
-    assert cli(env, "ledger", "accept-restore", "--home", str(home)).returncode == 0
-    return home, {"Authorization": f"Bearer {made.stdout.strip()}"}
 
 
 def start(home: Path, port: int, env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
@@ -221,7 +191,8 @@ def test_two_workers_on_sqlite_share_reads_forward_writes_and_keep_one_access_lo
 ) -> None:
     port = free_port()
     env = {**os.environ}
-    home, auth = network(tmp_path, port, env)
+    home = lone_home(tmp_path, port)
+    auth = vouched(env, home)
     process = start(home, port, env, workers=2)
     try:
         written, reads = exercise(home, f"https://127.0.0.1:{port}", auth, records=30)
@@ -244,7 +215,8 @@ def test_two_workers_on_sqlite_share_reads_forward_writes_and_keep_one_access_lo
 def test_readers_end_when_the_primary_is_killed(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ}
-    home, _ = network(tmp_path, port, env)
+    home = lone_home(tmp_path, port)
+    vouched(env, home)
     process = start(home, port, env, workers=3)
     readers = readers_of(home)
     assert len(readers) == 2
@@ -260,7 +232,8 @@ def test_readers_end_when_the_primary_is_killed(tmp_path: Path) -> None:
 def test_two_workers_on_postgres(tmp_path: Path, pg_url: str) -> None:
     port = free_port()
     env = {**os.environ, "MRA_DATABASE_URL": pg_url}
-    home, auth = network(tmp_path, port, env)
+    home = lone_home(tmp_path, port)
+    auth = vouched(env, home)
     process = start(home, port, env, workers=2)
     try:
         exercise(home, f"https://127.0.0.1:{port}", auth, records=12)
@@ -276,7 +249,8 @@ def test_two_workers_on_postgres(tmp_path: Path, pg_url: str) -> None:
 def test_bad_worker_counts_and_a_taken_port_are_refused_naming_them(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ}
-    home, _ = network(tmp_path, port, env)
+    home = lone_home(tmp_path, port)
+    vouched(env, home)
     for count in ("0", "65", "two"):
         refused = cli(env, "node", "run", "--home", str(home), "--workers", count)
         assert refused.returncode == 2 and "--workers" in refused.stderr, refused.stderr

@@ -1,0 +1,71 @@
+"""One node started as an operator starts it, in a network whose other member never runs (so
+the operator vouches for its empty log): shared by the system tests of a single node on
+PostgreSQL, with workers, or as the runtime role."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.system.test_node_service import mra
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "node", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def lone_home(tmp_path: Path, port: int) -> Path:
+    """BR's home, to listen on ``port``, in a network whose other member (UY) never runs."""
+    net = tmp_path / "net"
+    mra(
+        "network",
+        "init",
+        str(net),
+        "--member",
+        f"BR,Receita Federal,https://127.0.0.1:{port}",
+        "--member",
+        "UY,Aduanas,https://127.0.0.1:1",
+    )
+    return net / "BR"
+
+
+def vouched(env: dict[str, str], home: Path, role: str = "publisher") -> dict[str, str]:
+    """An API key of ``role`` as request headers, once the operator has vouched for the log
+    (its only peer never answers, so the node would otherwise wait for it)."""
+    made = cli(env, "apikey", "create", "--role", role, "--home", str(home))
+    assert made.returncode == 0, made.stderr
+    assert cli(env, "ledger", "accept-restore", "--home", str(home)).returncode == 0
+    return {"Authorization": f"Bearer {made.stdout.strip()}"}
+
+
+def start(home: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``mra node run`` on ``home``, once it answers ``/v1/health``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "node", "node", "run", "--home", str(home), "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"https://127.0.0.1:{port}/v1/health", verify=False, timeout=1):
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"node did not start: {process.stderr.read() if process.stderr else ''}")
