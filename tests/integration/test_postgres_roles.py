@@ -19,6 +19,7 @@ from node.ledger.verification import verify_node
 from node.ledger.writer import Ledger
 from node.store.postgres import PostgresStore
 from node.store.postgres.roles import append_only_warning, grant_runtime
+from node.store.postgres.schema import MIGRATIONS
 from tests.factories import TickingClock, record
 from tests.integration.test_postgres_store import _table_files, published
 from tests.pg import Cluster
@@ -196,3 +197,50 @@ def test_a_temporary_table_of_the_runtime_role_cannot_stand_in_for_payloads(
         assert [e.payload is not None for e in store.entries("BR")] == [False, True, True]
     finally:
         store.close()
+
+
+@pytest.fixture
+def release_2(pg_cluster: Cluster) -> Iterator[tuple[str, str]]:
+    """A database as the release of schema version 2 left it (before the erasing functions),
+    with a runtime role that release's operator granted SELECT and INSERT on each table and
+    UPDATE, DELETE on the current state: the owner's URL and the runtime role's."""
+    owner_url = pg_cluster.database()
+    database = conninfo_to_dict(owner_url)["dbname"]
+    role = f"node_{database}"
+    with psycopg.connect(owner_url) as conn:
+        conn.execute("CREATE TABLE mra_schema (version BIGINT PRIMARY KEY)")
+        for version in (1, 2):
+            for statement in MIGRATIONS[version - 1]:
+                conn.execute(statement)
+            conn.execute("INSERT INTO mra_schema (version) VALUES (%s)", (version,))
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        conn.execute(f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {role}")
+        conn.execute(f"GRANT UPDATE, DELETE ON aeo_current, trader_ids TO {role}")
+        conn.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    yield owner_url, f"postgresql://{role}@/{database}?host={pg_cluster.root}"
+    pg_cluster.drop(owner_url)
+
+
+def test_an_upgrade_opened_as_the_runtime_role_is_migrated_by_the_owner_and_granted_again(
+    release_2: tuple[str, str],
+) -> None:
+    owner_url, runtime = release_2
+    refused = pytest.raises(StorageFailed, match="MRA_DATABASE_OWNER_URL")
+    with refused:  # the runtime role alone may not migrate: the error says what to set
+        PostgresStore.open(runtime)
+    store = PostgresStore.open(runtime, owner_url=owner_url)
+    try:
+        assert store.schema_current()
+        assert append_only_warning(store) is None  # still the runtime role, not the owner
+        ledger = two_records(store)
+        ledger.publish([record(number=2, legal_name="Renamed Ltda")])  # UPDATE of the state
+        # erasing needs EXECUTE on version 3's function: granted by the upgrade, not by hand
+        erasure.erase(ledger, store, record(number=1).aeo_id, "asked by the trader")
+        assert store.current_record(record(number=1).aeo_id) is None
+        result = verify_node(store, own="BR")
+        assert result.ok, result.damages
+    finally:
+        store.close()
+    again = PostgresStore.open(runtime)  # once migrated, the runtime role opens it alone
+    again.close()

@@ -289,12 +289,16 @@ class PgConnection:
         ).fetchone()
         return int(row[0]) if row else 0
 
+    def schema_current(self) -> bool:
+        """Whether the database holds this software's schema, neither older nor absent."""
+        present = self.conn.native("SELECT to_regclass('mra_schema') IS NOT NULL").fetchone()
+        return bool(present and present[0]) and self.schema_version == SCHEMA_VERSION
+
     def migrate(self) -> None:
         """Apply every migration past the database's version, each in its own transaction.
         A database already up to date is only read: a runtime role, which may create nothing,
         opens it too."""
-        present = self.conn.native("SELECT to_regclass('mra_schema') IS NOT NULL").fetchone()
-        if present and present[0] and self.schema_version == SCHEMA_VERSION:
+        if self.schema_current():
             return
         with self.transaction():
             self._writer.raw.execute(

@@ -27,7 +27,15 @@ from psycopg import sql
 
 from node.store.postgres.connection import SCRUB_PENDING, PgConnection
 
-__all__ = ["MUTABLE", "append_only_warning", "grant_runtime", "owns_tables", "warnings"]
+__all__ = [
+    "MUTABLE",
+    "append_only_warning",
+    "current_role",
+    "grant_runtime",
+    "may_migrate",
+    "owns_tables",
+    "warnings",
+]
 
 # table -> what the runtime role may do to its rows beyond SELECT and INSERT
 MUTABLE = {
@@ -85,6 +93,12 @@ def _current_schema(db: PgConnection) -> str:
     return str(row[0]) if row else "public"
 
 
+def current_role(db: PgConnection) -> str:
+    """The role ``db``'s sessions run as."""
+    row = db.conn.native("SELECT current_user").fetchone()
+    return str(row[0]) if row else "?"
+
+
 def owns_tables(db: PgConnection) -> bool:
     """Whether this session's role could drop or disable the append-only triggers: it is a
     superuser, or owns (or is a member of the owner of) the log's tables."""
@@ -96,16 +110,24 @@ def owns_tables(db: PgConnection) -> bool:
     return bool(row and row[0])
 
 
+def may_migrate(db: PgConnection) -> bool:
+    """Whether this session's role may create and alter the schema: it owns the log's tables
+    (or is a superuser), or there are none yet and it may create tables in the schema."""
+    row = db.conn.native(
+        "SELECT to_regclass('entries') IS NULL AND has_schema_privilege(current_schema(), 'CREATE')"
+    ).fetchone()
+    return owns_tables(db) or bool(row and row[0])
+
+
 def append_only_warning(db: PgConnection) -> str | None:
     """What ``mra ledger verify`` warns of when the node's own role owns its tables (None when
     it does not): the triggers alone enforce the append-only rules, and that role may drop
     them."""
     if not owns_tables(db):
         return None
-    user = db.conn.native("SELECT current_user").fetchone()
     return (
         "append-only is enforced by triggers only: the database role"
-        f" {user[0] if user else '?'!s} owns the tables (or is a superuser) and could drop"
+        f" {current_role(db)} owns the tables (or is a superuser) and could drop"
         " them; give the node a runtime role ('mra ledger grant ROLE' with the owner's URL,"
         " README: Operations, PostgreSQL)"
     )

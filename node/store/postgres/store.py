@@ -9,6 +9,7 @@ append (``PgConnection.claim_writer``).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
@@ -16,8 +17,9 @@ from urllib.parse import urlsplit
 import psycopg
 
 from node.core.errors import OwnLogBehind, StorageFailed
-from node.store.postgres import inspection
+from node.store.postgres import inspection, roles
 from node.store.postgres.connection import PgConnection
+from node.store.postgres.schema import SCHEMA_VERSION
 from node.store.protocols import AppendBatch
 from node.store.sqlite import apikeys, log
 from node.store.sqlite import inspection as sqlite_inspection
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from node.store.protocols import Store
 
 __all__ = ["PostgresStore", "redacted"]
+
+logger = logging.getLogger(__name__)
 
 
 def redacted(url: str) -> str:
@@ -48,11 +52,26 @@ class PostgresStore(PgConnection, Tables):
         is kept ("" keeps none: tests, benchmarks); ``owner_url``: the same database as the
         tables' owner when ``url`` is a runtime role's (``PgConnection``).
 
-        Raises StorageFailed when the server cannot be reached or the schema is newer than
-        this software."""
+        A runtime role's database whose schema is older than this software (an upgrade) is
+        migrated on ``owner_url`` and the runtime role granted again what the new schema's
+        tables need (``roles.grant_runtime``), so an upgrade needs no step by hand.
+
+        Raises StorageFailed when the server cannot be reached, the schema is newer than
+        this software, or it is older and only a runtime role's URL is given."""
         try:
             mac_key, new_mac_key = apikeys.mac_key_for(path)
             store = cls(url, path, mac_key=mac_key, owner_url=owner_url)
+            if not store.schema_current():
+                if owner_url is not None:
+                    _upgrade_as_owner(store, owner_url)
+                elif not roles.may_migrate(store):
+                    store.close()
+                    raise StorageFailed(
+                        f"cannot bring {redacted(url)} to schema version {SCHEMA_VERSION}: role"
+                        f" {roles.current_role(store)} does not own its tables, and only their"
+                        " owner may migrate them: set MRA_DATABASE_OWNER_URL to the owner's URL"
+                        " (README: Operations, PostgreSQL)"
+                    )
             store.migrate()
             if new_mac_key:
                 apikeys.seal_api_keys(store)
@@ -88,6 +107,24 @@ class PostgresStore(PgConnection, Tables):
     schema_problems = inspection.schema_problems
     stray_origins = sqlite_inspection.stray_origins
     derived_differences = inspection.derived_differences
+
+
+def _upgrade_as_owner(runtime: PostgresStore, owner_url: str) -> None:
+    """Migrate the database as its owner (a runtime role may create nothing), then grant
+    ``runtime``'s role again what the migrated tables need (a migration may add tables and
+    functions the earlier grant did not name)."""
+    owner = PostgresStore.open(owner_url)
+    try:
+        if not roles.owns_tables(runtime):
+            role = roles.current_role(runtime)
+            roles.grant_runtime(owner, role)
+            logger.info(
+                "database migrated to schema version %d as its owner; role %s granted again",
+                SCHEMA_VERSION,
+                role,
+            )
+    finally:
+        owner.close()
 
 
 if TYPE_CHECKING:
