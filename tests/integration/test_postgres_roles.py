@@ -244,3 +244,23 @@ def test_an_upgrade_opened_as_the_runtime_role_is_migrated_by_the_owner_and_gran
         store.close()
     again = PostgresStore.open(runtime)  # once migrated, the runtime role opens it alone
     again.close()
+
+
+def test_a_rebuild_on_the_runtime_role_runs_as_the_owner_when_its_url_is_known(
+    runtime: str, pg_url: str
+) -> None:
+    alone = PostgresStore.open(runtime)
+    try:
+        two_records(alone)
+        with pytest.raises(StorageFailed, match="permission denied"):
+            alone.rebuild_derived("BR")  # emptying the versions is the owner's alone
+    finally:
+        alone.close()
+    store = PostgresStore.open(runtime, owner_url=pg_url)
+    try:
+        assert store.rebuild_derived("BR") == 2
+        assert store.current_record(record(number=2).aeo_id) == (1, record(number=2))
+        result = verify_node(store, own="BR")
+        assert result.ok, result.damages
+    finally:
+        store.close()

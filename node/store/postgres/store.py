@@ -21,7 +21,7 @@ from node.store.postgres import inspection, roles
 from node.store.postgres.connection import PgConnection
 from node.store.postgres.schema import SCHEMA_VERSION
 from node.store.protocols import AppendBatch
-from node.store.sqlite import apikeys, log
+from node.store.sqlite import apikeys, derived, log
 from node.store.sqlite import inspection as sqlite_inspection
 from node.store.sqlite.tables import Tables
 
@@ -102,6 +102,18 @@ class PostgresStore(PgConnection, Tables):
         log.append(self, batch)
         if batch.entries:
             self._committed[batch.origin] = batch.entries[-1].header.seq + 1
+
+    def rebuild_derived(self, own: str | None) -> int:
+        """As ``SqliteStore.rebuild_derived``, run as the tables' owner when this store is a
+        runtime role's that knows the owner's URL: emptying the versions and events is the
+        owner's alone (``roles.MUTABLE``)."""
+        if self.owner_url is None or roles.owns_tables(self):
+            return derived.rebuild_derived(self, own)
+        owner = PostgresStore.open(self.owner_url)
+        try:
+            return owner.rebuild_derived(own)
+        finally:
+            owner.close()
 
     # -- what verification reads about the database ----------------------------------------------
     schema_problems = inspection.schema_problems
