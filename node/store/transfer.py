@@ -21,7 +21,7 @@ import psycopg
 
 from node.core.errors import InvalidInput, StorageFailed
 from node.store.postgres import PostgresStore
-from node.store.postgres.connection import connect
+from node.store.postgres.session import connect
 from node.store.postgres.store import redacted
 from node.store.sqlite import SqliteStore
 

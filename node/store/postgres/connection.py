@@ -31,20 +31,17 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import errors as pg_errors
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import dict_row
 
-from node.core.errors import StorageFailed, StorageFull
-from node.store.postgres.dialect import ROWS_PER_INSERT, rows_insert, translate
+from node.core.errors import StorageFailed
 from node.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION
+from node.store.postgres.session import Session, connect, storage_error
 
-__all__ = ["SCRUB_PENDING", "PgConnection", "WriterTaken", "connect"]
+__all__ = ["SCRUB_PENDING", "PgConnection", "WriterTaken"]
 
 # Advisory lock keys (pg_advisory_lock takes a bigint; advisory locks are per database).
 _WRITE_LOCK = 0x6D72_615F_7772  # "mra_wr": one write transaction at a time
@@ -66,101 +63,6 @@ class WriterTaken(StorageFailed):
     """Another process already writes this node's log on the same database."""
 
 
-def connect(url: str, *, read_only: bool = False) -> psycopg.Connection[Any]:
-    """A session on ``url`` with ``synchronous_commit=on`` (autocommit: transactions are
-    opened explicitly). Raises psycopg.Error.
-
-    A read-only session asks a multi-host URL's ``target_session_attrs=read-write`` as
-    ``primary``: libpq judges "read-write" by ``default_transaction_read_only``, which such a
-    session sets itself, so no host would qualify; "primary" picks the same server."""
-    options = "-c synchronous_commit=on" + (" -c default_transaction_read_only=on" * read_only)
-    if read_only and conninfo_to_dict(url).get("target_session_attrs") == "read-write":
-        url = make_conninfo(url, target_session_attrs="primary")
-    return psycopg.connect(url, autocommit=True, options=options)
-
-
-class _Statements:
-    """A session on ``url`` that takes the table families' SQLite statements; its errors are
-    ours (StorageFailed, StorageFull) by the time they leave. ``retry``: a statement whose
-    session turns out broken is run once more on a new one (readers: a read changes nothing)."""
-
-    def __init__(self, url: str, *, read_only: bool, retry: bool) -> None:
-        self.url = url
-        self.read_only = read_only
-        self.retry = retry
-        self.raw = self._connect()
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            return connect(self.url, read_only=self.read_only)
-        except psycopg.Error as exc:
-            raise _storage_error("cannot connect to the database", exc) from exc
-
-    def reconnect(self) -> None:
-        """Replace the session with a new one (the old one's locks went with it). Raises
-        StorageFailed when no server accepts it."""
-        with contextlib.suppress(psycopg.Error):
-            self.raw.close()
-        self.raw = self._connect()
-
-    def _run(self, run: Callable[[psycopg.Connection[Any]], _T]) -> _T:
-        # The writer's session is replaced by PgConnection only, between transactions: within
-        # one, a new session would commit the rest of it statement by statement.
-        if self.retry and self.raw.closed:
-            self.reconnect()
-        try:
-            return run(self.raw)
-        except psycopg.Error as exc:
-            if not (self.retry and self.raw.broken):
-                raise _storage_error("database error", exc) from exc
-        self.reconnect()
-        try:
-            return run(self.raw)
-        except psycopg.Error as exc:
-            raise _storage_error("database error", exc) from exc
-
-    def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Any]:
-        return self.native(translate(sql), parameters)
-
-    def native(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Any]:
-        """Run ``sql`` as written (PostgreSQL's own)."""
-
-        def run(raw: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
-            cursor = raw.cursor()
-            cursor.execute(sql, tuple(parameters))
-            return cursor
-
-        return self._run(run)
-
-    def executemany(self, sql: str, parameters: Iterable[Any], /) -> psycopg.Cursor[Any]:
-        rows = [tuple(row) for row in parameters]
-        statement = translate(sql)
-        batched = len(rows) > 1 and rows_insert(statement, 1) is not None
-
-        def run(raw: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
-            cursor = raw.cursor()
-            if batched:  # an INSERT: ROWS_PER_INSERT rows per statement
-                for start in range(0, len(rows), ROWS_PER_INSERT):
-                    part = rows[start : start + ROWS_PER_INSERT]
-                    cursor.execute(
-                        rows_insert(statement, len(part)),  # type: ignore[arg-type]
-                        [value for row in part for value in row],
-                    )
-            elif rows:
-                cursor.executemany(statement, rows)
-            return cursor
-
-        return self._run(run)
-
-    def dicts(self, sql: str, params: Sequence[object]) -> list[dict[str, Any]]:
-        def run(raw: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-            cursor = raw.cursor(row_factory=dict_row)
-            cursor.execute(translate(sql), tuple(params))
-            return cursor.fetchall()
-
-        return self._run(run)
-
-
 class PgConnection:
     """The writer, a reader per thread, and the transaction that makes one write atomic."""
 
@@ -177,23 +79,23 @@ class PgConnection:
         self.mac_key = mac_key
         self.scrub_pending = False
         self._committed: dict[str, int] = {}  # origin -> its log's size after our last append
-        self._writer = _Statements(url, read_only=False, retry=False)
+        self._writer = Session(url, read_only=False, retry=False)
         self._write_lock = threading.Lock()
         self._writing: int | None = None
         self._owner = False
         self._local = threading.local()
-        self._readers: list[_Statements] = []
+        self._readers: list[Session] = []
         self._readers_lock = threading.Lock()
 
     @property
-    def conn(self) -> _Statements:
+    def conn(self) -> Session:
         """The calling thread's connection: the writer's inside a transaction that this thread
         holds, otherwise this thread's own reader."""
         if self._writing == threading.get_ident():
             return self._writer
-        reader: _Statements | None = getattr(self._local, "reader", None)
+        reader: Session | None = getattr(self._local, "reader", None)
         if reader is None:
-            reader = self._local.reader = _Statements(self.url, read_only=True, retry=True)
+            reader = self._local.reader = Session(self.url, read_only=True, retry=True)
             with self._readers_lock:
                 self._readers.append(reader)
         return reader
@@ -238,7 +140,7 @@ class PgConnection:
                 "SELECT pg_try_advisory_lock(%s)", (_OWNER_LOCK,)
             ).fetchone()
         except psycopg.Error as exc:
-            raise _storage_error("cannot claim the writer lock", exc) from exc
+            raise storage_error("cannot claim the writer lock", exc) from exc
         self._owner = bool(row and row[0])
         return self._owner
 
@@ -364,17 +266,17 @@ class _Transaction:
             self._raw.execute("BEGIN")
         except psycopg.Error as exc:
             if not self._raw.broken:
-                raise _storage_error("cannot start a transaction", exc) from exc
+                raise storage_error("cannot start a transaction", exc) from exc
             self._store._reconnect_writer()
             try:
                 self._raw.execute("BEGIN")
             except psycopg.Error as again:
-                raise _storage_error("cannot start a transaction", again) from again
+                raise storage_error("cannot start a transaction", again) from again
         try:
             self._raw.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
         except psycopg.Error as exc:
             self._rollback()
-            raise _storage_error("cannot start a transaction", exc) from exc
+            raise storage_error("cannot start a transaction", exc) from exc
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
@@ -383,12 +285,12 @@ class _Transaction:
                     self._raw.execute("COMMIT")
                 except psycopg.Error as error:
                     self._rollback()
-                    raise _storage_error("commit failed", error) from error
+                    raise storage_error("commit failed", error) from error
                 self._advance_mark()
             else:
                 self._rollback()
                 if isinstance(exc, psycopg.Error):
-                    raise _storage_error("database error", exc) from exc
+                    raise storage_error("database error", exc) from exc
         finally:
             self._store._writing = None
             self._lock.release()
@@ -398,7 +300,7 @@ class _Transaction:
         try:
             self._raw.execute("SELECT nextval(to_regclass('mra_changes'))")
         except psycopg.Error as exc:
-            raise _storage_error("committed, but cannot mark the change", exc) from exc
+            raise storage_error("committed, but cannot mark the change", exc) from exc
 
     def _rollback(self) -> None:
         if self._raw.closed:
@@ -428,9 +330,3 @@ def _taken() -> WriterTaken:
         "another process already writes this node's log on this database (it holds the writer"
         " lock); stop it first: two writers would fork the log"
     )
-
-
-def _storage_error(what: str, exc: psycopg.Error) -> StorageFailed:
-    if isinstance(exc, pg_errors.DiskFull):
-        return StorageFull(f"{what}: {exc} (the database server's disk is full)")
-    return StorageFailed(f"{what}: {exc}")
