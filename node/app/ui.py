@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from network.forks import shown as shown_fork
 from node.app.ui_officer import Written, actions_for, officer_routes, today
+from node.app.ui_restore import restore_routes
 from node.core.errors import InvalidInput, MraError
 from node.core.reports import actor_labels, flatten, labelled
 from node.host.access_log import AccessLog
@@ -117,9 +118,11 @@ def ui_routes(
     verification: Callable[[], dict[str, Any]],
     ledger: Ledger,
     written: Written,
+    lost_tail: Callable[[], Awaitable[dict[str, Any]]],
 ) -> None:
     """Add the UI's pages to ``app``; status changes are written through ``written`` (the
-    node's writer thread) with ``ledger``."""
+    node's writer thread) with ``ledger``; ``lost_tail`` asks the peers for the lost-tail
+    report (``node.app.ui_restore``)."""
     sessions = Sessions()
 
     def page(name: str, caller: Caller | None, code: int = 200, **values: Any) -> HTMLResponse:
@@ -154,6 +157,8 @@ def ui_routes(
             request.cookies.get(SESSION_COOKIE), presented
         ),
     )
+
+    restore_routes(app, page=page, signed_in=signed_in, report=lost_tail, access=access)
 
     @app.exception_handler(_Redirect)
     async def redirect(request: Request, exc: _Redirect) -> Response:

@@ -4,8 +4,11 @@ in a history, and a search without a hit saying what that can mean."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,3 +134,38 @@ def test_the_network_page_shows_fork_status_and_refreshes_itself(
         "<td><strong>UY</strong></td><td>two different entries signed for seq 7</td>"
         "<td>2025-12-05T02:00:00.000+00:00</td><td>peer:AR</td>"
     ) in section
+
+
+def test_the_lost_tail_page_is_an_administrators_and_is_noted_in_the_access_log(
+    tmp_path: Path, client: tuple[TestClient, dict[str, str]]
+) -> None:
+    """Issue 25, point 2, in the UI: the page shows what the database holds and what the
+    peers hold beyond it (a node outside a network: no peer, nothing lost); a lesser key is
+    sent back to the overview; each opening is an access-log row."""
+    http, keys = client
+    publisher = {"Authorization": f"Bearer {keys['publisher']}"}
+    assert http.post("/v1/aeo", json=next(sample_dicts("BR", 1)), headers=publisher).is_success
+    http.post("/ui/login", data={"api_key": keys["auditor"]})
+    assert "/ui/lost-tail" not in http.get("/ui/").text
+    refused = http.get("/ui/lost-tail", follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"] == "/ui/"
+
+    store = SqliteStore.open(tmp_path / "br" / "ledger.db")
+    admin = create_key(store, "admin", "BR operations", 0)
+    store.close()
+    http.post("/ui/login", data={"api_key": admin})
+    assert '<a href="/ui/lost-tail">Lost tail</a>' in http.get("/ui/").text
+    page = http.get("/ui/lost-tail")
+    assert page.status_code == 200
+    assert "This node's database holds <strong>1</strong> entries of its own log" in page.text
+    assert 'id="nothing-lost"' in page.text and 'id="lost"' not in page.text
+    deadline = time.monotonic() + 5  # the access log is written in groups (FLUSH_INTERVAL)
+    while True:
+        with contextlib.closing(sqlite3.connect(tmp_path / "br" / "ledger.db")) as db:
+            rows = db.execute(
+                "SELECT actor, channel FROM access_log WHERE action = 'lost-tail'"
+            ).fetchall()
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert rows == [(f"key:{admin.split('_')[1]}", "UI GET /ui/lost-tail")]

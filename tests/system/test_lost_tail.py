@@ -90,6 +90,19 @@ def test_the_lost_tail_report_names_each_lost_seq_and_what_each_peer_holds_of_it
     assert api.status_code == 200, api.text
     assert api.json()["peers"] == report["peers"]
     assert api.json()["lost"] == report["lost"]
+    # and shows it in the web UI, seq by seq
+    with httpx.Client(base_url=net.url("BR"), verify=net.context, timeout=15) as browser:
+        browser.post("/ui/login", data={"api_key": net.keys["BR"]})
+        page = browser.get("/ui/lost-tail")
+    assert page.status_code == 200, page.text
+    assert f"holds <strong>{old}</strong> entries" in page.text
+    assert '<span class="badge ok">AR</span> <span class="badge ok">UY</span>' in page.text
+    for seq, item in lost.items():
+        row = page.text[page.text.index(f'id="seq-{seq}"') :].split("</tr>")[0]
+        assert f"<td>BR#{seq}</td>" in row and f"<td>{item['kind']}</td>" in row
+        assert ", ".join(sorted(item["headers"])) in row
+        for code, view in item["views"].items():
+            assert f'<strong>{code}</strong>: <a href="/ui/aeo/{view["aeo_id"]}">' in row
 
     # Asked of another member's log, a peer refuses with a problem document; of its own, serves.
     with as_member(net, "AR", at="UY") as client:
@@ -114,5 +127,12 @@ def test_the_lost_tail_report_names_each_lost_seq_and_what_each_peer_holds_of_it
     for aeo_id in LOST_IDS:
         assert f"view at AR: {aeo_id}" in said_text, said_text
     with contextlib.closing(sqlite3.connect(net.db("BR"))) as db:
-        actors = db.execute("SELECT actor FROM access_log WHERE action = 'lost-tail'").fetchall()
-    assert sorted(actor.split(":")[0] for (actor,) in actors) == ["cli", "cli", "key"], actors
+        rows = db.execute(
+            "SELECT actor, channel FROM access_log WHERE action = 'lost-tail'"
+        ).fetchall()
+    assert sorted((actor.split(":")[0], channel) for actor, channel in rows) == [
+        ("cli", "mra ledger lost-tail"),
+        ("cli", "mra ledger lost-tail"),
+        ("key", "GET /v1/lost-tail"),
+        ("key", "UI GET /ui/lost-tail"),
+    ], rows

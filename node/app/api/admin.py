@@ -12,6 +12,7 @@ from network.held_tail import ask_held, report
 from node.app.api.auth import Opened, admin, auditor
 from node.app.api.openapi import operation, ref
 from node.app.api.params import AeoId
+from node.app.compose import Node
 from node.core.canonical import parse_json
 from node.core.clock import system_clock
 from node.core.errors import InvalidInput, NotFound
@@ -19,7 +20,7 @@ from node.host.apikeys import Caller
 from node.ledger import erasure
 from node.ledger.queries import check_id
 
-__all__ = ["router"]
+__all__ = ["held_report", "router"]
 
 router = APIRouter()
 
@@ -138,6 +139,12 @@ async def lost_tail(node: Opened, caller: Caller = admin) -> dict[str, Any]:
     """After a restore: what each peer holds of this node's log beyond what the database
     holds (``network.held_tail``), asked of every peer now; a peer that does not answer is
     named with why, a header no key of this node signed is listed under ``not_signed_here``."""
+    node.accessed(caller, "lost-tail", "GET /v1/lost-tail")
+    return await held_report(node)
+
+
+async def held_report(node: Node) -> dict[str, Any]:
+    """The lost-tail report of the running node (``GET /v1/lost-tail``, the UI's page)."""
     me = node.config.origin
     head = node.store.head(me)
     size = head.size if head else 0
@@ -147,5 +154,4 @@ async def lost_tail(node: Opened, caller: Caller = admin) -> dict[str, Any]:
     if node.peers is not None:
         gossip = node.peers.gossip
         answers, failed = await ask_held(gossip.request, gossip.peers.members, me, size)
-    node.accessed(caller, "lost-tail", "GET /v1/lost-tail")
     return report(me, size, keys, answers, failed)

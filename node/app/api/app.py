@@ -89,6 +89,7 @@ def build_app(node: Node) -> FastAPI:
         verification=lambda: scrub.status(node.home.path),
         ledger=node.ledger,
         written=node.written,
+        lost_tail=partial(admin.held_report, node),
     )
     for router in (records.router, lookup.router, agreements.router, admin.router, audit.router):
         app.include_router(router)
