@@ -4,6 +4,7 @@ PostgreSQL, with workers, or as the runtime role."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -11,9 +12,27 @@ from pathlib import Path
 
 import httpx
 
-from tests.system.test_node_service import mra
-
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def mra(*args: str) -> str:
+    """``mra ARGS``'s output; the command must succeed."""
+    result = subprocess.run(
+        [sys.executable, "-m", "node", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -28,8 +47,9 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def lone_home(tmp_path: Path, port: int) -> Path:
-    """BR's home, to listen on ``port``, in a network whose other member (UY) never runs."""
+def lone_home(tmp_path: Path, port: int, partner: int = 1) -> Path:
+    """BR's home, to listen on ``port``, in a network whose other member (UY, at ``partner``)
+    never runs unless the test starts it."""
     net = tmp_path / "net"
     mra(
         "network",
@@ -38,7 +58,7 @@ def lone_home(tmp_path: Path, port: int) -> Path:
         "--member",
         f"BR,Receita Federal,https://127.0.0.1:{port}",
         "--member",
-        "UY,Aduanas,https://127.0.0.1:1",
+        f"UY,Aduanas,https://127.0.0.1:{partner}",
     )
     return net / "BR"
 

@@ -20,42 +20,13 @@ import httpx
 import pytest
 
 from node.core.sample import sample_dicts
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def mra(*args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "node", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.system.lone_node import ROOT, free_port, lone_home, mra
 
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
     port = free_port()
-    net = tmp_path / "net"
-    mra(
-        "network",
-        "init",
-        str(net),
-        "--member",
-        f"BR,Receita Federal,https://127.0.0.1:{port}",
-        "--member",
-        "UY,Aduanas,https://127.0.0.1:1",
-    )
+    net = lone_home(tmp_path, port).parent
     key = mra("apikey", "create", "--role", "publisher", "--home", str(net / "BR")).strip()
     process = subprocess.Popen(
         [

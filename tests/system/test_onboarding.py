@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from node.core.sample import sample_dicts
-from tests.system.test_node_service import ROOT, free_port
+from tests.system.lone_node import ROOT, free_port
 
 NAMES = {"BR": "Receita Federal", "UY": "Aduanas", "PE": "SUNAT"}
 

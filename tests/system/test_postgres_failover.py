@@ -24,8 +24,7 @@ import pytest
 
 from node.core.sample import sample_dicts
 from tests.pg import Cluster, unavailable
-from tests.system.lone_node import lone_home, start, vouched
-from tests.system.test_node_service import free_port
+from tests.system.lone_node import free_port, lone_home, start, vouched
 
 # Minutes of whole-network procedures: .ci/run runs them as their own step (pytest -m long).
 pytestmark = pytest.mark.long

@@ -16,8 +16,7 @@ import httpx
 
 from node.core.sample import sample_dicts
 from tests.pg import Cluster
-from tests.system.lone_node import cli, lone_home, start, vouched
-from tests.system.test_node_service import free_port
+from tests.system.lone_node import cli, free_port, lone_home, start, vouched
 
 ROOT = Path(__file__).resolve().parents[2]
 

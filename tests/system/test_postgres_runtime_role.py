@@ -16,8 +16,7 @@ from psycopg.conninfo import conninfo_to_dict
 from node.core.sample import sample_dicts
 from tests.integration.test_postgres_store import _table_files
 from tests.pg import Cluster
-from tests.system.lone_node import cli, lone_home, start, vouched
-from tests.system.test_node_service import free_port
+from tests.system.lone_node import cli, free_port, lone_home, start, vouched
 
 
 @pytest.mark.long  # 24 s: several CLI processes and a node start on a shared machine

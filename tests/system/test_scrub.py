@@ -21,7 +21,7 @@ import pytest
 
 from node.core.sample import sample_dicts
 from node.host import scrub
-from tests.system.test_node_service import ROOT, free_port, mra
+from tests.system.lone_node import ROOT, free_port, lone_home, mra
 
 
 @dataclass
@@ -64,16 +64,7 @@ def start(home: Path, port: int, ca: Path, key: str, *, budget: str = "0.5") -> 
 def node(tmp_path: Path) -> Iterator[Running]:
     """BR, scrubbing at half a core, with its partner UY running (not scrubbing)."""
     port, partner = free_port(), free_port()
-    net = tmp_path / "net"
-    mra(
-        "network",
-        "init",
-        str(net),
-        "--member",
-        f"BR,Receita Federal,https://127.0.0.1:{port}",
-        "--member",
-        f"UY,Aduanas,https://127.0.0.1:{partner}",
-    )
+    net = lone_home(tmp_path, port, partner).parent
     key = mra("apikey", "create", "--role", "admin", "--home", str(net / "BR")).strip()
     uy = start(net / "UY", partner, net / "members.pem", "", budget="0")
     running = start(net / "BR", port, net / "members.pem", key)

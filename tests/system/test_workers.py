@@ -25,8 +25,7 @@ import httpx
 
 from network.bootstrap import client_trust
 from node.core.sample import sample_dicts
-from tests.system.lone_node import cli, lone_home, vouched
-from tests.system.test_node_service import free_port
+from tests.system.lone_node import cli, free_port, lone_home, vouched
 
 ROOT = Path(__file__).resolve().parents[2]
 
