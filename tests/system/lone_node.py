@@ -35,14 +35,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "node", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
 
@@ -72,15 +72,15 @@ def vouched(env: dict[str, str], home: Path, role: str = "publisher") -> dict[st
     return {"Authorization": f"Bearer {made.stdout.strip()}"}
 
 
-def start(home: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """``mra node run`` on ``home``, once it answers ``/v1/health``."""
+def start(home: Path, port: int, env: dict[str, str], wait: float = 30) -> subprocess.Popen[bytes]:
+    """``mra node run`` on ``home``, once it answers ``/v1/health`` (within ``wait`` s)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "node", "node", "run", "--home", str(home), "--port", str(port)],
         cwd=ROOT,
         env=env,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"https://127.0.0.1:{port}/v1/health", verify=False, timeout=1):

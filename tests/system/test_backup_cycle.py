@@ -26,11 +26,12 @@ from tests.system.lone_node import cli, free_port, lone_home, start, vouched
 pytestmark = pytest.mark.long
 
 RECORDS = int(os.environ.get("MRA_BACKUP_CYCLE_RECORDS", "20000"))
+SLOW = max(120.0, RECORDS / 400)  # seconds a command over every record may take (import, restore)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
-    process.wait(timeout=60)
+    process.wait(timeout=SLOW)
 
 
 def test_a_backup_of_a_serving_node_disturbs_no_request_and_restores_to_its_log(
@@ -44,11 +45,11 @@ def test_a_backup_of_a_serving_node_disturbs_no_request_and_restores_to_its_log(
     with registry.open("w") as out:
         for record in sample_dicts("BR", RECORDS):
             out.write(json.dumps(record) + "\n")
-    imported = cli(env, "aeo", "import", str(registry), "--home", str(home))
+    imported = cli(env, "aeo", "import", str(registry), "--home", str(home), timeout=SLOW)
     assert imported.returncode == 0, imported.stderr
     # and again for the log as the import left it, which the node starts on
     assert cli(env, "ledger", "accept-restore", "--home", str(home)).returncode == 0
-    node = start(home, port, env)
+    node = start(home, port, env, wait=SLOW)
     failures: list[str] = []
     served = {"reads": 0, "writes": 0}
     stopping = threading.Event()
@@ -84,7 +85,7 @@ def test_a_backup_of_a_serving_node_disturbs_no_request_and_restores_to_its_log(
         for thread in threads:
             thread.start()
         time.sleep(1)
-        taken = cli(env, "backup", str(backup), "--home", str(home))
+        taken = cli(env, "backup", str(backup), "--home", str(home), timeout=SLOW)
         time.sleep(1)
     finally:
         stopping.set()
@@ -99,15 +100,15 @@ def test_a_backup_of_a_serving_node_disturbs_no_request_and_restores_to_its_log(
     # the copy holds every record imported and the batches acknowledged before it began
     assert manifest["log_size"] >= RECORDS, manifest
 
-    restored = cli(env, "restore", str(backup), "--home", str(home))
+    restored = cli(env, "restore", str(backup), "--home", str(home), timeout=SLOW)
     assert restored.returncode == 0, restored.stderr
     said = " ".join((restored.stdout + restored.stderr).split())
     assert f"own log {manifest['log_size']} entries" in said, said
     assert "LOST" in said, said  # the writer went on after the copy's snapshot
-    verified = cli(env, "ledger", "verify", "--home", str(home))
+    verified = cli(env, "ledger", "verify", "--home", str(home), timeout=SLOW)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
-    node = start(home, port, env)
+    node = start(home, port, env, wait=SLOW)
     try:
         with httpx.Client(
             base_url=f"https://127.0.0.1:{port}",
