@@ -121,6 +121,18 @@ class Queries:
         held = self._store.view_of(wanted)
         return None if held is None else _viewed(wanted, *held)
 
+    def latest_one_shown(self, aeo_id: str) -> dict[str, Any] | None:
+        """``one(aeo_id)`` with neither clock, as ``Answer.to_dict`` shows it, an own record's
+        document embedded as stored (as ``latest_shown`` does for a batch: the same bytes
+        once encoded, without a parse), or None. Raises InvalidInput as ``one``."""
+        wanted = check_id(aeo_id, "aeo_id")
+        found = self._store.current_payload(wanted)
+        if found is not None and found[0] == self._me:
+            origin, seq, payload = found
+            return {"origin": origin, "seq": seq, "record": embedded(payload)}
+        held = self._store.view_of(wanted)
+        return None if held is None else _viewed(wanted, *held).to_dict()
+
     def _in_force(self, aeo_id: str, on: date, as_of: int | None) -> Answer | None:
         """The version whose status was in force on ``on`` (node.core.clocks), read from the
         versions this node may show: its own record's, or the views it received."""
@@ -218,6 +230,20 @@ class Queries:
         """Every record held of the trader with this identifier (own records, and partners'
         views that show identifiers; matched on what is held now), each read as ``one`` reads
         it. EORI and C-TPAT values match in any case (node.core.identifiers)."""
+        ids = self._identified(scheme, value)
+        answers = (self.one(aeo_id, as_of, in_force_on) for aeo_id in ids)
+        return [a for a in answers if a is not None]
+
+    def latest_shown_by_identifier(self, scheme: str, value: str) -> dict[str, dict[str, Any]]:
+        """``by_identifier`` with neither clock: each record found, by its AEO id, as
+        ``latest_one_shown`` shows it, in the same order. Raises InvalidInput as
+        ``by_identifier``."""
+        found = ((i, self.latest_one_shown(i)) for i in self._identified(scheme, value))
+        return {aeo_id: shown for aeo_id, shown in found if shown is not None}
+
+    def _identified(self, scheme: str, value: str) -> list[str]:
+        """The AEO ids held of the trader with this identifier, each once: own records first,
+        then partners' views. Raises InvalidInput naming ``scheme`` or ``value``."""
         if not _SCHEME.fullmatch(scheme):
             raise InvalidInput("an identifier scheme such as EORI or TIN", field="scheme")
         scheme = scheme_name(scheme)
@@ -228,8 +254,7 @@ class Queries:
             *self._store.find_by_identifier(scheme, value),
             *self._store.views_by_identifier(scheme, value),
         ]
-        answers = (self.one(aeo_id, as_of, in_force_on) for aeo_id in dict.fromkeys(ids))
-        return [a for a in answers if a is not None]
+        return list(dict.fromkeys(ids))
 
 
 def _asked(as_of: int | None, in_force_on: date) -> dict[str, Any]:

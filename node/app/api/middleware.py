@@ -1,20 +1,20 @@
 """What runs around every request before a route: the body limit and the request counters
 (``LimitAndCount``), writes held while a started node waits for its peers (``SettleWrites``),
-and the busiest read answered without the framework (``FastReads``). Plain ASGI: none adds a
-task or a stream per request."""
+and the busiest reads answered before the framework (``FastReads``, which the app runs ahead
+of all of these: node.app.api.app). Plain ASGI: none adds a task or a stream per request."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl
 
 from prometheus_client import Counter
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from node.app.api.problems import problem
-from node.core.errors import MraError
 from node.core.log_budget import LogBudget
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
 MAX_BODY = 8 * 1024 * 1024
 SETTLE_SECONDS = 3.0  # how long a write waits for a started node's first peer answer (< 5 s,
 # the read timeout of many clients, httpx's included: they get the 503 and its reason)
-FAST_READ_KEY = "mra.endpoint"  # the route template FastReads answered, for endpoint_of
 log = logging.getLogger("mra.api")
 
 
@@ -92,44 +91,84 @@ class SettleWrites:
 def endpoint_of(scope: Scope) -> str:
     """The metric label of a request: the template of the route that answered it (a bounded
     set, whatever paths clients send), or "unmatched"."""
-    route = scope.get("route")
-    path = scope.get(FAST_READ_KEY) or getattr(route, "path", None)
+    path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) else "unmatched"
 
 
+ONE = "/v1/aeo/{aeo_id}"  # the route templates FastReads answers, as the counters name them
+FIND = "/v1/aeo"
+OneRead = Callable[[Headers, str], bytes | None]
+FindRead = Callable[[Headers, str, str], bytes | None]
+
+
 class FastReads:
-    """The common case of the busiest endpoint answered without the framework's layers:
-    ``GET /v1/aeo/{id}`` with no query string, by a valid key, of a record held here. Everything
-    else (no key, a refused role, a malformed or unknown id, ``evidence``, ``as_of``) goes on to
-    the API route itself, which answers it, errors included; both give the same answer."""
+    """The common case of the two busiest reads answered before the framework's layers:
+    ``GET /v1/aeo/{id}`` with no query string, and ``GET /v1/aeo?scheme=..&value=..`` with
+    these two parameters only, by a valid key, with no request body declared. The readers
+    (node.app.api.records ``fast_read``, ``fast_find``) give the route's own answer or None.
+    Everything else (no key, a refused role, a malformed or unknown id, a bad scheme or value,
+    ``evidence``, ``as_of``, ``in_force_on``, a declared body) goes on to the API itself, which
+    answers it, errors included. An answer is counted in ``requests`` under its route's
+    template, as ``LimitAndCount`` counts the API's."""
 
-    def __init__(self, app: ASGIApp, *, read: Callable[[Headers, str], bytes | None]) -> None:
-        self.app = app
-        self.read = read
+    def __init__(self, *, one: OneRead, find: FindRead, requests: Counter) -> None:
+        self.one = one
+        self.find = find
+        self.requests = requests
+        # The two series, made on first use (as the API's are: /metrics lists a series once
+        # a request has been counted in it).
+        self.counts: dict[str, Counter] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "GET"
-            and not scope["query_string"]
-            and path.startswith("/v1/aeo/")
-            and "/" not in path[8:]
-        ):
-            try:
-                body = self.read(Headers(scope=scope), path[8:])
-            except MraError:
-                body = None  # the route reads it again and answers the error's problem document
-            if body is not None:
-                scope[FAST_READ_KEY] = "/v1/aeo/{aeo_id}"
-                headers = [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
+    async def answered(self, scope: Scope, send: Send) -> bool:
+        """Answer the request of ``scope`` and return True, or return False having sent
+        nothing and changed nothing (the API then answers)."""
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return False
+        path: str = scope["path"]
+        query: bytes = scope["query_string"]
+        asked = None
+        if path == FIND and query:
+            asked = _scheme_and_value(query)
+            if asked is None:
+                return False
+        elif not (path.startswith("/v1/aeo/") and "/" not in path[8:] and not query):
+            return False
+        headers = Headers(scope=scope)
+        if "content-length" in headers or "transfer-encoding" in headers:
+            return False  # the API's body limit judges a declared body
+        try:
+            body = self.one(headers, path[8:]) if asked is None else self.find(headers, *asked)
+        except Exception:
+            # An error (MraError, or any other) is the API's to answer: its route reads the
+            # same request again and answers its problem document, as for every request.
+            return False
+        if body is None:
+            return False
+        headers_out = [
+            (b"content-length", b"%d" % len(body)),
+            (b"content-type", b"application/json"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers_out})
+        await send({"type": "http.response.body", "body": body})
+        template = ONE if asked is None else FIND
+        counted = self.counts.get(template)
+        if counted is None:
+            counted = self.counts[template] = self.requests.labels(template, "200")
+        counted.inc()
+        return True
+
+
+def _scheme_and_value(query: bytes) -> tuple[str, str] | None:
+    """``scheme`` and ``value`` of a query string holding these two parameters once each and
+    nothing else, decoded as the API decodes query strings (Starlette's ``QueryParams``), or
+    None."""
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    if len(pairs) != 2:
+        return None
+    asked = dict(pairs)
+    if asked.keys() != {"scheme", "value"}:
+        return None
+    return asked["scheme"], asked["value"]
 
 
 class SlowHeads:

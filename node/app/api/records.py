@@ -1,6 +1,6 @@
-"""Records: read one (``GET /v1/aeo/{aeo_id}``, also answered by ``FastReads``), find by an
-identifier, query a batch, publish, and change a record's status. Every record read or written
-is noted in the access log."""
+"""Records: read one (``GET /v1/aeo/{aeo_id}``), find by an identifier (both also answered by
+``FastReads``: ``fast_read``, ``fast_find``), query a batch, publish, and change a record's
+status. Every record read or written is noted in the access log."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from node.ledger.queries import (
 )
 from node.ledger.writer import Ledger, PublishResult
 
-__all__ = ["MAX_BATCH", "fast_read", "router"]
+__all__ = ["MAX_BATCH", "fast_find", "fast_read", "router"]
 
 MAX_BATCH = 10_000
 router = APIRouter()
@@ -70,15 +70,39 @@ def _not_held(aeo_id: str, in_force_on: str | None) -> NotFound:
 
 def fast_read(node: Node, headers: Headers, aeo_id: str) -> bytes | None:
     """``GET /v1/aeo/{aeo_id}``'s answer when it is the common case (a valid key, a record held
-    here), or None: then the route answers (node.app.api.middleware.FastReads)."""
-    caller = check_key(node.store, presented_key(headers))
-    if caller is None or not caller.allows(Role.VIEWER) or not AEO_ID.fullmatch(aeo_id):
+    here), or None: then the route answers (node.app.api.middleware.FastReads). An own
+    record's document is its stored payload (``Queries.latest_one_shown``): the same bytes."""
+    caller = _viewer(node, headers)
+    if caller is None or not AEO_ID.fullmatch(aeo_id):
         return None
-    answer = node.queries.one(aeo_id)
-    if answer is None:
+    shown = node.queries.latest_one_shown(aeo_id)
+    if shown is None:
         return None
+    body = orjson.dumps(shown)
     node.accessed(caller, "query", "GET /v1/aeo/{aeo_id}", aeo_id)
-    return orjson.dumps(answer.to_dict())
+    return body
+
+
+def fast_find(node: Node, headers: Headers, scheme: str, value: str) -> bytes | None:
+    """``GET /v1/aeo?scheme=..&value=..``'s answer (neither clock, no evidence) by a valid
+    key, or None: then the route answers (node.app.api.middleware.FastReads). Raises
+    InvalidInput as the route does (the route then answers it)."""
+    caller = _viewer(node, headers)
+    if caller is None:
+        return None
+    found = node.queries.latest_shown_by_identifier(scheme, value)
+    body = orjson.dumps({"results": list(found.values())})
+    if found:  # as the route logs them
+        channel = f"GET /v1/aeo?scheme={scheme.strip().upper()}"
+        node.accessed(caller, "query", channel, *found)
+    return body
+
+
+def _viewer(node: Node, headers: Headers) -> Caller | None:
+    """The caller of the request's key when it may read records (the ``viewer`` role or
+    above), or None (the route then refuses it with its problem document)."""
+    caller = check_key(node.store, presented_key(headers))
+    return caller if caller is not None and caller.allows(Role.VIEWER) else None
 
 
 def _answered(node: Node, answer: Answer, evidence: bool) -> dict[str, Any]:
