@@ -131,8 +131,20 @@ def verify_node(
     for name, check in AFTER_LOGS:
         damages += run_check(name, check, store, own, executor)
     return Verification(
-        logs=logs, damages=damages, views=store.count_views(), access_rows=store.access_size()
+        logs=logs,
+        damages=damages,
+        views=_counted(store.count_views),
+        access_rows=_counted(store.access_size),
     )
+
+
+def _counted(count: Callable[[], int]) -> int:
+    """A count for the report, 0 when the table cannot be read: the checks that read its
+    rows (and SQLite's own) have named that damage."""
+    try:
+        return count()
+    except _UNREADABLE:
+        return 0
 
 
 # Damage can make a row unreadable in ways no parser expects: a check that meets it names it.

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,7 +30,9 @@ from node.ledger.tree import StoredTree
 from node.ledger.writer import Ledger
 from node.store.memory import MemoryStore
 from node.store.postgres import PostgresStore
+from node.store.postgres.schema import MIGRATIONS as PG_MIGRATIONS
 from node.store.protocols import AppendBatch, Deletion, Store
+from node.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from node.store.sqlite import SqliteStore
 from tests.factories import TickingClock, record
 from tests.pg import Cluster
@@ -182,6 +186,9 @@ def test_a_purge_deletes_the_views_it_names_in_its_own_append(store: Store) -> N
         deletions=[Deletion(origin="UY", seqs=[0], aeo_id=uy1)],
     )
     assert store.view_of(uy1) is None and store.view_at("UY", 1) is not None
+    purged, kept = aeo(1, origin="UY").identifiers[0], aeo(2, origin="UY").identifiers[0]
+    assert store.views_by_identifier(purged.scheme.value, purged.value) == []
+    assert store.views_by_identifier(kept.scheme.value, kept.value) == [aeo(2, origin="UY").aeo_id]
     [purge] = store.purges_of(uy1)
     assert (purge["by"], purge["of_origin"], purge["entries"], purge["views"]) == (
         "BR",
@@ -422,3 +429,39 @@ def observe(store: Store) -> dict[str, Any]:
             [store.view_at("UY", seq) for seq in range(8)],
         )
     return seen
+
+
+def test_views_held_before_their_identifiers_were_indexed_are_found_after_the_migration(
+    tmp_path: Path, pg_cluster: Cluster
+) -> None:
+    """SQLite's schema 10 and PostgreSQL's 4 index the identifiers the views already held show
+    (``view_ids``), as the append does for views received after them."""
+    rows = [view_row(0, 1, "MRA-1"), view_row(1, 2, "MRA-1")]
+    shown = aeo(2, origin="UY").identifiers[0]
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for migration in SQLITE_MIGRATIONS[:9]:
+        for statement in migration:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version=9")
+    conn.executemany("INSERT INTO views VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+    old_pg = pg_cluster.database()
+    with psycopg.connect(old_pg) as pg:
+        pg.execute("CREATE TABLE mra_schema (version BIGINT PRIMARY KEY)")
+        for version in (1, 2, 3):
+            for statement in PG_MIGRATIONS[version - 1]:
+                pg.execute(statement)
+            pg.execute("INSERT INTO mra_schema (version) VALUES (%s)", (version,))
+        pg.cursor().executemany("INSERT INTO views VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+    try:
+        for store in (SqliteStore.open(path), PostgresStore.open(old_pg)):
+            try:
+                assert store.views_by_identifier(shown.scheme.value, shown.value) == [
+                    aeo(2, origin="UY").aeo_id
+                ]
+            finally:
+                store.close()
+    finally:
+        pg_cluster.drop(old_pg)

@@ -50,7 +50,7 @@ _OWNER_LOCK = 0x6D72_615F_6F77  # "mra_ow": one process appends to the logs
 _T = TypeVar("_T")
 log = logging.getLogger(__name__)
 
-_ERASED_TABLES = ("payloads", "views", "aeo_current", "trader_ids")
+_ERASED_TABLES = ("payloads", "views", "aeo_current", "trader_ids", "view_ids")
 SCRUB_PENDING = (
     "erased rows stay in the table pages until their owner rewrites them: this node's database"
     " role does not own the tables and no MRA_DATABASE_OWNER_URL is set; run, as the owner,"
@@ -316,7 +316,7 @@ def _vacuum(raw: psycopg.Connection[Any]) -> bool:
     row = raw.execute(
         "SELECT bool_and(r.rolsuper OR pg_has_role(current_user, c.relowner, 'USAGE'))"
         " FROM pg_roles r, pg_class c WHERE r.rolname = current_user"
-        " AND c.oid = ANY(ARRAY[%s, %s, %s, %s]::regclass[])",
+        " AND c.oid = ANY(ARRAY[%s, %s, %s, %s, %s]::regclass[])",
         _ERASED_TABLES,
     ).fetchone()
     if not (row and row[0]):

@@ -41,6 +41,7 @@ __all__ = [
 MUTABLE = {
     "aeo_current": "UPDATE, DELETE",  # an upsert per new version; deleted by an erasure
     "trader_ids": "DELETE",  # replaced per new version; deleted by an erasure
+    "view_ids": "DELETE",  # indexed again when a purge deletes views
     "api_keys": "UPDATE",  # revoked, and sealed with the HMAC key
     "webhooks": "UPDATE",  # removed, and their next event
     "delivery_cursors": "UPDATE",  # moved on by each delivery

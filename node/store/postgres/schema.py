@@ -150,5 +150,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         *_deleting("mra_erase_payload", "payloads"),
         *_deleting("mra_purge_view", "views"),
     ),
+    # version 4: SQLite's schema 10 (the trader identifiers the views held show, derived)
+    (
+        f"CREATE TABLE view_ids (scheme {_T}, value {_T}, aeo_id {_T},"
+        " PRIMARY KEY (scheme, value, aeo_id))",
+        "CREATE INDEX view_ids_by_aeo ON view_ids (aeo_id)",
+        "INSERT INTO view_ids (scheme, value, aeo_id)"
+        " SELECT DISTINCT i ->> 'scheme', i ->> 'value', v.aeo_id FROM views v"
+        " CROSS JOIN LATERAL (SELECT convert_from(v.body, 'UTF8')::jsonb -> 'identifiers'"
+        " AS shown) s CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN"
+        " jsonb_typeof(s.shown) = 'array' THEN s.shown ELSE '[]'::jsonb END) i"
+        " WHERE jsonb_typeof(i -> 'scheme') = 'string' AND jsonb_typeof(i -> 'value') = 'string'",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -7,11 +7,14 @@ log at any time.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
+from node.core.canonical import parse_json
 from node.core.entries import ERASURE_KINDS, RECORD_KINDS, EntryHeader
+from node.core.errors import InvalidInput
 from node.core.records import AeoRecord
 from node.store.rows import Version, document_row, version_of, version_row
 from node.store.sqlite.connection import Connection
@@ -19,11 +22,15 @@ from node.store.sqlite.schema import DERIVED_TABLES
 
 __all__ = [
     "add_status_events",
+    "add_view_ids",
     "apply_records",
     "derive_into",
+    "identifiers_shown",
     "index_agreements",
     "index_erasures",
     "rebuild_derived",
+    "refresh_view_ids",
+    "view_identifiers",
 ]
 
 _DERIVE_CHUNK = 5000
@@ -116,6 +123,48 @@ def _apply_versions(db: Connection, versions: list[Version]) -> None:
     )
 
 
+def view_identifiers(views: Iterable[tuple[str, bytes]]) -> list[tuple[str, str, str]]:
+    """(scheme, value, aeo_id) of each trader identifier the views ``(aeo_id, body)`` show
+    (a contract may withhold them: then none). A body that does not parse shows none: it is
+    damage that verification names in the views themselves."""
+    found: list[tuple[str, str, str]] = []
+    for aeo_id, body in views:
+        try:
+            shown = parse_json(body.encode() if isinstance(body, str) else bytes(body))
+        except (InvalidInput, TypeError):
+            continue
+        found += identifiers_shown(aeo_id, shown)
+    return found
+
+
+def identifiers_shown(aeo_id: str, view: object) -> list[tuple[str, str, str]]:
+    """(scheme, value, aeo_id) of each trader identifier one parsed view shows."""
+    shown = view.get("identifiers") if isinstance(view, dict) else None
+    if not isinstance(shown, list):
+        return []
+    return [
+        (i["scheme"], i["value"], aeo_id)
+        for i in shown
+        if isinstance(i, dict)
+        and isinstance(i.get("scheme"), str)
+        and isinstance(i.get("value"), str)
+    ]
+
+
+def add_view_ids(db: Connection, rows: list[tuple[str, str, str]]) -> None:
+    """Index identifiers (scheme, value, aeo_id) of views just kept (``view_ids``)."""
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO view_ids (scheme, value, aeo_id) VALUES (?, ?, ?)", rows
+    )
+
+
+def refresh_view_ids(db: Connection, aeo_id: str) -> None:
+    """Index again the identifiers of the views still held of ``aeo_id`` (after a purge)."""
+    db.conn.execute("DELETE FROM view_ids WHERE aeo_id = ?", (aeo_id,))
+    held = db.conn.execute("SELECT aeo_id, body FROM views WHERE aeo_id = ?", (aeo_id,))
+    add_view_ids(db, view_identifiers(held.fetchall()))
+
+
 def rebuild_derived(db: Connection, own: str | None) -> int:
     """Drop and recompute the derived tables from the log (``own``: the node's origin,
     whose erased versions keep their place); returns the entries read."""
@@ -174,4 +223,7 @@ def _derive(db: Connection, target: Connection, own: str | None) -> int:
         target.conn.executemany(
             "INSERT OR IGNORE INTO aeo_versions (aeo_id, seq, ts) VALUES (?, ?, ?)", erased
         )
+    views = db.conn.execute("SELECT aeo_id, body FROM views ORDER BY origin, seq")
+    while held := views.fetchmany(_DERIVE_CHUNK):
+        add_view_ids(target, view_identifiers(held))
     return count

@@ -114,6 +114,7 @@ def _delete_copies(db: Connection, deletion: Deletion) -> None:
     pairs = [(deletion.origin, seq) for seq in deletion.seqs]
     db.conn.executemany("DELETE FROM payloads WHERE origin = ? AND seq = ?", pairs)
     db.conn.executemany("DELETE FROM views WHERE origin = ? AND seq = ?", pairs)
+    derived.refresh_view_ids(db, deletion.aeo_id)
     if deletion.forget:
         db.conn.execute("DELETE FROM aeo_current WHERE aeo_id = ?", (deletion.aeo_id,))
         db.conn.execute("DELETE FROM trader_ids WHERE aeo_id = ?", (deletion.aeo_id,))

@@ -43,6 +43,7 @@ def add_views(db: Connection, rows: Iterable[tuple[str, int, str, str, bytes, by
     added = 0
     with db.transaction():
         fresh = []
+        kept: list[tuple[str, str, str]] = []
         for row in sorted(rows, key=lambda r: (r[0], r[1])):
             cursor = db.conn.execute(
                 "INSERT OR IGNORE INTO views (origin, seq, aeo_id, agreements, body,"
@@ -52,8 +53,11 @@ def add_views(db: Connection, rows: Iterable[tuple[str, int, str, str, bytes, by
             if cursor.rowcount:
                 added += 1
                 origin, seq, aeo_id, _, body, _, received = row
-                fresh.append((origin, seq, received, aeo_id, parse_json(body).get("status")))
+                shown = parse_json(body)
+                fresh.append((origin, seq, received, aeo_id, shown.get("status")))
+                kept += derived.identifiers_shown(aeo_id, shown)
         derived.add_status_events(db, fresh)
+        derived.add_view_ids(db, kept)
     return added
 
 
@@ -90,12 +94,10 @@ def view_at(db: Connection, origin: str, seq: int) -> tuple[str, bytes, bytes] |
 
 
 def views_by_identifier(db: Connection, scheme: str, value: str) -> list[str]:
-    """AEO ids of partners' records whose views held here show this identifier."""
+    """AEO ids of partners' records whose views held here show this identifier (any view
+    held, not only the latest: ``view_ids``)."""
     rows = db.conn.execute(
-        "SELECT DISTINCT v.aeo_id FROM views v,"
-        " json_each(CAST(v.body AS TEXT), '$.identifiers') i"
-        " WHERE json_extract(i.value, '$.scheme') = ? AND json_extract(i.value, '$.value') = ?"
-        " ORDER BY v.aeo_id",
+        "SELECT aeo_id FROM view_ids WHERE scheme = ? AND value = ? ORDER BY aeo_id",
         (scheme, value),
     ).fetchall()
     return [r[0] for r in rows]

@@ -149,6 +149,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX access_deliveries ON access_log (actor, entry_origin, entry_seq, seq)"
         " WHERE entry_seq IS NOT NULL",
     ),
+    # version 10: the trader identifiers the views held show (derived), so a query by
+    # identifier reads an index instead of every view's JSON
+    (
+        "CREATE TABLE view_ids (scheme TEXT NOT NULL, value TEXT NOT NULL,"
+        " aeo_id TEXT NOT NULL, PRIMARY KEY (scheme, value, aeo_id)) WITHOUT ROWID",
+        "CREATE INDEX view_ids_by_aeo ON view_ids (aeo_id)",
+        "INSERT OR IGNORE INTO view_ids (scheme, value, aeo_id)"
+        " SELECT json_extract(i.value, '$.scheme'), json_extract(i.value, '$.value'), v.aeo_id"
+        " FROM views v, json_each(CAST(v.body AS TEXT), '$.identifiers') i"
+        " WHERE json_type(CAST(v.body AS TEXT), '$.identifiers') = 'array'"
+        " AND json_type(i.value, '$.scheme') = 'text' AND json_type(i.value, '$.value') = 'text'",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Each derived table with the columns that name a row (its key, first in its columns).
@@ -156,6 +168,7 @@ DERIVED_KEYS = {
     "aeo_current": "aeo_id",
     "aeo_versions": "aeo_id, seq",
     "trader_ids": "scheme, value, aeo_id",
+    "view_ids": "scheme, value, aeo_id",
     "agreement_entries": "origin, seq",
     "erasures": "origin, seq",
     "purges": "origin, seq",
