@@ -32,7 +32,8 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -104,11 +105,42 @@ def verify_node(
     ``quick`` runs SQLite's ``quick_check`` instead of ``integrity_check`` (it skips the
     check that indexes match their tables). Never raises for damage: it is all in the result.
     """
-    damages: list[IntegrityError] = []
-    for name, check in before_logs(quick=quick):
-        damages += run_check(name, check, store, own, executor)
+    before, after = before_logs(quick=quick), AFTER_LOGS
+    with _side_threads(store) as side:
+        # Steps 1-2 and 4-9 read the file on connections of their own, beside the logs' pass.
+        early = [_start(side, name, check, store, own, executor) for name, check in before]
+        late = [_start(side, name, check, store, own, executor) for name, check in after]
+        logs, log_damages = _verify_logs(store, own, executor, progress, processes)
+        damages = [damage for found in early for damage in found()]
+        damages += log_damages
+        damages += [damage for found in late for damage in found()]
+    return Verification(
+        logs=logs,
+        damages=damages,
+        views=_counted(store.count_views),
+        access_rows=_counted(store.access_size),
+    )
+
+
+def _counted(count: Callable[[], int]) -> int:
+    """A count for the report, 0 when the table cannot be read: the checks that read its
+    rows (and SQLite's own) have named that damage."""
+    try:
+        return count()
+    except _UNREADABLE:
+        return 0
+
+
+def _verify_logs(
+    store: NodeStore,
+    own: str | None,
+    executor: Executor | None,
+    progress: Progress | None,
+    processes: int,
+) -> tuple[list[LogReport], list[IntegrityError]]:
+    """Step 3: every log, each passing or naming its first damage."""
     logs: list[LogReport] = []
-    # 3. every log
+    damages: list[IntegrityError] = []
     for origin in store.origins():
         try:
             if processes > 1 and isinstance(store, SqliteStore):  # workers open the file
@@ -128,23 +160,36 @@ def verify_node(
             damages.append(damage.with_traceback(None))
         except _UNREADABLE as exc:
             damages.append(IntegrityError("unreadable", f"log {origin}: {exc}"))
-    for name, check in AFTER_LOGS:
-        damages += run_check(name, check, store, own, executor)
-    return Verification(
-        logs=logs,
-        damages=damages,
-        views=_counted(store.count_views),
-        access_rows=_counted(store.access_size),
-    )
+    return logs, damages
 
 
-def _counted(count: Callable[[], int]) -> int:
-    """A count for the report, 0 when the table cannot be read: the checks that read its
-    rows (and SQLite's own) have named that damage."""
-    try:
-        return count()
-    except _UNREADABLE:
-        return 0
+@contextmanager
+def _side_threads(store: NodeStore) -> Iterator[ThreadPoolExecutor | None]:
+    """Two threads for the steps besides the logs when ``store`` is a SQLite file: each
+    thread reads it on a connection of its own (SQLite releases the GIL while it works, and
+    the logs' pass runs in processes of its own), so the integrity check and the rebuild of
+    the derived tables no longer wait for the signatures, nor leave a core idle. Otherwise
+    (PostgreSQL, an in-memory file): None, every step in turn on the calling thread."""
+    if not isinstance(store, SqliteStore) or str(store.path) in ("", ":memory:"):
+        yield None
+        return
+    with ThreadPoolExecutor(2, thread_name_prefix="verify") as threads:
+        yield threads
+
+
+def _start(
+    side: ThreadPoolExecutor | None,
+    name: str,
+    check: Check,
+    store: NodeStore,
+    own: str | None,
+    executor: Executor | None,
+) -> Callable[[], list[IntegrityError]]:
+    """Start one check (on ``side``, when given); the returned function gives its damages."""
+    if side is None:
+        found = run_check(name, check, store, own, executor)
+        return lambda: found
+    return side.submit(run_check, name, check, store, own, executor).result
 
 
 # Damage can make a row unreadable in ways no parser expects: a check that meets it names it.
@@ -336,7 +381,8 @@ def derived_damage(store: NodeStore, own: str | None, _: object) -> Iterator[Int
     row that differs (held but not derived, derived but not held, or both with other
     values)."""
     with tempfile.TemporaryDirectory(prefix="mra-verify-") as scratch:
-        rebuilt = SqliteStore.open(Path(scratch) / "derived.db")
+        # A scratch file: its commit need not wait for the disk.
+        rebuilt = SqliteStore.open(Path(scratch) / "derived.db", durable=False)
         try:
             store.derive_into(rebuilt, own)
         finally:
