@@ -27,7 +27,8 @@ from node.store.sqlite import SqliteStore
 
 __all__ = ["Workers"]
 
-WAL_CHECKPOINT_SECONDS = 5.0
+WAL_CHECKPOINT_SECONDS = 1.0  # about 1,000 pages of WAL at a steady publish
+SCRUB_RETRY_SECONDS = 5.0
 ERASURE_POLL_SECONDS = 1.0
 log = logging.getLogger("mra.api")
 
@@ -61,13 +62,20 @@ class Workers:
 
 
 async def wal_checkpoints(node: Node) -> None:
-    # The access log's writer never checkpoints (a checkpoint syncs the file, and it would
-    # stall every request behind it): this copies the WAL back on a worker thread instead.
+    # Neither writer checkpoints on commit (a checkpoint syncs the database file: it would
+    # stall the write that ran it, and the access log's would stall every request behind it):
+    # this copies the WAL back on a worker thread instead, often enough to keep it short. The
+    # store's last connection to close checkpoints what is left.
     store = node.store
+    if isinstance(store, SqliteStore):
+        await node.written(partial(store.checkpoint_on_commit, False))
+    waited = 0.0
     while True:
         await asyncio.sleep(WAL_CHECKPOINT_SECONDS)
+        waited += WAL_CHECKPOINT_SECONDS
         try:
-            if store.scrub_pending:
+            if store.scrub_pending and waited >= SCRUB_RETRY_SECONDS:
+                waited = 0.0
                 await node.written(store.scrub)  # an erasure's WAL truncation a reader held up
             await asyncio.to_thread(SqliteStore.checkpoint_wal, node.home.db_path)
         except StorageFailed as exc:
