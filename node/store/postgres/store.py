@@ -18,7 +18,8 @@ import psycopg
 from node.core.errors import OwnLogBehind, StorageFailed
 from node.store.postgres import inspection
 from node.store.postgres.connection import PgConnection
-from node.store.protocols import AppendBatch
+from node.store.protocols import AppendBatch, PendingAppend
+from node.store.rows import seqs_of
 from node.store.sqlite import apikeys, log
 from node.store.sqlite import inspection as sqlite_inspection
 from node.store.sqlite.tables import Tables
@@ -62,7 +63,7 @@ class PostgresStore(PgConnection, Tables):
             raise StorageFailed(f"cannot open {redacted(url)}: {exc.strerror or exc}") from exc
         return store
 
-    def append(self, batch: AppendBatch) -> None:
+    def append(self, batch: AppendBatch | PendingAppend) -> None:
         """As ``SqliteStore.append``, by the one process that writes the log: the first
         append claims it. Raises WriterTaken when another process holds the claim.
 
@@ -71,7 +72,8 @@ class PostgresStore(PgConnection, Tables):
         asynchronous standby that had not received them). Appending would sign their seqs
         again; the node's restart puts the log to its start guard (README, Operations)."""
         self.claim_writer()
-        first = batch.entries[0].header.seq if batch.entries else None
+        seqs = seqs_of(batch)
+        first = seqs.start if seqs else None
         committed = self._committed.get(batch.origin, 0)
         if first is not None and first < committed and self.size(batch.origin) < committed:
             raise OwnLogBehind(
@@ -81,8 +83,8 @@ class PostgresStore(PgConnection, Tables):
                 " restart the node, whose start guard asks its peers for the log they hold"
             )
         log.append(self, batch)
-        if batch.entries:
-            self._committed[batch.origin] = batch.entries[-1].header.seq + 1
+        if seqs:
+            self._committed[batch.origin] = seqs.stop
 
     # -- what verification reads about the database ----------------------------------------------
     schema_problems = inspection.schema_problems
