@@ -342,12 +342,13 @@ class Ledger:
             messages = []
         tree = self._frontier_at(size, head.last_hash if head else GENESIS_PREV)
         key = self._key
+        # Without the pool, signed here, before the store's transaction takes the write lock.
+        last = [key.sign(m) for m in messages]
 
         def sign() -> tuple[list[SignedEntry], list[TreeNode], bytes, int]:
             entries: list[SignedEntry] = []
             nodes: list[TreeNode] = []
             # Each chunk joins the tree as soon as its signatures are in.
-            last = [key.sign(m) for m in messages]
             for signatures in (*(f.result() for f in signing), last):
                 done = len(entries)
                 chunk = [
