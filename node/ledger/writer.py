@@ -18,7 +18,7 @@ from node.core import merkle
 from node.core.canonical import canonical_json
 from node.core.checkpoint import Checkpoint, sign_checkpoint
 from node.core.clock import Clock, system_clock
-from node.core.crypto import SigningKey, new_salts
+from node.core.crypto import PublicKey, SigningKey, new_salts
 from node.core.documents import Erasure, consent_erasure
 from node.core.entries import (
     GENESIS_PREV,
@@ -27,6 +27,7 @@ from node.core.entries import (
     Payload,
     SignedEntry,
     entry_hash,
+    payload_commitment,
     signing_message,
 )
 from node.core.errors import Conflict, InvalidInput, MraError, StorageFailed
@@ -34,7 +35,15 @@ from node.core.logs import LATEST, log_name
 from node.core.records import AeoRecord, check_update
 from node.core.rotation import compromise_document, rotation_document
 from node.ledger.tree import StoredTree, grow
-from node.store.protocols import AppendBatch, Deletion, Erasures, Log, Records, TreeNode
+from node.store.protocols import (
+    AppendBatch,
+    Deletion,
+    Erasures,
+    Log,
+    PendingAppend,
+    Records,
+    TreeNode,
+)
 
 __all__ = ["Ledger", "LedgerStore", "PublishResult"]
 
@@ -127,24 +136,13 @@ class Ledger:
                 # Consent withdrawn: the partners' copies go, by the same mechanism as erasure.
                 items.append((EntryKind.AEO_ERASE, erasure.to_dict()))
                 versions.append(None)
-        entries, payloads, nodes, note, size = self._build(items)
-        self._commit(
-            AppendBatch(
-                origin=self._origin,
-                entries=entries,
-                payloads=payloads,
-                records=versions,
-                tree_nodes=nodes,
-                checkpoint=note,
-                checkpoint_size=size,
-            )
-        )
+        batch = self._append(items, versions)
         self._on_append()
         return PublishResult(
-            entries=tuple(entries),
+            entries=tuple(batch.entries),
             unchanged=tuple(unchanged),
             rejected=tuple(rejected),
-            checkpoint=note,
+            checkpoint=batch.checkpoint,
         )
 
     def append_documents(
@@ -161,22 +159,11 @@ class Ledger:
         """
         if not items:
             return ()
-        entries, payloads, nodes, note, size = self._build(items)
-        self._commit(
-            AppendBatch(
-                origin=self._origin,
-                entries=entries,
-                payloads=payloads,
-                records=[None] * len(entries),
-                tree_nodes=nodes,
-                checkpoint=note,
-                checkpoint_size=size,
-                deletions=deletions,
-                redeliver=redeliver or {},
-            )
+        batch = self._append(
+            items, [None] * len(items), deletions=deletions, redeliver=redeliver or {}
         )
         self._on_append()
-        return tuple(entries)
+        return tuple(batch.entries)
 
     def rotate_key(
         self, new_key: SigningKey, *, compromised: bool = False, revoked_from: int | None = None
@@ -198,22 +185,12 @@ class Ledger:
                     field="revoked_from",
                 )
             document = compromise_document(self._origin, new_key, since)
-        entries, payloads, nodes, note, size = self._build([(EntryKind.KEY_ROTATE, document)])
-        self._commit(
-            AppendBatch(
-                origin=self._origin,
-                entries=entries,
-                payloads=payloads,
-                records=[None],
-                tree_nodes=nodes,
-                checkpoint=note,
-                checkpoint_size=size,
-                keys=[(size, new_key.public_key)],
-            )
+        batch = self._append(
+            [(EntryKind.KEY_ROTATE, document)], [None], rotation=new_key.public_key
         )
         self._key = new_key
         self._on_append()
-        return entries[0]
+        return batch.entries[0]
 
     def validate(self, records: Sequence[AeoRecord]) -> list[tuple[int, MraError]]:
         """Check a batch against the ledger without writing; returns (index, error) pairs."""
@@ -263,9 +240,61 @@ class Ledger:
             latest[record.aeo_id] = record
         return accepted, unchanged, rejected
 
+    def _append(
+        self,
+        items: Sequence[tuple[EntryKind, Mapping[str, Any]]],
+        records: Sequence[AeoRecord | None],
+        *,
+        rotation: PublicKey | None = None,
+        deletions: Sequence[Deletion] = (),
+        redeliver: Mapping[str, int] | None = None,
+    ) -> AppendBatch:
+        """Sign and durably append ``items`` (with ``records``, the versions they are, and
+        what a rotation, erasure or purge adds); returns the batch as written.
+
+        The store gets the batch while its signatures are being made (``PendingAppend``):
+        it writes the payloads and derived rows meanwhile, then waits for them."""
+        headers, payloads, sign = self._build(items)
+        written: list[AppendBatch] = []
+
+        def signed() -> AppendBatch:
+            if not written:
+                entries, nodes, note, size = sign()
+                written.append(
+                    AppendBatch(
+                        origin=self._origin,
+                        entries=entries,
+                        payloads=payloads,
+                        records=records,
+                        tree_nodes=nodes,
+                        checkpoint=note,
+                        checkpoint_size=size,
+                        keys=[(size, rotation)] if rotation is not None else (),
+                        deletions=deletions,
+                        redeliver=redeliver or {},
+                    )
+                )
+            return written[0]
+
+        pending = PendingAppend(
+            origin=self._origin,
+            headers=headers,
+            payloads=payloads,
+            records=records,
+            signed=signed,
+        )
+        self._commit(pending)
+        return signed()
+
     def _build(
         self, items: Sequence[tuple[EntryKind, Mapping[str, Any]]]
-    ) -> tuple[list[SignedEntry], list[Payload | None], list[TreeNode], bytes, int]:
+    ) -> tuple[
+        list[EntryHeader],
+        list[Payload | None],
+        Callable[[], tuple[list[SignedEntry], list[TreeNode], bytes, int]],
+    ]:
+        """The headers and payloads of ``items``, with their signing under way, and the
+        function that waits for the signatures, grows the tree and signs the checkpoint."""
         held_back = self.hold()
         if held_back is not None:
             raise held_back
@@ -278,8 +307,9 @@ class Ledger:
         size = head.size if head else 0
         prev = head.last_hash if head else GENESIS_PREV
         ts = max(self._clock(), head.last_ts if head else 0)
-        # Signing runs on the pool while this thread builds the next headers: each chunk of
-        # messages is handed over as soon as it is complete (PyNaCl releases the GIL).
+        # Signing runs on the pool while this thread builds the next headers and the store
+        # writes the payloads and derived rows: each chunk of messages is handed over as soon
+        # as it is complete (PyNaCl releases the GIL).
         parallel = self._signers is not None and len(items) >= PARALLEL_SIGN_THRESHOLD
         signing: list[Future[list[bytes]]] = []
         headers: list[EntryHeader] = []
@@ -287,15 +317,16 @@ class Ledger:
         payloads: list[Payload | None] = []
         messages: list[bytes] = []
         salts = new_salts(len(items))
+        origin = self._origin
         for offset, (kind, document) in enumerate(items):
             payload = Payload(salt=salts[offset], body=canonical_json(document))
             header = EntryHeader(
-                origin=self._origin,
+                origin=origin,
                 seq=size + offset,
                 prev=prev,
                 ts=ts,
                 kind=kind,
-                commitment=payload.commitment,
+                commitment=payload_commitment(payload.salt, payload.body),
             )
             body = header.to_bytes()
             prev = entry_hash(body)
@@ -306,25 +337,33 @@ class Ledger:
             if parallel and len(messages) == SIGN_CHUNK:
                 signing.append(self._submit_signing(messages))
                 messages = []
+        if parallel and messages:
+            signing.append(self._submit_signing(messages))
+            messages = []
         tree = self._frontier_at(size, head.last_hash if head else GENESIS_PREV)
-        entries: list[SignedEntry] = []
-        nodes: list[TreeNode] = []
-        # The last chunk is signed here while the pool finishes; each chunk then joins the
-        # tree as soon as its signatures are in.
-        last = [self._key.sign(m) for m in messages]
-        for signatures in (*(f.result() for f in signing), last):
-            done = len(entries)
-            chunk = [
-                SignedEntry(body=bodies[done + i], signature=s, header=headers[done + i])
-                for i, s in enumerate(signatures)
-            ]
-            nodes.extend(grow(tree, chunk))
-            entries.extend(chunk)
-        new_size = size + len(entries)
-        checkpoint = Checkpoint(origin=log_name(self._origin), size=new_size, root=tree.root())
-        note = sign_checkpoint(checkpoint, log_name(self._origin), self._key)
-        self._grown = ((new_size, entries[-1].hash), tree) if entries else None
-        return entries, payloads, nodes, note, new_size
+        key = self._key
+        # Without the pool, signed here, before the store's transaction takes the write lock.
+        last = [key.sign(m) for m in messages]
+
+        def sign() -> tuple[list[SignedEntry], list[TreeNode], bytes, int]:
+            entries: list[SignedEntry] = []
+            nodes: list[TreeNode] = []
+            # Each chunk joins the tree as soon as its signatures are in.
+            for signatures in (*(f.result() for f in signing), last):
+                done = len(entries)
+                chunk = [
+                    SignedEntry(body=bodies[done + i], signature=s, header=headers[done + i])
+                    for i, s in enumerate(signatures)
+                ]
+                nodes.extend(grow(tree, chunk))
+                entries.extend(chunk)
+            new_size = size + len(entries)
+            checkpoint = Checkpoint(origin=log_name(origin), size=new_size, root=tree.root())
+            note = sign_checkpoint(checkpoint, log_name(origin), key)
+            self._grown = ((new_size, entries[-1].hash), tree) if entries else None
+            return entries, nodes, note, new_size
+
+        return headers, payloads, sign
 
     def _frontier_at(self, size: int, last_hash: bytes) -> merkle.CompactRange:
         """The tree's frontier at ``size``: the one kept from this ledger's last append when
@@ -335,11 +374,14 @@ class Ledger:
             return kept[1]
         return StoredTree(self._store, self._origin).compact_range(size)
 
-    def _commit(self, batch: AppendBatch) -> None:
+    def _commit(self, batch: PendingAppend) -> None:
         """Append ``batch`` built by ``_build``; keep the frontier it grew for the next one."""
-        grown, self._grown = self._grown, None
-        self._store.append(batch)
-        if grown is not None and batch.entries and grown[0][1] == batch.entries[-1].hash:
+        self._grown = None
+        try:
+            self._store.append(batch)
+        finally:
+            grown, self._grown = self._grown, None
+        if grown is not None and grown[0][0] == batch.headers[-1].seq + 1:
             self._frontier = grown
 
     def _submit_signing(self, messages: list[bytes]) -> Future[list[bytes]]:

@@ -22,7 +22,7 @@ from node.core.entries import EntryHeader, Payload, entry_hash
 from node.core.errors import StorageFailed
 from node.core.records import AeoRecord
 from node.core.walk import key_in_force
-from node.store.protocols import AppendBatch, Head, StoredEntry
+from node.store.protocols import AppendBatch, Head, PendingAppend, StoredEntry, settled
 from node.store.rows import check_continues, document_row, record_of, served, version_row
 
 if TYPE_CHECKING:
@@ -60,8 +60,9 @@ class MemoryStore:
 
     # -- the log -----------------------------------------------------------------------------
 
-    def append(self, batch: AppendBatch) -> None:
+    def append(self, batch: AppendBatch | PendingAppend) -> None:
         """As ``SqliteStore.append``: all of the batch, or (raising) nothing of it."""
+        batch = settled(batch)
         origin = batch.origin
         log = self._entries.get(origin, [])
         check_continues(batch, len(log))

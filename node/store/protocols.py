@@ -10,7 +10,7 @@ all (``Store``), and one contract test suite holds them to answering alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ __all__ = [
     "Head",
     "Log",
     "LogHistory",
+    "PendingAppend",
     "Records",
     "Retention",
     "Store",
@@ -35,6 +36,7 @@ __all__ = [
     "Subtrees",
     "TreeNode",
     "Views",
+    "settled",
 ]
 
 
@@ -95,6 +97,26 @@ class AppendBatch:
     redeliver: Mapping[str, int] = field(default_factory=dict)  # origin -> fetch again from seq
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingAppend:
+    """An append whose signatures are still being made (on the writer's signing threads):
+    what does not depend on them (the headers, payloads and record versions), and ``signed``,
+    which waits for them and returns the whole ``AppendBatch``. A store may write the first
+    part inside the append's transaction while the signatures are made; nothing is committed
+    before ``signed`` returns, and if it raises, nothing of the batch is written."""
+
+    origin: str
+    headers: Sequence[EntryHeader]
+    payloads: Sequence[Payload | None]
+    records: Sequence[AeoRecord | None]
+    signed: Callable[[], AppendBatch] = field(repr=False)
+
+
+def settled(batch: AppendBatch | PendingAppend) -> AppendBatch:
+    """The whole batch, waiting for its signatures when it is still pending."""
+    return batch.signed() if isinstance(batch, PendingAppend) else batch
+
+
 class Subtrees(Protocol):
     """The stored Merkle tree of each log (``node.ledger.tree.StoredTree`` reads it), and the
     entries its lowest levels are recomputed from."""
@@ -113,7 +135,7 @@ class Log(Subtrees, Protocol):
 
     def head(self, origin: str) -> Head | None: ...
 
-    def append(self, batch: AppendBatch) -> None: ...
+    def append(self, batch: AppendBatch | PendingAppend) -> None: ...
 
     def add_key(self, origin: str, since_seq: int, key: PublicKey) -> None: ...
 

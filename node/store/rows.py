@@ -18,13 +18,14 @@ from node.core.documents import Erasure, Purge
 from node.core.entries import EntryHeader, EntryKind, payload_commitment
 from node.core.errors import IntegrityError, WriteRaced
 from node.core.records import AeoRecord
-from node.store.protocols import AppendBatch
+from node.store.protocols import AppendBatch, PendingAppend
 
 __all__ = [
     "Version",
     "check_continues",
     "document_row",
     "record_of",
+    "seqs_of",
     "served",
     "version_of",
     "version_row",
@@ -98,13 +99,23 @@ def document_row(header: EntryHeader, payload: bytes) -> tuple[str, tuple[Any, .
     return None
 
 
-def check_continues(batch: AppendBatch, held: int) -> None:
+def seqs_of(batch: AppendBatch | PendingAppend) -> range:
+    """The seqs ``batch`` appends (one gapless run of its log, from its first entry's)."""
+    if isinstance(batch, PendingAppend):
+        first = batch.headers[0].seq if batch.headers else 0
+        return range(first, first + len(batch.headers))
+    first = batch.entries[0].header.seq if batch.entries else 0
+    return range(first, first + len(batch.entries))
+
+
+def check_continues(batch: AppendBatch | PendingAppend, held: int) -> None:
     """Raise WriteRaced unless ``batch`` starts where the ``held`` entries of its log end (a
     concurrent writer on the same store got there first: the caller may build it again)."""
-    if batch.entries and batch.entries[0].header.seq != held:
+    seqs = seqs_of(batch)
+    if seqs and seqs.start != held:
         raise WriteRaced(
             f"another writer appended to {batch.origin}'s log first (this batch starts at seq"
-            f" {batch.entries[0].header.seq}, the log now holds {held}); nothing was"
+            f" {seqs.start}, the log now holds {held}); nothing was"
             " written: retry"
         )
 

@@ -31,7 +31,7 @@ from node.host.guard import ACCEPT_SECONDS, StartGuard, accept_restore, acceptan
 from node.host.home import NodeHome, load_signing_key
 from node.host.settings import Settings
 from node.ledger.writer import Ledger
-from node.store.protocols import AppendBatch
+from node.store.protocols import AppendBatch, PendingAppend
 from node.store.sqlite import SqliteStore
 
 MEMBERS = [
@@ -312,7 +312,7 @@ def test_the_api_answers_a_lost_race_with_a_retryable_503(
     append = SqliteStore.append
     racing = [True]
 
-    def raced_append(self: SqliteStore, batch: AppendBatch) -> None:
+    def raced_append(self: SqliteStore, batch: AppendBatch | PendingAppend) -> None:
         if racing and self is not store:
             racing.clear()
             cli.publish(sample_records("BR", 1, start=70))  # another process got there first

@@ -20,7 +20,8 @@ from node.core.errors import OwnLogBehind, StorageFailed
 from node.store.postgres import inspection, roles
 from node.store.postgres.connection import PgConnection
 from node.store.postgres.schema import SCHEMA_VERSION
-from node.store.protocols import AppendBatch
+from node.store.protocols import AppendBatch, PendingAppend
+from node.store.rows import seqs_of
 from node.store.sqlite import apikeys, derived, log
 from node.store.sqlite import inspection as sqlite_inspection
 from node.store.sqlite.tables import Tables
@@ -81,7 +82,7 @@ class PostgresStore(PgConnection, Tables):
             raise StorageFailed(f"cannot open {redacted(url)}: {exc.strerror or exc}") from exc
         return store
 
-    def append(self, batch: AppendBatch) -> None:
+    def append(self, batch: AppendBatch | PendingAppend) -> None:
         """As ``SqliteStore.append``, by the one process that writes the log: the first
         append claims it. Raises WriterTaken when another process holds the claim.
 
@@ -90,7 +91,8 @@ class PostgresStore(PgConnection, Tables):
         asynchronous standby that had not received them). Appending would sign their seqs
         again; the node's restart puts the log to its start guard (README, Operations)."""
         self.claim_writer()
-        first = batch.entries[0].header.seq if batch.entries else None
+        seqs = seqs_of(batch)
+        first = seqs.start if seqs else None
         committed = self._committed.get(batch.origin, 0)
         if first is not None and first < committed and self.size(batch.origin) < committed:
             raise OwnLogBehind(
@@ -100,8 +102,8 @@ class PostgresStore(PgConnection, Tables):
                 " restart the node, whose start guard asks its peers for the log they hold"
             )
         log.append(self, batch)
-        if batch.entries:
-            self._committed[batch.origin] = batch.entries[-1].header.seq + 1
+        if seqs:
+            self._committed[batch.origin] = seqs.stop
 
     def rebuild_derived(self, own: str | None) -> int:
         """As ``SqliteStore.rebuild_derived``, run as the tables' owner when this store is a

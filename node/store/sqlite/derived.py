@@ -22,8 +22,8 @@ from node.store.sqlite.schema import DERIVED_TABLES
 
 __all__ = [
     "add_status_events",
+    "add_versions",
     "add_view_ids",
-    "apply_records",
     "derive_into",
     "identifiers_shown",
     "index_agreements",
@@ -57,15 +57,39 @@ def index_erasures(db: Connection, documents: list[tuple[EntryHeader, bytes]]) -
 def add_status_events(db: Connection, versions: list[tuple[str, int, int, str, Any]]) -> None:
     """An event for each version (origin, seq, ts, aeo_id, status) whose status code
     differs from the version before it held here (a first version is an event too)."""
+    _add_events(
+        db,
+        [
+            (origin, seq, ts, aeo_id, status["code"], status.get("effective"))
+            for origin, seq, ts, aeo_id, status in versions
+            if isinstance(status, dict) and isinstance(status.get("code"), str)
+        ],
+    )
+
+
+def add_versions(db: Connection, versions: list[tuple[EntryHeader, AeoRecord]]) -> None:
+    """Record versions appended now (in log order): their status events (as
+    ``add_status_events``), then each becomes the current state of its AEO."""
+    rows = [version_row(h, r) for h, r in versions]
+    _add_events(
+        db,
+        [
+            (v[0], v[1], v[2], v[3], v[4], r.status.effective.isoformat())
+            for v, (_, r) in zip(rows, versions, strict=True)
+        ],
+    )
+    _apply_versions(db, rows)
+
+
+def _add_events(db: Connection, versions: list[tuple[str, int, int, str, str, Any]]) -> None:
+    """Events of versions (origin, seq, ts, aeo_id, status code, effective)."""
     last = _statuses_before(db, versions)
     events = []
-    for origin, seq, ts, aeo_id, status in versions:
-        if not isinstance(status, dict) or not isinstance(status.get("code"), str):
-            continue
-        if status["code"] != last.get(aeo_id):
-            effective = status.get("effective")
-            events.append((ts, aeo_id, origin, seq, status["code"], last.get(aeo_id), effective))
-            last[aeo_id] = status["code"]
+    for origin, seq, ts, aeo_id, code, effective in versions:
+        previous = last.get(aeo_id)
+        if code != previous:
+            events.append((ts, aeo_id, origin, seq, code, previous, effective))
+            last[aeo_id] = code
     db.conn.executemany(
         "INSERT INTO events (ts, aeo_id, origin, seq, status, previous, effective)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -74,12 +98,12 @@ def add_status_events(db: Connection, versions: list[tuple[str, int, int, str, A
 
 
 def _statuses_before(
-    db: Connection, versions: list[tuple[str, int, int, str, Any]]
+    db: Connection, versions: list[tuple[str, int, int, str, str, Any]]
 ) -> dict[str, str]:
     """The status of the latest event held for each record of ``versions``, as it stood
     before the first of them (one query per 500 records)."""
     first: dict[str, tuple[str, int]] = {}
-    for origin, seq, _, aeo_id, _ in versions:
+    for origin, seq, _, aeo_id, _, _ in versions:
         first.setdefault(aeo_id, (origin, seq))
     found: dict[str, str] = {}
     for aeo_id, origin, seq, status in db.rows_for(
@@ -97,11 +121,6 @@ def index_agreements(db: Connection, headers: list[EntryHeader]) -> None:
         "INSERT OR IGNORE INTO agreement_entries (origin, seq) VALUES (?, ?)",
         [(h.origin, h.seq) for h in headers if h.kind.value.startswith("agreement.")],
     )
-
-
-def apply_records(db: Connection, versions: list[tuple[EntryHeader, AeoRecord]]) -> None:
-    """Make each record version the current state of its AEO (in log order)."""
-    _apply_versions(db, [version_row(h, r) for h, r in versions])
 
 
 def _apply_versions(db: Connection, versions: list[Version]) -> None:

@@ -8,12 +8,13 @@ keys and a full scan returns nodes in the order an append-only builder emits the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from node.core.crypto import PublicKey
-from node.core.entries import EntryHeader, entry_hash
+from node.core.entries import EntryHeader, Payload, entry_hash
+from node.core.records import AeoRecord
 from node.core.walk import key_in_force
-from node.store.protocols import AppendBatch, Deletion, Head, StoredEntry
+from node.store.protocols import AppendBatch, Deletion, Head, PendingAppend, StoredEntry
 from node.store.rows import check_continues
 from node.store.sqlite import derived
 from node.store.sqlite.connection import Connection
@@ -52,8 +53,12 @@ def add_key(db: Connection, origin: str, since_seq: int, key: PublicKey) -> None
         )
 
 
-def append(db: Connection, batch: AppendBatch) -> None:
+def append(db: Connection, batch: AppendBatch | PendingAppend) -> None:
     """Write a batch in one durable transaction; nothing of it is visible if it fails.
+
+    A ``PendingAppend``'s payloads and derived rows are written first, while the writer's
+    threads make its signatures; its entries, tree nodes and checkpoint once ``signed``
+    returns them, and then it commits.
 
     Raises StorageFull when no space is left (nothing of the batch is written),
     StorageFailed on other database errors; WriteRaced if the batch does not continue the
@@ -64,17 +69,14 @@ def append(db: Connection, batch: AppendBatch) -> None:
     with db.transaction():
         found = head(db, origin)
         check_continues(batch, found.size if found else 0)
+        if isinstance(batch, PendingAppend):
+            _add_unsigned(db, batch.headers, batch.payloads, batch.records)
+            batch = batch.signed()
+        else:
+            _add_unsigned(db, [e.header for e in batch.entries], batch.payloads, batch.records)
         db.conn.executemany(
             "INSERT INTO entries (origin, seq, body, signature) VALUES (?, ?, ?, ?)",
             [(origin, e.header.seq, e.body, e.signature) for e in batch.entries],
-        )
-        db.conn.executemany(
-            "INSERT INTO payloads (origin, seq, salt, body) VALUES (?, ?, ?, ?)",
-            [
-                (origin, e.header.seq, p.salt, p.body)
-                for e, p in zip(batch.entries, batch.payloads, strict=True)
-                if p is not None
-            ],
         )
         db.conn.executemany(
             "INSERT INTO tree_nodes (origin, last_leaf, level, hash) VALUES (?, ?, ?, ?)",
@@ -85,18 +87,6 @@ def append(db: Connection, batch: AppendBatch) -> None:
                 "INSERT INTO checkpoints (origin, size, note) VALUES (?, ?, ?)",
                 (origin, batch.checkpoint_size, batch.checkpoint),
             )
-        versions = [
-            (entry.header, record)
-            for entry, record in zip(batch.entries, batch.records, strict=True)
-            if record is not None
-        ]
-        derived.add_status_events(
-            db, [(h.origin, h.seq, h.ts, r.aeo_id, r.status.to_dict()) for h, r in versions]
-        )
-        derived.apply_records(db, versions)
-        derived.index_agreements(db, [e.header for e in batch.entries])
-        held = zip(batch.entries, batch.payloads, strict=True)
-        derived.index_erasures(db, [(e.header, p.body) for e, p in held if p is not None])
         db.conn.executemany(
             "INSERT INTO keys (origin, since_seq, public_key) VALUES (?, ?, ?)",
             [(origin, since, key.raw) for since, key in batch.keys],
@@ -108,6 +98,24 @@ def append(db: Connection, batch: AppendBatch) -> None:
                 "UPDATE delivery_cursors SET next_seq = min(next_seq, ?) WHERE origin = ?",
                 (seq, other),
             )
+
+
+def _add_unsigned(
+    db: Connection,
+    headers: Sequence[EntryHeader],
+    payloads: Sequence[Payload | None],
+    records: Sequence[AeoRecord | None],
+) -> None:
+    """The rows of a batch that need no signature: payloads and everything derived."""
+    held = [(h, p) for h, p in zip(headers, payloads, strict=True) if p is not None]
+    db.conn.executemany(
+        "INSERT INTO payloads (origin, seq, salt, body) VALUES (?, ?, ?, ?)",
+        [(h.origin, h.seq, p.salt, p.body) for h, p in held],
+    )
+    versions = [(h, r) for h, r in zip(headers, records, strict=True) if r is not None]
+    derived.add_versions(db, versions)
+    derived.index_agreements(db, list(headers))
+    derived.index_erasures(db, [(h, p.body) for h, p in held])
 
 
 def _delete_copies(db: Connection, deletion: Deletion) -> None:
