@@ -62,8 +62,10 @@ def settle_heap() -> None:
     (the modules, the app and its routes, the opened node) lives as long as the process; a full
     collection would walk all of it again each time, holding the interpreter lock throughout,
     so every thread of the node stopped together (57 ms at 1,000,000 records). Frozen, those
-    objects are left out of every later collection; what requests allocate is still collected."""
-    gc.collect()
+    objects are left out of every later collection; what requests allocate is still collected.
+    No collection first: the start-up's garbage is small and kept once, while a full
+    collection of a large heap at every start cost more (a process that opens many nodes in
+    turn, such as the test suite, paid it each time: 6 s over 45 API tests)."""
     gc.freeze()
 
 
