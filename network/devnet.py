@@ -236,12 +236,22 @@ class Devnet:
     def wait_healthy(self, timeout: float = 30.0) -> None:
         for node in self.nodes():
             with self.client(node.code) as client:
-                _until(
-                    lambda c=client: _ok(c, "/v1/health"),  # type: ignore[misc]
-                    timeout,
-                    f"{node.code} did not start (see node.log and console.log in"
-                    f" {self.dir / node.code})",
-                )
+                try:
+                    _until(lambda c=client: _ok(c, "/v1/health"), timeout, "")  # type: ignore[misc]
+                except PeerUnavailable:
+                    raise PeerUnavailable(self._why_not_started(node.code, timeout)) from None
+
+    def _why_not_started(self, code: str, timeout: float) -> str:
+        """What an operator (or a CI log) needs to see when a node did not answer: whether its
+        process is still there, and the last lines it wrote."""
+        home = self.dir / code
+        pid = json.loads(self.pids_path.read_text()).get(code) if self.pids_path.exists() else None
+        state = "still running" if pid and _alive(pid) else "not running"
+        tails = "".join(
+            f"\n--- last lines of {home / name} ---\n{_tail(home / name)}"
+            for name in ("console.log", "node.log")
+        )
+        return f"{code} did not answer /v1/health within {timeout:.0f} s (process {state}){tails}"
 
     def setup_agreements(self, today: date, timeout: float = 60.0) -> None:
         """Propose each agreement at BR, and approve it at every other party once there."""
@@ -306,6 +316,13 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True  # no /proc here: the signal 0 above is all there is to go on
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as error:
+        return f"(unreadable: {error.strerror})"
 
 
 def _ok(client: httpx.Client, path: str) -> bool:

@@ -61,6 +61,7 @@ def test_no_acknowledged_append_is_lost_across_sigkills(tmp_path: Path) -> None:
     crash_and_check(db, lambda: open_store(db, None), tmp_path / "signing.key", KILLS)
 
 
+@pytest.mark.long  # 15 s: SIGKILLs a node on PostgreSQL
 def test_no_acknowledged_append_is_lost_across_sigkills_on_postgres(
     tmp_path: Path, pg_url: str
 ) -> None:

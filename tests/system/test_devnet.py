@@ -43,7 +43,9 @@ STATUS_ONLY_FIELDS = {"aeo_id", "certificate", "status", "authorised", "expires"
 
 def _free_base() -> int:
     for _ in range(50):
-        base = random.randint(20000, 60000)
+        # Below Linux's ephemeral range (32768-60999): an outgoing connection made between this
+        # check and a node's bind could otherwise take one of the five ports.
+        base = random.randint(20000, 32700)
         try:
             for port in range(base, base + 5):
                 with socket.socket() as s:

@@ -9,7 +9,11 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.system.test_devnet import ROOT, _free_base
+
+pytestmark = pytest.mark.long  # 11 s: a whole devnet up and down through the CLI
 
 MRA = ROOT / ".venv" / "bin" / "mra"
 

@@ -25,6 +25,8 @@ from node.core.records import MAX_RECORD_BYTES
 from node.core.sample import sample_dicts
 from tests.system.test_devnet import _free_base
 
+pytestmark = pytest.mark.long  # 10 s: a devnet and a partner that was down
+
 LARGE = 260  # records of about 60 KB
 SMALL = 5  # published after them
 IDS_PER_RECORD = 900  # 900 identifiers of 35 characters: about 60 KB of canonical JSON

@@ -124,6 +124,7 @@ def network(tmp_path: Path) -> Iterator[Network]:
         net.stop()
 
 
+@pytest.mark.long  # 19 s: a network, then a member joins it
 def test_a_member_joins_a_running_network(network: Network, tmp_path: Path) -> None:
     net = network
     with net.client("BR") as br:

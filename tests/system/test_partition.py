@@ -14,6 +14,8 @@ from node.core.sample import sample_dicts
 from tests.system.partition import Partitioner
 from tests.system.test_devnet import _free_base, wait_for
 
+pytestmark = pytest.mark.long  # 10 s: a five-node devnet cut in two and healed
+
 CODES = [code for code, _ in MEMBERS]
 WEST, EAST = ("BR", "UY"), ("AR", "PY", "CL")
 

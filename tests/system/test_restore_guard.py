@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from node.core.sample import sample_dicts
 from tests.system.test_crash_campaign import ROOT, Cluster
@@ -85,6 +86,7 @@ def refused_because(net: Cluster, title: str) -> httpx.Response:
     return answer
 
 
+@pytest.mark.long  # 14 s: restores a home, two nodes
 def test_a_home_restored_from_an_older_copy_never_signs_a_seq_twice(
     net: Cluster, tmp_path: Path
 ) -> None:
@@ -141,6 +143,7 @@ def test_a_home_restored_from_an_older_copy_never_signs_a_seq_twice(
     print(f"BR learnt it is behind {learnt:.1f} s after UY resumed")
 
 
+@pytest.mark.long  # 11 s: waits out hung peers
 def test_the_operator_accepts_the_risk_while_every_peer_hangs(net: Cluster) -> None:
     net.wait_up()
     assert publish(net, "BR", 2, start=1).status_code == 200
@@ -189,6 +192,7 @@ def test_one_node_process_per_home_and_a_kill_leaves_nothing_to_clean(net: Clust
     net.wait_up("BR")
 
 
+@pytest.mark.long  # 17 s: races writers
 def test_a_write_that_loses_a_race_with_another_writer_is_retryable_never_422(
     net: Cluster, tmp_path: Path
 ) -> None:

@@ -34,6 +34,7 @@ def test_every_pinned_seed_keeps_every_invariant() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 7 s, runs a seed twice
 def test_a_seed_with_an_equivocating_origin_keeps_every_invariant_and_replays_exactly() -> None:
     # Seed 2 is one where an origin shows two histories: every honest node must freeze it,
     # none may accuse an honest origin, and nothing acknowledged may be lost.
@@ -71,6 +72,7 @@ def test_the_checks_catch_a_network_that_loses_most_messages() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 14 s, runs seeds twice
 def test_membership_changes_in_flight_end_on_one_membership_and_replay_exactly() -> None:
     # Seed 4: while messages are lost and reordered, a member moves, two renew their TLS
     # certificates, a member is added and another removed (each version signed by all, installed
@@ -108,6 +110,7 @@ def test_membership_changes_in_flight_end_on_one_membership_and_replay_exactly()
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 7 s
 def test_the_membership_checks_catch_a_node_on_another_membership_or_answering_a_removed_one() -> (
     None
 ):

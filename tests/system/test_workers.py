@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from network.bootstrap import client_trust
 from node.core.sample import sample_dicts
@@ -211,6 +212,7 @@ def test_two_workers_on_sqlite_share_reads_forward_writes_and_keep_one_access_lo
     assert seqs[0] == seqs[1]  # one chain, no seq twice or missing
 
 
+@pytest.mark.long  # 9 s
 def test_readers_end_when_the_primary_is_killed(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ}
@@ -228,6 +230,7 @@ def test_readers_end_when_the_primary_is_killed(tmp_path: Path) -> None:
     assert again.wait(timeout=30) == -signal.SIGTERM
 
 
+@pytest.mark.long  # 9 s
 def test_two_workers_on_postgres(tmp_path: Path, pg_url: str) -> None:
     port = free_port()
     env = {**os.environ, "MRA_DATABASE_URL": pg_url}
