@@ -418,6 +418,7 @@ def call_kwargs(operation: schemathesis.APIOperation) -> dict[str, Any]:
     return {"timeout": STREAM_SECONDS} if operation.path.endswith("/stream") else {}
 
 
+@pytest.mark.long  # 15 s of generated requests
 def test_every_operation_as_admin(nodes: Nodes, network: Network) -> None:
     schema = load_schema(nodes, network)
     checks = [getattr(schemathesis.checks, name) for name in CHECKS]

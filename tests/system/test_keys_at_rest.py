@@ -64,6 +64,7 @@ def home(tmp_path: Path) -> tuple[Path, int]:
     return tmp_path / "net" / "BR", port
 
 
+@pytest.mark.long  # 12 s: sealed keys through several CLI runs and a node
 def test_sealed_keys_need_the_passphrase_and_never_show_it(
     home: tuple[Path, int], tmp_path: Path
 ) -> None:

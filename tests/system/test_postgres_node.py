@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from node.core.sample import sample_dicts
 from tests.pg import Cluster
@@ -21,6 +22,7 @@ from tests.system.lone_node import cli, free_port, lone_home, start, vouched
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.long  # 10 s: SIGKILLs and a server restart
 def test_a_node_on_postgres_serves_loses_nothing_to_kill_9_and_outlives_a_server_restart(
     tmp_path: Path, pg_url: str, pg_cluster: Cluster
 ) -> None:

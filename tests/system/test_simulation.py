@@ -27,6 +27,7 @@ def _quiet(caplog: pytest.LogCaptureFixture) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 10 s; .ci/run also runs 200 seeds
 def test_every_pinned_seed_keeps_every_invariant() -> None:
     # Seeds that once failed (scripts/simulate appends them to simulation_pinned.txt).
     for seed in PINNED:
