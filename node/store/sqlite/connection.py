@@ -34,9 +34,6 @@ __all__ = [
 ]
 
 
-READ_MAP_BYTES = 2 << 30  # SQLite caps it at its build's limit (just under 2 GiB here)
-
-
 def connect(path: Path | str, *, durable: bool) -> sqlite_utils.Database:
     """The writer connection to the file at ``path`` (created when missing); see
     ``SqliteStore.open`` for ``durable``. Raises sqlite3.Error."""
@@ -168,12 +165,6 @@ class SqliteConnection:
             conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=10000")
             conn.execute("PRAGMA cache_size=-65536")
-            # Reads of pages outside the page cache come from a read-only mapping of the file
-            # rather than a read() each: for a batch of 10,000 random ids at 1M records, a
-            # quarter less time in the store, an eighth over HTTPS (issue 26). The writer keeps
-            # plain reads and writes. A disk's read error then stops the process (SIGBUS)
-            # instead of failing one statement: the node's service manager restarts it.
-            conn.execute(f"PRAGMA mmap_size={READ_MAP_BYTES}")
             conn.execute("PRAGMA query_only=ON")  # a write outside a transaction is a bug
         except sqlite3.Error as exc:
             raise StorageFailed(f"cannot open {self.path} for reading: {exc}") from exc
