@@ -4,6 +4,7 @@ PostgreSQL, with workers, or as the runtime role."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -15,17 +16,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def mra(*args: str) -> str:
-    """``mra ARGS``'s output; the command must succeed."""
-    result = subprocess.run(
-        [sys.executable, "-m", "node", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+def mra(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> str:
+    """``mra ARGS``'s output, with ``env`` added to this process's environment; the command
+    must succeed."""
+    result = cli({**os.environ, **(env or {})}, *args, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
 

@@ -35,6 +35,7 @@ from node.core.errors import MraError
 from node.core.logs import log_name
 from node.core.sample import sample_dicts
 from node.host.home import load_signing_key
+from tests.system import lone_node
 
 ROOT = Path(__file__).resolve().parents[2]
 CODES = ("AR", "BR", "CL", "PY", "UY")
@@ -92,16 +93,8 @@ class Net:
 
 
 def mra(*args: str, timeout: float = 180) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "node", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    """``lone_node.mra`` with time for a whole devnet's start and stop."""
+    return lone_node.mra(*args, timeout=timeout)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

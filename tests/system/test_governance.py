@@ -27,6 +27,7 @@ from node.core.sample import sample_dicts
 from node.host.apikeys import create_key
 from node.host.home import NodeHome
 from node.store.sqlite import SqliteStore
+from tests.system.lone_node import mra
 
 # Minutes of whole-network procedures: .ci/run runs them as their own step (pytest -m long).
 pytestmark = pytest.mark.long
@@ -44,19 +45,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
-
-
-def mra(*args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "node", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -6,9 +6,6 @@ peer (here 6 lookups at once, then one every 2 s, so the limit shows quickly).""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,23 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.system.test_devnet import ROOT, Net, _free_base, new_record, publish
+from tests.system.lone_node import mra
+from tests.system.test_devnet import Net, _free_base, new_record, publish
 
 EORI = "BR98765432101"
 
 
 def _mra(*args: str, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "node", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return mra(*args, env=env, timeout=180)
 
 
 @pytest.fixture(scope="module")
