@@ -27,18 +27,28 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from node.core.canonical import parse_json
 from node.core.documents import MAX_REASON, Basis, Erasure, Purge, check_reason
-from node.core.entries import EntryKind, SignedEntry
-from node.core.errors import Conflict, NotFound
-from node.store.protocols import AgreementLog, Deletion, Erasures, Records, Retention
+from node.core.entries import EntryHeader, EntryKind, SignedEntry, payload_matches
+from node.core.errors import Conflict, InvalidInput, NotFound
+from node.store.protocols import (
+    AgreementLog,
+    Deletion,
+    Erasures,
+    Log,
+    LogHistory,
+    Records,
+    Retention,
+)
 
 if TYPE_CHECKING:
     from node.ledger.writer import Ledger
 
 __all__ = [
     "DAY_MS",
+    "ErasureLog",
     "ErasureStore",
     "acknowledge",
     "erase",
+    "erased_by_own_erasures",
     "erasure_status",
     "partners_of",
     "purge_ended",
@@ -48,6 +58,10 @@ __all__ = [
 
 DAY_MS = 86_400_000
 FINAL = ("revoked", "annulled")
+
+
+class ErasureLog(Log, LogHistory, Protocol):
+    """The parts of a store the own erasures are read back from (``erased_by_own_erasures``)."""
 
 
 class ErasureStore(AgreementLog, Records, Erasures, Retention, Protocol):
@@ -246,3 +260,26 @@ def erasure_status(store: Erasures, aeo_id: str) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def erased_by_own_erasures(store: ErasureLog, origin: str) -> set[int]:
+    """The own entries whose payloads an own, signed erasure deleted here. An erasure entry
+    whose payload is missing or does not open its commitment explains nothing (the pass over
+    the log names it)."""
+    erased: set[int] = set()
+    for seq in store.entry_seqs_of_kind(origin, EntryKind.AEO_ERASE.value):
+        stored = next(store.entries(origin, seq, seq + 1), None)
+        if stored is None or stored.salt is None or stored.payload is None:
+            continue
+        try:
+            header = EntryHeader.from_bytes(stored.body)
+            if header.kind is not EntryKind.AEO_ERASE or not payload_matches(
+                header, stored.salt, stored.payload
+            ):
+                continue
+            erasure = Erasure.from_bytes(stored.payload)
+        except InvalidInput:
+            continue
+        if erasure.origin_copy:
+            erased.update(erasure.entries)
+    return erased

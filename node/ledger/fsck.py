@@ -24,45 +24,42 @@ For each origin, in seq order, fail closed at the first damage and name it:
    (every append ends with one; a batch's entries share one time)
 
 Which of the own log's payloads were erased is read from the signed ``aeo.erase`` payloads
-themselves (found by their kind in the signed headers), never from the derived ``erasures``
-table. What lies beyond the logs (views, derived tables, the schema, the access log) is checked
-by ``node.ledger.verification``, which runs this for every log.
+themselves (``node.ledger.erasure.erased_by_own_erasures``), never from the derived
+``erasures`` table. What lies beyond the logs (views, derived tables, the schema, the access
+log) is checked by ``node.ledger.verification``, which runs this for every log.
 
 Steps 3 and 4 are the core's one chain walk (``node.core.walk.ChainWalk``, shared with
 replication and evidence verification) with its signatures deferred: they are checked a chunk
 at a time on a thread pool, since PyNaCl releases the GIL; the first damage in seq order is
-still the one reported.
+still the one reported. ``node.ledger.fsck_parallel`` runs this over ranges of a long log in
+processes of their own, one per core.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Protocol
+from typing import Protocol
 
 from node.core import merkle
 from node.core.chain import check_payload
 from node.core.checkpoint import open_checkpoint
 from node.core.crypto import PublicKey
-from node.core.documents import Erasure
-from node.core.entries import EntryHeader, EntryKind, entry_hash, payload_matches
-from node.core.errors import IntegrityError, InvalidInput, StorageFailed
+from node.core.entries import EntryHeader, EntryKind, entry_hash
+from node.core.errors import IntegrityError, InvalidInput
 from node.core.logs import log_name
 from node.core.rotation import rotated_key
 from node.core.walk import ChainWalk, KeySchedule, Link, Revocation, key_in_force, revoked
+from node.ledger.erasure import erased_by_own_erasures
 from node.ledger.revocations import held_revocations
 from node.ledger.tree import STORED_FROM_LEVEL, StoredTree
 from node.store.protocols import Log, LogHistory, StoredEntry
-from node.store.sqlite import SqliteStore
 
-__all__ = ["LogReport", "LogStore", "Progress", "verify_log", "verify_log_parallel"]
+__all__ = ["LogReport", "LogStore", "Progress", "raise_first", "verify_log"]
 
 CHUNK = 4096
-PARALLEL_MIN_ENTRIES = 20_000
 Progress = Callable[[int], None]
 
 
@@ -95,8 +92,9 @@ def verify_log(
 
     A range that starts past 0 resumes from the stored header before it and the stored tree
     peaks at ``start``; the range before it verifies both, so ranges verified separately (see
-    ``verify_log_parallel``) together check exactly what one pass checks. The end-of-log checks
-    run only for the range that reaches the end. Steps are numbered in the module docstring.
+    ``node.ledger.fsck_parallel``) together check exactly what one pass checks. The end-of-log
+    checks run only for the range that reaches the end. Steps are numbered in the module
+    docstring.
     """
     # 1. a key to verify with
     keys = store.keys(origin)
@@ -115,7 +113,7 @@ def verify_log(
         if size > start and (end is None or size <= end)
     ]
     next_checkpoint = 0
-    erased = _erased_by_own_erasures(store, origin) if own else set()
+    erased = erased_by_own_erasures(store, origin) if own else set()
     # Every append writes its entries with one timestamp and ends with a checkpoint: in the own
     # log, wherever the time changes between two entries a batch ended, so a checkpoint of
     # that size was written and must still be held.
@@ -179,7 +177,7 @@ def verify_log(
                     next_checkpoint += 1
         except IntegrityError as error:
             damage = error
-        _raise_first(_bad_signature(signatures), damage)
+        raise_first(_bad_signature(signatures), damage)
         if progress:
             progress(len(chunk))
     if end is not None and size < end:
@@ -215,29 +213,6 @@ def verify_log(
     )
 
 
-def _erased_by_own_erasures(store: LogStore, origin: str) -> set[int]:
-    """The own entries whose payloads an own, signed erasure deleted here. An erasure entry
-    whose payload is missing or does not open its commitment explains nothing (the pass over
-    the log names it)."""
-    erased: set[int] = set()
-    for seq in store.entry_seqs_of_kind(origin, EntryKind.AEO_ERASE.value):
-        stored = next(store.entries(origin, seq, seq + 1), None)
-        if stored is None or stored.salt is None or stored.payload is None:
-            continue
-        try:
-            header = EntryHeader.from_bytes(stored.body)
-            if header.kind is not EntryKind.AEO_ERASE or not payload_matches(
-                header, stored.salt, stored.payload
-            ):
-                continue
-            erasure = Erasure.from_bytes(stored.payload)
-        except InvalidInput:
-            continue
-        if erasure.origin_copy:
-            erased.update(erasure.entries)
-    return erased
-
-
 def _resume(store: LogStore, origin: str, start: int) -> tuple[Link, merkle.CompactRange]:
     """Chain link and tree state just before ``start`` (what the previous range ends on)."""
     if start == 0:
@@ -251,82 +226,6 @@ def _resume(store: LogStore, origin: str, start: int) -> tuple[Link, merkle.Comp
         raise IntegrityError("malformed-entry", str(exc), origin=origin, seq=start - 1) from exc
     tree = StoredTree(store, origin).compact_range(start)
     return Link(origin=origin, seq=start, prev=entry_hash(before.body), min_ts=ts), tree
-
-
-def verify_log_parallel(
-    store: SqliteStore,
-    origin: str,
-    *,
-    own: bool = False,
-    processes: int = 2,
-    progress: Progress | None = None,
-    min_entries: int = PARALLEL_MIN_ENTRIES,
-) -> LogReport:
-    """``verify_log`` over ``processes`` ranges in separate processes (one per core).
-
-    Threads cannot use both cores here: the Python work of each entry holds the GIL. Reports
-    the damage with the lowest seq when several ranges find some.
-    """
-    head = store.head(origin)
-    size = head.size if head else 0
-    if processes < 2 or size < max(min_entries, processes):
-        return verify_log(store, origin, own=own, progress=progress)
-    bounds = [size * i // processes for i in range(processes)]
-    ranges = [(b, bounds[i + 1] if i + 1 < processes else None) for i, b in enumerate(bounds)]
-    context = multiprocessing.get_context("spawn")
-    done = context.Value("q", 0)
-    reports: list[LogReport] = []
-    damage: list[IntegrityError] = []
-    with ProcessPoolExecutor(
-        processes, mp_context=context, initializer=_init_worker, initargs=(done,)
-    ) as pool:
-        futures = [
-            pool.submit(_verify_range, str(store.path), origin, own, start, end)
-            for start, end in ranges
-        ]
-        reported = 0
-        pending = set(futures)
-        while pending:
-            _, pending = wait(pending, timeout=0.25)
-            if progress:
-                current = int(done.value)
-                progress(current - reported)
-                reported = current
-        for future in futures:
-            try:
-                reports.append(future.result())
-            except IntegrityError as error:
-                damage.append(error)
-            except BrokenProcessPool as exc:
-                raise StorageFailed(f"a verification process died: {exc}") from exc
-    _raise_first(*damage)
-    return LogReport(
-        origin=origin,
-        size=reports[-1].size,
-        root=reports[-1].root,
-        checkpoints=sum(r.checkpoints for r in reports),
-        payloads=sum(r.payloads for r in reports),
-    )
-
-
-_worker_done: Any = None
-
-
-def _init_worker(done: Any) -> None:
-    global _worker_done
-    _worker_done = done
-
-
-def _verify_range(path: str, origin: str, own: bool, start: int, end: int | None) -> LogReport:
-    def count(n: int) -> None:
-        with _worker_done.get_lock():
-            _worker_done.value += n
-
-    store = SqliteStore.open(path)
-    try:
-        return verify_log(store, origin, own=own, progress=count, start=start, end=end)
-    finally:
-        store.close()
 
 
 def _check_structure(
@@ -360,7 +259,7 @@ def _bad_signature(signatures: Callable[[], None]) -> IntegrityError | None:
     return None
 
 
-def _raise_first(*errors: IntegrityError | None) -> None:
+def raise_first(*errors: IntegrityError | None) -> None:
     """Raise the damage with the lowest seq (the first broken entry), if any."""
     found = [e for e in errors if e is not None]
     if found:

@@ -48,7 +48,8 @@ from node.core.logs import log_name
 from node.core.views import verify_view
 from node.core.walk import key_in_force
 from node.ledger.access_anchor import check_anchors
-from node.ledger.fsck import LogReport, Progress, verify_log, verify_log_parallel
+from node.ledger.fsck import LogReport, Progress, verify_log
+from node.ledger.fsck_parallel import verify_log_parallel
 from node.store.open import NodeStore
 from node.store.postgres import PostgresStore
 from node.store.sqlite import MIGRATIONS, SqliteStore

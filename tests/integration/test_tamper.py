@@ -14,7 +14,7 @@ import pytest
 from node.core import merkle
 from node.core.errors import IntegrityError
 from node.core.sample import sample_records
-from node.ledger.fsck import verify_log_parallel
+from node.ledger.fsck_parallel import verify_log_parallel
 from node.ledger.tree import STORED_FROM_LEVEL
 from node.ledger.verification import verify_store
 from node.store.sqlite import API_KEY_MAC_FILE, SqliteStore
