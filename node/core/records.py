@@ -14,16 +14,28 @@ gives equal records, equal ``to_dict`` forms and equal signed bytes.
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from node.core.canonical import canonical_json
 from node.core.countries import EORI_PREFIXES, ISO_COUNTRIES
 from node.core.errors import Conflict, InvalidInput
+from node.core.fields import (
+    MAX_TEXT,
+    check_country,
+    check_date,
+    check_enum,
+    check_items,
+    check_object,
+    check_text,
+    join_field,
+    parse_date,
+    set_normalised,
+    under_field,
+)
 from node.core.status import FINAL, StatusCode, check_transition
 
 __all__ = [
@@ -44,7 +56,6 @@ __all__ = [
 # WCO Data Model: the AEOMutualRecognitionParty id is up to 17 characters (an..17); ours is the
 # issuer's ISO code followed by 1 to 15 upper-case letters or digits.
 AEO_ID = re.compile(r"[A-Z]{2}[A-Z0-9]{1,15}")
-MAX_TEXT = 512
 MAX_CITY = 128  # an address's city and postcode are shorter than the other texts
 MAX_POSTCODE = 16
 # A record's RFC 8785 form is at most 64 KiB: far under the API's 8 MiB body and the 16 MiB a
@@ -54,32 +65,6 @@ MAX_RECORD_BYTES = 64 * 1024
 # one consent per country): below this many identifiers a record cannot reach the limit
 # (tests/unit/test_records.py builds the largest one), so only larger ones are measured.
 _MEASURE_FROM = 128
-# C0 and C1 controls, line and paragraph separators, lone surrogates: none belongs in a name or
-# an address, and each would break a CSV cell, a line count or UTF-8 encoding.
-_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-# U+FDD0..U+FDEF and the last two code points of each of the 17 planes.
-_NONCHARACTERS = (
-    "[\ufdd0-\ufdef"
-    + "".join(f"{chr(plane << 16 | 0xFFFE)}-{chr(plane << 16 | 0xFFFF)}" for plane in range(17))
-    + "]"
-)
-# Characters that make a name or an address read other than it is (Unicode TR #36, UTS #39,
-# CVE-2021-42574 "Trojan Source"): bidirectional controls reorder what follows them, zero-width
-# characters and U+FEFF hide inside a word so that two different names look the same, tag
-# characters carry invisible text, and noncharacters are not for interchange (Unicode §23.7).
-_SPOOFING: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"), "bidirectional controls"),
-    (re.compile("[\u180e\u200b-\u200d\u2060]"), "zero-width characters"),
-    (re.compile("\ufeff"), "a byte order mark"),
-    (re.compile("[\U000e0000-\U000e007f]"), "tag characters"),
-    (re.compile(_NONCHARACTERS), "noncharacters"),
-)
-# Letters that render as nothing (Hangul fillers, the blank Braille pattern): a text made of
-# them, of combining marks, format characters and spaces shows no name at all.
-_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_E = TypeVar("_E", bound=StrEnum)
-_T = TypeVar("_T")
 
 
 class Certificate(StrEnum):
@@ -132,109 +117,6 @@ class Role(StrEnum):
     CONSOLIDATOR = "consolidator"
 
 
-# -- checks shared by the constructors (they coerce and return the normalised value) ----------
-
-
-def _text(value: object, field: str, limit: int = MAX_TEXT) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput("must be a string", field=field)
-    text = unicodedata.normalize("NFC", value).strip()
-    if not text:
-        raise InvalidInput("must not be empty", field=field)
-    if len(text) > limit:
-        raise InvalidInput(f"longer than {limit} characters", field=field)
-    if _FORBIDDEN.search(text):
-        raise InvalidInput("must not contain control characters or line breaks", field=field)
-    for pattern, what in _SPOOFING:
-        found = pattern.search(text)
-        if found:
-            raise InvalidInput(f"must not contain {what} (U+{ord(found.group()):04X})", field=field)
-    if not any(_visible(c) for c in text):
-        raise InvalidInput(
-            "must contain a visible character, not only combining or invisible ones",
-            field=field,
-        )
-    return text
-
-
-def _visible(char: str) -> bool:
-    """A letter, digit, punctuation mark or symbol that renders as something."""
-    return unicodedata.category(char)[0] in "LNPS" and char not in _BLANK_LETTERS
-
-
-def _enum(kind: type[_E], value: object, field: str) -> _E:
-    if isinstance(value, str):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    allowed = ", ".join(member.value for member in kind)
-    raise InvalidInput(f"{value!r} is not one of {allowed}", field=field)
-
-
-def _country(value: object, field: str) -> str:
-    if not isinstance(value, str) or value not in ISO_COUNTRIES:
-        raise InvalidInput(f"{value!r} is not an ISO 3166-1 alpha-2 country code", field=field)
-    return value
-
-
-def _date(value: object, field: str) -> date:
-    # datetime is a subclass of date; its isoformat() would smuggle a time into the record.
-    if not isinstance(value, date) or isinstance(value, datetime):
-        raise InvalidInput("must be a date", field=field)
-    return value
-
-
-def _items(value: object, field: str) -> tuple[Any, ...]:
-    if not isinstance(value, list | tuple):
-        raise InvalidInput("must be a list", field=field)
-    return tuple(value)
-
-
-def _set(obj: object, name: str, value: object) -> None:
-    object.__setattr__(obj, name, value)  # normalising a frozen dataclass in __post_init__
-
-
-# -- from_dict helpers: JSON shape and types --------------------------------------------------
-
-
-def _object(data: object, allowed: tuple[str, ...], optional: set[str], field: str) -> Any:
-    """Check ``data`` is an object with only ``allowed`` keys and every required key non-null."""
-    if not isinstance(data, Mapping):
-        raise InvalidInput("must be an object", field=field or None)
-    for name in data:
-        if name not in allowed:
-            raise InvalidInput("unknown field", field=_join(field, str(name)))
-    for name in allowed:
-        if name not in optional and data.get(name) is None:
-            raise InvalidInput("is required", field=_join(field, name))
-    return data
-
-
-def _parse_date(value: object, field: str) -> date:
-    # Only the plain calendar form: fromisoformat also takes 20240101 and other ISO variants.
-    if not isinstance(value, str) or not _DATE.fullmatch(value):
-        raise InvalidInput("must be a date written YYYY-MM-DD", field=field)
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{value} is not a calendar date", field=field) from None
-
-
-def _join(parent: str, child: str | None) -> str:
-    if not child:
-        return parent
-    return f"{parent}.{child}" if parent and not child.startswith("[") else parent + child
-
-
-def _under(field: str, build: Callable[..., _T], **values: Any) -> _T:
-    """Run a constructor, prefixing the field of any error with ``field`` (the parent path)."""
-    try:
-        return build(**values)
-    except InvalidInput as exc:
-        raise InvalidInput(exc.reason, field=_join(field, exc.field)) from None
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TraderIdentifier:
     """One way of identifying the trader, e.g. ``EORI:BR12345678901``."""
@@ -243,8 +125,8 @@ class TraderIdentifier:
     value: str
 
     def __post_init__(self) -> None:
-        scheme = _enum(IdScheme, self.scheme, "scheme")
-        value = _text(self.value, "value", limit=64)
+        scheme = check_enum(IdScheme, self.scheme, "scheme")
+        value = check_text(self.value, "value", limit=64)
         pattern, rule = _ID_FORMATS[scheme]
         if not pattern.fullmatch(value):
             raise InvalidInput(rule, field="value")
@@ -252,14 +134,14 @@ class TraderIdentifier:
             raise InvalidInput(
                 f"an EORI starts with a country code, not {value[:2]}", field="value"
             )
-        _set(self, "scheme", scheme)
-        _set(self, "value", value)
+        set_normalised(self, "scheme", scheme)
+        set_normalised(self, "value", value)
 
     @classmethod
     def from_dict(cls, data: object, field: str = "identifier") -> TraderIdentifier:
         """Build from ``{"scheme", "value"}``. Raises InvalidInput naming ``field.<name>``."""
-        d = _object(data, ("scheme", "value"), set(), field)
-        return _under(field, cls, scheme=d["scheme"], value=d["value"])
+        d = check_object(data, ("scheme", "value"), set(), field)
+        return under_field(field, cls, scheme=d["scheme"], value=d["value"])
 
     def to_dict(self) -> dict[str, object]:
         return {"scheme": self.scheme.value, "value": self.value}
@@ -275,17 +157,19 @@ class Address:
     country: str
 
     def __post_init__(self) -> None:
-        _set(self, "street", _text(self.street, "street"))
-        _set(self, "city", _text(self.city, "city", limit=MAX_CITY))
+        set_normalised(self, "street", check_text(self.street, "street"))
+        set_normalised(self, "city", check_text(self.city, "city", limit=MAX_CITY))
         if self.postcode is not None:
-            _set(self, "postcode", _text(self.postcode, "postcode", limit=MAX_POSTCODE))
-        _country(self.country, "country")
+            set_normalised(
+                self, "postcode", check_text(self.postcode, "postcode", limit=MAX_POSTCODE)
+            )
+        check_country(self.country, "country")
 
     @classmethod
     def from_dict(cls, data: object, field: str = "address") -> Address:
         """Build from its JSON object. Raises InvalidInput naming ``field.<name>``."""
-        d = _object(data, ("street", "city", "postcode", "country"), {"postcode"}, field)
-        return _under(field, cls, **d)
+        d = check_object(data, ("street", "city", "postcode", "country"), {"postcode"}, field)
+        return under_field(field, cls, **d)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -305,20 +189,20 @@ class Status:
     effective: date
 
     def __post_init__(self) -> None:
-        code = _enum(StatusCode, self.code, "code")
-        _set(self, "code", code)
+        code = check_enum(StatusCode, self.code, "code")
+        set_normalised(self, "code", code)
         if self.reason is not None:
-            _set(self, "reason", _text(self.reason, "reason"))
+            set_normalised(self, "reason", check_text(self.reason, "reason"))
         elif code is not StatusCode.VALID:
             raise InvalidInput(f"a reason is required for status {code}", field="reason")
-        _date(self.effective, "effective")
+        check_date(self.effective, "effective")
 
     @classmethod
     def from_dict(cls, data: object, field: str = "status") -> Status:
         """Build from its JSON object. Raises InvalidInput naming ``field.<name>``."""
-        d = _object(data, ("code", "reason", "effective"), {"reason"}, field)
-        effective = _parse_date(d["effective"], _join(field, "effective"))
-        return _under(field, cls, code=d["code"], reason=d.get("reason"), effective=effective)
+        d = check_object(data, ("code", "reason", "effective"), {"reason"}, field)
+        effective = parse_date(d["effective"], join_field(field, "effective"))
+        return under_field(field, cls, code=d["code"], reason=d.get("reason"), effective=effective)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -354,7 +238,7 @@ class AeoRecord:
             raise InvalidInput(
                 f"{self.aeo_id[:2]} is not an ISO 3166-1 country code", field="aeo_id"
             )
-        identifiers = _items(self.identifiers, "identifiers")
+        identifiers = check_items(self.identifiers, "identifiers")
         if not identifiers:
             raise InvalidInput("at least one trader identifier is required", field="identifiers")
         seen: set[tuple[str, str]] = set()
@@ -364,31 +248,38 @@ class AeoRecord:
             if (ident.scheme, ident.value) in seen:
                 raise InvalidInput("duplicate identifier", field=f"identifiers[{i}]")
             seen.add((ident.scheme, ident.value))
-        _set(self, "identifiers", tuple(sorted(identifiers, key=lambda x: (x.scheme, x.value))))
-        _set(self, "legal_name", _text(self.legal_name, "legal_name"))
+        set_normalised(
+            self, "identifiers", tuple(sorted(identifiers, key=lambda x: (x.scheme, x.value)))
+        )
+        set_normalised(self, "legal_name", check_text(self.legal_name, "legal_name"))
         if not isinstance(self.address, Address):
             raise InvalidInput("must be an Address", field="address")
-        _set(self, "certificate", _enum(Certificate, self.certificate, "certificate"))
+        set_normalised(
+            self, "certificate", check_enum(Certificate, self.certificate, "certificate")
+        )
         if not isinstance(self.status, Status):
             raise InvalidInput("must be a Status", field="status")
-        authorised = _date(self.authorised, "authorised")
+        authorised = check_date(self.authorised, "authorised")
         if self.status.effective < authorised:
             raise InvalidInput(
                 "a status cannot take effect before the authorisation", field="status.effective"
             )
-        if self.expires is not None and _date(self.expires, "expires") < authorised:
+        if self.expires is not None and check_date(self.expires, "expires") < authorised:
             raise InvalidInput("the expiry precedes the authorisation", field="expires")
-        roles = [_enum(Role, r, f"roles[{i}]") for i, r in enumerate(_items(self.roles, "roles"))]
+        roles = [
+            check_enum(Role, r, f"roles[{i}]")
+            for i, r in enumerate(check_items(self.roles, "roles"))
+        ]
         if not roles:
             raise InvalidInput("at least one supply-chain role is required", field="roles")
-        _set(self, "roles", _sorted_unique(roles, "roles", "duplicate role"))
-        partners = _items(self.consent, "consent")
+        set_normalised(self, "roles", _sorted_unique(roles, "roles", "duplicate role"))
+        partners = check_items(self.consent, "consent")
         for i, partner in enumerate(partners):
-            if _country(partner, f"consent[{i}]") == self.issuer:
+            if check_country(partner, f"consent[{i}]") == self.issuer:
                 raise InvalidInput(
                     "the issuer needs no consent to hold its own data", field=f"consent[{i}]"
                 )
-        _set(self, "consent", _sorted_unique(partners, "consent", "duplicate partner"))
+        set_normalised(self, "consent", _sorted_unique(partners, "consent", "duplicate partner"))
         if len(identifiers) > _MEASURE_FROM:
             size = len(canonical_json(self.to_dict()))
             if size > MAX_RECORD_BYTES:
@@ -414,14 +305,14 @@ class AeoRecord:
         Raises InvalidInput naming the field: unknown fields, missing required ones, wrong
         types, malformed dates and every rule of the record.
         """
-        d = _object(data, _RECORD_FIELDS, {"expires", "consent"}, "")
+        d = check_object(data, _RECORD_FIELDS, {"expires", "consent"}, "")
         identifiers = tuple(
             TraderIdentifier.from_dict(item, f"identifiers[{i}]")
-            for i, item in enumerate(_items(d["identifiers"], "identifiers"))
+            for i, item in enumerate(check_items(d["identifiers"], "identifiers"))
         )
         address = Address.from_dict(d["address"])
         status = Status.from_dict(d["status"])
-        authorised = _parse_date(d["authorised"], "authorised")
+        authorised = parse_date(d["authorised"], "authorised")
         expires = d.get("expires")
         return cls(
             aeo_id=d["aeo_id"],
@@ -431,9 +322,9 @@ class AeoRecord:
             certificate=d["certificate"],
             status=status,
             authorised=authorised,
-            expires=None if expires is None else _parse_date(expires, "expires"),
-            roles=_items(d["roles"], "roles"),
-            consent=() if d.get("consent") is None else _items(d["consent"], "consent"),
+            expires=None if expires is None else parse_date(expires, "expires"),
+            roles=check_items(d["roles"], "roles"),
+            consent=() if d.get("consent") is None else check_items(d["consent"], "consent"),
         )
 
     def to_dict(self) -> dict[str, object]:
