@@ -3,7 +3,7 @@
 A user logs in with an API key; the node keeps a session for it (a random token in an HttpOnly,
 SameSite=Strict cookie; the key itself is never stored in the browser) and checks on every page
 that the key is still valid and its role allows the page. Every form that changes something
-carries the session's CSRF token (``Sessions.csrf``); what officers change is in
+carries the session's CSRF token (``node.app.ui_sessions``); what officers change is in
 ``node.app.ui_officer``. Pages read through the same paths as
 the API: the record page through ``Queries`` and the trail, and every record shown is written to
 the access log like an API read.
@@ -12,12 +12,8 @@ the access log like an API read.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -29,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from network.forks import shown as shown_fork
 from node.app.ui_officer import Written, actions_for, officer_routes, today
 from node.app.ui_restore import restore_routes
+from node.app.ui_sessions import SESSION_COOKIE, SESSION_SECONDS, Sessions
 from node.core.errors import InvalidInput, MraError
 from node.core.reports import actor_labels, flatten, labelled
 from node.host.access_log import AccessLog
@@ -50,11 +47,8 @@ from node.store.open import NodeStore
 if TYPE_CHECKING:
     from network.service import NetworkService
 
-__all__ = ["SESSION_COOKIE", "Sessions", "ui_routes"]
+__all__ = ["ui_routes"]
 
-SESSION_COOKIE = "mra_session"
-SESSION_SECONDS = 8 * 3600
-CSRF_TAG = b"mra-ledger/ui-csrf/v1\x00"
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=select_autoescape(["html"]),
@@ -62,43 +56,6 @@ _templates = Environment(
 NOT_HELD = "not held here (unknown, or not shared with you)"
 NETWORK_REFRESH_SECONDS = 10  # the network page reloads itself: peers, lag and forks change
 QUERIES_PAGE = 50  # rows of a record page's queries table; "older" pages back
-
-
-@dataclass
-class Sessions:
-    """Open UI sessions: token -> (API key id, role, expiry). Lost on restart (log in again)."""
-
-    ttl: float = SESSION_SECONDS
-    _open: dict[str, tuple[Caller, float]] = field(default_factory=dict)
-    # Lost on restart with the sessions it protects.
-    _secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-
-    def open(self, caller: Caller) -> str:
-        token = secrets.token_urlsafe(32)
-        self._open[token] = (caller, time.monotonic() + self.ttl)
-        return token
-
-    def caller(self, token: str | None) -> Caller | None:
-        found = self._open.get(token or "")
-        if found is None or found[1] < time.monotonic():
-            self._open.pop(token or "", None)
-            return None
-        return found[0]
-
-    def close(self, token: str | None) -> None:
-        self._open.pop(token or "", None)
-
-    def csrf(self, token: str | None) -> str:
-        """The CSRF token of the session ``token``: an HMAC of it under this process's secret,
-        so a page from elsewhere cannot know it, and the node keeps nothing more."""
-        mac = hmac.new(self._secret, CSRF_TAG + (token or "").encode(), hashlib.sha256)
-        return mac.hexdigest()
-
-    def csrf_ok(self, token: str | None, presented: str) -> bool:
-        """Whether ``presented`` is the CSRF token of the open session ``token``."""
-        if self.caller(token) is None or not presented:
-            return False
-        return hmac.compare_digest(self.csrf(token), presented)
 
 
 class _Redirect(Exception):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from node.app.ui import Sessions
 from node.app.ui_officer import actions_for
+from node.app.ui_sessions import Sessions
 from node.host.apikeys import Caller, Role
 
 
