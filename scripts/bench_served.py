@@ -34,7 +34,8 @@ from _harness import fill_ledger, listening, percentile, wait_until
 from node.core.crypto import SigningKey
 from node.host.apikeys import create_key
 from node.host.home import NodeHome
-from node.ledger.verification import verify_store
+from node.ledger.fsck_parallel import verify_log_parallel
+from node.ledger.verification import before_logs, derived_damage, run_check, verify_store
 from node.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -267,3 +268,26 @@ def fsck_time(home: NodeHome, pool: ThreadPoolExecutor, processes: int) -> tuple
         return elapsed, sum(report.size for report in reports)
     finally:
         store.close()
+
+
+def fsck_parts(home: NodeHome, pool: ThreadPoolExecutor, processes: int) -> dict[str, float]:
+    """Seconds of the largest parts of verification, each run alone in turn: the logs' pass on
+    ``processes`` processes (``node.ledger.fsck``: chain, signatures, payloads, tree,
+    checkpoints), SQLite's integrity check, and the derived tables rebuilt and compared. Each
+    part found no damage, or this raises."""
+    store = SqliteStore.open(home.db_path)
+    parts: dict[str, float] = {}
+    try:
+        began = time.perf_counter()
+        verify_log_parallel(store, "BR", own=True, processes=processes)
+        parts["logs"] = time.perf_counter() - began
+        checks = dict(before_logs(quick=False))
+        for name, check in (("integrity", checks["integrity check"]), ("derived", derived_damage)):
+            began = time.perf_counter()
+            damages = run_check(name, check, store, "BR", pool)
+            parts[name] = time.perf_counter() - began
+            if damages:
+                raise RuntimeError(f"{name}: {damages[0]}")
+    finally:
+        store.close()
+    return parts
