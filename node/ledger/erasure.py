@@ -33,8 +33,7 @@ from node.store.protocols import (
     AgreementLog,
     Deletion,
     Erasures,
-    Log,
-    LogHistory,
+    LogStore,
     Records,
     Retention,
 )
@@ -44,7 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DAY_MS",
-    "ErasureLog",
     "ErasureStore",
     "acknowledge",
     "erase",
@@ -58,10 +56,6 @@ __all__ = [
 
 DAY_MS = 86_400_000
 FINAL = ("revoked", "annulled")
-
-
-class ErasureLog(Log, LogHistory, Protocol):
-    """The parts of a store the own erasures are read back from (``erased_by_own_erasures``)."""
 
 
 class ErasureStore(AgreementLog, Records, Erasures, Retention, Protocol):
@@ -262,7 +256,7 @@ def erasure_status(store: Erasures, aeo_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def erased_by_own_erasures(store: ErasureLog, origin: str) -> set[int]:
+def erased_by_own_erasures(store: LogStore, origin: str) -> set[int]:
     """The own entries whose payloads an own, signed erasure deleted here. An erasure entry
     whose payload is missing or does not open its commitment explains nothing (the pass over
     the log names it)."""

@@ -41,7 +41,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from itertools import islice
-from typing import Protocol
 
 from node.core import merkle
 from node.core.chain import check_payload
@@ -55,16 +54,12 @@ from node.core.walk import ChainWalk, KeySchedule, Link, Revocation, key_in_forc
 from node.ledger.erasure import erased_by_own_erasures
 from node.ledger.revocations import held_revocations
 from node.ledger.tree import STORED_FROM_LEVEL, StoredTree
-from node.store.protocols import Log, LogHistory, StoredEntry
+from node.store.protocols import LogStore, StoredEntry
 
 __all__ = ["LogReport", "LogStore", "Progress", "raise_first", "verify_log"]
 
 CHUNK = 4096
 Progress = Callable[[int], None]
-
-
-class LogStore(Log, LogHistory, Protocol):
-    """The parts of a store verifying one log reads."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

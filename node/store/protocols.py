@@ -28,6 +28,7 @@ __all__ = [
     "Head",
     "Log",
     "LogHistory",
+    "LogStore",
     "PendingAppend",
     "Records",
     "Retention",
@@ -166,6 +167,10 @@ class LogHistory(Protocol):
     ) -> Iterator[tuple[int, int, bytes]]: ...
 
     def entry_seqs_of_kind(self, origin: str, kind: str) -> list[int]: ...
+
+
+class LogStore(Log, LogHistory, Protocol):
+    """A log's entries and what is held beside them: what verifying a log reads."""
 
 
 class Records(Protocol):
