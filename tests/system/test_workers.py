@@ -8,6 +8,7 @@ readers with it."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -210,6 +212,66 @@ def test_two_workers_on_sqlite_share_reads_forward_writes_and_keep_one_access_lo
     assert versions == written  # each write acknowledged once, appended once
     assert queries[0] == reads  # every read is logged, whichever process answered it
     assert seqs[0] == seqs[1]  # one chain, no seq twice or missing
+
+
+def presented(port: int) -> tuple[str, bytes]:
+    """(the worker that took it, the certificate it presented) of a new TLS connection."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the certificate itself is what is looked at
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw) as tls,
+    ):
+        certificate = tls.getpeercert(binary_form=True)
+        assert certificate is not None
+        tls.sendall(b"GET /v1/health HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = tls.recv(4096)
+            assert chunk, head
+            head += chunk
+    fields = dict(line.partition(b":")[::2] for line in head.split(b"\r\n")[1:] if line)
+    named = {name.strip().lower(): value.strip().decode() for name, value in fields.items()}
+    # A reader forwards /v1/health to the primary, and says so.
+    return named.get(b"x-mra-relayed-by", named[b"x-mra-worker"]), certificate
+
+
+@pytest.mark.long  # 12 s
+def test_every_worker_presents_a_renewed_certificate_within_seconds(tmp_path: Path) -> None:
+    """A reader asks its primary what to trust every round on one kept channel, and follows
+    the home's certificate: after ``mra network renew --compromised``, connections to either
+    process present the new certificate."""
+    port = free_port()
+    env = {**os.environ}
+    home = lone_home(tmp_path, port)
+    vouched(env, home)
+    process = start(home, port, env, workers=2)
+    try:
+        time.sleep(5)  # a few of the readers' rounds on their channel to the primary
+        old = ssl.PEM_cert_to_DER_cert((home / "tls.crt").read_text())
+        with ThreadPoolExecutor(8) as pool:
+            before = set(pool.map(lambda _: presented(port), range(16)))
+        assert {certificate for _, certificate in before} == {old}
+        renewed = cli(env, "network", "renew", "--compromised", "--home", str(home))
+        assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+        # "certificate <sha256 of the DER, 16 digits>... (replaces ...)": the primary presents
+        # it from its next round on, each reader from its own next round.
+        new = renewed.stdout.split("certificate ")[1][:16]
+        assert not hashlib.sha256(old).hexdigest().startswith(new)
+        seen: set[str] = set()
+        deadline = time.monotonic() + 30
+        with ThreadPoolExecutor(8) as pool:  # connections at once: both processes take some
+            while time.monotonic() < deadline and seen != {"0", "1"}:
+                for worker, certificate in pool.map(lambda _: presented(port), range(16)):
+                    if hashlib.sha256(certificate).hexdigest().startswith(new):
+                        seen.add(worker)
+                time.sleep(0.2)
+        assert seen == {"0", "1"}, seen
+        assert readers_of(home), "the reader ended"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 @pytest.mark.long  # 9 s
