@@ -206,6 +206,25 @@ def test_current_state_pointed_at_an_older_version_is_named(
     assert "aeo_current BR000000001" in found[0].detail
 
 
+def test_a_derived_table_made_without_its_key_holding_a_row_twice_is_named(
+    held: dict[str, Node], tmp_path: Path
+) -> None:
+    """The counts agree (a row twice, in place of another), but the key no longer keeps a
+    row from being held twice: the rows themselves are compared, and the one missing named."""
+    path = copy_of(held["BR"], tmp_path, "br")
+
+    def remade(c: sqlite3.Connection) -> None:
+        rows = c.execute("SELECT * FROM aeo_versions ORDER BY aeo_id, seq").fetchall()
+        c.execute("DROP TABLE aeo_versions")
+        c.execute("CREATE TABLE aeo_versions (aeo_id TEXT, seq INTEGER, ts INTEGER)")
+        c.executemany("INSERT INTO aeo_versions VALUES (?, ?, ?)", [rows[0], *rows[:-1]])
+
+    covertly(path, remade)
+    found = damages_of(path, "BR")
+    named = [d.detail for d in found if d.damage == "derived-mismatch"]
+    assert any(d.startswith("aeo_versions") and "is missing" in d for d in named), found
+
+
 def test_erasure_bookkeeping_comes_from_the_signed_erasures(
     held: dict[str, Node], tmp_path: Path
 ) -> None:
