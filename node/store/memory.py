@@ -12,16 +12,15 @@ services do not read).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import astuple, replace
 from typing import TYPE_CHECKING, Any
 
-from node.core.access import ACCESS_FIELDS, ACCESS_GENESIS, Access, access_hash
 from node.core.canonical import parse_json
 from node.core.crypto import PublicKey
 from node.core.entries import EntryHeader, Payload, entry_hash
 from node.core.errors import StorageFailed
 from node.core.records import AeoRecord
 from node.core.walk import key_in_force
+from node.store.memory_access import MemoryAccessTrail
 from node.store.protocols import AppendBatch, Head, PendingAppend, StoredEntry, settled
 from node.store.rows import check_continues, document_row, record_of, served, version_row
 
@@ -35,10 +34,11 @@ _PURGE = ("origin", "seq", "ts", "of_origin", "aeo_id", "erasure", "reason", "vi
 _END = 2**63 - 1
 
 
-class MemoryStore:
+class MemoryStore(MemoryAccessTrail):
     """A node's ledger state in dicts and lists; nothing survives the process."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._keys: dict[str, dict[int, PublicKey]] = {}
         self._entries: dict[str, list[tuple[bytes, bytes]]] = {}  # origin -> [(body, signature)]
         self._payloads: dict[tuple[str, int], Payload] = {}
@@ -56,7 +56,6 @@ class MemoryStore:
         }
         # (origin, seq) -> (aeo_id, agreements, body, signature, received_ts)
         self._views: dict[tuple[str, int], tuple[str, str, bytes, bytes, int]] = {}
-        self._access: list[tuple[Access, bytes]] = []
 
     # -- the log -----------------------------------------------------------------------------
 
@@ -375,66 +374,6 @@ class MemoryStore:
     def scrub(self) -> bool:
         """Nothing to scrub: a deleted container item leaves no copy behind."""
         return True
-
-    # -- access log ------------------------------------------------------------------------------
-
-    def append_access(self, rows: list[Access]) -> None:
-        prev = self._access[-1][1] if self._access else ACCESS_GENESIS
-        for access in rows:
-            if access.entry_seq is not None and access.view_hash:
-                key = (access.actor, access.entry_origin, access.entry_seq, access.view_hash)
-                earlier = (
-                    seq
-                    for seq, (held, _) in enumerate(self._access)
-                    if held.repeat_of is None
-                    and (held.actor, held.entry_origin, held.entry_seq, held.view_hash) == key
-                )
-                access = replace(access, repeat_of=next(earlier, None))
-            prev = access_hash(prev, len(self._access), access)
-            self._access.append((access, prev))
-
-    def access_size(self) -> int:
-        return len(self._access)
-
-    def access_hash(self, seq: int) -> bytes | None:
-        return self._access[seq][1] if 0 <= seq < len(self._access) else None
-
-    def access_rows(
-        self,
-        *,
-        since: int | None = None,
-        until: int | None = None,
-        actor: str | None = None,
-        aeo_id: str | None = None,
-        action: str | None = None,
-        entry_seq: int | None = None,
-        repeats: bool = True,
-        after: int = -1,
-        before: int | None = None,
-        newest_first: bool = False,
-        limit: int = 1000,
-    ) -> list[dict[str, Any]]:
-        found = []
-        for seq, (access, hash_) in enumerate(self._access):
-            if before is not None and seq >= before:
-                continue
-            if seq <= after or not (-_END if since is None else since) <= access.ts < (
-                _END if until is None else until
-            ):
-                continue
-            wanted = (
-                (actor, access.actor),
-                (aeo_id, access.aeo_id),
-                (action, access.action),
-                (entry_seq, access.entry_seq),
-            )
-            if any(value is not None and value != held for value, held in wanted):
-                continue
-            if not repeats and access.repeat_of is not None:
-                continue
-            row = dict(zip(ACCESS_FIELDS, astuple(access), strict=True))
-            found.append({"seq": seq, **row, "hash": hash_.hex()})
-        return (found[::-1] if newest_first else found)[:limit]
 
 
 if TYPE_CHECKING:
