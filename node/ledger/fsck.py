@@ -56,7 +56,7 @@ from node.ledger.revocations import held_revocations
 from node.ledger.tree import STORED_FROM_LEVEL, StoredTree
 from node.store.protocols import LogStore, StoredEntry
 
-__all__ = ["LogReport", "LogStore", "Progress", "raise_first", "verify_log"]
+__all__ = ["LogReport", "Progress", "raise_first", "verify_log"]
 
 CHUNK = 4096
 Progress = Callable[[int], None]

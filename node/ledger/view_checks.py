@@ -24,7 +24,7 @@ VIEW_CHUNK = 2048
 def view_damage(
     store: NodeStore, own: str | None, executor: Executor | None
 ) -> Iterator[IntegrityError]:
-    """Step 5. Signatures run a chunk at a time on ``executor`` (PyNaCl releases the GIL)."""
+    """Step 5, a chunk of ``VIEW_CHUNK`` views at a time, their signatures on ``executor``."""
     schedules: dict[str, list[tuple[int, PublicKey]]] = {}
     views = store.all_views()
     while chunk := list(islice(views, VIEW_CHUNK)):
