@@ -75,13 +75,16 @@ def fill_ledger(
 
 
 def resident_mib(pid: int) -> float:
-    """The resident set size of process ``pid`` in MiB (Linux). Raises OSError when the
-    process is gone."""
+    """The resident memory that is process ``pid``'s own, in MiB (Linux): its anonymous and
+    shared-memory pages (``RssAnon`` + ``RssShmem``), not the pages of files it maps. Those
+    are the OS's page cache, shared and reclaimable: its code, and the SQLite file a node's
+    readers map, whose pages a reader touches grow the plain RSS as the ledger grows without
+    any memory being held by the process. Raises OSError when the process is gone."""
     status = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"VmRSS:\s+(\d+)", status)
-    if found is None:  # a zombie has no memory left
+    parts = [re.search(rf"{name}:\s+(\d+)", status) for name in ("RssAnon", "RssShmem")]
+    if None in parts:  # a zombie has no memory left
         raise ProcessLookupError(f"process {pid} has exited")
-    return int(found.group(1)) / 1024
+    return sum(int(part.group(1)) for part in parts if part is not None) / 1024
 
 
 def percentile(values: list[float], q: float) -> float:

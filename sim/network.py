@@ -40,6 +40,7 @@ from node.core.sample import sample_dicts
 from node.core.status import StatusCode
 from node.host.guard import accept_restore
 from node.host.settings import Settings
+from node.store.sqlite import access_path
 from sim import invariants
 from sim.faults import FAULTS, Faults, Outcome
 from sim.membership import Changes
@@ -388,14 +389,15 @@ class Simulation:
         assert self.equivocator is not None
         node = self.nodes[self.equivocator]
         twin_home = node.home.path.with_name(f"{node.code}-twin")
-        shutil.copytree(node.home.path, twin_home, ignore=shutil.ignore_patterns("ledger.db*"))
-        source = sqlite3.connect(str(node.home.db_path))
-        target = sqlite3.connect(str(twin_home / "ledger.db"))
-        try:
-            source.backup(target)
-        finally:
-            source.close()
-            target.close()
+        shutil.copytree(node.home.path, twin_home, ignore=shutil.ignore_patterns("ledger.*"))
+        for path in (node.home.db_path, access_path(node.home.db_path)):  # the access log's too
+            source = sqlite3.connect(str(path))
+            target = sqlite3.connect(str(twin_home / path.name))
+            try:
+                source.backup(target)
+            finally:
+                source.close()
+                target.close()
         self.twin = self._open(twin_home, node.code, node.skew_ms)
         peers = [c for c in self.codes if c != node.code]
         self.twin_audience = frozenset(self.rng.sample(peers, len(peers) // 2))

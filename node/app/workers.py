@@ -64,8 +64,9 @@ class Workers:
 async def wal_checkpoints(node: Node) -> None:
     # Neither writer checkpoints on commit (a checkpoint syncs the database file: it would
     # stall the write that ran it, and the access log's would stall every request behind it):
-    # this copies the WAL back on a worker thread instead, often enough to keep it short. The
-    # store's last connection to close checkpoints what is left.
+    # this copies the WAL back on a worker thread instead, often enough to keep it short, and
+    # syncs the access log's file, whose commits do not wait for the disk (``SqliteStore.open``).
+    # The store's last connection to close checkpoints what is left.
     store = node.store
     if isinstance(store, SqliteStore):
         await node.written(partial(store.checkpoint_on_commit, False))
@@ -77,7 +78,9 @@ async def wal_checkpoints(node: Node) -> None:
             if store.scrub_pending and waited >= SCRUB_RETRY_SECONDS:
                 waited = 0.0
                 await node.written(store.scrub)  # an erasure's WAL truncation a reader held up
-            await asyncio.to_thread(SqliteStore.checkpoint_wal, node.home.db_path)
+            if isinstance(store, SqliteStore):
+                for path in (store.path, store.access_file.path):
+                    await asyncio.to_thread(SqliteStore.checkpoint_wal, path)
         except StorageFailed as exc:
             log.warning("WAL checkpoint failed: %s", exc)
 

@@ -1,8 +1,9 @@
 """Online backups of a node's database, and their restore.
 
-    mra backup DEST     DEST/ledger.db, a consistent copy taken while the node runs, and
+    mra backup DEST     DEST/ledger.db, a consistent copy taken while the node runs, then
+                        DEST/ledger.access.db, the access log's file copied the same way, and
                         DEST/manifest.json: node, schema version, the own log's size and latest
-                        signed checkpoint in the copy, the copy's SHA-256 and size
+                        signed checkpoint in the copy, each copy's SHA-256 and size
     mra restore DEST    the manifest and the file checked, the copy verified as
                         ``mra ledger verify`` would, then installed in place of the node's
                         database (kept beside it, renamed), with the node stopped
@@ -11,14 +12,16 @@
                         PostgreSQL database of MRA_DATABASE_URL (node.store.transfer), the copy
                         verified, the file set aside
 
-The copy is ``VACUUM INTO`` on a read-only connection: one read transaction on a WAL database,
+Each copy is ``VACUUM INTO`` on a read-only connection: one read transaction on a WAL database,
 so writers go on while it runs and the copy is the database as of one commit. (SQLite's backup
 API, tried with a read transaction pinned across its steps, kept restarting under the node at
 1M records: 10 GB written in two minutes for a copy still at 32 MiB.) A progress handler
 fdatasyncs the copy every ``SYNC_BYTES`` as it grows, so the 1 GB are never left for one
 writeback at the end, and paces it for ``rate`` (MiB/s). ``mra backup`` also lowers its own
 CPU and I/O priority (``lower_priority``): measured at 1M, reads' p99 during a backup then stays
-at its level before (README, Backups and restores).
+at its level before (README, Backups and restores). The ledger's file is copied before the
+access log's: every anchor of the access log that the copied ledger signs is then of rows the
+access log's copy holds (verification checks the anchors).
 Key files are not in a backup: they are backed up separately, sealed (README, Operations).
 
 A restored home may hold a shorter own log than its peers have seen signed. It cannot fork: the
@@ -53,7 +56,7 @@ from node.host.guard import HomeLock
 from node.host.home import NodeHome, write_atomic
 from node.ledger.verification import Verification, verify_node
 from node.store.postgres import PostgresStore
-from node.store.sqlite import MIGRATIONS, SqliteStore
+from node.store.sqlite import MIGRATIONS, SqliteStore, access_path
 from node.store.transfer import Moved, copy_to_postgres
 
 __all__ = [
@@ -66,8 +69,9 @@ __all__ = [
     "take_backup",
 ]
 
-FORMAT = "mra-ledger backup v1"
+FORMAT = "mra-ledger backup v2"  # v1: the access log was in ledger.db (schema 10 and before)
 DATABASE = "ledger.db"
+ACCESS_DATABASE = access_path(DATABASE).name
 MANIFEST = "manifest.json"
 SYNC_BYTES = 4 << 20  # the copy's unsynced bytes at most
 
@@ -83,6 +87,8 @@ class Manifest:
     checkpoint: str | None  # the latest signed checkpoint of the own log in the copy
     sha256: str  # of DEST/ledger.db
     bytes: int
+    access_sha256: str  # of DEST/ledger.access.db
+    access_bytes: int
     taken_at: str  # ISO 8601 UTC
 
     @classmethod
@@ -94,10 +100,17 @@ class Manifest:
             raise NotFound(f"{path} does not exist: not a backup", field="backup") from None
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"{path} is unreadable: {exc}", field="backup") from None
+        if isinstance(data, dict) and data.get("format") == "mra-ledger backup v1":
+            raise InvalidInput(
+                f"{path} is of a backup taken by an earlier version (schema"
+                f" {data.get('schema_version')}, {data['format']!r}): restore it with that"
+                " version, then start the node with this one, which migrates it",
+                field="format",
+            )
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise InvalidInput(f"{path} is not a manifest of {FORMAT!r}", field="format")
         types = {"origin": str, "schema_version": int, "log_size": int, "sha256": str}
-        types |= {"bytes": int, "taken_at": str}
+        types |= {"bytes": int, "access_sha256": str, "access_bytes": int, "taken_at": str}
         for name, kind in types.items():
             if not isinstance(data.get(name), kind):
                 raise InvalidInput(
@@ -113,6 +126,8 @@ class Manifest:
             checkpoint=data.get("checkpoint"),
             sha256=data["sha256"],
             bytes=data["bytes"],
+            access_sha256=data["access_sha256"],
+            access_bytes=data["access_bytes"],
             taken_at=data["taken_at"],
         )
 
@@ -143,8 +158,8 @@ def take_backup(
     clock: Clock = system_clock,
     rate: float | None = None,
 ) -> Manifest:
-    """Copy the node's database into the new directory ``dest``, with its manifest; ``rate``
-    (MiB/s) slows the copy down.
+    """Copy the node's database and its access log's file into the new directory ``dest``,
+    with their manifest; ``rate`` (MiB/s) slows the copies down.
 
     Raises Conflict when ``dest`` exists and is not empty, NotFound when the home holds no
     node, InvalidInput when ``rate`` is not positive, StorageFailed when the copy cannot be
@@ -155,15 +170,16 @@ def take_backup(
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise Conflict(f"{dest} exists and is not an empty directory", field="dest")
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
-    partial = dest / f"{DATABASE}.partial"
-    try:
-        _copy_snapshot(home.db_path, partial, rate)
-        os.replace(partial, dest / DATABASE)
-        _fsync(dest)
-    except (OSError, sqlite3.Error) as exc:
-        partial.unlink(missing_ok=True)
-        raise StorageFailed(f"cannot copy {home.db_path} into {dest}: {exc}") from exc
-    copy = dest / DATABASE
+    for source, name in ((home.db_path, DATABASE), (access_path(home.db_path), ACCESS_DATABASE)):
+        partial = dest / f"{name}.partial"
+        try:
+            _copy_snapshot(source, partial, rate)
+            os.replace(partial, dest / name)
+            _fsync(dest)
+        except (OSError, sqlite3.Error) as exc:
+            partial.unlink(missing_ok=True)
+            raise StorageFailed(f"cannot copy {source} into {dest}: {exc}") from exc
+    copy, access_copy = dest / DATABASE, dest / ACCESS_DATABASE
     size, checkpoint = _own_log(copy, origin)
     manifest = Manifest(
         format=FORMAT,
@@ -173,6 +189,8 @@ def take_backup(
         checkpoint=checkpoint,
         sha256=_sha256(copy),
         bytes=copy.stat().st_size,
+        access_sha256=_sha256(access_copy),
+        access_bytes=access_copy.stat().st_size,
         taken_at=datetime.fromtimestamp(clock() / 1000, UTC).isoformat(timespec="milliseconds"),
     )
     write_atomic(dest / MANIFEST, json.dumps(asdict(manifest), indent=2) + "\n")
@@ -232,12 +250,16 @@ def check_backup(home: NodeHome, source: Path) -> tuple[Manifest, Verification]:
         raise InvalidInput(
             f"the backup is of node {manifest.origin}, this home is {origin}", field="origin"
         )
-    if not copy.is_file():
-        raise InvalidInput(f"{copy} is missing", field="backup")
-    if (actual := _sha256(copy)) != manifest.sha256:
-        raise InvalidInput(
-            f"{copy} has SHA-256 {actual}, the manifest says {manifest.sha256}", field="sha256"
-        )
+    for path, expected, field in (
+        (copy, manifest.sha256, "sha256"),
+        (source / ACCESS_DATABASE, manifest.access_sha256, "access_sha256"),
+    ):
+        if not path.is_file():
+            raise InvalidInput(f"{path} is missing", field="backup")
+        if (actual := _sha256(path)) != expected:
+            raise InvalidInput(
+                f"{path} has SHA-256 {actual}, the manifest says {expected}", field=field
+            )
     if manifest.schema_version > len(MIGRATIONS):
         raise InvalidInput(
             f"the backup has schema version {manifest.schema_version}; this software knows"
@@ -264,14 +286,15 @@ def restore(home: NodeHome, source: Path) -> Restored:
             raise InvalidInput(f"the backup does not verify: {named}", field="backup")
         replaced_size = _replaced_size(home, manifest.origin)
         kept = _set_aside(home)
-        staged = home.db_path.with_name(f"{DATABASE}.restoring")
-        try:
-            staged.write_bytes((source / DATABASE).read_bytes())
-            _fsync(staged)
-            os.replace(staged, home.db_path)
-            _fsync(home.path)
-        except OSError as exc:
-            raise StorageFailed(f"cannot install {source / DATABASE}: {exc}") from exc
+        for name in (DATABASE, ACCESS_DATABASE):
+            staged = home.path / f"{name}.restoring"
+            try:
+                staged.write_bytes((source / name).read_bytes())
+                _fsync(staged)
+                os.replace(staged, home.path / name)
+                _fsync(home.path)
+            except OSError as exc:
+                raise StorageFailed(f"cannot install {source / name}: {exc}") from exc
         seen = home.log_seen()
         if kept is not None and replaced_size is not None:
             # The replaced database's entries were signed by this node: whether or not a peer
@@ -324,16 +347,16 @@ def move_to_postgres(home: NodeHome, url: str) -> tuple[Moved, Verification, Pat
 
 
 def _set_aside(home: NodeHome, why: str = "before-restore") -> Path | None:
-    """Rename the database being replaced (and its WAL) so nothing is deleted by a restore."""
-    if not home.db_path.exists():
-        return None
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    kept = home.db_path.with_name(f"{DATABASE}.{why}-{stamp}")
-    for suffix in ("", "-wal", "-shm"):
-        old = Path(f"{home.db_path}{suffix}")
-        if old.exists():
-            os.replace(old, Path(f"{kept}{suffix}"))
-    return kept
+    """Rename the database being replaced, its access log's file (and their WALs) so nothing
+    is deleted by a restore: ``ledger.db.<why>-<time>`` (returned, when there was one) and
+    beside it its access log's (``access_path``)."""
+    held = home.db_path.exists()
+    kept = home.db_path.with_name(f"{DATABASE}.{why}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
+    for old, new in ((home.db_path, kept), (access_path(home.db_path), access_path(kept))):
+        for suffix in ("", "-wal", "-shm"):  # a WAL left beside a new file would be read into it
+            if Path(f"{old}{suffix}").exists():
+                os.replace(f"{old}{suffix}", f"{new}{suffix}")
+    return kept if held else None
 
 
 def _replaced_size(home: NodeHome, origin: str) -> int | None:

@@ -5,6 +5,7 @@
                             passphrase (node.host.keyfiles)
     <home>/signing.key.next the key being rotated to, only until the rotation is complete
     <home>/ledger.db        the SQLite store (plus -wal and -shm beside it)
+    <home>/ledger.access.db the access log, in a file of its own (node.store.sqlite.access_file)
     <home>/log-seen.json    the largest checkpoint of this node's own log, signed by it, that
                             a peer has shown (kept outside the database, which may lose it)
     <home>/node.lock, restore-accepted.json   one node process per home, and the operator's

@@ -47,7 +47,7 @@ from node.ledger.fsck_parallel import verify_log_parallel
 from node.ledger.view_checks import view_damage
 from node.store.open import NodeStore
 from node.store.postgres import PostgresStore
-from node.store.sqlite import MIGRATIONS, SqliteStore
+from node.store.sqlite import ACCESS_MIGRATIONS, ACCESS_OBJECTS, MIGRATIONS, SqliteStore
 
 __all__ = ["Verification", "verify_node", "verify_store"]
 
@@ -266,19 +266,28 @@ _schema_cache: dict[tuple[str, str], str | None] = {}
 
 
 def _expected_schema() -> dict[tuple[str, str], str | None]:
+    """What ``SqliteStore.schema_objects`` holds when both files are as their migrations
+    wrote them."""
     if not _schema_cache:
-        conn = sqlite3.connect(":memory:")
-        try:
-            for migration in MIGRATIONS:
-                for statement in migration:
-                    conn.execute(statement)
-            rows = conn.execute(
-                "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
-            ).fetchall()
-        finally:
-            conn.close()
-        _schema_cache.update({(kind, name): sql for kind, name, sql in rows})
+        _schema_cache.update(_migrated(MIGRATIONS, ""))
+        _schema_cache.update(_migrated(ACCESS_MIGRATIONS, ACCESS_OBJECTS))
     return _schema_cache
+
+
+def _migrated(
+    migrations: tuple[tuple[str, ...], ...], prefix: str
+) -> dict[tuple[str, str], str | None]:
+    conn = sqlite3.connect(":memory:")
+    try:
+        for migration in migrations:
+            for statement in migration:
+                conn.execute(statement)
+        rows = conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {(kind, f"{prefix}{name}"): sql for kind, name, sql in rows}
 
 
 def cosignature_damage(store: NodeStore, *_: object) -> Iterator[IntegrityError]:

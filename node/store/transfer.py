@@ -24,6 +24,8 @@ from node.store.postgres import PostgresStore
 from node.store.postgres.session import connect
 from node.store.postgres.store import redacted
 from node.store.sqlite import SqliteStore
+from node.store.sqlite.access_file import ACCESS_TABLES
+from node.store.sqlite.connection import SqliteConnection
 
 __all__ = ["Moved", "copy_to_postgres"]
 
@@ -50,8 +52,13 @@ def _pg_tables(raw: psycopg.Connection[Any]) -> dict[str, list[str]]:
     return tables
 
 
-def _sqlite_columns(source: SqliteStore, table: str) -> list[str]:
+def _sqlite_columns(source: SqliteConnection, table: str) -> list[str]:
     return [str(row[1]) for row in source.conn.execute(f"PRAGMA table_info({table})")]
+
+
+def _file_of(source: SqliteStore, table: str) -> SqliteConnection:
+    """The file holding ``table``: the access log has one of its own."""
+    return source.access_file if table in ACCESS_TABLES else source
 
 
 def _heads(store: SqliteStore | PostgresStore) -> dict[str, tuple[int, bytes]]:
@@ -110,7 +117,8 @@ def _copy_table(
     source: SqliteStore, raw: psycopg.Connection[Any], table: str, columns: list[str]
 ) -> int:
     """Copy ``table``'s rows; returns how many, after checking PostgreSQL counts as many."""
-    have = _sqlite_columns(source, table)
+    held_in = _file_of(source, table)
+    have = _sqlite_columns(held_in, table)
     if sorted(have) != sorted(columns):
         raise StorageFailed(
             f"table {table} has columns {', '.join(have) or 'none'} in SQLite and"
@@ -119,7 +127,7 @@ def _copy_table(
     listed = ", ".join(columns)
     count = 0
     with raw.cursor().copy(f"COPY {table} ({listed}) FROM STDIN") as copy:
-        for row in source.conn.execute(f"SELECT {listed} FROM {table}"):
+        for row in held_in.conn.execute(f"SELECT {listed} FROM {table}"):
             copy.write_row(row)
             count += 1
     copied = raw.execute(f"SELECT count(*) FROM {table}").fetchone()

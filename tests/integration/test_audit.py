@@ -28,7 +28,7 @@ from node.core.sample import sample_dicts
 from node.host.apikeys import create_key
 from node.host.home import NodeHome
 from node.ledger.verification import verify_node
-from node.store.sqlite import SqliteStore
+from node.store.sqlite import SqliteStore, access_path
 
 Keys = dict[str, str]
 
@@ -229,7 +229,7 @@ def test_access_log_chain_is_verified(node: tuple[TestClient, Keys, NodeHome]) -
     assert verified.exit_code == 0, verified.output
     assert "access log:" in verified.output and "rows, hash chain intact" in verified.output
 
-    conn = sqlite3.connect(home.db_path)
+    conn = sqlite3.connect(access_path(home.db_path))  # the access log's file of its own
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         conn.execute("UPDATE access_log SET actor = 'key:someone' WHERE seq = 2")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
@@ -249,7 +249,7 @@ def test_access_log_chain_is_verified(node: tuple[TestClient, Keys, NodeHome]) -
     assert any(d.damage == "schema-altered" and "access_log_no_update" in d.detail for d in found)
     broken = runner.invoke(cli, ["ledger", "verify", "--home", str(home.path)])
     assert broken.exit_code == 1 and "access-mismatch" in broken.output
-    assert "trigger access_log_no_update missing" in broken.output
+    assert "trigger access.access_log_no_update missing" in broken.output
 
 
 def test_cli_trail_and_export(node: tuple[TestClient, Keys, NodeHome], tmp_path: Path) -> None:

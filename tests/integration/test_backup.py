@@ -11,17 +11,27 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from node.core.access import Access
 from node.core.errors import Conflict, InvalidInput, OwnLogBehind
 from node.core.sample import sample_records
-from node.host.backup import DATABASE, MANIFEST, Manifest, check_backup, restore, take_backup
+from node.host.backup import (
+    ACCESS_DATABASE,
+    DATABASE,
+    MANIFEST,
+    Manifest,
+    check_backup,
+    restore,
+    take_backup,
+)
 from node.host.guard import HomeLock, StartGuard, accept_restore
 from node.host.home import NodeHome
-from node.store.sqlite import SqliteStore
+from node.store.sqlite import SqliteStore, access_path
 
 
 def _home(path: Path, origin: str = "BR", records: int = 20) -> NodeHome:
@@ -82,7 +92,9 @@ def test_a_backup_taken_during_writes_is_one_consistent_verifiable_copy(tmp_path
     assert checked == manifest
     assert verification.ok, verification.damages
     # No key file travels with the database.
-    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == [DATABASE, MANIFEST]
+    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == sorted(
+        [DATABASE, ACCESS_DATABASE, MANIFEST]
+    )
 
 
 def test_restore_installs_the_copy_keeps_the_old_database_and_reports_the_lost_tail(
@@ -171,7 +183,9 @@ def test_a_throttled_copy_under_a_writer_finishes_as_one_snapshot(
     restored = restore(home, tmp_path / "backup")
     assert _own_size(home.db_path) == manifest.log_size
     assert restored.lost >= sizes[-1] - manifest.log_size > 0
-    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == [DATABASE, MANIFEST]
+    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == sorted(
+        [DATABASE, ACCESS_DATABASE, MANIFEST]
+    )
 
 
 def test_a_backup_rate_that_is_not_positive_is_refused_and_writes_nothing(tmp_path: Path) -> None:
@@ -206,7 +220,10 @@ def _corrupt_manifest(backup: Path, **changes: object) -> None:
         ({"sha256": "00" * 32}, "sha256"),
         ({"schema_version": 999}, "schema_version"),
         ({"format": "something else"}, "format"),
+        ({"format": "mra-ledger backup v1"}, "format"),  # the access log inside ledger.db
         ({"log_size": "ten"}, "log_size"),
+        ({"access_sha256": "00" * 32}, "access_sha256"),
+        ({"access_bytes": None}, "access_bytes"),
     ],
 )
 def test_a_backup_that_does_not_match_its_manifest_changes_nothing(
@@ -238,6 +255,31 @@ def test_a_damaged_copy_is_refused_with_each_damage_named(tmp_path: Path) -> Non
         restore(home, tmp_path / "backup")
     assert "BR#3: bad-signature" in str(refused.value), refused.value
     assert home.db_path.read_bytes() == before
+
+
+def test_a_backup_whose_access_log_was_rewritten_is_refused(tmp_path: Path) -> None:
+    """The access log's copy is a file of its own: a row changed in it (its manifest made to
+    match) is named, and nothing is installed."""
+    home = _home(tmp_path / "br")
+    store = home.open_store()
+    try:
+        store.append_access([Access(ts=1, actor="cli:someone", action="export", channel="x")])
+    finally:
+        store.close()
+    take_backup(home, tmp_path / "backup")
+    copy = tmp_path / "backup" / ACCESS_DATABASE
+    with closing(sqlite3.connect(copy)) as db:
+        assert db.execute("SELECT count(*) FROM access_log").fetchone()[0] >= 1
+        db.execute("DROP TRIGGER access_log_no_update")
+        db.execute("UPDATE access_log SET actor = 'cli:nobody' WHERE seq = 0")
+        db.commit()
+    _corrupt_manifest(tmp_path / "backup", access_sha256=_sha256(copy))
+    before = home.db_path.read_bytes(), access_path(home.db_path).read_bytes()
+    with pytest.raises(InvalidInput) as refused:
+        restore(home, tmp_path / "backup")
+    named = str(refused.value)
+    assert "access-mismatch" in named and "access.access_log_no_update missing" in named, named
+    assert (home.db_path.read_bytes(), access_path(home.db_path).read_bytes()) == before
 
 
 def test_a_backup_is_never_written_over_another(tmp_path: Path) -> None:

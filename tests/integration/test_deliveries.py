@@ -18,7 +18,7 @@ from node.host.access_log import AccessLog
 from node.host.guard import accept_restore
 from node.ledger.trail import record_trail
 from node.ledger.verification import verify_node
-from node.store.sqlite import SqliteStore
+from node.store.sqlite import SqliteStore, access_path
 from node.store.sqlite.schema import MIGRATIONS
 from sim.network import INTERVAL, Simulation
 from sim.runner import _template
@@ -131,7 +131,7 @@ def test_rows_written_before_schema_9_keep_their_hashes(tmp_path: Path) -> None:
     finally:
         store.close()
     # The new fields are covered by the hash: an altered view hash is damage at its row.
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(access_path(path))  # the migration moved the log to its own file
     conn.execute("DROP TRIGGER access_log_no_update")
     conn.execute("UPDATE access_log SET view_hash = ? WHERE seq = 2", ("0" * 64,))
     conn.commit()

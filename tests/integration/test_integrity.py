@@ -11,6 +11,7 @@ import random
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from node.host.apikeys import check_key, create_key
 from node.host.home import NodeHome
 from node.ledger import erasure
 from node.ledger.verification import verify_node
-from node.store.sqlite import API_KEY_MAC_FILE, DERIVED_KEYS, SqliteStore
+from node.store.sqlite import API_KEY_MAC_FILE, DERIVED_KEYS, SqliteStore, access_path
 from tests.factories import record
 from tests.integration.test_erasure import Node, gossip, net
 from tests.tampering import Edit, covertly
@@ -48,6 +49,11 @@ def copy_of(node: Node, tmp_path: Path, name: str) -> Path:
     target = tmp_path / name
     target.mkdir()
     shutil.copy(node.store.path, target / "ledger.db")
+    with (
+        closing(sqlite3.connect(access_path(node.store.path))) as held,
+        closing(sqlite3.connect(access_path(target / "ledger.db"))) as copy,
+    ):
+        held.backup(copy)  # the access log's file, WAL included
     shutil.copy(node.store.path.parent / API_KEY_MAC_FILE, target / API_KEY_MAC_FILE)
     return target / "ledger.db"
 
@@ -398,8 +404,9 @@ def served(tmp_path: Path) -> Iterator[tuple[NodeHome, dict[str, str]]]:
 def test_the_access_log_tail_is_anchored(served: tuple[NodeHome, dict[str, str]]) -> None:
     home, _ = served
     assert damages_of(home.db_path, "BR") == []
+    with closing(sqlite3.connect(access_path(home.db_path))) as access:
+        rows = access.execute("SELECT count(*) FROM access_log").fetchone()[0]
     conn = sqlite3.connect(home.db_path)
-    rows = conn.execute("SELECT count(*) FROM access_log").fetchone()[0]
     anchors = conn.execute(
         "SELECT count(*) FROM entries WHERE origin = 'BR' AND CAST(body AS TEXT)"
         ' LIKE \'%"kind":"access.anchor"%\''
@@ -411,12 +418,14 @@ def test_the_access_log_tail_is_anchored(served: tuple[NodeHome, dict[str, str]]
 
     # The last two rows cut: the chain alone still fits together.
     cut = home.path.with_name("cut") / "ledger.db"
-    covertly(cut, lambda c: c.execute("DELETE FROM access_log WHERE seq >= ?", (rows - 2,)))
+    covertly(
+        access_path(cut), lambda c: c.execute("DELETE FROM access_log WHERE seq >= ?", (rows - 2,))
+    )
     assert [d.damage for d in damages_of(cut, "BR")] == ["access-anchor"]
 
     # Row 1 rewritten and every hash after it re-derived with the published formula.
     rewritten = home.path.with_name("rewritten") / "ledger.db"
-    covertly(rewritten, lambda c: _rewrite_access_row(c, 1, actor="key:someone-else"))
+    covertly(access_path(rewritten), lambda c: _rewrite_access_row(c, 1, actor="key:someone-else"))
     assert [d.damage for d in damages_of(rewritten, "BR")] == ["access-anchor"]
 
 
@@ -530,31 +539,32 @@ def test_every_column_of_every_table_is_verified_or_stated_outside(
     # Tree nodes are stored from level 4 up (node.ledger.tree): 16 more entries make one.
     held[code].ledger.publish([record(code, n) for n in range(100, 116)])
     pristine = copy_of(held[code], tmp_path, "pristine")
-    conn = sqlite3.connect(pristine)
-    tables = [
-        name
-        for (name,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
-    ]
     plan = []
-    for table in tables:
-        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-        first = conn.execute(f"SELECT * FROM {table} LIMIT 1").fetchone()
-        if first is None:
-            continue
-        for index, column in enumerate(columns):
-            plan.append((table, columns, first, column, _changed(first[index])))
-    conn.close()
-    checked = {table for table, *_ in plan}
+    for file_of in (Path, access_path):  # the ledger's file, the access log's
+        conn = sqlite3.connect(file_of(pristine))
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        for table in tables:
+            columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+            first = conn.execute(f"SELECT * FROM {table} LIMIT 1").fetchone()
+            if first is None:
+                continue
+            for index, column in enumerate(columns):
+                plan.append((file_of, table, columns, first, column, _changed(first[index])))
+        conn.close()
+    checked = {table for _, table, *_ in plan}
     logs = {"entries", "payloads", "tree_nodes", "checkpoints", "keys", "events"}
     assert logs | ({"views", "purges"} if code == "UY" else {"aeo_current"}) <= checked
     unseen = []
-    for number, (table, columns, first, column, value) in enumerate(plan):
+    for number, (file_of, table, columns, first, column, value) in enumerate(plan):
         where = " AND ".join(f"{c} IS ?" for c in columns)
         path = copy_of(held[code], tmp_path, f"{number}")
         covertly(
-            path,
+            file_of(path),
             lambda c, t=table, col=column, v=value, w=where, f=first: c.execute(  # type: ignore[misc]
                 f"UPDATE {t} SET {col} = ? WHERE {w}", (v, *f)
             ),

@@ -13,7 +13,7 @@ from pathlib import Path
 from node.core.sample import sample_dicts, sample_records
 from node.host.home import NodeHome
 from node.store.postgres import PostgresStore
-from node.store.sqlite import SqliteStore
+from node.store.sqlite import SqliteStore, access_path
 
 
 def _mra(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -62,7 +62,7 @@ def test_a_ledger_moves_whole_and_goes_on_from_the_next_seq(tmp_path: Path, pg_u
     before = SqliteStore.open_read_only(home.db_path)
     try:
         entries = _entries(before)
-        access_rows = before.conn.execute("SELECT count(*) FROM access_log").fetchone()[0]
+        access_rows = before.access_size()
     finally:
         before.close()
     assert len(entries) == 32 and access_rows >= 2
@@ -70,7 +70,8 @@ def test_a_ledger_moves_whole_and_goes_on_from_the_next_seq(tmp_path: Path, pg_u
     moved = _mra(_env(pg_url), "ledger", "move-to-postgres", "--home", str(home.path))
     assert moved.returncode == 0, moved.stderr
     assert "BR: 32 entries, verified in PostgreSQL" in moved.stdout
-    [kept] = home.path.glob("ledger.db.moved-to-postgres-*")
+    [kept] = home.path.glob("ledger.db.moved-to-postgres-*[0-9Z]")
+    assert access_path(kept).exists()  # the access log's file is set aside with it
     assert kept.name in moved.stdout.replace("\n", "")
     assert not home.db_path.exists()
 

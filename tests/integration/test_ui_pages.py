@@ -161,7 +161,7 @@ def test_the_lost_tail_page_is_an_administrators_and_is_noted_in_the_access_log(
     assert 'id="nothing-lost"' in page.text and 'id="lost"' not in page.text
     deadline = time.monotonic() + 5  # the access log is written in groups (FLUSH_INTERVAL)
     while True:
-        with contextlib.closing(sqlite3.connect(tmp_path / "br" / "ledger.db")) as db:
+        with contextlib.closing(sqlite3.connect(tmp_path / "br" / "ledger.access.db")) as db:
             rows = db.execute(
                 "SELECT actor, channel FROM access_log WHERE action = 'lost-tail'"
             ).fetchall()

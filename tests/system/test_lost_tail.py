@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from node.store.sqlite import access_path
 from tests.system.test_crash_campaign import Cluster, put_in_force
 from tests.system.test_devnet import wait_for
 from tests.system.test_restore import PEERS, br_size, halt, mra, peers_hold, publish, said
@@ -126,7 +127,7 @@ def test_the_lost_tail_report_names_each_lost_seq_and_what_each_peer_holds_of_it
         assert f"LOST BR#{seq} " in said_text, said_text
     for aeo_id in LOST_IDS:
         assert f"view at AR: {aeo_id}" in said_text, said_text
-    with contextlib.closing(sqlite3.connect(net.db("BR"))) as db:
+    with contextlib.closing(sqlite3.connect(access_path(net.db("BR")))) as db:
         rows = db.execute(
             "SELECT actor, channel FROM access_log WHERE action = 'lost-tail'"
         ).fetchall()

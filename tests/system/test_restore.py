@@ -149,7 +149,9 @@ def test_accepting_the_risk_after_a_disk_loss_signs_seqs_peers_hold_and_they_fre
     a seq they hold: the peers detect it, keep the evidence and freeze BR."""
     old, full = backup_missing_a_tail(net, tmp_path / "backup")
     home = net.home("BR")
-    for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm", "log-seen.json"):
+    files = ("ledger.db", "ledger.access.db")
+    lost = [f"{db}{end}" for db in files for end in ("", "-wal", "-shm")]
+    for name in (*lost, "log-seen.json"):
         (home / name).unlink(missing_ok=True)
     signal_peers(net, signal.SIGSTOP)
 

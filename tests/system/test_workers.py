@@ -207,6 +207,7 @@ def test_two_workers_on_sqlite_share_reads_forward_writes_and_keep_one_access_lo
     assert "access log" in verified.stdout and "hash chain intact" in verified.stdout
     with sqlite3.connect(home / "ledger.db") as db:
         versions = db.execute("SELECT count(*) FROM aeo_versions").fetchone()[0]
+    with sqlite3.connect(home / "ledger.access.db") as db:  # the access log's file of its own
         queries = db.execute("SELECT count(*) FROM access_log WHERE action = 'query'").fetchone()
         seqs = db.execute("SELECT count(DISTINCT seq), max(seq) + 1 FROM access_log").fetchone()
     assert versions == written  # each write acknowledged once, appended once

@@ -8,7 +8,15 @@ only be deleted by the erasure or purge naming them.
 
 from __future__ import annotations
 
-__all__ = ["DERIVED_KEYS", "DERIVED_TABLES", "MIGRATIONS", "ORIGIN_COLUMNS", "SCHEMA_VERSION"]
+__all__ = [
+    "ACCESS_MIGRATIONS",
+    "ACCESS_MOVED",
+    "DERIVED_KEYS",
+    "DERIVED_TABLES",
+    "MIGRATIONS",
+    "ORIGIN_COLUMNS",
+    "SCHEMA_VERSION",
+]
 
 _LOG_TABLES = ("keys", "entries", "tree_nodes", "checkpoints")
 
@@ -161,8 +169,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " WHERE json_type(CAST(v.body AS TEXT), '$.identifiers') = 'array'"
         " AND json_type(i.value, '$.scheme') = 'text' AND json_type(i.value, '$.value') = 'text'",
     ),
+    # version 11: the access log moves to a file of its own (``ACCESS_MIGRATIONS``; its rows
+    # are copied there first, ``node.store.sqlite.access_file``): its commits, 20 a second
+    # under load, no longer reset the readers' page cache of the ledger (issue 26). Dropping
+    # the table drops its indexes and triggers, and fires none.
+    ("DROP TABLE access_log",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+ACCESS_MOVED = 11  # the version whose migration removes the access log from the ledger's file
+
+# The access log's own file (``node.store.sqlite.access_file``): the table as versions 6 and 9
+# left it in the ledger's file, columns in the same order, append-only.
+ACCESS_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # version 1
+    (
+        "CREATE TABLE access_log (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+        " actor TEXT NOT NULL, action TEXT NOT NULL, channel TEXT NOT NULL,"
+        " aeo_id TEXT NOT NULL, agreements TEXT NOT NULL, hash BLOB NOT NULL,"
+        " entry_origin TEXT NOT NULL DEFAULT '', entry_seq INTEGER,"
+        " view_hash TEXT NOT NULL DEFAULT '', repeat_of INTEGER)",
+        "CREATE INDEX access_by_aeo ON access_log (aeo_id, seq)",
+        "CREATE INDEX access_deliveries ON access_log (actor, entry_origin, entry_seq, seq)"
+        " WHERE entry_seq IS NOT NULL",
+        *_append_only("access_log"),
+    ),
+)
 # Each derived table with the columns that name a row (its key, first in its columns).
 DERIVED_KEYS = {
     "aeo_current": "aeo_id",

@@ -1,10 +1,11 @@
-"""``SqliteStore``: one node's SQLite file, its table families sharing one connection.
+"""``SqliteStore``: one node's SQLite file, its table families sharing one connection, and the
+access log's file beside it (``access_file``).
 
 Each family is a module of functions over the shared ``Connection`` (``log``, ``records``,
 ``derived``, ``erasures``, ``replication``, ``local``, ``apikeys``, ``inspection``); this class
-only opens the file and names those functions as its methods (``Tables``, and the inspection
-of the file itself), so one append is still one transaction whichever tables it writes, and the
-store structurally satisfies every protocol of ``node.store.protocols``.
+only opens the files and names those functions as its methods (``Tables``, and the inspection
+of the files themselves), so one append is still one transaction whichever tables it writes,
+and the store structurally satisfies every protocol of ``node.store.protocols``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import TYPE_CHECKING, Self
 import sqlite_utils
 
 from node.core.errors import StorageFailed
-from node.store.sqlite import apikeys, inspection
+from node.store.sqlite import apikeys, inspection, local
+from node.store.sqlite.access_file import ACCESS_OBJECTS, AccessFile, on_access_file
 from node.store.sqlite.connection import SqliteConnection, connect, connect_read_only
-from node.store.sqlite.schema import SCHEMA_VERSION
+from node.store.sqlite.schema import ACCESS_MOVED, SCHEMA_VERSION
 from node.store.sqlite.tables import Tables
 
 if TYPE_CHECKING:
@@ -33,9 +35,15 @@ class SqliteStore(SqliteConnection, Tables):
     """One node's SQLite file. Open with ``SqliteStore.open(path)``; close when done."""
 
     def __init__(
-        self, db: sqlite_utils.Database, path: Path | str = "", *, mac_key: bytes | None = None
+        self,
+        db: sqlite_utils.Database,
+        path: Path | str,
+        access_file: AccessFile,
+        *,
+        mac_key: bytes | None = None,
     ) -> None:
         super().__init__(db, path, mac_key=mac_key)
+        self.access_file = access_file
         # Per connection: the file's state when the keys were read, and the keys found valid.
         self._keys_seen: dict[
             sqlite3.Connection, tuple[tuple[int, int], dict[str, tuple[bytes, str]]]
@@ -46,16 +54,17 @@ class SqliteStore(SqliteConnection, Tables):
         """Open (creating and migrating when needed) the node database at ``path``.
 
         ``durable=False`` is for the access log's writer only: its commits reach the WAL file
-        without waiting for the disk (they survive a killed process; the next durable commit's
-        sync covers them against power loss), and it never checkpoints (``checkpoint_wal`` does,
-        off the serving thread), so reads never wait on an fsync.
+        without waiting for the disk (they survive a killed process; the next checkpoint syncs
+        them, which a serving node runs every second, ``node.app.workers``), and it never
+        checkpoints (``checkpoint_wal`` does, off the serving thread), so reads never wait on an
+        fsync. The access log is in a file of its own beside ``path`` (``access_file``).
 
         Raises StorageFailed when the file cannot be opened or is newer than this software.
         """
         try:
             db = connect(path, durable=durable)
             mac_key, new_mac_key = apikeys.mac_key_for(path)
-            store = cls(db, path, mac_key=mac_key)
+            store = cls(db, path, AccessFile.open(path, durable=durable), mac_key=mac_key)
             store.migrate()
             if new_mac_key:
                 apikeys.seal_api_keys(store)
@@ -76,16 +85,43 @@ class SqliteStore(SqliteConnection, Tables):
         software's."""
         try:
             db = connect_read_only(path)
-            store = cls(db, path, mac_key=apikeys.existing_mac_key(mac_key_of or path))
-            found = store.schema_version
+            found = int(db.conn.execute("PRAGMA user_version").fetchone()[0])
             if found != SCHEMA_VERSION:
                 db.conn.close()
                 raise StorageFailed(f"{path} has schema {found}, not {SCHEMA_VERSION}")
+            try:
+                access = AccessFile.open_read_only(path)
+            except BaseException:
+                db.conn.close()
+                raise
+            store = cls(db, path, access, mac_key=apikeys.existing_mac_key(mac_key_of or path))
         except sqlite3.Error as exc:
             raise StorageFailed(f"cannot open {path}: {exc}") from exc
         except OSError as exc:
             raise StorageFailed(f"cannot open {path}: {exc.strerror or exc}") from exc
         return store
+
+    def migrate(self, upto: int | None = None) -> None:
+        """Every migration past the file's version; the access log's rows are copied into
+        its own file before the migration that drops them here (``access_file``)."""
+        if upto is None and self.schema_version < ACCESS_MOVED:
+            super().migrate(upto=ACCESS_MOVED - 1)
+            if self._separate_reads:  # a database in memory starts with an empty log
+                self.access_file.take_rows_of(self.path)
+        super().migrate(upto)
+
+    def close(self) -> None:
+        try:
+            self.access_file.close()
+        finally:
+            super().close()
+
+    # -- the access log, in its own file ---------------------------------------------------------
+    append_access = on_access_file(local.append_access)
+    access_size = on_access_file(local.access_size)
+    access_hash = on_access_file(local.access_hash_at)
+    access_chain = on_access_file(local.access_chain)
+    access_rows = on_access_file(local.access_rows)
 
     def api_key(self, key_id: str) -> tuple[bytes, str] | None:
         """The hash and role of a key that is not revoked and whose row is intact
@@ -113,9 +149,23 @@ class SqliteStore(SqliteConnection, Tables):
                 held[1][key_id] = found
         return found
 
-    # -- what verification reads about the file --------------------------------------------------
-    schema_objects = inspection.schema_objects
-    integrity_problems = inspection.integrity_problems
+    # -- what verification reads about the files -------------------------------------------------
+    def schema_objects(self) -> dict[tuple[str, str], str | None]:
+        """Every table, index and trigger of both files, the access file's named
+        ``access.<name>`` (``inspection.schema_objects``)."""
+        held = inspection.schema_objects(self)
+        for (kind, name), sql in inspection.schema_objects(self.access_file).items():
+            held[(kind, f"{ACCESS_OBJECTS}{name}")] = sql
+        return held
+
+    def integrity_problems(self, *, quick: bool = False) -> list[str]:
+        """SQLite's own check of both files (``inspection.integrity_problems``)."""
+        found = inspection.integrity_problems(self, quick=quick)
+        return found + [
+            f"{self.access_file.path.name}: {problem}"
+            for problem in inspection.integrity_problems(self.access_file, quick=quick)
+        ]
+
     stray_origins = inspection.stray_origins
     derived_differences = inspection.derived_differences
 
