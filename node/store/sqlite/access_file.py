@@ -53,6 +53,7 @@ class AccessFile(SqliteConnection):
     """The access log's file: the ``local`` family's access-log functions run on it."""
 
     migrations = ACCESS_MIGRATIONS
+    reader_map_bytes = 0  # this file takes a commit every 50 ms: beside them, a map loses
 
     @classmethod
     def open(cls, ledger: Path | str, *, durable: bool) -> Self:

@@ -123,6 +123,7 @@ class SqliteConnection:
     the transaction that makes one write of several families atomic."""
 
     migrations: tuple[tuple[str, ...], ...] = MIGRATIONS  # the file's schema, in order
+    reader_map_bytes = READER_MAP_BYTES  # of the file each reader maps (see ``_open_reader``)
 
     def __init__(
         self, db: sqlite_utils.Database, path: Path | str = "", *, mac_key: bytes | None = None
@@ -176,7 +177,7 @@ class SqliteConnection:
             # log's commits go to a file of their own (``access_file``). SQLite caps the map
             # at its build's limit (2 GiB by default); the rest of a larger file is read as
             # before.
-            conn.execute(f"PRAGMA mmap_size={READER_MAP_BYTES}")
+            conn.execute(f"PRAGMA mmap_size={self.reader_map_bytes}")
         except sqlite3.Error as exc:
             raise StorageFailed(f"cannot open {self.path} for reading: {exc}") from exc
         with self._readers_lock:
