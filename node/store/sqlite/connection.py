@@ -34,11 +34,16 @@ __all__ = [
 ]
 
 READER_MAP_BYTES = 1 << 40  # of a file mapped by each reader: all of it, up to SQLite's cap
+# Identifier lookups are keyed by random-looking values; a larger page cache keeps their
+# B-tree in memory as the registry grows.
+PAGE_CACHE_KIB = 65536
 
 
-def connect(path: Path | str, *, durable: bool) -> sqlite_utils.Database:
-    """The writer connection to the file at ``path`` (created when missing); see
-    ``SqliteStore.open`` for ``durable``. Raises sqlite3.Error."""
+def connect(
+    path: Path | str, *, durable: bool, cache_kib: int = PAGE_CACHE_KIB
+) -> sqlite_utils.Database:
+    """The writer connection to the file at ``path`` (created when missing), with a page cache
+    of up to ``cache_kib``; see ``SqliteStore.open`` for ``durable``. Raises sqlite3.Error."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     db = sqlite_utils.Database(conn)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -49,9 +54,7 @@ def connect(path: Path | str, *, durable: bool) -> sqlite_utils.Database:
     conn.execute("PRAGMA busy_timeout=10000")
     # A WAL reset after a checkpoint truncates the file back to 64 MiB at most.
     conn.execute("PRAGMA journal_size_limit=67108864")
-    # Identifier lookups are keyed by random-looking values; a larger page cache keeps
-    # their B-tree in memory as the registry grows (64 MiB).
-    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute(f"PRAGMA cache_size=-{cache_kib}")
     conn.execute("PRAGMA foreign_keys=ON")
     # Deleted content is overwritten with zeros, so an erased payload leaves no bytes
     # in the file's free space.
@@ -124,6 +127,7 @@ class SqliteConnection:
 
     migrations: tuple[tuple[str, ...], ...] = MIGRATIONS  # the file's schema, in order
     reader_map_bytes = READER_MAP_BYTES  # of the file each reader maps (see ``_open_reader``)
+    cache_kib = PAGE_CACHE_KIB  # of each reader's page cache
 
     def __init__(
         self, db: sqlite_utils.Database, path: Path | str = "", *, mac_key: bytes | None = None
@@ -169,7 +173,7 @@ class SqliteConnection:
         try:
             conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute(f"PRAGMA cache_size=-{self.cache_kib}")
             conn.execute("PRAGMA query_only=ON")  # a write outside a transaction is a bug
             # Mapped, a lookup reads its pages in place in the OS's page cache: at 1M records
             # it took about half the time (issue 26), but more than unmapped beside another
