@@ -391,8 +391,9 @@ def test_no_acknowledged_write_is_lost_across_random_sigkills(cluster: Cluster) 
         # three at once on two cores), and a campaign of lives too short to publish in would
         # pass without having tested anything.
         while kills < KILLS or not all(p.progressed() for p in publishers.values()):
-            progress = {code: len(p.acks) for code, p in publishers.items()}
-            assert time.monotonic() - started < 600, f"{kills} kills in 600 s; acks: {progress}"
+            assert time.monotonic() - started < 600, (
+                f"{kills} kills in 600 s; acks: { {c: len(p.acks) for c, p in publishers.items()} }"
+            )
             for code in CODES:
                 now = time.monotonic()
                 if not cluster.running(code):
