@@ -18,9 +18,10 @@ logs, in numbered steps, collecting every damage:
 6. every cosignature held verifies under one of its witness's keys, -> ``cosignature-invalid``
    on a checkpoint held
 7. the derived tables equal a rebuild of them from the log          -> ``derived-mismatch``
-8. the access log's hash chain, and every anchor of it that the     -> ``access-mismatch``,
-   own log signs                                                       ``access-gap``,
-                                                                       ``access-anchor``
+8. the access log's hash chain, every anchor of it that the own     -> ``access-mismatch``,
+   log signs, and (SQLite) its index by AEO id against its rows        ``access-gap``,
+                                                                       ``access-anchor``,
+                                                                       ``access-index``
 9. every API key row carries the HMAC this software gave it         -> ``api-key-altered``
 
 A step that meets something it cannot even read names that too (``unreadable``): verification
@@ -230,11 +231,14 @@ def orphan_damage(store: NodeStore, *_: object) -> Iterator[IntegrityError]:
 
 
 def access_damage(store: NodeStore, own: str | None, _: object) -> Iterator[IntegrityError]:
-    """Step 8: the access log's chain, then its anchors in the own log."""
+    """Step 8: the access log's chain, then its anchors in the own log, then (SQLite) its
+    index by AEO id, which audits answer from."""
     check_access_chain(store.access_chain())
     if own is not None:
         check_anchors(store, own)
-    return iter(())
+    if isinstance(store, SqliteStore):
+        for problem in store.access_index_problems(limit=MAX_NAMED):
+            yield IntegrityError("access-index", f"the access log's index by AEO id: {problem}")
 
 
 def api_key_damage(store: NodeStore, *_: object) -> Iterator[IntegrityError]:

@@ -69,7 +69,7 @@ def test_an_older_ledger_hands_its_access_log_to_the_new_file_whole(tmp_path: Pa
     finally:
         store.close()
     assert not {"access_log", "access_by_aeo", "access_log_no_update"} & _tables(path)
-    assert {"access_log", "access_by_aeo", "access_log_no_update"} <= _tables(access_path(path))
+    assert {"access_log", "access_index", "access_log_no_update"} <= _tables(access_path(path))
 
 
 def test_a_move_cut_short_after_the_copy_is_finished_once_without_a_row_twice(

@@ -23,6 +23,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from node.core.access import ACCESS_FIELDS
 from node.core.errors import StorageFailed
+from node.store.sqlite.access_index import index_behind
 from node.store.sqlite.connection import (
     Connection,
     SqliteConnection,
@@ -33,7 +34,7 @@ from node.store.sqlite.schema import ACCESS_MIGRATIONS
 
 __all__ = ["ACCESS_OBJECTS", "ACCESS_TABLES", "AccessFile", "access_path", "on_access_file"]
 
-ACCESS_TABLES = ("access_log",)  # the tables of the access log's file
+ACCESS_TABLES = ("access_log", "access_runs", "access_index")  # the access log's file's
 ACCESS_OBJECTS = "access."  # verification names the file's tables, indexes and triggers so
 
 P = ParamSpec("P")
@@ -87,7 +88,8 @@ class AccessFile(SqliteConnection):
     def take_rows_of(self, ledger: Path) -> None:
         """Copy here the rows of the access log still held in the ledger's file ``ledger``
         (of schema 6 to 10) that this file does not hold yet: run again after a crash, it
-        copies only what the first run did not commit."""
+        copies only what the first run did not commit; the rows copied are indexed with them
+        (``access_index``)."""
         columns = ", ".join(("seq", *ACCESS_FIELDS, "hash"))
         try:
             self._writer.execute("ATTACH DATABASE ? AS ledger", (str(ledger),))
@@ -100,6 +102,7 @@ class AccessFile(SqliteConnection):
                     " FROM ledger.access_log WHERE seq >="
                     " (SELECT coalesce(max(seq) + 1, 0) FROM main.access_log) ORDER BY seq"
                 )
+                index_behind(self)
         finally:
             self._writer.execute("DETACH DATABASE ledger")
 

@@ -19,6 +19,7 @@ __all__ = [
     "add_webhook",
     "add_webhook_attempt",
     "append_access",
+    "chain_access",
     "events",
     "last_event_id",
     "received_events",
@@ -33,23 +34,26 @@ __all__ = [
 def append_access(db: Connection, rows: list[Access]) -> None:
     """Append rows to the hash-chained access log in one transaction."""
     with db.transaction():
-        last = db.conn.execute(
-            "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        seq, prev = (last[0] + 1, bytes(last[1])) if last else (0, ACCESS_GENESIS)
-        chained = []
-        first: dict[tuple[str, str, int, str], int] = {}
-        for access in rows:
-            if access.entry_seq is not None and access.view_hash:
-                access = _marked(db, first, seq, access)
-            prev = access_hash(prev, seq, access)
-            chained.append((seq, *(getattr(access, f) for f in ACCESS_FIELDS), prev))
-            seq += 1
-        marks = ", ".join("?" * (len(ACCESS_FIELDS) + 2))
-        db.conn.executemany(
-            f"INSERT INTO access_log (seq, {', '.join(ACCESS_FIELDS)}, hash) VALUES ({marks})",
-            chained,
-        )
+        chain_access(db, rows)
+
+
+def chain_access(db: Connection, rows: list[Access]) -> None:
+    """Append rows to the hash-chained access log, inside the caller's transaction."""
+    last = db.conn.execute("SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (last[0] + 1, bytes(last[1])) if last else (0, ACCESS_GENESIS)
+    chained = []
+    first: dict[tuple[str, str, int, str], int] = {}
+    for access in rows:
+        if access.entry_seq is not None and access.view_hash:
+            access = _marked(db, first, seq, access)
+        prev = access_hash(prev, seq, access)
+        chained.append((seq, *(getattr(access, f) for f in ACCESS_FIELDS), prev))
+        seq += 1
+    marks = ", ".join("?" * (len(ACCESS_FIELDS) + 2))
+    db.conn.executemany(
+        f"INSERT INTO access_log (seq, {', '.join(ACCESS_FIELDS)}, hash) VALUES ({marks})",
+        chained,
+    )
 
 
 def _marked(
@@ -106,13 +110,18 @@ def access_rows(
     before: int | None = None,
     newest_first: bool = False,
     limit: int = 1000,
+    seqs_of: tuple[str, list[object]] | None = None,
 ) -> list[dict[str, Any]]:
     """A page of access rows (``after < seq < before``; oldest first, or newest first for a
     page back from ``before``) matching every filter given; times are ms since the epoch,
     ``until`` exclusive; ``repeats=False`` leaves out the rows that repeat an earlier
-    delivery."""
+    delivery. ``seqs_of``: a query of the seqs the rows are among, with its arguments (an
+    index kept apart from the table: ``node.store.sqlite.access_index``)."""
     where: list[str] = ["seq > ?"] + ([] if repeats else ["repeat_of IS NULL"])
     args: list[object] = [after]
+    if seqs_of is not None:
+        where.append(f"seq IN ({seqs_of[0]})")
+        args.extend(seqs_of[1])
     for clause, value in (
         ("ts >= ?", since),
         ("ts < ?", until),

@@ -193,6 +193,21 @@ ACCESS_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " WHERE entry_seq IS NOT NULL",
         *_append_only("access_log"),
     ),
+    # version 2: the index by AEO id is kept in sorted runs behind the log instead of a B-tree
+    # written at random on every row (``node.store.sqlite.access_index``); the rows already
+    # held become one run, of the top level (``TOP_LEVEL`` when this was written): never
+    # merged.
+    (
+        "DROP INDEX access_by_aeo",
+        "CREATE TABLE access_runs (run INTEGER PRIMARY KEY, level INTEGER NOT NULL,"
+        " first INTEGER NOT NULL, last INTEGER NOT NULL)",
+        "CREATE TABLE access_index (run INTEGER NOT NULL, aeo_id TEXT NOT NULL,"
+        " seq INTEGER NOT NULL, PRIMARY KEY (run, aeo_id, seq)) WITHOUT ROWID",
+        "INSERT INTO access_runs (run, level, first, last)"
+        " SELECT 0, 1, 0, max(seq) FROM access_log HAVING count(*) > 0",
+        "INSERT INTO access_index (run, aeo_id, seq) SELECT 0, aeo_id, seq FROM access_log"
+        " WHERE EXISTS (SELECT 1 FROM access_runs) ORDER BY aeo_id, seq",
+    ),
 )
 # Each derived table with the columns that name a row (its key, first in its columns).
 DERIVED_KEYS = {

@@ -11,13 +11,14 @@ and the store structurally satisfies every protocol of ``node.store.protocols``.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 import sqlite_utils
 
 from node.core.errors import StorageFailed
-from node.store.sqlite import apikeys, inspection, local
+from node.store.sqlite import access_index, apikeys, inspection, local
 from node.store.sqlite.access_file import ACCESS_OBJECTS, AccessFile, on_access_file
 from node.store.sqlite.connection import SqliteConnection, connect, connect_read_only
 from node.store.sqlite.schema import ACCESS_MOVED, SCHEMA_VERSION
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["KEYS_SEEN", "SqliteStore"]
 
 KEYS_SEEN = 64  # valid API keys remembered per connection while the file is unchanged
+CHECK_MAP_BYTES = 1 << 31  # of the access file, mapped by the check of its index (SQLite's most)
 
 
 class SqliteStore(SqliteConnection, Tables):
@@ -117,11 +119,23 @@ class SqliteStore(SqliteConnection, Tables):
             super().close()
 
     # -- the access log, in its own file ---------------------------------------------------------
-    append_access = on_access_file(local.append_access)
+    append_access = on_access_file(access_index.append_access)
     access_size = on_access_file(local.access_size)
     access_hash = on_access_file(local.access_hash_at)
     access_chain = on_access_file(local.access_chain)
-    access_rows = on_access_file(local.access_rows)
+    access_rows = on_access_file(access_index.access_rows)
+
+    def access_index_problems(self, *, limit: int) -> list[str]:
+        """How the access log's index by AEO id differs from the log
+        (``access_index.index_problems``), read on a connection of its own that maps the file:
+        a look-up of the log per entry, 11 s at 7.8 million rows against 24 s without the map
+        (issue 26)."""
+        file = self.access_file
+        if str(file.path) == ":memory:":
+            return access_index.index_problems(file.conn, limit=limit)
+        with closing(connect_read_only(file.path).conn) as conn:
+            conn.execute(f"PRAGMA mmap_size={CHECK_MAP_BYTES}")
+            return access_index.index_problems(conn, limit=limit)
 
     def api_key(self, key_id: str) -> tuple[bytes, str] | None:
         """The hash and role of a key that is not revoked and whose row is intact
