@@ -4,8 +4,10 @@ memory."""
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from pathlib import Path
 
+from node.core.access import ACCESS_GENESIS, Access, access_hash
 from node.core.crypto import SigningKey
 from node.core.records import AeoRecord
 from node.core.sample import sample_dicts
@@ -47,3 +49,18 @@ def record(origin: str = "BR", number: int = 1, **changes: object) -> AeoRecord:
     data = next(sample_dicts(origin, 1, start=number))
     data.update(changes)
     return AeoRecord.from_dict(data)
+
+
+def chain_access_rows(conn: sqlite3.Connection, rows: list[Access]) -> list[bytes]:
+    """Insert ``rows``, chained from the genesis, into the ``access_log`` table on ``conn`` with
+    the columns it had from its first schema on; returns their chain hashes."""
+    hashes, prev = [], ACCESS_GENESIS
+    for seq, access in enumerate(rows):
+        prev = access_hash(prev, seq, access)
+        hashes.append(bytes(prev))
+        conn.execute(
+            "INSERT INTO access_log (seq, ts, actor, action, channel, aeo_id, agreements, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, access.ts, access.actor, access.action, access.channel, access.aeo_id, "", prev),
+        )
+    return hashes

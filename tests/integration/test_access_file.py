@@ -8,46 +8,32 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from node.core.access import ACCESS_GENESIS, Access, access_hash, check_access_chain
+from node.core.access import Access, check_access_chain
 from node.store.sqlite import MIGRATIONS, SqliteStore, access_path
 from node.store.sqlite.access_file import AccessFile
 from node.store.sqlite.schema import ACCESS_MOVED
+from tests.factories import chain_access_rows
 
 
-def _ledger_of_schema_10(path: Path, rows: int) -> list[bytes]:
-    """A ledger file as version 10 of this software left it, its access log holding ``rows``
+def _ledger_of_schema_10(path: Path, count: int) -> list[bytes]:
+    """A ledger file as version 10 of this software left it, its access log holding ``count``
     chained rows; returns their hashes."""
-    hashes = []
+    rows = [
+        Access(
+            ts=1_790_000_000_000 + seq,
+            actor="key:aa",
+            action="query",
+            channel="GET /v1/aeo/{aeo_id}",
+            aeo_id=f"BR{seq:09d}",
+        )
+        for seq in range(count)
+    ]
     with closing(sqlite3.connect(path)) as conn:
         for migration in MIGRATIONS[: ACCESS_MOVED - 1]:
             for statement in migration:
                 conn.execute(statement)
         conn.execute(f"PRAGMA user_version={ACCESS_MOVED - 1}")
-        prev = ACCESS_GENESIS
-        for seq in range(rows):
-            access = Access(
-                ts=1_790_000_000_000 + seq,
-                actor="key:aa",
-                action="query",
-                channel="GET /v1/aeo/{aeo_id}",
-                aeo_id=f"BR{seq:09d}",
-            )
-            prev = access_hash(prev, seq, access)
-            hashes.append(bytes(prev))
-            conn.execute(
-                "INSERT INTO access_log (seq, ts, actor, action, channel, aeo_id, agreements,"
-                " hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    seq,
-                    access.ts,
-                    access.actor,
-                    access.action,
-                    access.channel,
-                    access.aeo_id,
-                    "",
-                    prev,
-                ),
-            )
+        hashes = chain_access_rows(conn, rows)
         conn.commit()
     return hashes
 

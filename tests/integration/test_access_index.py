@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from node.core.access import ACCESS_GENESIS, Access, access_hash
+from node.core.access import Access
 from node.ledger.verification import verify_node
 from node.store.sqlite import SqliteStore, access_index, access_path
 from node.store.sqlite.access_file import AccessFile
 from node.store.sqlite.schema import ACCESS_MIGRATIONS
+from tests.factories import chain_access_rows
 
 IDS = [f"BR{n:09d}" for n in range(12)]
 
@@ -107,23 +108,7 @@ def test_a_file_of_the_first_access_schema_has_its_rows_indexed_when_opened(
         for statement in ACCESS_MIGRATIONS[0]:
             conn.execute(statement)
         conn.execute("PRAGMA user_version=1")
-        prev = ACCESS_GENESIS
-        for seq, access in enumerate(rows):
-            prev = access_hash(prev, seq, access)
-            conn.execute(
-                "INSERT INTO access_log (seq, ts, actor, action, channel, aeo_id, agreements,"
-                " hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    seq,
-                    access.ts,
-                    access.actor,
-                    access.action,
-                    access.channel,
-                    access.aeo_id,
-                    "",
-                    prev,
-                ),
-            )
+        chain_access_rows(conn, rows)
         conn.commit()
     file = AccessFile.open(ledger, durable=True)
     try:
