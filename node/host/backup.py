@@ -43,8 +43,11 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import sqlite3
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +59,8 @@ from node.host.guard import HomeLock
 from node.host.home import NodeHome, write_atomic
 from node.ledger.verification import Verification, verify_node
 from node.store.postgres import PostgresStore
-from node.store.sqlite import MIGRATIONS, SqliteStore, access_path
+from node.store.sqlite import ACCESS_MIGRATIONS, MIGRATIONS, SqliteStore, access_path
+from node.store.sqlite.access_file import AccessFile
 from node.store.transfer import Moved, copy_to_postgres
 
 __all__ = [
@@ -243,15 +247,22 @@ def check_backup(home: NodeHome, source: Path) -> tuple[Manifest, Verification]:
 
     Raises InvalidInput when the manifest or the file does not match, or the backup is of
     another node or of a newer schema than this software's."""
+    manifest = _manifest_of(home, source)
+    with _current_files(home, source) as files:
+        return manifest, _verified(home, files)
+
+
+def _manifest_of(home: NodeHome, source: Path) -> Manifest:
+    """The backup's manifest, once the files match it and it is of this node and of a schema
+    this software knows. Raises InvalidInput."""
     manifest = Manifest.read(source / MANIFEST)
-    copy = source / DATABASE
     origin = home.config().origin
     if manifest.origin != origin:
         raise InvalidInput(
             f"the backup is of node {manifest.origin}, this home is {origin}", field="origin"
         )
     for path, expected, field in (
-        (copy, manifest.sha256, "sha256"),
+        (source / DATABASE, manifest.sha256, "sha256"),
         (source / ACCESS_DATABASE, manifest.access_sha256, "access_sha256"),
     ):
         if not path.is_file():
@@ -266,9 +277,33 @@ def check_backup(home: NodeHome, source: Path) -> tuple[Manifest, Verification]:
             f" {len(MIGRATIONS)}",
             field="schema_version",
         )
-    store = SqliteStore.open_read_only(copy, mac_key_of=home.db_path)
+    return manifest
+
+
+@contextlib.contextmanager
+def _current_files(home: NodeHome, source: Path) -> Iterator[Path]:
+    """The directory holding the backup's two files at this software's schemas: ``source``
+    itself, or, for a backup whose access file is of an earlier schema (taken before its
+    index by AEO id was kept in runs), a copy in the home whose access file is migrated. The
+    backup itself is never changed."""
+    if _schema_version(source / ACCESS_DATABASE) >= len(ACCESS_MIGRATIONS):
+        yield source
+        return
+    with tempfile.TemporaryDirectory(prefix=".restoring-", dir=home.path) as scratch:
+        files = Path(scratch)
+        try:
+            for name in (DATABASE, ACCESS_DATABASE):
+                shutil.copyfile(source / name, files / name)
+            AccessFile.open(files / DATABASE, durable=True).close()
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageFailed(f"cannot migrate a copy of {source}: {exc}") from exc
+        yield files
+
+
+def _verified(home: NodeHome, files: Path) -> Verification:
+    store = SqliteStore.open_read_only(files / DATABASE, mac_key_of=home.db_path)
     try:
-        return manifest, verify_node(store, own=origin)
+        return verify_node(store, own=home.config().origin)
     finally:
         store.close()
 
@@ -280,21 +315,23 @@ def restore(home: NodeHome, source: Path) -> Restored:
     InvalidInput when ``check_backup`` refuses it or finds damage (each damage named)."""
     lock = HomeLock.take(home.path)  # Conflict when the node runs
     try:
-        manifest, verification = check_backup(home, source)
-        if not verification.ok:
-            named = "; ".join(str(damage) for damage in verification.damages)
-            raise InvalidInput(f"the backup does not verify: {named}", field="backup")
-        replaced_size = _replaced_size(home, manifest.origin)
-        kept = _set_aside(home)
-        for name in (DATABASE, ACCESS_DATABASE):
-            staged = home.path / f"{name}.restoring"
-            try:
-                staged.write_bytes((source / name).read_bytes())
-                _fsync(staged)
-                os.replace(staged, home.path / name)
-                _fsync(home.path)
-            except OSError as exc:
-                raise StorageFailed(f"cannot install {source / name}: {exc}") from exc
+        manifest = _manifest_of(home, source)
+        with _current_files(home, source) as files:
+            verification = _verified(home, files)
+            if not verification.ok:
+                named = "; ".join(str(damage) for damage in verification.damages)
+                raise InvalidInput(f"the backup does not verify: {named}", field="backup")
+            replaced_size = _replaced_size(home, manifest.origin)
+            kept = _set_aside(home)
+            for name in (DATABASE, ACCESS_DATABASE):
+                staged = home.path / f"{name}.restoring"
+                try:
+                    staged.write_bytes((files / name).read_bytes())
+                    _fsync(staged)
+                    os.replace(staged, home.path / name)
+                    _fsync(home.path)
+                except OSError as exc:
+                    raise StorageFailed(f"cannot install {source / name}: {exc}") from exc
         seen = home.log_seen()
         if kept is not None and replaced_size is not None:
             # The replaced database's entries were signed by this node: whether or not a peer

@@ -145,6 +145,20 @@ EDITS: dict[str, tuple[Edit, str]] = {
         ),
         "expected from",
     ),
+    "a run whose level is not a number": (
+        lambda c: c.execute("UPDATE access_runs SET level = 'x' WHERE first = 0"),
+        "that is not one",
+    ),
+    "a level that rises along the log": (
+        lambda c: c.execute(
+            "UPDATE access_runs SET level = 2 WHERE first = (SELECT max(first) FROM access_runs)"
+        ),
+        "above the run before it",
+    ),
+    "every run removed": (
+        lambda c: c.executescript("DELETE FROM access_runs; DELETE FROM access_index"),
+        "are in no run",
+    ),
     "a run past the log's end": (
         lambda c: c.execute(
             "UPDATE access_runs SET last = last + 100 WHERE first = (SELECT max(first)"

@@ -282,6 +282,46 @@ def test_a_backup_whose_access_log_was_rewritten_is_refused(tmp_path: Path) -> N
     assert (home.db_path.read_bytes(), access_path(home.db_path).read_bytes()) == before
 
 
+def test_a_backup_taken_before_the_access_index_had_runs_is_restored_from_a_migrated_copy(
+    tmp_path: Path,
+) -> None:
+    """A backup whose access file is of its first schema (the index by AEO id a B-tree, as
+    this software wrote it before) is checked and installed from a copy migrated in the home;
+    the backup is left as it was, and audits of the restored node find its rows."""
+    home = _home(tmp_path / "br")
+    store = home.open_store()
+    try:
+        store.append_access(
+            [
+                Access(ts=1, actor="key:aa", action="query", channel="x", aeo_id=f"BR{n}")
+                for n in (1, 2, 1)
+            ]
+        )
+    finally:
+        store.close()
+    take_backup(home, tmp_path / "backup")
+    copy = tmp_path / "backup" / ACCESS_DATABASE
+    with closing(sqlite3.connect(copy)) as db:
+        db.execute("DROP TABLE access_index")
+        db.execute("DROP TABLE access_runs")
+        db.execute("CREATE INDEX access_by_aeo ON access_log (aeo_id, seq)")
+        db.execute("PRAGMA user_version=1")
+        db.commit()
+    _corrupt_manifest(tmp_path / "backup", access_sha256=_sha256(copy))
+    taken = copy.read_bytes()
+
+    restore(home, tmp_path / "backup")
+
+    assert copy.read_bytes() == taken
+    assert not list(home.path.glob(".restoring-*"))
+    store = home.open_store()
+    try:
+        assert store.access_file.schema_version == 2
+        assert [row["seq"] for row in store.access_rows(aeo_id="BR1")] == [0, 2]
+    finally:
+        store.close()
+
+
 def test_a_backup_is_never_written_over_another(tmp_path: Path) -> None:
     home = _home(tmp_path / "br")
     take_backup(home, tmp_path / "backup")

@@ -61,7 +61,7 @@ def index_behind(db: Connection) -> None:
     while True:
         runs = _levels(db)
         last = runs[-FANOUT:]
-        if len(last) < FANOUT or last[0][1] == TOP_LEVEL or len({lv for _, lv in last}) > 1:
+        if len(last) < FANOUT or last[0][1] >= TOP_LEVEL or len({lv for _, lv in last}) > 1:
             return
         merged = [run for run, _ in last]
         marks = ", ".join("?" * len(merged))
@@ -86,13 +86,14 @@ def _write_run(
     from ``source`` and written in key order."""
     run = db.conn.execute("SELECT coalesce(max(run), -1) + 1 FROM access_runs").fetchone()[0]
     db.conn.execute(
-        "INSERT INTO access_runs (run, level, first, last) VALUES (?, ?, ?, ?)",
-        (run, level, first, last),
-    )
-    db.conn.execute(
         f"INSERT INTO access_index (run, aeo_id, seq) SELECT ?, aeo_id, seq FROM {source}"
         " ORDER BY aeo_id, seq",
         [run, *args],
+    )
+    # The run's row last: until it is written, the rows it covers are still the tail.
+    db.conn.execute(
+        "INSERT INTO access_runs (run, level, first, last) VALUES (?, ?, ?, ?)",
+        (run, level, first, last),
     )
 
 
@@ -114,26 +115,32 @@ def access_rows(
 
 
 def index_problems(conn: sqlite3.Connection, *, limit: int) -> list[str]:
-    """How the runs differ from the log, read in one transaction on ``conn``: runs that leave
-    a gap or overlap, entries that are not the log's row of their seq, rows of a run's seqs
-    it lacks (``limit`` of each at most). None: []."""
-    conn.execute("BEGIN")  # one snapshot, though the node may append meanwhile
-    try:
-        return _problems(conn, limit)
-    finally:
-        conn.execute("ROLLBACK")
-
-
-def _problems(conn: sqlite3.Connection, limit: int) -> list[str]:
+    """How the runs differ from the log, read on ``conn`` in the caller's transaction (one
+    snapshot): runs that are not whole numbers, leave a gap or overlap, or whose levels rise
+    along the log; rows left unindexed past ``RUN_ROWS``; entries that are not the log's row of
+    their seq, rows of a run's seqs it lacks (``limit`` of each at most). None: []."""
     problems: list[str] = []
-    expected = 0
-    for run, first, last in conn.execute("SELECT run, first, last FROM access_runs ORDER BY first"):
+    odd = conn.execute(
+        "SELECT run FROM access_runs WHERE typeof(first) != 'integer' OR typeof(last) !="
+        " 'integer' OR typeof(level) != 'integer' OR level NOT BETWEEN 0 AND ? LIMIT ?",
+        (TOP_LEVEL, limit),
+    ).fetchall()
+    if odd:  # the checks below compare numbers
+        return [f"run {run} has a first, last or level that is not one" for (run,) in odd]
+    expected, above = 0, TOP_LEVEL
+    for run, level, first, last in conn.execute(
+        "SELECT run, level, first, last FROM access_runs ORDER BY first"
+    ):
         if first != expected or last < first:
             problems.append(f"run {run} covers seqs {first}-{last}, expected from {expected}")
-        expected = max(expected, int(last) + 1)
+        if level > above:
+            problems.append(f"run {run} is of level {level}, above the run before it")
+        expected, above = max(expected, last + 1), level
     size = int(conn.execute("SELECT coalesce(max(seq), -1) + 1 FROM access_log").fetchone()[0])
     if expected > size:
         problems.append(f"the runs cover seqs up to {expected - 1}, the log ends at {size - 1}")
+    elif size - expected >= RUN_ROWS:
+        problems.append(f"rows {expected}-{size - 1} are in no run")
     # A matched entry is the log's row of a seq its run covers; runs do not overlap, so no two
     # entries match one row. As many matched as entries and as seqs covered: none is extra
     # and none missing. One pass over the runs in their order, a look-up of the log per entry.

@@ -131,10 +131,12 @@ class SqliteStore(SqliteConnection, Tables):
         a look-up of the log per entry, 11 s at 7.8 million rows against 24 s without the map
         (issue 26)."""
         file = self.access_file
-        if str(file.path) == ":memory:":
-            return access_index.index_problems(file.conn, limit=limit)
+        if str(file.path) == ":memory:":  # one connection: the writer's, in a transaction
+            with file.transaction():
+                return access_index.index_problems(file.conn, limit=limit)
         with closing(connect_read_only(file.path).conn) as conn:
             conn.execute(f"PRAGMA mmap_size={CHECK_MAP_BYTES}")
+            conn.execute("BEGIN")  # one snapshot, though the node may append meanwhile
             return access_index.index_problems(conn, limit=limit)
 
     def api_key(self, key_id: str) -> tuple[bytes, str] | None:
