@@ -7,6 +7,7 @@ log at any time.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
@@ -210,12 +211,23 @@ def _derive(db: Connection, target: Connection, own: str | None) -> int:
         ' OR instr(CAST(e.body AS TEXT), \'"kind":"agreement.\') > 0'
         " ORDER BY e.origin, e.seq"
     )
+    # SQLite files the versions in each table's key order at the end; PostgreSQL (through
+    # the dialect, which has no rule for the statements that do it) one chunk after another.
+    in_key_order = isinstance(target.conn, sqlite3.Connection)
+    if in_key_order:
+        target.conn.execute(
+            "CREATE TEMP TABLE derived_versions (aeo_id TEXT, origin TEXT, seq INTEGER,"
+            " ts INTEGER, status TEXT, certificate TEXT, legal_name TEXT, ids TEXT)"
+        )
     while rows := cursor.fetchmany(_DERIVE_CHUNK):
         headers = [(orjson.loads(body), body, payload) for body, payload in rows]
-        _apply_versions(
-            target,
-            [version_of(h, p) for h, _, p in headers if p is not None and h["kind"] in _RECORDS],
-        )
+        versions = [
+            version_of(h, p) for h, _, p in headers if p is not None and h["kind"] in _RECORDS
+        ]
+        if in_key_order:
+            _stage_versions(target, versions)
+        else:
+            _apply_versions(target, versions)
         # Documents are few: these are parsed (and validated) whole.
         documents = [
             (EntryHeader.from_bytes(body), p) for h, body, p in headers if h["kind"] not in _RECORDS
@@ -225,6 +237,8 @@ def _derive(db: Connection, target: Connection, own: str | None) -> int:
             target, [(h, p) for h, p in documents if p is not None and h.kind in ERASURE_KINDS]
         )
         count += len(headers)
+    if in_key_order:
+        _settle_versions(target)
     # Versions of own records erased here keep their place in the trail.
     for origin, entries, aeo_id in target.conn.execute(
         "SELECT origin, entries, aeo_id FROM erasures WHERE origin_copy = 1 AND origin = ?",
@@ -246,3 +260,48 @@ def _derive(db: Connection, target: Connection, own: str | None) -> int:
     while held := views.fetchmany(_DERIVE_CHUNK):
         add_view_ids(target, view_identifiers(held))
     return count
+
+
+def _stage_versions(target: Connection, versions: list[Version]) -> None:
+    target.conn.executemany(
+        "INSERT INTO temp.derived_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(v[3], v[0], v[1], v[2], v[4], v[5], v[6], orjson.dumps(v[7]).decode()) for v in versions],
+    )
+
+
+def _settle_versions(target: Connection) -> None:
+    """File the versions staged in ``temp.derived_versions`` (in log order) as
+    ``_apply_versions`` would have one after another, each table written in its key order:
+    rows inserted in order fill B-tree pages one after the next, where inserted in log order
+    they land at random (issue 26)."""
+    conn = target.conn
+    conn.execute(
+        "INSERT OR IGNORE INTO aeo_versions (aeo_id, seq, ts)"
+        " SELECT aeo_id, seq, ts FROM temp.derived_versions ORDER BY aeo_id, seq, rowid"
+    )
+    # The latest version of each AEO (SQLite takes the bare columns from the row of max()).
+    conn.execute(
+        "CREATE TEMP TABLE derived_latest AS SELECT aeo_id, origin, seq, ts, status,"
+        " certificate, legal_name, ids, max(rowid) AS n FROM temp.derived_versions"
+        " GROUP BY aeo_id ORDER BY aeo_id"
+    )
+    conn.execute(
+        "INSERT INTO aeo_current (aeo_id, origin, seq, ts, status, certificate, legal_name)"
+        " SELECT aeo_id, origin, seq, ts, status, certificate, legal_name"
+        " FROM temp.derived_latest ORDER BY aeo_id"
+    )
+    # trader_ids' index by AEO id is built once after, not added to at random row by row.
+    by_aeo = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'trader_ids_by_aeo'"
+    ).fetchone()
+    if by_aeo is not None:
+        conn.execute("DROP INDEX trader_ids_by_aeo")
+    conn.execute(
+        "INSERT OR IGNORE INTO trader_ids (scheme, value, aeo_id)"
+        " SELECT json_extract(i.value, '$[0]'), json_extract(i.value, '$[1]'), l.aeo_id"
+        " FROM temp.derived_latest l, json_each(l.ids) i ORDER BY 1, 2, 3"
+    )
+    if by_aeo is not None:
+        conn.execute(by_aeo[0])
+    conn.execute("DROP TABLE temp.derived_latest")
+    conn.execute("DROP TABLE temp.derived_versions")
