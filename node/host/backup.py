@@ -77,6 +77,7 @@ FORMAT = "mra-ledger backup v2"  # v1: the access log was in ledger.db (schema 1
 DATABASE = "ledger.db"
 ACCESS_DATABASE = access_path(DATABASE).name
 MANIFEST = "manifest.json"
+RESTORING = ".restoring-"  # prefix of the scratch directory a restore migrates a copy in
 SYNC_BYTES = 4 << 20  # the copy's unsynced bytes at most
 
 
@@ -286,18 +287,29 @@ def _current_files(home: NodeHome, source: Path) -> Iterator[Path]:
     itself, or, for a backup whose access file is of an earlier schema (taken before its
     index by AEO id was kept in runs), a copy in the home whose access file is migrated. The
     backup itself is never changed."""
-    if _schema_version(source / ACCESS_DATABASE) >= len(ACCESS_MIGRATIONS):
+    try:
+        schema = _schema_version(source / ACCESS_DATABASE)
+    except sqlite3.Error as exc:
+        raise InvalidInput(f"{source / ACCESS_DATABASE}: {exc}", field="backup") from exc
+    if schema >= len(ACCESS_MIGRATIONS):
         yield source
         return
-    with tempfile.TemporaryDirectory(prefix=".restoring-", dir=home.path) as scratch:
+    with tempfile.TemporaryDirectory(prefix=RESTORING, dir=home.path) as scratch:
         files = Path(scratch)
         try:
-            for name in (DATABASE, ACCESS_DATABASE):
-                shutil.copyfile(source / name, files / name)
+            _link_or_copy(source / DATABASE, files / DATABASE)  # only read: no second copy
+            shutil.copyfile(source / ACCESS_DATABASE, files / ACCESS_DATABASE)
             AccessFile.open(files / DATABASE, durable=True).close()
         except (OSError, sqlite3.Error) as exc:
             raise StorageFailed(f"cannot migrate a copy of {source}: {exc}") from exc
         yield files
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or one without hard links
+        shutil.copyfile(source, target)
 
 
 def _verified(home: NodeHome, files: Path) -> Verification:
@@ -315,6 +327,8 @@ def restore(home: NodeHome, source: Path) -> Restored:
     InvalidInput when ``check_backup`` refuses it or finds damage (each damage named)."""
     lock = HomeLock.take(home.path)  # Conflict when the node runs
     try:
+        for stale in home.path.glob(f"{RESTORING}*"):  # of a restore killed mid-way
+            shutil.rmtree(stale, ignore_errors=True)
         manifest = _manifest_of(home, source)
         with _current_files(home, source) as files:
             verification = _verified(home, files)
@@ -326,7 +340,7 @@ def restore(home: NodeHome, source: Path) -> Restored:
             for name in (DATABASE, ACCESS_DATABASE):
                 staged = home.path / f"{name}.restoring"
                 try:
-                    staged.write_bytes((files / name).read_bytes())
+                    shutil.copyfile(files / name, staged)
                     _fsync(staged)
                     os.replace(staged, home.path / name)
                     _fsync(home.path)

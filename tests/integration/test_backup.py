@@ -287,7 +287,8 @@ def test_a_backup_taken_before_the_access_index_had_runs_is_restored_from_a_migr
 ) -> None:
     """A backup whose access file is of its first schema (the index by AEO id a B-tree, as
     this software wrote it before) is checked and installed from a copy migrated in the home;
-    the backup is left as it was, and audits of the restored node find its rows."""
+    the backup is left as it was, a scratch directory a killed restore left is removed, and
+    audits of the restored node find its rows."""
     home = _home(tmp_path / "br")
     store = home.open_store()
     try:
@@ -309,10 +310,13 @@ def test_a_backup_taken_before_the_access_index_had_runs_is_restored_from_a_migr
         db.commit()
     _corrupt_manifest(tmp_path / "backup", access_sha256=_sha256(copy))
     taken = copy.read_bytes()
+    ledger_taken = (tmp_path / "backup" / "ledger.db").read_bytes()
+    (home.path / ".restoring-killed").mkdir()  # what a restore killed mid-way leaves
 
     restore(home, tmp_path / "backup")
 
     assert copy.read_bytes() == taken
+    assert (tmp_path / "backup" / "ledger.db").read_bytes() == ledger_taken
     assert not list(home.path.glob(".restoring-*"))
     store = home.open_store()
     try:

@@ -273,7 +273,8 @@ def _settle_versions(target: Connection) -> None:
     """File the versions staged in ``temp.derived_versions`` (in log order) as
     ``_apply_versions`` would have one after another, each table written in its key order:
     rows inserted in order fill B-tree pages one after the next, where inserted in log order
-    they land at random (issue 26)."""
+    they land at random (issue 26). The three tables start empty (both callers empty them, or
+    write a fresh file), so plain inserts do what the replacing ones did."""
     conn = target.conn
     conn.execute(
         "INSERT OR IGNORE INTO aeo_versions (aeo_id, seq, ts)"
