@@ -78,7 +78,7 @@ def test_a_rebuild_gives_the_rows_the_writes_kept(
         finally:
             store.close()
         rebuilt = _tables(path)
-    assert latest  # a record is always accepted: its first version is valid
+    assert latest  # the first record published is new, and a new record of either status is kept
     assert rebuilt == written
     # What the writes kept is what the versions say, not merely what a rebuild says.
     assert {row[0]: row[4] for row in written["aeo_current"]} == {
