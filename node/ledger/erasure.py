@@ -256,12 +256,12 @@ def erasure_status(store: Erasures, aeo_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def erased_by_own_erasures(store: LogStore, origin: str) -> set[int]:
-    """The own entries whose payloads an own, signed erasure deleted here. An erasure entry
-    whose payload is missing or does not open its commitment explains nothing (the pass over
-    the log names it)."""
+def erased_by_own_erasures(store: LogStore, origin: str, *, since: int = 0) -> set[int]:
+    """The own entries whose payloads an own, signed erasure deleted here (with ``since``, the
+    erasures from that seq on only). An erasure entry whose payload is missing or does not
+    open its commitment explains nothing (the pass over the log names it)."""
     erased: set[int] = set()
-    for seq in store.entry_seqs_of_kind(origin, EntryKind.AEO_ERASE.value):
+    for seq in store.entry_seqs_of_kind(origin, EntryKind.AEO_ERASE.value, since):
         stored = next(store.entries(origin, seq, seq + 1), None)
         if stored is None or stored.salt is None or stored.payload is None:
             continue

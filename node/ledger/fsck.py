@@ -82,6 +82,7 @@ def verify_log(
     progress: Progress | None = None,
     start: int = 0,
     end: int | None = None,
+    erased: set[int] | None = None,
 ) -> LogReport:
     """Verify ``origin``'s entries ``start`` to ``end`` (exclusive; None: to the log's end).
 
@@ -89,7 +90,8 @@ def verify_log(
     peaks at ``start``; the range before it verifies both, so ranges verified separately (see
     ``node.ledger.fsck_parallel``) together check exactly what one pass checks. The end-of-log
     checks run only for the range that reaches the end. Steps are numbered in the module
-    docstring.
+    docstring. ``erased``: the own log's entries its erasures deleted, when the caller holds
+    them (``erased_by_own_erasures``, read once for many ranges); read here otherwise.
     """
     # 1. a key to verify with
     keys = store.keys(origin)
@@ -102,17 +104,19 @@ def verify_log(
     link, tree = _resume(store, origin, start)
     chain = ChainWalk(link, keys, defer_signatures=True, revocations=revocations)
     stored_nodes = _Nodes(store.all_tree_nodes(origin, start, end))
-    checkpoints = [
-        (size, note)
-        for size, note in store.checkpoints(origin)
-        if size > start and (end is None or size <= end)
-    ]
+    # The checkpoints this range checks (sizes past ``start``), and the sizes its batches
+    # ended at (from ``start``): read for the range only, not the whole log.
+    held = store.checkpoints(origin, start, end)
+    checkpoints = [(size, note) for size, note in held if size > start]
     next_checkpoint = 0
-    erased = erased_by_own_erasures(store, origin) if own else set()
+    if not own:
+        erased = set()
+    elif erased is None:
+        erased = erased_by_own_erasures(store, origin)
     # Every append writes its entries with one timestamp and ends with a checkpoint: in the own
     # log, wherever the time changes between two entries a batch ended, so a checkpoint of
     # that size was written and must still be held.
-    written = {size for size, _ in store.checkpoints(origin)} if own else set()
+    written = {size for size, _ in held} if own else set()
     batch_ts = link.min_ts if start > 0 else None
     size, payloads = start, 0
     entries = store.entries(origin, start, end)

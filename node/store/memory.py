@@ -168,8 +168,11 @@ class MemoryStore(MemoryAccessTrail):
     def origins(self) -> list[str]:
         return sorted({o for o in self._keys} | {o for o, log in self._entries.items() if log})
 
-    def checkpoints(self, origin: str) -> list[tuple[int, bytes]]:
-        return sorted(self._checkpoints.get(origin, {}).items())
+    def checkpoints(
+        self, origin: str, start: int = 0, end: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        held = sorted(self._checkpoints.get(origin, {}).items())
+        return [(size, n) for size, n in held if start <= size and (end is None or size <= end)]
 
     def latest_checkpoint(self, origin: str) -> bytes | None:
         held = self.checkpoints(origin)
@@ -185,11 +188,10 @@ class MemoryStore(MemoryAccessTrail):
     def cosignatures(self, origin: str, size: int) -> dict[str, str]:
         return dict(self._cosignatures.get((origin, size), {}))
 
-    def entry_seqs_of_kind(self, origin: str, kind: str) -> list[int]:
+    def entry_seqs_of_kind(self, origin: str, kind: str, since: int = 0) -> list[int]:
         needle = f'"kind":"{kind}"'.encode()
-        return [
-            seq for seq, (body, _) in enumerate(self._entries.get(origin, [])) if needle in body
-        ]
+        log = self._entries.get(origin, [])
+        return [seq for seq in range(since, len(log)) if needle in log[seq][0]]
 
     def agreement_entries(self) -> list[tuple[EntryHeader, bytes | None]]:
         found = []

@@ -509,6 +509,43 @@ def test_a_scrub_pass_checks_everything_in_pieces_and_resumes(
     assert state.damages == state.last_found
 
 
+def test_a_scrub_pass_knows_every_erasure_of_the_own_log_read_once(
+    net: dict[str, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scrub reads the own log's erasures once per pass and then only the entries appended
+    since: an erasure made before the pass explains its missing payload, and one made during
+    the pass is known to the ranges after it (its payload put back is named)."""
+    monkeypatch.setattr(scrub, "RANGE", 1)
+    br = net["BR"]
+    traders = [record("BR", n, consent=["AR", "UY"]) for n in (1, 2, 3, 4)]
+    br.ledger.publish(traders)
+    payload_of = {
+        t.aeo_id: br.store.conn.execute(
+            "SELECT p.origin, p.seq, p.salt, p.body FROM payloads p JOIN aeo_current c"
+            " ON c.origin = p.origin AND c.seq = p.seq WHERE c.aeo_id = ?",
+            (t.aeo_id,),
+        ).fetchone()
+        for t in traders
+    }
+    erasure.erase(br.ledger, br.store, traders[0].aeo_id, "GDPR Art. 17 request")
+    erased: scrub.Erased = {}
+    state = scrub.ScrubState()
+    healthy = [scrub.scrub_step(br.store, "BR", state, now=1, erased=erased) for _ in range(200)]
+    assert any(healthy) and state.last_found == []  # no payload-missing for the erased one
+
+    later = payload_of[traders[3].aeo_id]
+    state = scrub.ScrubState()
+    while not (state.origin == "BR" and 0 < state.seq < later[1]):
+        scrub.scrub_step(br.store, "BR", state, now=2, erased=erased)
+    erasure.erase(br.ledger, br.store, traders[3].aeo_id, "GDPR Art. 17 request")
+    covertly(br.store.path, lambda c: c.execute("INSERT INTO payloads VALUES (?, ?, ?, ?)", later))
+    while not scrub.scrub_step(br.store, "BR", state, now=3, erased=erased):
+        pass
+    assert any(
+        "erasure-incomplete" in found and f"BR#{later[1]}" in found for found in state.last_found
+    ), state.last_found
+
+
 # Columns whose edit verification does not see, each as README's Verification section states:
 # operational tables (not derivable from the log) and a view's receiver-side notes.
 OUTSIDE_VERIFICATION = {

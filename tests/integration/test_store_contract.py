@@ -117,6 +117,17 @@ def test_a_batch_that_does_not_continue_the_log_writes_nothing(store: Store) -> 
     assert [size for size, _ in store.checkpoints("BR")] == [1]
 
 
+def test_checkpoints_are_read_for_a_range_of_sizes(store: Store) -> None:
+    ledger = ledger_on(store)
+    for n in range(1, 5):
+        ledger.publish([aeo(n)])
+    sizes = [size for size, _ in store.checkpoints("BR")]
+    assert sizes == [1, 2, 3, 4]
+    assert [size for size, _ in store.checkpoints("BR", 2, 3)] == [2, 3]
+    assert [size for size, _ in store.checkpoints("BR", 3)] == [3, 4]
+    assert store.checkpoints("BR", 5) == [] and store.checkpoints("UY") == []
+
+
 def test_current_state_follows_the_latest_version(store: Store) -> None:
     ledger = ledger_on(store)
     ledger.publish([aeo(1), aeo(2)])

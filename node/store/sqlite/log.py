@@ -153,8 +153,14 @@ def add_checkpoint(db: Connection, origin: str, size: int, note: bytes) -> None:
 
 
 def origins(db: Connection) -> list[str]:
+    # The entries' origins one index seek each (the next origin after the last), not a scan
+    # of every entry: at 1M entries the scan took 0.17 s, a third of a scrub range's time.
     rows = db.conn.execute(
-        "SELECT origin FROM keys UNION SELECT DISTINCT origin FROM entries ORDER BY origin"
+        "WITH RECURSIVE o(origin) AS (SELECT min(origin) FROM entries UNION ALL"
+        " SELECT (SELECT min(origin) FROM entries WHERE origin > o.origin) FROM o"
+        " WHERE o.origin IS NOT NULL)"
+        " SELECT origin FROM o WHERE origin IS NOT NULL UNION SELECT origin FROM keys"
+        " ORDER BY origin"
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -195,13 +201,13 @@ def entry(db: Connection, origin: str, seq: int) -> StoredEntry | None:
     return next(entries(db, origin, seq, seq + 1), None)
 
 
-def entry_seqs_of_kind(db: Connection, origin: str, kind: str) -> list[int]:
-    """Seqs of ``origin``'s entries whose header names ``kind`` (found in the signed bytes
-    themselves, not in a derived table; the caller parses each to be sure)."""
+def entry_seqs_of_kind(db: Connection, origin: str, kind: str, since: int = 0) -> list[int]:
+    """Seqs of ``origin``'s entries from ``since`` on whose header names ``kind`` (found in the
+    signed bytes themselves, not in a derived table; the caller parses each to be sure)."""
     rows = db.conn.execute(
-        "SELECT seq FROM entries WHERE origin = ?"
+        "SELECT seq FROM entries WHERE origin = ? AND seq >= ?"
         " AND instr(CAST(body AS TEXT), ?) > 0 ORDER BY seq",
-        (origin, f'"kind":"{kind}"'),
+        (origin, since, f'"kind":"{kind}"'),
     )
     return [seq for (seq,) in rows]
 
@@ -259,9 +265,14 @@ def keys(db: Connection, origin: str) -> list[tuple[int, PublicKey]]:
     return [(since, PublicKey(raw)) for since, raw in rows]
 
 
-def checkpoints(db: Connection, origin: str) -> list[tuple[int, bytes]]:
+def checkpoints(
+    db: Connection, origin: str, start: int = 0, end: int | None = None
+) -> list[tuple[int, bytes]]:
+    """``origin``'s checkpoints of sizes ``start`` to ``end`` (both included; None: all)."""
+    upto, args = ("", [origin, start]) if end is None else (" AND size <= ?", [origin, start, end])
     rows = db.conn.execute(
-        "SELECT size, note FROM checkpoints WHERE origin = ? ORDER BY size", (origin,)
+        f"SELECT size, note FROM checkpoints WHERE origin = ? AND size >= ?{upto} ORDER BY size",
+        args,
     ).fetchall()
     return [(size, note) for size, note in rows]
 
