@@ -106,9 +106,8 @@ def build_bundle(
     needed = quorum(membership, origin) if membership else 0
     best = 0
     held_rotations: dict[str, list[tuple[int, dict[str, str]]]] = {}
-    for size, note in reversed(store.checkpoints(origin)):
-        if size <= seq:
-            break
+    # Only the checkpoints that cover the entry, newest first.
+    for size, note in reversed(store.checkpoints(origin, seq + 1)):
         text = SignedNote.parse(note).text
         lines: dict[str, str] = {}
         cosigner_rotations: dict[str, list[dict[str, str]]] = {}
