@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from node.app.api import MAX_BODY, create_app
+from node.app.api.app import LOCK_SWITCH_SECONDS
 from node.core.sample import sample_dicts
 from node.host.apikeys import create_key
 from node.host.home import NodeHome
@@ -315,3 +317,21 @@ def test_a_batch_answers_each_record_with_the_bytes_of_a_single_read(
     batch_rows = [r for r in rows if r["channel"] == "POST /v1/aeo/query"]
     assert [r["aeo_id"] for r in batch_rows] == [*found, "BR999999999"]  # found, then unknown
     assert len({r["ts"] for r in batch_rows}) == len({r["actor"] for r in batch_rows}) == 1
+
+
+def test_a_serving_node_bounds_how_long_a_thread_holds_the_interpreter_lock(
+    tmp_path: Path,
+) -> None:
+    """Reads on the event loop wait at most ``LOCK_SWITCH_SECONDS`` for a publishing thread
+    (not Python's 5 ms) once the node serves."""
+    home = NodeHome(path=tmp_path / "br")
+    home.init("BR", "Receita Federal do Brasil")
+    default = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        with TestClient(create_app(home)) as served:
+            assert served.get("/v1/health").status_code == 401  # serving, and no key given
+            assert sys.getswitchinterval() == pytest.approx(LOCK_SWITCH_SECONDS)
+            assert LOCK_SWITCH_SECONDS < 0.005
+    finally:
+        sys.setswitchinterval(default)
