@@ -14,6 +14,12 @@ byte of the next request: a client that sends its request line and headers a byt
 request head; past that it is answered 408 and closed (a connection with no request begun is
 closed without an answer). The application counts and logs these through the
 ``mra.slow_head`` hook it puts in the lifespan state, with the reason "slow-head" or "idle".
+
+The application may also put a ``mra.fast_answer`` hook there (``FastAnswer``): a plain GET
+it answers from that hook is answered as soon as its head is parsed, with no request cycle,
+task or ASGI call (issue 26: for a status query these cost about as much as the read itself).
+Whatever the hook declines, and every request it is not asked about, goes to the application
+as before.
 """
 
 from __future__ import annotations
@@ -25,13 +31,16 @@ import ssl
 from collections.abc import Callable
 from typing import Any, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from node.host.settings import Settings
 
 __all__ = [
+    "FAST_ANSWER_HOOK",
     "HEAD_SECONDS",
     "SLOW_HEAD_HOOK",
+    "FastAnswer",
     "HeldHead",
     "TlsScopeProtocol",
     "head_seconds",
@@ -40,6 +49,12 @@ __all__ = [
 
 HEAD_SECONDS = 10.0  # MRA_HEAD_SECONDS
 SLOW_HEAD_HOOK = "mra.slow_head"  # lifespan state: called with the reason per connection closed
+FAST_ANSWER_HOOK = "mra.fast_answer"  # lifespan state: a FastAnswer
+Fields = list[tuple[bytes, bytes]]
+# Called with a GET request's path (decoded), query string and header fields (names in lower
+# case); returns the header fields and body of its 200 answer, or None having changed nothing
+# (the application then answers the request).
+FastAnswer = Callable[[str, bytes, Fields], tuple[Fields, bytes] | None]
 
 _TIMED_OUT = json.dumps(
     {
@@ -69,6 +84,7 @@ class TlsScopeProtocol(HttpToolsProtocol):
     deadline: float | None = None  # seconds for a request head; None: MRA_HEAD_SECONDS
     head_timer: asyncio.TimerHandle | None = None
     head_started = False  # a request line has begun and its headers have not all arrived
+    answered_here = False  # the request being parsed was answered by the FAST_ANSWER_HOOK
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -98,16 +114,68 @@ class TlsScopeProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.head_started = True
+        self.answered_here = False
         self._arm_head_timer()
 
     def on_headers_complete(self) -> None:
         self.head_started = False
         self._disarm_head_timer()
+        if self._answer_here():
+            return
         super().on_headers_complete()
         # The cycle just made has not run yet (its task starts on the loop's next turn).
         if self.cycle is not None and not isinstance(self.cycle.transport, HeldHead):
             held = HeldHead(self.transport, self.loop)
             self.cycle.transport = cast(asyncio.Transport, held)
+
+    def on_body(self, body: bytes) -> None:
+        if not self.answered_here:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self.answered_here:
+            super().on_message_complete()
+
+    def _answer_here(self) -> bool:
+        """Answer the request whose head was just parsed from the FAST_ANSWER_HOOK and return
+        True, or return False having written nothing. Only a GET of HTTP/1.1 on a connection
+        kept alive, with nothing ahead of it still being answered and the connection's writes
+        not paused: otherwise uvicorn's order of pipelined answers, its back-pressure and its
+        closing of connections apply as they are."""
+        fast: FastAnswer | None = self.app_state.get(FAST_ANSWER_HOOK)
+        parser = self.parser
+        if (
+            fast is None
+            or parser.get_method() != b"GET"
+            or parser.get_http_version() != "1.1"
+            or not parser.should_keep_alive()
+            or parser.should_upgrade()
+            or self.root_path
+            or self.pipeline
+            or not (self.cycle is None or self.cycle.response_complete)
+            or self.flow.write_paused
+        ):
+            return False
+        url = httptools.parse_url(self.url)
+        if b"%" in url.path or not url.path.isascii():
+            return False  # the application decodes such paths (or refuses them)
+        answer = fast(url.path.decode("ascii"), url.query or b"", self.headers)
+        if answer is None:
+            return False
+        fields, body = answer
+        # As uvicorn writes an answer: its status line, its default fields (date, server),
+        # then the application's, in one write.
+        out = [STATUS_LINE[200]]
+        for name, value in self.server_state.default_headers:
+            out += [name, b": ", value, b"\r\n"]
+        out += [b"content-length: %d\r\n" % len(body)]
+        for name, value in fields:
+            out += [name, b": ", value, b"\r\n"]
+        out += [b"\r\n", body]
+        self.transport.write(b"".join(out))
+        self.answered_here = True  # the parser's calls for this message's end are ignored
+        self.on_response_complete()  # as uvicorn's: counted, keep-alive timer armed
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()

@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             {
                 "cryptography",
                 "fastapi",
+                "httptools",  # uvicorn's request parser, which network.tls_scope extends
                 "httpx",
                 "nacl",
                 "prometheus_client",

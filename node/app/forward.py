@@ -28,13 +28,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from network.tls import NodeTls
+from network.tls_scope import FAST_ANSWER_HOOK, FastAnswer, Fields
 from node.app.api.middleware import MAX_BODY
 from node.app.api.problems import problem
 
@@ -89,13 +92,17 @@ def served_here(method: str, path: str, query: bytes, body: bytes = b"") -> bool
 
 
 class Tagged:
-    """Adds ``WORKER_HEADER: index`` to every answer of this process."""
+    """Adds ``WORKER_HEADER: index`` to every answer of this process, those of the app's
+    ``FAST_ANSWER_HOOK`` (network.tls_scope) included."""
 
     def __init__(self, app: ASGIApp, index: int) -> None:
         self.app = app
         self.value = str(index).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._tag_fast_answers(scope, send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -106,6 +113,26 @@ class Tagged:
             await send(message)
 
         await self.app(scope, receive, tagged)
+
+    def _tag_fast_answers(self, scope: Scope, send: Send) -> Send:
+        """``send`` of the lifespan: once the app has started, the hook it left in the
+        lifespan state tags its answers too."""
+
+        async def started(message: Message) -> None:
+            state: dict[str, Any] = scope.get("state") or {}
+            hook: FastAnswer | None = state.get(FAST_ANSWER_HOOK)
+            if message["type"] == "lifespan.startup.complete" and hook is not None:
+                state[FAST_ANSWER_HOOK] = partial(_tagged, hook, (WORKER_HEADER, self.value))
+            await send(message)
+
+        return started
+
+
+def _tagged(
+    hook: FastAnswer, tag: tuple[bytes, bytes], path: str, query: bytes, fields: Fields
+) -> tuple[Fields, bytes] | None:
+    answer = hook(path, query, fields)
+    return None if answer is None else ([*answer[0], tag], answer[1])
 
 
 class Forward:

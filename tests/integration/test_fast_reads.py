@@ -9,10 +9,13 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
+from network.tls_scope import FAST_ANSWER_HOOK
 from node.app.api import create_app
 from node.app.api.app import NodeApi
 from node.core.sample import sample_dicts
@@ -39,14 +42,25 @@ def served(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
         yield http, keys
 
 
-def _answers(http: TestClient, path: str, headers: dict[str, str]) -> dict[str, Any]:
-    """The answer to ``GET path`` and what it leaves behind: access-log rows and counts."""
+def _answers(
+    http: TestClient, path: str, headers: dict[str, str], hooked: bool = False
+) -> dict[str, Any]:
+    """The answer to ``GET path`` and what it leaves behind: access-log rows and counts. With
+    ``hooked``, the answer of the server's protocol hook (network.tls_scope) instead: its
+    status is 200 when it answers, None when it declines."""
     app = http.app
     assert isinstance(app, NodeApi)
     node = app.state.node
     node.access.flush()
     before = node.store.access_size()
-    answer = http.get(path, headers=headers)
+    if hooked:
+        hook = http.app_state[FAST_ANSWER_HOOK]
+        target, _, query = path.partition("?")
+        fields = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        answered = hook(unquote(target), query.encode(), [(b"host", b"node"), *fields])
+        answer = Response(200, headers=answered[0], content=answered[1]) if answered else None
+    else:
+        answer = http.get(path, headers=headers)
     node.access.flush()
     rows = [
         {k: v for k, v in row.items() if k not in ("seq", "ts", "hash")}
@@ -58,6 +72,8 @@ def _answers(http: TestClient, path: str, headers: dict[str, str]) -> dict[str, 
         for s in metric.samples
         if s.name == "mra_requests_total"
     }
+    if answer is None:
+        return {"status": None, "rows": rows, "counts": counts}
     return {
         "status": answer.status_code,
         "body": answer.content,
@@ -69,7 +85,8 @@ def _answers(http: TestClient, path: str, headers: dict[str, str]) -> dict[str, 
 
 def _compare(http: TestClient, path: str, headers: dict[str, str]) -> tuple[int, bool]:
     """The status of ``GET path``, and whether the fast path answered it; asserts that the
-    API alone answers it alike (status, bytes, headers, access rows, request counts)."""
+    API alone answers it alike (status, bytes, headers, access rows, request counts), and the
+    server's protocol hook too, or declines it having changed nothing."""
     app = http.app
     assert isinstance(app, NodeApi)
     fast_path = app.fast
@@ -87,12 +104,16 @@ def _compare(http: TestClient, path: str, headers: dict[str, str]) -> tuple[int,
     moved_full = {k: v - fast["counts"].get(k, 0) for k, v in full["counts"].items()}
     assert {k: v for k, v in moved.items() if v} == {k: v for k, v in moved_full.items() if v}
     assert sum(moved.values()) == 1
-    answered = fast_path is not None and fast_path.counts.get(_template(path)) is not None
-    return fast["status"], answered
-
-
-def _template(path: str) -> str:
-    return "/v1/aeo" if path.startswith("/v1/aeo?") else "/v1/aeo/{aeo_id}"
+    hooked = _answers(http, path, headers, hooked=True)
+    if hooked["status"] is None:  # declined, having changed nothing
+        assert (hooked["rows"], hooked["counts"]) == ([], full["counts"]), path
+    else:
+        for name in ("body", "rows"):
+            assert hooked[name] == full[name], (path, name)
+        assert ("content-type", "application/json") in hooked["headers"]
+        moved_hooked = {k: v - full["counts"].get(k, 0) for k, v in hooked["counts"].items()}
+        assert {k: v for k, v in moved_hooked.items() if v} == {k: v for k, v in moved.items() if v}
+    return fast["status"], hooked["status"] is not None
 
 
 def test_finding_by_identifier_answers_like_the_api(

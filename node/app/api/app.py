@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from network.tls_scope import SLOW_HEAD_HOOK
+from network.tls_scope import FAST_ANSWER_HOOK, SLOW_HEAD_HOOK
 from node.app import workers
 from node.app.api import admin, agreements, audit, health, lookup, openapi, records
 from node.app.api.middleware import FastReads, LimitAndCount, SettleWrites, SlowHeads
@@ -95,8 +95,12 @@ def build_app(node: Node) -> FastAPI:
         settle_heap()
         bound_lock_waits()
         try:
-            # The server's HTTP protocol (network.tls_scope) reports slow request heads here.
-            yield {SLOW_HEAD_HOOK: SlowHeads(node.metrics.refusals)}
+            # The server's HTTP protocol (network.tls_scope) reports slow request heads here,
+            # and answers the busiest reads from here before building a request for the app.
+            yield {
+                SLOW_HEAD_HOOK: SlowHeads(node.metrics.refusals),
+                FAST_ANSWER_HOOK: fast.protocol_answer,
+            }
         finally:
             await node.stop()
             await running.stop()
@@ -113,7 +117,7 @@ def build_app(node: Node) -> FastAPI:
         openapi_url=None,
     )
     app.state.node = node  # what the handlers reach through node.app.api.auth.opened
-    app.fast = FastReads(
+    app.fast = fast = FastReads(
         one=partial(records.fast_read, node),
         find=partial(records.fast_find, node),
         requests=node.metrics.requests,

@@ -14,6 +14,7 @@ from prometheus_client import Counter
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from network.tls_scope import Fields
 from node.app.api.problems import problem
 from node.core.log_budget import LogBudget
 
@@ -97,6 +98,7 @@ def endpoint_of(scope: Scope) -> str:
 
 ONE = "/v1/aeo/{aeo_id}"  # the route templates FastReads answers, as the counters name them
 FIND = "/v1/aeo"
+_FIELDS = [(b"content-type", b"application/json")]  # of a fast answer, after its length
 OneRead = Callable[[Headers, str], bytes | None]
 FindRead = Callable[[Headers, str, str], bytes | None]
 
@@ -119,42 +121,52 @@ class FastReads:
         # a request has been counted in it).
         self.counts: dict[str, Counter] = {}
 
-    async def answered(self, scope: Scope, send: Send) -> bool:
-        """Answer the request of ``scope`` and return True, or return False having sent
-        nothing and changed nothing (the API then answers)."""
-        if scope["type"] != "http" or scope["method"] != "GET":
-            return False
-        path: str = scope["path"]
-        query: bytes = scope["query_string"]
+    def answer(self, path: str, query: bytes, headers: Headers) -> bytes | None:
+        """The body of the 200 answer to ``GET path?query`` with ``headers``, counted, or None
+        having changed nothing (the API then answers)."""
         asked = None
         if path == FIND and query:
             asked = _scheme_and_value(query)
             if asked is None:
-                return False
+                return None
         elif not (path.startswith("/v1/aeo/") and "/" not in path[8:] and not query):
-            return False
-        headers = Headers(scope=scope)
+            return None
         if "content-length" in headers or "transfer-encoding" in headers:
-            return False  # the API's body limit judges a declared body
+            return None  # the API's body limit judges a declared body
         try:
             body = self.one(headers, path[8:]) if asked is None else self.find(headers, *asked)
         except Exception:
             # An error (MraError, or any other) is the API's to answer: its route reads the
             # same request again and answers its problem document, as for every request.
-            return False
+            return None
         if body is None:
-            return False
-        headers_out = [
-            (b"content-length", b"%d" % len(body)),
-            (b"content-type", b"application/json"),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers_out})
-        await send({"type": "http.response.body", "body": body})
+            return None
         template = ONE if asked is None else FIND
         counted = self.counts.get(template)
         if counted is None:
             counted = self.counts[template] = self.requests.labels(template, "200")
         counted.inc()
+        return body
+
+    def protocol_answer(
+        self, path: str, query: bytes, fields: Fields
+    ) -> tuple[Fields, bytes] | None:
+        """``answer`` for the server's HTTP protocol (network.tls_scope ``FAST_ANSWER_HOOK``):
+        the answer's header fields after its length, and its body."""
+        body = self.answer(path, query, Headers(raw=fields))
+        return None if body is None else (_FIELDS, body)
+
+    async def answered(self, scope: Scope, send: Send) -> bool:
+        """Answer the request of ``scope`` and return True, or return False having sent
+        nothing and changed nothing (the API then answers)."""
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return False
+        body = self.answer(scope["path"], scope["query_string"], Headers(scope=scope))
+        if body is None:
+            return False
+        length = (b"content-length", b"%d" % len(body))
+        await send({"type": "http.response.start", "status": 200, "headers": [length, *_FIELDS]})
+        await send({"type": "http.response.body", "body": body})
         return True
 
 
