@@ -1,7 +1,9 @@
 """What runs around every request before a route: the body limit and the request counters
 (``LimitAndCount``), writes held while a started node waits for its peers (``SettleWrites``),
-and the busiest reads answered before the framework (``FastReads``, which the app runs ahead
-of all of these: node.app.api.app). Plain ASGI: none adds a task or a stream per request."""
+and the busiest reads answered before the framework (``FastReads``: the server's HTTP protocol
+asks it first, network.tls_scope, and the app runs it ahead of all of these for what the
+protocol leaves to it: node.app.api.app). Plain ASGI: none adds a task or a stream per
+request."""
 
 from __future__ import annotations
 
@@ -111,7 +113,9 @@ class FastReads:
     Everything else (no key, a refused role, a malformed or unknown id, a bad scheme or value,
     ``evidence``, ``as_of``, ``in_force_on``, a declared body) goes on to the API itself, which
     answers it, errors included. An answer is counted in ``requests`` under its route's
-    template, as ``LimitAndCount`` counts the API's."""
+    template, as ``LimitAndCount`` counts the API's. ``answer`` decides and counts;
+    ``protocol_answer`` gives it to the server's HTTP protocol (``FAST_ANSWER_HOOK``), which
+    asks first, and ``answered`` to the app, for the requests the protocol leaves to it."""
 
     def __init__(self, *, one: OneRead, find: FindRead, requests: Counter) -> None:
         self.one = one
