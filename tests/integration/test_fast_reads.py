@@ -204,3 +204,39 @@ def test_a_remembered_key_is_refused_once_revoked_or_altered(tmp_path: Path) -> 
         assert check_key(alone, key) is None
     finally:
         alone.close()
+
+
+def test_reads_in_a_read_transaction_see_one_state_of_the_file(tmp_path: Path) -> None:
+    """What the fast reads rely on: inside ``read_transaction`` the key check and every other
+    read see the file as it was at the block's first read, whatever another connection commits
+    meanwhile; after it, the next read sees that commit. An error inside ends the transaction,
+    a block inside a block or inside a write transaction runs as it is."""
+    home = NodeHome(path=tmp_path / "br")
+    home.init("BR", "Receita Federal do Brasil")
+    store = home.open_store()
+    other = home.open_store()
+    try:
+        key = create_key(store, "viewer", "k", 0)
+        with store.read_transaction():
+            assert check_key(store, key) is not None
+            assert other.revoke_api_key(key.split("_")[1])
+            create_key(other, "viewer", "later", 0)
+            assert check_key(store, key) is not None  # the state the block started from
+            assert [k["label"] for k in store.api_keys()] == ["k"]
+            with store.read_transaction():
+                assert len(store.api_keys()) == 1
+        assert check_key(store, key) is None
+        assert sorted(k["label"] for k in store.api_keys()) == ["k", "later"]
+        with pytest.raises(ZeroDivisionError), store.read_transaction():
+            store.api_keys()
+            _ = 1 / 0
+        assert not store.conn.in_transaction
+        with pytest.raises(ZeroDivisionError), store.transaction():
+            store.conn.execute("DELETE FROM api_keys WHERE label = 'later'")
+            with store.read_transaction():  # the write transaction's own state
+                assert [k["label"] for k in store.api_keys()] == ["k"]
+            _ = 1 / 0
+        assert len(store.api_keys()) == 2
+    finally:
+        other.close()
+        store.close()

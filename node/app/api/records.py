@@ -71,12 +71,14 @@ def _not_held(aeo_id: str, in_force_on: str | None) -> NotFound:
 def fast_read(node: Node, headers: Headers, aeo_id: str) -> bytes | None:
     """``GET /v1/aeo/{aeo_id}``'s answer when it is the common case (a valid key, a record held
     here), or None: then the route answers (node.app.api.middleware.FastReads). An own
-    record's document is its stored payload (``Queries.latest_one_shown``): the same bytes."""
-    caller = _viewer(node, headers)
-    if caller is None or not AEO_ID.fullmatch(aeo_id):
+    record's document is its stored payload (``Queries.latest_one_shown``): the same bytes.
+    The key and the record are read in one read transaction (one state, one lock)."""
+    if not AEO_ID.fullmatch(aeo_id):
         return None
-    shown = node.queries.latest_one_shown(aeo_id)
-    if shown is None:
+    with node.store.read_transaction():
+        caller = _viewer(node, headers)
+        shown = None if caller is None else node.queries.latest_one_shown(aeo_id)
+    if caller is None or shown is None:
         return None
     body = orjson.dumps(shown)
     node.accessed(caller, "query", "GET /v1/aeo/{aeo_id}", aeo_id)
@@ -86,11 +88,13 @@ def fast_read(node: Node, headers: Headers, aeo_id: str) -> bytes | None:
 def fast_find(node: Node, headers: Headers, scheme: str, value: str) -> bytes | None:
     """``GET /v1/aeo?scheme=..&value=..``'s answer (neither clock, no evidence) by a valid
     key, or None: then the route answers (node.app.api.middleware.FastReads). Raises
-    InvalidInput as the route does (the route then answers it)."""
-    caller = _viewer(node, headers)
-    if caller is None:
-        return None
-    found = node.queries.latest_shown_by_identifier(scheme, value)
+    InvalidInput as the route does (the route then answers it). The key and the records are
+    read in one read transaction, as ``fast_read`` does."""
+    with node.store.read_transaction():
+        caller = _viewer(node, headers)
+        if caller is None:
+            return None
+        found = node.queries.latest_shown_by_identifier(scheme, value)
     body = orjson.dumps({"results": list(found.values())})
     if found:  # as the route logs them
         channel = f"GET /v1/aeo?scheme={scheme.strip().upper()}"

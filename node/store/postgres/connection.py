@@ -220,6 +220,13 @@ class PgConnection:
                     self._writer.raw.execute(statement)
                 self._writer.raw.execute("INSERT INTO mra_schema (version) VALUES (%s)", (version,))
 
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[None]:
+        """As ``SqliteConnection.read_transaction`` in name only: each statement of the block
+        reads the last commit, as outside it. A transaction would cost two more round trips
+        to the server for what, on SQLite, saves a lock per statement."""
+        yield
+
     def change_mark(self) -> tuple[int, int]:
         """Changes whenever a transaction on this database commits, in any process (the
         ``mra_changes`` sequence, advanced after each commit): what is derived from the

@@ -149,8 +149,9 @@ class SqliteStore(SqliteConnection, Tables):
         ``PRAGMA data_version`` changes when another connection commits (a revocation, the
         access log's flush, an edit of the file by another program); ``total_changes``, when
         this one changes rows. The state is read before the row, so a key remembered was
-        valid at or after that state. Only valid keys are remembered, ``KEYS_SEEN`` at most
-        per connection, so unknown keys sent by anyone cannot grow it."""
+        valid at or after that state; inside a ``read_transaction``, the state is the
+        transaction's, the one the request's other reads see. Only valid keys are remembered,
+        ``KEYS_SEEN`` at most per connection, so unknown keys sent by anyone cannot grow it."""
         conn = self.conn  # the calling thread's connection (``SqliteConnection._connection``)
         stamp = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
         held = self._keys_seen.get(conn)
