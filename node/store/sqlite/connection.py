@@ -279,8 +279,10 @@ class SqliteConnection:
             yield
         finally:
             # Nothing is written on a reader (query_only), so ROLLBACK ends the transaction as
-            # COMMIT would, and even with a statement still open.
-            conn.execute("ROLLBACK")
+            # COMMIT would, and even with a statement still open. After some I/O errors SQLite
+            # has ended it already: a second end would raise and hide the error that matters.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
 
     def rows_for(self, sql: str, ids: Sequence[str]) -> Iterator[Any]:
         """Every row of ``sql`` (whose ``IN ({marks})`` takes the ids) over ``ids``, 500 at a
