@@ -267,11 +267,10 @@ class SqliteConnection:
         transaction takes and releases the WAL's read lock on its own, which a served status
         query (its key check, then its record) did twice (issue 26). Inside this thread's
         write transaction, or on a file in memory, the block runs as it is."""
-        if not self._separate_reads or self._writing == threading.get_ident():
-            yield
-            return
         conn = self.conn
-        if conn.in_transaction:  # an enclosing block holds one already
+        # In this thread's write transaction (``conn`` is then the writer) or an enclosing
+        # block, one is open already; a file in memory has one connection, the writer's.
+        if not self._separate_reads or conn.in_transaction:
             yield
             return
         conn.execute("BEGIN")
