@@ -9,11 +9,11 @@ import re
 import socket
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from node.core.sample import sample_records
 from node.host.home import NodeHome, load_signing_key
+from node.host.signer import SigningProcess
 from node.ledger.writer import Ledger
 from node.store.sqlite import SqliteStore
 
@@ -51,17 +51,17 @@ def free_ports(count: int, low: int = 10_000, high: int = 20_000) -> int:
     raise RuntimeError(f"no {count} free consecutive ports in [{low}, {high})")
 
 
-def fill_ledger(
-    home: NodeHome, count: int, *, start: int = 1, signers: ThreadPoolExecutor | None = None
-) -> list[tuple[int, float]]:
+def fill_ledger(home: NodeHome, count: int, *, start: int = 1) -> list[tuple[int, float]]:
     """Publish ``count`` sample records (``node.core.sample``, seed 1, numbers from ``start``) on
-    the ledger of the stopped node in ``home``, in batches of 5,000; returns, per batch, the
-    records in the ledger after it and its append rate (records/s)."""
+    the ledger of the stopped node in ``home``, in batches of 5,000, signed as the node signs
+    them (by its signing process); returns, per batch, the records in the ledger after it and
+    its append rate (records/s)."""
     config = home.config()
     store = SqliteStore.open(home.db_path)
+    signer = SigningProcess()
     try:
         key = load_signing_key(home.key_path)
-        ledger = Ledger(store=store, origin=config.origin, key=key, signers=signers)
+        ledger = Ledger(store=store, origin=config.origin, key=key, signers=signer)
         rates = []
         for first in range(start, start + count, 5000):
             records = sample_records(config.origin, min(5000, start + count - first), start=first)
@@ -70,6 +70,7 @@ def fill_ledger(
             rate = len(records) / (time.perf_counter() - began)
             rates.append((first - start + len(records), rate))
     finally:
+        signer.close()
         store.close()
     return rates
 

@@ -23,6 +23,7 @@ from node.core.crypto import SigningKey  # noqa: E402
 from node.core.sample import sample_records  # noqa: E402
 from node.host.backup import move_to_postgres  # noqa: E402
 from node.host.home import NodeHome  # noqa: E402
+from node.host.signer import SigningProcess  # noqa: E402
 from node.ledger.verification import verify_store  # noqa: E402
 from node.ledger.writer import Ledger  # noqa: E402
 from node.store.postgres import PostgresStore  # noqa: E402
@@ -46,12 +47,15 @@ def cluster() -> Iterator[pg.Cluster]:
         server.stop()
 
 
-def appends(server: pg.Cluster, count: int, batch: int, pool: ThreadPoolExecutor) -> float:
-    """Append ``count`` sample records in batches to a new database; records per second."""
+def appends(server: pg.Cluster, count: int, batch: int) -> float:
+    """Append ``count`` sample records in batches to a new database, signed as the node signs
+    them (by its signing process); records per second."""
     url = server.database()
     store = PostgresStore.open(url)
+    signer = SigningProcess()
+    signer.start()
     try:
-        ledger = Ledger(store=store, origin="BR", key=SigningKey.generate(), signers=pool)
+        ledger = Ledger(store=store, origin="BR", key=SigningKey.generate(), signers=signer)
         elapsed = 0.0
         for start in range(1, count + 1, batch):
             records = sample_records("BR", min(batch, count + 1 - start), start=start)
@@ -59,6 +63,7 @@ def appends(server: pg.Cluster, count: int, batch: int, pool: ThreadPoolExecutor
             ledger.publish(records)
             elapsed += time.perf_counter() - began
     finally:
+        signer.close()
         store.close()
         server.drop(url)
     return count / elapsed

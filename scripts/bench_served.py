@@ -123,7 +123,7 @@ class Served:
     rounds: int
 
 
-def network_home(directory: Path, records: int, port: int, pool: ThreadPoolExecutor) -> NodeHome:
+def network_home(directory: Path, records: int, port: int) -> NodeHome:
     """BR of a two-member network, its ledger holding ``records`` sample records."""
     net = directory / "net"
     mra(
@@ -136,7 +136,7 @@ def network_home(directory: Path, records: int, port: int, pool: ThreadPoolExecu
         "UY,Aduanas,https://127.0.0.1:1",
     )
     home = NodeHome(path=net / "BR")
-    fill_ledger(home, records, signers=pool)
+    fill_ledger(home, records)
     mra("ledger", "accept-restore", "--by", "bench", "--home", str(home.path))
     return home
 

@@ -32,6 +32,7 @@ from node.host.apikeys import Caller
 from node.host.guard import StartGuard
 from node.host.home import NodeConfig, NodeHome, load_signing_key
 from node.host.settings import Settings
+from node.host.signer import SigningProcess
 from node.host.webhooks import WebhookDispatcher
 from node.ledger.access_anchor import AccessAnchors
 from node.ledger.queries import Queries
@@ -110,6 +111,8 @@ class Node:
     metrics: ApiMetrics  # what the API counts
     writer: Writer
     role: Role = PRIMARY
+    # Makes the signatures of the primary's large batches (None in a reader, which never signs).
+    signer: SigningProcess | None = None
     # How many processes serve the API now (node.app.pool; 1: this one alone).
     serving: Callable[[], int] = lambda: 1
 
@@ -152,8 +155,11 @@ class Node:
             await self.peers.stop()
 
     def close(self) -> None:
-        """Let the writer thread finish, flush and anchor the access log, close the stores."""
+        """Let the writer thread finish, end the signing process, flush and anchor the access
+        log, close the stores."""
         self.writer.shutdown()
+        if self.signer is not None:
+            self.signer.close()
         self.access.flush()
         if self.role == PRIMARY:  # a reader's rows are anchored by its primary
             self.anchor_access()  # the writer thread is done: nothing else appends now
@@ -184,10 +190,14 @@ def open_node(
     clock = simulated.clock if simulated is not None else system_clock
     store = open_store(home.db_path, settings.database_url, owner_url=settings.database_owner_url)
     writer = Writer()
+    signer = None
     if role == READER:
         ledger = _refusing_ledger(home, config, store, settings)
     else:
-        ledger = home.open_ledger(store, clock, settings=settings, on_append=writer.appended)
+        signer = SigningProcess()  # started by the first large batch, not before
+        ledger = home.open_ledger(
+            store, clock, settings=settings, on_append=writer.appended, signers=signer
+        )
     registry = CollectorRegistry()
     metrics = ApiMetrics.register(registry)
     access_writer = open_store(home.db_path, settings.database_url, durable=False)
@@ -213,6 +223,7 @@ def open_node(
         metrics=metrics,
         writer=writer,
         role=role,
+        signer=signer,
         serving=serving,
     )
 

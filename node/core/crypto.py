@@ -55,8 +55,8 @@ def new_salt() -> bytes:
 
 
 def new_salts(count: int) -> list[bytes]:
-    """``count`` salts as ``new_salt`` makes them, drawn from the OS in one call (a call per
-    salt gives up the GIL each time, and a batch's signing threads then take it)."""
+    """``count`` salts as ``new_salt`` makes them, drawn from the OS in one call (a system
+    call per salt, each giving up the GIL, cost more than the salts)."""
     pool = os.urandom(SALT_SIZE * count)
     return [pool[i : i + SALT_SIZE] for i in range(0, len(pool), SALT_SIZE)]
 

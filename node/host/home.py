@@ -31,7 +31,7 @@ from node.core.errors import Conflict, InvalidInput, NotFound, OwnLogBehind, Sto
 from node.core.logs import LATEST
 from node.host import keyfiles
 from node.host.settings import Settings
-from node.ledger.writer import Ledger
+from node.ledger.writer import BatchSigner, Ledger
 from node.store.open import NodeStore, open_store
 from node.store.sqlite import SqliteStore
 
@@ -124,15 +124,22 @@ class NodeHome:
         *,
         settings: Settings | None = None,
         on_append: Callable[[], None] = lambda: None,
+        signers: BatchSigner | None = None,
     ) -> Ledger:
         """The writer of this node's log in ``store``, with its key (opened with the passphrase
-        of ``settings``: node.host.keyfiles); ``on_append`` is called after each append."""
+        of ``settings``: node.host.keyfiles); ``on_append`` is called after each append;
+        ``signers`` makes a large batch's signatures (node.host.signer), None: the writer."""
         config = self._settle_rotation(store, settings)
         key = load_signing_key(self.key_path, settings)
         if key.public_key != config.public_key:
             raise Conflict("signing.key does not match the public key in node.json", field="key")
         ledger = Ledger(
-            store=store, origin=config.origin, key=key, clock=clock, on_append=on_append
+            store=store,
+            origin=config.origin,
+            key=key,
+            clock=clock,
+            on_append=on_append,
+            signers=signers,
         )
         ledger.hold = lambda: _behind(self.log_behind(store, config.origin))
         return ledger

@@ -10,7 +10,6 @@ durable when ``publish`` returns, or none of it is written.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,10 +44,10 @@ from node.store.protocols import (
     TreeNode,
 )
 
-__all__ = ["Ledger", "LedgerStore", "PublishResult"]
+__all__ = ["BatchSigner", "Ledger", "LedgerStore", "PublishResult"]
 
 PARALLEL_SIGN_THRESHOLD = 512
-# Messages handed to a signing thread at a time (a batch of 1,000 makes seven chunks).
+# Messages handed to the signer at a time (a batch of 1,000 makes seven chunks).
 SIGN_CHUNK = 128
 
 
@@ -57,6 +56,15 @@ _Frontier = tuple[tuple[int, bytes], merkle.CompactRange]
 
 class LedgerStore(Log, Records, Erasures, Protocol):
     """The parts of a store the writer reads (current records, erasures) and appends to."""
+
+
+class BatchSigner(Protocol):
+    """Makes a chunk's signatures somewhere else while the writer goes on building the batch
+    (``node.host.signer.SigningProcess``: a process of its own, on the other core)."""
+
+    def submit(self, key: SigningKey, messages: list[bytes]) -> Callable[[], list[bytes]]:
+        """Start signing; the returned function gives the signatures, in order."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,7 +87,7 @@ class Ledger:
         origin: str,
         key: SigningKey,
         clock: Clock = system_clock,
-        signers: ThreadPoolExecutor | None = None,
+        signers: BatchSigner | None = None,
         on_append: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
@@ -307,11 +315,11 @@ class Ledger:
         size = head.size if head else 0
         prev = head.last_hash if head else GENESIS_PREV
         ts = max(self._clock(), head.last_ts if head else 0)
-        # Signing runs on the pool while this thread builds the next headers and the store
+        # Signing runs on the signer while this thread builds the next headers and the store
         # writes the payloads and derived rows: each chunk of messages is handed over as soon
-        # as it is complete (PyNaCl releases the GIL).
+        # as it is complete.
         parallel = self._signers is not None and len(items) >= PARALLEL_SIGN_THRESHOLD
-        signing: list[Future[list[bytes]]] = []
+        signing: list[Callable[[], list[bytes]]] = []
         headers: list[EntryHeader] = []
         bodies: list[bytes] = []
         payloads: list[Payload | None] = []
@@ -342,14 +350,14 @@ class Ledger:
             messages = []
         tree = self._frontier_at(size, head.last_hash if head else GENESIS_PREV)
         key = self._key
-        # Without the pool, signed here, before the store's transaction takes the write lock.
+        # Without a signer, signed here, before the store's transaction takes the write lock.
         last = [key.sign(m) for m in messages]
 
         def sign() -> tuple[list[SignedEntry], list[TreeNode], bytes, int]:
             entries: list[SignedEntry] = []
             nodes: list[TreeNode] = []
             # Each chunk joins the tree as soon as its signatures are in.
-            for signatures in (*(f.result() for f in signing), last):
+            for signatures in (*(result() for result in signing), last):
                 done = len(entries)
                 chunk = [
                     SignedEntry(body=bodies[done + i], signature=s, header=headers[done + i])
@@ -384,10 +392,9 @@ class Ledger:
         if grown is not None and grown[0][0] == batch.headers[-1].seq + 1:
             self._frontier = grown
 
-    def _submit_signing(self, messages: list[bytes]) -> Future[list[bytes]]:
+    def _submit_signing(self, messages: list[bytes]) -> Callable[[], list[bytes]]:
         assert self._signers is not None
-        key = self._key
-        return self._signers.submit(lambda: [key.sign(m) for m in messages])
+        return self._signers.submit(self._key, messages)
 
 
 def _at_index(error: MraError, index: int) -> MraError:

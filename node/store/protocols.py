@@ -100,7 +100,7 @@ class AppendBatch:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PendingAppend:
-    """An append whose signatures are still being made (on the writer's signing threads):
+    """An append whose signatures are still being made (by the writer's signer):
     what does not depend on them (the headers, payloads and record versions), and ``signed``,
     which waits for them and returns the whole ``AppendBatch``. A store may write the first
     part inside the append's transaction while the signatures are made; nothing is committed

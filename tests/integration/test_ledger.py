@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from node.core.errors import Conflict, InvalidInput
 from node.core.logs import log_name
 from node.core.records import AeoRecord
 from node.core.sample import sample_records
+from node.host.signer import SigningProcess
 from node.ledger.tree import StoredTree
 from node.ledger.verification import verify_store
 from node.ledger.writer import PARALLEL_SIGN_THRESHOLD, SIGN_CHUNK, Ledger
@@ -109,17 +109,20 @@ def test_restart_continues_the_chain_and_tree(tmp_path: Path) -> None:
     assert report.root == merkle.root(leaves(store))
 
 
-def test_a_batch_signed_on_a_pool_is_the_batch_signed_inline(tmp_path: Path) -> None:
-    # Past PARALLEL_SIGN_THRESHOLD the signatures are made in chunks on the pool while the
-    # headers are built; Ed25519 is deterministic, so every signature, the tree and the
-    # checkpoint must equal the inline ones over the same bodies.
+def test_a_batch_signed_by_the_signing_process_is_the_batch_signed_inline(tmp_path: Path) -> None:
+    # Past PARALLEL_SIGN_THRESHOLD the signatures are made in chunks by the signing process
+    # while the headers are built; Ed25519 is deterministic, so every signature, the tree and
+    # the checkpoint must equal the inline ones over the same bodies.
     key = SigningKey.generate()
     count = PARALLEL_SIGN_THRESHOLD + 3 * SIGN_CHUNK // 2
-    with ThreadPoolExecutor(2) as pool:
+    signer = SigningProcess()
+    try:
         store = SqliteStore.open(tmp_path / "n.db")
-        ledger = Ledger(store=store, origin="BR", key=key, clock=TickingClock(), signers=pool)
+        ledger = Ledger(store=store, origin="BR", key=key, clock=TickingClock(), signers=signer)
         ledger.publish(sample_records("BR", 5))
         result = ledger.publish(sample_records("BR", count, start=10))
+    finally:
+        signer.close()
     assert [e.signature for e in result.entries] == [
         key.sign(signing_message(e.body)) for e in result.entries
     ]
