@@ -36,7 +36,7 @@ from node.host.signer import SigningProcess
 from node.host.webhooks import WebhookDispatcher
 from node.ledger.access_anchor import AccessAnchors
 from node.ledger.queries import Queries
-from node.ledger.writer import Ledger
+from node.ledger.writer import BatchSigner, Ledger
 from node.store.open import NodeStore, open_store
 
 __all__ = ["PRIMARY", "READER", "Node", "Role", "Simulated", "open_node"]
@@ -269,12 +269,16 @@ def _network_service(
 
 
 def open_for_command(
-    home: NodeHome, database_url: str | None = None, owner_url: str | None = None
+    home: NodeHome,
+    database_url: str | None = None,
+    owner_url: str | None = None,
+    signers: BatchSigner | None = None,
 ) -> tuple[NodeStore, Callable[[], Ledger]]:
     """The node in ``home`` opened for one ``mra`` command: its store, and its ledger opened on
     first use (a command that only reads loads no key and asks no peer). ``database_url``:
     the node's PostgreSQL database (``MRA_DATABASE_URL``), None for its SQLite file;
-    ``owner_url``: its owner's (``MRA_DATABASE_OWNER_URL``, for the erasures' rewrite).
+    ``owner_url``: its owner's (``MRA_DATABASE_OWNER_URL``, for the erasures' rewrite);
+    ``signers``: what signs the ledger's large batches (node.host.signer; None: the ledger).
 
     In a home with peers the ledger appends only once one of them has shown its checkpoint of
     this node's log (asked then, as a starting node does, for a few seconds at most) or an
@@ -283,7 +287,7 @@ def open_for_command(
     store = home.open_store(database_url, owner_url)
 
     def open_ledger() -> Ledger:
-        ledger = home.open_ledger(store)
+        ledger = home.open_ledger(store, signers=signers)
         if (home.path / "membership.json").exists():
             ledger.hold = confirm_own_log(home, store).hold
         return ledger

@@ -3,6 +3,7 @@ lost process never loses a signature, and that it never outlives the node that s
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -160,3 +161,43 @@ def test_a_node_signs_a_large_publish_in_its_signing_process(tmp_path: Path) -> 
     finally:
         store.close()
     assert report.size > count  # and the access log's anchor, appended at the shutdown
+
+
+def test_a_large_import_verifies_and_leaves_no_process_running(tmp_path: Path) -> None:
+    # `mra aeo import` publishes the file as one batch, past PARALLEL_SIGN_THRESHOLD, so its
+    # command's signing process signs it; when the command is done no process it started is
+    # left (each would still hold the home in its environment), and the log verifies.
+    home = tmp_path / "br"
+    env = {**os.environ, "MRA_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "node"]
+    init = subprocess.run(
+        [*command, "init", "BR", "--name", "Receita Federal"], env=env, capture_output=True
+    )
+    assert init.returncode == 0, init.stderr
+    data = tmp_path / "registry.jsonl"
+    count = PARALLEL_SIGN_THRESHOLD + 100
+    data.write_text("".join(json.dumps(r) + "\n" for r in sample_dicts("BR", count)))
+    done = subprocess.run(
+        [*command, "aeo", "import", str(data)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"{count} appended" in done.stdout
+    assert _processes_of(home) == []
+    verified = subprocess.run(
+        [*command, "ledger", "verify"], env=env, capture_output=True, text=True
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def _processes_of(home: Path) -> list[int]:
+    """The processes still running with ``MRA_HOME`` set to ``home``."""
+    found = []
+    marker = f"MRA_HOME={home}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return [pid for pid in found if not _gone(pid, 5)]

@@ -23,6 +23,7 @@ from node.core.errors import InvalidInput
 from node.host.access_log import AccessLog
 from node.host.home import NodeHome
 from node.host.settings import database_url
+from node.host.signer import SigningProcess
 from node.ledger.writer import Ledger
 from node.store.open import NodeStore
 
@@ -91,17 +92,20 @@ class OpenNode:
 @contextmanager
 def opened(home: Path, acting: str | None = None) -> Iterator[OpenNode]:
     """Open the node in ``home`` for one command, report our errors (common.reported) and
-    close the store when the block ends; ``acting`` is the name given with ``--as`` (checked
-    before anything is opened). Raises typer.Exit with the error's code."""
+    close the store (and end the signing process an import started) when the block ends;
+    ``acting`` is the name given with ``--as`` (checked before anything is opened). Raises
+    typer.Exit with the error's code."""
     with reported():
         actor = operator(acting)
         node_home = home_of(home)
+        signer = SigningProcess()  # started by the first large batch, not before
         store, open_ledger = open_for_command(
-            node_home, database_url(), database_url(name="MRA_DATABASE_OWNER_URL")
+            node_home, database_url(), database_url(name="MRA_DATABASE_OWNER_URL"), signer
         )
         try:
             yield OpenNode(node_home, store, open_ledger, actor)
         finally:
+            signer.close()
             store.close()
 
 
