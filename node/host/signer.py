@@ -23,6 +23,7 @@ import multiprocessing
 import queue
 import signal
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -47,11 +48,16 @@ class SigningProcess:
         self._unsigned: dict[int, tuple[SigningKey, list[bytes]]] = {}
         self._in_flight: deque[int] = deque()  # sent down the pipe, answered in this order
         self._signed: dict[int, list[bytes]] = {}
+        # The function each chunk's signatures are asked through, held weakly: once the
+        # caller dropped it (an append that failed before it needed them), nobody will ask,
+        # and what the chunk left here is forgotten rather than kept for the node's life.
+        self._claims: dict[int, weakref.ref[Callable[[], list[bytes]]]] = {}
 
     def submit(self, key: SigningKey, messages: list[bytes]) -> Callable[[], list[bytes]]:
         """Start signing ``messages`` with ``key``; the returned function gives the signatures
         (waiting for them if need be)."""
         with self._lock:
+            self._forget_abandoned()
             ticket = next(self._tickets)
             self._unsigned[ticket] = (key, messages)
             try:
@@ -59,7 +65,12 @@ class SigningProcess:
                 self._in_flight.append(ticket)
             except _LOST:
                 self._lose()
-        return lambda: self._result(ticket)
+
+            def signatures() -> list[bytes]:
+                return self._result(ticket)
+
+            self._claims[ticket] = weakref.ref(signatures)
+        return signatures
 
     def start(self) -> None:
         """Start the process now rather than with the first chunk (which would wait for a
@@ -69,6 +80,13 @@ class SigningProcess:
                 self._started()
             except _LOST:
                 self._lose()
+
+    @property
+    def held(self) -> int:
+        """Chunks whose signatures someone may still ask for and has not yet had."""
+        with self._lock:
+            self._forget_abandoned()
+            return len(self._claims)
 
     @property
     def pid(self) -> int | None:
@@ -85,6 +103,7 @@ class SigningProcess:
         with self._lock:
             while ticket not in self._signed:
                 if ticket not in self._in_flight:  # its process was lost: sign it here
+                    del self._claims[ticket]
                     key, messages = self._unsigned.pop(ticket)
                     return [key.sign(m) for m in messages]
                 assert self._pipe is not None
@@ -95,8 +114,20 @@ class SigningProcess:
                     continue
                 answered = self._in_flight.popleft()
                 del self._unsigned[answered]
-                self._signed[answered] = signatures
+                claim = self._claims.get(answered)
+                if claim is not None and claim() is not None:
+                    self._signed[answered] = signatures
+            del self._claims[ticket]
             return self._signed.pop(ticket)
+
+    def _forget_abandoned(self) -> None:
+        """Forget the chunks nobody can ask for any more (their answers still in flight are
+        dropped as they arrive)."""
+        for ticket in [t for t, claim in self._claims.items() if claim() is None]:
+            del self._claims[ticket]
+            self._signed.pop(ticket, None)
+            if ticket not in self._in_flight:
+                self._unsigned.pop(ticket, None)
 
     def _started(self) -> Connection:
         if self._pipe is None:

@@ -3,6 +3,7 @@ lost process never loses a signature, and that it never outlives the node that s
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -78,6 +79,29 @@ def test_many_chunks_sent_before_any_is_read_do_not_stall() -> None:
     [signatures] = outcome
     assert signatures[-1] == [key.sign(m) for m in chunks[-1]]
     assert sum(len(s) for s in signatures) == 80 * 128
+
+
+def test_signatures_nobody_will_ask_for_are_not_kept() -> None:
+    # An append that fails after its chunks were sent drops the functions that would read
+    # their signatures: the signer must not keep them for the node's life.
+    key = SigningKey.generate()
+    signer = SigningProcess()
+    try:
+        abandoned = [signer.submit(key, [b"abandoned %d" % i]) for i in range(3)]
+        kept = signer.submit(key, [b"kept"])
+        assert signer.held == 4
+        del abandoned
+        gc.collect()
+        assert kept() == [key.sign(b"kept")]  # reads the abandoned answers on its way
+        assert signer.held == 0
+        signer.close()
+        lost = signer.submit(key, [b"signed here"])  # a new process; then lose it unread
+        signer.close()
+        del lost
+        gc.collect()
+        assert signer.held == 0
+    finally:
+        signer.close()
 
 
 def test_a_signing_process_that_dies_loses_no_signature() -> None:
