@@ -12,17 +12,20 @@ The process is started (spawned: a fresh interpreter, not a copy of the node) on
 chunk, gets the key with each chunk, over its pipe only, and keeps nothing. It ignores
 Ctrl-C (its node decides when it ends) and ends when its pipe closes: when ``close`` is called
 or the node's process is gone, even killed with -9, so nothing is left running. A chunk whose
-process died is signed here instead, and the next chunk starts a new process: a lost signer
-never fails an append.
+process died is signed here instead: a lost signer never fails an append. A new process is
+started only ``restart_after`` seconds after a loss (the chunks meanwhile signed here), so a
+process that keeps dying is not started again for every chunk; each loss is logged.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing
 import queue
 import signal
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -33,14 +36,16 @@ from node.core.crypto import SigningKey
 
 __all__ = ["SigningProcess"]
 
-_LOST = (EOFError, OSError)  # what a pipe to a process that died raises
+log = logging.getLogger("mra.signer")
 
 
 class SigningProcess:
     """Signs chunks of messages in a separate process (the ledger's ``BatchSigner``).
     Thread-safe; ``close`` ends the process."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, restart_after: float = 10.0) -> None:
+        self._restart_after = restart_after
+        self._lost_at: float | None = None  # time.monotonic() of the last loss
         self._lock = threading.Lock()
         self._pipe: Connection | None = None
         self._process: BaseProcess | None = None
@@ -59,17 +64,22 @@ class SigningProcess:
         with self._lock:
             self._forget_abandoned()
             ticket = next(self._tickets)
-            self._unsigned[ticket] = (key, messages)
-            try:
-                self._started().send((key, messages))
-                self._in_flight.append(ticket)
-            except _LOST:
-                self._lose()
+            answer: list[list[bytes]] = []
 
             def signatures() -> list[bytes]:
-                return self._result(ticket)
+                if not answer:
+                    answer.append(self._result(ticket))
+                return answer[0]
 
             self._claims[ticket] = weakref.ref(signatures)
+            self._unsigned[ticket] = (key, messages)
+            try:
+                pipe = self._started()
+                if pipe is not None:
+                    pipe.send((key, messages))
+                    self._in_flight.append(ticket)
+            except Exception as exc:  # any failure: signed here instead
+                self._lose(exc)
         return signatures
 
     def start(self) -> None:
@@ -78,15 +88,15 @@ class SigningProcess:
         with self._lock:
             try:
                 self._started()
-            except _LOST:
-                self._lose()
+            except Exception as exc:  # any failure: the chunks signed here
+                self._lose(exc)
 
     @property
     def held(self) -> int:
-        """Chunks whose signatures someone may still ask for and has not yet had."""
+        """Chunks whose messages or signatures are kept here (until they are asked for)."""
         with self._lock:
             self._forget_abandoned()
-            return len(self._claims)
+            return len(self._unsigned.keys() | self._signed.keys())
 
     @property
     def pid(self) -> int | None:
@@ -109,8 +119,8 @@ class SigningProcess:
                 assert self._pipe is not None
                 try:
                     signatures = self._pipe.recv()
-                except _LOST:
-                    self._lose()
+                except Exception as exc:  # any failure: signed here instead
+                    self._lose(exc)
                     continue
                 answered = self._in_flight.popleft()
                 del self._unsigned[answered]
@@ -125,12 +135,19 @@ class SigningProcess:
         dropped as they arrive)."""
         for ticket in [t for t, claim in self._claims.items() if claim() is None]:
             del self._claims[ticket]
-            self._signed.pop(ticket, None)
+        for ticket in [t for t in self._signed if t not in self._claims]:
+            del self._signed[ticket]
+        for ticket in [t for t in self._unsigned if t not in self._claims]:
             if ticket not in self._in_flight:
-                self._unsigned.pop(ticket, None)
+                del self._unsigned[ticket]
 
-    def _started(self) -> Connection:
-        if self._pipe is None:
+    def _started(self) -> Connection | None:
+        """The pipe to the process, started if need be; None while a lost one is not to be
+        replaced yet."""
+        lost_at = self._lost_at
+        if self._pipe is None and (
+            lost_at is None or time.monotonic() - lost_at >= self._restart_after
+        ):
             context = multiprocessing.get_context("spawn")
             mine, theirs = context.Pipe()
             process = context.Process(target=_serve, args=(theirs,), name="mra-signer")
@@ -140,11 +157,19 @@ class SigningProcess:
             self._pipe, self._process = mine, process
         return self._pipe
 
-    def _lose(self) -> None:
+    def _lose(self, cause: Exception | None = None) -> None:
         """Close the pipe (the process then ends) and wait for the process; what it had not
-        answered is signed here when asked for."""
+        answered is signed here when asked for. ``cause``: why it is lost (None: ``close``)."""
         pipe, process, self._pipe, self._process = self._pipe, self._process, None, None
         self._in_flight.clear()
+        self._forget_abandoned()
+        if cause is not None:
+            self._lost_at = time.monotonic()
+            log.warning(
+                "signing process lost (%s): signing on the writer thread, a new process in %g s",
+                type(cause).__name__,
+                self._restart_after,
+            )
         if pipe is not None:
             pipe.close()
         if process is not None:
@@ -166,13 +191,13 @@ def _serve(pipe: Connection) -> None:
         while True:
             try:
                 pipe.send(answers.get())
-            except _LOST:
+            except OSError:  # the writer is gone
                 return
 
     threading.Thread(target=answer, name="mra-signer-answers", daemon=True).start()
     while True:
         try:
             key, messages = pipe.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the writer is gone
             return
         answers.put([key.sign(m) for m in messages])

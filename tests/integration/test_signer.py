@@ -69,10 +69,13 @@ def test_many_chunks_sent_before_any_is_read_do_not_stall() -> None:
     outcome: list[list[list[bytes]]] = []
     try:
         sender = threading.Thread(
-            target=lambda: outcome.append([r() for r in [signer.submit(key, c) for c in chunks]])
+            target=lambda: outcome.append([r() for r in [signer.submit(key, c) for c in chunks]]),
+            daemon=True,
         )
         sender.start()
         sender.join(60)
+        if sender.is_alive() and signer.pid is not None:
+            os.kill(signer.pid, signal.SIGKILL)  # so that the test fails rather than hangs
         assert not sender.is_alive(), "the writer and its signing process wait for each other"
     finally:
         signer.close()
@@ -106,12 +109,13 @@ def test_signatures_nobody_will_ask_for_are_not_kept() -> None:
 
 def test_a_signing_process_that_dies_loses_no_signature() -> None:
     key = SigningKey.generate()
-    signer = SigningProcess()
+    signer = SigningProcess(restart_after=0)
     try:
         first = signer.submit(key, [b"first"])
         assert first() == [key.sign(b"first")]
         pid = signer.pid
         assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # the next chunk is sent, and never answered
         waiting = signer.submit(key, [b"sent before it died %d" % i for i in range(100)])
         os.kill(pid, signal.SIGKILL)
         assert _gone(pid, 5)
@@ -121,6 +125,28 @@ def test_a_signing_process_that_dies_loses_no_signature() -> None:
         again = signer.submit(key, [b"a new process"])
         assert again() == [key.sign(b"a new process")]
         assert signer.pid not in (None, pid)
+    finally:
+        signer.close()
+
+
+def test_after_a_loss_chunks_are_signed_here_until_the_restart_delay() -> None:
+    # A process that keeps dying is not started again for every chunk.
+    key = SigningKey.generate()
+    signer = SigningProcess(restart_after=600)
+    try:
+        signer.start()
+        pid = signer.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        assert _gone(pid, 5)
+        first = signer.submit(key, [b"first"])
+        assert first() == [key.sign(b"first")]
+        assert signer.pid is None
+        second = signer.submit(key, [b"second"])
+        assert signer.pid is None
+        assert second() == [key.sign(b"second")]
+        assert second() == [key.sign(b"second")]  # asked twice: the same answer
+        assert signer.held == 0
     finally:
         signer.close()
 
@@ -195,20 +221,23 @@ def test_a_large_import_verifies_and_leaves_no_process_running(tmp_path: Path) -
     env = {**os.environ, "MRA_HOME": str(home), "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "node"]
     init = subprocess.run(
-        [*command, "init", "BR", "--name", "Receita Federal"], env=env, capture_output=True
+        [*command, "init", "BR", "--name", "Receita Federal"],
+        env=env,
+        capture_output=True,
+        timeout=120,
     )
     assert init.returncode == 0, init.stderr
     data = tmp_path / "registry.jsonl"
     count = PARALLEL_SIGN_THRESHOLD + 100
     data.write_text("".join(json.dumps(r) + "\n" for r in sample_dicts("BR", count)))
     done = subprocess.run(
-        [*command, "aeo", "import", str(data)], env=env, capture_output=True, text=True
+        [*command, "aeo", "import", str(data)], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
     assert f"{count} appended" in done.stdout
     assert _processes_of(home) == []
     verified = subprocess.run(
-        [*command, "ledger", "verify"], env=env, capture_output=True, text=True
+        [*command, "ledger", "verify"], env=env, capture_output=True, text=True, timeout=300
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
