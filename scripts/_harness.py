@@ -54,11 +54,12 @@ def free_ports(count: int, low: int = 10_000, high: int = 20_000) -> int:
 def fill_ledger(home: NodeHome, count: int, *, start: int = 1) -> list[tuple[int, float]]:
     """Publish ``count`` sample records (``node.core.sample``, seed 1, numbers from ``start``) on
     the ledger of the stopped node in ``home``, in batches of 5,000, signed as the node signs
-    them (by its signing process); returns, per batch, the records in the ledger after it and
-    its append rate (records/s)."""
+    them (by its signing process, started before the first batch's clock); returns, per batch,
+    the records in the ledger after it and its append rate (records/s)."""
     config = home.config()
     store = SqliteStore.open(home.db_path)
     signer = SigningProcess()
+    signer.start()
     try:
         key = load_signing_key(home.key_path)
         ledger = Ledger(store=store, origin=config.origin, key=key, signers=signer)
