@@ -83,11 +83,14 @@ class SigningProcess:
         return signatures
 
     def start(self) -> None:
-        """Start the process now rather than with the first chunk (which would wait for a
-        fresh interpreter to start: about a fifth of a second here)."""
+        """Start the process now, and wait until it answers, rather than with the first chunk
+        (which would wait for a fresh interpreter to start: about a fifth of a second here)."""
         with self._lock:
             try:
-                self._started()
+                pipe = self._started()
+                if pipe is not None and not self._in_flight:
+                    pipe.send((None, []))  # an empty chunk: answered once the process runs
+                    pipe.recv()
             except Exception as exc:  # any failure: the chunks signed here
                 self._lose(exc)
 
